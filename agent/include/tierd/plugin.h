@@ -1,0 +1,497 @@
+/*
+ * tierd/plugin.h — the C ABI between the tierd agent (the "host") and its plugins.
+ *
+ * This is the one header a plugin needs. It is plain C so that plugins can be written
+ * in any language with a C FFI and built with any compiler; nothing here exposes a C++
+ * type, throws, or lets memory allocated on one side be freed on the other (except
+ * through the explicit free function in the services table).
+ *
+ * ---------------------------------------------------------------------------------
+ * Compatibility rule
+ *   An ABI version is (major << 16 | minor). Same major = compatible: a host serves
+ *   every minor of a major it knows. Minors only *append* fields to structs and
+ *   functions to tables; a major bump may change anything. Every struct that crosses
+ *   the boundary starts with `struct_size`, set by whoever fills it in, and the reader
+ *   reads only the fields that size covers. So a plugin built against 1.0 keeps
+ *   loading in a 1.3 host, and a 1.3 plugin in a 1.0 host sees NULL/0 where the newer
+ *   fields would be.
+ *
+ * Negotiation (both ways, as in mosquitto's plugin interface)
+ *   The host calls the plugin's one exported symbol, `tierd_plugin_entry`, with the
+ *   list of ABI versions it serves. The plugin answers with a descriptor whose
+ *   `abi_version` is one of them, or returns TIERD_EVERSION to refuse.
+ *
+ * Threads (as in libuv: one loop thread, one thread-safe entry)
+ *   The host runs one event-loop thread that owns all agent state, and a bounded
+ *   pool of worker threads. Each callback below says which of the two calls it and
+ *   whether it may block. "Loop thread, must not block" means: return in well under a
+ *   millisecond, no file or network I/O, no sleeping, no waiting on locks held by
+ *   workers. The host never calls two callbacks of the same instance at the same time.
+ *
+ * Pointers
+ *   "borrowed": valid only for the duration of the call; copy what you keep.
+ *   "static":   must stay valid until the plugin is unloaded (string literals, static
+ *               tables).
+ *   "transferred": ownership moves; the text says who frees it and with what.
+ *   Strings are NUL-terminated UTF-8.
+ *
+ * Errors
+ *   Functions return 0 (TIERD_OK) or a negative TIERD_E* code. A plugin can attach a
+ *   human-readable reason with services->set_error() before returning an error; the
+ *   host logs it and reports it in status and command replies.
+ * ---------------------------------------------------------------------------------
+ */
+#ifndef TIERD_PLUGIN_H
+#define TIERD_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Versions ------------------------------------------------------------------- */
+
+#define TIERD_ABI_MAKE(major, minor) ((((uint32_t)(major)) << 16) | ((uint32_t)(minor)))
+#define TIERD_ABI_MAJOR_OF(version) (((uint32_t)(version)) >> 16)
+#define TIERD_ABI_MINOR_OF(version) (((uint32_t)(version)) & 0xffffu)
+
+/* The ABI this header describes. A plugin compiled against it speaks this version. */
+#define TIERD_ABI_MAJOR 1
+#define TIERD_ABI_MINOR 0
+#define TIERD_ABI_VERSION TIERD_ABI_MAKE(TIERD_ABI_MAJOR, TIERD_ABI_MINOR)
+
+/* The one symbol a plugin exports. Build plugins with -fvisibility=hidden and mark
+ * only this function with TIERD_PLUGIN_EXPORT. */
+#define TIERD_PLUGIN_ENTRY_SYMBOL "tierd_plugin_entry"
+
+#if defined(_WIN32)
+#define TIERD_PLUGIN_EXPORT __declspec(dllexport)
+#else
+#define TIERD_PLUGIN_EXPORT __attribute__((visibility("default")))
+#endif
+
+/* ---- Errors --------------------------------------------------------------------- */
+
+typedef enum tierd_error {
+    TIERD_OK = 0,
+    TIERD_EINVAL = -1,    /* an argument or input is invalid */
+    TIERD_ENOMEM = -2,    /* out of memory */
+    TIERD_EVERSION = -3,  /* no ABI version in common */
+    TIERD_ENOTSUP = -4,   /* operation not supported by this plugin or host */
+    TIERD_EIO = -5,       /* file, device or network I/O failed */
+    TIERD_ENOENT = -6,    /* a named thing (model, key, file) does not exist */
+    TIERD_ERANGE = -7,    /* a caller-provided buffer is too small, or a value out of range */
+    TIERD_EBUSY = -8,     /* temporarily unable; try again later */
+    TIERD_ETIMEDOUT = -9, /* a deadline passed */
+    TIERD_EPLUGIN = -10,  /* the plugin failed internally (see its set_error message) */
+    TIERD_ECONFIG = -11   /* configuration rejected */
+} tierd_error;
+
+/* Short text for an error code. Returns a static string; unknown codes give
+ * "unknown error". Any thread. */
+static inline const char *tierd_strerror(int err) {
+    switch (err) {
+    case TIERD_OK: return "success";
+    case TIERD_EINVAL: return "invalid argument";
+    case TIERD_ENOMEM: return "out of memory";
+    case TIERD_EVERSION: return "no compatible ABI version";
+    case TIERD_ENOTSUP: return "operation not supported";
+    case TIERD_EIO: return "input/output error";
+    case TIERD_ENOENT: return "no such entry";
+    case TIERD_ERANGE: return "buffer too small or value out of range";
+    case TIERD_EBUSY: return "resource busy";
+    case TIERD_ETIMEDOUT: return "timed out";
+    case TIERD_EPLUGIN: return "plugin failure";
+    case TIERD_ECONFIG: return "invalid configuration";
+    default: return "unknown error";
+    }
+}
+
+/* Symbolic name of an error code ("TIERD_EINVAL"); static string. Any thread. */
+static inline const char *tierd_err_name(int err) {
+    switch (err) {
+    case TIERD_OK: return "TIERD_OK";
+    case TIERD_EINVAL: return "TIERD_EINVAL";
+    case TIERD_ENOMEM: return "TIERD_ENOMEM";
+    case TIERD_EVERSION: return "TIERD_EVERSION";
+    case TIERD_ENOTSUP: return "TIERD_ENOTSUP";
+    case TIERD_EIO: return "TIERD_EIO";
+    case TIERD_ENOENT: return "TIERD_ENOENT";
+    case TIERD_ERANGE: return "TIERD_ERANGE";
+    case TIERD_EBUSY: return "TIERD_EBUSY";
+    case TIERD_ETIMEDOUT: return "TIERD_ETIMEDOUT";
+    case TIERD_EPLUGIN: return "TIERD_EPLUGIN";
+    case TIERD_ECONFIG: return "TIERD_ECONFIG";
+    default: return "TIERD_EUNKNOWN";
+    }
+}
+
+/* ---- Plugin kinds --------------------------------------------------------------- */
+
+typedef enum tierd_plugin_kind {
+    TIERD_KIND_SCHEDULER = 1,     /* decides where and with which model a task runs */
+    TIERD_KIND_PRECLASSIFIER = 2, /* cheap per-input features and a routing hint */
+    TIERD_KIND_INFERENCE = 3,     /* runs a model on an input */
+    TIERD_KIND_FUSION = 4         /* combines local and remote results */
+} tierd_plugin_kind;
+
+/* ---- Opaque host objects -------------------------------------------------------- */
+
+/* One per plugin instance, created by the host before create() and valid until
+ * destroy() returns. Pass it back to every services function so the host knows
+ * which instance is talking (log prefix, metric namespace, error slot). */
+typedef struct tierd_host tierd_host;
+
+/* The plugin's resolved configuration (its TOML table after validation, with every
+ * declared key present: the file's value or the declared default). Borrowed: valid
+ * only during the create() or reload() call it is passed to. */
+typedef struct tierd_config tierd_config;
+
+/* ---- Declared configuration keys (the plugin's config map) ---------------------- */
+
+typedef enum tierd_config_type {
+    TIERD_CONFIG_BOOL = 1,   /* TOML boolean */
+    TIERD_CONFIG_INT = 2,    /* TOML integer (int64), range checked with min/max */
+    TIERD_CONFIG_DOUBLE = 3, /* TOML float or integer, range checked with min/max */
+    TIERD_CONFIG_STRING = 4, /* TOML string */
+    TIERD_CONFIG_ENUM = 5,   /* TOML string, one of `choices` */
+    TIERD_CONFIG_PATH = 6    /* TOML string naming a file; "" means unset */
+} tierd_config_type;
+
+/* Flags on a tierd_config_key. */
+#define TIERD_CONFIG_HAS_MIN 0x1u     /* `min` is enforced */
+#define TIERD_CONFIG_HAS_MAX 0x2u     /* `max` is enforced */
+#define TIERD_CONFIG_SECRET 0x4u      /* value never logged, shown as "<redacted>" */
+#define TIERD_CONFIG_MUST_EXIST 0x8u  /* PATH: a non-empty value must name a readable file */
+
+/* One key the plugin accepts in its `[plugin.<name>]` table. The host validates the
+ * table against these before create(): unknown keys, wrong types, values out of range
+ * or not among the choices are reported with file:line:column, and --check-config
+ * catches them. --print-default-config renders the same declarations as TOML.
+ * All pointers are static. */
+typedef struct tierd_config_key {
+    uint32_t struct_size;   /* sizeof(tierd_config_key) as the plugin was compiled */
+    uint32_t flags;         /* TIERD_CONFIG_* flags */
+    const char *name;       /* bare TOML key: [A-Za-z0-9_-]+ */
+    tierd_config_type type;
+    /* Default, written as the value would be in TOML but without quotes for strings:
+     * "true", "4", "0.25", "cpu", "" (empty string). Must itself validate. */
+    const char *default_value;
+    double min; /* with TIERD_CONFIG_HAS_MIN */
+    double max; /* with TIERD_CONFIG_HAS_MAX */
+    /* ENUM: NULL-terminated list of the accepted strings; NULL otherwise. */
+    const char *const *choices;
+    const char *doc; /* one line, shown as the comment above the key */
+} tierd_config_key;
+
+/* ---- Data that flows through the pipeline --------------------------------------- */
+
+typedef enum tierd_pixel_format {
+    TIERD_PIXEL_GRAY8 = 1, /* 1 byte per pixel */
+    TIERD_PIXEL_BGR8 = 2,  /* 3 bytes per pixel, OpenCV order */
+    TIERD_PIXEL_RGB8 = 3   /* 3 bytes per pixel */
+} tierd_pixel_format;
+
+/* An image in host memory. Always borrowed by the plugin that receives it. */
+typedef struct tierd_image {
+    uint32_t struct_size;
+    tierd_pixel_format format;
+    int32_t width;
+    int32_t height;
+    int32_t stride_bytes; /* bytes from one row to the next, >= width * bytes per pixel */
+    const uint8_t *data;  /* height * stride_bytes bytes */
+} tierd_image;
+
+typedef enum tierd_tier {
+    TIERD_TIER_END = 1,  /* this device, the producer of the task */
+    TIERD_TIER_EDGE = 2, /* an edge server, one network hop away */
+    TIERD_TIER_CLOUD = 3 /* a cloud worker, beyond the edge */
+} tierd_tier;
+
+/* One unit of work (an image, a video frame). Borrowed by every callback. */
+typedef struct tierd_task {
+    uint32_t struct_size;
+    const char *task_id;     /* unique per device */
+    const char *source;      /* where it came from: "file:...", "camera0", "cmd" */
+    uint64_t created_ns;     /* monotonic clock (services->monotonic_ns) */
+    uint64_t deadline_ns;    /* monotonic; 0 = none */
+    const tierd_image *image;
+    void *reserved[4];
+} tierd_task;
+
+typedef enum tierd_route {
+    TIERD_ROUTE_UNKNOWN = 0, /* no opinion */
+    TIERD_ROUTE_LIGHT = 1,   /* a light (local) model should do */
+    TIERD_ROUTE_HEAVY = 2    /* needs a stronger model (usually upstream) */
+} tierd_route;
+
+/* What a pre-classifier found. The host allocates `features` (feature_capacity
+ * floats) and keeps ownership; the plugin writes up to feature_capacity values and
+ * sets feature_count. If it has more features than fit, it writes what fits, sets
+ * feature_count to the number it has and returns TIERD_ERANGE. */
+typedef struct tierd_preclass_result {
+    uint32_t struct_size;
+    float *features;           /* host-owned buffer, borrowed for the call */
+    uint32_t feature_capacity; /* set by the host */
+    uint32_t feature_count;    /* set by the plugin */
+    /* Static array of feature_count names (the plugin's own table), or NULL. */
+    const char *const *feature_names;
+    tierd_route route;          /* the plugin's hint */
+    float light_ok_probability; /* P(light model answers right) in [0,1], or -1 if unknown */
+} tierd_preclass_result;
+
+/* The network link to one upstream tier, as the host currently estimates it. */
+typedef struct tierd_link_state {
+    uint32_t struct_size;
+    int32_t connected;    /* 1 if the tier is reachable now */
+    double bandwidth_bps; /* estimated; 0 if unknown */
+    double rtt_ms;        /* estimated; 0 if unknown */
+} tierd_link_state;
+
+/* What the scheduler may look at besides the task. Borrowed. */
+typedef struct tierd_schedule_context {
+    uint32_t struct_size;
+    tierd_tier local_tier;      /* the role of this agent */
+    const tierd_link_state *edge;  /* NULL if no edge tier is known */
+    const tierd_link_state *cloud; /* NULL if no cloud tier is known */
+    double battery_fraction;    /* 0..1, or -1 on mains / unknown */
+    uint32_t local_queue_depth; /* tasks waiting for the local worker pool */
+    void *reserved[4];
+} tierd_schedule_context;
+
+/* A placement. The host zero-fills it and sets struct_size; the plugin fills in. */
+typedef struct tierd_decision {
+    uint32_t struct_size;
+    tierd_tier tier;     /* where the (tail of the) task runs */
+    int32_t split_layer; /* -1 = no split; else the head runs locally up to this layer */
+    char model[64];      /* model name; "" = the inference plugin's default */
+    char reason[128];    /* short human-readable why, for logs and task records */
+} tierd_decision;
+
+/* An inference outcome. The host allocates `scores` and keeps ownership; the plugin
+ * writes up to score_capacity class scores (ERANGE rule as for features). */
+typedef struct tierd_inference_result {
+    uint32_t struct_size;
+    float *scores;           /* host-owned buffer, borrowed for the call */
+    uint32_t score_capacity; /* set by the host */
+    uint32_t score_count;    /* set by the plugin: number of classes */
+    int32_t top_class;       /* argmax, or -1 if none */
+    float top_score;         /* softmax probability of top_class */
+    char model[64];          /* model that produced it */
+    double compute_ms;       /* wall time of the inference itself */
+    double energy_j;         /* energy attributed to it; < 0 if unknown */
+    /* Where energy_j comes from: "measured:<sensor>" or "estimated:<profile>". */
+    char energy_source[64];
+} tierd_inference_result;
+
+/* ---- Kind-specific operations --------------------------------------------------- */
+
+typedef struct tierd_scheduler_ops {
+    uint32_t struct_size;
+    /* Decide where `task` runs. `pre` is the pre-classifier's result or NULL.
+     * Loop thread; must not block. All inputs borrowed; `out` host-owned. */
+    int (*decide)(void *instance, const tierd_task *task, const tierd_preclass_result *pre,
+                  const tierd_schedule_context *context, tierd_decision *out);
+} tierd_scheduler_ops;
+
+typedef struct tierd_preclassifier_ops {
+    uint32_t struct_size;
+    /* Compute features of task->image and a routing hint. Worker thread; may block.
+     * Inputs borrowed; `out` host-owned (see tierd_preclass_result). */
+    int (*classify)(void *instance, const tierd_task *task, tierd_preclass_result *out);
+} tierd_preclassifier_ops;
+
+typedef struct tierd_inference_ops {
+    uint32_t struct_size;
+    /* Run `model` (NULL or "" = the plugin's default) on task->image.
+     * Worker thread; may block. Inputs borrowed; `out` host-owned. */
+    int (*infer)(void *instance, const tierd_task *task, const char *model,
+                 tierd_inference_result *out);
+} tierd_inference_ops;
+
+typedef struct tierd_fusion_ops {
+    uint32_t struct_size;
+    /* Combine the local and the remote result (either may be NULL, not both) into
+     * `out`. Loop thread; must not block. Inputs borrowed; `out` host-owned, its
+     * scores buffer provided as in tierd_inference_result. */
+    int (*fuse)(void *instance, const tierd_task *task, const tierd_inference_result *local,
+                const tierd_inference_result *remote, tierd_inference_result *out);
+} tierd_fusion_ops;
+
+/* ---- Services the host offers ---------------------------------------------------- */
+
+typedef enum tierd_log_level {
+    TIERD_LOG_DEBUG = 1,
+    TIERD_LOG_INFO = 2,
+    TIERD_LOG_WARNING = 3,
+    TIERD_LOG_ERROR = 4
+} tierd_log_level;
+
+/* An energy counter reading from the HAL. */
+typedef struct tierd_energy_reading {
+    uint32_t struct_size;
+    double energy_j; /* monotonic total since an arbitrary origin; differences matter */
+    double power_w;  /* latest power, < 0 if unknown */
+    /* "measured:<sensor>" or "estimated:<profile>" */
+    char source[64];
+} tierd_energy_reading;
+
+/* The host's function table, passed to create(). Static for the plugin's lifetime.
+ * Check struct_size before using a function added after 1.0 (none yet). */
+typedef struct tierd_host_services {
+    uint32_t struct_size;
+    uint32_t abi_version; /* the version negotiated for this plugin */
+
+    /* Log one line, prefixed by the instance name ("inference-opencv.0").
+     * Any thread; does not block. `message` borrowed. */
+    void (*log)(tierd_host *host, tierd_log_level level, const char *message);
+
+    /* Attach a reason to the error the current callback is about to return. The host
+     * copies it and shows it with the error in logs, status and command replies.
+     * Any thread; `message` borrowed. */
+    void (*set_error)(tierd_host *host, const char *message);
+
+    /* Metrics, published in telemetry under the instance's name. Names are
+     * [a-z0-9_]+ and borrowed. Any thread; do not block. */
+    void (*counter_add)(tierd_host *host, const char *name, double delta);
+    void (*gauge_set)(tierd_host *host, const char *name, double value);
+
+    /* Clocks in nanoseconds: monotonic (for durations, deadlines) and wall (UTC since
+     * the epoch). Any thread. */
+    uint64_t (*monotonic_ns)(tierd_host *host);
+    uint64_t (*realtime_ns)(tierd_host *host);
+
+    /* The HAL's current view of `section` ("board", "cpu", "memory", "thermal",
+     * "power", "gpu", or "all") as JSON. On success *json_out is transferred to the
+     * caller: free it with services->free. Worker threads only: it reads sysfs. */
+    int (*hal_json)(tierd_host *host, const char *section, char **json_out);
+
+    /* Read this device's energy counter. Worker threads only: it reads sysfs.
+     * `out->struct_size` must be set by the caller. */
+    int (*energy_read)(tierd_host *host, tierd_energy_reading *out);
+
+    /* Publish on tierd/v1/dev/<device-id>/plugin/<plugin-name>/<subtopic>.
+     * The host copies `subtopic` and `payload` before returning (both borrowed);
+     * delivery happens later on the loop thread. qos 0..2. Any thread. */
+    int (*publish)(tierd_host *host, const char *subtopic, const void *payload,
+                   size_t payload_len, int qos, int retain);
+
+    /* Run `fn(arg)` on the loop thread soon. The only way to get back onto the loop
+     * from a thread the plugin made. Any thread; calls are never merged; `arg` is
+     * the plugin's. Returns TIERD_EBUSY when the host is shutting down (then fn is
+     * never called). */
+    int (*post)(tierd_host *host, void (*fn)(void *arg), void *arg);
+
+    /* Free memory the host transferred to the plugin (hal_json output). Any thread. */
+    void (*free)(void *ptr);
+
+    /* Read a declared key from a tierd_config. Only valid during create()/reload().
+     * Returns TIERD_ENOENT for an undeclared key, TIERD_EINVAL for a type mismatch
+     * (STRING, ENUM and PATH keys are read with config_string). Strings are borrowed
+     * for the duration of the create()/reload() call: copy them. */
+    int (*config_bool)(const tierd_config *config, const char *key, int *out);
+    int (*config_int)(const tierd_config *config, const char *key, int64_t *out);
+    int (*config_double)(const tierd_config *config, const char *key, double *out);
+    int (*config_string)(const tierd_config *config, const char *key, const char **out);
+
+    void *reserved[8];
+} tierd_host_services;
+
+/* ---- The descriptor a plugin returns -------------------------------------------- */
+
+/*
+ * Lifecycle, driven by the host:
+ *   entry → create → start → (reload)* → stop → destroy → dlclose
+ * create() and destroy() run on a worker thread and may block (load a model, join a
+ * thread). start(), stop() and reload() run on a worker thread too and may block.
+ * The kind's ops run as their comments say. After stop() begins, no op is called
+ * again; destroy() is the last call the host makes into the instance.
+ */
+typedef struct tierd_plugin_descriptor {
+    uint32_t struct_size;  /* sizeof(tierd_plugin_descriptor) as compiled */
+    uint32_t abi_version;  /* one of the versions the host offered */
+    tierd_plugin_kind kind;
+    const char *name;        /* static; [a-z0-9-]+, unique on the search path */
+    const char *version;     /* static; the plugin's own version, e.g. "1.2.0" */
+    const char *description; /* static; one line */
+
+    /* The config map: `config_key_count` entries, each `config_key_size` bytes apart
+     * (pass sizeof(tierd_config_key)); static. May be NULL when count is 0. */
+    const tierd_config_key *config_keys;
+    uint32_t config_key_count;
+    uint32_t config_key_size;
+
+    /* Make an instance. `host` and `services` stay valid until destroy() returns;
+     * `config` is borrowed for this call. On success set *instance_out to the
+     * plugin's own state (opaque to the host, freed by destroy) and return 0.
+     * On failure return a TIERD_E* code, ideally after services->set_error().
+     * Worker thread; may block. Required. */
+    int (*create)(tierd_host *host, const tierd_host_services *services, const tierd_config *config,
+                  void **instance_out);
+
+    /* Begin work (threads, timers). Worker thread; may block. Optional (NULL). */
+    int (*start)(void *instance);
+
+    /* Apply a new, already validated config without losing state. Return
+     * TIERD_ENOTSUP (or leave NULL) to make the host recreate the instance instead.
+     * Worker thread; may block. Optional. */
+    int (*reload)(void *instance, const tierd_config *config);
+
+    /* Finish in-flight work; no op is called after this begins. Worker thread;
+     * may block (bounded: the host's drain timeout applies). Optional. */
+    void (*stop)(void *instance);
+
+    /* Free the instance. Worker thread; may block. Required. */
+    void (*destroy)(void *instance);
+
+    /* The kind's operation table: tierd_scheduler_ops, tierd_preclassifier_ops,
+     * tierd_inference_ops or tierd_fusion_ops, matching `kind`. Static. */
+    const void *ops;
+
+    void *reserved[4];
+} tierd_plugin_descriptor;
+
+/* ---- The entry point ------------------------------------------------------------- */
+
+/* What the host offers. Borrowed for the call. */
+typedef struct tierd_host_offer {
+    uint32_t struct_size;
+    uint32_t abi_version_count;
+    const uint32_t *abi_versions; /* the versions the host serves, newest first */
+    const char *host_version;     /* tierd's version string, e.g. "0.1.0" */
+} tierd_host_offer;
+
+/*
+ * The one exported function. The host calls it once after dlopen, on a worker
+ * thread. Pick an ABI version from `offer` (normally: the first one whose major is
+ * yours and whose minor is at least the one you need), set *descriptor_out to a
+ * static descriptor whose abi_version is that version, and return 0. Return
+ * TIERD_EVERSION if none suits. Must not block or allocate anything the host would
+ * have to free.
+ */
+typedef int (*tierd_plugin_entry_fn)(const tierd_host_offer *offer,
+                                     const tierd_plugin_descriptor **descriptor_out);
+
+/* The version a plugin built against this header should answer with: its own
+ * TIERD_ABI_VERSION, provided the host offers some version with the same major and a
+ * minor at least as new (a newer host serves older minors of its major). Returns 0
+ * when the host offers nothing compatible. A convenience for entry functions. */
+static inline uint32_t tierd_pick_abi_version(const tierd_host_offer *offer) {
+    uint32_t i;
+    if (offer == NULL || offer->abi_versions == NULL)
+        return 0;
+    for (i = 0; i < offer->abi_version_count; ++i) {
+        uint32_t v = offer->abi_versions[i];
+        if (TIERD_ABI_MAJOR_OF(v) == TIERD_ABI_MAJOR && TIERD_ABI_MINOR_OF(v) >= TIERD_ABI_MINOR)
+            return TIERD_ABI_VERSION;
+    }
+    return 0;
+}
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* TIERD_PLUGIN_H */
