@@ -1,0 +1,38 @@
+// The running agent: one libuv loop that owns all state, its MQTT link and its
+// signal handling. Everything here runs on the loop thread.
+#pragma once
+
+#include "agent/core/mqtt_link.hpp"
+#include "agent/core/status.hpp"
+
+#include <uv.h>
+
+#include <memory>
+
+namespace tierd {
+
+struct AgentOptions {
+    DeviceIdentity identity;
+    MqttLinkOptions mqtt;
+};
+
+class Agent {
+  public:
+    explicit Agent(AgentOptions options);
+    // Runs the loop until SIGTERM/SIGINT; returns the process exit code.
+    int run();
+
+  private:
+    static void on_signal(uv_signal_t *handle, int signum);
+    void publish_status(bool online);
+    void shutdown();
+
+    AgentOptions options_;
+    uv_loop_t loop_{};
+    std::unique_ptr<MqttLink> mqtt_;
+    uv_signal_t sigterm_{};
+    uv_signal_t sigint_{};
+    bool shutting_down_ = false;
+};
+
+} // namespace tierd

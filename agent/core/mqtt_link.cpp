@@ -1,0 +1,196 @@
+#include "agent/core/mqtt_link.hpp"
+
+#include <mqtt_protocol.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <random>
+
+namespace tierd {
+
+namespace {
+constexpr uint64_t kTickMs = 100; // mosquitto_loop_misc cadence: keepalive pings, retries
+} // namespace
+
+MqttLink::MqttLink(uv_loop_t *loop, MqttLinkOptions options)
+    : loop_(loop), options_(std::move(options)) {
+    mosquitto_lib_init();
+    mosq_ = mosquitto_new(options_.client_id.c_str(), true, this);
+    mosquitto_int_option(mosq_, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+    mosquitto_connect_v5_callback_set(mosq_, &MqttLink::on_connect_cb);
+    mosquitto_disconnect_v5_callback_set(mosq_, &MqttLink::on_disconnect_cb);
+    if (!options_.will_topic.empty())
+        mosquitto_will_set_v5(mosq_, options_.will_topic.c_str(),
+                              static_cast<int>(options_.will_payload.size()),
+                              options_.will_payload.data(), 1, true, nullptr);
+    uv_timer_init(loop_, &tick_);
+    tick_.data = this;
+    uv_timer_init(loop_, &retry_);
+    retry_.data = this;
+    backoff_ms_ = options_.reconnect_min_ms;
+}
+
+MqttLink::~MqttLink() {
+    if (mosq_)
+        mosquitto_destroy(mosq_);
+    mosquitto_lib_cleanup();
+}
+
+void MqttLink::start() {
+    uv_timer_start(&tick_, &MqttLink::on_tick_cb, kTickMs, kTickMs);
+    try_connect();
+}
+
+void MqttLink::try_connect() {
+    if (stopping_)
+        return;
+    // connect_async does a non-blocking TCP connect; CONNACK arrives through the poll.
+    int rc = mosquitto_connect_async(mosq_, options_.host.c_str(), options_.port,
+                                     options_.keepalive_s);
+    if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_CONN_PENDING) {
+        spdlog::warn("mqtt: connect to {}:{} failed: {}", options_.host, options_.port,
+                     mosquitto_strerror(rc));
+        schedule_retry();
+        return;
+    }
+    watch_socket();
+}
+
+void MqttLink::watch_socket() {
+    int fd = mosquitto_socket(mosq_);
+    if (fd < 0) {
+        schedule_retry();
+        return;
+    }
+    if (polling_ && polled_fd_ != fd)
+        unwatch_socket();
+    if (!polling_) {
+        uv_poll_init_socket(loop_, &poll_, fd);
+        poll_.data = this;
+        polling_ = true;
+        polled_fd_ = fd;
+    }
+    update_poll_events();
+}
+
+void MqttLink::unwatch_socket() {
+    if (!polling_)
+        return;
+    polling_ = false;
+    polled_fd_ = -1;
+    uv_poll_stop(&poll_);
+    ++open_handles_;
+    uv_close(reinterpret_cast<uv_handle_t *>(&poll_), &MqttLink::on_handle_closed);
+}
+
+// Handles are freed only after their close callback; stop() completes when the last
+// one has closed.
+void MqttLink::on_handle_closed(uv_handle_t *handle) {
+    auto *self = static_cast<MqttLink *>(handle->data);
+    if (--self->open_handles_ == 0 && self->stopping_ && self->stop_done_)
+        self->stop_done_();
+}
+
+void MqttLink::update_poll_events() {
+    if (!polling_)
+        return;
+    int events = UV_READABLE | (mosquitto_want_write(mosq_) ? UV_WRITABLE : 0);
+    uv_poll_start(&poll_, events, &MqttLink::on_poll_cb);
+}
+
+void MqttLink::schedule_retry() {
+    if (stopping_)
+        return;
+    unwatch_socket();
+    // Full jitter keeps a fleet that lost its broker from reconnecting in lockstep.
+    static thread_local std::mt19937 rng{std::random_device{}()};
+    std::uniform_int_distribution<int> jitter(backoff_ms_ / 2, backoff_ms_);
+    uv_timer_start(&retry_, &MqttLink::on_retry_cb, static_cast<uint64_t>(jitter(rng)), 0);
+    backoff_ms_ = std::min(backoff_ms_ * 2, options_.reconnect_max_ms);
+}
+
+void MqttLink::on_retry_cb(uv_timer_t *handle) {
+    auto *self = static_cast<MqttLink *>(handle->data);
+    int rc = mosquitto_reconnect_async(self->mosq_);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        self->schedule_retry();
+        return;
+    }
+    self->watch_socket();
+}
+
+void MqttLink::on_poll_cb(uv_poll_t *handle, int status, int events) {
+    auto *self = static_cast<MqttLink *>(handle->data);
+    int rc = MOSQ_ERR_SUCCESS;
+    if (status < 0)
+        rc = MOSQ_ERR_CONN_LOST;
+    if (rc == MOSQ_ERR_SUCCESS && (events & UV_READABLE))
+        rc = mosquitto_loop_read(self->mosq_, 1);
+    if (rc == MOSQ_ERR_SUCCESS && (events & UV_WRITABLE))
+        rc = mosquitto_loop_write(self->mosq_, 1);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        if (self->connected_)
+            spdlog::warn("mqtt: connection lost: {}", mosquitto_strerror(rc));
+        self->connected_ = false;
+        self->schedule_retry();
+        return;
+    }
+    self->update_poll_events();
+}
+
+void MqttLink::on_tick_cb(uv_timer_t *handle) {
+    auto *self = static_cast<MqttLink *>(handle->data);
+    if (!self->polling_)
+        return;
+    mosquitto_loop_misc(self->mosq_);
+    self->update_poll_events();
+}
+
+void MqttLink::on_connect_cb(mosquitto *, void *obj, int rc, int, const mosquitto_property *) {
+    auto *self = static_cast<MqttLink *>(obj);
+    if (rc != 0) {
+        spdlog::warn("mqtt: broker refused connection: {}", mosquitto_reason_string(rc));
+        return; // the broker closes the socket; the poll sees it and retries
+    }
+    spdlog::info("mqtt: connected to {}:{}", self->options_.host, self->options_.port);
+    self->connected_ = true;
+    self->backoff_ms_ = self->options_.reconnect_min_ms;
+    if (self->on_connected)
+        self->on_connected();
+    self->update_poll_events();
+}
+
+void MqttLink::on_disconnect_cb(mosquitto *, void *obj, int rc, const mosquitto_property *) {
+    auto *self = static_cast<MqttLink *>(obj);
+    self->connected_ = false;
+    if (rc != 0 && !self->stopping_)
+        spdlog::warn("mqtt: disconnected: {}", mosquitto_strerror(rc));
+}
+
+int MqttLink::publish(const std::string &topic, const std::string &payload, int qos, bool retain) {
+    int rc = mosquitto_publish_v5(mosq_, nullptr, topic.c_str(), static_cast<int>(payload.size()),
+                                  payload.data(), qos, retain, nullptr);
+    update_poll_events();
+    return rc;
+}
+
+void MqttLink::stop(std::function<void()> done) {
+    stopping_ = true;
+    if (connected_) {
+        mosquitto_disconnect_v5(mosq_, MQTT_RC_NORMAL_DISCONNECTION, nullptr);
+        // Flush the DISCONNECT (and anything queued before it) synchronously: the
+        // socket is local and the loop is about to end.
+        for (int i = 0; i < 10 && mosquitto_want_write(mosq_); ++i)
+            mosquitto_loop_write(mosq_, 1);
+    }
+    connected_ = false;
+    uv_timer_stop(&retry_);
+    uv_timer_stop(&tick_);
+    unwatch_socket();
+    stop_done_ = std::move(done);
+    open_handles_ += 2;
+    uv_close(reinterpret_cast<uv_handle_t *>(&tick_), &MqttLink::on_handle_closed);
+    uv_close(reinterpret_cast<uv_handle_t *>(&retry_), &MqttLink::on_handle_closed);
+}
+
+} // namespace tierd

@@ -1,0 +1,75 @@
+// The agent's MQTT 5 connection, driven entirely by the libuv loop: the client socket
+// is watched with uv_poll and mosquitto_loop_misc runs on a loop timer, so there is
+// no hidden client thread. Reconnects with exponential backoff and jitter.
+#pragma once
+
+#include <mosquitto.h>
+#include <uv.h>
+
+#include <functional>
+#include <string>
+
+namespace tierd {
+
+struct MqttLinkOptions {
+    std::string host = "127.0.0.1";
+    int port = 1883;
+    std::string client_id;
+    int keepalive_s = 30;
+    int reconnect_min_ms = 500;
+    int reconnect_max_ms = 30000;
+    // Last will: published by the broker if this client vanishes without a clean
+    // disconnect.
+    std::string will_topic;
+    std::string will_payload;
+};
+
+class MqttLink {
+  public:
+    MqttLink(uv_loop_t *loop, MqttLinkOptions options);
+    ~MqttLink();
+    MqttLink(const MqttLink &) = delete;
+    MqttLink &operator=(const MqttLink &) = delete;
+
+    // Called on the loop thread each time a session is (re)established.
+    std::function<void()> on_connected;
+
+    void start();
+    // Publish on the loop thread; returns a MOSQ_ERR_* code (queued while offline is
+    // not supported by libmosquitto: callers republish on_connected).
+    int publish(const std::string &topic, const std::string &payload, int qos, bool retain);
+    // Clean disconnect (no will); `done` runs on the loop once handles are closed.
+    void stop(std::function<void()> done);
+    bool connected() const { return connected_; }
+
+  private:
+    static void on_connect_cb(mosquitto *, void *self, int rc, int flags,
+                              const mosquitto_property *props);
+    static void on_disconnect_cb(mosquitto *, void *self, int rc, const mosquitto_property *props);
+    static void on_poll_cb(uv_poll_t *handle, int status, int events);
+    static void on_tick_cb(uv_timer_t *handle);
+    static void on_retry_cb(uv_timer_t *handle);
+    static void on_handle_closed(uv_handle_t *handle);
+
+    void try_connect();
+    void watch_socket();
+    void unwatch_socket();
+    void schedule_retry();
+    void update_poll_events();
+
+    uv_loop_t *loop_;
+    MqttLinkOptions options_;
+    mosquitto *mosq_ = nullptr;
+    uv_poll_t poll_{};
+    bool polling_ = false;
+    int polled_fd_ = -1;
+    uv_timer_t tick_{};
+    uv_timer_t retry_{};
+    int backoff_ms_ = 0;
+    bool connected_ = false;
+    bool stopping_ = false;
+    int open_handles_ = 0;
+    std::function<void()> stop_done_;
+};
+
+} // namespace tierd

@@ -1,0 +1,22 @@
+#include "agent/core/status.hpp"
+
+#include "tierd_version.h"
+
+#include <nlohmann/json.hpp>
+
+namespace tierd {
+
+std::string device_topic(const std::string &device_id, const std::string &leaf) {
+    return "tierd/v1/dev/" + device_id + "/" + leaf;
+}
+
+std::string status_payload(const DeviceIdentity &identity, bool online) {
+    nlohmann::json doc = {{"v", 1},
+                          {"state", online ? "online" : "offline"},
+                          {"device_id", identity.device_id},
+                          {"role", identity.role},
+                          {"version", TIERD_VERSION_STRING}};
+    return doc.dump();
+}
+
+} // namespace tierd

@@ -1,0 +1,19 @@
+// The retained device status document and the topics it lives on (docs/mqtt.md).
+#pragma once
+
+#include <string>
+
+namespace tierd {
+
+struct DeviceIdentity {
+    std::string device_id;
+    std::string role; // end | edge | cloud
+};
+
+// tierd/v1/dev/<device-id>/<leaf>
+std::string device_topic(const std::string &device_id, const std::string &leaf);
+
+// {"v":1,"state":"online"|"offline","device_id":...,"role":...,"version":...}
+std::string status_payload(const DeviceIdentity &identity, bool online);
+
+} // namespace tierd

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the build and test dependencies from Debian's archive (Debian 12).
+set -euo pipefail
+pkgs=(cmake ninja-build g++ pkg-config python3 libuv1-dev libmosquitto-dev mosquitto
+      mosquitto-clients libtomlplusplus-dev libsystemd-dev nlohmann-json3-dev libcli11-dev
+      libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
+      libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libopencv-dnn-dev
+      libopencv-ml-dev)
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    sudo=; [ "$(id -u)" -ne 0 ] && sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+fi

@@ -1,0 +1,35 @@
+# Shell helpers to run a real mosquitto broker on a free loopback port.
+# Source this file; it defines start_broker / stop_broker and sets BROKER_PORT.
+
+free_port() {
+    /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# start_broker DIR: writes DIR/mosquitto.conf and starts mosquitto listening only on
+# 127.0.0.1; waits until it accepts connections.
+start_broker() {
+    local dir=$1
+    BROKER_PORT=${BROKER_PORT:-$(free_port)}
+    cat >"$dir/mosquitto.conf" <<CONF
+listener $BROKER_PORT 127.0.0.1
+allow_anonymous true
+persistence false
+user $(id -un)
+CONF
+    mosquitto -c "$dir/mosquitto.conf" >"$dir/mosquitto.log" 2>&1 &
+    BROKER_PID=$!
+    for _ in $(seq 50); do
+        if mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -t tierd/probe -n 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "mosquitto did not start; its log:" >&2
+    cat "$dir/mosquitto.log" >&2
+    return 1
+}
+
+stop_broker() {
+    [ -n "${BROKER_PID:-}" ] && kill "$BROKER_PID" 2>/dev/null && wait "$BROKER_PID" 2>/dev/null
+    BROKER_PID=
+}
