@@ -53,9 +53,10 @@ extern "C" {
 
 /* ---- Versions ------------------------------------------------------------------- */
 
-#define TIERD_ABI_MAKE(major, minor) ((((uint32_t)(major)) << 16) | ((uint32_t)(minor)))
-#define TIERD_ABI_MAJOR_OF(version) (((uint32_t)(version)) >> 16)
-#define TIERD_ABI_MINOR_OF(version) (((uint32_t)(version)) & 0xffffu)
+/* Written without casts so the macros stay warning-free in C++ (-Wold-style-cast). */
+#define TIERD_ABI_MAKE(major, minor) ((major) * 65536u + (minor))
+#define TIERD_ABI_MAJOR_OF(version) ((version) >> 16)
+#define TIERD_ABI_MINOR_OF(version) ((version) & 0xffffu)
 
 /* The ABI this header describes. A plugin compiled against it speaks this version. */
 #define TIERD_ABI_MAJOR 1
@@ -484,7 +485,7 @@ static inline uint32_t tierd_pick_abi_version(const tierd_host_offer *offer) {
         return 0;
     for (i = 0; i < offer->abi_version_count; ++i) {
         uint32_t v = offer->abi_versions[i];
-        if (TIERD_ABI_MAJOR_OF(v) == TIERD_ABI_MAJOR && TIERD_ABI_MINOR_OF(v) >= TIERD_ABI_MINOR)
+        if (TIERD_ABI_MAJOR_OF(v) == TIERD_ABI_MAJOR && v >= TIERD_ABI_VERSION)
             return TIERD_ABI_VERSION;
     }
     return 0;
