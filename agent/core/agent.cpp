@@ -17,6 +17,12 @@ int Agent::run() {
     // Retained status is republished on every (re)connect: the broker may have
     // published our will while we were away.
     mqtt_->on_connected = [this] { publish_status(true); };
+    mqtt_->on_message = [this](const MqttLink::Message &m) { on_command(m); };
+    // Device, fleet-wide and group command topics (docs/mqtt.md).
+    mqtt_->subscribe(device_topic(options_.identity.device_id, "cmd"), 1);
+    mqtt_->subscribe("tierd/v1/fleet/cmd", 1);
+    register_commands();
+    started_ms_ = uv_now(&loop_);
     uv_signal_init(&loop_, &sigterm_);
     sigterm_.data = this;
     uv_signal_start(&sigterm_, &Agent::on_signal, SIGTERM);
@@ -44,6 +50,26 @@ void Agent::publish_status(bool online) {
                             status_payload(options_.identity, online), 1, true);
     if (rc != MOSQ_ERR_SUCCESS)
         spdlog::warn("mqtt: status publish failed: {}", mosquitto_strerror(rc));
+}
+
+void Agent::register_commands() {
+    commands_.add("ping", [](const nlohmann::json &) { return nlohmann::json{{"pong", true}}; });
+    commands_.add("status", [this](const nlohmann::json &) {
+        auto doc = nlohmann::json::parse(status_payload(options_.identity, true));
+        doc["uptime_s"] = static_cast<double>(uv_now(&loop_) - started_ms_) / 1000.0;
+        return doc;
+    });
+}
+
+void Agent::on_command(const MqttLink::Message &message) {
+    auto reply = commands_.handle(message.payload, options_.identity.device_id);
+    // MQTT 5 consoles name a response topic; 3.1.1 consoles read the device's reply topic.
+    std::string topic = message.response_topic.empty()
+                            ? device_topic(options_.identity.device_id, "reply")
+                            : message.response_topic;
+    int rc = mqtt_->publish(topic, reply.dump(), 1, false, message.correlation_data);
+    if (rc != MOSQ_ERR_SUCCESS)
+        spdlog::warn("mqtt: reply to {} failed: {}", topic, mosquitto_strerror(rc));
 }
 
 void Agent::shutdown() {

@@ -2,6 +2,7 @@
 // signal handling. Everything here runs on the loop thread.
 #pragma once
 
+#include "agent/core/commands.hpp"
 #include "agent/core/mqtt_link.hpp"
 #include "agent/core/status.hpp"
 
@@ -25,6 +26,8 @@ class Agent {
   private:
     static void on_signal(uv_signal_t *handle, int signum);
     void publish_status(bool online);
+    void register_commands();
+    void on_command(const MqttLink::Message &message);
     void shutdown();
 
     AgentOptions options_;
@@ -33,6 +36,8 @@ class Agent {
     uv_signal_t sigterm_{};
     uv_signal_t sigint_{};
     bool shutting_down_ = false;
+    CommandTable commands_;
+    uint64_t started_ms_ = 0;
 };
 
 } // namespace tierd

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <random>
 
 namespace tierd {
@@ -19,6 +20,7 @@ MqttLink::MqttLink(uv_loop_t *loop, MqttLinkOptions options)
     mosquitto_int_option(mosq_, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
     mosquitto_connect_v5_callback_set(mosq_, &MqttLink::on_connect_cb);
     mosquitto_disconnect_v5_callback_set(mosq_, &MqttLink::on_disconnect_cb);
+    mosquitto_message_v5_callback_set(mosq_, &MqttLink::on_message_cb);
     if (!options_.will_topic.empty())
         mosquitto_will_set_v5(mosq_, options_.will_topic.c_str(),
                               static_cast<int>(options_.will_payload.size()),
@@ -155,6 +157,8 @@ void MqttLink::on_connect_cb(mosquitto *, void *obj, int rc, int, const mosquitt
     spdlog::info("mqtt: connected to {}:{}", self->options_.host, self->options_.port);
     self->connected_ = true;
     self->backoff_ms_ = self->options_.reconnect_min_ms;
+    for (const auto &[filter, qos] : self->subscriptions_)
+        mosquitto_subscribe_v5(self->mosq_, nullptr, filter.c_str(), qos, 0, nullptr);
     if (self->on_connected)
         self->on_connected();
     self->update_poll_events();
@@ -167,11 +171,48 @@ void MqttLink::on_disconnect_cb(mosquitto *, void *obj, int rc, const mosquitto_
         spdlog::warn("mqtt: disconnected: {}", mosquitto_strerror(rc));
 }
 
-int MqttLink::publish(const std::string &topic, const std::string &payload, int qos, bool retain) {
+int MqttLink::publish(const std::string &topic, const std::string &payload, int qos, bool retain,
+                      const std::string &correlation_data) {
+    mosquitto_property *props = nullptr;
+    if (!correlation_data.empty())
+        mosquitto_property_add_binary(&props, MQTT_PROP_CORRELATION_DATA, correlation_data.data(),
+                                      static_cast<uint16_t>(correlation_data.size()));
     int rc = mosquitto_publish_v5(mosq_, nullptr, topic.c_str(), static_cast<int>(payload.size()),
-                                  payload.data(), qos, retain, nullptr);
+                                  payload.data(), qos, retain, props);
+    mosquitto_property_free_all(&props);
     update_poll_events();
     return rc;
+}
+
+void MqttLink::subscribe(const std::string &topic_filter, int qos) {
+    subscriptions_.emplace_back(topic_filter, qos);
+    if (connected_)
+        mosquitto_subscribe_v5(mosq_, nullptr, topic_filter.c_str(), qos, 0, nullptr);
+}
+
+void MqttLink::on_message_cb(mosquitto *, void *obj, const mosquitto_message *message,
+                             const mosquitto_property *props) {
+    auto *self = static_cast<MqttLink *>(obj);
+    if (!self->on_message)
+        return;
+    Message m;
+    m.topic = message->topic;
+    if (message->payloadlen > 0)
+        m.payload.assign(static_cast<const char *>(message->payload),
+                         static_cast<size_t>(message->payloadlen));
+    char *response_topic = nullptr;
+    if (mosquitto_property_read_string(props, MQTT_PROP_RESPONSE_TOPIC, &response_topic, false)) {
+        m.response_topic = response_topic;
+        free(response_topic);
+    }
+    void *correlation = nullptr;
+    uint16_t correlation_len = 0;
+    if (mosquitto_property_read_binary(props, MQTT_PROP_CORRELATION_DATA, &correlation,
+                                       &correlation_len, false)) {
+        m.correlation_data.assign(static_cast<const char *>(correlation), correlation_len);
+        free(correlation);
+    }
+    self->on_message(m);
 }
 
 void MqttLink::stop(std::function<void()> done) {

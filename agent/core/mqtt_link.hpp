@@ -8,6 +8,8 @@
 
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace tierd {
 
@@ -34,10 +36,24 @@ class MqttLink {
     // Called on the loop thread each time a session is (re)established.
     std::function<void()> on_connected;
 
+    // An incoming message with the MQTT 5 properties a command needs.
+    struct Message {
+        std::string topic;
+        std::string payload;
+        std::string response_topic;   // "" when the sender set none
+        std::string correlation_data; // binary, "" when none
+    };
+    // Called on the loop thread for every message on a subscribed topic.
+    std::function<void(const Message &)> on_message;
+
+    // Subscriptions are remembered and renewed on every (re)connect.
+    void subscribe(const std::string &topic_filter, int qos);
+
     void start();
     // Publish on the loop thread; returns a MOSQ_ERR_* code (queued while offline is
     // not supported by libmosquitto: callers republish on_connected).
-    int publish(const std::string &topic, const std::string &payload, int qos, bool retain);
+    int publish(const std::string &topic, const std::string &payload, int qos, bool retain,
+                const std::string &correlation_data = {});
     // Clean disconnect (no will); `done` runs on the loop once handles are closed.
     void stop(std::function<void()> done);
     bool connected() const { return connected_; }
@@ -46,6 +62,8 @@ class MqttLink {
     static void on_connect_cb(mosquitto *, void *self, int rc, int flags,
                               const mosquitto_property *props);
     static void on_disconnect_cb(mosquitto *, void *self, int rc, const mosquitto_property *props);
+    static void on_message_cb(mosquitto *, void *self, const mosquitto_message *message,
+                              const mosquitto_property *props);
     static void on_poll_cb(uv_poll_t *handle, int status, int events);
     static void on_tick_cb(uv_timer_t *handle);
     static void on_retry_cb(uv_timer_t *handle);
@@ -70,6 +88,7 @@ class MqttLink {
     bool stopping_ = false;
     int open_handles_ = 0;
     std::function<void()> stop_done_;
+    std::vector<std::pair<std::string, int>> subscriptions_;
 };
 
 } // namespace tierd

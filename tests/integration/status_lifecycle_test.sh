@@ -72,6 +72,36 @@ rejects_bad_set)
     [ "$rc" -ne 0 ] || fail "bad --set accepted"
     echo "$out" | grep -q -- "--set mqtt.port" || fail "error does not name the key: $out"
     ;;
+command_round_trip)
+    start_tierd
+    wait_state online >/dev/null
+    # mosquitto_rr sends an MQTT 5 request with a response topic and waits for the reply.
+    rr() { mosquitto_rr -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$device/cmd" \
+           -e "test/replies/$$" -m "$1" -W 5; }
+    out=$(rr '{"op":"ping"}') || fail "no reply to ping"
+    echo "$out" | grep -q '"ok":true' || fail "ping: $out"
+    echo "$out" | grep -q '"pong":true' || fail "ping: $out"
+    out=$(rr '{"op":"status"}') || fail "no reply to status"
+    echo "$out" | grep -q '"state":"online"' || fail "status: $out"
+    out=$(rr '{"op":' ) || fail "no reply to malformed JSON"
+    echo "$out" | grep -q '"code":"malformed_json"' || fail "malformed: $out"
+    out=$(rr '{"op":"no-such-op"}') || fail "no reply to unknown op"
+    echo "$out" | grep -q '"code":"unknown_op"' || fail "unknown op: $out"
+    out=$(rr '{"args":{}}') || fail "no reply to missing op"
+    echo "$out" | grep -q '"code":"invalid_request"' || fail "missing op: $out"
+    ;;
+reply_topic_for_mqtt311_console)
+    start_tierd
+    wait_state online >/dev/null
+    mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -V mqttv311 -t "tierd/v1/dev/$device/reply" \
+        -C 1 -W 5 >"$work/reply" &
+    sub=$!
+    sleep 0.5
+    mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -V mqttv311 -t "tierd/v1/fleet/cmd" \
+        -m '{"op":"ping"}'
+    wait "$sub" || fail "no reply on the device reply topic"
+    grep -q '"pong":true' "$work/reply" || fail "reply: $(cat "$work/reply")"
+    ;;
 *) fail "unknown case $case_name" ;;
 esac
 echo "PASS: $case_name"
