@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 
+#include <algorithm>
+
 namespace tierd {
 
 Agent::Agent(AgentOptions options) : options_(std::move(options)) {
@@ -30,6 +32,7 @@ int Agent::run() {
     sigint_.data = this;
     uv_signal_start(&sigint_, &Agent::on_signal, SIGINT);
 
+    start_watchdog();
     mqtt_->start();
     spdlog::info("tierd {} running as {} ({})", options_.identity.device_id,
                  options_.identity.role, "libuv loop");
@@ -37,6 +40,19 @@ int Agent::run() {
     uv_run(&loop_, UV_RUN_DEFAULT);
     uv_loop_close(&loop_);
     return 0;
+}
+
+// systemd's watchdog is pinged from a loop timer, so a stuck loop stops the pings and
+// systemd restarts the agent.
+void Agent::start_watchdog() {
+    uint64_t usec = 0;
+    if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0)
+        return;
+    uv_timer_init(&loop_, &watchdog_);
+    uint64_t period_ms = std::max<uint64_t>(usec / 2000, 1);
+    uv_timer_start(
+        &watchdog_, [](uv_timer_t *) { sd_notify(0, "WATCHDOG=1"); }, 0, period_ms);
+    watchdog_running_ = true;
 }
 
 void Agent::on_signal(uv_signal_t *handle, int signum) {
@@ -82,6 +98,8 @@ void Agent::shutdown() {
         publish_status(false);
     uv_close(reinterpret_cast<uv_handle_t *>(&sigterm_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t *>(&sigint_), nullptr);
+    if (watchdog_running_)
+        uv_close(reinterpret_cast<uv_handle_t *>(&watchdog_), nullptr);
     mqtt_->stop([] {});
 }
 

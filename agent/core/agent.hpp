@@ -25,6 +25,7 @@ class Agent {
 
   private:
     static void on_signal(uv_signal_t *handle, int signum);
+    void start_watchdog();
     void publish_status(bool online);
     void register_commands();
     void on_command(const MqttLink::Message &message);
@@ -35,6 +36,8 @@ class Agent {
     std::unique_ptr<MqttLink> mqtt_;
     uv_signal_t sigterm_{};
     uv_signal_t sigint_{};
+    uv_timer_t watchdog_{};
+    bool watchdog_running_ = false;
     bool shutting_down_ = false;
     CommandTable commands_;
     uint64_t started_ms_ = 0;
