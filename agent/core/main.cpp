@@ -1,5 +1,6 @@
 // tierd — the edge-node agent. Parses the command line and runs the Agent.
 #include "agent/core/agent.hpp"
+#include "agent/core/logging.hpp"
 #include "tierd_version.h"
 
 #include <CLI/CLI.hpp>
@@ -67,6 +68,7 @@ int main(int argc, char **argv) {
         });
     app.add_option("--set", sets, "Override a config key: KEY=VALUE (repeatable)");
     CLI11_PARSE(app, argc, argv);
+    tierd::setup_logging();
 
     for (const auto &s : sets) {
         std::string error;
