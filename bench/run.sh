@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Builds and runs the benchmarks; writes bench/results/<name>.md (with the machine it
+# ran on) and the raw Google Benchmark JSON next to it.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=$top/build
+cmake -S "$top" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTIERD_BUILD_BENCH=ON >/dev/null
+ninja -C "$build" abi_call_bench
+out=$top/bench/results
+mkdir -p "$out"
+"$build/bench/abi_call_bench" --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
+    --benchmark_out="$out/abi_call.json" --benchmark_out_format=json >/dev/null
+/usr/bin/python3 - "$out/abi_call.json" "$out/abi_call.md" <<'PY'
+import json, sys, platform, subprocess
+doc = json.load(open(sys.argv[1]))
+ctx = doc["context"]
+cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"],
+                     capture_output=True, text=True).stdout.strip()
+lines = ["# Plugin call through the C ABI vs a direct call", "",
+         f"Machine: {cpu}, {ctx['num_cpus']} CPUs, {platform.system()} {platform.release()}; "
+         f"date {ctx['date']}; tierd built Release; Google Benchmark library reports itself as a {ctx.get('library_build_type', '?')} build.", "",
+         "Command: `bench/run.sh` (Google Benchmark, 5 repetitions).", "",
+         "| benchmark | median ns/call | stddev ns |", "| --- | --- | --- |"]
+rows = {}
+for b in doc["benchmarks"]:
+    rows.setdefault(b["run_name"], {})[b["aggregate_name"]] = b["cpu_time"]
+for name, agg in rows.items():
+    lines.append(f"| {name} | {agg['median']:.2f} | {agg['stddev']:.2f} |")
+open(sys.argv[2], "w").write("\n".join(lines) + "\n")
+print("\n".join(lines))
+PY
