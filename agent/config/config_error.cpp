@@ -4,10 +4,12 @@ namespace tierd {
 
 std::string ConfigError::to_string() const {
     std::string out = file;
+    // append() rather than operator+ on temporaries: GCC 12 at -O3 reports a false
+    // -Wrestrict on the latter.
     if (line > 0) {
-        out += ":" + std::to_string(line);
+        out.append(1, ':').append(std::to_string(line));
         if (column > 0)
-            out += ":" + std::to_string(column);
+            out.append(1, ':').append(std::to_string(column));
     }
     out += ": ";
     if (!key_path.empty())

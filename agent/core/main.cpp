@@ -1,4 +1,8 @@
-// tierd — the edge-node agent. Parses the command line and runs the Agent.
+// tierd — the edge-node agent. Parses the command line, loads the config and runs the
+// Agent.
+#include "agent/config/config_json.hpp"
+#include "agent/config/config_loader.hpp"
+#include "agent/config/default_config.hpp"
 #include "agent/core/agent.hpp"
 #include "agent/core/logging.hpp"
 #include "tierd_version.h"
@@ -8,7 +12,6 @@
 #include <unistd.h>
 
 #include <iostream>
-#include <regex>
 
 namespace {
 
@@ -19,34 +22,17 @@ std::string hostname_or_default() {
     return buf;
 }
 
-// Applies one --set KEY=VALUE. Only the broker keys are known until the full
-// config component lands; anything else is refused by name.
-bool apply_set(const std::string &arg, tierd::AgentOptions &options, std::string &error) {
-    auto eq = arg.find('=');
-    if (eq == std::string::npos) {
-        error = "--set " + arg + ": expected KEY=VALUE";
-        return false;
-    }
-    std::string key = arg.substr(0, eq), value = arg.substr(eq + 1);
-    if (key == "mqtt.host") {
-        options.mqtt.host = value;
-        return true;
-    }
-    if (key == "mqtt.port") {
-        try {
-            size_t used = 0;
-            int port = std::stoi(value, &used);
-            if (used == value.size() && port >= 1 && port <= 65535) {
-                options.mqtt.port = port;
-                return true;
-            }
-        } catch (const std::exception &) {
-        }
-        error = "--set mqtt.port: expected an integer in [1, 65535], got \"" + value + "\"";
-        return false;
-    }
-    error = "--set " + key + ": unknown key";
-    return false;
+tierd::AgentOptions agent_options(const tierd::Config &config) {
+    tierd::AgentOptions options;
+    options.identity.device_id =
+        config.agent.device_id.empty() ? hostname_or_default() : config.agent.device_id;
+    options.identity.role = tierd::to_string(config.agent.role);
+    options.mqtt.host = config.mqtt.host;
+    options.mqtt.port = config.mqtt.port;
+    options.mqtt.keepalive_s = config.mqtt.keepalive_s;
+    options.mqtt.reconnect_min_ms = static_cast<int>(config.mqtt.reconnect_min_ms);
+    options.mqtt.reconnect_max_ms = static_cast<int>(config.mqtt.reconnect_max_ms);
+    return options;
 }
 
 } // namespace
@@ -55,28 +41,47 @@ int main(int argc, char **argv) {
     CLI::App app{"tierd — edge-node agent for cloud-edge-end collaborative DL inference"};
     app.set_version_flag("--version", std::string("tierd ") + TIERD_VERSION_STRING);
 
-    tierd::AgentOptions options;
-    options.identity.role = "end";
-    std::string device_id;
+    std::string config_file, check_file, role, device_id;
     std::vector<std::string> sets;
-    app.add_option("--role", options.identity.role, "This agent's tier")
+    bool print_default = false;
+    app.add_option("--config", config_file, "Config file (default: the built-in default config)")
+        ->check(CLI::ExistingFile);
+    app.add_option("--check-config", check_file,
+                   "Validate FILE (with any --set), print 'ok' or the errors, and exit");
+    app.add_flag("--print-default-config", print_default,
+                 "Print the default config (every key, commented) and exit");
+    app.add_option("--role", role, "This agent's tier (overrides agent.role)")
         ->check(CLI::IsMember({"end", "edge", "cloud"}));
-    app.add_option("--device-id", device_id, "Device id (default: the hostname)")
-        ->check([](const std::string &v) {
-            static const std::regex ok("[A-Za-z0-9_.-]+");
-            return std::regex_match(v, ok) ? std::string() : "must match [A-Za-z0-9_.-]+";
-        });
-    app.add_option("--set", sets, "Override a config key: KEY=VALUE (repeatable)");
+    app.add_option("--device-id", device_id, "Device id (overrides agent.device_id)");
+    app.add_option("--set", sets, "Override a config key by dotted path: KEY=VALUE (repeatable)");
     CLI11_PARSE(app, argc, argv);
-    tierd::setup_logging();
 
-    for (const auto &s : sets) {
-        std::string error;
-        if (!apply_set(s, options, error)) {
-            std::cerr << "tierd: " << error << "\n";
-            return 2;
-        }
+    if (print_default) {
+        std::cout << tierd::default_config_text();
+        return 0;
     }
-    options.identity.device_id = device_id.empty() ? hostname_or_default() : device_id;
-    return tierd::Agent(std::move(options)).run();
+    // The command-line shortcuts are overrides like any --set, validated the same way.
+    if (!role.empty())
+        sets.push_back("agent.role=\"" + role + "\"");
+    if (!device_id.empty())
+        sets.push_back("agent.device_id=\"" + device_id + "\"");
+
+    if (!check_file.empty()) {
+        auto result = tierd::load_config_file(check_file, sets);
+        if (!result.ok()) {
+            std::cerr << tierd::to_string(result.errors);
+            return 1;
+        }
+        std::cout << "ok\n";
+        return 0;
+    }
+
+    tierd::setup_logging();
+    auto result = config_file.empty() ? tierd::load_default_config(sets)
+                                      : tierd::load_config_file(config_file, sets);
+    if (!result.ok()) {
+        std::cerr << tierd::to_string(result.errors);
+        return 1;
+    }
+    return tierd::Agent(agent_options(*result.config)).run();
 }

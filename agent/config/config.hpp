@@ -1,0 +1,106 @@
+// Typed tierd configuration, produced by the loader from a validated TOML document.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <toml++/toml.h>
+
+namespace tierd {
+
+enum class Role { end, edge, cloud };
+enum class LogLevel { debug, info, warning, error };
+enum class OverflowPolicy { reject, drop_oldest };
+
+constexpr std::string_view to_string(Role r) {
+    switch (r) {
+    case Role::end: return "end";
+    case Role::edge: return "edge";
+    case Role::cloud: return "cloud";
+    }
+    return "?";
+}
+
+constexpr std::string_view to_string(LogLevel l) {
+    switch (l) {
+    case LogLevel::debug: return "debug";
+    case LogLevel::info: return "info";
+    case LogLevel::warning: return "warning";
+    case LogLevel::error: return "error";
+    }
+    return "?";
+}
+
+constexpr std::string_view to_string(OverflowPolicy o) {
+    switch (o) {
+    case OverflowPolicy::reject: return "reject";
+    case OverflowPolicy::drop_oldest: return "drop-oldest";
+    }
+    return "?";
+}
+
+struct AgentConfig {
+    std::string device_id; // "" = hostname
+    Role role = Role::end;
+    std::vector<std::string> groups;
+    LogLevel log_level = LogLevel::info;
+    std::int64_t drain_timeout_ms = 5000;
+};
+
+struct WorkersConfig {
+    int threads = 0; // 0 = one per core
+    int queue_limit = 64;
+    OverflowPolicy overflow = OverflowPolicy::reject;
+};
+
+struct MqttConfig {
+    std::string host = "127.0.0.1";
+    int port = 1883;
+    int keepalive_s = 30;
+    std::string username;
+    std::string password; // secret
+    std::string tls_ca_file;
+    std::string tls_cert_file;
+    std::string tls_key_file;
+    std::int64_t reconnect_min_ms = 500;
+    std::int64_t reconnect_max_ms = 30000;
+    int qos = 1;
+};
+
+struct TelemetryConfig {
+    std::int64_t interval_ms = 10000;
+};
+
+struct HalConfig {
+    std::string root = "/";
+    std::string profile = "x86-edge-server";
+    std::vector<std::string> profile_dirs;
+};
+
+struct PluginsConfig {
+    std::vector<std::string> search_path; // empty = default
+    std::string scheduler = "scheduler-rule";
+    std::string preclassifier = "preclassifier-stats";
+    std::string inference = "inference-opencv";
+    std::string fusion = "fusion-passthrough";
+};
+
+struct Config {
+    AgentConfig agent;
+    WorkersConfig workers;
+    MqttConfig mqtt;
+    TelemetryConfig telemetry;
+    HalConfig hal;
+    PluginsConfig plugins;
+    // [plugin.<name>] tables, kept raw; validated by the plugin host.
+    std::map<std::string, toml::table> plugin_tables;
+    // Where the configuration came from (file path or "<default>").
+    std::string source_file;
+    // The validated document (overrides applied) this Config was built from.
+    toml::table document;
+};
+
+} // namespace tierd

@@ -1,0 +1,150 @@
+#include "agent/config/config_loader.hpp"
+
+#include <gtest/gtest.h>
+
+namespace tierd {
+namespace {
+
+// Exactly one error, returned for inspection.
+ConfigError only_error(const LoadResult &r) {
+    EXPECT_FALSE(r.ok());
+    EXPECT_EQ(r.errors.size(), 1u) << to_string(r.errors);
+    return r.errors.empty() ? ConfigError{} : r.errors.front();
+}
+
+TEST(ConfigLoader, EmptyTextGivesDefaults) {
+    auto r = load_config_text("", "empty.toml");
+    ASSERT_TRUE(r.ok()) << to_string(r.errors);
+    EXPECT_EQ(r.config->mqtt.port, 1883);
+    EXPECT_EQ(r.config->workers.overflow, OverflowPolicy::reject);
+    EXPECT_EQ(r.config->source_file, "empty.toml");
+}
+
+TEST(ConfigLoader, ParsesAllSections) {
+    auto r = load_config_text(R"(
+[agent]
+device_id = "cam-01.site_a"
+role = "edge"
+groups = ["north", "lab_2"]
+log_level = "debug"
+[workers]
+threads = 4
+overflow = "drop-oldest"
+[mqtt]
+port = 8883
+reconnect_min_ms = 100
+reconnect_max_ms = 100
+[plugins]
+fusion = ""
+[plugin.inference-opencv]
+backend = "cpu"
+)",
+                              "t.toml");
+    ASSERT_TRUE(r.ok()) << to_string(r.errors);
+    const Config &c = *r.config;
+    EXPECT_EQ(c.agent.device_id, "cam-01.site_a");
+    EXPECT_EQ(c.agent.role, Role::edge);
+    EXPECT_EQ(c.agent.groups, (std::vector<std::string>{"north", "lab_2"}));
+    EXPECT_EQ(c.agent.log_level, LogLevel::debug);
+    EXPECT_EQ(c.workers.threads, 4);
+    EXPECT_EQ(c.workers.overflow, OverflowPolicy::drop_oldest);
+    EXPECT_EQ(c.mqtt.port, 8883);
+    EXPECT_EQ(c.plugins.fusion, "");
+    ASSERT_EQ(c.plugin_tables.count("inference-opencv"), 1u);
+    EXPECT_EQ(c.plugin_tables.at("inference-opencv")["backend"].value_or(std::string()), "cpu");
+}
+
+TEST(ConfigLoader, ReportsLineColumnAndKeyForWrongType) {
+    auto e = only_error(load_config_text("[mqtt]\nport = \"abc\"\n", "tierd.toml"));
+    EXPECT_EQ(e.file, "tierd.toml");
+    EXPECT_EQ(e.line, 2);
+    EXPECT_EQ(e.column, 8);
+    EXPECT_EQ(e.key_path, "mqtt.port");
+    EXPECT_EQ(e.to_string(), "tierd.toml:2:8: mqtt.port: expected an integer, got string");
+}
+
+TEST(ConfigLoader, ReportsLineColumnAndKeyForOutOfRange) {
+    auto e = only_error(load_config_text("[workers]\n\nthreads = 65\n", "tierd.toml"));
+    EXPECT_EQ(e.line, 3);
+    EXPECT_EQ(e.column, 11);
+    EXPECT_EQ(e.key_path, "workers.threads");
+    EXPECT_NE(e.message.find("0..64"), std::string::npos) << e.message;
+}
+
+TEST(ConfigLoader, ReportsLineColumnAndKeyForBadEnum) {
+    auto e = only_error(load_config_text("[agent]\nrole = \"fog\"\n", "tierd.toml"));
+    EXPECT_EQ(e.line, 2);
+    EXPECT_EQ(e.column, 8);
+    EXPECT_EQ(e.key_path, "agent.role");
+    EXPECT_NE(e.message.find("'edge'"), std::string::npos) << e.message;
+}
+
+TEST(ConfigLoader, ReportsUnknownKeyWithSuggestion) {
+    auto e = only_error(load_config_text("[mqtt]\nhost = \"h\"\nprot = 1\n", "tierd.toml"));
+    EXPECT_EQ(e.line, 3);
+    EXPECT_EQ(e.column, 8);
+    EXPECT_EQ(e.key_path, "mqtt.prot");
+    EXPECT_NE(e.message.find("did you mean 'port'"), std::string::npos) << e.message;
+}
+
+TEST(ConfigLoader, ReportsUnknownSection) {
+    auto e = only_error(load_config_text("[mqt]\nport = 1\n", "tierd.toml"));
+    EXPECT_EQ(e.key_path, "mqt");
+    EXPECT_EQ(e.line, 1);
+    EXPECT_NE(e.message.find("did you mean 'mqtt'"), std::string::npos) << e.message;
+}
+
+TEST(ConfigLoader, ReportsLineColumnAndKeyForSyntaxError) {
+    auto e = only_error(load_config_text("[mqtt]\nhost = \"h\"\nport = = 3\n", "tierd.toml"));
+    EXPECT_EQ(e.file, "tierd.toml");
+    EXPECT_EQ(e.line, 3);
+    EXPECT_GT(e.column, 0);
+    EXPECT_EQ(e.key_path, "mqtt.port");
+    EXPECT_NE(e.message.find("syntax error"), std::string::npos) << e.message;
+}
+
+TEST(ConfigLoader, CollectsEveryError) {
+    auto r =
+        load_config_text("[mqtt]\nport = 0\nqos = 3\n[agent]\nrole = 1\nbogus = 2\n", "t.toml");
+    EXPECT_FALSE(r.ok());
+    EXPECT_EQ(r.errors.size(), 4u) << to_string(r.errors);
+}
+
+TEST(ConfigLoader, ReconnectMaxMustNotBeBelowMin) {
+    auto e = only_error(
+        load_config_text("[mqtt]\nreconnect_min_ms = 1000\nreconnect_max_ms = 999\n", "t.toml"));
+    EXPECT_EQ(e.key_path, "mqtt.reconnect_max_ms");
+    EXPECT_EQ(e.line, 3);
+}
+
+TEST(ConfigLoader, MissingTlsFileIsAnError) {
+    auto e =
+        only_error(load_config_text("[mqtt]\ntls_ca_file = \"/nonexistent/ca.pem\"\n", "t.toml"));
+    EXPECT_EQ(e.key_path, "mqtt.tls_ca_file");
+}
+
+TEST(ConfigLoader, BadGroupNameNamesElement) {
+    auto e = only_error(load_config_text("[agent]\ngroups = [\"ok\", \"Not OK\"]\n", "t.toml"));
+    EXPECT_EQ(e.key_path, "agent.groups[1]");
+    EXPECT_EQ(e.line, 2);
+    EXPECT_EQ(e.column, 17);
+}
+
+TEST(ConfigLoader, PluginEntryMustBeTable) {
+    auto e = only_error(load_config_text("[plugin]\nfoo = 1\n", "t.toml"));
+    EXPECT_EQ(e.key_path, "plugin.foo");
+}
+
+TEST(ConfigLoader, PasswordTypeErrorDoesNotLeakValue) {
+    auto e = only_error(load_config_text("[mqtt]\npassword = 12345\n", "t.toml"));
+    EXPECT_EQ(e.message.find("12345"), std::string::npos);
+}
+
+TEST(ConfigLoader, MissingFileIsAnError) {
+    auto r = load_config_file("/nonexistent/tierd.toml");
+    ASSERT_EQ(r.errors.size(), 1u);
+    EXPECT_EQ(r.errors[0].file, "/nonexistent/tierd.toml");
+}
+
+} // namespace
+} // namespace tierd
