@@ -75,6 +75,11 @@ void Agent::register_commands() {
         doc["uptime_s"] = static_cast<double>(uv_now(&loop_) - started_ms_) / 1000.0;
         return doc;
     });
+    register_config_commands();
+}
+
+void Agent::register_config_commands() {
+    commands_.add("get-config", [this](const nlohmann::json &) { return options_.config_view; });
 }
 
 void Agent::on_command(const MqttLink::Message &message) {

@@ -15,6 +15,8 @@ namespace tierd {
 struct AgentOptions {
     DeviceIdentity identity;
     MqttLinkOptions mqtt;
+    // The running config as the get-config command shows it, secrets already redacted.
+    nlohmann::json config_view;
 };
 
 class Agent {
@@ -28,6 +30,7 @@ class Agent {
     void start_watchdog();
     void publish_status(bool online);
     void register_commands();
+    void register_config_commands();
     void on_command(const MqttLink::Message &message);
     void shutdown();
 

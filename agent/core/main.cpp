@@ -32,6 +32,7 @@ tierd::AgentOptions agent_options(const tierd::Config &config) {
     options.mqtt.keepalive_s = config.mqtt.keepalive_s;
     options.mqtt.reconnect_min_ms = static_cast<int>(config.mqtt.reconnect_min_ms);
     options.mqtt.reconnect_max_ms = static_cast<int>(config.mqtt.reconnect_max_ms);
+    options.config_view = tierd::to_json(config);
     return options;
 }
 

@@ -90,6 +90,27 @@ command_round_trip)
     out=$(rr '{"args":{}}') || fail "no reply to missing op"
     echo "$out" | grep -q '"code":"invalid_request"' || fail "missing op: $out"
     ;;
+get_config_redacts_password)
+    "$tierd" --role end --device-id "$device" --set mqtt.host=127.0.0.1 \
+        --set mqtt.port="$BROKER_PORT" --set mqtt.password=hunter2-secret >"$work/tierd.log" 2>&1 &
+    TIERD_PID=$!
+    wait_state online >/dev/null
+    out=$(mosquitto_rr -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$device/cmd" \
+          -e "test/replies/$$" -m '{"op":"get-config"}' -W 5) || fail "no reply to get-config"
+    echo "$out" | grep -q '"port":'"$BROKER_PORT" || fail "get-config lacks the port: $out"
+    echo "$out" | grep -q '<redacted>' || fail "password not shown as redacted: $out"
+    if echo "$out" | grep -q hunter2; then fail "password leaked in get-config"; fi
+    if grep -q hunter2 "$work/tierd.log"; then fail "password leaked in the log"; fi
+    ;;
+check_config_reports_location)
+    printf '[mqtt]\nport = "x"\n' >"$work/bad.toml"
+    rc=0; out=$("$tierd" --check-config "$work/bad.toml" 2>&1) || rc=$?
+    [ "$rc" -ne 0 ] || fail "bad config accepted"
+    echo "$out" | grep -q "bad.toml:2:8: mqtt.port: expected an integer" || fail "error: $out"
+    out=$("$tierd" --print-default-config)
+    printf '%s\n' "$out" >"$work/default.toml"
+    [ "$("$tierd" --check-config "$work/default.toml")" = ok ] || fail "default config rejected"
+    ;;
 reply_topic_for_mqtt311_console)
     start_tierd
     wait_state online >/dev/null
