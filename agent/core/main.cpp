@@ -5,6 +5,7 @@
 #include "agent/config/default_config.hpp"
 #include "agent/core/agent.hpp"
 #include "agent/core/logging.hpp"
+#include "hal/hal.hpp"
 #include "tierd_version.h"
 
 #include <CLI/CLI.hpp>
@@ -36,6 +37,31 @@ tierd::AgentOptions agent_options(const tierd::Config &config) {
     return options;
 }
 
+// `tierd hal`: what the HAL finds on this machine, as JSON on stdout.
+int print_hal(const tierd::Config &config) {
+    tierd::hal::HalOptions options;
+    options.root = config.hal.root;
+    options.profile = config.hal.profile;
+    for (const auto &dir : config.hal.profile_dirs)
+        options.profile_dirs.emplace_back(dir);
+    // Installed profiles first, then the source tree's (a build-tree run).
+    options.profile_dirs.emplace_back(TIERD_INSTALL_PROFILE_DIR);
+    options.profile_dirs.emplace_back(TIERD_SOURCE_PROFILE_DIR);
+    try {
+        tierd::hal::Hal hal(options);
+        auto doc = hal.snapshot_json("all");
+        auto energy = hal.read_energy();
+        doc["energy"] = {{"energy_j", energy.energy_j},
+                         {"power_w", energy.power_w},
+                         {"source", energy.source}};
+        std::cout << doc.dump(2) << "\n";
+        return 0;
+    } catch (const std::exception &e) {
+        std::cerr << "tierd hal: " << e.what() << "\n";
+        return 1;
+    }
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -55,6 +81,7 @@ int main(int argc, char **argv) {
         ->check(CLI::IsMember({"end", "edge", "cloud"}));
     app.add_option("--device-id", device_id, "Device id (overrides agent.device_id)");
     app.add_option("--set", sets, "Override a config key by dotted path: KEY=VALUE (repeatable)");
+    auto *hal_cmd = app.add_subcommand("hal", "Print what the HAL finds on this machine as JSON");
     CLI11_PARSE(app, argc, argv);
 
     if (print_default) {
@@ -75,6 +102,16 @@ int main(int argc, char **argv) {
         }
         std::cout << "ok\n";
         return 0;
+    }
+
+    if (hal_cmd->parsed()) {
+        auto loaded = config_file.empty() ? tierd::load_default_config(sets)
+                                          : tierd::load_config_file(config_file, sets);
+        if (!loaded.ok()) {
+            std::cerr << tierd::to_string(loaded.errors);
+            return 1;
+        }
+        return print_hal(*loaded.config);
     }
 
     tierd::setup_logging();

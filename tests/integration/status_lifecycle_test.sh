@@ -111,6 +111,22 @@ check_config_reports_location)
     printf '%s\n' "$out" >"$work/default.toml"
     [ "$("$tierd" --check-config "$work/default.toml")" = ok ] || fail "default config rejected"
     ;;
+hal_subcommand_prints_json)
+    "$tierd" hal >"$work/hal.json" || fail "tierd hal failed"
+    /usr/bin/python3 - "$work/hal.json" <<'PY' || fail "hal JSON: $(cat "$work/hal.json")"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+for key in ("board", "cpu", "memory", "thermal", "power", "gpu", "energy"):
+    assert key in doc, key
+assert doc["cpu"]["cores"] >= 1
+assert doc["memory"]["total_bytes"] > 0
+src = doc["energy"]["source"]
+assert src.startswith("measured:") or src.startswith("estimated:"), src
+PY
+    rc=0; "$tierd" hal --set hal.profile=no-such-profile >/dev/null 2>"$work/err" || rc=$?
+    [ "$rc" -ne 0 ] || fail "unknown profile accepted"
+    grep -q "no-such-profile" "$work/err" || fail "error does not name the profile: $(cat "$work/err")"
+    ;;
 reply_topic_for_mqtt311_console)
     start_tierd
     wait_state online >/dev/null
