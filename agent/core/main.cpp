@@ -33,6 +33,11 @@ tierd::AgentOptions agent_options(const tierd::Config &config) {
     options.mqtt.keepalive_s = config.mqtt.keepalive_s;
     options.mqtt.reconnect_min_ms = static_cast<int>(config.mqtt.reconnect_min_ms);
     options.mqtt.reconnect_max_ms = static_cast<int>(config.mqtt.reconnect_max_ms);
+    options.mqtt.username = config.mqtt.username;
+    options.mqtt.password = config.mqtt.password;
+    options.mqtt.tls_ca_file = config.mqtt.tls_ca_file;
+    options.mqtt.tls_cert_file = config.mqtt.tls_cert_file;
+    options.mqtt.tls_key_file = config.mqtt.tls_key_file;
     options.config_view = tierd::to_json(config);
     return options;
 }
@@ -121,5 +126,10 @@ int main(int argc, char **argv) {
         std::cerr << tierd::to_string(result.errors);
         return 1;
     }
-    return tierd::Agent(agent_options(*result.config)).run();
+    try {
+        return tierd::Agent(agent_options(*result.config)).run();
+    } catch (const std::exception &e) {
+        spdlog::critical("{}", e.what());
+        return 1;
+    }
 }

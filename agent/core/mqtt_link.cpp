@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <random>
+#include <stdexcept>
 
 namespace tierd {
 
@@ -18,6 +19,23 @@ MqttLink::MqttLink(uv_loop_t *loop, MqttLinkOptions options)
     mosquitto_lib_init();
     mosq_ = mosquitto_new(options_.client_id.c_str(), true, this);
     mosquitto_int_option(mosq_, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+    if (!options_.username.empty()) {
+        int rc = mosquitto_username_pw_set(
+            mosq_, options_.username.c_str(),
+            options_.password.empty() ? nullptr : options_.password.c_str());
+        if (rc != MOSQ_ERR_SUCCESS)
+            fail_construction(std::string("mqtt: username/password rejected: ") +
+                              mosquitto_strerror(rc));
+    }
+    if (!options_.tls_ca_file.empty()) {
+        auto opt = [](const std::string &s) { return s.empty() ? nullptr : s.c_str(); };
+        int rc = mosquitto_tls_set(mosq_, options_.tls_ca_file.c_str(), nullptr,
+                                   opt(options_.tls_cert_file), opt(options_.tls_key_file),
+                                   nullptr);
+        if (rc != MOSQ_ERR_SUCCESS)
+            fail_construction(std::string("mqtt: TLS setup failed (mqtt.tls_*): ") +
+                              mosquitto_strerror(rc));
+    }
     mosquitto_connect_v5_callback_set(mosq_, &MqttLink::on_connect_cb);
     mosquitto_disconnect_v5_callback_set(mosq_, &MqttLink::on_disconnect_cb);
     mosquitto_message_v5_callback_set(mosq_, &MqttLink::on_message_cb);
@@ -30,6 +48,14 @@ MqttLink::MqttLink(uv_loop_t *loop, MqttLinkOptions options)
     uv_timer_init(loop_, &retry_);
     retry_.data = this;
     backoff_ms_ = options_.reconnect_min_ms;
+}
+
+// The destructor does not run for a throwing constructor: release what it made.
+void MqttLink::fail_construction(const std::string &why) {
+    mosquitto_destroy(mosq_);
+    mosq_ = nullptr;
+    mosquitto_lib_cleanup();
+    throw std::runtime_error(why);
 }
 
 MqttLink::~MqttLink() {

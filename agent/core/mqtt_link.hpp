@@ -20,6 +20,12 @@ struct MqttLinkOptions {
     int keepalive_s = 30;
     int reconnect_min_ms = 500;
     int reconnect_max_ms = 30000;
+    // Credentials and TLS; empty = not used. The password is never logged.
+    std::string username;
+    std::string password;
+    std::string tls_ca_file;
+    std::string tls_cert_file;
+    std::string tls_key_file;
     // Last will: published by the broker if this client vanishes without a clean
     // disconnect.
     std::string will_topic;
@@ -28,6 +34,7 @@ struct MqttLinkOptions {
 
 class MqttLink {
   public:
+    // Throws std::runtime_error when libmosquitto refuses the credentials or TLS files.
     MqttLink(uv_loop_t *loop, MqttLinkOptions options);
     ~MqttLink();
     MqttLink(const MqttLink &) = delete;
@@ -69,6 +76,7 @@ class MqttLink {
     static void on_retry_cb(uv_timer_t *handle);
     static void on_handle_closed(uv_handle_t *handle);
 
+    [[noreturn]] void fail_construction(const std::string &why);
     void try_connect();
     void watch_socket();
     void unwatch_socket();
