@@ -23,6 +23,13 @@ int Agent::run() {
     // Device, fleet-wide and group command topics (docs/mqtt.md).
     mqtt_->subscribe(device_topic(options_.identity.device_id, "cmd"), 1);
     mqtt_->subscribe("tierd/v1/fleet/cmd", 1);
+    for (const auto &group : options_.groups)
+        mqtt_->subscribe("tierd/v1/group/" + group + "/cmd", 1);
+    // The HAL is built before the loop runs (a missing profile fails start-up clearly)
+    // and read only on workers from then on.
+    hal_sampler_ = std::make_unique<HalSampler>(
+        &loop_, std::make_shared<hal::Hal>(options_.hal), options_.telemetry_interval_ms);
+    hal_sampler_->on_sample = [this](const nlohmann::json &sample) { publish_telemetry(sample); };
     register_commands();
     started_ms_ = uv_now(&loop_);
     uv_signal_init(&loop_, &sigterm_);
@@ -33,6 +40,7 @@ int Agent::run() {
     uv_signal_start(&sigint_, &Agent::on_signal, SIGINT);
 
     start_watchdog();
+    hal_sampler_->start();
     mqtt_->start();
     spdlog::info("tierd {} running as {} ({})", options_.identity.device_id,
                  options_.identity.role, "libuv loop");
@@ -76,6 +84,25 @@ void Agent::register_commands() {
         return doc;
     });
     register_config_commands();
+    commands_.add("hal", [this](const nlohmann::json &) {
+        const auto &latest = hal_sampler_->latest();
+        if (latest.is_null())
+            throw CommandError{"not_ready", "the first HAL reading has not completed yet"};
+        auto result = latest;
+        result["age_ms"] = uv_now(&loop_) - latest["sampled_ms"].get<uint64_t>();
+        return result;
+    });
+}
+
+void Agent::publish_telemetry(const nlohmann::json &sample) {
+    if (!mqtt_->connected())
+        return; // telemetry is periodic and not durable: the next sample follows
+    nlohmann::json doc = sample;
+    doc["v"] = 1;
+    doc["device_id"] = options_.identity.device_id;
+    doc["role"] = options_.identity.role;
+    doc["uptime_s"] = static_cast<double>(uv_now(&loop_) - started_ms_) / 1000.0;
+    mqtt_->publish(device_topic(options_.identity.device_id, "telemetry"), doc.dump(), 0, false);
 }
 
 void Agent::register_config_commands() {
@@ -103,6 +130,7 @@ void Agent::shutdown() {
         publish_status(false);
     uv_close(reinterpret_cast<uv_handle_t *>(&sigterm_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t *>(&sigint_), nullptr);
+    hal_sampler_->stop();
     if (watchdog_running_)
         uv_close(reinterpret_cast<uv_handle_t *>(&watchdog_), nullptr);
     mqtt_->stop([] {});

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "agent/core/commands.hpp"
+#include "agent/core/hal_sampler.hpp"
 #include "agent/core/mqtt_link.hpp"
 #include "agent/core/status.hpp"
 
@@ -15,6 +16,9 @@ namespace tierd {
 struct AgentOptions {
     DeviceIdentity identity;
     MqttLinkOptions mqtt;
+    std::vector<std::string> groups; // command topics tierd/v1/group/<g>/cmd
+    hal::HalOptions hal;
+    uint64_t telemetry_interval_ms = 10000;
     // The running config as the get-config command shows it, secrets already redacted.
     nlohmann::json config_view;
 };
@@ -32,11 +36,13 @@ class Agent {
     void register_commands();
     void register_config_commands();
     void on_command(const MqttLink::Message &message);
+    void publish_telemetry(const nlohmann::json &sample);
     void shutdown();
 
     AgentOptions options_;
     uv_loop_t loop_{};
     std::unique_ptr<MqttLink> mqtt_;
+    std::unique_ptr<HalSampler> hal_sampler_;
     uv_signal_t sigterm_{};
     uv_signal_t sigint_{};
     uv_timer_t watchdog_{};

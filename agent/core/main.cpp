@@ -23,6 +23,18 @@ std::string hostname_or_default() {
     return buf;
 }
 
+tierd::hal::HalOptions hal_options(const tierd::Config &config) {
+    tierd::hal::HalOptions options;
+    options.root = config.hal.root;
+    options.profile = config.hal.profile;
+    for (const auto &dir : config.hal.profile_dirs)
+        options.profile_dirs.emplace_back(dir);
+    // Installed profiles first, then the source tree's (a build-tree run).
+    options.profile_dirs.emplace_back(TIERD_INSTALL_PROFILE_DIR);
+    options.profile_dirs.emplace_back(TIERD_SOURCE_PROFILE_DIR);
+    return options;
+}
+
 tierd::AgentOptions agent_options(const tierd::Config &config) {
     tierd::AgentOptions options;
     options.identity.device_id =
@@ -39,21 +51,16 @@ tierd::AgentOptions agent_options(const tierd::Config &config) {
     options.mqtt.tls_cert_file = config.mqtt.tls_cert_file;
     options.mqtt.tls_key_file = config.mqtt.tls_key_file;
     options.config_view = tierd::to_json(config);
+    options.groups = config.agent.groups;
+    options.hal = hal_options(config);
+    options.telemetry_interval_ms = static_cast<uint64_t>(config.telemetry.interval_ms);
     return options;
 }
 
 // `tierd hal`: what the HAL finds on this machine, as JSON on stdout.
 int print_hal(const tierd::Config &config) {
-    tierd::hal::HalOptions options;
-    options.root = config.hal.root;
-    options.profile = config.hal.profile;
-    for (const auto &dir : config.hal.profile_dirs)
-        options.profile_dirs.emplace_back(dir);
-    // Installed profiles first, then the source tree's (a build-tree run).
-    options.profile_dirs.emplace_back(TIERD_INSTALL_PROFILE_DIR);
-    options.profile_dirs.emplace_back(TIERD_SOURCE_PROFILE_DIR);
     try {
-        tierd::hal::Hal hal(options);
+        tierd::hal::Hal hal(hal_options(config));
         auto doc = hal.snapshot_json("all");
         auto energy = hal.read_energy();
         doc["energy"] = {{"energy_j", energy.energy_j},

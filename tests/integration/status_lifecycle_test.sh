@@ -127,6 +127,26 @@ PY
     [ "$rc" -ne 0 ] || fail "unknown profile accepted"
     grep -q "no-such-profile" "$work/err" || fail "error does not name the profile: $(cat "$work/err")"
     ;;
+telemetry_group_and_hal_command)
+    "$tierd" --role edge --device-id "$device" --set mqtt.host=127.0.0.1 \
+        --set mqtt.port="$BROKER_PORT" --set telemetry.interval_ms=200 \
+        --set 'agent.groups=["line-3"]' >"$work/tierd.log" 2>&1 &
+    TIERD_PID=$!
+    wait_state online >/dev/null
+    out=$(mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$device/telemetry" \
+          -C 2 -W 5) || fail "no telemetry"
+    echo "$out" | tail -1 | /usr/bin/python3 -c '
+import json, sys
+doc = json.loads(sys.stdin.read())
+assert doc["role"] == "edge", doc
+assert doc["hal"]["memory"]["total_bytes"] > 0, doc
+assert doc["energy"]["source"].split(":")[0] in ("measured", "estimated"), doc
+' || fail "telemetry document: $out"
+    out=$(mosquitto_rr -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/group/line-3/cmd" \
+          -e "test/replies/$$" -m '{"op":"hal"}' -W 5) || fail "no reply to a group hal command"
+    echo "$out" | grep -q '"ok":true' || fail "hal command: $out"
+    echo "$out" | grep -q '"energy"' || fail "hal command lacks energy: $out"
+    ;;
 reply_topic_for_mqtt311_console)
     start_tierd
     wait_state online >/dev/null
