@@ -1,5 +1,10 @@
 #include "agent/core/agent.hpp"
 
+#include "agent/config/config_changes.hpp"
+#include "agent/config/config_loader.hpp"
+#include "agent/config/default_config.hpp"
+#include "agent/core/status.hpp"
+
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 
@@ -7,15 +12,68 @@
 
 namespace tierd {
 
-Agent::Agent(AgentOptions options) : options_(std::move(options)) {
-    options_.mqtt.client_id = options_.identity.device_id;
-    options_.mqtt.will_topic = device_topic(options_.identity.device_id, "status");
-    options_.mqtt.will_payload = status_payload(options_.identity, false);
+namespace {
+
+spdlog::level::level_enum spdlog_level(LogLevel level) {
+    switch (level) {
+    case LogLevel::debug: return spdlog::level::debug;
+    case LogLevel::info: return spdlog::level::info;
+    case LogLevel::warning: return spdlog::level::warn;
+    case LogLevel::error: return spdlog::level::err;
+    }
+    return spdlog::level::info;
 }
 
-int Agent::run() {
+CommandError config_error(const ConfigErrors &errors) {
+    std::string message = to_string(errors);
+    if (!message.empty() && message.back() == '\n')
+        message.pop_back();
+    return {"config_invalid", message};
+}
+
+} // namespace
+
+// A config change in flight: read (for reload) and prepared on a worker, applied on the
+// loop. Owned by its uv_work_t's data from queueing to the after-callback.
+struct Agent::ConfigJob {
+    uv_work_t work{};
+    Agent *agent = nullptr;
+    // Inputs
+    std::optional<ConfigSource> reload_from; // set: read the source again first
+    std::optional<Config> config;            // set: the new config, already validated
+    hal::HalOptions current_hal;
+    ChangeDone done;
+    std::function<void()> before_apply;
+    // Outputs
+    std::optional<CommandError> error;
+    AgentOptions options;
+    std::shared_ptr<hal::Hal> new_hal; // set when the HAL options changed
+};
+
+Agent::Agent(Config config, ConfigSource source)
+    : config_(std::move(config)), source_(std::move(source)),
+      options_(derive_agent_options(config_)) {
     uv_loop_init(&loop_);
-    mqtt_ = std::make_unique<MqttLink>(&loop_, options_.mqtt);
+    spdlog::set_level(spdlog_level(config_.agent.log_level));
+    // The HAL is built before the loop runs (a missing profile fails start-up clearly)
+    // and read only on workers from then on.
+    hal_sampler_ = std::make_unique<HalSampler>(
+        &loop_, std::make_shared<hal::Hal>(options_.hal), options_.telemetry_interval_ms);
+    hal_sampler_->on_sample = [this](const nlohmann::json &sample) { publish_telemetry(sample); };
+    register_commands();
+}
+
+Agent::~Agent() {
+    // Members hold uv handles that were closed in shutdown(); the loop ran their close
+    // callbacks before run() returned.
+    mqtt_.reset();
+    retired_links_.clear();
+    hal_sampler_.reset();
+    uv_loop_close(&loop_);
+}
+
+void Agent::start_mqtt(std::unique_ptr<MqttLink> link) {
+    mqtt_ = link ? std::move(link) : std::make_unique<MqttLink>(&loop_, options_.mqtt);
     // Retained status is republished on every (re)connect: the broker may have
     // published our will while we were away.
     mqtt_->on_connected = [this] { publish_status(true); };
@@ -25,28 +83,27 @@ int Agent::run() {
     mqtt_->subscribe("tierd/v1/fleet/cmd", 1);
     for (const auto &group : options_.groups)
         mqtt_->subscribe("tierd/v1/group/" + group + "/cmd", 1);
-    // The HAL is built before the loop runs (a missing profile fails start-up clearly)
-    // and read only on workers from then on.
-    hal_sampler_ = std::make_unique<HalSampler>(
-        &loop_, std::make_shared<hal::Hal>(options_.hal), options_.telemetry_interval_ms);
-    hal_sampler_->on_sample = [this](const nlohmann::json &sample) { publish_telemetry(sample); };
-    register_commands();
-    started_ms_ = uv_now(&loop_);
-    uv_signal_init(&loop_, &sigterm_);
-    sigterm_.data = this;
-    uv_signal_start(&sigterm_, &Agent::on_signal, SIGTERM);
-    uv_signal_init(&loop_, &sigint_);
-    sigint_.data = this;
-    uv_signal_start(&sigint_, &Agent::on_signal, SIGINT);
+    mqtt_->start();
+}
 
+int Agent::run() {
+    started_ms_ = uv_now(&loop_);
+    struct {
+        uv_signal_t *handle;
+        int signum;
+    } signals[] = {{&sigterm_, SIGTERM}, {&sigint_, SIGINT}, {&sighup_, SIGHUP}};
+    for (auto &s : signals) {
+        uv_signal_init(&loop_, s.handle);
+        s.handle->data = this;
+        uv_signal_start(s.handle, &Agent::on_signal, s.signum);
+    }
     start_watchdog();
     hal_sampler_->start();
-    mqtt_->start();
-    spdlog::info("tierd {} running as {} ({})", options_.identity.device_id,
-                 options_.identity.role, "libuv loop");
+    start_mqtt();
+    spdlog::info("tierd {} running as {} (config: {})", options_.identity.device_id,
+                 options_.identity.role, source_.file.empty() ? "<default>" : source_.file);
     sd_notify(0, "READY=1\nSTATUS=running");
     uv_run(&loop_, UV_RUN_DEFAULT);
-    uv_loop_close(&loop_);
     return 0;
 }
 
@@ -65,6 +122,16 @@ void Agent::start_watchdog() {
 
 void Agent::on_signal(uv_signal_t *handle, int signum) {
     auto *self = static_cast<Agent *>(handle->data);
+    if (signum == SIGHUP) {
+        spdlog::info("received SIGHUP, reloading config");
+        self->reload([](const std::optional<CommandError> &error) {
+            if (error)
+                spdlog::error("reload refused, the running config stays:\n{}", error->message);
+            else
+                spdlog::info("config reloaded");
+        });
+        return;
+    }
     spdlog::info("received {}, shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     self->shutdown();
 }
@@ -81,9 +148,38 @@ void Agent::register_commands() {
     commands_.add("status", [this](const nlohmann::json &) {
         auto doc = nlohmann::json::parse(status_payload(options_.identity, true));
         doc["uptime_s"] = static_cast<double>(uv_now(&loop_) - started_ms_) / 1000.0;
+        doc["config"] = source_.file.empty() ? "<default>" : source_.file;
         return doc;
     });
-    register_config_commands();
+    commands_.add("get-config", [this](const nlohmann::json &) { return options_.config_view; });
+    commands_.add_async("set-config", [this](const nlohmann::json &args, CommandTable::Reply reply) {
+        auto changes = args.find("changes");
+        if (changes == args.end() || !changes->is_object() || changes->empty())
+            throw CommandError{"invalid_args",
+                               "\"changes\" must be a non-empty object of \"dotted.key\": value"};
+        auto result = apply_changes(config_, *changes);
+        if (!result.ok())
+            throw config_error(result.errors);
+        // The reply goes out before the change is applied: applying may replace the
+        // MQTT session the request came in on.
+        auto applied_keys = nlohmann::json::array();
+        for (const auto &[key, value] : changes->items())
+            applied_keys.push_back(key);
+        change_to(
+            std::move(*result.config),
+            [reply](const std::optional<CommandError> &error) {
+                if (error)
+                    reply.fail(*error);
+            },
+            [reply, applied_keys] { reply.ok({{"applied", applied_keys}}); });
+    });
+    commands_.add_async("reload", [this](const nlohmann::json &, CommandTable::Reply reply) {
+        reload([this, reply](const std::optional<CommandError> &error) {
+            if (error)
+                return reply.fail(*error);
+            reply.ok({{"config", source_.file.empty() ? "<default>" : source_.file}});
+        });
+    });
     commands_.add("hal", [this](const nlohmann::json &) {
         const auto &latest = hal_sampler_->latest();
         if (latest.is_null())
@@ -94,8 +190,22 @@ void Agent::register_commands() {
     });
 }
 
+void Agent::on_command(const MqttLink::Message &message) {
+    // MQTT 5 consoles name a response topic; 3.1.1 consoles read the device's reply topic.
+    std::string topic = message.response_topic.empty()
+                            ? device_topic(options_.identity.device_id, "reply")
+                            : message.response_topic;
+    commands_.handle(message.payload, options_.identity.device_id,
+                     [this, topic, correlation = message.correlation_data](const nlohmann::json &r) {
+                         int rc = mqtt_->publish(topic, r.dump(), 1, false, correlation);
+                         if (rc != MOSQ_ERR_SUCCESS)
+                             spdlog::warn("mqtt: reply to {} failed: {}", topic,
+                                          mosquitto_strerror(rc));
+                     });
+}
+
 void Agent::publish_telemetry(const nlohmann::json &sample) {
-    if (!mqtt_->connected())
+    if (!mqtt_ || !mqtt_->connected())
         return; // telemetry is periodic and not durable: the next sample follows
     nlohmann::json doc = sample;
     doc["v"] = 1;
@@ -105,19 +215,96 @@ void Agent::publish_telemetry(const nlohmann::json &sample) {
     mqtt_->publish(device_topic(options_.identity.device_id, "telemetry"), doc.dump(), 0, false);
 }
 
-void Agent::register_config_commands() {
-    commands_.add("get-config", [this](const nlohmann::json &) { return options_.config_view; });
+void Agent::reload(ChangeDone done) {
+    auto job = std::make_unique<ConfigJob>();
+    job->reload_from = source_;
+    job->done = std::move(done);
+    queue_config_job(std::move(job));
 }
 
-void Agent::on_command(const MqttLink::Message &message) {
-    auto reply = commands_.handle(message.payload, options_.identity.device_id);
-    // MQTT 5 consoles name a response topic; 3.1.1 consoles read the device's reply topic.
-    std::string topic = message.response_topic.empty()
-                            ? device_topic(options_.identity.device_id, "reply")
-                            : message.response_topic;
-    int rc = mqtt_->publish(topic, reply.dump(), 1, false, message.correlation_data);
-    if (rc != MOSQ_ERR_SUCCESS)
-        spdlog::warn("mqtt: reply to {} failed: {}", topic, mosquitto_strerror(rc));
+void Agent::change_to(Config next, ChangeDone done, std::function<void()> before_apply) {
+    auto job = std::make_unique<ConfigJob>();
+    job->config = std::move(next);
+    job->done = std::move(done);
+    job->before_apply = std::move(before_apply);
+    queue_config_job(std::move(job));
+}
+
+void Agent::queue_config_job(std::unique_ptr<ConfigJob> job) {
+    // One change at a time, so two never race to replace the same parts.
+    if (config_change_running_ || shutting_down_) {
+        job->done(CommandError{"busy", shutting_down_ ? "the agent is shutting down"
+                                                      : "another config change is running"});
+        return;
+    }
+    config_change_running_ = true;
+    job->agent = this;
+    job->current_hal = options_.hal;
+    job->work.data = job.get();
+    uv_queue_work(
+        &loop_, &job.release()->work,
+        [](uv_work_t *work) { // worker thread: file reads, HAL set-up
+            auto *j = static_cast<ConfigJob *>(work->data);
+            try {
+                if (j->reload_from) {
+                    auto loaded = j->reload_from->file.empty()
+                                      ? load_default_config(j->reload_from->overrides)
+                                      : load_config_file(j->reload_from->file,
+                                                         j->reload_from->overrides);
+                    if (!loaded.ok()) {
+                        j->error = config_error(loaded.errors);
+                        return;
+                    }
+                    j->config = std::move(*loaded.config);
+                }
+                j->options = derive_agent_options(*j->config);
+                if (!same_hal_options(j->options.hal, j->current_hal))
+                    j->new_hal = std::make_shared<hal::Hal>(j->options.hal);
+            } catch (const std::exception &e) {
+                j->error = CommandError{"config_invalid", e.what()};
+            }
+        },
+        [](uv_work_t *work, int) { // loop thread
+            std::unique_ptr<ConfigJob> j(static_cast<ConfigJob *>(work->data));
+            Agent *self = j->agent;
+            self->config_change_running_ = false;
+            if (!j->error && self->shutting_down_)
+                j->error = CommandError{"busy", "the agent is shutting down"};
+            if (j->error) {
+                j->done(j->error);
+                return;
+            }
+            if (j->before_apply)
+                j->before_apply();
+            try {
+                self->apply(std::move(*j->config), std::move(j->options), std::move(j->new_hal));
+            } catch (const std::exception &e) {
+                j->done(CommandError{"config_invalid", e.what()});
+                return;
+            }
+            j->done(std::nullopt);
+        });
+}
+
+void Agent::apply(Config next, AgentOptions options, std::shared_ptr<hal::Hal> new_hal) {
+    bool new_session = needs_new_mqtt_session(options_, options);
+    std::unique_ptr<MqttLink> link;
+    if (new_session) {
+        // Build the new link first: if libmosquitto refuses the new TLS or credentials,
+        // this throws and the running config and session stay as they were.
+        link = std::make_unique<MqttLink>(&loop_, options.mqtt);
+        // The old identity goes offline explicitly: a clean disconnect sends no will.
+        if (mqtt_->connected() && options.identity.device_id != options_.identity.device_id)
+            publish_status(false);
+        mqtt_->stop([] {});
+        retired_links_.push_back(std::move(mqtt_));
+    }
+    config_ = std::move(next);
+    options_ = std::move(options);
+    spdlog::set_level(spdlog_level(config_.agent.log_level));
+    hal_sampler_->reconfigure(std::move(new_hal), options_.telemetry_interval_ms);
+    if (new_session)
+        start_mqtt(std::move(link));
 }
 
 void Agent::shutdown() {
@@ -128,11 +315,13 @@ void Agent::shutdown() {
     // A clean stop says "offline" itself: the broker sends the will only on failure.
     if (mqtt_->connected())
         publish_status(false);
-    uv_close(reinterpret_cast<uv_handle_t *>(&sigterm_), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t *>(&sigint_), nullptr);
+    for (auto *h : {&sigterm_, &sigint_, &sighup_})
+        uv_close(reinterpret_cast<uv_handle_t *>(h), nullptr);
     hal_sampler_->stop();
     if (watchdog_running_)
         uv_close(reinterpret_cast<uv_handle_t *>(&watchdog_), nullptr);
+    // Work already on the pool (a HAL read, a config change) finishes before uv_run
+    // returns: that is the drain.
     mqtt_->stop([] {});
 }
 

@@ -1,53 +1,74 @@
-// The running agent: one libuv loop that owns all state, its MQTT link and its
-// signal handling. Everything here runs on the loop thread.
+// The running agent: one libuv loop that owns all state — the config, the MQTT link,
+// commands, HAL sampling, signals and the systemd watchdog. Every member function runs
+// on the loop thread; blocking work (file reads, HAL) goes to libuv's worker pool.
 #pragma once
 
+#include "agent/config/config.hpp"
+#include "agent/core/agent_options.hpp"
 #include "agent/core/commands.hpp"
 #include "agent/core/hal_sampler.hpp"
 #include "agent/core/mqtt_link.hpp"
-#include "agent/core/status.hpp"
 
 #include <uv.h>
 
+#include <functional>
 #include <memory>
+#include <optional>
+#include <vector>
 
 namespace tierd {
 
-struct AgentOptions {
-    DeviceIdentity identity;
-    MqttLinkOptions mqtt;
-    std::vector<std::string> groups; // command topics tierd/v1/group/<g>/cmd
-    hal::HalOptions hal;
-    uint64_t telemetry_interval_ms = 10000;
-    // The running config as the get-config command shows it, secrets already redacted.
-    nlohmann::json config_view;
+// Where the config came from, so SIGHUP and the reload command can read it again.
+struct ConfigSource {
+    std::string file; // "" = the built-in default
+    std::vector<std::string> overrides;
 };
 
 class Agent {
   public:
-    explicit Agent(AgentOptions options);
+    // Throws std::runtime_error when start-up fails (HAL profile, MQTT TLS setup).
+    Agent(Config config, ConfigSource source);
+    ~Agent();
     // Runs the loop until SIGTERM/SIGINT; returns the process exit code.
     int run();
 
   private:
+    struct ConfigJob;
+    // Called on the loop with the outcome of a config change: nullopt = applied.
+    using ChangeDone = std::function<void(const std::optional<CommandError> &)>;
+
     static void on_signal(uv_signal_t *handle, int signum);
     void start_watchdog();
+    // Starts `link`, or a new one made from options_ when null.
+    void start_mqtt(std::unique_ptr<MqttLink> link = nullptr);
     void publish_status(bool online);
     void register_commands();
-    void register_config_commands();
     void on_command(const MqttLink::Message &message);
     void publish_telemetry(const nlohmann::json &sample);
+    // Reads the config source again on a worker, then applies it or refuses it whole.
+    void reload(ChangeDone done);
+    // Prepares `next` on a worker (HAL), then applies it whole.
+    void change_to(Config next, ChangeDone done, std::function<void()> before_apply = {});
+    void queue_config_job(std::unique_ptr<ConfigJob> job);
+    void apply(Config next, AgentOptions options, std::shared_ptr<hal::Hal> new_hal);
     void shutdown();
 
+    Config config_;
+    ConfigSource source_;
     AgentOptions options_;
     uv_loop_t loop_{};
     std::unique_ptr<MqttLink> mqtt_;
+    // Links replaced by a config change, kept until the loop ends: their handles close
+    // asynchronously.
+    std::vector<std::unique_ptr<MqttLink>> retired_links_;
     std::unique_ptr<HalSampler> hal_sampler_;
     uv_signal_t sigterm_{};
     uv_signal_t sigint_{};
+    uv_signal_t sighup_{};
     uv_timer_t watchdog_{};
     bool watchdog_running_ = false;
     bool shutting_down_ = false;
+    bool config_change_running_ = false;
     CommandTable commands_;
     uint64_t started_ms_ = 0;
 };

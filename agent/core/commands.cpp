@@ -3,39 +3,63 @@
 namespace tierd {
 
 namespace {
-nlohmann::json error_reply(const std::string &code, const std::string &message) {
-    return {{"ok", false}, {"error", {{"code", code}, {"message", message}}}};
-}
-} // namespace
 
-nlohmann::json CommandTable::handle(const std::string &payload,
-                                    const std::string &device_id) const {
-    nlohmann::json reply = [&]() -> nlohmann::json {
-        nlohmann::json request = nlohmann::json::parse(payload, nullptr, false);
-        if (request.is_discarded())
-            return error_reply("malformed_json", "payload is not valid JSON");
-        if (!request.is_object())
-            return error_reply("invalid_request", "request must be a JSON object");
-        auto op = request.find("op");
-        if (op == request.end() || !op->is_string())
-            return error_reply("invalid_request", "\"op\" is missing or not a string");
-        auto args = request.value("args", nlohmann::json::object());
-        if (!args.is_object())
-            return error_reply("invalid_args", "\"args\" must be an object");
-        auto handler = handlers_.find(op->get<std::string>());
-        if (handler == handlers_.end())
-            return error_reply("unknown_op", "unknown op \"" + op->get<std::string>() + "\"");
-        try {
-            return {{"ok", true}, {"op", *op}, {"result", handler->second(args)}};
-        } catch (const CommandError &e) {
-            return error_reply(e.code, e.message);
-        } catch (const std::exception &e) {
-            return error_reply("internal", e.what());
-        }
-    }();
+nlohmann::json error_reply(const CommandError &error) {
+    return {{"ok", false}, {"error", {{"code", error.code}, {"message", error.message}}}};
+}
+
+nlohmann::json stamped(nlohmann::json reply, const std::string &device_id) {
     reply["v"] = 1;
     reply["device_id"] = device_id;
     return reply;
+}
+
+} // namespace
+
+void CommandTable::add(const std::string &op, Handler handler) {
+    handlers_[op] = [handler = std::move(handler)](const nlohmann::json &args, Reply reply) {
+        reply.ok(handler(args));
+    };
+}
+
+void CommandTable::add_async(const std::string &op, AsyncHandler handler) {
+    handlers_[op] = std::move(handler);
+}
+
+void CommandTable::handle(const std::string &payload, const std::string &device_id,
+                          Send send) const {
+    auto fail = [&](const std::string &code, const std::string &message) {
+        send(stamped(error_reply({code, message}), device_id));
+    };
+    nlohmann::json request = nlohmann::json::parse(payload, nullptr, false);
+    if (request.is_discarded())
+        return fail("malformed_json", "payload is not valid JSON");
+    if (!request.is_object())
+        return fail("invalid_request", "request must be a JSON object");
+    auto op = request.find("op");
+    if (op == request.end() || !op->is_string())
+        return fail("invalid_request", "\"op\" is missing or not a string");
+    auto args = request.value("args", nlohmann::json::object());
+    if (!args.is_object())
+        return fail("invalid_args", "\"args\" must be an object");
+    auto handler = handlers_.find(op->get<std::string>());
+    if (handler == handlers_.end())
+        return fail("unknown_op", "unknown op \"" + op->get<std::string>() + "\"");
+
+    std::string op_name = op->get<std::string>();
+    Reply reply{[send, device_id, op_name](const nlohmann::json &result) {
+                    send(stamped({{"ok", true}, {"op", op_name}, {"result", result}}, device_id));
+                },
+                [send, device_id](const CommandError &error) {
+                    send(stamped(error_reply(error), device_id));
+                }};
+    try {
+        handler->second(args, reply);
+    } catch (const CommandError &e) {
+        reply.fail(e);
+    } catch (const std::exception &e) {
+        reply.fail({"internal", e.what()});
+    }
 }
 
 } // namespace tierd

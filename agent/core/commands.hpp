@@ -1,6 +1,7 @@
 // Fleet commands: `{"op": "<name>", "args": {...}}` in, `{"ok": true, "result": ...}` or
 // `{"ok": false, "error": {"code": ..., "message": ...}}` out (docs/mqtt.md).
 // Every request gets exactly one reply: malformed or unknown ones an error reply.
+// Loop thread only.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -11,7 +12,7 @@
 
 namespace tierd {
 
-// A handler returns the result, or throws CommandError for an error reply.
+// Thrown by a handler (or passed to a Reply) for an error reply.
 struct CommandError {
     std::string code;
     std::string message;
@@ -19,15 +20,25 @@ struct CommandError {
 
 class CommandTable {
   public:
+    // Sends the reply document; call exactly once, on the loop thread.
+    using Send = std::function<void(const nlohmann::json &reply)>;
+    // For handlers that finish later (work on the pool): call with the result, or with
+    // a CommandError, exactly once.
+    struct Reply {
+        std::function<void(const nlohmann::json &result)> ok;
+        std::function<void(const CommandError &error)> fail;
+    };
     using Handler = std::function<nlohmann::json(const nlohmann::json &args)>;
+    using AsyncHandler = std::function<void(const nlohmann::json &args, Reply reply)>;
 
-    void add(const std::string &op, Handler handler) { handlers_[op] = std::move(handler); }
+    void add(const std::string &op, Handler handler);
+    void add_async(const std::string &op, AsyncHandler handler);
 
-    // Parses one request payload and returns the reply document. Never throws.
-    nlohmann::json handle(const std::string &payload, const std::string &device_id) const;
+    // Parses one request payload and replies through `send`, now or later. Never throws.
+    void handle(const std::string &payload, const std::string &device_id, Send send) const;
 
   private:
-    std::map<std::string, Handler> handlers_;
+    std::map<std::string, AsyncHandler> handlers_;
 };
 
 } // namespace tierd

@@ -21,6 +21,15 @@ HalSampler::HalSampler(uv_loop_t *loop, std::shared_ptr<hal::Hal> hal, uint64_t 
 
 void HalSampler::start() { uv_timer_start(&timer_, &HalSampler::on_timer, 0, interval_ms_); }
 
+void HalSampler::reconfigure(std::shared_ptr<hal::Hal> hal, uint64_t interval_ms) {
+    if (hal)
+        hal_ = std::move(hal); // a read in flight keeps the old one alive until it ends
+    if (interval_ms != interval_ms_) {
+        interval_ms_ = interval_ms;
+        uv_timer_start(&timer_, &HalSampler::on_timer, interval_ms_, interval_ms_);
+    }
+}
+
 void HalSampler::stop() {
     stopped_ = true;
     uv_timer_stop(&timer_);

@@ -25,6 +25,8 @@ class HalSampler {
 
     // Samples at once, then every interval.
     void start();
+    // Reads from `hal` (if not null) and at the new interval from now on.
+    void reconfigure(std::shared_ptr<hal::Hal> hal, uint64_t interval_ms);
     // Stops the timer; a read already on a worker still completes (and is dropped).
     void stop();
 

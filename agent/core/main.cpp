@@ -4,63 +4,22 @@
 #include "agent/config/config_loader.hpp"
 #include "agent/config/default_config.hpp"
 #include "agent/core/agent.hpp"
+#include "agent/core/agent_options.hpp"
 #include "agent/core/logging.hpp"
 #include "hal/hal.hpp"
 #include "tierd_version.h"
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <iostream>
 
 namespace {
 
-std::string hostname_or_default() {
-    char buf[256] = {};
-    if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0')
-        return "tierd";
-    return buf;
-}
-
-tierd::hal::HalOptions hal_options(const tierd::Config &config) {
-    tierd::hal::HalOptions options;
-    options.root = config.hal.root;
-    options.profile = config.hal.profile;
-    for (const auto &dir : config.hal.profile_dirs)
-        options.profile_dirs.emplace_back(dir);
-    // Installed profiles first, then the source tree's (a build-tree run).
-    options.profile_dirs.emplace_back(TIERD_INSTALL_PROFILE_DIR);
-    options.profile_dirs.emplace_back(TIERD_SOURCE_PROFILE_DIR);
-    return options;
-}
-
-tierd::AgentOptions agent_options(const tierd::Config &config) {
-    tierd::AgentOptions options;
-    options.identity.device_id =
-        config.agent.device_id.empty() ? hostname_or_default() : config.agent.device_id;
-    options.identity.role = tierd::to_string(config.agent.role);
-    options.mqtt.host = config.mqtt.host;
-    options.mqtt.port = config.mqtt.port;
-    options.mqtt.keepalive_s = config.mqtt.keepalive_s;
-    options.mqtt.reconnect_min_ms = static_cast<int>(config.mqtt.reconnect_min_ms);
-    options.mqtt.reconnect_max_ms = static_cast<int>(config.mqtt.reconnect_max_ms);
-    options.mqtt.username = config.mqtt.username;
-    options.mqtt.password = config.mqtt.password;
-    options.mqtt.tls_ca_file = config.mqtt.tls_ca_file;
-    options.mqtt.tls_cert_file = config.mqtt.tls_cert_file;
-    options.mqtt.tls_key_file = config.mqtt.tls_key_file;
-    options.config_view = tierd::to_json(config);
-    options.groups = config.agent.groups;
-    options.hal = hal_options(config);
-    options.telemetry_interval_ms = static_cast<uint64_t>(config.telemetry.interval_ms);
-    return options;
-}
-
 // `tierd hal`: what the HAL finds on this machine, as JSON on stdout.
 int print_hal(const tierd::Config &config) {
     try {
-        tierd::hal::Hal hal(hal_options(config));
+        tierd::hal::Hal hal(tierd::derive_hal_options(config));
         auto doc = hal.snapshot_json("all");
         auto energy = hal.read_energy();
         doc["energy"] = {{"energy_j", energy.energy_j},
@@ -134,7 +93,8 @@ int main(int argc, char **argv) {
         return 1;
     }
     try {
-        return tierd::Agent(agent_options(*result.config)).run();
+        tierd::Agent agent(std::move(*result.config), {config_file, sets});
+        return agent.run();
     } catch (const std::exception &e) {
         spdlog::critical("{}", e.what());
         return 1;

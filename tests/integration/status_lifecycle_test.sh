@@ -147,6 +147,65 @@ assert doc["energy"]["source"].split(":")[0] in ("measured", "estimated"), doc
     echo "$out" | grep -q '"ok":true' || fail "hal command: $out"
     echo "$out" | grep -q '"energy"' || fail "hal command lacks energy: $out"
     ;;
+sighup_reload_keeps_config_on_bad_file)
+    cat >"$work/tierd.toml" <<CONF
+[agent]
+device_id = "$device"
+[mqtt]
+host = "127.0.0.1"
+port = $BROKER_PORT
+[telemetry]
+interval_ms = 10000
+CONF
+    "$tierd" --config "$work/tierd.toml" >"$work/tierd.log" 2>&1 &
+    TIERD_PID=$!
+    wait_state online >/dev/null
+    rr() { mosquitto_rr -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$device/cmd" \
+           -e "test/replies/$$" -m "$1" -W 5; }
+    # A bad file: refused with the reason, the running config stays.
+    sed -i 's/interval_ms = 10000/interval_ms = "often"/' "$work/tierd.toml"
+    kill -HUP "$TIERD_PID"
+    for _ in $(seq 40); do grep -q "reload refused" "$work/tierd.log" && break; sleep 0.1; done
+    grep -q "reload refused" "$work/tierd.log" || fail "bad reload not reported"
+    grep -q "tierd.toml:7:15: telemetry.interval_ms" "$work/tierd.log" || fail "no location in the refusal"
+    out=$(rr '{"op":"get-config"}') || fail "agent stopped answering after a bad reload"
+    echo "$out" | grep -q '"interval_ms":10000' || fail "running config changed: $out"
+    # The reload command gives the same reason in its reply.
+    out=$(rr '{"op":"reload"}') || fail "no reply to reload"
+    echo "$out" | grep -q '"code":"config_invalid"' || fail "reload reply: $out"
+    # A good file: applied.
+    sed -i 's/interval_ms = "often"/interval_ms = 250/' "$work/tierd.toml"
+    kill -HUP "$TIERD_PID"
+    for _ in $(seq 40); do grep -q "config reloaded" "$work/tierd.log" && break; sleep 0.1; done
+    out=$(rr '{"op":"get-config"}')
+    echo "$out" | grep -q '"interval_ms":250' || fail "reload not applied: $out"
+    mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$device/telemetry" -C 2 -W 3 \
+        >/dev/null || fail "no telemetry at the reloaded interval"
+    ;;
+set_config_all_or_nothing)
+    start_tierd
+    wait_state online >/dev/null
+    rr() { mosquitto_rr -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$device/cmd" \
+           -e "test/replies/$$" -m "$1" -W 5; }
+    out=$(rr '{"op":"set-config","args":{"changes":{"telemetry.interval_ms":300,"mqtt.port":0}}}')
+    echo "$out" | grep -q '"code":"config_invalid"' || fail "bad change accepted: $out"
+    echo "$out" | grep -q 'mqtt.port' || fail "error does not name the key: $out"
+    out=$(rr '{"op":"get-config"}')
+    echo "$out" | grep -q '"interval_ms":10000' || fail "half of a refused change applied: $out"
+    out=$(rr '{"op":"set-config","args":{"changes":{"telemetry.interval_ms":300}}}')
+    echo "$out" | grep -q '"ok":true' || fail "good change refused: $out"
+    out=$(rr '{"op":"get-config"}')
+    echo "$out" | grep -q '"interval_ms":300' || fail "change not applied: $out"
+    out=$(rr '{"op":"set-config","args":{}}')
+    echo "$out" | grep -q '"code":"invalid_args"' || fail "missing changes: $out"
+    # A change of broker session settings moves the agent to a new session.
+    out=$(rr '{"op":"set-config","args":{"changes":{"mqtt.keepalive_s":20}}}')
+    echo "$out" | grep -q '"ok":true' || fail "keepalive change: $out"
+    sleep 0.5
+    out=$(rr '{"op":"get-config"}') || fail "no answer after the session change"
+    echo "$out" | grep -q '"keepalive_s":20' || fail "keepalive not applied: $out"
+    wait_state online >/dev/null
+    ;;
 reply_topic_for_mqtt311_console)
     start_tierd
     wait_state online >/dev/null
