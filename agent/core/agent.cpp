@@ -11,6 +11,7 @@
 #include <systemd/sd-daemon.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 namespace tierd {
 
@@ -325,8 +326,20 @@ void Agent::shutdown() {
     if (watchdog_running_)
         uv_close(reinterpret_cast<uv_handle_t *>(&watchdog_), nullptr);
     // Work already on the pool (a HAL read, a config change) finishes before uv_run
-    // returns: that is the drain.
+    // returns: that is the drain. It is bounded: past agent.drain_timeout_ms the process
+    // exits without waiting (workers may still hold agent state, so nothing is freed).
     mqtt_->stop([] {});
+    uv_timer_init(&loop_, &drain_deadline_);
+    uv_timer_start(
+        &drain_deadline_,
+        [](uv_timer_t *) {
+            spdlog::warn("drain timed out; exiting with work still running");
+            spdlog::default_logger()->flush();
+            std::_Exit(0);
+        },
+        static_cast<uint64_t>(config_.agent.drain_timeout_ms), 0);
+    // The deadline must not keep the loop alive once everything else has finished.
+    uv_unref(reinterpret_cast<uv_handle_t *>(&drain_deadline_));
 }
 
 } // namespace tierd

@@ -66,6 +66,7 @@ class Agent {
     uv_signal_t sigint_{};
     uv_signal_t sighup_{};
     uv_timer_t watchdog_{};
+    uv_timer_t drain_deadline_{};
     bool watchdog_running_ = false;
     bool shutting_down_ = false;
     bool config_change_running_ = false;

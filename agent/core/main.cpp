@@ -12,7 +12,10 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <iostream>
+#include <thread>
 
 namespace {
 
@@ -92,6 +95,11 @@ int main(int argc, char **argv) {
         std::cerr << tierd::to_string(result.errors);
         return 1;
     }
+    // libuv's worker pool is process-wide and sized once, before its first use.
+    unsigned threads = result.config->workers.threads > 0
+                           ? static_cast<unsigned>(result.config->workers.threads)
+                           : std::max(1u, std::thread::hardware_concurrency());
+    setenv("UV_THREADPOOL_SIZE", std::to_string(threads).c_str(), 1);
     try {
         tierd::Agent agent(std::move(*result.config), {config_file, sets});
         return agent.run();
