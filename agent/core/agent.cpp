@@ -1,17 +1,18 @@
 #include "agent/core/agent.hpp"
 
 #include "agent/config/config_changes.hpp"
+#include "agent/config/config_json.hpp"
 #include "agent/config/config_loader.hpp"
 #include "agent/config/default_config.hpp"
 #include "agent/core/logging.hpp"
 #include "agent/core/status.hpp"
-#include "agent/config/config_json.hpp"
 
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 
 #include <algorithm>
 #include <cstdlib>
+#include <set>
 
 namespace tierd {
 
@@ -51,6 +52,11 @@ struct Agent::ConfigJob {
     std::optional<CommandError> error;
     AgentOptions options;
     std::shared_ptr<hal::Hal> new_hal; // set when the HAL options changed
+    // Plugins: the running set as it was when queued, and the one the new config asks for.
+    std::vector<RunningSummary> running_plugins;
+    std::shared_ptr<PluginBridge> bridge;
+    unsigned next_plugin_index = 0;
+    PluginSetChange plugins;
 };
 
 Agent::Agent(Config config, ConfigSource source)
@@ -61,15 +67,24 @@ Agent::Agent(Config config, ConfigSource source)
     spdlog::set_level(spdlog_level(config_.agent.log_level));
     // The HAL is built before the loop runs (a missing profile fails start-up clearly)
     // and read only on workers from then on.
-    hal_sampler_ = std::make_unique<HalSampler>(
-        &loop_, std::make_shared<hal::Hal>(options_.hal), options_.telemetry_interval_ms);
+    auto hal = std::make_shared<hal::Hal>(options_.hal);
+    hal_sampler_ = std::make_unique<HalSampler>(&loop_, hal, options_.telemetry_interval_ms);
     hal_sampler_->on_sample = [this](const nlohmann::json &sample) { publish_telemetry(sample); };
+    plugin_bridge_ = std::make_shared<PluginBridge>(
+        &loop_, options_.identity.device_id, hal,
+        [this](const std::string &topic, const std::string &payload, int qos, bool retain) {
+            if (mqtt_ && !shutting_down_)
+                mqtt_->publish(topic, payload, qos, retain);
+        });
     register_commands();
+    register_plugin_commands();
 }
 
 Agent::~Agent() {
     // Members hold uv handles that were closed in shutdown(); the loop ran their close
-    // callbacks before run() returned.
+    // callbacks before run() returned. Plugins were destroyed on a worker by then.
+    plugins_.clear();
+    plugin_bridge_.reset();
     mqtt_.reset();
     retired_links_.clear();
     hal_sampler_.reset();
@@ -106,7 +121,8 @@ int Agent::run() {
     start_mqtt();
     spdlog::info("tierd {} running as {} (config: {})", options_.identity.device_id,
                  options_.identity.role, source_.file.empty() ? "<default>" : source_.file);
-    sd_notify(0, "READY=1\nSTATUS=running");
+    // READY=1 follows once the plugins are loaded (or refused).
+    load_plugins_at_start();
     uv_run(&loop_, UV_RUN_DEFAULT);
     return 0;
 }
@@ -142,7 +158,7 @@ void Agent::on_signal(uv_signal_t *handle, int signum) {
 
 void Agent::publish_status(bool online) {
     int rc = mqtt_->publish(device_topic(options_.identity.device_id, "status"),
-                            status_payload(options_.identity, online), 1, true);
+                            status_payload(options_.identity, online, plugins_status()), 1, true);
     if (rc != MOSQ_ERR_SUCCESS)
         spdlog::warn("mqtt: status publish failed: {}", mosquitto_strerror(rc));
 }
@@ -150,13 +166,14 @@ void Agent::publish_status(bool online) {
 void Agent::register_commands() {
     commands_.add("ping", [](const nlohmann::json &) { return nlohmann::json{{"pong", true}}; });
     commands_.add("status", [this](const nlohmann::json &) {
-        auto doc = nlohmann::json::parse(status_payload(options_.identity, true));
+        auto doc = nlohmann::json::parse(status_payload(options_.identity, true, plugins_status()));
         doc["uptime_s"] = static_cast<double>(uv_now(&loop_) - started_ms_) / 1000.0;
         doc["config"] = source_.file.empty() ? "<default>" : source_.file;
         return doc;
     });
     commands_.add("get-config", [this](const nlohmann::json &) { return options_.config_view; });
-    commands_.add_async("set-config", [this](const nlohmann::json &args, CommandTable::Reply reply) {
+    commands_.add_async("set-config", [this](const nlohmann::json &args,
+                                             CommandTable::Reply reply) {
         auto changes = args.find("changes");
         if (changes == args.end() || !changes->is_object() || changes->empty())
             throw CommandError{"invalid_args",
@@ -175,7 +192,9 @@ void Agent::register_commands() {
                 if (error)
                     reply.fail(*error);
             },
-            [reply, applied_keys] { reply.ok({{"applied", applied_keys}}); });
+            [reply, applied_keys] {
+                reply.ok({{"applied", applied_keys}});
+            });
     });
     commands_.add_async("reload", [this](const nlohmann::json &, CommandTable::Reply reply) {
         reload([this, reply](const std::optional<CommandError> &error) {
@@ -199,13 +218,13 @@ void Agent::on_command(const MqttLink::Message &message) {
     std::string topic = message.response_topic.empty()
                             ? device_topic(options_.identity.device_id, "reply")
                             : message.response_topic;
-    commands_.handle(message.payload, options_.identity.device_id,
-                     [this, topic, correlation = message.correlation_data](const nlohmann::json &r) {
-                         int rc = mqtt_->publish(topic, r.dump(), 1, false, correlation);
-                         if (rc != MOSQ_ERR_SUCCESS)
-                             spdlog::warn("mqtt: reply to {} failed: {}", topic,
-                                          mosquitto_strerror(rc));
-                     });
+    commands_.handle(
+        message.payload, options_.identity.device_id,
+        [this, topic, correlation = message.correlation_data](const nlohmann::json &r) {
+            int rc = mqtt_->publish(topic, r.dump(), 1, false, correlation);
+            if (rc != MOSQ_ERR_SUCCESS)
+                spdlog::warn("mqtt: reply to {} failed: {}", topic, mosquitto_strerror(rc));
+        });
 }
 
 void Agent::publish_telemetry(const nlohmann::json &sample) {
@@ -244,6 +263,9 @@ void Agent::queue_config_job(std::unique_ptr<ConfigJob> job) {
     config_change_running_ = true;
     job->agent = this;
     job->current_hal = options_.hal;
+    job->running_plugins = running_summary();
+    job->bridge = plugin_bridge_;
+    job->next_plugin_index = next_plugin_index_;
     job->work.data = job.get();
     uv_queue_work(
         &loop_, &job.release()->work,
@@ -251,10 +273,10 @@ void Agent::queue_config_job(std::unique_ptr<ConfigJob> job) {
             auto *j = static_cast<ConfigJob *>(work->data);
             try {
                 if (j->reload_from) {
-                    auto loaded = j->reload_from->file.empty()
-                                      ? load_default_config(j->reload_from->overrides)
-                                      : load_config_file(j->reload_from->file,
-                                                         j->reload_from->overrides);
+                    auto loaded =
+                        j->reload_from->file.empty()
+                            ? load_default_config(j->reload_from->overrides)
+                            : load_config_file(j->reload_from->file, j->reload_from->overrides);
                     if (!loaded.ok()) {
                         j->error = config_error(loaded.errors);
                         return;
@@ -264,6 +286,18 @@ void Agent::queue_config_job(std::unique_ptr<ConfigJob> job) {
                 j->options = derive_agent_options(*j->config);
                 if (!same_hal_options(j->options.hal, j->current_hal))
                     j->new_hal = std::make_shared<hal::Hal>(j->options.hal);
+                // All or nothing, plugins included: a plugin the new config cannot load
+                // or start refuses the change, and the running ones stay.
+                j->plugins = prepare_plugin_set(*j->config, j->running_plugins, j->bridge, true,
+                                                j->next_plugin_index);
+                if (!j->plugins.errors.empty()) {
+                    j->error = config_error(j->plugins.errors);
+                } else if (!j->plugins.refused.empty()) {
+                    std::string why;
+                    for (const auto &r : j->plugins.refused)
+                        why += (why.empty() ? "" : "\n") + r.to_string();
+                    j->error = CommandError{"plugin_refused", why};
+                }
             } catch (const std::exception &e) {
                 j->error = CommandError{"config_invalid", e.what()};
             }
@@ -272,20 +306,27 @@ void Agent::queue_config_job(std::unique_ptr<ConfigJob> job) {
             std::unique_ptr<ConfigJob> j(static_cast<ConfigJob *>(work->data));
             Agent *self = j->agent;
             self->config_change_running_ = false;
+            self->next_plugin_index_ = j->next_plugin_index;
             if (!j->error && self->shutting_down_)
                 j->error = CommandError{"busy", "the agent is shutting down"};
             if (j->error) {
+                self->retire_plugins(std::move(j->plugins.created));
                 j->done(j->error);
                 return;
             }
             if (j->before_apply)
                 j->before_apply();
             try {
+                if (j->new_hal)
+                    self->plugin_bridge_->set_hal(j->new_hal);
                 self->apply(std::move(*j->config), std::move(j->options), std::move(j->new_hal));
             } catch (const std::exception &e) {
+                self->retire_plugins(std::move(j->plugins.created));
                 j->done(CommandError{"config_invalid", e.what()});
                 return;
             }
+            self->plugin_bridge_->set_device_id(self->options_.identity.device_id);
+            self->install_plugins(std::move(j->plugins));
             j->done(std::nullopt);
         });
 }
@@ -323,6 +364,10 @@ void Agent::shutdown() {
     for (auto *h : {&sigterm_, &sigint_, &sighup_})
         uv_close(reinterpret_cast<uv_handle_t *>(h), nullptr);
     hal_sampler_->stop();
+    // Plugins stop and are destroyed on a worker; the drain deadline below bounds it.
+    retire_plugins(std::move(plugins_));
+    plugins_.clear();
+    plugin_bridge_->close();
     if (watchdog_running_)
         uv_close(reinterpret_cast<uv_handle_t *>(&watchdog_), nullptr);
     // Work already on the pool (a HAL read, a config change) finishes before uv_run

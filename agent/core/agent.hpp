@@ -8,6 +8,7 @@
 #include "agent/core/commands.hpp"
 #include "agent/core/hal_sampler.hpp"
 #include "agent/core/mqtt_link.hpp"
+#include "agent/core/plugin_runtime.hpp"
 
 #include <uv.h>
 
@@ -34,6 +35,14 @@ class Agent {
 
   private:
     struct ConfigJob;
+    // Plugin work for a worker (dlopen, create, stop, destroy may block) and what to do
+    // on the loop afterwards. Owned by its uv_work_t's data from queueing to the
+    // after-callback.
+    struct PluginJob {
+        uv_work_t work{};
+        std::function<void()> on_worker;
+        std::function<void()> on_loop;
+    };
     // Called on the loop with the outcome of a config change: nullopt = applied.
     using ChangeDone = std::function<void(const std::optional<CommandError> &)>;
 
@@ -53,6 +62,18 @@ class Agent {
     void apply(Config next, AgentOptions options, std::shared_ptr<hal::Hal> new_hal);
     void shutdown();
 
+    // Plugins (plugin_runtime.hpp). Start-up loads the configured ones on a worker and
+    // sends READY=1 when done; refused plugins are reported and the agent serves on.
+    void load_plugins_at_start();
+    std::vector<RunningSummary> running_summary() const;
+    // Stop and destroy `plugins` on a worker (their calls may block).
+    void retire_plugins(std::vector<RunningPlugin> plugins);
+    // Replaces the running set with `change` (kept ones stay), logs and republishes status.
+    void install_plugins(PluginSetChange change);
+    void register_plugin_commands();
+    nlohmann::json plugins_status() const;
+    void queue_plugin_job(std::unique_ptr<PluginJob> job);
+
     Config config_;
     ConfigSource source_;
     AgentOptions options_;
@@ -62,6 +83,11 @@ class Agent {
     // asynchronously.
     std::vector<std::unique_ptr<MqttLink>> retired_links_;
     std::unique_ptr<HalSampler> hal_sampler_;
+    std::shared_ptr<PluginBridge> plugin_bridge_;
+    std::vector<RunningPlugin> plugins_;         // running instances, slot order
+    std::vector<PluginRefusal> refused_plugins_; // the latest refusals, with reasons
+    unsigned next_plugin_index_ = 0;             // instance names: "<plugin>.<n>"
+    bool plugins_loading_ = false;               // the start-up load has not finished
     uv_signal_t sigterm_{};
     uv_signal_t sigint_{};
     uv_signal_t sighup_{};

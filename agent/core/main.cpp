@@ -6,6 +6,7 @@
 #include "agent/core/agent.hpp"
 #include "agent/core/agent_options.hpp"
 #include "agent/core/logging.hpp"
+#include "agent/plugin_host/plugin_plan.hpp"
 #include "hal/hal.hpp"
 #include "tierd_version.h"
 
@@ -25,9 +26,8 @@ int print_hal(const tierd::Config &config) {
         tierd::hal::Hal hal(tierd::derive_hal_options(config));
         auto doc = hal.snapshot_json("all");
         auto energy = hal.read_energy();
-        doc["energy"] = {{"energy_j", energy.energy_j},
-                         {"power_w", energy.power_w},
-                         {"source", energy.source}};
+        doc["energy"] = {
+            {"energy_j", energy.energy_j}, {"power_w", energy.power_w}, {"source", energy.source}};
         std::cout << doc.dump(2) << "\n";
         return 0;
     } catch (const std::exception &e) {
@@ -59,7 +59,8 @@ int main(int argc, char **argv) {
     CLI11_PARSE(app, argc, argv);
 
     if (print_default) {
-        std::cout << tierd::default_config_text();
+        // The hand-written part, then each default plugin's section from its declarations.
+        std::cout << tierd::default_config_with_plugins();
         return 0;
     }
     // The command-line shortcuts are overrides like any --set, validated the same way.
@@ -72,6 +73,16 @@ int main(int argc, char **argv) {
         auto result = tierd::load_config_file(check_file, sets);
         if (!result.ok()) {
             std::cerr << tierd::to_string(result.errors);
+            return 1;
+        }
+        // The plugins are part of the check: each configured one must load, and every
+        // [plugin.<name>] table must match the keys its plugin declares.
+        auto plan = tierd::plan_plugins(*result.config);
+        for (const auto &warning : plan.warnings)
+            std::cerr << "warning: " << warning.to_string() << "\n";
+        auto errors = tierd::plan_errors(*result.config, plan);
+        if (!errors.empty()) {
+            std::cerr << tierd::to_string(errors);
             return 1;
         }
         std::cout << "ok\n";
@@ -93,6 +104,12 @@ int main(int argc, char **argv) {
                                       : tierd::load_config_file(config_file, sets);
     if (!result.ok()) {
         std::cerr << tierd::to_string(result.errors);
+        return 1;
+    }
+    // A bad key in a [plugin.<name>] table is a config error like any other. (A plugin
+    // that cannot be loaded is not: the agent reports it and serves on.)
+    if (auto plan = tierd::plan_plugins(*result.config); !plan.errors.empty()) {
+        std::cerr << tierd::to_string(plan.errors);
         return 1;
     }
     // libuv's worker pool is process-wide and sized once, before its first use.

@@ -10,12 +10,15 @@ std::string device_topic(const std::string &device_id, const std::string &leaf) 
     return "tierd/v1/dev/" + device_id + "/" + leaf;
 }
 
-std::string status_payload(const DeviceIdentity &identity, bool online) {
+std::string status_payload(const DeviceIdentity &identity, bool online,
+                           const nlohmann::json &plugins) {
     nlohmann::json doc = {{"v", 1},
                           {"state", online ? "online" : "offline"},
                           {"device_id", identity.device_id},
                           {"role", identity.role},
                           {"version", TIERD_VERSION_STRING}};
+    if (!plugins.is_null())
+        doc["plugins"] = plugins;
     return doc.dump();
 }
 

@@ -1,6 +1,8 @@
 // The retained device status document and the topics it lives on (docs/mqtt.md).
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <string>
 
 namespace tierd {
@@ -13,7 +15,9 @@ struct DeviceIdentity {
 // tierd/v1/dev/<device-id>/<leaf>
 std::string device_topic(const std::string &device_id, const std::string &leaf);
 
-// {"v":1,"state":"online"|"offline","device_id":...,"role":...,"version":...}
-std::string status_payload(const DeviceIdentity &identity, bool online);
+// {"v":1,"state":"online"|"offline","device_id":...,"role":...,"version":...}, plus
+// "plugins" when `plugins` is not null (the will, written at connect time, has none).
+std::string status_payload(const DeviceIdentity &identity, bool online,
+                           const nlohmann::json &plugins = nullptr);
 
 } // namespace tierd

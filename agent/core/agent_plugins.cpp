@@ -1,0 +1,245 @@
+// The Agent's plugin side: loading the configured plugins at start-up, the running set,
+// and the plugins.list / plugins.load / plugins.unload commands (docs/mqtt.md).
+#include "agent/config/config_json.hpp"
+#include "agent/core/agent.hpp"
+
+#include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
+
+#include <algorithm>
+
+namespace tierd {
+
+namespace {
+
+std::size_t slot_rank(const std::string &slot) {
+    const auto &slots = plugin_slots();
+    for (std::size_t i = 0; i < slots.size(); ++i)
+        if (slot == slots[i].key)
+            return i;
+    return slots.size();
+}
+
+std::string required_name(const nlohmann::json &args) {
+    auto it = args.find("name");
+    if (it == args.end() || !it->is_string() || it->get<std::string>().empty())
+        throw CommandError{"invalid_args",
+                           "\"name\" must be a non-empty string: the plugin's name"};
+    return it->get<std::string>();
+}
+
+} // namespace
+
+void Agent::queue_plugin_job(std::unique_ptr<PluginJob> job) {
+    job->work.data = job.get();
+    uv_queue_work(
+        &loop_, &job.release()->work,
+        [](uv_work_t *work) {
+            auto *j = static_cast<PluginJob *>(work->data);
+            try {
+                if (j->on_worker)
+                    j->on_worker();
+            } catch (const std::exception &e) {
+                spdlog::error("plugin work failed: {}", e.what());
+            }
+        },
+        [](uv_work_t *work, int) {
+            std::unique_ptr<PluginJob> j(static_cast<PluginJob *>(work->data));
+            if (j->on_loop)
+                j->on_loop();
+        });
+}
+
+void Agent::load_plugins_at_start() {
+    // Config changes wait until the start-up load is done: both replace the plugin set.
+    config_change_running_ = true;
+    plugins_loading_ = true;
+    auto change = std::make_shared<PluginSetChange>();
+    auto job = std::make_unique<PluginJob>();
+    job->on_worker = [this, change] {
+        // config_ does not change while config_change_running_ is set.
+        *change = prepare_plugin_set(config_, {}, plugin_bridge_, false, next_plugin_index_);
+    };
+    job->on_loop = [this, change] {
+        config_change_running_ = false;
+        plugins_loading_ = false;
+        if (shutting_down_) {
+            retire_plugins(std::move(change->created));
+            return;
+        }
+        for (const auto &e : change->errors) // checked in main(); the files may have changed
+            change->refused.push_back({e.key_path, "", "", e.to_string()});
+        install_plugins(std::move(*change));
+        std::string status = "STATUS=running, " + std::to_string(plugins_.size()) +
+                             " plugin(s) loaded, " + std::to_string(refused_plugins_.size()) +
+                             " refused";
+        sd_notify(0, ("READY=1\n" + status).c_str());
+    };
+    queue_plugin_job(std::move(job));
+}
+
+std::vector<RunningSummary> Agent::running_summary() const {
+    std::vector<RunningSummary> out;
+    for (const auto &p : plugins_)
+        out.push_back({p.name(), p.path, p.values});
+    return out;
+}
+
+void Agent::retire_plugins(std::vector<RunningPlugin> plugins) {
+    if (plugins.empty())
+        return;
+    auto doomed = std::make_shared<std::vector<RunningPlugin>>(std::move(plugins));
+    auto job = std::make_unique<PluginJob>();
+    job->on_worker = [doomed] { doomed->clear(); }; // stop() and destroy() may block
+    queue_plugin_job(std::move(job));
+}
+
+void Agent::install_plugins(PluginSetChange change) {
+    std::vector<RunningPlugin> keep, retire;
+    for (auto &p : plugins_) {
+        bool kept =
+            std::find(change.kept.begin(), change.kept.end(), p.name()) != change.kept.end();
+        (kept ? keep : retire).push_back(std::move(p));
+    }
+    for (auto &p : change.created) {
+        spdlog::info("plugin {} {} loaded as {} from {}", p.name(),
+                     p.instance->descriptor().version, p.slot, p.path);
+        keep.push_back(std::move(p));
+    }
+    std::stable_sort(keep.begin(), keep.end(), [](const RunningPlugin &a, const RunningPlugin &b) {
+        return slot_rank(a.slot) < slot_rank(b.slot);
+    });
+    for (const auto &r : change.refused)
+        spdlog::error("plugin refused: {}", r.to_string());
+    for (const auto &p : retire)
+        spdlog::info("plugin {} unloaded", p.name());
+    plugins_ = std::move(keep);
+    refused_plugins_ = std::move(change.refused);
+    retire_plugins(std::move(retire));
+    if (mqtt_ && mqtt_->connected())
+        publish_status(true);
+}
+
+nlohmann::json Agent::plugins_status() const {
+    nlohmann::json loaded = nlohmann::json::array(), refused = nlohmann::json::array();
+    for (const auto &p : plugins_)
+        loaded.push_back({{"name", p.name()},
+                          {"kind", plugin_kind_name(p.instance->kind())},
+                          {"version", p.instance->descriptor().version}});
+    for (const auto &r : refused_plugins_)
+        refused.push_back(r.to_json());
+    nlohmann::json doc = {{"loaded", loaded}, {"refused", refused}};
+    if (plugins_loading_)
+        doc["loading"] = true;
+    return doc;
+}
+
+void Agent::register_plugin_commands() {
+    commands_.add("plugins.list", [this](const nlohmann::json &) {
+        nlohmann::json loaded = nlohmann::json::array(), refused = nlohmann::json::array();
+        for (const auto &p : plugins_)
+            loaded.push_back(p.to_json());
+        for (const auto &r : refused_plugins_)
+            refused.push_back(r.to_json());
+        return nlohmann::json{{"loaded", loaded},
+                              {"refused", refused},
+                              {"loading", plugins_loading_},
+                              {"search_path", plugin_search_path(config_.plugins)}};
+    });
+
+    commands_.add_async("plugins.load", [this](const nlohmann::json &args,
+                                               CommandTable::Reply reply) {
+        std::string name = required_name(args);
+        for (const auto &p : plugins_)
+            if (p.name() == name)
+                throw CommandError{"already_loaded", "plugin " + name + " is already loaded"};
+        if (config_change_running_ || shutting_down_)
+            throw CommandError{"busy", shutting_down_
+                                           ? "the agent is shutting down"
+                                           : "another config or plugin change is running"};
+        config_change_running_ = true;
+        auto result = std::make_shared<SingleLoad>();
+        auto job = std::make_unique<PluginJob>();
+        unsigned index = next_plugin_index_++;
+        job->on_worker = [this, result, name, index] {
+            *result = load_one_plugin(config_, name, plugin_bridge_, index);
+        };
+        job->on_loop = [this, result, name, reply] {
+            config_change_running_ = false;
+            if (!result->errors.empty())
+                return reply.fail({"config_invalid", to_string(result->errors)});
+            if (!result->plugin) {
+                spdlog::error("plugin refused: {}", result->refusal->to_string());
+                return reply.fail({"plugin_refused", result->refusal->to_string()});
+            }
+            RunningPlugin &p = *result->plugin;
+            tierd_plugin_kind kind = p.instance->kind();
+            for (const auto &q : plugins_) {
+                if (q.instance->kind() == kind) {
+                    std::string busy = q.name();
+                    std::vector<RunningPlugin> undo;
+                    undo.push_back(std::move(p));
+                    retire_plugins(std::move(undo));
+                    return reply.fail({"slot_taken", std::string("a ") + plugin_kind_name(kind) +
+                                                         " plugin is loaded (" + busy +
+                                                         "); unload it first"});
+                }
+            }
+            if (shutting_down_) {
+                std::vector<RunningPlugin> undo;
+                undo.push_back(std::move(p));
+                retire_plugins(std::move(undo));
+                return reply.fail({"busy", "the agent is shutting down"});
+            }
+            // The running config now names it, so get-config and later changes agree.
+            configured_name(config_.plugins, kind) = name;
+            options_.config_view = to_json(config_);
+            nlohmann::json info = p.to_json();
+            PluginSetChange change;
+            for (const auto &q : plugins_)
+                change.kept.push_back(q.name());
+            change.created.push_back(std::move(p));
+            for (auto &r : refused_plugins_)
+                if (r.name != name)
+                    change.refused.push_back(r);
+            install_plugins(std::move(change));
+            reply.ok(info);
+        };
+        queue_plugin_job(std::move(job));
+    });
+
+    commands_.add_async(
+        "plugins.unload", [this](const nlohmann::json &args, CommandTable::Reply reply) {
+            std::string name = required_name(args);
+            auto it = std::find_if(plugins_.begin(), plugins_.end(),
+                                   [&](const RunningPlugin &p) { return p.name() == name; });
+            if (it == plugins_.end())
+                throw CommandError{"not_loaded", "no loaded plugin is named " + name};
+            if (config_change_running_ || shutting_down_)
+                throw CommandError{"busy", shutting_down_
+                                               ? "the agent is shutting down"
+                                               : "another config or plugin change is running"};
+            config_change_running_ = true;
+            auto doomed = std::make_shared<RunningPlugin>(std::move(*it));
+            plugins_.erase(it);
+            configured_name(config_.plugins, doomed->instance->kind()).clear();
+            options_.config_view = to_json(config_);
+            spdlog::info("plugin {} unloading", name);
+            auto job = std::make_unique<PluginJob>();
+            // The reply waits until stop() and destroy() have returned.
+            job->on_worker = [doomed] {
+                doomed->instance.reset();
+                doomed->backend.reset();
+            };
+            job->on_loop = [this, name, reply] {
+                config_change_running_ = false;
+                spdlog::info("plugin {} unloaded", name);
+                if (mqtt_ && mqtt_->connected())
+                    publish_status(true);
+                reply.ok({{"unloaded", name}});
+            };
+            queue_plugin_job(std::move(job));
+        });
+}
+
+} // namespace tierd

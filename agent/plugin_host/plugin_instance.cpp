@@ -1,0 +1,241 @@
+#include "agent/plugin_host/plugin_instance.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "agent/plugin_host/host_services.hpp"
+
+namespace tierd {
+namespace {
+
+template <std::size_t N> void terminate_string(char (&s)[N]) { s[N - 1] = '\0'; }
+
+// Resets an inference result for the plugin, keeping the caller's score buffer.
+void prepare(tierd_inference_result &out) {
+    float *scores = out.scores;
+    const std::uint32_t capacity = out.score_capacity;
+    out = tierd_inference_result{};
+    out.struct_size = sizeof out;
+    out.scores = scores;
+    out.score_capacity = scores != nullptr ? capacity : 0;
+    out.top_class = -1;
+    out.energy_j = -1;
+}
+
+// After the plugin: strings terminated, count within what the buffer holds.
+int check(int rc, tierd_inference_result &out, std::string &why) {
+    terminate_string(out.model);
+    terminate_string(out.energy_source);
+    if (rc == TIERD_OK && out.score_count > out.score_capacity) {
+        why = "plugin reported " + std::to_string(out.score_count) + " scores for a buffer of " +
+              std::to_string(out.score_capacity) + " without returning TIERD_ERANGE";
+        out.score_count = out.score_capacity;
+        return TIERD_EPLUGIN;
+    }
+    return rc;
+}
+
+} // namespace
+
+std::string PluginCallResult::to_string() const {
+    std::string out = std::string(tierd_err_name(code)) + " (" + tierd_strerror(code) + ")";
+    if (!error.empty())
+        out += ": " + error;
+    return out;
+}
+
+PluginInstance::PluginInstance(std::shared_ptr<PluginLibrary> library, HostBackend &backend,
+                               unsigned index)
+    : library_(std::move(library)),
+      host_(std::make_unique<tierd_host>(
+          library_->descriptor().name + "." + std::to_string(index), library_->descriptor().name,
+          backend)),
+      services_(make_host_services(library_->descriptor().abi_version)) {}
+
+PluginInstance::CreateResult PluginInstance::create(std::shared_ptr<PluginLibrary> library,
+                                                    const PluginConfigValues &config,
+                                                    HostBackend &backend, unsigned index) {
+    CreateResult r;
+    if (library == nullptr) {
+        r.code = TIERD_EINVAL;
+        r.error = "no plugin library";
+        return r;
+    }
+    std::unique_ptr<PluginInstance> self(new PluginInstance(std::move(library), backend, index));
+    auto fail = [&](int code, const std::string &why) {
+        r.code = code;
+        r.error = self->name() + ": create failed: " + PluginCallResult{code, why}.to_string();
+        return std::move(r);
+    };
+    if (config.plugin_name != self->descriptor().name)
+        return fail(TIERD_ECONFIG, "configuration is for plugin \"" + config.plugin_name + "\"");
+
+    void *state = nullptr;
+    self->host_->take_error();
+    const int rc = self->library_->functions().create(self->host_.get(), &self->services_,
+                                                      &config, &state);
+    std::string why = self->host_->take_error();
+    if (rc != TIERD_OK)
+        // The plugin made no instance, so there is nothing to destroy.
+        return fail(rc, why);
+    self->state_ = state;
+    self->made_ = true;
+    r.instance = std::move(self);
+    return r;
+}
+
+PluginInstance::~PluginInstance() {
+    // A failed create() made nothing: destroy() is owed only for a made instance.
+    if (!made_)
+        return;
+    stop();
+    std::lock_guard lock(call_mutex_);
+    library_->functions().destroy(state_);
+    if (std::string why = host_->take_error(); !why.empty())
+        spdlog::debug("[{}] destroy: {}", name(), why);
+}
+
+bool PluginInstance::running() const {
+    std::lock_guard lock(call_mutex_);
+    return lifecycle_ == State::running;
+}
+
+PluginCallResult PluginInstance::finish(int code) {
+    PluginCallResult r{code, host_->take_error()};
+    if (code == TIERD_OK)
+        r.error.clear(); // a message without an error is stale, not news
+    return r;
+}
+
+PluginCallResult PluginInstance::start() {
+    std::lock_guard lock(call_mutex_);
+    if (lifecycle_ != State::created)
+        return {TIERD_EBUSY, "start() called twice or after stop()"};
+    host_->take_error();
+    const auto fn = library_->functions().start;
+    const int rc = fn != nullptr ? fn(state_) : TIERD_OK;
+    if (rc == TIERD_OK)
+        lifecycle_ = State::running;
+    return finish(rc);
+}
+
+PluginCallResult PluginInstance::reload(const PluginConfigValues &config) {
+    std::lock_guard lock(call_mutex_);
+    if (lifecycle_ == State::stopped)
+        return {TIERD_EBUSY, "instance is stopped"};
+    if (config.plugin_name != descriptor().name)
+        return {TIERD_ECONFIG, "configuration is for plugin \"" + config.plugin_name + "\""};
+    const auto fn = library_->functions().reload;
+    if (fn == nullptr)
+        return {TIERD_ENOTSUP, "plugin cannot reload; recreate the instance"};
+    host_->take_error();
+    return finish(fn(state_, &config));
+}
+
+void PluginInstance::stop() {
+    std::lock_guard lock(call_mutex_);
+    const bool was_running = lifecycle_ == State::running;
+    lifecycle_ = State::stopped;
+    // A plugin never started has nothing in flight to finish.
+    if (!was_running || library_->functions().stop == nullptr)
+        return;
+    host_->take_error();
+    library_->functions().stop(state_);
+    if (std::string why = host_->take_error(); !why.empty())
+        spdlog::debug("[{}] stop: {}", name(), why);
+}
+
+bool PluginInstance::may_call(tierd_plugin_kind kind, const char *op,
+                              PluginCallResult &refusal) const {
+    if (this->kind() != kind) {
+        refusal = {TIERD_ENOTSUP, name() + " is a " + plugin_kind_name(this->kind()) +
+                                      " plugin; it has no " + op + "()"};
+        return false;
+    }
+    if (lifecycle_ != State::running) {
+        refusal = {TIERD_EBUSY, name() + " is not running"};
+        return false;
+    }
+    return true;
+}
+
+PluginCallResult PluginInstance::decide(const tierd_task &task, const tierd_preclass_result *pre,
+                                        const tierd_schedule_context &context,
+                                        tierd_decision &out) {
+    std::lock_guard lock(call_mutex_);
+    PluginCallResult refusal;
+    if (!may_call(TIERD_KIND_SCHEDULER, "decide", refusal))
+        return refusal;
+    out = tierd_decision{};
+    out.struct_size = sizeof out;
+    out.split_layer = -1;
+    host_->take_error();
+    int rc = library_->functions().decide(state_, &task, pre, &context, &out);
+    terminate_string(out.model);
+    terminate_string(out.reason);
+    PluginCallResult r = finish(rc);
+    const int tier = static_cast<int>(out.tier);
+    if (r.ok() && (tier < TIERD_TIER_END || tier > TIERD_TIER_CLOUD))
+        r = {TIERD_EPLUGIN, "decide() returned no valid tier (" + std::to_string(tier) + ")"};
+    return r;
+}
+
+PluginCallResult PluginInstance::classify(const tierd_task &task, tierd_preclass_result &out) {
+    std::lock_guard lock(call_mutex_);
+    PluginCallResult refusal;
+    if (!may_call(TIERD_KIND_PRECLASSIFIER, "classify", refusal))
+        return refusal;
+    float *features = out.features;
+    const std::uint32_t capacity = features != nullptr ? out.feature_capacity : 0;
+    out = tierd_preclass_result{};
+    out.struct_size = sizeof out;
+    out.features = features;
+    out.feature_capacity = capacity;
+    out.light_ok_probability = -1;
+    host_->take_error();
+    const int rc = library_->functions().classify(state_, &task, &out);
+    PluginCallResult r = finish(rc);
+    if (r.ok() && out.feature_count > out.feature_capacity) {
+        r = {TIERD_EPLUGIN, "plugin reported " + std::to_string(out.feature_count) +
+                                " features for a buffer of " + std::to_string(capacity) +
+                                " without returning TIERD_ERANGE"};
+        out.feature_count = capacity;
+    }
+    return r;
+}
+
+PluginCallResult PluginInstance::infer(const tierd_task &task, const std::string &model,
+                                       tierd_inference_result &out) {
+    std::lock_guard lock(call_mutex_);
+    PluginCallResult refusal;
+    if (!may_call(TIERD_KIND_INFERENCE, "infer", refusal))
+        return refusal;
+    prepare(out);
+    host_->take_error();
+    const int rc = library_->functions().infer(state_, &task, model.c_str(), &out);
+    PluginCallResult r = finish(rc);
+    std::string why;
+    if (int checked = check(rc, out, why); checked != rc)
+        r = {checked, why};
+    return r;
+}
+
+PluginCallResult PluginInstance::fuse(const tierd_task &task, const tierd_inference_result *local,
+                                      const tierd_inference_result *remote,
+                                      tierd_inference_result &out) {
+    std::lock_guard lock(call_mutex_);
+    PluginCallResult refusal;
+    if (!may_call(TIERD_KIND_FUSION, "fuse", refusal))
+        return refusal;
+    if (local == nullptr && remote == nullptr)
+        return {TIERD_EINVAL, "fuse() needs a local or a remote result"};
+    prepare(out);
+    host_->take_error();
+    const int rc = library_->functions().fuse(state_, &task, local, remote, &out);
+    PluginCallResult r = finish(rc);
+    std::string why;
+    if (int checked = check(rc, out, why); checked != rc)
+        r = {checked, why};
+    return r;
+}
+
+} // namespace tierd

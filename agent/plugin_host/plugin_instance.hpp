@@ -1,0 +1,99 @@
+// One running instance of a plugin: create → start → ops → stop → destroy, with typed
+// wrappers that check the kind, serialize calls (the ABI promises a plugin no two calls
+// into one instance at once) and pair every error code with the plugin's message.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <tierd/plugin.h>
+
+#include "agent/plugin_host/host_backend.hpp"
+#include "agent/plugin_host/host_handle.hpp"
+#include "agent/plugin_host/plugin_config_values.hpp"
+#include "agent/plugin_host/plugin_library.hpp"
+#include "agent/plugin_host/plugin_metrics.hpp"
+
+namespace tierd {
+
+// A TIERD_E* code and the reason: the plugin's set_error() text, or the host's own when
+// the host refused the call.
+struct PluginCallResult {
+    int code = TIERD_OK;
+    std::string error;
+
+    bool ok() const { return code == TIERD_OK; }
+    // "TIERD_EIO (input/output error): <error>"
+    std::string to_string() const;
+};
+
+class PluginInstance {
+  public:
+    struct CreateResult {
+        std::unique_ptr<PluginInstance> instance; // null on failure
+        int code = TIERD_OK;
+        std::string error; // "<instance>: create failed: TIERD_E... (...): <plugin's reason>"
+        bool ok() const { return instance != nullptr; }
+    };
+
+    // Calls the plugin's create() with `config` (validated for this plugin) and a
+    // services table bound to a new tierd_host named "<plugin-name>.<index>". Worker
+    // thread: create() may block.
+    static CreateResult create(std::shared_ptr<PluginLibrary> library,
+                               const PluginConfigValues &config, HostBackend &backend,
+                               unsigned index = 0);
+
+    // stop() if running, then destroy(). Worker thread; waits for an in-flight op.
+    ~PluginInstance();
+    PluginInstance(const PluginInstance &) = delete;
+    PluginInstance &operator=(const PluginInstance &) = delete;
+
+    // Once, after create. A plugin without start() just becomes running.
+    PluginCallResult start();
+    // Apply a new validated config; TIERD_ENOTSUP means "recreate the instance instead".
+    PluginCallResult reload(const PluginConfigValues &config);
+    // Once; afterwards every op answers TIERD_EBUSY. Waits for an in-flight op.
+    void stop();
+
+    // The kind's operation. Each answers TIERD_ENOTSUP for another kind and TIERD_EBUSY
+    // unless running. Outputs follow plugin.h: `out` of decide() is zero-filled here;
+    // the result structs keep the caller's buffers (scores/features and capacities), the
+    // rest is reset. Fixed-size strings come back NUL-terminated, counts within capacity.
+    PluginCallResult decide(const tierd_task &task, const tierd_preclass_result *pre,
+                            const tierd_schedule_context &context, tierd_decision &out);
+    PluginCallResult classify(const tierd_task &task, tierd_preclass_result &out);
+    // `model` empty = the plugin's default.
+    PluginCallResult infer(const tierd_task &task, const std::string &model,
+                           tierd_inference_result &out);
+    PluginCallResult fuse(const tierd_task &task, const tierd_inference_result *local,
+                          const tierd_inference_result *remote, tierd_inference_result &out);
+
+    const std::string &name() const { return host_->instance_name; }
+    const PluginDescriptor &descriptor() const { return library_->descriptor(); }
+    tierd_plugin_kind kind() const { return library_->descriptor().kind; }
+    const PluginMetrics &metrics() const { return host_->metrics; }
+    bool running() const;
+
+  private:
+    enum class State { created, running, stopped };
+
+    PluginInstance(std::shared_ptr<PluginLibrary> library, HostBackend &backend, unsigned index);
+
+    // Checks kind and state (caller holds call_mutex_); sets `refusal` when refused.
+    bool may_call(tierd_plugin_kind kind, const char *op, PluginCallResult &refusal) const;
+    // Pairs `code` with the plugin's message (taken from the error slot).
+    PluginCallResult finish(int code);
+
+    // Declared first so it is destroyed last: the .so outlives everything that points
+    // into it.
+    std::shared_ptr<PluginLibrary> library_;
+    std::unique_ptr<tierd_host> host_; // stable address handed to the plugin
+    tierd_host_services services_{};   // likewise: valid until destroy() returns
+    void *state_ = nullptr;            // the plugin's instance pointer
+    bool made_ = false;                // create() succeeded: destroy() is owed
+    mutable std::mutex call_mutex_;
+    State lifecycle_ = State::created;
+};
+
+} // namespace tierd

@@ -1,0 +1,290 @@
+// inference-opencv: runs one model (ONNX, Caffe, TensorFlow, ... whatever cv::dnn::readNet
+// reads) on the task image and returns softmax class scores.
+//
+// create() loads the model and runs one warm-up forward (worker thread; may take a
+// while). infer() runs on a worker thread; the host never calls it concurrently on one
+// instance, which cv::dnn::Net requires.
+#include <tierd/plugin.hpp>
+
+#include <opencv2/core.hpp>
+#include <opencv2/core/ocl.hpp>
+#include <opencv2/dnn.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace {
+
+class InferenceOpenCV {
+  public:
+    static constexpr const char *name = "inference-opencv";
+    static constexpr const char *version = "0.1.0";
+    static constexpr const char *description =
+        "runs a model with OpenCV DNN (ONNX and others) and returns softmax scores";
+
+    static constexpr const char *const backends[] = {"cpu", "opencl", "cuda", nullptr};
+    static constexpr tierd_config_key config_keys[] = {
+        tierd::key_path("model", "", "model file for cv::dnn::readNet; \"\" = none loaded",
+                        TIERD_CONFIG_MUST_EXIST),
+        tierd::key_int("input_width", "224", 1, 8192, "network input width in pixels"),
+        tierd::key_int("input_height", "224", 1, 8192, "network input height in pixels"),
+        tierd::key_int("input_channels", "3", 1, 3,
+                       "1 = feed the gray image, 3 = feed BGR (RGB with swap_rb)"),
+        tierd::key_double("scale", "0.00392156862745098", 0.0, 1e6,
+                          "pixel multiplier after mean subtraction (default 1/255)"),
+        tierd::key_double("mean", "0", -1e6, 1e6, "value subtracted from every channel"),
+        tierd::key_bool("swap_rb", "false", "swap the first and last channel (BGR -> RGB)"),
+        tierd::key_bool("softmax", "true",
+                        "apply softmax to the output; false if the model already ends in one"),
+        tierd::key_enum("backend", "cpu", backends,
+                        "cpu, opencl or cuda; falls back to cpu when unavailable"),
+        tierd::key_int("threads", "0", 0, 64,
+                       "OpenCV worker threads (process-wide); 0 = OpenCV's default"),
+    };
+
+    InferenceOpenCV(tierd::Host host, const tierd::Config &config) : host_(host) {
+        settings_.model_path = config.get_string("model");
+        settings_.width = static_cast<int>(config.get_int("input_width"));
+        settings_.height = static_cast<int>(config.get_int("input_height"));
+        settings_.channels = static_cast<int>(config.get_int("input_channels"));
+        if (settings_.channels != 1 && settings_.channels != 3)
+            throw tierd::Error(TIERD_ECONFIG, "input_channels must be 1 or 3");
+        settings_.scale = config.get_double("scale");
+        settings_.mean = config.get_double("mean");
+        settings_.swap_rb = config.get_bool("swap_rb");
+        settings_.softmax = config.get_bool("softmax");
+        const std::string backend = config.get_string("backend");
+        const int64_t threads = config.get_int("threads");
+        if (threads > 0)
+            cv::setNumThreads(static_cast<int>(threads));
+
+        if (settings_.model_path.empty()) {
+            host_.warning("no model configured ([plugin.inference-opencv] model = \"\"): "
+                          "infer will fail until one is set");
+            return;
+        }
+        model_name_ = stem(settings_.model_path);
+        load(backend);
+    }
+
+    int infer(const tierd_task &task, const char *model, tierd_inference_result &out) {
+        if (net_.empty()) {
+            host_.set_error("no model loaded: set [plugin.inference-opencv] model to a file");
+            return TIERD_ENOENT;
+        }
+        if (model != nullptr && model[0] != '\0' && model_name_ != model) {
+            host_.set_error(std::string("model '") + model + "' is not loaded; this instance "
+                            "serves '" + model_name_ + "'");
+            return TIERD_ENOENT;
+        }
+        cv::Mat input;
+        if (int rc = to_input(task.image, input); rc != TIERD_OK)
+            return rc;
+
+        tierd_energy_reading before{}, after{};
+        const bool have_before = host_.energy_read(before) == TIERD_OK;
+        const uint64_t t0 = host_.monotonic_ns();
+
+        cv::Mat blob = cv::dnn::blobFromImage(
+            input, settings_.scale, cv::Size(settings_.width, settings_.height),
+            cv::Scalar::all(settings_.mean), settings_.swap_rb, false, CV_32F);
+        net_.setInput(blob);
+        cv::Mat output = net_.forward();
+
+        const uint64_t t1 = host_.monotonic_ns();
+        const bool have_after = have_before && host_.energy_read(after) == TIERD_OK;
+
+        std::vector<float> scores = to_scores(output);
+        if (scores.empty()) {
+            host_.set_error("the model produced an empty output");
+            return TIERD_EPLUGIN;
+        }
+        const auto top = std::max_element(scores.begin(), scores.end());
+        out.top_class = static_cast<int32_t>(top - scores.begin());
+        out.top_score = *top;
+        tierd::copy_string(out.model, model_name_);
+        out.compute_ms = static_cast<double>(t1 - t0) / 1e6;
+        if (have_after) {
+            out.energy_j = after.energy_j - before.energy_j;
+            tierd::copy_string(out.energy_source,
+                               std::string(after.source, strnlen(after.source, sizeof after.source)));
+        } else {
+            out.energy_j = -1.0;
+            tierd::copy_string(out.energy_source, "");
+        }
+        host_.counter_add("inferences", 1.0);
+        host_.gauge_set("last_compute_ms", out.compute_ms);
+        return tierd::write_scores(out, scores.data(), scores.size());
+    }
+
+  private:
+    struct Settings {
+        std::string model_path;
+        int width = 224;
+        int height = 224;
+        int channels = 3;
+        double scale = 1.0 / 255.0;
+        double mean = 0.0;
+        bool swap_rb = false;
+        bool softmax = true;
+    };
+
+    static std::string stem(const std::string &path) {
+        const size_t slash = path.find_last_of('/');
+        std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+        const size_t dot = base.find_last_of('.');
+        if (dot != std::string::npos && dot > 0)
+            base.erase(dot);
+        return base;
+    }
+
+    void load(const std::string &backend) {
+        const std::string &path = settings_.model_path;
+        if (!std::ifstream(path).good())
+            throw tierd::Error(TIERD_ENOENT, "model file '" + path + "' cannot be opened");
+        try {
+            net_ = cv::dnn::readNet(path);
+        } catch (const cv::Exception &e) {
+            throw tierd::Error(TIERD_EIO, "cannot load model '" + path + "': " + e.what());
+        }
+        if (net_.empty())
+            throw tierd::Error(TIERD_EIO, "cannot load model '" + path + "': OpenCV read no layers");
+
+        const std::string used = select_backend(backend);
+        try {
+            warm_up();
+        } catch (const cv::Exception &e) {
+            if (used == "cpu")
+                throw tierd::Error(TIERD_EIO, "warm-up forward of '" + path + "' (input " +
+                                                  input_shape() + ") failed: " + e.what());
+            host_.warning("backend " + used + " failed the warm-up (" + e.what() +
+                          "); falling back to cpu");
+            select_backend("cpu");
+            try {
+                warm_up();
+            } catch (const cv::Exception &e2) {
+                throw tierd::Error(TIERD_EIO, "warm-up forward of '" + path + "' (input " +
+                                                  input_shape() + ") failed: " + e2.what());
+            }
+        }
+        host_.info("loaded model '" + path + "' as '" + model_name_ + "' (input " + input_shape() +
+                   ", backend " + used + ")");
+    }
+
+    // Sets the preferable backend/target; returns the one actually chosen.
+    std::string select_backend(const std::string &wanted) {
+        using cv::dnn::Backend;
+        using cv::dnn::Target;
+        auto available = [](Backend b, Target t) {
+            for (const auto &pair : cv::dnn::getAvailableBackends())
+                if (pair.first == b && pair.second == t)
+                    return true;
+            return false;
+        };
+        if (wanted == "cuda") {
+            if (available(cv::dnn::DNN_BACKEND_CUDA, cv::dnn::DNN_TARGET_CUDA)) {
+                net_.setPreferableBackend(cv::dnn::DNN_BACKEND_CUDA);
+                net_.setPreferableTarget(cv::dnn::DNN_TARGET_CUDA);
+                return "cuda";
+            }
+            host_.warning("backend cuda is not available in this OpenCV build; using cpu");
+        } else if (wanted == "opencl") {
+            if (cv::ocl::haveOpenCL() &&
+                available(cv::dnn::DNN_BACKEND_OPENCV, cv::dnn::DNN_TARGET_OPENCL)) {
+                net_.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
+                net_.setPreferableTarget(cv::dnn::DNN_TARGET_OPENCL);
+                return "opencl";
+            }
+            host_.warning("backend opencl is not available (no OpenCL device or support); "
+                          "using cpu");
+        }
+        net_.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
+        net_.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
+        return "cpu";
+    }
+
+    void warm_up() {
+        cv::Mat blank(settings_.height, settings_.width, CV_8UC(settings_.channels),
+                      cv::Scalar::all(0));
+        net_.setInput(cv::dnn::blobFromImage(blank, settings_.scale, cv::Size(),
+                                             cv::Scalar::all(settings_.mean), settings_.swap_rb,
+                                             false, CV_32F));
+        (void)net_.forward();
+    }
+
+    std::string input_shape() const {
+        return std::to_string(settings_.channels) + "x" + std::to_string(settings_.height) + "x" +
+               std::to_string(settings_.width);
+    }
+
+    // The task image with the configured channel count (a view when it already fits).
+    int to_input(const tierd_image *image, cv::Mat &input) const {
+        if (image == nullptr || image->data == nullptr || image->width <= 0 ||
+            image->height <= 0) {
+            host_.set_error("infer: task has no image");
+            return TIERD_EINVAL;
+        }
+        int channels = 0;
+        switch (image->format) {
+        case TIERD_PIXEL_GRAY8: channels = 1; break;
+        case TIERD_PIXEL_BGR8:
+        case TIERD_PIXEL_RGB8: channels = 3; break;
+        default: host_.set_error("infer: unknown pixel format"); return TIERD_EINVAL;
+        }
+        if (image->stride_bytes < image->width * channels) {
+            host_.set_error("infer: stride_bytes smaller than a row");
+            return TIERD_EINVAL;
+        }
+        // Borrowed host memory: wrap without copying, never write.
+        cv::Mat view(image->height, image->width, CV_8UC(channels),
+                     const_cast<uint8_t *>(image->data), static_cast<size_t>(image->stride_bytes));
+        if (settings_.channels == 1) {
+            if (channels == 1)
+                input = view;
+            else
+                cv::cvtColor(view, input,
+                             image->format == TIERD_PIXEL_BGR8 ? cv::COLOR_BGR2GRAY
+                                                               : cv::COLOR_RGB2GRAY);
+        } else {
+            if (image->format == TIERD_PIXEL_BGR8)
+                input = view;
+            else if (image->format == TIERD_PIXEL_RGB8)
+                cv::cvtColor(view, input, cv::COLOR_RGB2BGR);
+            else
+                cv::cvtColor(view, input, cv::COLOR_GRAY2BGR);
+        }
+        return TIERD_OK;
+    }
+
+    // The output as one vector of class scores (softmax unless configured off).
+    std::vector<float> to_scores(const cv::Mat &output) const {
+        cv::Mat flat;
+        output.reshape(1, 1).convertTo(flat, CV_32F);
+        std::vector<float> scores(flat.begin<float>(), flat.end<float>());
+        if (settings_.softmax && !scores.empty()) {
+            const float max = *std::max_element(scores.begin(), scores.end());
+            double sum = 0.0;
+            for (float &s : scores) {
+                s = std::exp(s - max);
+                sum += s;
+            }
+            for (float &s : scores)
+                s = static_cast<float>(s / sum);
+        }
+        return scores;
+    }
+
+    tierd::Host host_;
+    Settings settings_;
+    std::string model_name_;
+    cv::dnn::Net net_;
+};
+
+} // namespace
+
+TIERD_PLUGIN(InferenceOpenCV, TIERD_KIND_INFERENCE)

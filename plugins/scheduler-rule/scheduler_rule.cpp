@@ -1,0 +1,133 @@
+// scheduler-rule: places every task by one fixed rule.
+//
+//   always-end    run on this device with `light_model`
+//   always-edge   run on the edge tier with `heavy_model`
+//   always-cloud  run on the cloud tier with `heavy_model`
+//   by-route      the pre-classifier said HEAVY and the edge tier is connected -> edge with
+//                 `heavy_model`; anything else -> this device with `light_model`
+//
+// decide() runs on the loop thread and only compares a few values: it never blocks.
+#include <tierd/plugin.hpp>
+
+#include <string>
+
+namespace {
+
+class SchedulerRule {
+  public:
+    static constexpr const char *name = "scheduler-rule";
+    static constexpr const char *version = "0.1.0";
+    static constexpr const char *description =
+        "places tasks by a fixed rule (always-end/edge/cloud or by the pre-classifier's route)";
+
+    static constexpr const char *const rules[] = {"always-end", "always-edge", "always-cloud",
+                                                  "by-route", nullptr};
+    static constexpr tierd_config_key config_keys[] = {
+        tierd::key_enum("rule", "by-route", rules,
+                        "always-end, always-edge, always-cloud, or by-route (HEAVY and edge "
+                        "connected -> edge, else end)"),
+        tierd::key_string("light_model", "",
+                          "model for tasks kept on this device; \"\" = the inference default"),
+        tierd::key_string("heavy_model", "",
+                          "model for tasks sent upstream; \"\" = the inference default"),
+    };
+
+    SchedulerRule(tierd::Host host, const tierd::Config &config)
+        : host_(host), settings_(load(config)) {}
+
+    // A bad value leaves the running settings untouched.
+    int reload(const tierd::Config &config) {
+        settings_ = load(config);
+        return TIERD_OK;
+    }
+
+    int decide(const tierd_task &, const tierd_preclass_result *pre,
+               const tierd_schedule_context &context, tierd_decision &out) {
+        out.split_layer = -1;
+        switch (settings_.rule) {
+        case Rule::always_end:
+            place(out, TIERD_TIER_END, settings_.light_model, "rule always-end");
+            break;
+        case Rule::always_edge:
+            place(out, TIERD_TIER_EDGE, settings_.heavy_model,
+                  edge_connected(context) ? "rule always-edge"
+                                          : "rule always-edge (edge not connected now)");
+            break;
+        case Rule::always_cloud:
+            place(out, TIERD_TIER_CLOUD, settings_.heavy_model,
+                  context.cloud && context.cloud->connected
+                      ? "rule always-cloud"
+                      : "rule always-cloud (cloud not connected now)");
+            break;
+        case Rule::by_route:
+            if (pre == nullptr)
+                place(out, TIERD_TIER_END, settings_.light_model, "by-route: no pre-classifier result");
+            else if (pre->route != TIERD_ROUTE_HEAVY)
+                place(out, TIERD_TIER_END, settings_.light_model,
+                      pre->route == TIERD_ROUTE_LIGHT ? "by-route: route LIGHT"
+                                                      : "by-route: route UNKNOWN");
+            else if (!edge_connected(context))
+                place(out, TIERD_TIER_END, settings_.light_model,
+                      context.edge ? "by-route: route HEAVY but edge not connected"
+                                   : "by-route: route HEAVY but no edge tier known");
+            else
+                place(out, TIERD_TIER_EDGE, settings_.heavy_model,
+                      "by-route: route HEAVY and edge connected");
+            break;
+        }
+        host_.counter_add(out.tier == TIERD_TIER_END    ? "decisions_end"
+                          : out.tier == TIERD_TIER_EDGE ? "decisions_edge"
+                                                        : "decisions_cloud",
+                          1.0);
+        return TIERD_OK;
+    }
+
+  private:
+    enum class Rule { always_end, always_edge, always_cloud, by_route };
+
+    struct Settings {
+        Rule rule = Rule::by_route;
+        std::string light_model;
+        std::string heavy_model;
+    };
+
+    static Settings load(const tierd::Config &config) {
+        Settings s;
+        s.rule = parse_rule(config.get_string("rule"));
+        s.light_model = config.get_string("light_model");
+        s.heavy_model = config.get_string("heavy_model");
+        constexpr size_t limit = sizeof(tierd_decision{}.model) - 1; // 63
+        if (s.light_model.size() > limit || s.heavy_model.size() > limit)
+            throw tierd::Error(TIERD_ECONFIG,
+                               "light_model/heavy_model: model names are limited to 63 bytes");
+        return s;
+    }
+
+    static Rule parse_rule(const std::string &rule) {
+        if (rule == "always-end")
+            return Rule::always_end;
+        if (rule == "always-edge")
+            return Rule::always_edge;
+        if (rule == "always-cloud")
+            return Rule::always_cloud;
+        if (rule == "by-route")
+            return Rule::by_route;
+        throw tierd::Error(TIERD_ECONFIG, "rule: unknown value '" + rule + "'");
+    }
+    static bool edge_connected(const tierd_schedule_context &context) {
+        return context.edge != nullptr && context.edge->connected != 0;
+    }
+    static void place(tierd_decision &out, tierd_tier tier, const std::string &model,
+                      const char *reason) {
+        out.tier = tier;
+        tierd::copy_string(out.model, model);
+        tierd::copy_string(out.reason, reason);
+    }
+
+    tierd::Host host_;
+    Settings settings_;
+};
+
+} // namespace
+
+TIERD_PLUGIN(SchedulerRule, TIERD_KIND_SCHEDULER)

@@ -1,0 +1,268 @@
+// inference-opencv: a real ONNX model, written by make_test_model.py, gives the scores
+// computed here by hand; bad or missing models fail create() with a reason.
+#include "plugin_harness.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+namespace {
+
+namespace fs = std::filesystem;
+using plugin_test::Instance;
+using plugin_test::Overrides;
+using plugin_test::TaskImage;
+
+constexpr int kSide = 28;
+constexpr int kPixels = kSide * kSide;
+constexpr int kClasses = 10;
+
+// The model's weights, as make_test_model.py's docstring defines them.
+double weight(int i, int c) {
+    return ((i * 7 + c * 13) % 17 - 8) / 100.0;
+}
+double bias(int c) {
+    return c / 10.0;
+}
+
+// A fixed 28x28 gray image: a dim varied background, bright where (7i) mod 17 == 11, the
+// pixels on which class 3's weights peak, so class 3 wins clearly (p ~ 0.39, next ~ 0.26).
+constexpr int kExpectedTop = 3;
+std::vector<uint8_t> test_image() {
+    std::vector<uint8_t> px(kPixels);
+    for (int i = 0; i < kPixels; ++i)
+        px[i] = static_cast<uint8_t>((i * 7) % 17 == 11 ? 200 : (i * 37 + 11) % 64);
+    return px;
+}
+
+// softmax(W·x + b) with x = pixel / 255 (the plugin's default scale, mean 0).
+std::vector<double> expected_scores(const std::vector<uint8_t> &px) {
+    std::vector<double> logits(kClasses);
+    for (int c = 0; c < kClasses; ++c) {
+        double sum = bias(c);
+        for (int i = 0; i < kPixels; ++i)
+            sum += px[i] / 255.0 * weight(i, c);
+        logits[c] = sum;
+    }
+    const double max = *std::max_element(logits.begin(), logits.end());
+    double total = 0;
+    for (double &l : logits) {
+        l = std::exp(l - max);
+        total += l;
+    }
+    for (double &l : logits)
+        l /= total;
+    return logits;
+}
+
+class InferenceOpenCV : public ::testing::Test {
+  protected:
+    // Writes the model once for the suite; records why it could not.
+    static void SetUpTestSuite() {
+        dir_ = fs::temp_directory_path() /
+               ("tierd-inference-opencv-test-" + std::to_string(::getpid()));
+        fs::remove_all(dir_);
+        fs::create_directories(dir_);
+        const std::string python = TEST_PYTHON;
+        if (std::system((python + " -c 'import onnx' >/dev/null 2>&1").c_str()) != 0) {
+            skip_reason_ = python + " cannot import onnx (install python3-onnx), so the test "
+                                    "model cannot be written";
+            return;
+        }
+        const std::string cmd = python + " '" + MAKE_TEST_MODEL_SCRIPT + "' '" + model_path() +
+                                "' >'" + (dir_ / "make.log").string() + "' 2>&1";
+        if (std::system(cmd.c_str()) != 0 || !fs::exists(model_path())) {
+            std::ifstream log(dir_ / "make.log");
+            const std::string output((std::istreambuf_iterator<char>(log)), {});
+            setup_error_ = "could not write the test model: " + cmd + "\n" + output;
+        }
+    }
+    static void TearDownTestSuite() {
+        std::error_code ignored;
+        fs::remove_all(dir_, ignored);
+    }
+
+    void SetUp() override {
+        ASSERT_TRUE(lib_.ok()) << lib_.error();
+        d_ = lib_.descriptor();
+        ASSERT_NE(d_, nullptr);
+    }
+
+    static std::string model_path() { return (dir_ / "tiny_classifier.onnx").string(); }
+
+    // The test model's input: 28x28, one channel, default scale and mean.
+    static Overrides model_config(const std::string &path) {
+        return {{"model", path},
+                {"input_width", "28"},
+                {"input_height", "28"},
+                {"input_channels", "1"}};
+    }
+
+    int infer(Instance &inst, const tierd_task &task, const char *model = "",
+              uint32_t capacity = 16) {
+        scores_.assign(16, -1.0f);
+        out_ = tierd_inference_result{};
+        out_.struct_size = sizeof out_;
+        out_.scores = scores_.data();
+        out_.score_capacity = capacity;
+        return inst.ops<tierd_inference_ops>()->infer(inst.get(), &task, model, &out_);
+    }
+
+    void expect_scores(const std::vector<double> &want) {
+        ASSERT_EQ(out_.score_count, static_cast<uint32_t>(want.size()));
+        double sum = 0;
+        for (size_t c = 0; c < want.size(); ++c) {
+            EXPECT_NEAR(scores_[c], want[c], 1e-4) << "class " << c;
+            sum += scores_[c];
+        }
+        EXPECT_NEAR(sum, 1.0, 1e-4);
+        const auto top = std::max_element(want.begin(), want.end()) - want.begin();
+        EXPECT_EQ(out_.top_class, top);
+        EXPECT_NEAR(out_.top_score, want[static_cast<size_t>(top)], 1e-4);
+    }
+
+    static inline fs::path dir_;
+    static inline std::string skip_reason_; // set when python3-onnx is missing
+    static inline std::string setup_error_; // set when writing the model failed
+
+    plugin_test::Library lib_{INFERENCE_OPENCV_PATH};
+    const tierd_plugin_descriptor *d_ = nullptr;
+    std::vector<float> scores_;
+    tierd_inference_result out_{};
+};
+
+#define REQUIRE_MODEL()                                                                            \
+    do {                                                                                           \
+        if (!skip_reason_.empty())                                                                 \
+            GTEST_SKIP() << skip_reason_;                                                          \
+        ASSERT_EQ(setup_error_, "");                                                               \
+    } while (0)
+
+TEST_F(InferenceOpenCV, ScoresAreTheSoftmaxOfTheLinearModel) {
+    REQUIRE_MODEL();
+    Instance inst(d_, model_config(model_path()));
+    ASSERT_EQ(inst.create_rc(), TIERD_OK) << inst.host().last_error;
+    EXPECT_TRUE(inst.host().logged("loaded model"));
+
+    const std::vector<uint8_t> px = test_image();
+    TaskImage t(px, kSide, kSide, TIERD_PIXEL_GRAY8);
+    ASSERT_EQ(infer(inst, t.task), TIERD_OK) << inst.host().last_error;
+    expect_scores(expected_scores(px));
+    EXPECT_EQ(out_.top_class, kExpectedTop);
+    EXPECT_EQ(scores_[kClasses], -1.0f); // nothing written past the classes
+    EXPECT_STREQ(out_.model, "tiny_classifier");
+    EXPECT_GT(out_.compute_ms, 0.0);
+    EXPECT_DOUBLE_EQ(out_.energy_j, 0.5); // two reads of the harness's counter, 0.5 J apart
+    EXPECT_STREQ(out_.energy_source, "measured:test-sensor");
+    EXPECT_EQ(inst.host().counters["inferences"], 1.0);
+    EXPECT_EQ(inst.host().gauges["last_compute_ms"], out_.compute_ms);
+}
+
+TEST_F(InferenceOpenCV, ColorImagesAreConvertedToTheModelsOneChannel) {
+    REQUIRE_MODEL();
+    Instance inst(d_, model_config(model_path()));
+    ASSERT_EQ(inst.create_rc(), TIERD_OK) << inst.host().last_error;
+    const std::vector<uint8_t> gray = test_image();
+    std::vector<uint8_t> bgr;
+    for (uint8_t g : gray)
+        bgr.insert(bgr.end(), {g, g, g});
+    TaskImage t(bgr, kSide, kSide, TIERD_PIXEL_BGR8);
+    ASSERT_EQ(infer(inst, t.task), TIERD_OK) << inst.host().last_error;
+    expect_scores(expected_scores(gray));
+}
+
+TEST_F(InferenceOpenCV, AnotherImageGivesAnotherAnswer) {
+    REQUIRE_MODEL();
+    Instance inst(d_, model_config(model_path()));
+    ASSERT_EQ(inst.create_rc(), TIERD_OK) << inst.host().last_error;
+    // All black: the weights drop out and the scores are softmax(b).
+    const std::vector<uint8_t> black(kPixels, 0);
+    TaskImage t(black, kSide, kSide, TIERD_PIXEL_GRAY8);
+    ASSERT_EQ(infer(inst, t.task), TIERD_OK) << inst.host().last_error;
+    expect_scores(expected_scores(black));
+    EXPECT_EQ(out_.top_class, kClasses - 1);
+}
+
+TEST_F(InferenceOpenCV, ServesOnlyTheModelItLoaded) {
+    REQUIRE_MODEL();
+    Instance inst(d_, model_config(model_path()));
+    ASSERT_EQ(inst.create_rc(), TIERD_OK) << inst.host().last_error;
+    const std::vector<uint8_t> px = test_image();
+    TaskImage t(px, kSide, kSide, TIERD_PIXEL_GRAY8);
+    EXPECT_EQ(infer(inst, t.task, "tiny_classifier"), TIERD_OK) << inst.host().last_error;
+    EXPECT_EQ(infer(inst, t.task, nullptr), TIERD_OK) << inst.host().last_error;
+    EXPECT_EQ(infer(inst, t.task, "resnet50"), TIERD_ENOENT);
+    EXPECT_NE(inst.host().last_error.find("'resnet50' is not loaded"), std::string::npos)
+        << inst.host().last_error;
+}
+
+TEST_F(InferenceOpenCV, SmallScoreBufferIsErange) {
+    REQUIRE_MODEL();
+    Instance inst(d_, model_config(model_path()));
+    ASSERT_EQ(inst.create_rc(), TIERD_OK) << inst.host().last_error;
+    const std::vector<uint8_t> px = test_image();
+    TaskImage t(px, kSide, kSide, TIERD_PIXEL_GRAY8);
+    EXPECT_EQ(infer(inst, t.task, "", 4), TIERD_ERANGE);
+    EXPECT_EQ(out_.score_count, static_cast<uint32_t>(kClasses));
+    const std::vector<double> want = expected_scores(px);
+    for (int c = 0; c < 4; ++c)
+        EXPECT_NEAR(scores_[c], want[c], 1e-4);
+    EXPECT_EQ(scores_[4], -1.0f);
+}
+
+TEST_F(InferenceOpenCV, RejectsATaskWithoutAnImage) {
+    REQUIRE_MODEL();
+    Instance inst(d_, model_config(model_path()));
+    ASSERT_EQ(inst.create_rc(), TIERD_OK) << inst.host().last_error;
+    tierd_task task{};
+    task.struct_size = sizeof task;
+    task.task_id = "t1";
+    EXPECT_EQ(infer(inst, task), TIERD_EINVAL);
+    EXPECT_NE(inst.host().last_error.find("no image"), std::string::npos);
+}
+
+TEST_F(InferenceOpenCV, MissingModelFileFailsCreate) {
+    const std::string path = "/nonexistent/dir/missing.onnx";
+    Instance inst(d_, model_config(path));
+    EXPECT_EQ(inst.create_rc(), TIERD_ENOENT);
+    EXPECT_NE(inst.host().last_error.find("'" + path + "' cannot be opened"), std::string::npos)
+        << inst.host().last_error;
+}
+
+TEST_F(InferenceOpenCV, CorruptModelFileFailsCreate) {
+    ASSERT_TRUE(fs::is_directory(dir_));
+    const std::string path = (dir_ / "corrupt.onnx").string();
+    {
+        std::mt19937 rng(1234);
+        std::ofstream f(path, std::ios::binary);
+        for (int i = 0; i < 4096; ++i)
+            f.put(static_cast<char>(rng() & 0xff));
+    }
+    Instance inst(d_, model_config(path));
+    EXPECT_EQ(inst.create_rc(), TIERD_EIO) << inst.host().last_error;
+    EXPECT_NE(inst.host().last_error.find("cannot load model '" + path + "'"), std::string::npos)
+        << inst.host().last_error;
+}
+
+TEST_F(InferenceOpenCV, WithoutAModelInferFailsWithAReason) {
+    Instance inst(d_, {{"model", ""}});
+    ASSERT_EQ(inst.create_rc(), TIERD_OK) << inst.host().last_error;
+    EXPECT_TRUE(inst.host().logged("no model configured"));
+    const std::vector<uint8_t> px = test_image();
+    TaskImage t(px, kSide, kSide, TIERD_PIXEL_GRAY8);
+    EXPECT_EQ(infer(inst, t.task), TIERD_ENOENT);
+    EXPECT_NE(inst.host().last_error.find("no model loaded"), std::string::npos)
+        << inst.host().last_error;
+    EXPECT_EQ(out_.score_count, 0u);
+    EXPECT_EQ(inst.host().counters.count("inferences"), 0u);
+}
+
+} // namespace

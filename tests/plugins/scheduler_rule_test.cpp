@@ -1,0 +1,144 @@
+// scheduler-rule: each rule places tasks as documented, with a reason.
+#include "plugin_harness.hpp"
+
+#include <string>
+
+namespace {
+
+using plugin_test::Instance;
+using plugin_test::Overrides;
+
+class SchedulerRule : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        ASSERT_TRUE(lib_.ok()) << lib_.error();
+        d_ = lib_.descriptor();
+        ASSERT_NE(d_, nullptr);
+        task_.struct_size = sizeof task_;
+        task_.task_id = "t1";
+        context_.struct_size = sizeof context_;
+        context_.local_tier = TIERD_TIER_END;
+        context_.battery_fraction = -1;
+        edge_.struct_size = sizeof edge_;
+        edge_.connected = 1;
+        context_.edge = &edge_;
+    }
+    // Decide with the given route (or no pre-classifier result when route < 0).
+    tierd_decision decide(Instance &inst, int route) {
+        tierd_preclass_result pre{};
+        pre.struct_size = sizeof pre;
+        pre.route = static_cast<tierd_route>(route);
+        pre.light_ok_probability = -1;
+        tierd_decision out{};
+        out.struct_size = sizeof out;
+        rc_ = inst.ops<tierd_scheduler_ops>()->decide(inst.get(), &task_,
+                                                        route < 0 ? nullptr : &pre, &context_, &out);
+        return out;
+    }
+    Overrides models(const char *rule) {
+        return {{"rule", rule}, {"light_model", "mobilenet"}, {"heavy_model", "resnet152"}};
+    }
+
+    plugin_test::Library lib_{SCHEDULER_RULE_PATH};
+    const tierd_plugin_descriptor *d_ = nullptr;
+    tierd_task task_{};
+    tierd_schedule_context context_{};
+    tierd_link_state edge_{};
+    int rc_ = TIERD_EPLUGIN;
+};
+
+TEST_F(SchedulerRule, AlwaysEndUsesTheLightModel) {
+    Instance inst(d_, models("always-end"));
+    ASSERT_EQ(inst.create_rc(), TIERD_OK) << inst.host().last_error;
+    tierd_decision out = decide(inst, TIERD_ROUTE_HEAVY);
+    ASSERT_EQ(rc_, TIERD_OK);
+    EXPECT_EQ(out.tier, TIERD_TIER_END);
+    EXPECT_STREQ(out.model, "mobilenet");
+    EXPECT_EQ(out.split_layer, -1);
+    EXPECT_STREQ(out.reason, "rule always-end");
+    EXPECT_EQ(inst.host().counters["decisions_end"], 1.0);
+}
+
+TEST_F(SchedulerRule, AlwaysEdgeAndAlwaysCloudUseTheHeavyModel) {
+    {
+        Instance inst(d_, models("always-edge"));
+        ASSERT_EQ(inst.create_rc(), TIERD_OK);
+        tierd_decision out = decide(inst, TIERD_ROUTE_LIGHT);
+        ASSERT_EQ(rc_, TIERD_OK);
+        EXPECT_EQ(out.tier, TIERD_TIER_EDGE);
+        EXPECT_STREQ(out.model, "resnet152");
+        EXPECT_STREQ(out.reason, "rule always-edge");
+        edge_.connected = 0;
+        out = decide(inst, TIERD_ROUTE_LIGHT);
+        EXPECT_EQ(out.tier, TIERD_TIER_EDGE); // "always" means always
+        EXPECT_NE(std::string(out.reason).find("not connected"), std::string::npos);
+    }
+    {
+        Instance inst(d_, models("always-cloud"));
+        ASSERT_EQ(inst.create_rc(), TIERD_OK);
+        tierd_decision out = decide(inst, -1);
+        ASSERT_EQ(rc_, TIERD_OK);
+        EXPECT_EQ(out.tier, TIERD_TIER_CLOUD);
+        EXPECT_STREQ(out.model, "resnet152");
+        EXPECT_NE(std::string(out.reason).find("always-cloud"), std::string::npos);
+    }
+}
+
+TEST_F(SchedulerRule, ByRouteSendsHeavyTasksToAConnectedEdge) {
+    Instance inst(d_, models("by-route"));
+    ASSERT_EQ(inst.create_rc(), TIERD_OK);
+
+    tierd_decision out = decide(inst, TIERD_ROUTE_HEAVY);
+    ASSERT_EQ(rc_, TIERD_OK);
+    EXPECT_EQ(out.tier, TIERD_TIER_EDGE);
+    EXPECT_STREQ(out.model, "resnet152");
+    EXPECT_STREQ(out.reason, "by-route: route HEAVY and edge connected");
+
+    out = decide(inst, TIERD_ROUTE_LIGHT);
+    EXPECT_EQ(out.tier, TIERD_TIER_END);
+    EXPECT_STREQ(out.model, "mobilenet");
+    EXPECT_STREQ(out.reason, "by-route: route LIGHT");
+
+    out = decide(inst, TIERD_ROUTE_UNKNOWN);
+    EXPECT_EQ(out.tier, TIERD_TIER_END);
+
+    out = decide(inst, -1);
+    EXPECT_EQ(out.tier, TIERD_TIER_END);
+    EXPECT_STREQ(out.reason, "by-route: no pre-classifier result");
+
+    edge_.connected = 0;
+    out = decide(inst, TIERD_ROUTE_HEAVY);
+    EXPECT_EQ(out.tier, TIERD_TIER_END);
+    EXPECT_STREQ(out.reason, "by-route: route HEAVY but edge not connected");
+
+    context_.edge = nullptr;
+    out = decide(inst, TIERD_ROUTE_HEAVY);
+    EXPECT_EQ(out.tier, TIERD_TIER_END);
+    EXPECT_STREQ(out.reason, "by-route: route HEAVY but no edge tier known");
+    EXPECT_EQ(inst.host().counters["decisions_end"], 5.0);
+    EXPECT_EQ(inst.host().counters["decisions_edge"], 1.0);
+}
+
+TEST_F(SchedulerRule, DefaultsAreByRouteWithTheInferenceDefaultModel) {
+    Instance inst(d_);
+    ASSERT_EQ(inst.create_rc(), TIERD_OK);
+    tierd_decision out = decide(inst, TIERD_ROUTE_HEAVY);
+    EXPECT_EQ(out.tier, TIERD_TIER_EDGE);
+    EXPECT_STREQ(out.model, "");
+}
+
+TEST_F(SchedulerRule, ReloadSwitchesTheRule) {
+    Instance inst(d_, models("always-end"));
+    ASSERT_EQ(inst.create_rc(), TIERD_OK);
+    EXPECT_EQ(decide(inst, TIERD_ROUTE_HEAVY).tier, TIERD_TIER_END);
+    ASSERT_EQ(inst.reload(models("always-cloud")), TIERD_OK);
+    EXPECT_EQ(decide(inst, TIERD_ROUTE_HEAVY).tier, TIERD_TIER_CLOUD);
+}
+
+TEST_F(SchedulerRule, OverlongModelNameIsAConfigError) {
+    Instance inst(d_, {{"light_model", std::string(64, 'm')}});
+    EXPECT_EQ(inst.create_rc(), TIERD_ECONFIG);
+    EXPECT_NE(inst.host().last_error.find("63 bytes"), std::string::npos);
+}
+
+} // namespace
