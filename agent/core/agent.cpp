@@ -221,7 +221,7 @@ void Agent::on_command(const MqttLink::Message &message) {
     commands_.handle(
         message.payload, options_.identity.device_id,
         [this, topic, correlation = message.correlation_data](const nlohmann::json &r) {
-            int rc = mqtt_->publish(topic, r.dump(), 1, false, correlation);
+            int rc = mqtt_->publish(topic, wire_json(r), 1, false, correlation);
             if (rc != MOSQ_ERR_SUCCESS)
                 spdlog::warn("mqtt: reply to {} failed: {}", topic, mosquitto_strerror(rc));
         });
@@ -235,7 +235,8 @@ void Agent::publish_telemetry(const nlohmann::json &sample) {
     doc["device_id"] = options_.identity.device_id;
     doc["role"] = options_.identity.role;
     doc["uptime_s"] = static_cast<double>(uv_now(&loop_) - started_ms_) / 1000.0;
-    mqtt_->publish(device_topic(options_.identity.device_id, "telemetry"), doc.dump(), 0, false);
+    mqtt_->publish(device_topic(options_.identity.device_id, "telemetry"), wire_json(doc), 0,
+                   false);
 }
 
 void Agent::reload(ChangeDone done) {

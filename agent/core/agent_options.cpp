@@ -54,11 +54,11 @@ AgentOptions derive_agent_options(const Config &config) {
 bool needs_new_mqtt_session(const AgentOptions &a, const AgentOptions &b) {
     const auto &x = a.mqtt, &y = b.mqtt;
     return x.host != y.host || x.port != y.port || x.keepalive_s != y.keepalive_s ||
-           x.username != y.username || x.password != y.password ||
-           x.tls_ca_file != y.tls_ca_file || x.tls_cert_file != y.tls_cert_file ||
-           x.tls_key_file != y.tls_key_file || x.reconnect_min_ms != y.reconnect_min_ms ||
-           x.reconnect_max_ms != y.reconnect_max_ms || a.identity.device_id != b.identity.device_id ||
-           a.identity.role != b.identity.role || a.groups != b.groups;
+           x.username != y.username || x.password != y.password || x.tls_ca_file != y.tls_ca_file ||
+           x.tls_cert_file != y.tls_cert_file || x.tls_key_file != y.tls_key_file ||
+           x.reconnect_min_ms != y.reconnect_min_ms || x.reconnect_max_ms != y.reconnect_max_ms ||
+           a.identity.device_id != b.identity.device_id || a.identity.role != b.identity.role ||
+           a.groups != b.groups;
 }
 
 bool same_hal_options(const hal::HalOptions &a, const hal::HalOptions &b) {

@@ -19,7 +19,9 @@ HalSampler::HalSampler(uv_loop_t *loop, std::shared_ptr<hal::Hal> hal, uint64_t 
     timer_.data = this;
 }
 
-void HalSampler::start() { uv_timer_start(&timer_, &HalSampler::on_timer, 0, interval_ms_); }
+void HalSampler::start() {
+    uv_timer_start(&timer_, &HalSampler::on_timer, 0, interval_ms_);
+}
 
 void HalSampler::reconfigure(std::shared_ptr<hal::Hal> hal, uint64_t interval_ms) {
     if (hal)

@@ -20,18 +20,18 @@ MqttLink::MqttLink(uv_loop_t *loop, MqttLinkOptions options)
     mosq_ = mosquitto_new(options_.client_id.c_str(), true, this);
     mosquitto_int_option(mosq_, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
     if (!options_.username.empty()) {
-        int rc = mosquitto_username_pw_set(
-            mosq_, options_.username.c_str(),
-            options_.password.empty() ? nullptr : options_.password.c_str());
+        int rc = mosquitto_username_pw_set(mosq_, options_.username.c_str(),
+                                           options_.password.empty() ? nullptr
+                                                                     : options_.password.c_str());
         if (rc != MOSQ_ERR_SUCCESS)
             fail_construction(std::string("mqtt: username/password rejected: ") +
                               mosquitto_strerror(rc));
     }
     if (!options_.tls_ca_file.empty()) {
         auto opt = [](const std::string &s) { return s.empty() ? nullptr : s.c_str(); };
-        int rc = mosquitto_tls_set(mosq_, options_.tls_ca_file.c_str(), nullptr,
-                                   opt(options_.tls_cert_file), opt(options_.tls_key_file),
-                                   nullptr);
+        int rc =
+            mosquitto_tls_set(mosq_, options_.tls_ca_file.c_str(), nullptr,
+                              opt(options_.tls_cert_file), opt(options_.tls_key_file), nullptr);
         if (rc != MOSQ_ERR_SUCCESS)
             fail_construction(std::string("mqtt: TLS setup failed (mqtt.tls_*): ") +
                               mosquitto_strerror(rc));
@@ -73,8 +73,8 @@ void MqttLink::try_connect() {
     if (stopping_)
         return;
     // connect_async does a non-blocking TCP connect; CONNACK arrives through the poll.
-    int rc = mosquitto_connect_async(mosq_, options_.host.c_str(), options_.port,
-                                     options_.keepalive_s);
+    int rc =
+        mosquitto_connect_async(mosq_, options_.host.c_str(), options_.port, options_.keepalive_s);
     if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_CONN_PENDING) {
         spdlog::warn("mqtt: connect to {}:{} failed: {}", options_.host, options_.port,
                      mosquitto_strerror(rc));

@@ -159,8 +159,12 @@ std::variant<RunningPlugin, std::string> start_instance(PreparedPlugin prepared,
     const std::string name = prepared.library->descriptor().name;
     auto backend = std::make_unique<PluginBackend>(bridge, name);
     auto created = PluginInstance::create(prepared.library, prepared.values, *backend, index);
-    if (!created.ok())
-        return created.error;
+    if (!created.ok()) {
+        std::string why = created.error; // library messages often end in a newline
+        while (!why.empty() && (why.back() == '\n' || why.back() == ' '))
+            why.pop_back();
+        return why;
+    }
     auto started = created.instance->start();
     if (!started.ok())
         return created.instance->name() + ": start failed: " + started.to_string();
@@ -188,23 +192,23 @@ PluginSetChange prepare_plugin_set(const Config &config, const std::vector<Runni
         return change;
 
     for (auto &prepared : plan.ready) {
-        const PluginDescriptor &d = prepared.library->descriptor();
-        const std::string slot = slot_for(d.kind).key;
+        // Copies: `prepared` (and the library it holds) moves into start_instance.
+        const std::string name = prepared.library->descriptor().name;
+        const std::string slot = slot_for(prepared.library->descriptor().kind).key;
+        const std::string path = prepared.library->path();
         bool same = false;
         for (const auto &r : running)
-            same = same || (r.name == d.name && r.path == prepared.library->path() &&
-                            r.values == prepared.values);
+            same = same || (r.name == name && r.path == path && r.values == prepared.values);
         if (same) {
-            change.kept.push_back(d.name);
+            change.kept.push_back(name);
             continue;
         }
-        auto path = prepared.library->path();
         auto started = start_instance(std::move(prepared), bridge, slot, next_index++);
         if (auto *ok = std::get_if<RunningPlugin>(&started)) {
             change.created.push_back(std::move(*ok));
             continue;
         }
-        change.refused.push_back({d.name, slot, path, std::get<std::string>(started)});
+        change.refused.push_back({name, slot, path, std::get<std::string>(started)});
         if (strict) {
             change.created.clear(); // stop + destroy, here on the worker
             change.kept.clear();
@@ -223,8 +227,7 @@ SingleLoad load_one_plugin(const Config &config, const std::string &name,
         out.refusal = std::move(prepared.refusal);
         return out;
     }
-    const PluginDescriptor &d = prepared.plugin->library->descriptor();
-    std::string slot = slot_for(d.kind).key;
+    std::string slot = slot_for(prepared.plugin->library->descriptor().kind).key;
     std::string path = prepared.plugin->library->path();
     auto started = start_instance(std::move(*prepared.plugin), bridge, slot, index);
     if (auto *ok = std::get_if<RunningPlugin>(&started))

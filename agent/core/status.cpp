@@ -6,6 +6,10 @@
 
 namespace tierd {
 
+std::string wire_json(const nlohmann::json &doc) {
+    return doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 std::string device_topic(const std::string &device_id, const std::string &leaf) {
     return "tierd/v1/dev/" + device_id + "/" + leaf;
 }
@@ -19,7 +23,7 @@ std::string status_payload(const DeviceIdentity &identity, bool online,
                           {"version", TIERD_VERSION_STRING}};
     if (!plugins.is_null())
         doc["plugins"] = plugins;
-    return doc.dump();
+    return wire_json(doc);
 }
 
 } // namespace tierd

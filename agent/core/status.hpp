@@ -12,6 +12,10 @@ struct DeviceIdentity {
     std::string role; // end | edge | cloud
 };
 
+// JSON text for the wire. Strings from plugins or files may hold invalid UTF-8 (an
+// OpenCV message quoting a corrupt file): such bytes become U+FFFD instead of throwing.
+std::string wire_json(const nlohmann::json &doc);
+
 // tierd/v1/dev/<device-id>/<leaf>
 std::string device_topic(const std::string &device_id, const std::string &leaf);
 

@@ -94,12 +94,14 @@ void svc_gauge_set(tierd_host *host, const char *name, double value) {
 
 std::uint64_t svc_monotonic_ns(tierd_host *) {
     auto d = std::chrono::steady_clock::now().time_since_epoch();
-    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
 }
 
 std::uint64_t svc_realtime_ns(tierd_host *) {
     auto d = std::chrono::system_clock::now().time_since_epoch();
-    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
 }
 
 int svc_hal_json(tierd_host *host, const char *section, char **json_out) {
@@ -169,7 +171,9 @@ int svc_post(tierd_host *host, void (*fn)(void *), void *arg) {
     return guarded(host, "post", [&] { return host->backend.post([fn, arg] { fn(arg); }); });
 }
 
-void svc_free(void *ptr) { std::free(ptr); }
+void svc_free(void *ptr) {
+    std::free(ptr);
+}
 
 // The entry for `key` if declared and of one of `types`; else the ABI's error code.
 template <typename... Types>
@@ -220,8 +224,7 @@ int svc_config_string(const tierd_config *config, const char *key, const char **
     const tierd_config::Entry *e = nullptr;
     if (out == nullptr)
         return TIERD_EINVAL;
-    if (int rc = lookup(config, key, &e, TIERD_CONFIG_STRING, TIERD_CONFIG_ENUM,
-                        TIERD_CONFIG_PATH);
+    if (int rc = lookup(config, key, &e, TIERD_CONFIG_STRING, TIERD_CONFIG_ENUM, TIERD_CONFIG_PATH);
         rc != TIERD_OK)
         return rc;
     // Borrowed: the string lives in the config the host keeps alive through the call.

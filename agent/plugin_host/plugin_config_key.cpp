@@ -21,8 +21,8 @@ bool valid_key_name(const char *name) {
         return false;
     for (const char *p = name; *p != '\0'; ++p) {
         const char c = *p;
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                        c == '_' || c == '-';
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || c == '_' || c == '-';
         if (!ok)
             return false;
     }
@@ -155,8 +155,7 @@ std::string format_number(double value) {
     return std::string(buf.data(), ptr);
 }
 
-std::optional<std::string> check_value(const PluginConfigKey &key,
-                                       const PluginConfigValue &value) {
+std::optional<std::string> check_value(const PluginConfigKey &key, const PluginConfigValue &value) {
     // A secret's value never appears in a message, not even a wrong one.
     auto got = [&](const std::string &shown) {
         return key.secret() ? std::string() : " (got " + shown + ")";
@@ -208,8 +207,8 @@ ConfigKeysResult copy_config_keys(const tierd_config_key *keys, std::uint32_t co
     }
     if (stride < kKeyLayout10) {
         r.error = "config_key_size " + std::to_string(stride) +
-                  " is smaller than the ABI 1.0 tierd_config_key (" +
-                  std::to_string(kKeyLayout10) + " bytes)";
+                  " is smaller than the ABI 1.0 tierd_config_key (" + std::to_string(kKeyLayout10) +
+                  " bytes)";
         return r;
     }
     const auto *base = reinterpret_cast<const unsigned char *>(keys);

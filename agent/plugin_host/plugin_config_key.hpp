@@ -23,9 +23,9 @@ struct PluginConfigKey {
     std::string name;
     tierd_config_type type = TIERD_CONFIG_STRING;
     std::uint32_t flags = 0;
-    PluginConfigValue default_value; // parsed from the declaration's text
-    std::optional<double> min;       // set when TIERD_CONFIG_HAS_MIN
-    std::optional<double> max;       // set when TIERD_CONFIG_HAS_MAX
+    PluginConfigValue default_value;  // parsed from the declaration's text
+    std::optional<double> min;        // set when TIERD_CONFIG_HAS_MIN
+    std::optional<double> max;        // set when TIERD_CONFIG_HAS_MAX
     std::vector<std::string> choices; // ENUM only
     std::string doc;
 
@@ -49,8 +49,7 @@ const char *config_type_name(tierd_config_type type);
 
 // Range and choice checks shared by defaults and file values; nullopt when `value`
 // passes, else what is wrong. Never quotes the value of a secret key.
-std::optional<std::string> check_value(const PluginConfigKey &key,
-                                       const PluginConfigValue &value);
+std::optional<std::string> check_value(const PluginConfigKey &key, const PluginConfigValue &value);
 
 // Shortest text that reads back as the same double ("0.25", "1e+300", "4").
 std::string format_number(double value);

@@ -7,7 +7,9 @@
 namespace tierd {
 namespace {
 
-template <std::size_t N> void terminate_string(char (&s)[N]) { s[N - 1] = '\0'; }
+template <std::size_t N> void terminate_string(char (&s)[N]) {
+    s[N - 1] = '\0';
+}
 
 // Resets an inference result for the plugin, keeping the caller's score buffer.
 void prepare(tierd_inference_result &out) {
@@ -46,9 +48,8 @@ std::string PluginCallResult::to_string() const {
 PluginInstance::PluginInstance(std::shared_ptr<PluginLibrary> library, HostBackend &backend,
                                unsigned index)
     : library_(std::move(library)),
-      host_(std::make_unique<tierd_host>(
-          library_->descriptor().name + "." + std::to_string(index), library_->descriptor().name,
-          backend)),
+      host_(std::make_unique<tierd_host>(library_->descriptor().name + "." + std::to_string(index),
+                                         library_->descriptor().name, backend)),
       services_(make_host_services(library_->descriptor().abi_version)) {}
 
 PluginInstance::CreateResult PluginInstance::create(std::shared_ptr<PluginLibrary> library,
@@ -71,8 +72,8 @@ PluginInstance::CreateResult PluginInstance::create(std::shared_ptr<PluginLibrar
 
     void *state = nullptr;
     self->host_->take_error();
-    const int rc = self->library_->functions().create(self->host_.get(), &self->services_,
-                                                      &config, &state);
+    const int rc =
+        self->library_->functions().create(self->host_.get(), &self->services_, &config, &state);
     std::string why = self->host_->take_error();
     if (rc != TIERD_OK)
         // The plugin made no instance, so there is nothing to destroy.

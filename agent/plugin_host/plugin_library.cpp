@@ -60,8 +60,7 @@ std::string read_kind_ops(tierd_plugin_kind kind, const void *ops, PluginFunctio
         return read_ops(ops, &tierd_preclassifier_ops::classify, fns.classify, "classify");
     case TIERD_KIND_INFERENCE:
         return read_ops(ops, &tierd_inference_ops::infer, fns.infer, "infer");
-    case TIERD_KIND_FUSION:
-        return read_ops(ops, &tierd_fusion_ops::fuse, fns.fuse, "fuse");
+    case TIERD_KIND_FUSION: return read_ops(ops, &tierd_fusion_ops::fuse, fns.fuse, "fuse");
     }
     return "unknown kind";
 }
@@ -94,7 +93,9 @@ PluginLibrary::~PluginLibrary() {
 }
 
 PluginLibrary::OpenResult PluginLibrary::open(const std::string &path) {
-    auto fail = [&](const std::string &reason) { return OpenResult{nullptr, path + ": " + reason}; };
+    auto fail = [&](const std::string &reason) {
+        return OpenResult{nullptr, path + ": " + reason};
+    };
 
     std::error_code ec;
     if (!std::filesystem::exists(path, ec))
@@ -131,8 +132,8 @@ PluginLibrary::OpenResult PluginLibrary::open(const std::string &path) {
         return fail("plugin speaks no ABI version this host serves (host serves " +
                     offered_versions_text() + ")");
     if (rc != TIERD_OK)
-        return fail(std::string(TIERD_PLUGIN_ENTRY_SYMBOL " failed: ") + tierd_err_name(rc) +
-                    " (" + tierd_strerror(rc) + ")");
+        return fail(std::string(TIERD_PLUGIN_ENTRY_SYMBOL " failed: ") + tierd_err_name(rc) + " (" +
+                    tierd_strerror(rc) + ")");
     if (d == nullptr)
         return fail(TIERD_PLUGIN_ENTRY_SYMBOL " returned a NULL descriptor");
 
