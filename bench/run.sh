@@ -3,8 +3,9 @@
 # ran on) and the raw Google Benchmark JSON next to it.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-build=$top/build
-cmake -S "$top" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTIERD_BUILD_BENCH=ON >/dev/null
+# Its own Release build, apart from the test build in build/.
+build=$top/build-bench
+cmake -S "$top" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTIERD_BUILD_BENCH=ON -DTIERD_BUILD_TESTS=ON >/dev/null
 ninja -C "$build" abi_call_bench command_roundtrip_client tierd
 out=$top/bench/results
 mkdir -p "$out"

@@ -235,6 +235,11 @@ void Agent::publish_telemetry(const nlohmann::json &sample) {
     doc["device_id"] = options_.identity.device_id;
     doc["role"] = options_.identity.role;
     doc["uptime_s"] = static_cast<double>(uv_now(&loop_) - started_ms_) / 1000.0;
+    // Each plugin's counters and gauges (services->counter_add / gauge_set).
+    nlohmann::json plugin_metrics = nlohmann::json::object();
+    for (const auto &p : plugins_)
+        plugin_metrics[p.name()] = p.instance->metrics().to_json();
+    doc["plugins"] = std::move(plugin_metrics);
     mqtt_->publish(device_topic(options_.identity.device_id, "telemetry"), wire_json(doc), 0,
                    false);
 }

@@ -141,6 +141,8 @@ doc = json.loads(sys.stdin.read())
 assert doc["role"] == "edge", doc
 assert doc["hal"]["memory"]["total_bytes"] > 0, doc
 assert doc["energy"]["source"].split(":")[0] in ("measured", "estimated"), doc
+assert "scheduler-rule" in doc["plugins"], doc
+assert set(doc["plugins"]["scheduler-rule"]) == {"counters", "gauges"}, doc
 ' || fail "telemetry document: $out"
     out=$(mosquitto_rr -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/group/line-3/cmd" \
           -e "test/replies/$$" -m '{"op":"hal"}' -W 5) || fail "no reply to a group hal command"
