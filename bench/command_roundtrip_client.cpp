@@ -60,6 +60,7 @@ int main(int argc, char **argv) {
     State state;
     mosquitto *m = mosquitto_new("bench-console", true, &state);
     mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+    mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1); // small packets: no Nagle delay
     mosquitto_connect_v5_callback_set(m, on_connect);
     mosquitto_message_v5_callback_set(m, on_message);
     if (mosquitto_connect(m, host.c_str(), port, 30) != MOSQ_ERR_SUCCESS ||

@@ -6,7 +6,8 @@ free_port() {
 }
 
 # start_broker DIR: writes DIR/mosquitto.conf and starts mosquitto listening only on
-# 127.0.0.1; waits until it accepts connections.
+# 127.0.0.1; waits until it accepts connections. BROKER_EXTRA_CONF, if set, is appended
+# to the config (e.g. "set_tcp_nodelay true").
 start_broker() {
     local dir=$1
     BROKER_PORT=${BROKER_PORT:-$(free_port)}
@@ -15,6 +16,7 @@ listener $BROKER_PORT 127.0.0.1
 allow_anonymous true
 persistence false
 user $(id -un)
+${BROKER_EXTRA_CONF:-}
 CONF
     mosquitto -c "$dir/mosquitto.conf" >"$dir/mosquitto.log" 2>&1 &
     BROKER_PID=$!

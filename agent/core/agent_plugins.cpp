@@ -147,66 +147,68 @@ void Agent::register_plugin_commands() {
                               {"search_path", plugin_search_path(config_.plugins)}};
     });
 
-    commands_.add_async("plugins.load", [this](const nlohmann::json &args,
-                                               CommandTable::Reply reply) {
-        std::string name = required_name(args);
-        for (const auto &p : plugins_)
-            if (p.name() == name)
-                throw CommandError{"already_loaded", "plugin " + name + " is already loaded"};
-        if (config_change_running_ || shutting_down_)
-            throw CommandError{"busy", shutting_down_
-                                           ? "the agent is shutting down"
-                                           : "another config or plugin change is running"};
-        config_change_running_ = true;
-        auto result = std::make_shared<SingleLoad>();
-        auto job = std::make_unique<PluginJob>();
-        unsigned index = next_plugin_index_++;
-        job->on_worker = [this, result, name, index] {
-            *result = load_one_plugin(config_, name, plugin_bridge_, index);
-        };
-        job->on_loop = [this, result, name, reply] {
-            config_change_running_ = false;
-            if (!result->errors.empty())
-                return reply.fail({"config_invalid", to_string(result->errors)});
-            if (!result->plugin) {
-                spdlog::error("plugin refused: {}", result->refusal->to_string());
-                return reply.fail({"plugin_refused", result->refusal->to_string()});
-            }
-            RunningPlugin &p = *result->plugin;
-            tierd_plugin_kind kind = p.instance->kind();
-            for (const auto &q : plugins_) {
-                if (q.instance->kind() == kind) {
-                    std::string busy = q.name();
-                    std::vector<RunningPlugin> undo;
-                    undo.push_back(std::move(p));
-                    retire_plugins(std::move(undo));
-                    return reply.fail({"slot_taken", std::string("a ") + plugin_kind_name(kind) +
+    commands_.add_async(
+        "plugins.load", [this](const nlohmann::json &args, CommandTable::Reply reply) {
+            std::string name = required_name(args);
+            for (const auto &p : plugins_)
+                if (p.name() == name)
+                    throw CommandError{"already_loaded", "plugin " + name + " is already loaded"};
+            if (config_change_running_ || shutting_down_)
+                throw CommandError{"busy", shutting_down_
+                                               ? "the agent is shutting down"
+                                               : "another config or plugin change is running"};
+            config_change_running_ = true;
+            auto result = std::make_shared<SingleLoad>();
+            auto job = std::make_unique<PluginJob>();
+            unsigned index = next_plugin_index_++;
+            // Plugin changes are serialized, so the slots filled now are those at the end.
+            std::vector<tierd_plugin_kind> taken;
+            for (const auto &p : plugins_)
+                taken.push_back(p.instance->kind());
+            job->on_worker = [this, result, name, taken, index] {
+                *result = load_one_plugin(config_, name, taken, plugin_bridge_, index);
+            };
+            job->on_loop = [this, result, name, reply] {
+                config_change_running_ = false;
+                if (!result->errors.empty())
+                    return reply.fail({"config_invalid", to_string(result->errors)});
+                if (result->slot_taken) {
+                    std::string busy;
+                    for (const auto &q : plugins_)
+                        if (slot_for(q.instance->kind()).key == result->refusal->slot)
+                            busy = q.name();
+                    return reply.fail({"slot_taken", "a " + result->refusal->slot +
                                                          " plugin is loaded (" + busy +
                                                          "); unload it first"});
                 }
-            }
-            if (shutting_down_) {
-                std::vector<RunningPlugin> undo;
-                undo.push_back(std::move(p));
-                retire_plugins(std::move(undo));
-                return reply.fail({"busy", "the agent is shutting down"});
-            }
-            // The running config now names it, so get-config and later changes agree.
-            configured_name(config_.plugins, kind) = name;
-            options_.config_view = to_json(config_);
-            nlohmann::json info = p.to_json();
-            PluginSetChange change;
-            for (const auto &q : plugins_)
-                change.kept.push_back(q.name());
-            change.created.push_back(std::move(p));
-            for (auto &r : refused_plugins_)
-                if (r.name != name)
-                    change.refused.push_back(r);
-            install_plugins(std::move(change));
-            reply.ok(info);
-        };
-        queue_plugin_job(std::move(job));
-    });
+                if (!result->plugin) {
+                    spdlog::error("plugin refused: {}", result->refusal->to_string());
+                    return reply.fail({"plugin_refused", result->refusal->to_string()});
+                }
+                RunningPlugin &p = *result->plugin;
+                tierd_plugin_kind kind = p.instance->kind();
+                if (shutting_down_) {
+                    std::vector<RunningPlugin> undo;
+                    undo.push_back(std::move(p));
+                    retire_plugins(std::move(undo));
+                    return reply.fail({"busy", "the agent is shutting down"});
+                }
+                // The running config now names it, so get-config and later changes agree.
+                configured_name(config_.plugins, kind) = name;
+                options_.config_view = to_json(config_);
+                nlohmann::json info = p.to_json();
+                PluginSetChange change;
+                for (const auto &q : plugins_)
+                    change.kept.push_back(q.name());
+                change.created.push_back(std::move(p));
+                for (auto &r : refused_plugins_)
+                    if (r.name != name)
+                        change.refused.push_back(r);
+                install_plugins(std::move(change));
+                reply.ok(info);
+            };
+            queue_plugin_job(std::move(job));
+        });
 
     commands_.add_async(
         "plugins.unload", [this](const nlohmann::json &args, CommandTable::Reply reply) {

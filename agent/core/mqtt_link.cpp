@@ -19,6 +19,9 @@ MqttLink::MqttLink(uv_loop_t *loop, MqttLinkOptions options)
     mosquitto_lib_init();
     mosq_ = mosquitto_new(options_.client_id.c_str(), true, this);
     mosquitto_int_option(mosq_, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+    // Commands are answered with small packets right after the PUBACK for the request;
+    // with Nagle's algorithm the reply would wait for the broker's delayed ACK (~40 ms).
+    mosquitto_int_option(mosq_, MOSQ_OPT_TCP_NODELAY, 1);
     if (!options_.username.empty()) {
         int rc = mosquitto_username_pw_set(mosq_, options_.username.c_str(),
                                            options_.password.empty() ? nullptr

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace tierd {
@@ -100,8 +101,23 @@ int PluginBackend::publish(const std::string &subtopic, std::string payload, int
         std::move(payload), qos, retain);
 }
 
+void PluginBackend::close() {
+    std::lock_guard lock(gate_->mutex);
+    gate_->open = false;
+}
+
 int PluginBackend::post(std::function<void()> fn) {
-    return bridge_->queue_post(std::move(fn));
+    {
+        std::lock_guard lock(gate_->mutex);
+        if (!gate_->open)
+            return TIERD_EBUSY;
+    }
+    return bridge_->queue_post([gate = gate_, fn = std::move(fn)] {
+        // Holding the gate while the plugin's function runs: close() waits for it.
+        std::lock_guard lock(gate->mutex);
+        if (gate->open)
+            fn();
+    });
 }
 
 int PluginBackend::hal_json(const std::string &section, std::string &out) {
@@ -135,6 +151,12 @@ std::string PluginBackend::device_id() {
 }
 
 // ---- Running plugins -----------------------------------------------------------------
+
+RunningPlugin::~RunningPlugin() {
+    if (backend)
+        backend->close();
+    instance.reset(); // stop() and destroy(), then the library's last reference may go
+}
 
 nlohmann::json RunningPlugin::to_json() const {
     const PluginDescriptor &d = instance->descriptor();
@@ -219,6 +241,7 @@ PluginSetChange prepare_plugin_set(const Config &config, const std::vector<Runni
 }
 
 SingleLoad load_one_plugin(const Config &config, const std::string &name,
+                           const std::vector<tierd_plugin_kind> &taken,
                            const std::shared_ptr<PluginBridge> &bridge, unsigned index) {
     SingleLoad out;
     auto prepared = prepare_plugin(config, name);
@@ -227,8 +250,16 @@ SingleLoad load_one_plugin(const Config &config, const std::string &name,
         out.refusal = std::move(prepared.refusal);
         return out;
     }
-    std::string slot = slot_for(prepared.plugin->library->descriptor().kind).key;
+    const tierd_plugin_kind kind = prepared.plugin->library->descriptor().kind;
+    std::string slot = slot_for(kind).key;
     std::string path = prepared.plugin->library->path();
+    if (std::find(taken.begin(), taken.end(), kind) != taken.end()) {
+        out.slot_taken = true;
+        out.refusal = PluginRefusal{name, slot, path,
+                                    std::string("a ") + plugin_kind_name(kind) +
+                                        " plugin is loaded; unload it first"};
+        return out;
+    }
     auto started = start_instance(std::move(*prepared.plugin), bridge, slot, index);
     if (auto *ok = std::get_if<RunningPlugin>(&started))
         out.plugin = std::move(*ok);

@@ -65,6 +65,10 @@ class PluginBridge {
 class PluginBackend : public HostBackend {
   public:
     PluginBackend(std::shared_ptr<PluginBridge> bridge, std::string plugin_name);
+    // Closes the gate: waits for a posted function of this plugin that is running on the
+    // loop, and drops the ones still queued. Called before the instance is stopped, so
+    // no plugin code runs from the loop once stop() begins (and none after dlclose).
+    void close();
     int publish(const std::string &subtopic, std::string payload, int qos, bool retain) override;
     int post(std::function<void()> fn) override;
     int hal_json(const std::string &section, std::string &out) override;
@@ -72,12 +76,25 @@ class PluginBackend : public HostBackend {
     std::string device_id() override;
 
   private:
+    // Shared with the functions this plugin posted: they run only while it is open.
+    struct Gate {
+        std::mutex mutex;
+        bool open = true;
+    };
     std::shared_ptr<PluginBridge> bridge_;
     std::string plugin_name_;
+    std::shared_ptr<Gate> gate_ = std::make_shared<Gate>();
 };
 
 // A created, started instance. The backend is declared first so it outlives the instance.
+// Destroying it (on a worker: stop() and destroy() may block) closes the backend's gate
+// first, then stops and destroys the instance.
 struct RunningPlugin {
+    RunningPlugin() = default;
+    RunningPlugin(RunningPlugin &&) = default;
+    RunningPlugin &operator=(RunningPlugin &&) = default;
+    ~RunningPlugin();
+
     std::unique_ptr<PluginBackend> backend;
     std::unique_ptr<PluginInstance> instance;
     std::string slot; // the [plugins] key it fills
@@ -117,9 +134,12 @@ PluginSetChange prepare_plugin_set(const Config &config, const std::vector<Runni
 struct SingleLoad {
     std::optional<RunningPlugin> plugin;
     std::optional<PluginRefusal> refusal;
+    bool slot_taken = false; // the refusal is that its kind's slot is filled
     ConfigErrors errors;
 };
+// `taken`: kinds whose slot is filled; such a plugin is refused before it is created.
 SingleLoad load_one_plugin(const Config &config, const std::string &name,
+                           const std::vector<tierd_plugin_kind> &taken,
                            const std::shared_ptr<PluginBridge> &bridge, unsigned index);
 
 } // namespace tierd

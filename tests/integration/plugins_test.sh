@@ -96,7 +96,9 @@ fusion = \"test-bad\""
     echo "$out" | grep -q '"name":"inference-opencv"' || fail "plugins.list: $out"
     ;;
 load_unload_commands)
-    write_config ""
+    put_plugin "$create_fails_so" # a fusion plugin whose create() fails
+    write_config "[plugins]
+search_path = [\"$in_tree_plugins\", \"$work/bad\"]"
     start_tierd
     wait_status '"loaded":\[.*fusion-passthrough' >/dev/null
     out=$(rr '{"op":"plugins.unload","args":{"name":"fusion-passthrough"}}')
@@ -113,6 +115,11 @@ load_unload_commands)
     wait_status '"loaded":\[.*fusion-passthrough' >/dev/null
     out=$(rr '{"op":"plugins.load","args":{"name":"fusion-passthrough"}}')
     echo "$out" | grep -q '"code":"already_loaded"' || fail "double load: $out"
+    # A second fusion plugin: refused before it is created (its create() would fail).
+    out=$(rr '{"op":"plugins.load","args":{"name":"test-bad"}}')
+    echo "$out" | grep -q '"code":"slot_taken"' || fail "second fusion plugin: $out"
+    echo "$out" | grep -q 'fusion-passthrough' || fail "slot_taken does not say by whom: $out"
+    if grep -q "model file is corrupt" "$work/tierd.log"; then fail "create() was called"; fi
     out=$(rr '{"op":"plugins.load","args":{"name":"no-such-plugin"}}')
     echo "$out" | grep -q '"code":"plugin_refused"' || fail "unknown plugin: $out"
     echo "$out" | grep -q 'search path' || fail "unknown plugin reason: $out"
