@@ -63,7 +63,7 @@ Agent::Agent(Config config, ConfigSource source)
     : config_(std::move(config)), source_(std::move(source)),
       options_(derive_agent_options(config_)) {
     uv_loop_init(&loop_);
-    set_log_secrets(secret_values(config_));
+    refresh_config_view();
     spdlog::set_level(spdlog_level(config_.agent.log_level));
     // The HAL is built before the loop runs (a missing profile fails start-up clearly)
     // and read only on workers from then on.
@@ -352,7 +352,7 @@ void Agent::apply(Config next, AgentOptions options, std::shared_ptr<hal::Hal> n
     }
     config_ = std::move(next);
     options_ = std::move(options);
-    set_log_secrets(secret_values(config_));
+    refresh_config_view();
     spdlog::set_level(spdlog_level(config_.agent.log_level));
     hal_sampler_->reconfigure(std::move(new_hal), options_.telemetry_interval_ms);
     if (new_session)

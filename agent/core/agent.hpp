@@ -72,6 +72,9 @@ class Agent {
     void install_plugins(PluginSetChange change);
     void register_plugin_commands();
     nlohmann::json plugins_status() const;
+    // get-config's view and the log filter's secrets, from config_ and the running
+    // plugins' declarations (a plugin key flagged SECRET is never shown or logged).
+    void refresh_config_view();
     void queue_plugin_job(std::unique_ptr<PluginJob> job);
 
     Config config_;

@@ -2,6 +2,7 @@
 // and the plugins.list / plugins.load / plugins.unload commands (docs/mqtt.md).
 #include "agent/config/config_json.hpp"
 #include "agent/core/agent.hpp"
+#include "agent/core/logging.hpp"
 
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
@@ -116,8 +117,34 @@ void Agent::install_plugins(PluginSetChange change) {
     plugins_ = std::move(keep);
     refused_plugins_ = std::move(change.refused);
     retire_plugins(std::move(retire));
+    refresh_config_view();
     if (mqtt_ && mqtt_->connected())
         publish_status(true);
+}
+
+void Agent::refresh_config_view() {
+    nlohmann::json view = to_json(config_);
+    std::vector<std::string> secrets = secret_values(config_);
+    auto &tables = view["plugin"];
+    for (const auto &p : plugins_) {
+        // Every key the plugin declares, at its resolved value; secrets redacted.
+        tables[p.name()] = p.values.redacted_json();
+        for (const auto &[key, entry] : p.values.entries)
+            if (entry.secret && std::holds_alternative<std::string>(entry.value) &&
+                !std::get<std::string>(entry.value).empty())
+                secrets.push_back(std::get<std::string>(entry.value));
+    }
+    // A table of a plugin that is not running: which of its keys are secret is unknown
+    // here, so no value is shown.
+    for (auto &[name, table] : tables.items()) {
+        bool running = std::any_of(plugins_.begin(), plugins_.end(),
+                                   [&](const RunningPlugin &p) { return p.name() == name; });
+        if (!running && table.is_object())
+            for (auto &[key, value] : table.items())
+                value = "<not shown: plugin not running>";
+    }
+    options_.config_view = std::move(view);
+    set_log_secrets(std::move(secrets));
 }
 
 nlohmann::json Agent::plugins_status() const {
@@ -195,7 +222,7 @@ void Agent::register_plugin_commands() {
                 }
                 // The running config now names it, so get-config and later changes agree.
                 configured_name(config_.plugins, kind) = name;
-                options_.config_view = to_json(config_);
+                refresh_config_view();
                 nlohmann::json info = p.to_json();
                 PluginSetChange change;
                 for (const auto &q : plugins_)
@@ -225,7 +252,7 @@ void Agent::register_plugin_commands() {
             auto doomed = std::make_shared<RunningPlugin>(std::move(*it));
             plugins_.erase(it);
             configured_name(config_.plugins, doomed->instance->kind()).clear();
-            options_.config_view = to_json(config_);
+            refresh_config_view();
             spdlog::info("plugin {} unloading", name);
             auto job = std::make_unique<PluginJob>();
             // The reply waits until stop() and destroy() have returned.

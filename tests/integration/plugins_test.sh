@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # plugins_test.sh CASE TIERD_BINARY LIB_BROKER SOURCE_DIR BAD_VERSION_SO NO_ENTRY_SO CREATE_FAILS_SO
+#                 GOOD_SO
 # Real tierd processes loading real plugin .so files, against a real mosquitto on
 # loopback: refusals reported while the agent serves on, plugins.* commands, plugin
 # tables checked at start, on reload and by --check-config.
 set -euo pipefail
 case_name=$1 tierd=$2
 . "$3"
-source_dir=$4 bad_version_so=$5 no_entry_so=$6 create_fails_so=$7
+source_dir=$4 bad_version_so=$5 no_entry_so=$6 create_fails_so=$7 good_so=$8
 in_tree_plugins=$(dirname "$tierd")/plugins/lib
 work=$(mktemp -d)
 trap 'kill -9 ${TIERD_PID:-} 2>/dev/null || true; stop_broker; rm -rf "$work"' EXIT
@@ -185,6 +186,28 @@ input_channels = 1"
     status=$(wait_status '"refused":\[{')
     echo "$status" | grep -q '"name":"inference-opencv"' || fail "corrupt model accepted: $status"
     serves "with a corrupt model"
+    ;;
+plugin_secret_never_shown)
+    # A key the plugin flags SECRET: not in get-config, plugins.list, status or the log.
+    mkdir -p "$work/good"
+    cp "$good_so" "$work/good/test-good.so"
+    write_config "[plugins]
+search_path = [\"$work/good\", \"$in_tree_plugins\"]
+inference = \"test-good\"
+[plugin.test-good]
+token = \"hunter2-secret\""
+    start_tierd
+    wait_status '"loaded":\[.*test-good' >/dev/null
+    out=$(rr '{"op":"get-config"}')
+    echo "$out" | grep -q '"token":"<redacted>"' || fail "token not redacted in get-config: $out"
+    out="$out $(rr '{"op":"plugins.list"}') $(rr '{"op":"status"}')"
+    if echo "$out" | grep -q hunter2; then fail "secret shown: $out"; fi
+    # The secret is also filtered from log lines (the plugin logs nothing of it; a
+    # set-config error quoting it would).
+    out=$(rr '{"op":"set-config","args":{"changes":{"plugin.test-good.token":"hunter2-secret","plugin.test-good.nope":1}}}')
+    echo "$out" | grep -q '"ok":false' || fail "bad change accepted: $out"
+    if echo "$out" | grep -q hunter2; then fail "secret in an error reply: $out"; fi
+    if grep -q hunter2 "$work/tierd.log"; then fail "secret in the log"; fi
     ;;
 default_config_matches_file)
     # config/tierd.toml is what --print-default-config prints, plugin sections included.
