@@ -9,12 +9,13 @@ find_package(CLI11 REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(fmt REQUIRED)
 find_package(Threads REQUIRED)
+find_package(ZLIB REQUIRED)
 
 # Debian's small OpenCV module packages (libopencv-{core,imgproc,dnn,ml}-dev) ship
 # neither OpenCVConfig.cmake nor opencv4.pc (those come with the 1.4 GB
 # libopencv-dev), so locate the headers and the few modules we link by hand.
 find_path(OPENCV_INCLUDE_DIR opencv2/core.hpp PATH_SUFFIXES opencv4 REQUIRED)
-foreach(module core imgproc imgcodecs dnn ml)
+foreach(module core imgproc imgcodecs videoio dnn ml)
   find_library(OPENCV_${module}_LIBRARY opencv_${module} REQUIRED)
   if(NOT TARGET OpenCV::${module})
     add_library(OpenCV::${module} UNKNOWN IMPORTED)

@@ -5,7 +5,8 @@ pkgs=(cmake ninja-build g++ pkg-config python3 libuv1-dev libmosquitto-dev mosqu
       mosquitto-clients libtomlplusplus-dev libsystemd-dev nlohmann-json3-dev libcli11-dev
       libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
       libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libopencv-dnn-dev
-      libopencv-ml-dev systemd python3-onnx)
+      libopencv-ml-dev libopencv-videoio-dev zlib1g-dev systemd python3-onnx
+      dataset-fashion-mnist)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -80,6 +80,32 @@ struct HalConfig {
     std::vector<std::string> profile_dirs;
 };
 
+// Where the end agent's tasks come from (agent/pipeline/image_source.hpp).
+enum class SourceKind { none, idx, directory, video };
+
+constexpr std::string_view to_string(SourceKind k) {
+    switch (k) {
+    case SourceKind::none: return "none";
+    case SourceKind::idx: return "idx";
+    case SourceKind::directory: return "directory";
+    case SourceKind::video: return "video";
+    }
+    return "?";
+}
+
+struct SourceConfig {
+    SourceKind kind = SourceKind::none;
+    std::string path;       // IDX images file (.gz or raw), directory, video file or camera index
+    std::string labels;     // IDX labels file for kind = idx; "" = none
+    std::int64_t limit = 0; // stop after this many images; 0 = all
+    double rate_hz = 0.0;   // images per second; 0 = as fast as the pipeline takes them
+};
+
+struct ResultsConfig {
+    std::string jsonl;   // append one JSON line per finished task; "" = no file
+    bool publish = true; // publish each result on tierd/v1/dev/<id>/results
+};
+
 struct PluginsConfig {
     std::vector<std::string> search_path; // empty = default
     std::string scheduler = "scheduler-rule";
@@ -94,6 +120,8 @@ struct Config {
     MqttConfig mqtt;
     TelemetryConfig telemetry;
     HalConfig hal;
+    SourceConfig source;
+    ResultsConfig results;
     PluginsConfig plugins;
     // [plugin.<name>] tables, kept raw; validated by the plugin host.
     std::map<std::string, toml::table> plugin_tables;

@@ -41,6 +41,12 @@ nlohmann::json to_json(const Config &c) {
     j["telemetry"] = {{"interval_ms", c.telemetry.interval_ms}};
     j["hal"] = {
         {"root", c.hal.root}, {"profile", c.hal.profile}, {"profile_dirs", c.hal.profile_dirs}};
+    j["source"] = {{"kind", to_string(c.source.kind)},
+                   {"path", c.source.path},
+                   {"labels", c.source.labels},
+                   {"limit", c.source.limit},
+                   {"rate_hz", c.source.rate_hz}};
+    j["results"] = {{"jsonl", c.results.jsonl}, {"publish", c.results.publish}};
     j["plugins"] = {{"search_path", c.plugins.search_path},
                     {"scheduler", c.plugins.scheduler},
                     {"preclassifier", c.plugins.preclassifier},

@@ -232,8 +232,8 @@ class Validator {
 };
 
 void validate(Validator &v, Config &c) {
-    static constexpr std::array<std::string_view, 7> kSections = {
-        "agent", "workers", "mqtt", "telemetry", "hal", "plugins", "plugin"};
+    static constexpr std::array<std::string_view, 9> kSections = {
+        "agent", "workers", "mqtt", "telemetry", "hal", "source", "results", "plugins", "plugin"};
     for (const auto &[k, node] : v.doc()) {
         if (std::find(kSections.begin(), kSections.end(), k.str()) == kSections.end())
             v.error(&node, std::string(k.str()),
@@ -310,6 +310,49 @@ void validate(Validator &v, Config &c) {
         v.str_array(
             s, "hal", "profile_dirs", c.hal.profile_dirs,
             [](const std::string &d) { return !d.empty(); }, "a non-empty path");
+    }
+    {
+        const auto *s = v.section("source", {"kind", "path", "labels", "limit", "rate_hz"});
+        auto &src = c.source;
+        v.enumeration<SourceKind>(s, "source", "kind",
+                                  {{"none", SourceKind::none},
+                                   {"idx", SourceKind::idx},
+                                   {"directory", SourceKind::directory},
+                                   {"video", SourceKind::video}},
+                                  src.kind);
+        v.str(s, "source", "path", src.path);
+        v.existing_path(s, "source", "labels", src.labels);
+        v.integer(s, "source", "limit", 0, std::int64_t{1} << 40, src.limit);
+        if (const toml::node *n = v.get(s, "rate_hz")) {
+            auto rate = n->value<double>();
+            if (!rate || !(n->is_floating_point() || n->is_integer()))
+                v.error(n, "source.rate_hz", "expected a number, got " + type_name(*n));
+            else if (*rate < 0.0 || *rate > 100000.0)
+                v.error(n, "source.rate_hz", "value out of range 0..100000");
+            else
+                src.rate_hz = *rate;
+        }
+        const bool needs_path = src.kind != SourceKind::none;
+        if (needs_path && src.path.empty())
+            v.error(s ? v.get(s, "kind") : nullptr, "source.path",
+                    "source.kind = \"" + std::string(to_string(src.kind)) +
+                        "\" needs a path (file, directory, or camera index for video)");
+        const bool camera = src.kind == SourceKind::video && !src.path.empty() &&
+                            std::all_of(src.path.begin(), src.path.end(),
+                                        [](char ch) { return ch >= '0' && ch <= '9'; });
+        std::error_code ec;
+        if (needs_path && !src.path.empty() && !camera && !std::filesystem::exists(src.path, ec))
+            v.error(v.get(s, "path"), "source.path", "'" + src.path + "' does not exist");
+    }
+    {
+        const auto *s = v.section("results", {"jsonl", "publish"});
+        v.str(s, "results", "jsonl", c.results.jsonl);
+        if (const toml::node *n = v.get(s, "publish")) {
+            if (auto b = n->value<bool>(); b && n->is_boolean())
+                c.results.publish = *b;
+            else
+                v.error(n, "results.publish", "expected a boolean, got " + type_name(*n));
+        }
     }
     {
         const auto *s = v.section(

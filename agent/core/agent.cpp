@@ -83,6 +83,7 @@ Agent::Agent(Config config, ConfigSource source)
 Agent::~Agent() {
     // Members hold uv handles that were closed in shutdown(); the loop ran their close
     // callbacks before run() returned. Plugins were destroyed on a worker by then.
+    pipeline_.reset();
     plugins_.clear();
     plugin_bridge_.reset();
     mqtt_.reset();
@@ -169,6 +170,8 @@ void Agent::register_commands() {
         auto doc = nlohmann::json::parse(status_payload(options_.identity, true, plugins_status()));
         doc["uptime_s"] = static_cast<double>(uv_now(&loop_) - started_ms_) / 1000.0;
         doc["config"] = source_.file.empty() ? "<default>" : source_.file;
+        if (pipeline_)
+            doc["tasks"] = pipeline_->stats();
         return doc;
     });
     commands_.add("get-config", [this](const nlohmann::json &) { return options_.config_view; });
@@ -240,6 +243,8 @@ void Agent::publish_telemetry(const nlohmann::json &sample) {
     for (const auto &p : plugins_)
         plugin_metrics[p.name()] = p.instance->metrics().to_json();
     doc["plugins"] = std::move(plugin_metrics);
+    if (pipeline_)
+        doc["tasks"] = pipeline_->stats();
     mqtt_->publish(device_topic(options_.identity.device_id, "telemetry"), wire_json(doc), 0,
                    false);
 }
@@ -370,6 +375,9 @@ void Agent::shutdown() {
     for (auto *h : {&sigterm_, &sigint_, &sighup_})
         uv_close(reinterpret_cast<uv_handle_t *>(h), nullptr);
     hal_sampler_->stop();
+    // The pipeline takes no new tasks; those in flight finish within the drain.
+    if (pipeline_)
+        pipeline_->stop([] {});
     // Plugins stop and are destroyed on a worker; the drain deadline below bounds it.
     retire_plugins(std::move(plugins_));
     plugins_.clear();

@@ -9,6 +9,7 @@
 #include "agent/core/hal_sampler.hpp"
 #include "agent/core/mqtt_link.hpp"
 #include "agent/core/plugin_runtime.hpp"
+#include "agent/pipeline/pipeline.hpp"
 
 #include <uv.h>
 
@@ -76,6 +77,9 @@ class Agent {
     // plugins' declarations (a plugin key flagged SECRET is never shown or logged).
     void refresh_config_view();
     void queue_plugin_job(std::unique_ptr<PluginJob> job);
+    // The task pipeline, when [source] names one: started once the plugins are loaded.
+    void start_pipeline();
+    PipelinePlugins current_plugins() const;
 
     Config config_;
     ConfigSource source_;
@@ -91,6 +95,7 @@ class Agent {
     std::vector<PluginRefusal> refused_plugins_; // the latest refusals, with reasons
     unsigned next_plugin_index_ = 0;             // instance names: "<plugin>.<n>"
     bool plugins_loading_ = false;               // the start-up load has not finished
+    std::unique_ptr<Pipeline> pipeline_;
     uv_signal_t sigterm_{};
     uv_signal_t sigint_{};
     uv_signal_t sighup_{};

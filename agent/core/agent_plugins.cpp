@@ -71,6 +71,7 @@ void Agent::load_plugins_at_start() {
         for (const auto &e : change->errors) // checked in main(); the files may have changed
             change->refused.push_back({e.key_path, "", "", e.to_string()});
         install_plugins(std::move(*change));
+        start_pipeline();
         std::string status = "STATUS=running, " + std::to_string(plugins_.size()) +
                              " plugin(s) loaded, " + std::to_string(refused_plugins_.size()) +
                              " refused";
@@ -84,6 +85,45 @@ std::vector<RunningSummary> Agent::running_summary() const {
     for (const auto &p : plugins_)
         out.push_back({p.name(), p.path, p.values});
     return out;
+}
+
+PipelinePlugins Agent::current_plugins() const {
+    PipelinePlugins out;
+    for (const auto &p : plugins_) {
+        switch (p.instance->kind()) {
+        case TIERD_KIND_SCHEDULER: out.scheduler = p.instance; break;
+        case TIERD_KIND_PRECLASSIFIER: out.preclassifier = p.instance; break;
+        case TIERD_KIND_INFERENCE: out.inference = p.instance; break;
+        case TIERD_KIND_FUSION: out.fusion = p.instance; break;
+        }
+    }
+    return out;
+}
+
+void Agent::start_pipeline() {
+    if (config_.source.kind == SourceKind::none || pipeline_)
+        return;
+    PipelineOptions o;
+    o.source = config_.source;
+    o.results = config_.results;
+    o.max_in_flight = config_.workers.queue_limit;
+    o.device_id = options_.identity.device_id;
+    o.local_tier = config_.agent.role == Role::end    ? TIERD_TIER_END
+                   : config_.agent.role == Role::edge ? TIERD_TIER_EDGE
+                                                      : TIERD_TIER_CLOUD;
+    pipeline_ = std::make_unique<Pipeline>(
+        &loop_, std::move(o), [this] { return current_plugins(); },
+        [this](const std::string &payload) {
+            if (mqtt_ && !shutting_down_)
+                mqtt_->publish(device_topic(options_.identity.device_id, "results"), payload,
+                               config_.mqtt.qos, false);
+        },
+        [this](std::shared_ptr<PluginInstance> instance) {
+            auto job = std::make_unique<PluginJob>();
+            job->on_worker = [instance]() mutable { instance.reset(); };
+            queue_plugin_job(std::move(job));
+        });
+    pipeline_->start();
 }
 
 void Agent::retire_plugins(std::vector<RunningPlugin> plugins) {
@@ -256,10 +296,7 @@ void Agent::register_plugin_commands() {
             spdlog::info("plugin {} unloading", name);
             auto job = std::make_unique<PluginJob>();
             // The reply waits until stop() and destroy() have returned.
-            job->on_worker = [doomed] {
-                doomed->instance.reset();
-                doomed->backend.reset();
-            };
+            job->on_worker = [doomed] { doomed->instance.reset(); };
             job->on_loop = [this, name, reply] {
                 config_change_running_ = false;
                 spdlog::info("plugin {} unloaded", name);

@@ -152,12 +152,6 @@ std::string PluginBackend::device_id() {
 
 // ---- Running plugins -----------------------------------------------------------------
 
-RunningPlugin::~RunningPlugin() {
-    if (backend)
-        backend->close();
-    instance.reset(); // stop() and destroy(), then the library's last reference may go
-}
-
 nlohmann::json RunningPlugin::to_json() const {
     const PluginDescriptor &d = instance->descriptor();
     return {{"name", d.name},
@@ -179,7 +173,7 @@ std::variant<RunningPlugin, std::string> start_instance(PreparedPlugin prepared,
                                                         const std::shared_ptr<PluginBridge> &bridge,
                                                         std::string slot, unsigned index) {
     const std::string name = prepared.library->descriptor().name;
-    auto backend = std::make_unique<PluginBackend>(bridge, name);
+    auto backend = std::make_shared<PluginBackend>(bridge, name);
     auto created = PluginInstance::create(prepared.library, prepared.values, *backend, index);
     if (!created.ok()) {
         std::string why = created.error; // library messages often end in a newline
@@ -192,8 +186,11 @@ std::variant<RunningPlugin, std::string> start_instance(PreparedPlugin prepared,
         return created.instance->name() + ": start failed: " + started.to_string();
     RunningPlugin running;
     running.path = prepared.library->path();
-    running.backend = std::move(backend);
-    running.instance = std::move(created.instance);
+    running.instance = std::shared_ptr<PluginInstance>(
+        created.instance.release(), [backend](PluginInstance *instance) {
+            backend->close();
+            delete instance; // stop() and destroy(); the library may be unloaded after
+        });
     running.slot = std::move(slot);
     running.values = std::move(prepared.values);
     return running;

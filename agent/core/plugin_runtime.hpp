@@ -86,17 +86,13 @@ class PluginBackend : public HostBackend {
     std::shared_ptr<Gate> gate_ = std::make_shared<Gate>();
 };
 
-// A created, started instance. The backend is declared first so it outlives the instance.
-// Destroying it (on a worker: stop() and destroy() may block) closes the backend's gate
-// first, then stops and destroys the instance.
+// A created, started instance. Shared: a task in flight on a worker holds the instance
+// too, so unloading never pulls it from under a running op. The last holder's release
+// closes the backend's gate (no posted function runs from then on), then stops and
+// destroys the instance; the backend lives until then. Release it on a worker: stop()
+// and destroy() may block.
 struct RunningPlugin {
-    RunningPlugin() = default;
-    RunningPlugin(RunningPlugin &&) = default;
-    RunningPlugin &operator=(RunningPlugin &&) = default;
-    ~RunningPlugin();
-
-    std::unique_ptr<PluginBackend> backend;
-    std::unique_ptr<PluginInstance> instance;
+    std::shared_ptr<PluginInstance> instance;
     std::string slot; // the [plugins] key it fills
     std::string path;
     PluginConfigValues values;

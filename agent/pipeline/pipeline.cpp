@@ -1,0 +1,486 @@
+#include "agent/pipeline/pipeline.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+namespace tierd {
+namespace {
+
+constexpr std::size_t kBatch = 32;         // images read per worker trip to the source
+constexpr std::uint32_t kMaxFeatures = 64; // preclassifier feature buffer
+constexpr std::uint32_t kMaxScores = 1024; // class scores buffer
+
+const char *tier_name(tierd_tier tier) {
+    switch (tier) {
+    case TIERD_TIER_END: return "end";
+    case TIERD_TIER_EDGE: return "edge";
+    case TIERD_TIER_CLOUD: return "cloud";
+    }
+    return "end";
+}
+
+const char *route_name(tierd_route route) {
+    switch (route) {
+    case TIERD_ROUTE_LIGHT: return "light";
+    case TIERD_ROUTE_HEAVY: return "heavy";
+    case TIERD_ROUTE_UNKNOWN: break;
+    }
+    return "unknown";
+}
+
+double ms_since(uint64_t start_ns) {
+    return static_cast<double>(uv_hrtime() - start_ns) / 1e6;
+}
+
+std::string fixed_string(const char *text, std::size_t size) {
+    return std::string(text, strnlen(text, size));
+}
+
+} // namespace
+
+// One unit of work; its address is stable from start to finish (the plugin structs point
+// into it), and exactly one thread touches it at a time.
+struct Pipeline::Task {
+    uint64_t seq = 0;
+    SourceImage in;
+    PipelinePlugins plugins;
+    std::string task_id, source;
+    tierd_image image{};
+    tierd_task task{};
+    uint64_t start_ns = 0;
+
+    std::vector<float> features = std::vector<float>(kMaxFeatures);
+    tierd_preclass_result pre{};
+    bool have_pre = false;
+    double classify_ms = 0.0;
+
+    tierd_decision decision{};
+    bool upstream = false; // the scheduler placed it on another tier
+
+    std::vector<float> scores = std::vector<float>(kMaxScores);
+    tierd_inference_result local{};
+    bool have_local = false;
+    double infer_ms = 0.0;
+
+    std::vector<float> fused_scores = std::vector<float>(kMaxScores);
+    tierd_inference_result fused{};
+    bool have_fused = false;
+
+    std::string error; // set when the task failed; the result carries it
+};
+
+struct Pipeline::Work {
+    uv_work_t req{};
+    Pipeline *self = nullptr;
+    std::function<void()> on_worker;
+    std::function<void()> on_loop;
+};
+
+Pipeline::Pipeline(uv_loop_t *loop, PipelineOptions options, PluginsNow plugins, Publish publish,
+                   Release release)
+    : loop_(loop), options_(std::move(options)), plugins_now_(std::move(plugins)),
+      publish_(std::move(publish)), release_(std::move(release)) {}
+
+Pipeline::~Pipeline() {
+    if (jsonl_ != nullptr)
+        std::fclose(jsonl_);
+}
+
+void Pipeline::queue(std::unique_ptr<Work> work) {
+    work->self = this;
+    work->req.data = work.get();
+    ++jobs_;
+    uv_queue_work(
+        loop_, &work.release()->req,
+        [](uv_work_t *req) {
+            auto *w = static_cast<Work *>(req->data);
+            if (w->on_worker)
+                w->on_worker();
+        },
+        [](uv_work_t *req, int) {
+            std::unique_ptr<Work> w(static_cast<Work *>(req->data));
+            Pipeline *self = w->self;
+            --self->jobs_;
+            if (w->on_loop)
+                w->on_loop();
+            self->maybe_stopped();
+        });
+}
+
+void Pipeline::start() {
+    started_ = uv_hrtime();
+    uv_timer_init(loop_, &rate_timer_);
+    rate_timer_.data = this;
+    if (options_.source.rate_hz > 0.0) {
+        // Ticks of at least 1 ms; each grants rate * period tokens.
+        uint64_t period =
+            std::max<uint64_t>(1, static_cast<uint64_t>(1000.0 / options_.source.rate_hz));
+        uv_timer_start(&rate_timer_, &Pipeline::on_rate_tick, period, period);
+        rate_timer_running_ = true;
+    }
+    auto opened = std::make_shared<std::shared_ptr<ImageSource>>();
+    auto error = std::make_shared<std::string>();
+    auto work = std::make_unique<Work>();
+    work->on_worker = [opened, error, config = options_.source] {
+        try {
+            *opened = open_image_source(config);
+        } catch (const std::exception &e) {
+            *error = e.what();
+        }
+    };
+    work->on_loop = [this, opened, error] {
+        if (!*opened) {
+            error_ = *error;
+            state_ = "failed";
+            spdlog::error("source: {}", error_);
+            return;
+        }
+        source_ = *opened;
+        source_text_ = source_->describe();
+        if (stopping_)
+            return;
+        state_ = "running";
+        spdlog::info("source: {}", source_text_);
+        request_batch();
+    };
+    queue(std::move(work));
+}
+
+void Pipeline::on_rate_tick(uv_timer_t *timer) {
+    auto *self = static_cast<Pipeline *>(timer->data);
+    double period_s = static_cast<double>(uv_timer_get_repeat(timer)) / 1000.0;
+    // Tokens do not pile up while the pipeline is saturated: at most one tick's worth
+    // plus one waits.
+    self->tokens_ = std::min(self->tokens_ + self->options_.source.rate_hz * period_s,
+                             self->options_.source.rate_hz * period_s + 1.0);
+    self->dispatch();
+}
+
+void Pipeline::request_batch() {
+    if (reading_ || source_done_ || stopping_ || !source_)
+        return;
+    const uint64_t limit = static_cast<uint64_t>(options_.source.limit);
+    std::size_t want = kBatch;
+    if (limit > 0) {
+        uint64_t taken = next_seq_ + buffered_.size();
+        if (taken >= limit) {
+            source_done_ = true;
+            return;
+        }
+        want = static_cast<std::size_t>(std::min<uint64_t>(want, limit - taken));
+    }
+    reading_ = true;
+    auto batch = std::make_shared<std::vector<SourceImage>>();
+    auto error = std::make_shared<std::string>();
+    auto end = std::make_shared<bool>(false);
+    auto work = std::make_unique<Work>();
+    work->on_worker = [src = source_, batch, error, end, want] {
+        try {
+            while (batch->size() < want) {
+                auto img = src->next();
+                if (!img) {
+                    *end = true;
+                    break;
+                }
+                batch->push_back(std::move(*img));
+            }
+        } catch (const std::exception &e) {
+            *error = e.what();
+            *end = true;
+        }
+    };
+    work->on_loop = [this, batch, error, end] {
+        reading_ = false;
+        for (auto &img : *batch)
+            buffered_.push_back(std::move(img));
+        if (!error->empty()) {
+            error_ = *error;
+            spdlog::error("source: {}", error_);
+        }
+        if (*end)
+            source_done_ = true;
+        dispatch();
+    };
+    queue(std::move(work));
+}
+
+void Pipeline::dispatch() {
+    while (!stopping_ && !buffered_.empty() && in_flight_ < options_.max_in_flight) {
+        if (rate_timer_running_) {
+            if (tokens_ < 1.0)
+                break;
+            tokens_ -= 1.0;
+        }
+        SourceImage img = std::move(buffered_.front());
+        buffered_.pop_front();
+        start_task(std::move(img));
+    }
+    // Keep one batch ahead of what the workers can take.
+    if (buffered_.size() < kBatch)
+        request_batch();
+    if (source_done_ && buffered_.empty() && in_flight_ == 0 && state_ == "running") {
+        state_ = "finished";
+        spdlog::info("source finished: {} tasks done, {} failed", done_, failed_);
+        if (rate_timer_running_) {
+            uv_timer_stop(&rate_timer_);
+            rate_timer_running_ = false;
+        }
+    }
+}
+
+void Pipeline::start_task(SourceImage img) {
+    auto task = std::make_unique<Task>();
+    task->seq = next_seq_++;
+    task->in = std::move(img);
+    task->plugins = plugins_now_();
+    task->task_id =
+        options_.device_id + "-" + std::to_string(started_) + "-" + std::to_string(task->seq);
+    task->source = to_string(options_.source.kind);
+    task->source += ":" + task->in.id;
+    const cv::Mat &m = task->in.image;
+    task->image.struct_size = sizeof(tierd_image);
+    task->image.format = m.channels() == 1 ? TIERD_PIXEL_GRAY8 : TIERD_PIXEL_BGR8;
+    task->image.width = m.cols;
+    task->image.height = m.rows;
+    task->image.stride_bytes = static_cast<int32_t>(m.step[0]);
+    task->image.data = m.data;
+    task->task.struct_size = sizeof(tierd_task);
+    task->task.task_id = task->task_id.c_str();
+    task->task.source = task->source.c_str();
+    task->start_ns = uv_hrtime();
+    task->task.created_ns = task->start_ns;
+    task->task.image = &task->image;
+    ++in_flight_;
+
+    // Stage 1 (worker): the preclassifier's features and routing hint.
+    auto work = std::make_unique<Work>();
+    Task *t = task.get();
+    work->on_worker = [t] {
+        if (!t->plugins.preclassifier)
+            return;
+        uint64_t start = uv_hrtime();
+        t->pre.features = t->features.data();
+        t->pre.feature_capacity = kMaxFeatures;
+        auto r = t->plugins.preclassifier->classify(t->task, t->pre);
+        t->classify_ms = ms_since(start);
+        t->have_pre = r.ok();
+        if (!r.ok())
+            spdlog::warn("task {}: preclassifier: {}", t->task_id, r.to_string());
+    };
+    work->on_loop = [this, owned = std::make_shared<std::unique_ptr<Task>>(std::move(task))] {
+        after_classify(std::move(*owned));
+    };
+    queue(std::move(work));
+}
+
+void Pipeline::after_classify(std::unique_ptr<Task> task) {
+    // Stage 2 (loop): the scheduler's placement.
+    if (task->plugins.scheduler) {
+        tierd_schedule_context context{};
+        context.struct_size = sizeof context;
+        context.local_tier = options_.local_tier;
+        context.battery_fraction = -1.0;
+        context.local_queue_depth = static_cast<uint32_t>(in_flight_ + buffered_.size());
+        auto r = task->plugins.scheduler->decide(task->task, task->have_pre ? &task->pre : nullptr,
+                                                 context, task->decision);
+        if (!r.ok()) {
+            spdlog::warn("task {}: scheduler: {}; running it here", task->task_id, r.to_string());
+            task->decision = tierd_decision{};
+        }
+    }
+    if (task->decision.tier == 0)
+        task->decision.tier = options_.local_tier;
+    task->upstream = task->decision.tier != options_.local_tier;
+
+    // Stage 3 (worker): local inference (upstream placement falls back here for now).
+    auto work = std::make_unique<Work>();
+    Task *t = task.get();
+    work->on_worker = [t] {
+        if (!t->plugins.inference) {
+            t->error = "no inference plugin is loaded";
+            return;
+        }
+        uint64_t start = uv_hrtime();
+        t->local.scores = t->scores.data();
+        t->local.score_capacity = kMaxScores;
+        auto r = t->plugins.inference->infer(
+            t->task, fixed_string(t->decision.model, sizeof t->decision.model), t->local);
+        t->infer_ms = ms_since(start);
+        t->have_local = r.ok();
+        if (!r.ok())
+            t->error = "inference: " + r.to_string();
+    };
+    work->on_loop = [this, owned = std::make_shared<std::unique_ptr<Task>>(std::move(task))] {
+        after_infer(std::move(*owned));
+    };
+    queue(std::move(work));
+}
+
+void Pipeline::after_infer(std::unique_ptr<Task> task) {
+    // Stage 4 (loop): fusion of the local result (and, later, a remote one).
+    if (task->have_local && task->plugins.fusion) {
+        task->fused.scores = task->fused_scores.data();
+        task->fused.score_capacity = kMaxScores;
+        auto r = task->plugins.fusion->fuse(task->task, &task->local, nullptr, task->fused);
+        task->have_fused = r.ok();
+        if (!r.ok())
+            spdlog::warn("task {}: fusion: {}; using the local result", task->task_id,
+                         r.to_string());
+    }
+    finish(std::move(task));
+}
+
+void Pipeline::finish(std::unique_ptr<Task> task) {
+    --in_flight_;
+    const double total_ms = ms_since(task->start_ns);
+    const tierd_inference_result &r = task->have_fused ? task->fused : task->local;
+    nlohmann::json doc = {
+        {"v", 1},
+        {"task_id", task->task_id},
+        {"device_id", options_.device_id},
+        {"source", task->source},
+        {"tier", tier_name(options_.local_tier)},
+        {"requested_tier", tier_name(task->decision.tier)},
+        {"reason", fixed_string(task->decision.reason, sizeof task->decision.reason)}};
+    if (task->upstream) {
+        doc["fallback"] = "no-offload";
+        ++fallbacks_;
+    }
+    if (task->in.label >= 0)
+        doc["label"] = task->in.label;
+    if (task->have_pre) {
+        doc["route"] = route_name(task->pre.route);
+        if (task->pre.light_ok_probability >= 0.0f)
+            doc["light_ok_probability"] = task->pre.light_ok_probability;
+    }
+    doc["timing_ms"] = {
+        {"preclassify", task->classify_ms}, {"inference", task->infer_ms}, {"total", total_ms}};
+    const bool ok = task->error.empty() && (task->have_local || task->have_fused);
+    if (ok) {
+        doc["ok"] = true;
+        doc["top_class"] = r.top_class;
+        doc["top_score"] = r.top_score;
+        doc["model"] = fixed_string(r.model, sizeof r.model);
+        doc["compute_ms"] = r.compute_ms;
+        if (r.energy_j >= 0.0) {
+            doc["energy_j"] = r.energy_j;
+            doc["energy_source"] = fixed_string(r.energy_source, sizeof r.energy_source);
+        }
+        if (task->in.label >= 0) {
+            const bool correct = r.top_class == task->in.label;
+            doc["correct"] = correct;
+            ++labelled_;
+            correct_ += correct ? 1 : 0;
+        }
+        ++done_;
+        ++by_tier_[options_.local_tier];
+        total_ms_sum_ += total_ms;
+    } else {
+        doc["ok"] = false;
+        doc["error"] = task->error.empty() ? "no result" : task->error;
+        ++failed_;
+    }
+
+    std::string line = doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    if (options_.results.publish)
+        publish_(line);
+    if (!options_.results.jsonl.empty())
+        write_jsonl(line + "\n");
+
+    // A plugin unloaded while this task ran is destroyed when its last user lets go:
+    // hand the reference to a worker rather than block the loop in its destroy().
+    for (auto *p : {&task->plugins.scheduler, &task->plugins.preclassifier,
+                    &task->plugins.inference, &task->plugins.fusion})
+        if (*p && p->use_count() == 1)
+            release_(std::move(*p));
+    dispatch();
+}
+
+void Pipeline::write_jsonl(std::string line) {
+    jsonl_pending_ += line;
+    if (jsonl_writing_)
+        return;
+    jsonl_writing_ = true;
+    auto chunk = std::make_shared<std::string>(std::move(jsonl_pending_));
+    jsonl_pending_.clear();
+    auto error = std::make_shared<std::string>();
+    auto work = std::make_unique<Work>();
+    work->on_worker = [this, chunk, error] {
+        // Only this job touches jsonl_ while jsonl_writing_ is set.
+        if (jsonl_ == nullptr)
+            jsonl_ = std::fopen(options_.results.jsonl.c_str(), "a");
+        if (jsonl_ == nullptr ||
+            std::fwrite(chunk->data(), 1, chunk->size(), jsonl_) != chunk->size() ||
+            std::fflush(jsonl_) != 0)
+            *error = options_.results.jsonl + ": " + std::strerror(errno);
+    };
+    work->on_loop = [this, error] {
+        jsonl_writing_ = false;
+        if (!error->empty())
+            spdlog::error("results: cannot write {}", *error);
+        if (!jsonl_pending_.empty())
+            write_jsonl(std::string());
+    };
+    queue(std::move(work));
+}
+
+void Pipeline::stop(std::function<void()> done) {
+    if (stopping_)
+        return;
+    stopping_ = true;
+    stop_done_ = std::move(done);
+    buffered_.clear();
+    if (state_ == "running" || state_ == "starting")
+        state_ = "stopped";
+    if (rate_timer_running_)
+        uv_timer_stop(&rate_timer_);
+    rate_timer_running_ = false;
+    if (started_ != 0) {
+        ++jobs_; // the timer's close callback counts as work still running
+        uv_close(reinterpret_cast<uv_handle_t *>(&rate_timer_), [](uv_handle_t *h) {
+            auto *self = static_cast<Pipeline *>(h->data);
+            --self->jobs_;
+            self->maybe_stopped();
+        });
+    }
+    maybe_stopped();
+}
+
+void Pipeline::maybe_stopped() {
+    if (!stopping_ || jobs_ > 0 || in_flight_ > 0 || jsonl_writing_ || !stop_done_)
+        return;
+    auto done = std::move(stop_done_);
+    stop_done_ = nullptr;
+    done();
+}
+
+nlohmann::json Pipeline::stats() const {
+    nlohmann::json j = {
+        {"source", source_text_.empty()
+                       ? std::string(to_string(options_.source.kind)) + ":" + options_.source.path
+                       : source_text_},
+        {"state", state_},
+        {"done", done_},
+        {"failed", failed_},
+        {"in_flight", in_flight_},
+        {"queued", buffered_.size()},
+        {"by_tier",
+         {{"end", by_tier_[TIERD_TIER_END]},
+          {"edge", by_tier_[TIERD_TIER_EDGE]},
+          {"cloud", by_tier_[TIERD_TIER_CLOUD]}}},
+        {"fallbacks", fallbacks_},
+        {"labelled", labelled_},
+        {"correct", correct_},
+        {"mean_ms", done_ ? total_ms_sum_ / static_cast<double>(done_) : 0.0}};
+    if (labelled_ > 0)
+        j["top1"] = static_cast<double>(correct_) / static_cast<double>(labelled_);
+    if (!error_.empty())
+        j["error"] = error_;
+    return j;
+}
+
+} // namespace tierd

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# pipeline_test.sh CASE TIERD_BINARY LIB_BROKER SOURCE_DIR
+# A real end agent runs images from an IDX file through its plugins (a real ONNX model
+# the test writes) and writes results to the results topic and a JSONL file.
+set -euo pipefail
+case_name=$1 tierd=$2
+. "$3"
+source_dir=$4
+work=$(mktemp -d)
+trap 'kill -9 ${TIERD_PID:-} ${SUB_PID:-} 2>/dev/null || true; stop_broker; rm -rf "$work"' EXIT
+start_broker "$work"
+device="it-pipeline-$case_name-$$"
+
+fail() { echo "FAIL: $*" >&2; echo "--- tierd log:" >&2; cat "$work/tierd.log" >&2 || true; exit 1; }
+wait_online() {
+    for _ in $(seq 40); do
+        mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$device/status" -C 1 -W 1 \
+            2>/dev/null | grep -q '"state":"online"' && return 0
+        sleep 0.25
+    done
+    fail "the agent did not come online"
+}
+rr() { mosquitto_rr -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$device/cmd" \
+       -e "test/replies/$$" -m "$1" -W 10; }
+
+/usr/bin/python3 -c 'import onnx' 2>/dev/null || { echo "SKIP: python3-onnx missing"; exit 0; }
+/usr/bin/python3 "$source_dir/tests/plugins/make_test_model.py" "$work/tiny.onnx"
+/usr/bin/python3 "$source_dir/tests/integration/make_idx.py" "$work" 50
+
+write_config() { # SOURCE_TABLE
+    cat >"$work/tierd.toml" <<CONF
+[agent]
+device_id = "$device"
+[mqtt]
+host = "127.0.0.1"
+port = $BROKER_PORT
+$1
+[results]
+jsonl = "$work/results.jsonl"
+[plugin.inference-opencv]
+model = "$work/tiny.onnx"
+input_width = 28
+input_height = 28
+input_channels = 1
+CONF
+}
+
+case $case_name in
+idx_through_plugins)
+    write_config "[source]
+kind = \"idx\"
+path = \"$work/images.idx.gz\"
+labels = \"$work/labels.idx\"
+limit = 40"
+    [ "$("$tierd" --check-config "$work/tierd.toml")" = ok ] || fail "config rejected"
+    mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$device/results" \
+        >"$work/published" &
+    SUB_PID=$!
+    sleep 0.3
+    "$tierd" --config "$work/tierd.toml" >"$work/tierd.log" 2>&1 &
+    TIERD_PID=$!
+    for _ in $(seq 100); do
+        [ -f "$work/results.jsonl" ] && [ "$(wc -l <"$work/results.jsonl")" -ge 40 ] && break
+        sleep 0.1
+    done
+    sleep 0.5 # nothing past the limit may follow
+    /usr/bin/python3 - "$work" <<'PY' || fail "results: $(head -3 "$work/results.jsonl")"
+import json, sys
+work = sys.argv[1]
+expected = [int(x) for x in open(f"{work}/expected.txt")]
+lines = [json.loads(l) for l in open(f"{work}/results.jsonl")]
+assert len(lines) == 40, len(lines)
+ids = {r["task_id"] for r in lines}
+assert len(ids) == 40, "task ids not unique"
+seen = set()
+for r in lines:
+    k = int(r["source"].rsplit("#", 1)[1])
+    seen.add(k)
+    assert r["ok"] is True, r
+    assert r["top_class"] == expected[k], (k, r)
+    assert r["correct"] == (k % 2 == 0), (k, r)
+    assert r["model"] == "tiny", r
+    assert r["tier"] == "end", r
+    assert r["timing_ms"]["total"] > 0 and r["compute_ms"] > 0, r
+    src = r.get("energy_source", "estimated:")
+    assert src.split(":")[0] in ("measured", "estimated"), r
+    assert "route" in r, r  # preclassifier-stats ran
+assert seen == set(range(40)), sorted(seen)
+PY
+    out=$(rr '{"op":"status"}')
+    echo "$out" | /usr/bin/python3 -c '
+import json, sys
+t = json.load(sys.stdin)["result"]["tasks"]
+assert t["done"] == 40 and t["failed"] == 0 and t["labelled"] == 40, t
+assert t["correct"] == 20 and abs(t["top1"] - 0.5) < 1e-9, t
+assert t["state"] == "finished", t
+' || fail "status tasks: $out"
+    kill "$SUB_PID"
+    [ "$(wc -l <"$work/published")" -eq 40 ] || fail "published $(wc -l <"$work/published") results, not 40"
+    ;;
+bad_source_reported)
+    printf 'not an idx file at all' | gzip >"$work/bad.idx.gz"
+    write_config "[source]
+kind = \"idx\"
+path = \"$work/bad.idx.gz\""
+    "$tierd" --config "$work/tierd.toml" >"$work/tierd.log" 2>&1 &
+    TIERD_PID=$!
+    wait_online
+    for _ in $(seq 50); do
+        out=$(rr '{"op":"status"}' 2>/dev/null) && echo "$out" | grep -q '"state":"failed"' && break
+        sleep 0.2
+    done
+    echo "$out" | grep -q "bad.idx.gz: not an IDX file" || fail "source error not reported: $out"
+    grep -q "source: .*bad.idx.gz: not an IDX file" "$work/tierd.log" || fail "not logged"
+    out=$(rr '{"op":"ping"}') || fail "agent stopped answering"
+    # A missing file is a config error with its location.
+    sed -i "s|$work/bad.idx.gz|$work/missing.idx|" "$work/tierd.toml"
+    rc=0; msg=$("$tierd" --check-config "$work/tierd.toml" 2>&1) || rc=$?
+    [ "$rc" -ne 0 ] || fail "missing source accepted"
+    echo "$msg" | grep -q "tierd.toml:8:8: source.path: '$work/missing.idx' does not exist" ||
+        fail "check-config: $msg"
+    ;;
+*) fail "unknown case $case_name" ;;
+esac
+echo "PASS: $case_name"
