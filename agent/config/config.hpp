@@ -101,6 +101,11 @@ struct SourceConfig {
     double rate_hz = 0.0;   // images per second; 0 = as fast as the pipeline takes them
 };
 
+struct OffloadConfig {
+    std::int64_t timeout_ms = 1000; // end: how long an upstream reply may take
+    int max_in_flight = 64;         // edge/cloud: requests served at once; more get "busy"
+};
+
 struct ResultsConfig {
     std::string jsonl;   // append one JSON line per finished task; "" = no file
     bool publish = true; // publish each result on tierd/v1/dev/<id>/results
@@ -122,6 +127,7 @@ struct Config {
     HalConfig hal;
     SourceConfig source;
     ResultsConfig results;
+    OffloadConfig offload;
     PluginsConfig plugins;
     // [plugin.<name>] tables, kept raw; validated by the plugin host.
     std::map<std::string, toml::table> plugin_tables;

@@ -46,6 +46,8 @@ nlohmann::json to_json(const Config &c) {
                    {"labels", c.source.labels},
                    {"limit", c.source.limit},
                    {"rate_hz", c.source.rate_hz}};
+    j["offload"] = {{"timeout_ms", c.offload.timeout_ms},
+                    {"max_in_flight", c.offload.max_in_flight}};
     j["results"] = {{"jsonl", c.results.jsonl}, {"publish", c.results.publish}};
     j["plugins"] = {{"search_path", c.plugins.search_path},
                     {"scheduler", c.plugins.scheduler},

@@ -232,8 +232,9 @@ class Validator {
 };
 
 void validate(Validator &v, Config &c) {
-    static constexpr std::array<std::string_view, 9> kSections = {
-        "agent", "workers", "mqtt", "telemetry", "hal", "source", "results", "plugins", "plugin"};
+    static constexpr std::array<std::string_view, 10> kSections = {
+        "agent",  "workers", "mqtt",    "telemetry", "hal",
+        "source", "results", "offload", "plugins",   "plugin"};
     for (const auto &[k, node] : v.doc()) {
         if (std::find(kSections.begin(), kSections.end(), k.str()) == kSections.end())
             v.error(&node, std::string(k.str()),
@@ -343,6 +344,11 @@ void validate(Validator &v, Config &c) {
         std::error_code ec;
         if (needs_path && !src.path.empty() && !camera && !std::filesystem::exists(src.path, ec))
             v.error(v.get(s, "path"), "source.path", "'" + src.path + "' does not exist");
+    }
+    {
+        const auto *s = v.section("offload", {"timeout_ms", "max_in_flight"});
+        v.integer(s, "offload", "timeout_ms", 10, 600000, c.offload.timeout_ms);
+        v.integer(s, "offload", "max_in_flight", 1, 10000, c.offload.max_in_flight);
     }
     {
         const auto *s = v.section("results", {"jsonl", "publish"});

@@ -84,6 +84,7 @@ Agent::~Agent() {
     // Members hold uv handles that were closed in shutdown(); the loop ran their close
     // callbacks before run() returned. Plugins were destroyed on a worker by then.
     pipeline_.reset();
+    offload_server_.reset();
     plugins_.clear();
     plugin_bridge_.reset();
     mqtt_.reset();
@@ -97,12 +98,22 @@ void Agent::start_mqtt(std::unique_ptr<MqttLink> link) {
     // Retained status is republished on every (re)connect: the broker may have
     // published our will while we were away.
     mqtt_->on_connected = [this] { publish_status(true); };
-    mqtt_->on_message = [this](const MqttLink::Message &m) { on_command(m); };
+    mqtt_->on_message = [this](const MqttLink::Message &m) { on_message(m); };
     // Device, fleet-wide and group command topics (docs/mqtt.md).
     mqtt_->subscribe(device_topic(options_.identity.device_id, "cmd"), 1);
     mqtt_->subscribe("tierd/v1/fleet/cmd", 1);
     for (const auto &group : options_.groups)
         mqtt_->subscribe("tierd/v1/group/" + group + "/cmd", 1);
+    // Offload (docs/mqtt.md): an end agent hears replies and which agents are online;
+    // edge and cloud agents share their tier's requests.
+    if (options_.identity.role == "end") {
+        mqtt_->subscribe(device_topic(options_.identity.device_id, "offload/reply"), 1);
+        mqtt_->subscribe("tierd/v1/dev/+/status", 1);
+    } else {
+        mqtt_->subscribe("$share/tierd-" + options_.identity.role + "/tierd/v1/offload/" +
+                             options_.identity.role + "/req",
+                         1);
+    }
     mqtt_->start();
 }
 
@@ -172,6 +183,8 @@ void Agent::register_commands() {
         doc["config"] = source_.file.empty() ? "<default>" : source_.file;
         if (pipeline_)
             doc["tasks"] = pipeline_->stats();
+        if (offload_server_)
+            doc["offload"] = offload_server_->stats();
         return doc;
     });
     commands_.add("get-config", [this](const nlohmann::json &) { return options_.config_view; });
@@ -216,6 +229,48 @@ void Agent::register_commands() {
     });
 }
 
+void Agent::on_message(const MqttLink::Message &message) {
+    const std::string &topic = message.topic;
+    const std::string &id = options_.identity.device_id;
+    if (topic == device_topic(id, "offload/reply")) {
+        if (pipeline_)
+            pipeline_->on_offload_reply(message.payload);
+        return;
+    }
+    if (topic.rfind("tierd/v1/offload/", 0) == 0) {
+        if (offload_server_)
+            offload_server_->handle(message.payload, message.response_topic,
+                                    message.correlation_data);
+        return;
+    }
+    if (topic.size() > 7 && topic.compare(topic.size() - 7, 7, "/status") == 0) {
+        track_status(message);
+        return;
+    }
+    on_command(message);
+}
+
+void Agent::track_status(const MqttLink::Message &message) {
+    auto doc = nlohmann::json::parse(message.payload, nullptr, false);
+    if (!doc.is_object() || !doc.contains("device_id") || !doc["device_id"].is_string())
+        return;
+    const std::string device = doc["device_id"].get<std::string>();
+    if (device == options_.identity.device_id)
+        return;
+    if (doc.value("state", "") == "online" && doc.contains("role") && doc["role"].is_string())
+        online_agents_[device] = doc["role"].get<std::string>();
+    else
+        online_agents_.erase(device);
+}
+
+bool Agent::tier_online(tierd_tier tier) const {
+    const char *role = tier == TIERD_TIER_EDGE    ? "edge"
+                       : tier == TIERD_TIER_CLOUD ? "cloud"
+                                                  : "end";
+    return std::any_of(online_agents_.begin(), online_agents_.end(),
+                       [&](const auto &entry) { return entry.second == role; });
+}
+
 void Agent::on_command(const MqttLink::Message &message) {
     // MQTT 5 consoles name a response topic; 3.1.1 consoles read the device's reply topic.
     std::string topic = message.response_topic.empty()
@@ -245,6 +300,8 @@ void Agent::publish_telemetry(const nlohmann::json &sample) {
     doc["plugins"] = std::move(plugin_metrics);
     if (pipeline_)
         doc["tasks"] = pipeline_->stats();
+    if (offload_server_)
+        doc["offload"] = offload_server_->stats();
     mqtt_->publish(device_topic(options_.identity.device_id, "telemetry"), wire_json(doc), 0,
                    false);
 }
@@ -378,6 +435,8 @@ void Agent::shutdown() {
     // The pipeline takes no new tasks; those in flight finish within the drain.
     if (pipeline_)
         pipeline_->stop([] {});
+    if (offload_server_)
+        offload_server_->stop();
     // Plugins stop and are destroyed on a worker; the drain deadline below bounds it.
     retire_plugins(std::move(plugins_));
     plugins_.clear();

@@ -9,11 +9,13 @@
 #include "agent/core/hal_sampler.hpp"
 #include "agent/core/mqtt_link.hpp"
 #include "agent/core/plugin_runtime.hpp"
+#include "agent/pipeline/offload_server.hpp"
 #include "agent/pipeline/pipeline.hpp"
 
 #include <uv.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -53,7 +55,12 @@ class Agent {
     void start_mqtt(std::unique_ptr<MqttLink> link = nullptr);
     void publish_status(bool online);
     void register_commands();
+    // Routes a message: commands, offload requests (edge/cloud), offload replies and
+    // other agents' status (end).
+    void on_message(const MqttLink::Message &message);
     void on_command(const MqttLink::Message &message);
+    void track_status(const MqttLink::Message &message);
+    bool tier_online(tierd_tier tier) const;
     void publish_telemetry(const nlohmann::json &sample);
     // Reads the config source again on a worker, then applies it or refuses it whole.
     void reload(ChangeDone done);
@@ -96,6 +103,9 @@ class Agent {
     unsigned next_plugin_index_ = 0;             // instance names: "<plugin>.<n>"
     bool plugins_loading_ = false;               // the start-up load has not finished
     std::unique_ptr<Pipeline> pipeline_;
+    std::unique_ptr<OffloadServer> offload_server_; // roles edge and cloud
+    // Other agents' retained status: device id -> role, for those online now.
+    std::map<std::string, std::string> online_agents_;
     uv_signal_t sigterm_{};
     uv_signal_t sigint_{};
     uv_signal_t sighup_{};

@@ -101,12 +101,29 @@ PipelinePlugins Agent::current_plugins() const {
 }
 
 void Agent::start_pipeline() {
+    auto release = [this](std::shared_ptr<PluginInstance> instance) {
+        auto job = std::make_unique<PluginJob>();
+        job->on_worker = [instance]() mutable { instance.reset(); };
+        queue_plugin_job(std::move(job));
+    };
+    if (config_.agent.role != Role::end && !offload_server_) {
+        offload_server_ = std::make_unique<OffloadServer>(
+            &loop_, options_.identity.device_id, config_.offload.max_in_flight,
+            [this] { return current_plugins().inference; },
+            [this](const std::string &topic, const std::string &payload,
+                   const std::string &correlation) {
+                if (mqtt_)
+                    mqtt_->publish(topic, payload, 1, false, correlation);
+            },
+            release);
+    }
     if (config_.source.kind == SourceKind::none || pipeline_)
         return;
     PipelineOptions o;
     o.source = config_.source;
     o.results = config_.results;
     o.max_in_flight = config_.workers.queue_limit;
+    o.offload_timeout_ms = static_cast<int>(config_.offload.timeout_ms);
     o.device_id = options_.identity.device_id;
     o.local_tier = config_.agent.role == Role::end    ? TIERD_TIER_END
                    : config_.agent.role == Role::edge ? TIERD_TIER_EDGE
@@ -118,11 +135,18 @@ void Agent::start_pipeline() {
                 mqtt_->publish(device_topic(options_.identity.device_id, "results"), payload,
                                config_.mqtt.qos, false);
         },
-        [this](std::shared_ptr<PluginInstance> instance) {
-            auto job = std::make_unique<PluginJob>();
-            job->on_worker = [instance]() mutable { instance.reset(); };
-            queue_plugin_job(std::move(job));
-        });
+        release);
+    pipeline_->set_upstream(
+        {[this](tierd_tier tier) { return tier_online(tier); },
+         [this](tierd_tier tier, const std::string &payload, const std::string &correlation) {
+             if (!mqtt_ || !mqtt_->connected() || shutting_down_)
+                 return false;
+             const char *role = tier == TIERD_TIER_CLOUD ? "cloud" : "edge";
+             return mqtt_->publish(std::string("tierd/v1/offload/") + role + "/req", payload, 1,
+                                   false, correlation,
+                                   device_topic(options_.identity.device_id, "offload/reply")) ==
+                    MOSQ_ERR_SUCCESS;
+         }});
     pipeline_->start();
 }
 

@@ -201,8 +201,10 @@ void MqttLink::on_disconnect_cb(mosquitto *, void *obj, int rc, const mosquitto_
 }
 
 int MqttLink::publish(const std::string &topic, const std::string &payload, int qos, bool retain,
-                      const std::string &correlation_data) {
+                      const std::string &correlation_data, const std::string &response_topic) {
     mosquitto_property *props = nullptr;
+    if (!response_topic.empty())
+        mosquitto_property_add_string(&props, MQTT_PROP_RESPONSE_TOPIC, response_topic.c_str());
     if (!correlation_data.empty())
         mosquitto_property_add_binary(&props, MQTT_PROP_CORRELATION_DATA, correlation_data.data(),
                                       static_cast<uint16_t>(correlation_data.size()));

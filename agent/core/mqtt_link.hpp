@@ -60,7 +60,7 @@ class MqttLink {
     // Publish on the loop thread; returns a MOSQ_ERR_* code (queued while offline is
     // not supported by libmosquitto: callers republish on_connected).
     int publish(const std::string &topic, const std::string &payload, int qos, bool retain,
-                const std::string &correlation_data = {});
+                const std::string &correlation_data = {}, const std::string &response_topic = {});
     // Clean disconnect (no will); `done` runs on the loop once handles are closed.
     void stop(std::function<void()> done);
     bool connected() const { return connected_; }

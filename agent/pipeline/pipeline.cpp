@@ -1,5 +1,7 @@
 #include "agent/pipeline/pipeline.hpp"
 
+#include "agent/pipeline/offload_codec.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -70,6 +72,17 @@ struct Pipeline::Task {
     tierd_inference_result fused{};
     bool have_fused = false;
 
+    // Offload.
+    uint64_t deadline_ns = 0;   // when a pending upstream reply is given up
+    std::size_t bytes_sent = 0; // request payload size
+    std::string fallback;       // why it ran here although placed upstream
+    bool have_remote = false;
+    std::vector<float> remote_scores;
+    tierd_inference_result remote{};
+    std::string remote_device;
+    double offload_ms = 0.0;
+    uint64_t offload_start_ns = 0;
+
     std::string error; // set when the task failed; the result carries it
 };
 
@@ -115,6 +128,8 @@ void Pipeline::start() {
     started_ = uv_hrtime();
     uv_timer_init(loop_, &rate_timer_);
     rate_timer_.data = this;
+    uv_timer_init(loop_, &sweep_timer_);
+    sweep_timer_.data = this;
     if (options_.source.rate_hz > 0.0) {
         // Ticks of at least 1 ms; each grants rate * period tokens.
         uint64_t period =
@@ -222,7 +237,8 @@ void Pipeline::dispatch() {
     // Keep one batch ahead of what the workers can take.
     if (buffered_.size() < kBatch)
         request_batch();
-    if (source_done_ && buffered_.empty() && in_flight_ == 0 && state_ == "running") {
+    if (source_done_ && buffered_.empty() && in_flight_ == 0 && pending_.empty() &&
+        state_ == "running") {
         state_ = "finished";
         spdlog::info("source finished: {} tasks done, {} failed", done_, failed_);
         if (rate_timer_running_) {
@@ -285,6 +301,16 @@ void Pipeline::after_classify(std::unique_ptr<Task> task) {
         context.local_tier = options_.local_tier;
         context.battery_fraction = -1.0;
         context.local_queue_depth = static_cast<uint32_t>(in_flight_ + buffered_.size());
+        // The upstream tiers as this agent sees them: reachable when an agent of that tier
+        // is online (bandwidth and RTT estimates come with the multi-objective scheduler).
+        tierd_link_state edge{}, cloud{};
+        edge.struct_size = cloud.struct_size = sizeof(tierd_link_state);
+        if (upstream_.online) {
+            edge.connected = upstream_.online(TIERD_TIER_EDGE) ? 1 : 0;
+            cloud.connected = upstream_.online(TIERD_TIER_CLOUD) ? 1 : 0;
+            context.edge = &edge;
+            context.cloud = &cloud;
+        }
         auto r = task->plugins.scheduler->decide(task->task, task->have_pre ? &task->pre : nullptr,
                                                  context, task->decision);
         if (!r.ok()) {
@@ -295,8 +321,94 @@ void Pipeline::after_classify(std::unique_ptr<Task> task) {
     if (task->decision.tier == 0)
         task->decision.tier = options_.local_tier;
     task->upstream = task->decision.tier != options_.local_tier;
+    if (task->upstream) {
+        const tierd_tier tier = task->decision.tier;
+        if (!upstream_.send || !upstream_.online || !upstream_.online(tier)) {
+            task->fallback = std::string("no-") + tier_name(tier) + "-online";
+        } else {
+            OffloadRequest request;
+            request.task_id = task->task_id;
+            request.device_id = options_.device_id;
+            request.model = fixed_string(task->decision.model, sizeof task->decision.model);
+            request.deadline_ms = options_.offload_timeout_ms;
+            request.image = task->in.image;
+            std::string payload = encode_offload_request(request);
+            task->bytes_sent = payload.size();
+            task->offload_start_ns = uv_hrtime();
+            if (upstream_.send(tier, payload, task->task_id)) {
+                task->deadline_ns = task->offload_start_ns +
+                                    static_cast<uint64_t>(options_.offload_timeout_ms) * 1000000u;
+                std::string id = task->task_id;
+                pending_.emplace(std::move(id), std::move(task));
+                if (!sweeping_) {
+                    uv_timer_start(&sweep_timer_, &Pipeline::on_sweep, 5, 5);
+                    sweeping_ = true;
+                }
+                return;
+            }
+            task->fallback = "broker-unreachable";
+        }
+    }
+    run_local(std::move(task));
+}
 
-    // Stage 3 (worker): local inference (upstream placement falls back here for now).
+void Pipeline::on_offload_reply(const std::string &payload) {
+    std::string error;
+    auto reply = decode_offload_reply(payload, error);
+    if (!reply) {
+        spdlog::warn("offload: a malformed reply was dropped: {}", error);
+        return;
+    }
+    auto it = pending_.find(reply->task_id);
+    if (it == pending_.end()) {
+        ++late_replies_; // it timed out and ran here already
+        return;
+    }
+    std::unique_ptr<Task> task = std::move(it->second);
+    pending_.erase(it);
+    task->offload_ms = ms_since(task->offload_start_ns);
+    if (!reply->ok) {
+        task->fallback = "upstream-error: " + reply->error_code + ": " + reply->error_message;
+        return run_local(std::move(task));
+    }
+    task->have_remote = true;
+    task->remote_device = reply->device_id;
+    task->remote_scores = std::move(reply->scores);
+    task->remote.struct_size = sizeof task->remote;
+    task->remote.scores = task->remote_scores.data();
+    task->remote.score_capacity = static_cast<uint32_t>(task->remote_scores.size());
+    task->remote.score_count = static_cast<uint32_t>(task->remote_scores.size());
+    task->remote.top_class = reply->top_class;
+    task->remote.top_score = reply->top_score;
+    std::snprintf(task->remote.model, sizeof task->remote.model, "%s", reply->model.c_str());
+    task->remote.compute_ms = reply->compute_ms;
+    task->remote.energy_j = reply->energy_j;
+    std::snprintf(task->remote.energy_source, sizeof task->remote.energy_source, "%s",
+                  reply->energy_source.c_str());
+    after_infer(std::move(task));
+}
+
+void Pipeline::on_sweep(uv_timer_t *timer) {
+    auto *self = static_cast<Pipeline *>(timer->data);
+    const uint64_t now = uv_hrtime();
+    for (auto it = self->pending_.begin(); it != self->pending_.end();) {
+        if (it->second->deadline_ns > now) {
+            ++it;
+            continue;
+        }
+        std::unique_ptr<Task> task = std::move(it->second);
+        it = self->pending_.erase(it);
+        task->fallback = "timeout";
+        self->run_local(std::move(task));
+    }
+    if (self->pending_.empty()) {
+        uv_timer_stop(timer);
+        self->sweeping_ = false;
+    }
+}
+
+void Pipeline::run_local(std::unique_ptr<Task> task) {
+    // Stage 3 (worker): inference here.
     auto work = std::make_unique<Work>();
     Task *t = task.get();
     work->on_worker = [t] {
@@ -322,10 +434,12 @@ void Pipeline::after_classify(std::unique_ptr<Task> task) {
 
 void Pipeline::after_infer(std::unique_ptr<Task> task) {
     // Stage 4 (loop): fusion of the local result (and, later, a remote one).
-    if (task->have_local && task->plugins.fusion) {
+    if ((task->have_local || task->have_remote) && task->plugins.fusion) {
         task->fused.scores = task->fused_scores.data();
         task->fused.score_capacity = kMaxScores;
-        auto r = task->plugins.fusion->fuse(task->task, &task->local, nullptr, task->fused);
+        auto r =
+            task->plugins.fusion->fuse(task->task, task->have_local ? &task->local : nullptr,
+                                       task->have_remote ? &task->remote : nullptr, task->fused);
         task->have_fused = r.ok();
         if (!r.ok())
             spdlog::warn("task {}: fusion: {}; using the local result", task->task_id,
@@ -337,17 +451,24 @@ void Pipeline::after_infer(std::unique_ptr<Task> task) {
 void Pipeline::finish(std::unique_ptr<Task> task) {
     --in_flight_;
     const double total_ms = ms_since(task->start_ns);
-    const tierd_inference_result &r = task->have_fused ? task->fused : task->local;
+    const tierd_inference_result &r =
+        task->have_fused ? task->fused : (task->have_remote ? task->remote : task->local);
+    const tierd_tier ran_on = task->have_remote ? task->decision.tier : options_.local_tier;
     nlohmann::json doc = {
         {"v", 1},
         {"task_id", task->task_id},
         {"device_id", options_.device_id},
         {"source", task->source},
-        {"tier", tier_name(options_.local_tier)},
+        {"tier", tier_name(ran_on)},
         {"requested_tier", tier_name(task->decision.tier)},
-        {"reason", fixed_string(task->decision.reason, sizeof task->decision.reason)}};
-    if (task->upstream) {
-        doc["fallback"] = "no-offload";
+        {"reason", fixed_string(task->decision.reason, sizeof task->decision.reason)},
+        {"bytes_sent", task->bytes_sent}};
+    if (task->have_remote) {
+        doc["offloaded_to"] = task->remote_device;
+        doc["offload_ms"] = task->offload_ms;
+    }
+    if (!task->fallback.empty()) {
+        doc["fallback"] = task->fallback;
         ++fallbacks_;
     }
     if (task->in.label >= 0)
@@ -359,7 +480,7 @@ void Pipeline::finish(std::unique_ptr<Task> task) {
     }
     doc["timing_ms"] = {
         {"preclassify", task->classify_ms}, {"inference", task->infer_ms}, {"total", total_ms}};
-    const bool ok = task->error.empty() && (task->have_local || task->have_fused);
+    const bool ok = task->error.empty() && (task->have_local || task->have_remote);
     if (ok) {
         doc["ok"] = true;
         doc["top_class"] = r.top_class;
@@ -377,7 +498,7 @@ void Pipeline::finish(std::unique_ptr<Task> task) {
             correct_ += correct ? 1 : 0;
         }
         ++done_;
-        ++by_tier_[options_.local_tier];
+        ++by_tier_[ran_on];
         total_ms_sum_ += total_ms;
     } else {
         doc["ok"] = false;
@@ -439,13 +560,22 @@ void Pipeline::stop(std::function<void()> done) {
     if (rate_timer_running_)
         uv_timer_stop(&rate_timer_);
     rate_timer_running_ = false;
+    // Tasks waiting for an upstream reply finish here instead.
+    auto pending = std::move(pending_);
+    pending_.clear();
+    for (auto &[id, task] : pending) {
+        task->fallback = "stopping";
+        run_local(std::move(task));
+    }
     if (started_ != 0) {
-        ++jobs_; // the timer's close callback counts as work still running
-        uv_close(reinterpret_cast<uv_handle_t *>(&rate_timer_), [](uv_handle_t *h) {
-            auto *self = static_cast<Pipeline *>(h->data);
-            --self->jobs_;
-            self->maybe_stopped();
-        });
+        for (uv_timer_t *t : {&rate_timer_, &sweep_timer_}) {
+            ++jobs_; // a timer's close callback counts as work still running
+            uv_close(reinterpret_cast<uv_handle_t *>(t), [](uv_handle_t *h) {
+                auto *self = static_cast<Pipeline *>(h->data);
+                --self->jobs_;
+                self->maybe_stopped();
+            });
+        }
     }
     maybe_stopped();
 }
@@ -473,6 +603,8 @@ nlohmann::json Pipeline::stats() const {
           {"edge", by_tier_[TIERD_TIER_EDGE]},
           {"cloud", by_tier_[TIERD_TIER_CLOUD]}}},
         {"fallbacks", fallbacks_},
+        {"offload_pending", pending_.size()},
+        {"late_replies", late_replies_},
         {"labelled", labelled_},
         {"correct", correct_},
         {"mean_ms", done_ ? total_ms_sum_ / static_cast<double>(done_) : 0.0}};

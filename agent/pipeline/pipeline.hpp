@@ -6,9 +6,10 @@
 // a batch from the source, classify, infer), which run on libuv's pool and touch only
 // their own task. At most `workers.queue_limit` tasks are in flight.
 //
-// Offload to an edge or cloud tier is not in this version: a task the scheduler places
-// upstream runs on the local inference plugin, and its result says so
-// ("fallback": "no-offload").
+// A task the scheduler places on another tier is offloaded (offload_codec.hpp) when an
+// agent of that tier is online; it runs here instead — and its result says why in
+// "fallback" — when none is, when the broker is unreachable, when the tier answers with
+// an error, or when no reply comes within the offload timeout.
 #pragma once
 
 #include "agent/config/config.hpp"
@@ -21,6 +22,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -37,6 +39,7 @@ struct PipelineOptions {
     SourceConfig source;
     ResultsConfig results;
     int max_in_flight = 64;
+    int offload_timeout_ms = 1000; // how long an upstream reply may take
     std::string device_id;
     tierd_tier local_tier = TIERD_TIER_END;
 };
@@ -54,6 +57,19 @@ class Pipeline {
     ~Pipeline();
     Pipeline(const Pipeline &) = delete;
     Pipeline &operator=(const Pipeline &) = delete;
+
+    // How the pipeline reaches other tiers (set before start(); unset = never offload).
+    struct Upstream {
+        // Whether an agent of `tier` is online now (also the scheduler's link state).
+        std::function<bool(tierd_tier)> online;
+        // Publishes an encoded request for `tier`; false when it cannot go out now.
+        std::function<bool(tierd_tier, const std::string &payload, const std::string &correlation)>
+            send;
+    };
+    void set_upstream(Upstream upstream) { upstream_ = std::move(upstream); }
+    // A reply message for an offloaded task (loop thread). Late or unknown replies are
+    // counted and dropped.
+    void on_offload_reply(const std::string &payload);
 
     // Opens the source on a worker and starts pulling. A source that cannot be opened is
     // logged and reported in stats(); the agent serves on.
@@ -74,6 +90,8 @@ class Pipeline {
     void start_task(SourceImage image);
     void after_classify(std::unique_ptr<Task> task);
     void after_infer(std::unique_ptr<Task> task);
+    void run_local(std::unique_ptr<Task> task);
+    static void on_sweep(uv_timer_t *timer);
     void finish(std::unique_ptr<Task> task);
     void write_jsonl(std::string line);
     void queue(std::unique_ptr<Work> work);
@@ -109,6 +127,13 @@ class Pipeline {
     std::string jsonl_pending_;
     bool jsonl_writing_ = false;
     std::FILE *jsonl_ = nullptr;
+
+    // Offload: tasks waiting for an upstream reply, by task id; a timer sweeps deadlines.
+    Upstream upstream_;
+    std::map<std::string, std::unique_ptr<Task>> pending_;
+    uv_timer_t sweep_timer_{};
+    bool sweeping_ = false;
+    uint64_t late_replies_ = 0;
 
     // Counters.
     uint64_t done_ = 0, failed_ = 0, labelled_ = 0, correct_ = 0, fallbacks_ = 0;

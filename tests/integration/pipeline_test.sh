@@ -120,6 +120,95 @@ path = \"$work/bad.idx.gz\""
     echo "$msg" | grep -q "tierd.toml:8:8: source.path: '$work/missing.idx' does not exist" ||
         fail "check-config: $msg"
     ;;
+offload_to_edge)
+    # An edge agent serves the end's tasks; when it dies mid-stream, the end runs the rest
+    # itself: every task answered once, none lost.
+    edge="it-edge-$$"
+    cat >"$work/edge.toml" <<CONF
+[agent]
+device_id = "$edge"
+role = "edge"
+[mqtt]
+host = "127.0.0.1"
+port = $BROKER_PORT
+[plugin.inference-opencv]
+model = "$work/tiny.onnx"
+input_width = 28
+input_height = 28
+input_channels = 1
+CONF
+    "$tierd" --config "$work/edge.toml" >"$work/edge.log" 2>&1 &
+    EDGE_PID=$!
+    trap 'kill -9 ${TIERD_PID:-} ${EDGE_PID:-} ${SUB_PID:-} 2>/dev/null || true; stop_broker; rm -rf "$work"' EXIT
+    write_config "[source]
+kind = \"idx\"
+path = \"$work/images.idx.gz\"
+labels = \"$work/labels.idx\"
+limit = 50
+rate_hz = 25
+[offload]
+timeout_ms = 300
+[plugin.scheduler-rule]
+rule = \"always-edge\""
+    for _ in $(seq 40); do
+        mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$edge/status" -C 1 -W 1 \
+            2>/dev/null | grep -q '"state":"online"' && break
+        sleep 0.25
+    done
+    "$tierd" --config "$work/tierd.toml" >"$work/tierd.log" 2>&1 &
+    TIERD_PID=$!
+    # Let about half the stream go to the edge, then kill it (the broker sends its will).
+    for _ in $(seq 100); do
+        [ -f "$work/results.jsonl" ] && [ "$(wc -l <"$work/results.jsonl")" -ge 20 ] && break
+        sleep 0.05
+    done
+    kill -9 "$EDGE_PID"
+    for _ in $(seq 100); do
+        [ "$(wc -l <"$work/results.jsonl")" -ge 50 ] && break
+        sleep 0.1
+    done
+    sleep 0.5
+    /usr/bin/python3 - "$work" "$edge" <<'PY' || fail "results: $(tail -3 "$work/results.jsonl")"
+import json, sys
+work, edge = sys.argv[1], sys.argv[2]
+expected = [int(x) for x in open(f"{work}/expected.txt")]
+lines = [json.loads(l) for l in open(f"{work}/results.jsonl")]
+assert len(lines) == 50, len(lines)
+ks = [int(r["source"].rsplit("#", 1)[1]) for r in lines]
+assert sorted(ks) == list(range(50)), "lost or duplicated tasks"
+on_edge = [r for r in lines if r["tier"] == "edge"]
+local = [r for r in lines if r["tier"] == "end"]
+assert len(on_edge) >= 10, f"only {len(on_edge)} ran on the edge"
+assert len(local) >= 5, f"only {len(local)} ran locally after the edge died"
+for r, k in zip(lines, ks):
+    assert r["ok"] and r["top_class"] == expected[k], r
+    assert r["requested_tier"] == "edge", r
+    if r["tier"] == "edge":
+        assert r["offloaded_to"] == edge and r["bytes_sent"] > 784, r
+    else:
+        assert r["fallback"] in ("timeout", "no-edge-online"), r
+print(f"edge {len(on_edge)}, local {len(local)}")
+PY
+    out=$(rr '{"op":"status"}')
+    echo "$out" | grep -q '"fallbacks":' || fail "status: $out"
+    ;;
+no_edge_runs_locally)
+    write_config "[source]
+kind = \"idx\"
+path = \"$work/images.idx.gz\"
+limit = 10
+[plugin.scheduler-rule]
+rule = \"always-edge\""
+    "$tierd" --config "$work/tierd.toml" >"$work/tierd.log" 2>&1 &
+    TIERD_PID=$!
+    for _ in $(seq 100); do
+        [ -f "$work/results.jsonl" ] && [ "$(wc -l <"$work/results.jsonl")" -ge 10 ] && break
+        sleep 0.1
+    done
+    [ "$(grep -c '"fallback":"no-edge-online"' "$work/results.jsonl")" -eq 10 ] ||
+        fail "expected 10 local fallbacks: $(head -2 "$work/results.jsonl")"
+    grep -q '"tier":"end"' "$work/results.jsonl" || fail "not run locally"
+    ;;
 *) fail "unknown case $case_name" ;;
 esac
 echo "PASS: $case_name"
