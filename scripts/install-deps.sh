@@ -5,7 +5,7 @@ pkgs=(cmake ninja-build g++ pkg-config python3 libuv1-dev libmosquitto-dev mosqu
       mosquitto-clients libtomlplusplus-dev libsystemd-dev nlohmann-json3-dev libcli11-dev
       libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
       libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libopencv-dnn-dev
-      libopencv-ml-dev libopencv-videoio-dev zlib1g-dev systemd python3-onnx
+      libopencv-ml-dev libopencv-videoio-dev zlib1g-dev libssl-dev systemd python3-onnx
       dataset-fashion-mnist)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -6,6 +6,8 @@
 // instance, which cv::dnn::Net requires.
 #include <tierd/plugin.hpp>
 
+#include "model_manifest.hpp"
+
 #include <opencv2/core.hpp>
 #include <opencv2/core/ocl.hpp>
 #include <opencv2/dnn.hpp>
@@ -29,8 +31,17 @@ class InferenceOpenCV {
 
     static constexpr const char *const backends[] = {"cpu", "opencl", "cuda", nullptr};
     static constexpr tierd_config_key config_keys[] = {
-        tierd::key_path("model", "", "model file for cv::dnn::readNet; \"\" = none loaded",
+        tierd::key_path("model", "",
+                        "model file for cv::dnn::readNet; \"\" = none (or use manifest)",
                         TIERD_CONFIG_MUST_EXIST),
+        tierd::key_path("manifest", "",
+                        "model zoo manifest (models/manifest.toml); its input settings replace "
+                        "the input_* / scale / mean keys, and each file's sha256 is checked",
+                        TIERD_CONFIG_MUST_EXIST),
+        tierd::key_string("models", "",
+                          "with manifest: comma-separated model names to load; \"\" = all"),
+        tierd::key_string("default_model", "",
+                          "the model infer() runs when the task names none; \"\" = the first"),
         tierd::key_int("input_width", "224", 1, 8192, "network input width in pixels"),
         tierd::key_int("input_height", "224", 1, 8192, "network input height in pixels"),
         tierd::key_int("input_channels", "3", 1, 3,
@@ -63,25 +74,38 @@ class InferenceOpenCV {
         if (threads > 0)
             cv::setNumThreads(static_cast<int>(threads));
 
-        if (settings_.model_path.empty()) {
-            host_.warning("no model configured ([plugin.inference-opencv] model = \"\"): "
-                          "infer will fail until one is set");
+        const std::string manifest = config.get_string("manifest");
+        if (!manifest.empty()) {
+            if (!settings_.model_path.empty())
+                throw tierd::Error(TIERD_ECONFIG, "set either model or manifest, not both");
+            load_from_manifest(manifest, config.get_string("models"), backend);
+        } else if (!settings_.model_path.empty()) {
+            load(stem(settings_.model_path), settings_.model_path, backend);
+        } else {
+            host_.warning("no model configured ([plugin.inference-opencv] model and manifest "
+                          "are \"\"): infer will fail until one is set");
             return;
         }
-        model_name_ = stem(settings_.model_path);
-        load(backend);
+        const std::string wanted = config.get_string("default_model");
+        default_ = wanted.empty() ? 0 : find(wanted);
+        if (default_ < 0)
+            throw tierd::Error(TIERD_ECONFIG, "default_model '" + wanted + "' is not loaded");
     }
 
     int infer(const tierd_task &task, const char *model, tierd_inference_result &out) {
-        if (net_.empty()) {
-            host_.set_error("no model loaded: set [plugin.inference-opencv] model to a file");
+        if (loaded_.empty()) {
+            host_.set_error("no model loaded: set [plugin.inference-opencv] model or manifest");
             return TIERD_ENOENT;
         }
-        if (model != nullptr && model[0] != '\0' && model_name_ != model) {
-            host_.set_error(std::string("model '") + model + "' is not loaded; this instance "
-                            "serves '" + model_name_ + "'");
+        const int index = model != nullptr && model[0] != '\0' ? find(model) : default_;
+        if (index < 0) {
+            host_.set_error(std::string("model '") + model +
+                            "' is not loaded; this instance "
+                            "serves " +
+                            loaded_names());
             return TIERD_ENOENT;
         }
+        Loaded &chosen = loaded_[static_cast<size_t>(index)];
         cv::Mat input;
         if (int rc = to_input(task.image, input); rc != TIERD_OK)
             return rc;
@@ -93,8 +117,8 @@ class InferenceOpenCV {
         cv::Mat blob = cv::dnn::blobFromImage(
             input, settings_.scale, cv::Size(settings_.width, settings_.height),
             cv::Scalar::all(settings_.mean), settings_.swap_rb, false, CV_32F);
-        net_.setInput(blob);
-        cv::Mat output = net_.forward();
+        chosen.net.setInput(blob);
+        cv::Mat output = chosen.net.forward();
 
         const uint64_t t1 = host_.monotonic_ns();
         const bool have_after = have_before && host_.energy_read(after) == TIERD_OK;
@@ -107,12 +131,13 @@ class InferenceOpenCV {
         const auto top = std::max_element(scores.begin(), scores.end());
         out.top_class = static_cast<int32_t>(top - scores.begin());
         out.top_score = *top;
-        tierd::copy_string(out.model, model_name_);
+        tierd::copy_string(out.model, chosen.name);
         out.compute_ms = static_cast<double>(t1 - t0) / 1e6;
         if (have_after) {
             out.energy_j = after.energy_j - before.energy_j;
-            tierd::copy_string(out.energy_source,
-                               std::string(after.source, strnlen(after.source, sizeof after.source)));
+            tierd::copy_string(
+                out.energy_source,
+                std::string(after.source, strnlen(after.source, sizeof after.source)));
         } else {
             out.energy_j = -1.0;
             tierd::copy_string(out.energy_source, "");
@@ -143,41 +168,112 @@ class InferenceOpenCV {
         return base;
     }
 
-    void load(const std::string &backend) {
-        const std::string &path = settings_.model_path;
+    struct Loaded {
+        std::string name;
+        cv::dnn::Net net;
+    };
+
+    int find(const std::string &model_name) const {
+        for (size_t i = 0; i < loaded_.size(); ++i)
+            if (loaded_[i].name == model_name)
+                return static_cast<int>(i);
+        return -1;
+    }
+
+    std::string loaded_names() const {
+        std::string out;
+        for (const auto &l : loaded_)
+            out += (out.empty() ? "" : ", ") + l.name;
+        return out;
+    }
+
+    void load_from_manifest(const std::string &manifest_path, const std::string &wanted,
+                            const std::string &backend) {
+        inference_opencv::Manifest manifest;
+        try {
+            manifest = inference_opencv::read_manifest(manifest_path);
+        } catch (const std::exception &e) {
+            throw tierd::Error(TIERD_ECONFIG, std::string("manifest: ") + e.what());
+        }
+        settings_.width = manifest.width;
+        settings_.height = manifest.height;
+        settings_.channels = manifest.channels;
+        settings_.scale = manifest.scale;
+        settings_.mean = manifest.mean;
+        std::vector<std::string> names;
+        for (size_t start = 0; start <= wanted.size();) {
+            size_t comma = wanted.find(',', start);
+            if (comma == std::string::npos)
+                comma = wanted.size();
+            std::string n = wanted.substr(start, comma - start);
+            n.erase(0, n.find_first_not_of(' '));
+            n.erase(n.find_last_not_of(' ') + 1);
+            if (!n.empty())
+                names.push_back(n);
+            start = comma + 1;
+        }
+        for (const auto &n : names) {
+            bool known = false;
+            for (const auto &m : manifest.models)
+                known = known || m.name == n;
+            if (!known)
+                throw tierd::Error(TIERD_ENOENT, "model '" + n + "' is not in " + manifest_path);
+        }
+        for (const auto &m : manifest.models) {
+            if (!names.empty() && std::find(names.begin(), names.end(), m.name) == names.end())
+                continue;
+            std::string actual;
+            try {
+                actual = inference_opencv::file_sha256(m.path);
+            } catch (const std::exception &e) {
+                throw tierd::Error(TIERD_ENOENT, "model '" + m.name + "': " + e.what());
+            }
+            if (actual != m.sha256)
+                throw tierd::Error(TIERD_EIO, "model '" + m.name + "': " + m.path + " has sha256 " +
+                                                  actual + ", the manifest says " + m.sha256 +
+                                                  " (corrupt or replaced file)");
+            load(m.name, m.path, backend);
+        }
+    }
+
+    void load(const std::string &model_name, const std::string &path, const std::string &backend) {
+        Loaded entry{model_name, {}};
+        cv::dnn::Net &net = entry.net;
         if (!std::ifstream(path).good())
             throw tierd::Error(TIERD_ENOENT, "model file '" + path + "' cannot be opened");
         try {
-            net_ = cv::dnn::readNet(path);
+            net = cv::dnn::readNet(path);
         } catch (const cv::Exception &e) {
             throw tierd::Error(TIERD_EIO, "cannot load model '" + path + "': " + e.what());
         }
-        if (net_.empty())
-            throw tierd::Error(TIERD_EIO, "cannot load model '" + path + "': OpenCV read no layers");
+        if (net.empty())
+            throw tierd::Error(TIERD_EIO,
+                               "cannot load model '" + path + "': OpenCV read no layers");
 
-        const std::string used = select_backend(backend);
+        const std::string used = select_backend(net, backend);
         try {
-            warm_up();
+            warm_up(net);
         } catch (const cv::Exception &e) {
             if (used == "cpu")
                 throw tierd::Error(TIERD_EIO, "warm-up forward of '" + path + "' (input " +
                                                   input_shape() + ") failed: " + e.what());
             host_.warning("backend " + used + " failed the warm-up (" + e.what() +
                           "); falling back to cpu");
-            select_backend("cpu");
+            select_backend(net, "cpu");
             try {
-                warm_up();
+                warm_up(net);
             } catch (const cv::Exception &e2) {
                 throw tierd::Error(TIERD_EIO, "warm-up forward of '" + path + "' (input " +
                                                   input_shape() + ") failed: " + e2.what());
             }
         }
-        host_.info("loaded model '" + path + "' as '" + model_name_ + "' (input " + input_shape() +
+        host_.info("loaded model '" + path + "' as '" + model_name + "' (input " + input_shape() +
                    ", backend " + used + ")");
+        loaded_.push_back(std::move(entry));
     }
 
     // Sets the preferable backend/target; returns the one actually chosen.
-    std::string select_backend(const std::string &wanted) {
+    std::string select_backend(cv::dnn::Net &net, const std::string &wanted) {
         using cv::dnn::Backend;
         using cv::dnn::Target;
         auto available = [](Backend b, Target t) {
@@ -188,33 +284,33 @@ class InferenceOpenCV {
         };
         if (wanted == "cuda") {
             if (available(cv::dnn::DNN_BACKEND_CUDA, cv::dnn::DNN_TARGET_CUDA)) {
-                net_.setPreferableBackend(cv::dnn::DNN_BACKEND_CUDA);
-                net_.setPreferableTarget(cv::dnn::DNN_TARGET_CUDA);
+                net.setPreferableBackend(cv::dnn::DNN_BACKEND_CUDA);
+                net.setPreferableTarget(cv::dnn::DNN_TARGET_CUDA);
                 return "cuda";
             }
             host_.warning("backend cuda is not available in this OpenCV build; using cpu");
         } else if (wanted == "opencl") {
             if (cv::ocl::haveOpenCL() &&
                 available(cv::dnn::DNN_BACKEND_OPENCV, cv::dnn::DNN_TARGET_OPENCL)) {
-                net_.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
-                net_.setPreferableTarget(cv::dnn::DNN_TARGET_OPENCL);
+                net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
+                net.setPreferableTarget(cv::dnn::DNN_TARGET_OPENCL);
                 return "opencl";
             }
             host_.warning("backend opencl is not available (no OpenCL device or support); "
                           "using cpu");
         }
-        net_.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
-        net_.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
+        net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
+        net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
         return "cpu";
     }
 
-    void warm_up() {
+    void warm_up(cv::dnn::Net &net) {
         cv::Mat blank(settings_.height, settings_.width, CV_8UC(settings_.channels),
                       cv::Scalar::all(0));
-        net_.setInput(cv::dnn::blobFromImage(blank, settings_.scale, cv::Size(),
-                                             cv::Scalar::all(settings_.mean), settings_.swap_rb,
-                                             false, CV_32F));
-        (void)net_.forward();
+        net.setInput(cv::dnn::blobFromImage(blank, settings_.scale, cv::Size(),
+                                            cv::Scalar::all(settings_.mean), settings_.swap_rb,
+                                            false, CV_32F));
+        (void)net.forward();
     }
 
     std::string input_shape() const {
@@ -224,8 +320,7 @@ class InferenceOpenCV {
 
     // The task image with the configured channel count (a view when it already fits).
     int to_input(const tierd_image *image, cv::Mat &input) const {
-        if (image == nullptr || image->data == nullptr || image->width <= 0 ||
-            image->height <= 0) {
+        if (image == nullptr || image->data == nullptr || image->width <= 0 || image->height <= 0) {
             host_.set_error("infer: task has no image");
             return TIERD_EINVAL;
         }
@@ -281,8 +376,8 @@ class InferenceOpenCV {
 
     tierd::Host host_;
     Settings settings_;
-    std::string model_name_;
-    cv::dnn::Net net_;
+    std::vector<Loaded> loaded_; // in load order; infer() picks by name
+    int default_ = 0;
 };
 
 } // namespace

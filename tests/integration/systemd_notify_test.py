@@ -20,6 +20,14 @@ with tempfile.TemporaryDirectory() as tmp:
     proc = subprocess.Popen([tierd, "--device-id", "notify-test", "--set", "mqtt.port=1"],
                             env=env, stderr=subprocess.DEVNULL)
     messages = []
+    # Start-up (loading the plugins) may take a while on a busy machine: count the pings
+    # over 1.5 s from READY=1 on.
+    ready_by = time.time() + 15
+    while time.time() < ready_by and not any("READY=1" in m for m in messages):
+        try:
+            messages.append(sock.recv(4096).decode())
+        except socket.timeout:
+            pass
     deadline = time.time() + 1.5
     while time.time() < deadline:
         try:

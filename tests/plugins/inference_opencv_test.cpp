@@ -265,4 +265,65 @@ TEST_F(InferenceOpenCV, WithoutAModelInferFailsWithAReason) {
     EXPECT_EQ(inst.host().counters.count("inferences"), 0u);
 }
 
+// A manifest like models/manifest.toml naming the test model twice (as "a" and "b", the
+// second with `sha` as its digest), with scale 1/255 and mean 0.
+std::string write_manifest(const fs::path &dir, const std::string &model,
+                           const std::string &sha_b) {
+    const std::string cmd =
+        std::string(TEST_PYTHON) +
+        " -c 'import hashlib,sys; "
+        "print(hashlib.sha256(open(sys.argv[1],\"rb\").read()).hexdigest())' '" +
+        model + "' > '" + (dir / "sha.txt").string() + "'";
+    if (std::system(cmd.c_str()) != 0)
+        return "";
+    std::string sha;
+    std::ifstream(dir / "sha.txt") >> sha;
+    const fs::path path = dir / "manifest.toml";
+    std::ofstream f(path);
+    f << "schema = 1\ninput_shape = [1, 1, 28, 28]\nscale = " << 1.0 / 255.0 << "\nmean = 0.0\n"
+      << "[[model]]\nname = \"a\"\nfile = \"" << fs::path(model).filename().string()
+      << "\"\nsha256 = \"" << sha << "\"\n"
+      << "[[model]]\nname = \"b\"\nfile = \"" << fs::path(model).filename().string()
+      << "\"\nsha256 = \"" << (sha_b.empty() ? sha : sha_b) << "\"\n";
+    return path.string();
+}
+
+TEST_F(InferenceOpenCV, ManifestModelsLoadByNameWithTheirInputSettings) {
+    REQUIRE_MODEL();
+    const std::string manifest = write_manifest(dir_, model_path(), "");
+    ASSERT_FALSE(manifest.empty());
+    // No input_* keys: the manifest's 1x28x28 input and scale apply.
+    Instance inst(d_, {{"manifest", manifest}, {"default_model", "b"}});
+    ASSERT_EQ(inst.create_rc(), TIERD_OK) << inst.host().last_error;
+    const std::vector<uint8_t> px = test_image();
+    TaskImage t(px, kSide, kSide, TIERD_PIXEL_GRAY8);
+    ASSERT_EQ(infer(inst, t.task), TIERD_OK) << inst.host().last_error;
+    EXPECT_STREQ(out_.model, "b");
+    expect_scores(expected_scores(px));
+    ASSERT_EQ(infer(inst, t.task, "a"), TIERD_OK) << inst.host().last_error;
+    EXPECT_STREQ(out_.model, "a");
+    EXPECT_EQ(infer(inst, t.task, "c"), TIERD_ENOENT);
+    EXPECT_NE(inst.host().last_error.find("serves a, b"), std::string::npos)
+        << inst.host().last_error;
+}
+
+TEST_F(InferenceOpenCV, ManifestShaMismatchFailsCreateAndNamesTheFile) {
+    REQUIRE_MODEL();
+    const std::string manifest = write_manifest(dir_, model_path(), std::string(64, '0'));
+    ASSERT_FALSE(manifest.empty());
+    Instance inst(d_, {{"manifest", manifest}});
+    EXPECT_EQ(inst.create_rc(), TIERD_EIO);
+    EXPECT_NE(inst.host().last_error.find("model 'b'"), std::string::npos)
+        << inst.host().last_error;
+    EXPECT_NE(inst.host().last_error.find("corrupt or replaced"), std::string::npos)
+        << inst.host().last_error;
+    // Loading only the intact entry works.
+    Instance only_a(d_, {{"manifest", manifest}, {"models", "a"}});
+    EXPECT_EQ(only_a.create_rc(), TIERD_OK) << only_a.host().last_error;
+    Instance unknown(d_, {{"manifest", manifest}, {"models", "a, zzz"}});
+    EXPECT_EQ(unknown.create_rc(), TIERD_ENOENT);
+    EXPECT_NE(unknown.host().last_error.find("'zzz' is not in"), std::string::npos)
+        << unknown.host().last_error;
+}
+
 } // namespace
