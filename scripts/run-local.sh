@@ -1,25 +1,132 @@
 #!/usr/bin/env bash
 # The main job on one machine: install what is needed, build, start a real mosquitto
-# broker on a free loopback port and one tierd (role end), and show it online by
-# reading its retained status back from the broker. Ctrl-C stops both.
+# broker on a free loopback port, an edge agent serving the zoo's heavy model and an end
+# agent with the light model, and stream Fashion-MNIST test images through the end. The
+# end's pre-classifier and scheduler send some images to the edge; a live summary shows
+# where they ran, top-1 so far, and time and energy per image. Ctrl-C stops everything.
+#
+# Environment: IMAGES (default 2000; 10000 = the whole test split), RATE_HZ (default 0 =
+# as fast as it goes), LIGHT / HEAVY (zoo model names; default: the cheapest and the most
+# accurate in models/manifest.toml).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/scripts/install-deps.sh"
 cmake -S "$top" -B "$top/build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 ninja -C "$top/build" tierd
 
+images=${IMAGES:-2000}
+data=/usr/share/datasets/fashion-mnist
+manifest=$top/models/manifest.toml
+read -r light heavy < <(/usr/bin/python3 - "$manifest" <<'PY'
+import sys, tomllib
+models = tomllib.load(open(sys.argv[1], "rb"))["model"]
+print(min(models, key=lambda m: m["flops"])["name"], max(models, key=lambda m: m["top1"])["name"])
+PY
+)
+light=${LIGHT:-$light} heavy=${HEAVY:-$heavy}
+
 . "$top/scripts/lib-broker.sh"
 work=$(mktemp -d)
-trap 'kill ${TIERD_PID:-} 2>/dev/null; wait ${TIERD_PID:-} 2>/dev/null; stop_broker; rm -rf "$work"' EXIT
+trap 'kill ${END_PID:-} ${EDGE_PID:-} 2>/dev/null; wait 2>/dev/null; stop_broker; rm -rf "$work"' EXIT
+# Commands and offload replies are small packets: no Nagle delay on the broker's side.
+BROKER_EXTRA_CONF="set_tcp_nodelay true"
 start_broker "$work"
-echo "broker: mosquitto on 127.0.0.1:$BROKER_PORT"
+echo "broker:  mosquitto on 127.0.0.1:$BROKER_PORT"
 
-device=${DEVICE_ID:-demo-end-1}
-"$top/build/tierd" --role end --device-id "$device" \
-    --set mqtt.host=127.0.0.1 --set mqtt.port="$BROKER_PORT" &
-TIERD_PID=$!
+common="[mqtt]
+host = \"127.0.0.1\"
+port = $BROKER_PORT"
+cat >"$work/edge.toml" <<CONF
+[agent]
+device_id = "demo-edge-1"
+role = "edge"
+$common
+[plugin.inference-opencv]
+manifest = "$manifest"
+models = "$heavy"
+CONF
+cat >"$work/end.toml" <<CONF
+[agent]
+device_id = "demo-end-1"
+role = "end"
+$common
+[source]
+kind = "idx"
+path = "$data/t10k-images-idx3-ubyte.gz"
+labels = "$data/t10k-labels-idx1-ubyte.gz"
+limit = $images
+rate_hz = ${RATE_HZ:-0}
+[results]
+jsonl = "$work/results.jsonl"
+[plugin.inference-opencv]
+manifest = "$manifest"
+models = "$light"
+[plugin.scheduler-rule]
+rule = "by-route"
+light_model = "$light"
+heavy_model = "$heavy"
+CONF
 
-echo "retained status of $device:"
-mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -V mqttv5 -t "tierd/v1/dev/$device/status" -C 1 -W 10
-echo "tierd is running (pid $TIERD_PID); press Ctrl-C to stop."
-[ -t 0 ] && wait "$TIERD_PID" || true
+"$top/build/tierd" --config "$work/edge.toml" 2>"$work/edge.log" &
+EDGE_PID=$!
+for _ in $(seq 40); do
+    mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -t tierd/v1/dev/demo-edge-1/status -C 1 -W 1 \
+        2>/dev/null | grep -q '"state":"online"' && break
+done
+echo "edge:    demo-edge-1 online, serving $heavy"
+"$top/build/tierd" --config "$work/end.toml" 2>"$work/end.log" &
+END_PID=$!
+echo "end:     demo-end-1 runs $light; $images Fashion-MNIST test images from $data"
+
+status() {
+    mosquitto_rr -h 127.0.0.1 -p "$BROKER_PORT" -t tierd/v1/dev/demo-end-1/cmd \
+        -e "demo/replies/$$" -m '{"op":"status"}' -W 5 2>/dev/null || true
+}
+cat >"$work/summary.py" <<'PY'
+import json, sys
+try:
+    t = json.loads(sys.argv[1])["result"]["tasks"]
+except Exception:
+    print("  (waiting for the end agent)")
+    sys.exit(0)
+top1 = "%.2f%%" % (100 * t["top1"]) if "top1" in t else "-"
+line = "  %-9s done %6d of %s  end %6d  edge %6d  fallbacks %4d  top-1 %s  mean %.2f ms/image" % (
+    t["state"], t["done"], sys.argv[2], t["by_tier"]["end"], t["by_tier"]["edge"],
+    t["fallbacks"], top1, t["mean_ms"])
+if "error" in t:
+    line += "  error: " + t["error"]
+print(line)
+PY
+summary() { /usr/bin/python3 "$work/summary.py" "$1" "$images"; }
+while true; do
+    sleep 1
+    out=$(status)
+    summary "$out"
+    echo "$out" | grep -qE '"state":"(finished|failed)"' && break
+    kill -0 "$END_PID" 2>/dev/null || { echo "the end agent exited; its log:"; cat "$work/end.log"; exit 1; }
+done
+
+/usr/bin/python3 - "$work/results.jsonl" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+ok = [r for r in rows if r.get("ok")]
+if not ok:
+    sys.exit("no results")
+def show(name, rs):
+    if not rs:
+        return
+    top1 = sum(r.get("correct", False) for r in rs) / len(rs)
+    ms = [r["timing_ms"]["total"] for r in rs]
+    energy = [r["energy_j"] for r in rs if "energy_j" in r]
+    sources = sorted({r["energy_source"] for r in rs if "energy_source" in r})
+    e = f"{statistics.mean(energy) * 1000:.3f} mJ ({', '.join(sources)})" if energy else "n/a"
+    print(f"  {name:14} {len(rs):>6} images  top-1 {100 * top1:6.2f}%  "
+          f"time {statistics.mean(ms):7.2f} ms mean, {sorted(ms)[int(0.95 * (len(ms) - 1))]:7.2f} ms p95  "
+          f"energy {e}  sent {statistics.mean(r['bytes_sent'] for r in rs):.0f} B/image")
+print("summary (from the end agent's results file):")
+show("all", ok)
+show("ran on end", [r for r in ok if r["tier"] == "end"])
+show("ran on edge", [r for r in ok if r["tier"] == "edge"])
+print("  energy is the energy attributed to the inference on the tier that ran it (not yet the")
+print("  end device's radio energy); the pre-classifier is the basic image-statistics plugin.")
+PY

@@ -72,6 +72,20 @@ def load_split(split):
 # Export rules (measured with OpenCV 4.6, /work/shared/FACTS.md): torch.flatten(x, 1)
 # before the classifier, no x.view(x.size(0), -1), global pooling via
 # adaptive_avg_pool2d (no mean(keepdim=True)), reshapes only with constant shapes.
+class TinyCNN(nn.Module):
+    """The smallest member: two strided 3x3 convolutions and one linear layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(1, 4, 3, 2, 1)   # 14x14
+        self.c2 = nn.Conv2d(4, 8, 3, 2, 1)   # 7x7
+        self.fc = nn.Linear(8 * 7 * 7, 10)
+
+    def forward(self, x):
+        x = F.relu(self.c2(F.relu(self.c1(x))))
+        return self.fc(torch.flatten(x, 1))
+
+
 class LeNet(nn.Module):
     """LeNet-5 layout: 2 conv + 3 FC."""
 
@@ -126,7 +140,7 @@ class ShuffleUnit(nn.Module):
 
     def __init__(self, cin, cout, stride, hw):
         super().__init__()
-        self.stride, self.cout, self.hw = stride, cout, hw
+        self.stride, self.cout, self.hw, self.half = stride, cout, hw, cin // 2
         mid = cout // 2
         bin_ = cin if stride == 2 else cin // 2
         self.branch = nn.Sequential(conv_bn(bin_, mid, 1), conv_bn(mid, mid, 3, stride, mid, False),
@@ -138,7 +152,9 @@ class ShuffleUnit(nn.Module):
         if self.stride == 2:
             out = torch.cat([self.short(x), self.branch(x)], 1)
         else:
-            a, b = x.chunk(2, dim=1)
+            # Constant slices: x.chunk(2, 1) exports a Shape/Gather/Add size computation
+            # that OpenCV 4.6's importer rejects.
+            a, b = x[:, :self.half], x[:, self.half:]
             out = torch.cat([a, self.branch(b)], 1)
         return channel_shuffle(out, self.cout, self.hw, self.hw)
 
@@ -198,6 +214,7 @@ class ResNet(nn.Module):
 
 # name -> (constructor, epochs, learning rate, one-line description)
 ZOO = {
+    "cnn-xs": (TinyCNN, 2, 1e-2, "Tiny CNN: two strided 3x3 convs (4, 8 channels) + 1 linear layer"),
     "lenet-s": (LeNet, 4, 3e-3, "LeNet-5 layout: 2 conv (5x5) + 3 fully connected"),
     "mobilenet-s": (MobileNetS, 4, 4e-3, "MobileNet-V1 style: 3x3 stem + 4 depthwise-separable blocks"),
     "shufflenet-s": (ShuffleNetS, 3, 4e-3, "ShuffleNet-V2 style: stem + 2 stages x 2 units (split/shuffle)"),
@@ -213,6 +230,30 @@ def setup_torch():
     torch.use_deterministic_algorithms(True)
     torch.manual_seed(SEED)
     np.random.seed(SEED)
+
+
+def count_flops(model):
+    """2 x multiply-adds of every Conv2d and Linear for one 1x1x28x28 image (groups
+    respected; BatchNorm, activations, pooling and residual adds not counted). OpenCV
+    4.6's Net::getFLOPS ignores a convolution's groups, so it overcounts depthwise and
+    grouped convolutions; the manifest gives both."""
+    total = [0]
+
+    def hook(mod, inp, out):
+        if isinstance(mod, nn.Conv2d):
+            k = mod.kernel_size[0] * mod.kernel_size[1] * (mod.in_channels // mod.groups)
+            total[0] += 2 * out.numel() * k
+        elif isinstance(mod, nn.Linear):
+            total[0] += 2 * mod.in_features * mod.out_features
+
+    hooks = [m.register_forward_hook(hook) for m in model.modules()
+             if isinstance(m, (nn.Conv2d, nn.Linear))]
+    model.eval()
+    with torch.no_grad():
+        model(torch.zeros(1, 1, 28, 28))
+    for h in hooks:
+        h.remove()
+    return total[0]
 
 
 def evaluate_torch(model, x, y):
@@ -267,7 +308,7 @@ def train_one(name, xtr, ytr, xte, yte):
                       input_names=["input"], output_names=["logits"],
                       dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
     logits[:SAMPLE].numpy().astype("<f4").tofile(os.path.join(WORK_DIR, f"{name}.torch.f32"))
-    meta = {"name": name, "params": params, "epochs": epochs, "lr": lr, "batch": BATCH,
+    meta = {"name": name, "params": params, "flops": count_flops(model), "epochs": epochs, "lr": lr, "batch": BATCH,
             "train_seconds": round(train_s, 1), "torch_top1": acc, "seed": SEED,
             "threads": THREADS}
     with open(os.path.join(WORK_DIR, f"{name}.train.json"), "w") as f:
@@ -341,14 +382,20 @@ def cmd_manifest(args):
         "# Output \"logits\": [N,10] raw scores (no softmax); class order = classes below.",
         "#",
         "# top1: fraction correct on the 10,000-image test split, measured through OpenCV DNN",
-        "#   in C++ (tools/zoo/zoo_eval) with the normalisation above. torch_top1: the same",
+        "#   in C++ (tools/zoo/zoo_eval) with the normalisation above; top1_first1000: the",
+        "#   same on the first 1,000 test images (tests/zoo checks it). torch_top1: the same",
         "#   in PyTorch before export. max_logit_diff: max |torch - OpenCV| over the first",
         f"#   {SAMPLE} test images.",
-        "# flops: cv::dnn::Net::getFLOPS({1,1,28,28}) (OpenCV counts a multiply-add as 2).",
-        "# params: trainable parameters counted in PyTorch (BatchNorm folded away by export).",
+        "# flops: 2 x multiply-adds of the conv and linear layers for one image, counted in",
+        "#   PyTorch (tools/zoo/zoo.py count_flops; depthwise/grouped convs counted correctly).",
+        "# opencv_flops: cv::dnn::Net::getFLOPS({1,1,28,28}) as zoo_eval reports it; OpenCV",
+        "#   4.6 ignores a convolution's groups, so it overcounts depthwise convolutions.",
+        "# params: trainable parameters in PyTorch (including BatchNorm's, which the export",
+        "#   folds into the convolutions).",
         "# ms_per_image_b1 / ms_per_image_b100: OpenCV DNN, CPU backend, 2 threads, batch 1",
-        "#   and batch 100, on the machine that built the zoo: measurements, they vary by",
-        "#   run and load (everything else here is reproducible; tools/zoo/README.md).",
+        "#   and batch 100, on the machine that built the zoo; train_seconds: wall time of",
+        "#   training (2 threads, shared machine). These are measurements that vary by run",
+        "#   and load; the rest is reproducible (tools/zoo/README.md, Reproducibility).",
         "# outcomes: per-image results of the OpenCV model, gzipped CSV, columns",
         "#   index,label,pred,correct,p_max,p_2nd,entropy (softmax of the logits).",
         "",
@@ -367,13 +414,21 @@ def cmd_manifest(args):
     total = 0
     for n in names:
         path = os.path.join(MODELS_DIR, f"{n}.onnx")
+        for suffix in (".train.json", ".torch.f32", ".opencv.f32"):
+            if not os.path.exists(os.path.join(WORK_DIR, n + suffix)):
+                sys.exit(f"{n}: {os.path.join(WORK_DIR, n + suffix)} missing: this build "
+                         f"directory did not train {n}; rebuild it (tools/zoo/build.sh {n})")
         meta = json.load(open(os.path.join(WORK_DIR, f"{n}.train.json")))
+        meta["flops"] = count_flops(ZOO[n][0]())  # depends on the architecture only
         ocv = np.fromfile(os.path.join(WORK_DIR, f"{n}.opencv.f32"), dtype="<f4")
         ref = np.fromfile(os.path.join(WORK_DIR, f"{n}.torch.f32"), dtype="<f4")
         if ocv.shape != ref.shape:
             sys.exit(f"{n}: logit dumps differ in size ({ocv.shape} vs {ref.shape})")
         diff = float(np.abs(ocv - ref).max())
         r = test[n]
+        with gzip.open(os.path.join(outdir, f"{n}-test.csv.gz"), "rt") as f:
+            rows = f.read().splitlines()[1:1001]
+        first1000 = sum(int(row.split(",")[3]) for row in rows) / len(rows)
         size = os.path.getsize(path)
         total += size
         entry = [
@@ -384,8 +439,10 @@ def cmd_manifest(args):
             f"bytes = {size}",
             f"description = {fmt(ZOO[n][3])}",
             f"params = {meta['params']}",
-            f"flops = {r['flops']}",
+            f"flops = {meta['flops']}",
+            f"opencv_flops = {r['flops']}",
             f"top1 = {r['top1']:.4f}",
+            f"top1_first1000 = {first1000:.4f}",
             f"torch_top1 = {meta['torch_top1']:.4f}",
             f"max_logit_diff = {float('%.3g' % diff)!r}",
             f"epochs = {meta['epochs']}",
@@ -397,7 +454,8 @@ def cmd_manifest(args):
         if not args.no_train_outcomes:
             entry.append(f"outcomes_train = {fmt('outcomes/' + n + '-train.csv.gz')}")
         lines += entry + [""]
-        print(f"{n:14s} params {meta['params']:8d}  flops {r['flops'] / 1e6:8.2f} M  "
+        print(f"{n:14s} params {meta['params']:8d}  flops {meta['flops'] / 1e6:8.2f} M "
+              f"(opencv {r['flops'] / 1e6:.2f} M)  "
               f"top1 {r['top1']:.4f} (torch {meta['torch_top1']:.4f})  diff {diff:.2e}  "
               f"{size / 1e3:8.1f} kB  {r['ms_per_image_b1']:.3f} ms/img b1  "
               f"{r['ms_per_image_batch']:.3f} ms/img b100", flush=True)
