@@ -6,6 +6,7 @@
 // instance, which cv::dnn::Net requires.
 #include <tierd/plugin.hpp>
 
+#include "calibration.hpp"
 #include "model_manifest.hpp"
 
 #include <opencv2/core.hpp>
@@ -30,6 +31,7 @@ class InferenceOpenCV {
         "runs a model with OpenCV DNN (ONNX and others) and returns softmax scores";
 
     static constexpr const char *const backends[] = {"cpu", "opencl", "cuda", nullptr};
+    static constexpr const char *const precisions[] = {"fp32", "int8", nullptr};
     static constexpr tierd_config_key config_keys[] = {
         tierd::key_path("model", "",
                         "model file for cv::dnn::readNet; \"\" = none (or use manifest)",
@@ -56,6 +58,15 @@ class InferenceOpenCV {
                         "cpu, opencl or cuda; falls back to cpu when unavailable"),
         tierd::key_int("threads", "0", 0, 64,
                        "OpenCV worker threads (process-wide); 0 = OpenCV's default"),
+        tierd::key_enum("precision", "fp32", precisions,
+                        "fp32, or int8: each model quantized with cv::dnn::Net::quantize on the "
+                        "calibration images (served as <name>-int8)"),
+        tierd::key_path("calibration", "",
+                        "precision = int8: IDX image file whose first images calibrate the "
+                        "quantization (gzipped or raw)",
+                        TIERD_CONFIG_MUST_EXIST),
+        tierd::key_int("calibration_images", "128", 1, 10000,
+                       "precision = int8: how many calibration images to use"),
     };
 
     InferenceOpenCV(tierd::Host host, const tierd::Config &config) : host_(host) {
@@ -74,6 +85,18 @@ class InferenceOpenCV {
         if (threads > 0)
             cv::setNumThreads(static_cast<int>(threads));
 
+        if (config.get_string("precision") == "int8") {
+            const std::string calibration = config.get_string("calibration");
+            if (calibration.empty())
+                throw tierd::Error(TIERD_ECONFIG, "precision = \"int8\" needs a calibration file");
+            try {
+                calibration_ = inference_opencv::read_idx_images(
+                    calibration, static_cast<int>(config.get_int("calibration_images")));
+            } catch (const std::exception &e) {
+                throw tierd::Error(TIERD_EIO, std::string("calibration: ") + e.what());
+            }
+            int8_ = true;
+        }
         const std::string manifest = config.get_string("manifest");
         if (!manifest.empty()) {
             if (!settings_.model_path.empty())
@@ -175,7 +198,7 @@ class InferenceOpenCV {
 
     int find(const std::string &model_name) const {
         for (size_t i = 0; i < loaded_.size(); ++i)
-            if (loaded_[i].name == model_name)
+            if (loaded_[i].name == model_name || loaded_[i].name == model_name + "-int8")
                 return static_cast<int>(i);
         return -1;
     }
@@ -249,6 +272,20 @@ class InferenceOpenCV {
         if (net.empty())
             throw tierd::Error(TIERD_EIO,
                                "cannot load model '" + path + "': OpenCV read no layers");
+        if (int8_) {
+            // One calibration blob for the network's one input (a list of batches throws).
+            cv::Mat blob = cv::dnn::blobFromImages(
+                calibration_, settings_.scale, cv::Size(settings_.width, settings_.height),
+                cv::Scalar::all(settings_.mean), settings_.swap_rb, false, CV_32F);
+            try {
+                // Float in and out: the int8 arithmetic stays inside the network.
+                net = net.quantize(blob, CV_32F, CV_32F);
+            } catch (const cv::Exception &e) {
+                throw tierd::Error(TIERD_ENOTSUP, "OpenCV " CV_VERSION " cannot quantize model '" +
+                                                      model_name + "': " + e.what());
+            }
+            entry.name = model_name + "-int8";
+        }
 
         const std::string used = select_backend(net, backend);
         try {
@@ -267,7 +304,7 @@ class InferenceOpenCV {
                                                   input_shape() + ") failed: " + e2.what());
             }
         }
-        host_.info("loaded model '" + path + "' as '" + model_name + "' (input " + input_shape() +
+        host_.info("loaded model '" + path + "' as '" + entry.name + "' (input " + input_shape() +
                    ", backend " + used + ")");
         loaded_.push_back(std::move(entry));
     }
@@ -377,6 +414,8 @@ class InferenceOpenCV {
     tierd::Host host_;
     Settings settings_;
     std::vector<Loaded> loaded_; // in load order; infer() picks by name
+    bool int8_ = false;
+    std::vector<cv::Mat> calibration_; // int8: the calibration images
     int default_ = 0;
 };
 

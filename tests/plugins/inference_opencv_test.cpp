@@ -2,6 +2,10 @@
 // computed here by hand; bad or missing models fail create() with a reason.
 #include "plugin_harness.hpp"
 
+#include <zlib.h>
+
+#include <iostream>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -61,6 +65,25 @@ std::vector<double> expected_scores(const std::vector<uint8_t> &px) {
     for (double &l : logits)
         l /= total;
     return logits;
+}
+
+// The first `count` images of an IDX file, as pixel vectors (the plugin's own reader is
+// used for calibration; this one is the test's, with zlib).
+std::vector<std::vector<uint8_t>> inference_opencv_test_images(const std::string &path, int count) {
+    std::vector<std::vector<uint8_t>> out;
+    gzFile f = gzopen(path.c_str(), "rb");
+    if (f == nullptr)
+        return out;
+    unsigned char header[16];
+    if (gzread(f, header, 16) == 16)
+        for (int i = 0; i < count; ++i) {
+            std::vector<uint8_t> px(kPixels);
+            if (gzread(f, px.data(), kPixels) != kPixels)
+                break;
+            out.push_back(std::move(px));
+        }
+    gzclose(f);
+    return out;
 }
 
 class InferenceOpenCV : public ::testing::Test {
@@ -324,6 +347,43 @@ TEST_F(InferenceOpenCV, ManifestShaMismatchFailsCreateAndNamesTheFile) {
     EXPECT_EQ(unknown.create_rc(), TIERD_ENOENT);
     EXPECT_NE(unknown.host().last_error.find("'zzz' is not in"), std::string::npos)
         << unknown.host().last_error;
+}
+
+// int8 through cv::dnn::Net::quantize on every zoo model: each either quantizes and then
+// agrees with its fp32 self on most test images, or is refused with a reason (ENOTSUP).
+TEST_F(InferenceOpenCV, ZooModelsQuantizeToInt8OrSayWhyNot) {
+    const std::string data = "/usr/share/datasets/fashion-mnist";
+    const std::string manifest = std::string(ZOO_MODELS_DIR) + "/manifest.toml";
+    if (!fs::exists(data + "/t10k-images-idx3-ubyte.gz") || !fs::exists(manifest))
+        GTEST_SKIP() << "needs dataset-fashion-mnist and models/manifest.toml";
+    auto images = inference_opencv_test_images(data + "/t10k-images-idx3-ubyte.gz", 200);
+    ASSERT_EQ(images.size(), 200u);
+    for (const char *name : {"cnn-xs", "lenet-s", "mobilenet-s", "shufflenet-s", "resnet-8",
+                             "resnet-14", "resnet-20"}) {
+        Instance fp32(d_, {{"manifest", manifest}, {"models", name}});
+        ASSERT_EQ(fp32.create_rc(), TIERD_OK) << fp32.host().last_error;
+        Instance int8(d_, {{"manifest", manifest},
+                           {"models", name},
+                           {"precision", "int8"},
+                           {"calibration", data + "/train-images-idx3-ubyte.gz"},
+                           {"calibration_images", "64"}});
+        if (int8.create_rc() != TIERD_OK) {
+            EXPECT_EQ(int8.create_rc(), TIERD_ENOTSUP) << int8.host().last_error;
+            EXPECT_NE(int8.host().last_error.find("cannot quantize model"), std::string::npos);
+            continue;
+        }
+        int agree = 0;
+        for (const auto &px : images) {
+            TaskImage t(px, kSide, kSide, TIERD_PIXEL_GRAY8);
+            ASSERT_EQ(infer(fp32, t.task), TIERD_OK) << fp32.host().last_error;
+            const int a = out_.top_class;
+            ASSERT_EQ(infer(int8, t.task, name), TIERD_OK) << int8.host().last_error;
+            EXPECT_EQ(std::string(out_.model), std::string(name) + "-int8");
+            agree += out_.top_class == a ? 1 : 0;
+        }
+        EXPECT_GE(agree, 190) << name << ": int8 agrees with fp32 on " << agree << " of 200";
+        std::cout << "[ int8     ] " << name << ": agrees with fp32 on " << agree << " of 200\n";
+    }
 }
 
 } // namespace

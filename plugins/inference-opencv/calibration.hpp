@@ -1,0 +1,16 @@
+// Calibration images for int8 quantization: the first images of an IDX file (gzipped or
+// raw, e.g. Fashion-MNIST's train-images-idx3-ubyte.gz). Read once in create().
+#pragma once
+
+#include <opencv2/core.hpp>
+
+#include <string>
+#include <vector>
+
+namespace inference_opencv {
+
+// Up to `count` CV_8UC1 images. Throws std::runtime_error naming the file on a missing,
+// non-IDX or truncated file.
+std::vector<cv::Mat> read_idx_images(const std::string &path, int count);
+
+} // namespace inference_opencv
