@@ -61,6 +61,10 @@ jsonl = "$work/results.jsonl"
 [plugin.inference-opencv]
 manifest = "$manifest"
 models = "$light"
+[plugins]
+preclassifier = "preclassifier-rf"
+[plugin.preclassifier-rf]
+model = "$top/models/preclass/rf.yml.gz"
 [plugin.scheduler-rule]
 rule = "by-route"
 light_model = "$light"
@@ -128,5 +132,5 @@ show("all", ok)
 show("ran on end", [r for r in ok if r["tier"] == "end"])
 show("ran on edge", [r for r in ok if r["tier"] == "edge"])
 print("  energy is the energy attributed to the inference on the tier that ran it (not yet the")
-print("  end device's radio energy); the pre-classifier is the basic image-statistics plugin.")
+print("  end device's radio energy); routing: preclassifier-rf on the paper's 7 features.")
 PY
