@@ -81,7 +81,7 @@ struct HalConfig {
 };
 
 // Where the end agent's tasks come from (agent/pipeline/image_source.hpp).
-enum class SourceKind { none, idx, directory, video };
+enum class SourceKind { none, idx, directory, video, topic };
 
 constexpr std::string_view to_string(SourceKind k) {
     switch (k) {
@@ -89,6 +89,7 @@ constexpr std::string_view to_string(SourceKind k) {
     case SourceKind::idx: return "idx";
     case SourceKind::directory: return "directory";
     case SourceKind::video: return "video";
+    case SourceKind::topic: return "topic";
     }
     return "?";
 }

@@ -319,7 +319,8 @@ void validate(Validator &v, Config &c) {
                                   {{"none", SourceKind::none},
                                    {"idx", SourceKind::idx},
                                    {"directory", SourceKind::directory},
-                                   {"video", SourceKind::video}},
+                                   {"video", SourceKind::video},
+                                   {"topic", SourceKind::topic}},
                                   src.kind);
         v.str(s, "source", "path", src.path);
         v.existing_path(s, "source", "labels", src.labels);
@@ -333,7 +334,7 @@ void validate(Validator &v, Config &c) {
             else
                 src.rate_hz = *rate;
         }
-        const bool needs_path = src.kind != SourceKind::none;
+        const bool needs_path = src.kind != SourceKind::none && src.kind != SourceKind::topic;
         if (needs_path && src.path.empty())
             v.error(s ? v.get(s, "kind") : nullptr, "source.path",
                     "source.kind = \"" + std::string(to_string(src.kind)) +

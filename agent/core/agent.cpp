@@ -106,6 +106,8 @@ void Agent::start_mqtt(std::unique_ptr<MqttLink> link) {
         mqtt_->subscribe("tierd/v1/group/" + group + "/cmd", 1);
     // Offload (docs/mqtt.md): an end agent hears replies and which agents are online;
     // edge and cloud agents share their tier's requests.
+    if (config_.source.kind == SourceKind::topic)
+        mqtt_->subscribe(device_topic(options_.identity.device_id, "input"), 1);
     if (options_.identity.role == "end") {
         mqtt_->subscribe(device_topic(options_.identity.device_id, "offload/reply"), 1);
         mqtt_->subscribe("tierd/v1/dev/+/status", 1);
@@ -235,6 +237,11 @@ void Agent::on_message(const MqttLink::Message &message) {
     if (topic == device_topic(id, "offload/reply")) {
         if (pipeline_)
             pipeline_->on_offload_reply(message.payload);
+        return;
+    }
+    if (topic == device_topic(id, "input")) {
+        if (pipeline_)
+            pipeline_->push(message.payload);
         return;
     }
     if (topic.rfind("tierd/v1/offload/", 0) == 0) {

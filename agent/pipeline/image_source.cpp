@@ -196,6 +196,7 @@ std::unique_ptr<ImageSource> open_image_source(const SourceConfig &config) {
     case SourceKind::idx: return std::make_unique<IdxSource>(config);
     case SourceKind::directory: return std::make_unique<DirectorySource>(config);
     case SourceKind::video: return std::make_unique<VideoSource>(config);
+    case SourceKind::topic:
     case SourceKind::none: break;
     }
     throw std::runtime_error("source.kind is \"none\": there is no source to open");

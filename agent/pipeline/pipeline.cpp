@@ -2,6 +2,8 @@
 
 #include "agent/pipeline/offload_codec.hpp"
 
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -137,6 +139,13 @@ void Pipeline::start() {
         uv_timer_start(&rate_timer_, &Pipeline::on_rate_tick, period, period);
         rate_timer_running_ = true;
     }
+    if (options_.source.kind == SourceKind::topic) {
+        // Images arrive by push(); nothing to open.
+        source_text_ = "topic:tierd/v1/dev/" + options_.device_id + "/input";
+        state_ = "running";
+        spdlog::info("source: {}", source_text_);
+        return;
+    }
     auto opened = std::make_shared<std::shared_ptr<ImageSource>>();
     auto error = std::make_shared<std::string>();
     auto work = std::make_unique<Work>();
@@ -161,6 +170,50 @@ void Pipeline::start() {
         state_ = "running";
         spdlog::info("source: {}", source_text_);
         request_batch();
+    };
+    queue(std::move(work));
+}
+
+void Pipeline::push(std::string payload) {
+    if (stopping_ || options_.source.kind != SourceKind::topic)
+        return;
+    if (buffered_.size() + static_cast<std::size_t>(in_flight_) >=
+        2 * static_cast<std::size_t>(options_.max_in_flight)) {
+        ++dropped_;
+        return;
+    }
+    const uint64_t n = pushed_++;
+    auto data = std::make_shared<std::string>(std::move(payload));
+    auto image = std::make_shared<SourceImage>();
+    auto work = std::make_unique<Work>();
+    work->on_worker = [data, image, n] {
+        std::string error;
+        if (data->rfind("TDI1", 0) == 0) {
+            if (auto r = decode_offload_request(*data, error)) {
+                image->image = r->image;
+                image->id = r->task_id;
+            }
+            return;
+        }
+        cv::Mat bytes(1, static_cast<int>(data->size()), CV_8UC1, data->data());
+        cv::Mat img = cv::imdecode(bytes, cv::IMREAD_UNCHANGED);
+        if (img.empty())
+            return;
+        if (img.depth() != CV_8U)
+            img.convertTo(img, CV_8U, img.depth() == CV_16U ? 1.0 / 257.0 : 1.0);
+        if (img.channels() == 4)
+            cv::cvtColor(img, img, cv::COLOR_BGRA2BGR);
+        image->image = img;
+        image->id = "input#" + std::to_string(n);
+    };
+    work->on_loop = [this, image] {
+        if (image->image.empty()) {
+            ++undecodable_;
+            spdlog::warn("source: an input message is not a decodable image; dropped");
+            return;
+        }
+        buffered_.push_back(std::move(*image));
+        dispatch();
     };
     queue(std::move(work));
 }
@@ -605,6 +658,9 @@ nlohmann::json Pipeline::stats() const {
         {"fallbacks", fallbacks_},
         {"offload_pending", pending_.size()},
         {"late_replies", late_replies_},
+        {"pushed", pushed_},
+        {"dropped", dropped_},
+        {"undecodable", undecodable_},
         {"labelled", labelled_},
         {"correct", correct_},
         {"mean_ms", done_ ? total_ms_sum_ / static_cast<double>(done_) : 0.0}};

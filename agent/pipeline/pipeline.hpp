@@ -71,6 +71,10 @@ class Pipeline {
     // counted and dropped.
     void on_offload_reply(const std::string &payload);
 
+    // kind = "topic": one image message (an encoded image, or the offload request
+    // format). Decoded on a worker; dropped (and counted) when the pipeline is full.
+    void push(std::string payload);
+
     // Opens the source on a worker and starts pulling. A source that cannot be opened is
     // logged and reported in stats(); the agent serves on.
     void start();
@@ -134,6 +138,7 @@ class Pipeline {
     uv_timer_t sweep_timer_{};
     bool sweeping_ = false;
     uint64_t late_replies_ = 0;
+    uint64_t pushed_ = 0, dropped_ = 0, undecodable_ = 0;
 
     // Counters.
     uint64_t done_ = 0, failed_ = 0, labelled_ = 0, correct_ = 0, fallbacks_ = 0;

@@ -209,6 +209,37 @@ rule = \"always-edge\""
         fail "expected 10 local fallbacks: $(head -2 "$work/results.jsonl")"
     grep -q '"tier":"end"' "$work/results.jsonl" || fail "not run locally"
     ;;
+topic_input)
+    # Images published to the device's input topic: an encoded image (PGM) and the
+    # offload format are run; a message that is no image is counted and dropped.
+    write_config "[source]
+kind = \"topic\""
+    /usr/bin/python3 - "$work" <<'PY'
+import json, struct, sys
+work = sys.argv[1]
+px = bytes((i * 7) % 256 for i in range(28 * 28))
+open(f"{work}/img.pgm", "wb").write(b"P5\n28 28\n255\n" + px)
+header = json.dumps({"v": 1, "task_id": "pushed-1", "format": "gray8", "width": 28, "height": 28}).encode()
+open(f"{work}/img.tdi", "wb").write(b"TDI1" + struct.pack(">I", len(header)) + header + px)
+PY
+    "$tierd" --config "$work/tierd.toml" >"$work/tierd.log" 2>&1 &
+    TIERD_PID=$!
+    wait_online
+    for f in img.pgm img.tdi; do
+        mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$device/input" -f "$work/$f"
+    done
+    mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$device/input" -m "not an image"
+    for _ in $(seq 50); do
+        [ -f "$work/results.jsonl" ] && [ "$(wc -l <"$work/results.jsonl")" -ge 2 ] && break
+        sleep 0.1
+    done
+    [ "$(grep -c '"ok":true' "$work/results.jsonl")" -eq 2 ] || fail "results: $(cat "$work/results.jsonl")"
+    grep -q '"source":"topic:pushed-1"' "$work/results.jsonl" || fail "offload-format image: $(cat "$work/results.jsonl")"
+    sleep 0.3
+    out=$(rr '{"op":"status"}')
+    echo "$out" | grep -q '"undecodable":1' || fail "undecodable not counted: $out"
+    echo "$out" | grep -q '"done":2' || fail "status: $out"
+    ;;
 *) fail "unknown case $case_name" ;;
 esac
 echo "PASS: $case_name"
