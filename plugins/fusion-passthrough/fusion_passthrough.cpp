@@ -42,7 +42,8 @@ class FusionPassthrough {
 
         out.top_class = pick->top_class;
         out.top_score = pick->top_score;
-        tierd::copy_string(out.model, std::string(pick->model, strnlen(pick->model, sizeof pick->model)));
+        tierd::copy_string(out.model,
+                           std::string(pick->model, strnlen(pick->model, sizeof pick->model)));
         out.compute_ms = pick->compute_ms;
         out.energy_j = pick->energy_j;
         tierd::copy_string(out.energy_source,

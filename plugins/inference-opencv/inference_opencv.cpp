@@ -5,6 +5,7 @@
 // while). infer() runs on a worker thread; the host never calls it concurrently on one
 // instance, which cv::dnn::Net requires.
 #include <tierd/plugin.hpp>
+#include <tierd/plugin_opencv.hpp>
 
 #include "calibration.hpp"
 #include "model_manifest.hpp"
@@ -357,24 +358,12 @@ class InferenceOpenCV {
 
     // The task image with the configured channel count (a view when it already fits).
     int to_input(const tierd_image *image, cv::Mat &input) const {
-        if (image == nullptr || image->data == nullptr || image->width <= 0 || image->height <= 0) {
-            host_.set_error("infer: task has no image");
+        cv::Mat view;
+        if (const char *why = tierd::image_view(image, view)) {
+            host_.set_error(std::string("infer: ") + why);
             return TIERD_EINVAL;
         }
-        int channels = 0;
-        switch (image->format) {
-        case TIERD_PIXEL_GRAY8: channels = 1; break;
-        case TIERD_PIXEL_BGR8:
-        case TIERD_PIXEL_RGB8: channels = 3; break;
-        default: host_.set_error("infer: unknown pixel format"); return TIERD_EINVAL;
-        }
-        if (image->stride_bytes < image->width * channels) {
-            host_.set_error("infer: stride_bytes smaller than a row");
-            return TIERD_EINVAL;
-        }
-        // Borrowed host memory: wrap without copying, never write.
-        cv::Mat view(image->height, image->width, CV_8UC(channels),
-                     const_cast<uint8_t *>(image->data), static_cast<size_t>(image->stride_bytes));
+        const int channels = view.channels();
         if (settings_.channels == 1) {
             if (channels == 1)
                 input = view;

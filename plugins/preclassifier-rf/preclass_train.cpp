@@ -131,8 +131,8 @@ std::vector<Outcome> read_outcomes(const std::string &path) {
         long index = 0;
         int correct = 0;
         Outcome o;
-        if (std::sscanf(line.c_str(), "%ld,%d,%d,%d,%f,%f,%f", &index, &o.label, &o.pred,
-                        &correct, &o.p_max, &o.p_2nd, &o.entropy) != 7 ||
+        if (std::sscanf(line.c_str(), "%ld,%d,%d,%d,%f,%f,%f", &index, &o.label, &o.pred, &correct,
+                        &o.p_max, &o.p_2nd, &o.entropy) != 7 ||
             index != static_cast<long>(out.size()))
             throw std::runtime_error(path + ": bad line " + std::to_string(out.size() + 2));
         o.correct = correct != 0;
@@ -181,8 +181,7 @@ Prf prf(const std::vector<int> &y, const std::vector<double> &score, double thre
     Prf r;
     r.precision = tp + fp ? static_cast<double>(tp) / static_cast<double>(tp + fp) : 0.0;
     r.recall = tp + fn ? static_cast<double>(tp) / static_cast<double>(tp + fn) : 0.0;
-    r.f1 = r.precision + r.recall > 0 ? 2 * r.precision * r.recall / (r.precision + r.recall)
-                                      : 0.0;
+    r.f1 = r.precision + r.recall > 0 ? 2 * r.precision * r.recall / (r.precision + r.recall) : 0.0;
     r.heavy_share = static_cast<double>(pos) / static_cast<double>(y.size());
     return r;
 }
@@ -251,7 +250,8 @@ cv::Mat normalised(const RfModel &m, const cv::Mat &x) {
     return out;
 }
 
-cv::Ptr<cv::ml::RTrees> train_forest(const Options &o, const cv::Mat &x, const std::vector<int> &y) {
+cv::Ptr<cv::ml::RTrees> train_forest(const Options &o, const cv::Mat &x,
+                                     const std::vector<int> &y) {
     const auto heavy = static_cast<double>(std::count(y.begin(), y.end(), 1));
     const double light = static_cast<double>(y.size()) - heavy;
     auto rt = cv::ml::RTrees::create();
@@ -347,8 +347,7 @@ Result evaluate(const Options &o, const FeatureSet &fset, const std::vector<int>
 
     r.model = fit(o, fset, fset.train, y_train);
     r.model.threshold = r.best_threshold;
-    r.train_seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    r.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     cv::Mat imp = r.model.forest->getVarImportance();
     for (int j = 0; j < static_cast<int>(imp.total()); ++j)
         r.importance.push_back(imp.at<float>(j));
@@ -487,7 +486,9 @@ int run(const Options &o) {
         static_cast<double>(train_images.size() + test_images.size());
     for (const char *name : tierd::preclass::kFeatureNames)
         paper.names.emplace_back(name);
-    FeatureSet conf{"conf", {"p_max", "margin", "entropy"}, conf_features(light.train),
+    FeatureSet conf{"conf",
+                    {"p_max", "margin", "entropy"},
+                    conf_features(light.train),
                     conf_features(light.test)};
     FeatureSet both{"paper+conf", paper.names, {}, {}};
     both.names.insert(both.names.end(), conf.names.begin(), conf.names.end());
@@ -568,11 +569,11 @@ int run(const Options &o) {
         md << "| " << name << " | " << r << " (" << pct(static_cast<double>(r) / light_wrong, 1)
            << ") |\n";
     md << "\nLabel: HEAVY (1) when the light model is wrong and the heavy right, else LIGHT (0). "
-       << "HEAVY share: train " << pct(std::count(y_train.begin(), y_train.end(), 1) /
-                                      static_cast<double>(y_train.size()))
+       << "HEAVY share: train "
+       << pct(std::count(y_train.begin(), y_train.end(), 1) / static_cast<double>(y_train.size()))
        << ", test " << pct(static_cast<double>(y1) / nt) << ".\n\n"
-       << "## Forest\n\ncv::ml::RTrees, " << o.trees << " trees, max depth " << o.depth
-       << ", min " << o.min_sample << " samples per split, sqrt(#features) variables per split, "
+       << "## Forest\n\ncv::ml::RTrees, " << o.trees << " trees, max depth " << o.depth << ", min "
+       << o.min_sample << " samples per split, sqrt(#features) variables per split, "
        << (o.balance ? "class priors 1 : (#LIGHT/#HEAVY) (balanced)" : "no class priors")
        << "; inputs min-max normalised on the train split (min/max stored with the model). "
        << "Route HEAVY when the fraction of trees voting HEAVY exceeds the threshold; the "
@@ -589,7 +590,8 @@ int run(const Options &o) {
            << num(r.cv_best.recall) << " | " << num(r.cv_best.f1) << " | "
            << pct(r.cv_best.heavy_share, 1) << " |\n";
     md << "\n## Test split (10,000 images), forest trained on the whole train split\n\n"
-       << "| row | top-1 | % of oracle | sent to heavy | P | R | F1 |\n|---|---|---|---|---|---|---|\n"
+       << "| row | top-1 | % of oracle | sent to heavy | P | R | F1 "
+          "|\n|---|---|---|---|---|---|---|\n"
        << "| light only (" << light.name << ") | " << pct(light_top1) << " | "
        << pct(light_top1 / oracle_top1, 1) << " | 0% | | | |\n"
        << "| heavy only (" << heavy.name << ") | " << pct(heavy_top1) << " | "
@@ -648,7 +650,7 @@ int run(const Options &o) {
         }
         md << "\n";
     }
-    md << "\nPairs above 0.75: " << (high.empty() ? std::string("none") : "") ;
+    md << "\nPairs above 0.75: " << (high.empty() ? std::string("none") : "");
     for (std::size_t i = 0; i < high.size(); ++i)
         md << (i ? ", " : "") << high[i];
     md << ".\n\n## Files\n\n"
@@ -657,10 +659,8 @@ int run(const Options &o) {
        << "- `rf-conf.yml.gz` (" << fs::file_size(conf_path) << " B): the confidence-feature "
        << "forest (inputs: the light model's p_max, margin, entropy; no plugin computes them "
        << "yet).\n- `rf.json`: normalisation, thresholds and the models the labels came from.\n\n"
-       << "Total time " << num(std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                                            t_start)
-                                      .count(),
-                                  0)
+       << "Total time "
+       << num(std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count(), 0)
        << " s (varies by machine and load; the rest of this report is deterministic).\n";
     md.close();
     std::cout << std::ifstream(o.out + "/report.md").rdbuf();

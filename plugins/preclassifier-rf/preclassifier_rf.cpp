@@ -20,6 +20,7 @@
 #include "rf_model.hpp"
 
 #include <tierd/plugin.hpp>
+#include <tierd/plugin_opencv.hpp>
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
@@ -46,9 +47,7 @@ class PreclassifierRf {
                           "-1 = the threshold stored in the model"),
     };
 
-    PreclassifierRf(tierd::Host host, const tierd::Config &config) : host_(host) {
-        load(config);
-    }
+    PreclassifierRf(tierd::Host host, const tierd::Config &config) : host_(host) { load(config); }
 
     int reload(const tierd::Config &config) {
         load(config);
@@ -106,26 +105,10 @@ class PreclassifierRf {
 
     // A view of the task image; TIERD_EINVAL (with a reason) if malformed.
     int wrap(const tierd_image *image, cv::Mat &out) const {
-        if (image == nullptr || image->data == nullptr || image->width <= 0 ||
-            image->height <= 0) {
-            host_.set_error("classify: task has no image");
+        if (const char *why = tierd::image_view(image, out)) {
+            host_.set_error(std::string("classify: ") + why);
             return TIERD_EINVAL;
         }
-        int channels = 0;
-        switch (image->format) {
-        case TIERD_PIXEL_GRAY8: channels = 1; break;
-        case TIERD_PIXEL_BGR8:
-        case TIERD_PIXEL_RGB8: channels = 3; break;
-        default: host_.set_error("classify: unknown pixel format"); return TIERD_EINVAL;
-        }
-        if (image->stride_bytes < image->width * channels) {
-            host_.set_error("classify: stride_bytes smaller than a row");
-            return TIERD_EINVAL;
-        }
-        // Borrowed host memory: wrap without copying, never write.
-        out = cv::Mat(image->height, image->width, CV_8UC(channels),
-                      const_cast<uint8_t *>(image->data),
-                      static_cast<size_t>(image->stride_bytes));
         return TIERD_OK;
     }
 

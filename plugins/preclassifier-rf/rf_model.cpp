@@ -60,7 +60,8 @@ void RfModel::save(const std::string &path) const {
     cv::FileStorage fs(path, cv::FileStorage::WRITE);
     if (!fs.isOpened())
         throw std::runtime_error("save: cannot write '" + path + "'");
-    fs << "tierd_preclass" << "{";
+    fs << "tierd_preclass"
+       << "{";
     fs << "schema" << 1;
     fs << "feature_names" << feature_names;
     fs << "feature_min" << feature_min;
@@ -69,7 +70,8 @@ void RfModel::save(const std::string &path) const {
     fs << "heavy_model" << heavy_model;
     fs << "threshold" << threshold;
     fs << "}";
-    fs << "forest" << "{";
+    fs << "forest"
+       << "{";
     forest->write(fs);
     fs << "}";
     fs.release();

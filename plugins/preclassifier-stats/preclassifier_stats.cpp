@@ -10,6 +10,7 @@
 //
 // classify() runs on a worker thread; it allocates a few image-sized buffers.
 #include <tierd/plugin.hpp>
+#include <tierd/plugin_opencv.hpp>
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
@@ -68,8 +69,8 @@ class PreclassifierStats {
             static_cast<float>(edge_density), static_cast<float>(lap_stddev[0] * lap_stddev[0]),
             static_cast<float>(entropy(gray))};
 
-        out.route = edge_density > settings_.heavy_edge_density ? TIERD_ROUTE_HEAVY
-                                                                : TIERD_ROUTE_LIGHT;
+        out.route =
+            edge_density > settings_.heavy_edge_density ? TIERD_ROUTE_HEAVY : TIERD_ROUTE_LIGHT;
         out.light_ok_probability = -1.0f; // this plugin has no calibrated estimate
         out.feature_names = feature_names;
         host_.counter_add(out.route == TIERD_ROUTE_HEAVY ? "routed_heavy" : "routed_light", 1.0);
@@ -95,26 +96,12 @@ class PreclassifierStats {
 
     // A gray view or copy of the task image; TIERD_EINVAL (with a reason) if malformed.
     int to_gray(const tierd_image *image, cv::Mat &gray) const {
-        if (image == nullptr || image->data == nullptr || image->width <= 0 ||
-            image->height <= 0) {
-            host_.set_error("classify: task has no image");
+        cv::Mat view;
+        if (const char *why = tierd::image_view(image, view)) {
+            host_.set_error(std::string("classify: ") + why);
             return TIERD_EINVAL;
         }
-        int channels = 0;
-        switch (image->format) {
-        case TIERD_PIXEL_GRAY8: channels = 1; break;
-        case TIERD_PIXEL_BGR8:
-        case TIERD_PIXEL_RGB8: channels = 3; break;
-        default: host_.set_error("classify: unknown pixel format"); return TIERD_EINVAL;
-        }
-        if (image->stride_bytes < image->width * channels) {
-            host_.set_error("classify: stride_bytes smaller than a row");
-            return TIERD_EINVAL;
-        }
-        // Borrowed host memory: wrap without copying, never write.
-        cv::Mat view(image->height, image->width, CV_8UC(channels),
-                     const_cast<uint8_t *>(image->data), static_cast<size_t>(image->stride_bytes));
-        if (channels == 1)
+        if (view.channels() == 1)
             gray = view;
         else
             cv::cvtColor(view, gray,

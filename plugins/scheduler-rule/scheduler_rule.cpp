@@ -61,7 +61,8 @@ class SchedulerRule {
             break;
         case Rule::by_route:
             if (pre == nullptr)
-                place(out, TIERD_TIER_END, settings_.light_model, "by-route: no pre-classifier result");
+                place(out, TIERD_TIER_END, settings_.light_model,
+                      "by-route: no pre-classifier result");
             else if (pre->route != TIERD_ROUTE_HEAVY)
                 place(out, TIERD_TIER_END, settings_.light_model,
                       pre->route == TIERD_ROUTE_LIGHT ? "by-route: route LIGHT"
