@@ -23,7 +23,8 @@ wait_online() {
 rr() { mosquitto_rr -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$device/cmd" \
        -e "test/replies/$$" -m "$1" -W 10; }
 
-/usr/bin/python3 -c 'import onnx' 2>/dev/null || { echo "SKIP: python3-onnx missing"; exit 0; }
+/usr/bin/python3 -c 'import onnx' 2>/dev/null ||
+    fail "python3-onnx is missing (scripts/install-deps.sh installs it)"
 /usr/bin/python3 "$source_dir/tests/plugins/make_test_model.py" "$work/tiny.onnx"
 /usr/bin/python3 "$source_dir/tests/integration/make_idx.py" "$work" 50
 

@@ -168,7 +168,8 @@ rule = "always-edge"'
     ;;
 inference_model_from_config)
     # The inference plugin runs a model the test writes; a corrupt one is refused.
-    /usr/bin/python3 -c 'import onnx' 2>/dev/null || { echo "SKIP: python3-onnx missing"; exit 0; }
+    /usr/bin/python3 -c 'import onnx' 2>/dev/null ||
+        fail "python3-onnx is missing (scripts/install-deps.sh installs it)"
     /usr/bin/python3 "$source_dir/tests/plugins/make_test_model.py" "$work/tiny.onnx"
     write_config "[plugin.inference-opencv]
 model = \"$work/tiny.onnx\"

@@ -35,7 +35,9 @@ std::vector<PluginCase> plugin_cases() {
     return cases;
 }
 
-void PrintTo(const PluginCase &c, std::ostream *os) { *os << c.name; }
+void PrintTo(const PluginCase &c, std::ostream *os) {
+    *os << c.name;
+}
 
 class EveryPlugin : public ::testing::TestWithParam<PluginCase> {};
 
@@ -63,7 +65,7 @@ std::vector<std::string> defined_dynamic_symbols(const char *path) {
 TEST_P(EveryPlugin, ExportsOnlyTheEntryFunction) {
     auto symbols = defined_dynamic_symbols(GetParam().path);
     if (symbols.empty())
-        GTEST_SKIP() << "nm not available";
+        FAIL() << "nm (binutils) listed no symbols for " << GetParam().path;
     int entries = 0;
     for (const auto &s : symbols) {
         if (s == "T tierd_plugin_entry") {

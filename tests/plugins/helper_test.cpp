@@ -90,9 +90,9 @@ TEST_F(Helper, ExceptionFromStopIsLoggedNotThrown) {
 }
 
 TEST_F(Helper, OptionalCallbacksFollowTheClass) {
-    EXPECT_NE(d_->stop, nullptr);     // Throwing::stop exists
-    EXPECT_EQ(d_->start, nullptr);    // no start()
-    EXPECT_EQ(d_->reload, nullptr);   // no reload(): the host recreates instead
+    EXPECT_NE(d_->stop, nullptr);   // Throwing::stop exists
+    EXPECT_EQ(d_->start, nullptr);  // no start()
+    EXPECT_EQ(d_->reload, nullptr); // no reload(): the host recreates instead
 }
 
 TEST_F(Helper, NullArgumentsAreRejectedNotDereferenced) {

@@ -96,8 +96,10 @@ class InferenceOpenCV : public ::testing::Test {
         fs::create_directories(dir_);
         const std::string python = TEST_PYTHON;
         if (std::system((python + " -c 'import onnx' >/dev/null 2>&1").c_str()) != 0) {
-            skip_reason_ = python + " cannot import onnx (install python3-onnx), so the test "
-                                    "model cannot be written";
+            missing_dep_ =
+                python +
+                " cannot import onnx (scripts/install-deps.sh installs python3-onnx), so the test "
+                "model cannot be written";
             return;
         }
         const std::string cmd = python + " '" + MAKE_TEST_MODEL_SCRIPT + "' '" + model_path() +
@@ -153,7 +155,7 @@ class InferenceOpenCV : public ::testing::Test {
     }
 
     static inline fs::path dir_;
-    static inline std::string skip_reason_; // set when python3-onnx is missing
+    static inline std::string missing_dep_; // set when python3-onnx is missing
     static inline std::string setup_error_; // set when writing the model failed
 
     plugin_test::Library lib_{INFERENCE_OPENCV_PATH};
@@ -164,8 +166,7 @@ class InferenceOpenCV : public ::testing::Test {
 
 #define REQUIRE_MODEL()                                                                            \
     do {                                                                                           \
-        if (!skip_reason_.empty())                                                                 \
-            GTEST_SKIP() << skip_reason_;                                                          \
+        ASSERT_EQ(missing_dep_, "");                                                               \
         ASSERT_EQ(setup_error_, "");                                                               \
     } while (0)
 
@@ -355,7 +356,7 @@ TEST_F(InferenceOpenCV, ZooModelsQuantizeToInt8OrSayWhyNot) {
     const std::string data = "/usr/share/datasets/fashion-mnist";
     const std::string manifest = std::string(ZOO_MODELS_DIR) + "/manifest.toml";
     if (!fs::exists(data + "/t10k-images-idx3-ubyte.gz") || !fs::exists(manifest))
-        GTEST_SKIP() << "needs dataset-fashion-mnist and models/manifest.toml";
+        FAIL() << "needs dataset-fashion-mnist (scripts/install-deps.sh) and models/manifest.toml";
     auto images = inference_opencv_test_images(data + "/t10k-images-idx3-ubyte.gz", 200);
     ASSERT_EQ(images.size(), 200u);
     for (const char *name : {"cnn-xs", "lenet-s", "mobilenet-s", "shufflenet-s", "resnet-8",

@@ -32,7 +32,7 @@ class SchedulerRule : public ::testing::Test {
         tierd_decision out{};
         out.struct_size = sizeof out;
         rc_ = inst.ops<tierd_scheduler_ops>()->decide(inst.get(), &task_,
-                                                        route < 0 ? nullptr : &pre, &context_, &out);
+                                                      route < 0 ? nullptr : &pre, &context_, &out);
         return out;
     }
     Overrides models(const char *rule) {

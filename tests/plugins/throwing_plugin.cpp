@@ -13,9 +13,8 @@ class Throwing {
     static constexpr const char *name = "test-throwing";
     static constexpr const char *version = "0.0.1";
     static constexpr const char *description = "throws from its methods on request";
-    static constexpr const char *const modes[] = {"none",     "std",     "tierd",     "bad-alloc",
-                                                  "non-std",  "ctor",    "undeclared", "stop",
-                                                  nullptr};
+    static constexpr const char *const modes[] = {
+        "none", "std", "tierd", "bad-alloc", "non-std", "ctor", "undeclared", "stop", nullptr};
     static constexpr tierd_config_key config_keys[] = {
         tierd::key_enum("mode", "none", modes, "what to throw, and from where"),
     };

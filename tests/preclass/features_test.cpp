@@ -53,14 +53,14 @@ TEST(PreclassFeatures, WhiteRectangleOnBlackHasClosedFormValues) {
     EXPECT_NEAR(f[kBrightness], 255.0 * p, 1e-3);
     EXPECT_NEAR(f[kContrast], 255.0 * std::sqrt(p * (1.0 - p)), 1e-3);
     EXPECT_NEAR(f[kIntensity1], 1.0 - p, 1e-6); // black pixels fall in the first bin
-    EXPECT_EQ(f[kKeypoints], 4.0f);               // the four corners
+    EXPECT_EQ(f[kKeypoints], 4.0f);             // the four corners
     // One edge loop around the rectangle, longer than 2 * (W + H) / 7 = 16 px.
     EXPECT_EQ(f[kEdgeLength1], 0.0f);
 }
 
 TEST(PreclassFeatures, TallRectangleAndLargestObjectWins) {
-    cv::Mat m = rectangle(40, 40, 5, 2, 4, 30);   // 4 x 30: the main object
-    m(cv::Rect(20, 20, 5, 5)).setTo(255);          // a smaller one
+    cv::Mat m = rectangle(40, 40, 5, 2, 4, 30); // 4 x 30: the main object
+    m(cv::Rect(20, 20, 5, 5)).setTo(255);       // a smaller one
     const Features f = compute_features(m);
     EXPECT_FLOAT_EQ(f[kAspect], 4.0f / 30.0f);
     EXPECT_NEAR(f[kAreaByPerim], 3.0 * 29.0 / (2.0 * (3 + 29)), 1e-5);
@@ -114,7 +114,7 @@ TEST(PreclassFeatures, PerceivedBrightnessWeighsGreenMost) {
     EXPECT_NEAR(brightness({255, 0, 0}), 255.0 * std::sqrt(0.068), 1e-3); // blue
     EXPECT_NEAR(brightness({0, 255, 0}), 255.0 * std::sqrt(0.691), 1e-3); // green
     EXPECT_NEAR(brightness({0, 0, 255}), 255.0 * std::sqrt(0.241), 1e-3); // red
-    const cv::Mat red(8, 8, CV_8UC3, cv::Scalar(255, 0, 0)); // as RGB data: red
+    const cv::Mat red(8, 8, CV_8UC3, cv::Scalar(255, 0, 0));              // as RGB data: red
     EXPECT_NEAR(compute_features_rgb(red)[kBrightness], 255.0 * std::sqrt(0.241), 1e-3);
 }
 

@@ -61,8 +61,8 @@ std::vector<bool> correct(const std::string &model) {
 }
 
 std::string temp_file(const std::string &name, const std::string &content) {
-    const fs::path p = fs::temp_directory_path() /
-                       ("preclass_test_" + std::to_string(::getpid()) + "_" + name);
+    const fs::path p =
+        fs::temp_directory_path() / ("preclass_test_" + std::to_string(::getpid()) + "_" + name);
     std::ofstream(p, std::ios::binary) << content;
     return p.string();
 }
@@ -104,7 +104,7 @@ TEST_F(PreclassifierRf, DescriptorDeclaresModelAndThreshold) {
 TEST_F(PreclassifierRf, RoutesRealTestImagesLikeTheModelFile) {
     const auto images = test_images(1000);
     if (images.empty())
-        GTEST_SKIP() << "dataset-fashion-mnist not installed";
+        FAIL() << "dataset-fashion-mnist is not installed (scripts/install-deps.sh installs it)";
     Instance inst(d_, {{"model", kModel}});
     ASSERT_EQ(inst.create_rc(), TIERD_OK) << inst.host().last_error;
     EXPECT_TRUE(inst.host().logged("loaded")) << "no load log line";
@@ -150,7 +150,7 @@ TEST_F(PreclassifierRf, RoutesRealTestImagesLikeTheModelFile) {
 TEST_F(PreclassifierRf, ThresholdFromConfigOverridesTheModels) {
     const auto images = test_images(200);
     if (images.empty())
-        GTEST_SKIP() << "dataset-fashion-mnist not installed";
+        FAIL() << "dataset-fashion-mnist is not installed (scripts/install-deps.sh installs it)";
     auto heavy_count = [&](const char *threshold) {
         Instance inst(d_, {{"model", kModel}, {"threshold", threshold}});
         EXPECT_EQ(inst.create_rc(), TIERD_OK) << inst.host().last_error;
@@ -198,8 +198,7 @@ TEST_F(PreclassifierRf, SmallFeatureBufferIsErangeAndBadImageEinval) {
 TEST_F(PreclassifierRf, NoModelIsAConfigError) {
     Instance inst(d_); // model defaults to ""
     EXPECT_EQ(inst.create_rc(), TIERD_ECONFIG);
-    EXPECT_NE(inst.host().last_error.find("'model'"), std::string::npos)
-        << inst.host().last_error;
+    EXPECT_NE(inst.host().last_error.find("'model'"), std::string::npos) << inst.host().last_error;
 }
 
 TEST_F(PreclassifierRf, MissingModelFileFailsCreate) {
@@ -211,7 +210,8 @@ TEST_F(PreclassifierRf, MissingModelFileFailsCreate) {
 }
 
 TEST_F(PreclassifierRf, CorruptModelFileFailsCreateWithAMessage) {
-    const std::string garbage = temp_file("garbage.yml", "%YAML:1.0\n{[ not: valid: yaml\n\x01\x02");
+    const std::string garbage =
+        temp_file("garbage.yml", "%YAML:1.0\n{[ not: valid: yaml\n\x01\x02");
     {
         Instance inst(d_, {{"model", garbage}});
         EXPECT_EQ(inst.create_rc(), TIERD_EIO);
@@ -242,8 +242,7 @@ TEST_F(PreclassifierRf, CorruptModelFileFailsCreateWithAMessage) {
 }
 
 TEST_F(PreclassifierRf, ModelForOtherFeaturesIsRejected) {
-    if (!fs::exists(kConfModel))
-        GTEST_SKIP() << kConfModel << " missing";
+    ASSERT_TRUE(fs::exists(kConfModel)) << kConfModel << " missing (tools/preclass/build.sh)";
     Instance inst(d_, {{"model", kConfModel}});
     EXPECT_EQ(inst.create_rc(), TIERD_ECONFIG);
     EXPECT_NE(inst.host().last_error.find("3 features"), std::string::npos)

@@ -4,8 +4,8 @@
 For every [[model]] entry: the file exists, its sha256 and size match, OpenCV's DNN
 loads it (through tools/zoo's zoo_eval, C++), and its top-1 on the first N test images
 (default 1000) is within 2 points of the manifest's top1 (measured on all 10,000) and
-of its top1_first1000 (within 0.5 point). Exit status: 0 pass, 1 fail, 77 skipped (no dataset / no Python
-tomllib), as ctest's SKIP_RETURN_CODE expects.
+of its top1_first1000 (within 0.5 point). Exit status: 0 pass, 1 fail (a missing dataset or Python
+tomllib is a failure: scripts/install-deps.sh provides both).
 
 usage: check_zoo.py ZOO_EVAL [MODELS_DIR] [--limit N]
 """
@@ -16,7 +16,6 @@ import os
 import subprocess
 import sys
 
-SKIP = 77
 
 
 def main():
@@ -30,8 +29,8 @@ def main():
     try:
         import tomllib
     except ImportError:
-        print("SKIP: needs Python >= 3.11 (tomllib)")
-        return SKIP
+        print("FAIL: needs Python >= 3.11 (tomllib)")
+        return 1
 
     manifest_path = os.path.join(args.models, "manifest.toml")
     with open(manifest_path, "rb") as f:
@@ -39,8 +38,8 @@ def main():
     data = os.environ.get("TIERD_FMNIST_DIR", manifest["dataset_dir"])
     for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
         if not os.path.exists(os.path.join(data, name)):
-            print(f"SKIP: {os.path.join(data, name)} missing (apt-get install dataset-fashion-mnist)")
-            return SKIP
+            print(f"FAIL: {os.path.join(data, name)} missing (scripts/install-deps.sh installs dataset-fashion-mnist)")
+            return 1
 
     failures = []
     models = manifest.get("model", [])
