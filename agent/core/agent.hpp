@@ -42,7 +42,6 @@ class Agent {
     // on the loop afterwards. Owned by its uv_work_t's data from queueing to the
     // after-callback.
     struct PluginJob {
-        uv_work_t work{};
         std::function<void()> on_worker;
         std::function<void()> on_loop;
     };

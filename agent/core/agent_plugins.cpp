@@ -3,6 +3,7 @@
 #include "agent/config/config_json.hpp"
 #include "agent/core/agent.hpp"
 #include "agent/core/logging.hpp"
+#include "agent/loop/loop_work.hpp"
 
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
@@ -32,23 +33,7 @@ std::string required_name(const nlohmann::json &args) {
 } // namespace
 
 void Agent::queue_plugin_job(std::unique_ptr<PluginJob> job) {
-    job->work.data = job.get();
-    uv_queue_work(
-        &loop_, &job.release()->work,
-        [](uv_work_t *work) {
-            auto *j = static_cast<PluginJob *>(work->data);
-            try {
-                if (j->on_worker)
-                    j->on_worker();
-            } catch (const std::exception &e) {
-                spdlog::error("plugin work failed: {}", e.what());
-            }
-        },
-        [](uv_work_t *work, int) {
-            std::unique_ptr<PluginJob> j(static_cast<PluginJob *>(work->data));
-            if (j->on_loop)
-                j->on_loop();
-        });
+    queue_loop_work(&loop_, std::move(job->on_worker), std::move(job->on_loop), "plugin work");
 }
 
 void Agent::load_plugins_at_start() {

@@ -1,5 +1,6 @@
 #include "agent/pipeline/offload_server.hpp"
 
+#include "agent/loop/loop_work.hpp"
 #include "agent/pipeline/offload_codec.hpp"
 
 #include <spdlog/spdlog.h>
@@ -11,12 +12,6 @@ namespace tierd {
 namespace {
 
 constexpr std::uint32_t kMaxScores = 1024;
-
-struct ServeJob {
-    uv_work_t req{};
-    OffloadServer *server = nullptr;
-    std::function<void()> on_worker, on_loop;
-};
 
 } // namespace
 
@@ -75,9 +70,7 @@ void OffloadServer::handle(const std::string &payload, const std::string &respon
     state->reply.device_id = device_id_;
     ++in_flight_;
 
-    auto job = std::make_unique<ServeJob>();
-    job->server = this;
-    job->on_worker = [state] {
+    auto on_worker = [state] {
         const cv::Mat &m = state->request.image;
         tierd_image image{};
         image.struct_size = sizeof image;
@@ -114,21 +107,14 @@ void OffloadServer::handle(const std::string &payload, const std::string &respon
         reply.energy_source =
             std::string(out.energy_source, strnlen(out.energy_source, sizeof out.energy_source));
     };
-    job->on_loop = [this, state] {
+    auto on_loop = [this, state] {
         --in_flight_;
         (state->reply.ok ? served_ : failed_)++;
         send_(state->response_topic, encode_offload_reply(state->reply), state->correlation);
         if (state->inference.use_count() == 1)
             release_(std::move(state->inference));
     };
-    job->req.data = job.get();
-    uv_queue_work(
-        loop_, &job.release()->req,
-        [](uv_work_t *req) { static_cast<ServeJob *>(req->data)->on_worker(); },
-        [](uv_work_t *req, int) {
-            std::unique_ptr<ServeJob> j(static_cast<ServeJob *>(req->data));
-            j->on_loop();
-        });
+    queue_loop_work(loop_, std::move(on_worker), std::move(on_loop), "offload request");
 }
 
 nlohmann::json OffloadServer::stats() const {

@@ -1,5 +1,6 @@
 #include "agent/pipeline/pipeline.hpp"
 
+#include "agent/loop/loop_work.hpp"
 #include "agent/pipeline/offload_codec.hpp"
 
 #include <opencv2/imgcodecs.hpp>
@@ -89,8 +90,6 @@ struct Pipeline::Task {
 };
 
 struct Pipeline::Work {
-    uv_work_t req{};
-    Pipeline *self = nullptr;
     std::function<void()> on_worker;
     std::function<void()> on_loop;
 };
@@ -106,24 +105,16 @@ Pipeline::~Pipeline() {
 }
 
 void Pipeline::queue(std::unique_ptr<Work> work) {
-    work->self = this;
-    work->req.data = work.get();
     ++jobs_;
-    uv_queue_work(
-        loop_, &work.release()->req,
-        [](uv_work_t *req) {
-            auto *w = static_cast<Work *>(req->data);
-            if (w->on_worker)
-                w->on_worker();
+    queue_loop_work(
+        loop_, std::move(work->on_worker),
+        [this, on_loop = std::move(work->on_loop)] {
+            --jobs_;
+            if (on_loop)
+                on_loop();
+            maybe_stopped();
         },
-        [](uv_work_t *req, int) {
-            std::unique_ptr<Work> w(static_cast<Work *>(req->data));
-            Pipeline *self = w->self;
-            --self->jobs_;
-            if (w->on_loop)
-                w->on_loop();
-            self->maybe_stopped();
-        });
+        "pipeline work");
 }
 
 void Pipeline::start() {
