@@ -59,7 +59,7 @@ struct Agent::ConfigJob {
     PluginSetChange plugins;
 };
 
-Agent::Agent(Config config, ConfigSource source)
+Agent::Agent(Config config, ConfigSource source, PluginPlan plugins)
     : config_(std::move(config)), source_(std::move(source)),
       options_(derive_agent_options(config_)) {
     uv_loop_init(&loop_);
@@ -78,6 +78,7 @@ Agent::Agent(Config config, ConfigSource source)
         });
     register_commands();
     register_plugin_commands();
+    initial_plugins_ = std::move(plugins);
 }
 
 Agent::~Agent() {

@@ -31,7 +31,9 @@ struct ConfigSource {
 class Agent {
   public:
     // Throws std::runtime_error when start-up fails (HAL profile, MQTT TLS setup).
-    Agent(Config config, ConfigSource source);
+    // `plugins`: the plan main() made of `config`'s plugins; start-up instantiates it
+    // instead of opening every plugin again.
+    Agent(Config config, ConfigSource source, PluginPlan plugins);
     ~Agent();
     // Runs the loop until SIGTERM/SIGINT; returns the process exit code.
     int run();
@@ -102,6 +104,7 @@ class Agent {
     unsigned next_plugin_index_ = 0;             // instance names: "<plugin>.<n>"
     bool plugins_loading_ = false;               // the start-up load has not finished
     std::unique_ptr<Pipeline> pipeline_;
+    std::optional<PluginPlan> initial_plugins_;     // used once, by load_plugins_at_start()
     std::unique_ptr<OffloadServer> offload_server_; // roles edge and cloud
     // Other agents' retained status: device id -> role, for those online now.
     std::map<std::string, std::string> online_agents_;

@@ -42,9 +42,11 @@ void Agent::load_plugins_at_start() {
     plugins_loading_ = true;
     auto change = std::make_shared<PluginSetChange>();
     auto job = std::make_unique<PluginJob>();
-    job->on_worker = [this, change] {
-        // config_ does not change while config_change_running_ is set.
-        *change = prepare_plugin_set(config_, {}, plugin_bridge_, false, next_plugin_index_);
+    auto plan = std::make_shared<PluginPlan>(std::move(*initial_plugins_));
+    initial_plugins_.reset();
+    job->on_worker = [this, change, plan] {
+        *change =
+            instantiate_plugin_set(std::move(*plan), {}, plugin_bridge_, false, next_plugin_index_);
     };
     job->on_loop = [this, change] {
         config_change_running_ = false;
@@ -53,8 +55,6 @@ void Agent::load_plugins_at_start() {
             retire_plugins(std::move(change->created));
             return;
         }
-        for (const auto &e : change->errors) // checked in main(); the files may have changed
-            change->refused.push_back({e.key_path, "", "", e.to_string()});
         install_plugins(std::move(*change));
         start_pipeline();
         std::string status = "STATUS=running, " + std::to_string(plugins_.size()) +

@@ -108,7 +108,8 @@ int main(int argc, char **argv) {
     }
     // A bad key in a [plugin.<name>] table is a config error like any other. (A plugin
     // that cannot be loaded is not: the agent reports it and serves on.)
-    if (auto plan = tierd::plan_plugins(*result.config); !plan.errors.empty()) {
+    auto plan = tierd::plan_plugins(*result.config);
+    if (!plan.errors.empty()) {
         std::cerr << tierd::to_string(plan.errors);
         return 1;
     }
@@ -118,7 +119,7 @@ int main(int argc, char **argv) {
                            : std::max(1u, std::thread::hardware_concurrency());
     setenv("UV_THREADPOOL_SIZE", std::to_string(threads).c_str(), 1);
     try {
-        tierd::Agent agent(std::move(*result.config), {config_file, sets});
+        tierd::Agent agent(std::move(*result.config), {config_file, sets}, std::move(plan));
         return agent.run();
     } catch (const std::exception &e) {
         spdlog::critical("{}", e.what());

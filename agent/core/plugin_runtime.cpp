@@ -201,8 +201,13 @@ std::variant<RunningPlugin, std::string> start_instance(PreparedPlugin prepared,
 PluginSetChange prepare_plugin_set(const Config &config, const std::vector<RunningSummary> &running,
                                    const std::shared_ptr<PluginBridge> &bridge, bool strict,
                                    unsigned &next_index) {
+    return instantiate_plugin_set(plan_plugins(config), running, bridge, strict, next_index);
+}
+
+PluginSetChange instantiate_plugin_set(PluginPlan plan, const std::vector<RunningSummary> &running,
+                                       const std::shared_ptr<PluginBridge> &bridge, bool strict,
+                                       unsigned &next_index) {
     PluginSetChange change;
-    PluginPlan plan = plan_plugins(config);
     change.errors = std::move(plan.errors);
     change.refused = std::move(plan.refused);
     for (const auto &warning : plan.warnings)

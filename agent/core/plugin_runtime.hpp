@@ -125,6 +125,11 @@ struct PluginSetChange {
 PluginSetChange prepare_plugin_set(const Config &config, const std::vector<RunningSummary> &running,
                                    const std::shared_ptr<PluginBridge> &bridge, bool strict,
                                    unsigned &next_index);
+// The same from a plan already made (start-up: main() planned the plugins to check the
+// config, so the libraries are not opened twice).
+PluginSetChange instantiate_plugin_set(PluginPlan plan, const std::vector<RunningSummary> &running,
+                                       const std::shared_ptr<PluginBridge> &bridge, bool strict,
+                                       unsigned &next_index);
 
 // Worker. Finds, opens, checks and starts one plugin (plugins.load).
 struct SingleLoad {
