@@ -7,7 +7,11 @@
 #
 # Environment: IMAGES (default 2000; 10000 = the whole test split), RATE_HZ (default 0 =
 # as fast as it goes), LIGHT / HEAVY (zoo model names; default: the cheapest and the most
-# accurate in models/manifest.toml).
+# accurate in models/manifest.toml), ROUTER: how the end picks what goes to the edge —
+#   cascade (default)  the light model answers first; unsure answers (top softmax score
+#                      below CONFIDENCE, default 0.95) go to the edge
+#   paper              Ren et al.'s pre-classifier: a random forest over 7 image features
+#   conf               that forest with the light model's confidence as 3 more features
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/scripts/install-deps.sh"
@@ -61,15 +65,56 @@ jsonl = "$work/results.jsonl"
 [plugin.inference-opencv]
 manifest = "$manifest"
 models = "$light"
-[plugins]
-preclassifier = "preclassifier-rf"
-[plugin.preclassifier-rf]
-model = "$top/models/preclass/rf.yml.gz"
 [plugin.scheduler-rule]
-rule = "by-route"
 light_model = "$light"
 heavy_model = "$heavy"
 CONF
+case "${ROUTER:-cascade}" in
+cascade) routing="[pipeline]
+local_first = true
+[plugins]
+preclassifier = \"\"
+[plugin.scheduler-rule]
+rule = \"by-confidence\"
+confidence_threshold = ${CONFIDENCE:-0.95}"
+    about="the light model's own confidence (cascade, threshold ${CONFIDENCE:-0.95})" ;;
+paper) routing="[plugins]
+preclassifier = \"preclassifier-rf\"
+[plugin.preclassifier-rf]
+model = \"$top/models/preclass/rf.yml.gz\"
+[plugin.scheduler-rule]
+rule = \"by-route\""
+    about="preclassifier-rf on the paper's 7 image features" ;;
+conf) routing="[pipeline]
+local_first = true
+[plugins]
+preclassifier = \"preclassifier-rf\"
+[plugin.preclassifier-rf]
+model = \"$top/models/preclass/rf-paper-conf.yml.gz\"
+[plugin.scheduler-rule]
+rule = \"by-route\""
+    about="preclassifier-rf on the 7 image features + the light model's confidence" ;;
+*) echo "ROUTER must be cascade, paper or conf" >&2; exit 2 ;;
+esac
+# TOML tables may not repeat: merge the routing keys into the file's tables.
+/usr/bin/python3 - "$work/end.toml" "$routing" <<'PY'
+import sys, re
+path, extra = sys.argv[1], sys.argv[2]
+tables, order, current = {}, [], None
+for line in (open(path).read() + "\n" + extra).splitlines():
+    m = re.match(r"^\[(.+)\]$", line.strip())
+    if m:
+        current = m.group(1)
+        if current not in tables:
+            tables[current] = {}
+            order.append(current)
+    elif "=" in line and current:
+        k, v = line.split("=", 1)
+        tables[current][k.strip()] = v.strip()
+with open(path, "w") as f:
+    for t in order:
+        f.write(f"[{t}]\n" + "".join(f"{k} = {v}\n" for k, v in tables[t].items()))
+PY
 
 "$top/build/tierd" --config "$work/edge.toml" 2>"$work/edge.log" &
 EDGE_PID=$!
@@ -110,7 +155,7 @@ while true; do
     kill -0 "$END_PID" 2>/dev/null || { echo "the end agent exited; its log:"; cat "$work/end.log"; exit 1; }
 done
 
-/usr/bin/python3 - "$work/results.jsonl" <<'PY'
+/usr/bin/python3 - "$work/results.jsonl" "$about" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 ok = [r for r in rows if r.get("ok")]
@@ -131,6 +176,6 @@ print("summary (from the end agent's results file):")
 show("all", ok)
 show("ran on end", [r for r in ok if r["tier"] == "end"])
 show("ran on edge", [r for r in ok if r["tier"] == "edge"])
-print("  energy is the energy attributed to the inference on the tier that ran it (not yet the")
-print("  end device's radio energy); routing: preclassifier-rf on the paper's 7 features.")
+print("  energy is the energy attributed to the inference on the tier that ran it (not the")
+print("  end device's radio energy; bench/edge_based models that); routing: " + sys.argv[2] + ".")
 PY

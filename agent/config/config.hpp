@@ -107,6 +107,18 @@ struct OffloadConfig {
     int max_in_flight = 64;         // edge/cloud: requests served at once; more get "busy"
 };
 
+// How the end's pipeline runs a task (docs/config.md, [pipeline]).
+struct PipelineConfig {
+    // Run the local (light) model before the scheduler decides, so the pre-classifier and
+    // the scheduler see its result (tierd_task.local_result, ABI 1.1) and a task whose
+    // offload fails keeps that result instead of running again.
+    bool local_first = false;
+    // Emulates a slower device: each local compute stage (pre-classifier, inference)
+    // takes this many times its real duration (the worker sleeps the difference).
+    // 1 = off. For benchmarks that stand in for a weaker board; results say it is on.
+    double emulate_slowdown = 1.0;
+};
+
 struct ResultsConfig {
     std::string jsonl;   // append one JSON line per finished task; "" = no file
     bool publish = true; // publish each result on tierd/v1/dev/<id>/results
@@ -129,6 +141,7 @@ struct Config {
     SourceConfig source;
     ResultsConfig results;
     OffloadConfig offload;
+    PipelineConfig pipeline;
     PluginsConfig plugins;
     // [plugin.<name>] tables, kept raw; validated by the plugin host.
     std::map<std::string, toml::table> plugin_tables;

@@ -48,6 +48,8 @@ nlohmann::json to_json(const Config &c) {
                    {"rate_hz", c.source.rate_hz}};
     j["offload"] = {{"timeout_ms", c.offload.timeout_ms},
                     {"max_in_flight", c.offload.max_in_flight}};
+    j["pipeline"] = {{"local_first", c.pipeline.local_first},
+                     {"emulate_slowdown", c.pipeline.emulate_slowdown}};
     j["results"] = {{"jsonl", c.results.jsonl}, {"publish", c.results.publish}};
     j["plugins"] = {{"search_path", c.plugins.search_path},
                     {"scheduler", c.plugins.scheduler},

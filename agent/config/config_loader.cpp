@@ -67,6 +67,13 @@ std::string type_name(const toml::node &n) {
     }
 }
 
+// A number as a config file would spell it (no trailing zeros).
+std::string number_text(double v) {
+    std::ostringstream os;
+    os << v;
+    return os.str();
+}
+
 template <typename E> struct EnumChoice {
     std::string_view name;
     E value;
@@ -156,6 +163,37 @@ class Validator {
         out = static_cast<Int>(v);
     }
 
+    void number(const toml::table *sec, std::string_view sec_name, std::string_view key, double lo,
+                double hi, double &out) {
+        const toml::node *n = get(sec, key);
+        if (n == nullptr)
+            return;
+        auto v = n->value<double>();
+        if (!v || !(n->is_floating_point() || n->is_integer())) {
+            error(n, path(sec_name, key), "expected a number, got " + type_name(*n));
+            return;
+        }
+        if (!(*v >= lo && *v <= hi)) {
+            error(n, path(sec_name, key),
+                  "value " + number_text(*v) + " out of range " + number_text(lo) + ".." +
+                      number_text(hi));
+            return;
+        }
+        out = *v;
+    }
+
+    void boolean(const toml::table *sec, std::string_view sec_name, std::string_view key,
+                 bool &out) {
+        const toml::node *n = get(sec, key);
+        if (n == nullptr)
+            return;
+        if (!n->is_boolean()) {
+            error(n, path(sec_name, key), "expected a boolean, got " + type_name(*n));
+            return;
+        }
+        out = n->as_boolean()->get();
+    }
+
     template <typename E>
     void enumeration(const toml::table *sec, std::string_view sec_name, std::string_view key,
                      std::initializer_list<EnumChoice<E>> choices, E &out) {
@@ -232,9 +270,9 @@ class Validator {
 };
 
 void validate(Validator &v, Config &c) {
-    static constexpr std::array<std::string_view, 10> kSections = {
-        "agent",  "workers", "mqtt",    "telemetry", "hal",
-        "source", "results", "offload", "plugins",   "plugin"};
+    static constexpr std::array<std::string_view, 11> kSections = {
+        "agent",   "workers", "mqtt",     "telemetry", "hal",   "source",
+        "results", "offload", "pipeline", "plugins",   "plugin"};
     for (const auto &[k, node] : v.doc()) {
         if (std::find(kSections.begin(), kSections.end(), k.str()) == kSections.end())
             v.error(&node, std::string(k.str()),
@@ -350,6 +388,11 @@ void validate(Validator &v, Config &c) {
         const auto *s = v.section("offload", {"timeout_ms", "max_in_flight"});
         v.integer(s, "offload", "timeout_ms", 10, 600000, c.offload.timeout_ms);
         v.integer(s, "offload", "max_in_flight", 1, 10000, c.offload.max_in_flight);
+    }
+    {
+        const auto *s = v.section("pipeline", {"local_first", "emulate_slowdown"});
+        v.boolean(s, "pipeline", "local_first", c.pipeline.local_first);
+        v.number(s, "pipeline", "emulate_slowdown", 1.0, 10000.0, c.pipeline.emulate_slowdown);
     }
     {
         const auto *s = v.section("results", {"jsonl", "publish"});

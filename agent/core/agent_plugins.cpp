@@ -109,6 +109,8 @@ void Agent::start_pipeline() {
     o.results = config_.results;
     o.max_in_flight = config_.workers.queue_limit;
     o.offload_timeout_ms = static_cast<int>(config_.offload.timeout_ms);
+    o.local_first = config_.pipeline.local_first;
+    o.emulate_slowdown = config_.pipeline.emulate_slowdown;
     o.device_id = options_.identity.device_id;
     o.local_tier = config_.agent.role == Role::end    ? TIERD_TIER_END
                    : config_.agent.role == Role::edge ? TIERD_TIER_EDGE

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <thread>
 
 namespace tierd {
 namespace {
@@ -45,6 +46,15 @@ std::string fixed_string(const char *text, std::size_t size) {
     return std::string(text, strnlen(text, size));
 }
 
+// [pipeline] emulate_slowdown: a stage that took `ms` really takes `factor` times as long
+// on the emulated device, so the worker sleeps the difference. Returns the emulated time.
+double emulate(double ms, double factor) {
+    if (factor <= 1.0)
+        return ms;
+    std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(ms * (factor - 1.0)));
+    return ms * factor;
+}
+
 } // namespace
 
 // One unit of work; its address is stable from start to finish (the plugin structs point
@@ -69,6 +79,7 @@ struct Pipeline::Task {
     std::vector<float> scores = std::vector<float>(kMaxScores);
     tierd_inference_result local{};
     bool have_local = false;
+    bool local_first = false; // `local` was computed before the scheduler decided
     double infer_ms = 0.0;
 
     std::vector<float> fused_scores = std::vector<float>(kMaxScores);
@@ -316,17 +327,26 @@ void Pipeline::start_task(SourceImage img) {
     task->task.image = &task->image;
     ++in_flight_;
 
-    // Stage 1 (worker): the preclassifier's features and routing hint.
+    // Stage 1 (worker): with local_first, the local model's answer first (the
+    // pre-classifier and the scheduler see it as task.local_result); then the
+    // preclassifier's features and routing hint.
     auto work = std::make_unique<Work>();
     Task *t = task.get();
-    work->on_worker = [t] {
+    work->on_worker = [t, local_first = options_.local_first,
+                       slowdown = options_.emulate_slowdown] {
+        if (local_first && t->plugins.inference) {
+            infer_here(*t, "", slowdown);
+            t->local_first = true;
+            if (t->have_local)
+                t->task.local_result = &t->local;
+        }
         if (!t->plugins.preclassifier)
             return;
         uint64_t start = uv_hrtime();
         t->pre.features = t->features.data();
         t->pre.feature_capacity = kMaxFeatures;
         auto r = t->plugins.preclassifier->classify(t->task, t->pre);
-        t->classify_ms = ms_since(start);
+        t->classify_ms = emulate(ms_since(start), slowdown);
         t->have_pre = r.ok();
         if (!r.ok())
             spdlog::warn("task {}: preclassifier: {}", t->task_id, r.to_string());
@@ -416,6 +436,7 @@ void Pipeline::on_offload_reply(const std::string &payload) {
         return run_local(std::move(task));
     }
     task->have_remote = true;
+    task->error.clear(); // a failed local_first answer does not fail a task answered upstream
     task->remote_device = reply->device_id;
     task->remote_scores = std::move(reply->scores);
     task->remote.struct_size = sizeof task->remote;
@@ -451,24 +472,48 @@ void Pipeline::on_sweep(uv_timer_t *timer) {
     }
 }
 
+// Runs the inference plugin here on `task` (worker thread). The plugin's own infer()
+// never sees a local_result: it is the one producing it.
+void Pipeline::infer_here(Task &t, const char *model, double slowdown) {
+    if (!t.plugins.inference) {
+        t.error = "no inference plugin is loaded";
+        return;
+    }
+    const tierd_inference_result *seen = t.task.local_result;
+    t.task.local_result = nullptr;
+    uint64_t start = uv_hrtime();
+    t.local = tierd_inference_result{};
+    t.local.struct_size = sizeof t.local;
+    t.local.scores = t.scores.data();
+    t.local.score_capacity = kMaxScores;
+    auto r = t.plugins.inference->infer(t.task, model, t.local);
+    t.infer_ms = emulate(ms_since(start), slowdown);
+    if (slowdown > 1.0)
+        t.local.compute_ms *= slowdown;
+    t.task.local_result = seen;
+    t.have_local = r.ok();
+    if (r.ok())
+        t.error.clear();
+    else
+        t.error = "inference: " + r.to_string();
+}
+
 void Pipeline::run_local(std::unique_ptr<Task> task) {
+    // A task placed upstream that runs here after all (fallback) takes this tier's default
+    // model: the upstream model is usually not loaded here. With local_first that answer
+    // exists already and is kept; so is it when the scheduler kept the task here on the
+    // model that already answered.
+    const std::string wanted =
+        task->upstream ? std::string()
+                       : fixed_string(task->decision.model, sizeof task->decision.model);
+    if (task->local_first && task->have_local &&
+        (wanted.empty() || wanted == fixed_string(task->local.model, sizeof task->local.model)))
+        return after_infer(std::move(task));
     // Stage 3 (worker): inference here.
     auto work = std::make_unique<Work>();
     Task *t = task.get();
-    work->on_worker = [t] {
-        if (!t->plugins.inference) {
-            t->error = "no inference plugin is loaded";
-            return;
-        }
-        uint64_t start = uv_hrtime();
-        t->local.scores = t->scores.data();
-        t->local.score_capacity = kMaxScores;
-        auto r = t->plugins.inference->infer(
-            t->task, fixed_string(t->decision.model, sizeof t->decision.model), t->local);
-        t->infer_ms = ms_since(start);
-        t->have_local = r.ok();
-        if (!r.ok())
-            t->error = "inference: " + r.to_string();
+    work->on_worker = [t, wanted, slowdown = options_.emulate_slowdown] {
+        infer_here(*t, wanted.c_str(), slowdown);
     };
     work->on_loop = [this, owned = std::make_shared<std::unique_ptr<Task>>(std::move(task))] {
         after_infer(std::move(*owned));
@@ -524,6 +569,10 @@ void Pipeline::finish(std::unique_ptr<Task> task) {
     }
     doc["timing_ms"] = {
         {"preclassify", task->classify_ms}, {"inference", task->infer_ms}, {"total", total_ms}};
+    if (task->local_first)
+        doc["local_first"] = true;
+    if (options_.emulate_slowdown > 1.0)
+        doc["emulated_slowdown"] = options_.emulate_slowdown;
     const bool ok = task->error.empty() && (task->have_local || task->have_remote);
     if (ok) {
         doc["ok"] = true;

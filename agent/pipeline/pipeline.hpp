@@ -42,6 +42,8 @@ struct PipelineOptions {
     int offload_timeout_ms = 1000; // how long an upstream reply may take
     std::string device_id;
     tierd_tier local_tier = TIERD_TIER_END;
+    bool local_first = false;      // [pipeline] local_first (config.hpp PipelineConfig)
+    double emulate_slowdown = 1.0; // [pipeline] emulate_slowdown
 };
 
 class Pipeline {
@@ -95,6 +97,7 @@ class Pipeline {
     void after_classify(std::unique_ptr<Task> task);
     void after_infer(std::unique_ptr<Task> task);
     void run_local(std::unique_ptr<Task> task);
+    static void infer_here(Task &task, const char *model, double slowdown);
     static void on_sweep(uv_timer_t *timer);
     void finish(std::unique_ptr<Task> task);
     void write_jsonl(std::string line);

@@ -68,7 +68,9 @@ std::string read_kind_ops(tierd_plugin_kind kind, const void *ops, PluginFunctio
 } // namespace
 
 const std::vector<std::uint32_t> &host_abi_versions() {
-    static const std::vector<std::uint32_t> versions{TIERD_ABI_VERSION};
+    // Newest first; every minor of major 1 so far (1.1 only appended a field).
+    static const std::vector<std::uint32_t> versions{TIERD_ABI_MAKE(1, 1), TIERD_ABI_MAKE(1, 0)};
+    static_assert(TIERD_ABI_VERSION == TIERD_ABI_MAKE(1, 1), "list the new minor here");
     return versions;
 }
 

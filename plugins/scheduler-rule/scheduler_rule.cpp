@@ -5,6 +5,11 @@
 //   always-cloud  run on the cloud tier with `heavy_model`
 //   by-route      the pre-classifier said HEAVY and the edge tier is connected -> edge with
 //                 `heavy_model`; anything else -> this device with `light_model`
+//   by-confidence the cascade: the local model already answered (agent option
+//                 [pipeline] local_first = true, ABI 1.1 tierd_task.local_result) and its
+//                 top softmax score is below `confidence_threshold`, and the edge tier is
+//                 connected -> edge with `heavy_model`; anything else -> this device (the
+//                 local answer is kept)
 //
 // decide() runs on the loop thread and only compares a few values: it never blocks.
 #include <tierd/plugin.hpp>
@@ -18,14 +23,20 @@ class SchedulerRule {
     static constexpr const char *name = "scheduler-rule";
     static constexpr const char *version = "0.1.0";
     static constexpr const char *description =
-        "places tasks by a fixed rule (always-end/edge/cloud or by the pre-classifier's route)";
+        "places tasks by a fixed rule (always-end/edge/cloud, by the pre-classifier's route, "
+        "or by the local model's confidence)";
 
-    static constexpr const char *const rules[] = {"always-end", "always-edge", "always-cloud",
-                                                  "by-route", nullptr};
+    static constexpr const char *const rules[] = {"always-end", "always-edge",   "always-cloud",
+                                                  "by-route",   "by-confidence", nullptr};
     static constexpr tierd_config_key config_keys[] = {
         tierd::key_enum("rule", "by-route", rules,
-                        "always-end, always-edge, always-cloud, or by-route (HEAVY and edge "
-                        "connected -> edge, else end)"),
+                        "always-end, always-edge, always-cloud, by-route (HEAVY and edge "
+                        "connected -> edge, else end), or by-confidence (local model's top "
+                        "score < confidence_threshold and edge connected -> edge; needs "
+                        "[pipeline] local_first = true)"),
+        tierd::key_double("confidence_threshold", "0.95", 0.0, 1.0,
+                          "by-confidence: offload when the local top softmax score is below "
+                          "this"),
         tierd::key_string("light_model", "",
                           "model for tasks kept on this device; \"\" = the inference default"),
         tierd::key_string("heavy_model", "",
@@ -41,7 +52,7 @@ class SchedulerRule {
         return TIERD_OK;
     }
 
-    int decide(const tierd_task &, const tierd_preclass_result *pre,
+    int decide(const tierd_task &task, const tierd_preclass_result *pre,
                const tierd_schedule_context &context, tierd_decision &out) {
         out.split_layer = -1;
         switch (settings_.rule) {
@@ -75,6 +86,7 @@ class SchedulerRule {
                 place(out, TIERD_TIER_EDGE, settings_.heavy_model,
                       "by-route: route HEAVY and edge connected");
             break;
+        case Rule::by_confidence: by_confidence(task, context, out); break;
         }
         host_.counter_add(out.tier == TIERD_TIER_END    ? "decisions_end"
                           : out.tier == TIERD_TIER_EDGE ? "decisions_edge"
@@ -84,10 +96,11 @@ class SchedulerRule {
     }
 
   private:
-    enum class Rule { always_end, always_edge, always_cloud, by_route };
+    enum class Rule { always_end, always_edge, always_cloud, by_route, by_confidence };
 
     struct Settings {
         Rule rule = Rule::by_route;
+        double confidence_threshold = 0.95;
         std::string light_model;
         std::string heavy_model;
     };
@@ -97,6 +110,7 @@ class SchedulerRule {
         s.rule = parse_rule(config.get_string("rule"));
         s.light_model = config.get_string("light_model");
         s.heavy_model = config.get_string("heavy_model");
+        s.confidence_threshold = config.get_double("confidence_threshold");
         constexpr size_t limit = sizeof(tierd_decision{}.model) - 1; // 63
         if (s.light_model.size() > limit || s.heavy_model.size() > limit)
             throw tierd::Error(TIERD_ECONFIG,
@@ -113,8 +127,26 @@ class SchedulerRule {
             return Rule::always_cloud;
         if (rule == "by-route")
             return Rule::by_route;
+        if (rule == "by-confidence")
+            return Rule::by_confidence;
         throw tierd::Error(TIERD_ECONFIG, "rule: unknown value '" + rule + "'");
     }
+    void by_confidence(const tierd_task &task, const tierd_schedule_context &context,
+                       tierd_decision &out) const {
+        const tierd_inference_result *local = tierd_task_local_result(&task);
+        if (local == nullptr)
+            return place(out, TIERD_TIER_END, settings_.light_model,
+                         "by-confidence: no local result (set [pipeline] local_first = true)");
+        if (local->top_score >= settings_.confidence_threshold)
+            return place(out, TIERD_TIER_END, settings_.light_model,
+                         "by-confidence: local model confident");
+        if (!edge_connected(context))
+            return place(out, TIERD_TIER_END, settings_.light_model,
+                         "by-confidence: local model unsure but edge not connected");
+        place(out, TIERD_TIER_EDGE, settings_.heavy_model,
+              "by-confidence: local model unsure and edge connected");
+    }
+
     static bool edge_connected(const tierd_schedule_context &context) {
         return context.edge != nullptr && context.edge->connected != 0;
     }

@@ -79,6 +79,23 @@ TEST(ConfigLoader, ReportsLineColumnAndKeyForBadEnum) {
     EXPECT_NE(e.message.find("'edge'"), std::string::npos) << e.message;
 }
 
+TEST(ConfigLoader, PipelineSection) {
+    auto r =
+        load_config_text("[pipeline]\nlocal_first = true\nemulate_slowdown = 28.9\n", "p.toml");
+    ASSERT_TRUE(r.ok()) << to_string(r.errors);
+    EXPECT_TRUE(r.config->pipeline.local_first);
+    EXPECT_DOUBLE_EQ(r.config->pipeline.emulate_slowdown, 28.9);
+    auto defaults = load_config_text("", "d.toml");
+    EXPECT_FALSE(defaults.config->pipeline.local_first);
+    EXPECT_DOUBLE_EQ(defaults.config->pipeline.emulate_slowdown, 1.0);
+
+    auto e = only_error(load_config_text("[pipeline]\nemulate_slowdown = 0.5\n", "p.toml"));
+    EXPECT_EQ(e.to_string(),
+              "p.toml:2:20: pipeline.emulate_slowdown: value 0.5 out of range 1..10000");
+    e = only_error(load_config_text("[pipeline]\nlocal_first = 1\n", "p.toml"));
+    EXPECT_EQ(e.to_string(), "p.toml:2:15: pipeline.local_first: expected a boolean, got integer");
+}
+
 TEST(ConfigLoader, ReportsUnknownKeyWithSuggestion) {
     auto e = only_error(load_config_text("[mqtt]\nhost = \"h\"\nprot = 1\n", "tierd.toml"));
     EXPECT_EQ(e.line, 3);

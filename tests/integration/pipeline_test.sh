@@ -241,6 +241,132 @@ PY
     echo "$out" | grep -q '"undecodable":1' || fail "undecodable not counted: $out"
     echo "$out" | grep -q '"done":2' || fail "status: $out"
     ;;
+cascade_local_first)
+    # [pipeline] local_first with scheduler-rule by-confidence on the zoo's real models:
+    # the end's light model answers every image first; only its unsure answers go to the
+    # edge's heavy model; once the edge is gone, unsure answers keep the light model's
+    # result (a fallback, not a second local run).
+    data=/usr/share/datasets/fashion-mnist
+    [ -f "$data/t10k-images-idx3-ubyte.gz" ] ||
+        fail "dataset-fashion-mnist is missing (scripts/install-deps.sh installs it)"
+    edge="it-edge-$$"
+    cat >"$work/edge.toml" <<CONF
+[agent]
+device_id = "$edge"
+role = "edge"
+[mqtt]
+host = "127.0.0.1"
+port = $BROKER_PORT
+[plugin.inference-opencv]
+manifest = "$source_dir/models/manifest.toml"
+models = "resnet-20"
+CONF
+    cascade_config() { # LIMIT
+        cat >"$work/tierd.toml" <<CONF
+[agent]
+device_id = "$device"
+[mqtt]
+host = "127.0.0.1"
+port = $BROKER_PORT
+[source]
+kind = "idx"
+path = "$data/t10k-images-idx3-ubyte.gz"
+labels = "$data/t10k-labels-idx1-ubyte.gz"
+limit = $1
+[results]
+jsonl = "$work/results.jsonl"
+[pipeline]
+local_first = true
+emulate_slowdown = 2
+[plugins]
+preclassifier = ""
+[plugin.scheduler-rule]
+rule = "by-confidence"
+confidence_threshold = 0.95
+[plugin.inference-opencv]
+manifest = "$source_dir/models/manifest.toml"
+models = "cnn-xs"
+CONF
+    }
+    "$tierd" --config "$work/edge.toml" >"$work/edge.log" 2>&1 &
+    EDGE_PID=$!
+    trap 'kill -9 ${TIERD_PID:-} ${EDGE_PID:-} 2>/dev/null || true; stop_broker; rm -rf "$work"' EXIT
+    for _ in $(seq 40); do
+        mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$edge/status" -C 1 -W 1 \
+            2>/dev/null | grep -q '"state":"online"' && break
+        sleep 0.25
+    done
+    cascade_config 200
+    "$tierd" --config "$work/tierd.toml" >"$work/tierd.log" 2>&1 &
+    TIERD_PID=$!
+    for _ in $(seq 300); do
+        [ -f "$work/results.jsonl" ] && [ "$(wc -l <"$work/results.jsonl")" -ge 200 ] && break
+        sleep 0.1
+    done
+    kill "$TIERD_PID"; wait "$TIERD_PID" 2>/dev/null || true
+    kill -9 "$EDGE_PID"; wait "$EDGE_PID" 2>/dev/null || true
+    mv "$work/results.jsonl" "$work/with-edge.jsonl"
+    # An edge that lacks the heavy model answers each request with an error: the unsure
+    # answers fall back to the light model's result, already computed.
+    sed -i 's/models = "resnet-20"/models = "lenet-s"/' "$work/edge.toml"
+    "$tierd" --config "$work/edge.toml" >"$work/edge.log" 2>&1 &
+    EDGE_PID=$!
+    for _ in $(seq 40); do
+        mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$edge/status" -C 1 -W 1 \
+            2>/dev/null | grep -q '"state":"online"' && break
+        sleep 0.25
+    done
+    cascade_config 50
+    sed -i 's/^rule = "by-confidence"/&\nheavy_model = "resnet-20"/' "$work/tierd.toml"
+    "$tierd" --config "$work/tierd.toml" >"$work/tierd.log" 2>&1 &
+    TIERD_PID=$!
+    for _ in $(seq 300); do
+        [ -f "$work/results.jsonl" ] && [ "$(wc -l <"$work/results.jsonl")" -ge 50 ] && break
+        sleep 0.1
+    done
+    /usr/bin/python3 - "$work" "$source_dir/models/outcomes" <<'PY' ||
+import csv, gzip, json, sys
+work, outcomes = sys.argv[1], sys.argv[2]
+light = list(csv.DictReader(gzip.open(f"{outcomes}/cnn-xs-test.csv.gz", "rt")))
+heavy = list(csv.DictReader(gzip.open(f"{outcomes}/resnet-20-test.csv.gz", "rt")))
+def index(r):
+    return int(r["source"].rsplit("#", 1)[1])
+rows = [json.loads(l) for l in open(f"{work}/with-edge.jsonl")]
+assert len(rows) == 200 and sorted(map(index, rows)) == list(range(200)), "lost or repeated"
+sent = 0
+for r in rows:
+    k = index(r)
+    assert r["ok"] and r["local_first"] and r["emulated_slowdown"] == 2, r
+    assert r["timing_ms"]["inference"] > 0, r
+    p_max = float(light[k]["p_max"])
+    if r["tier"] == "edge":
+        sent += 1
+        assert r["model"] == "resnet-20" and r["reason"].startswith("by-confidence: local model unsure"), r
+        assert p_max < 0.9505, (k, p_max, r)
+        assert r["top_class"] == int(heavy[k]["pred"]), r
+    else:
+        assert r["model"] == "cnn-xs" and r["top_score"] >= 0.95, r
+        assert r["top_class"] == int(light[k]["pred"]), r
+expected_sent = sum(float(light[k]["p_max"]) < 0.95 for k in range(200))
+assert abs(sent - expected_sent) <= 2, (sent, expected_sent)
+light_ok = sum(light[k]["correct"] == "1" for k in range(200))
+cascade_ok = sum(r["correct"] for r in rows)
+assert cascade_ok > light_ok, (cascade_ok, light_ok)
+rows = [json.loads(l) for l in open(f"{work}/results.jsonl")]
+assert len(rows) == 50, len(rows)
+kept = [r for r in rows if r.get("fallback")]
+assert kept, "no unsure answer in 50 images?"
+for r in rows:
+    assert r["ok"] and r["tier"] == "end" and r["model"] == "cnn-xs", r
+    assert r["top_class"] == int(light[index(r)]["pred"]), r
+for r in kept:
+    assert r["fallback"].startswith("upstream-error: ") and "resnet-20" in r["fallback"], r
+    assert r["requested_tier"] == "edge" and r["bytes_sent"] > 784, r
+print(f"sent {sent} of 200 (expected {expected_sent}); top-1 {cascade_ok} vs light {light_ok}; "
+      f"{len(kept)} kept the light answer when the edge failed")
+PY
+        fail "results: $(head -3 "$work/results.jsonl")"
+    ;;
 *) fail "unknown case $case_name" ;;
 esac
 echo "PASS: $case_name"

@@ -1,6 +1,7 @@
 // scheduler-rule: each rule places tasks as documented, with a reason.
 #include "plugin_harness.hpp"
 
+#include <cstddef>
 #include <string>
 
 namespace {
@@ -117,6 +118,47 @@ TEST_F(SchedulerRule, ByRouteSendsHeavyTasksToAConnectedEdge) {
     EXPECT_STREQ(out.reason, "by-route: route HEAVY but no edge tier known");
     EXPECT_EQ(inst.host().counters["decisions_end"], 5.0);
     EXPECT_EQ(inst.host().counters["decisions_edge"], 1.0);
+}
+
+TEST_F(SchedulerRule, ByConfidenceOffloadsUnsureLocalAnswers) {
+    Overrides o = models("by-confidence");
+    o["confidence_threshold"] = "0.9";
+    Instance inst(d_, o);
+    ASSERT_EQ(inst.create_rc(), TIERD_OK) << inst.host().last_error;
+
+    // No local answer (local_first off): stays here, and the reason says what to set.
+    tierd_decision out = decide(inst, -1);
+    ASSERT_EQ(rc_, TIERD_OK);
+    EXPECT_EQ(out.tier, TIERD_TIER_END);
+    EXPECT_NE(std::string(out.reason).find("local_first"), std::string::npos) << out.reason;
+
+    tierd_inference_result local{};
+    local.struct_size = sizeof local;
+    local.top_class = 3;
+    task_.local_result = &local;
+    local.top_score = 0.95f; // confident: kept, with the light model
+    out = decide(inst, TIERD_ROUTE_HEAVY);
+    EXPECT_EQ(out.tier, TIERD_TIER_END);
+    EXPECT_STREQ(out.model, "mobilenet");
+    EXPECT_STREQ(out.reason, "by-confidence: local model confident");
+
+    local.top_score = 0.5f; // unsure: the edge's heavy model, whatever the route says
+    out = decide(inst, TIERD_ROUTE_LIGHT);
+    EXPECT_EQ(out.tier, TIERD_TIER_EDGE);
+    EXPECT_STREQ(out.model, "resnet152");
+
+    edge_.connected = 0; // unsure but no edge: kept
+    out = decide(inst, -1);
+    EXPECT_EQ(out.tier, TIERD_TIER_END);
+    EXPECT_STREQ(out.reason, "by-confidence: local model unsure but edge not connected");
+
+    // A 1.0-layout task has no local_result field: never read past struct_size.
+    edge_.connected = 1;
+    task_.struct_size = offsetof(tierd_task, local_result);
+    out = decide(inst, -1);
+    EXPECT_EQ(out.tier, TIERD_TIER_END);
+    EXPECT_EQ(inst.host().counters["decisions_edge"], 1.0);
+    EXPECT_EQ(inst.host().counters["decisions_end"], 4.0);
 }
 
 TEST_F(SchedulerRule, DefaultsAreByRouteWithTheInferenceDefaultModel) {

@@ -7,6 +7,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <cmath>
+#include <cstddef>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -241,12 +243,59 @@ TEST_F(PreclassifierRf, CorruptModelFileFailsCreateWithAMessage) {
     fs::remove(cut);
 }
 
-TEST_F(PreclassifierRf, ModelForOtherFeaturesIsRejected) {
+TEST_F(PreclassifierRf, ConfidenceForestReadsTheLocalResult) {
     ASSERT_TRUE(fs::exists(kConfModel)) << kConfModel << " missing (tools/preclass/build.sh)";
     Instance inst(d_, {{"model", kConfModel}});
-    EXPECT_EQ(inst.create_rc(), TIERD_ECONFIG);
-    EXPECT_NE(inst.host().last_error.find("3 features"), std::string::npos)
+    ASSERT_EQ(inst.create_rc(), TIERD_OK) << inst.host().last_error;
+    const auto model = tierd::preclass::RfModel::load(kConfModel);
+    ASSERT_EQ(model.feature_names.size(), 3u);
+    std::vector<uint8_t> px(28 * 28, 0);
+    TaskImage t(px, 28, 28, TIERD_PIXEL_GRAY8);
+
+    // Without the light model's answer the forest cannot run: a clear error.
+    EXPECT_EQ(classify(inst, t.task), TIERD_EINVAL);
+    EXPECT_NE(inst.host().last_error.find("local_first"), std::string::npos)
         << inst.host().last_error;
+
+    // With it: p_max, margin and entropy of its scores are features 7..9, and the vote is
+    // the forest's on exactly those.
+    std::vector<float> scores = {0.05f, 0.6f, 0.25f, 0.1f};
+    tierd_inference_result local{};
+    local.struct_size = sizeof local;
+    local.scores = scores.data();
+    local.score_capacity = local.score_count = 4;
+    local.top_class = 1;
+    local.top_score = 0.6f;
+    t.task.local_result = &local;
+    ASSERT_EQ(classify(inst, t.task), TIERD_OK) << inst.host().last_error;
+    ASSERT_EQ(out_.feature_count, 10u);
+    EXPECT_STREQ(out_.feature_names[7], "p_max");
+    EXPECT_STREQ(out_.feature_names[9], "entropy");
+    const double entropy = -(0.05 * std::log(0.05) + 0.6 * std::log(0.6) + 0.25 * std::log(0.25) +
+                             0.1 * std::log(0.1));
+    EXPECT_FLOAT_EQ(features_[7], 0.6f);
+    EXPECT_FLOAT_EQ(features_[8], 0.35f);
+    EXPECT_NEAR(features_[9], entropy, 1e-5);
+    const float row[3] = {features_[7], features_[8], features_[9]};
+    EXPECT_FLOAT_EQ(out_.light_ok_probability,
+                    static_cast<float>(1.0 - model.heavy_fraction(row, 3)));
+    EXPECT_GT(inst.host().counters["features_ms"], 0.0);
+    EXPECT_GT(inst.host().counters["forest_ms"], 0.0);
+
+    // A host with the ABI 1.0 task layout has no local_result field: it is not read.
+    t.task.struct_size = offsetof(tierd_task, local_result);
+    EXPECT_EQ(classify(inst, t.task), TIERD_EINVAL);
+}
+
+TEST_F(PreclassifierRf, ForestOverAnUnknownFeatureIsRejected) {
+    auto m = tierd::preclass::RfModel::load(kModel);
+    m.feature_names[3] = "hue1"; // the paper's name; this plugin computes intensity1
+    const std::string path = temp_file("hue.yml.gz", "");
+    m.save(path);
+    Instance inst(d_, {{"model", path}});
+    EXPECT_EQ(inst.create_rc(), TIERD_ECONFIG);
+    EXPECT_NE(inst.host().last_error.find("'hue1'"), std::string::npos) << inst.host().last_error;
+    fs::remove(path);
 }
 
 } // namespace

@@ -54,13 +54,14 @@ extern "C" {
 /* ---- Versions ------------------------------------------------------------------- */
 
 /* Written without casts so the macros stay warning-free in C++ (-Wold-style-cast). */
-#define TIERD_ABI_MAKE(major, minor) ((major) * 65536u + (minor))
+#define TIERD_ABI_MAKE(major, minor) ((major)*65536u + (minor))
 #define TIERD_ABI_MAJOR_OF(version) ((version) >> 16)
-#define TIERD_ABI_MINOR_OF(version) ((version) & 0xffffu)
+#define TIERD_ABI_MINOR_OF(version) ((version)&0xffffu)
 
 /* The ABI this header describes. A plugin compiled against it speaks this version. */
 #define TIERD_ABI_MAJOR 1
-#define TIERD_ABI_MINOR 0
+#define TIERD_ABI_MINOR 1
+/* History: 1.0 first release. 1.1 appends tierd_task.local_result. */
 #define TIERD_ABI_VERSION TIERD_ABI_MAKE(TIERD_ABI_MAJOR, TIERD_ABI_MINOR)
 
 /* The one symbol a plugin exports. Build plugins with -fvisibility=hidden and mark
@@ -162,10 +163,10 @@ typedef enum tierd_config_type {
 } tierd_config_type;
 
 /* Flags on a tierd_config_key. */
-#define TIERD_CONFIG_HAS_MIN 0x1u     /* `min` is enforced */
-#define TIERD_CONFIG_HAS_MAX 0x2u     /* `max` is enforced */
-#define TIERD_CONFIG_SECRET 0x4u      /* value never logged, shown as "<redacted>" */
-#define TIERD_CONFIG_MUST_EXIST 0x8u  /* PATH: a non-empty value must name a readable file */
+#define TIERD_CONFIG_HAS_MIN 0x1u    /* `min` is enforced */
+#define TIERD_CONFIG_HAS_MAX 0x2u    /* `max` is enforced */
+#define TIERD_CONFIG_SECRET 0x4u     /* value never logged, shown as "<redacted>" */
+#define TIERD_CONFIG_MUST_EXIST 0x8u /* PATH: a non-empty value must name a readable file */
 
 /* One key the plugin accepts in its `[plugin.<name>]` table. The host validates the
  * table against these before create(): unknown keys, wrong types, values out of range
@@ -173,9 +174,9 @@ typedef enum tierd_config_type {
  * catches them. --print-default-config renders the same declarations as TOML.
  * All pointers are static. */
 typedef struct tierd_config_key {
-    uint32_t struct_size;   /* sizeof(tierd_config_key) as the plugin was compiled */
-    uint32_t flags;         /* TIERD_CONFIG_* flags */
-    const char *name;       /* bare TOML key: [A-Za-z0-9_-]+ */
+    uint32_t struct_size; /* sizeof(tierd_config_key) as the plugin was compiled */
+    uint32_t flags;       /* TIERD_CONFIG_* flags */
+    const char *name;     /* bare TOML key: [A-Za-z0-9_-]+ */
     tierd_config_type type;
     /* Default, written as the value would be in TOML but without quotes for strings:
      * "true", "4", "0.25", "cpu", "" (empty string). Must itself validate. */
@@ -211,16 +212,33 @@ typedef enum tierd_tier {
     TIERD_TIER_CLOUD = 3 /* a cloud worker, beyond the edge */
 } tierd_tier;
 
+struct tierd_inference_result; /* defined below */
+
 /* One unit of work (an image, a video frame). Borrowed by every callback. */
 typedef struct tierd_task {
     uint32_t struct_size;
-    const char *task_id;     /* unique per device */
-    const char *source;      /* where it came from: "file:...", "camera0", "cmd" */
-    uint64_t created_ns;     /* monotonic clock (services->monotonic_ns) */
-    uint64_t deadline_ns;    /* monotonic; 0 = none */
+    const char *task_id;  /* unique per device */
+    const char *source;   /* where it came from: "file:...", "camera0", "cmd" */
+    uint64_t created_ns;  /* monotonic clock (services->monotonic_ns) */
+    uint64_t deadline_ns; /* monotonic; 0 = none */
     const tierd_image *image;
     void *reserved[4];
+    /* ABI 1.1. The local model's result, when the host ran it before this callback
+     * ([pipeline] local_first = true: the pre-classifier and the scheduler see it); NULL
+     * otherwise, and always NULL in the inference plugin's own infer(). Borrowed for the
+     * call, read-only, like the task. A 1.0 host does not have the field: read it with
+     * tierd_task_local_result(), which checks struct_size. */
+    const struct tierd_inference_result *local_result;
 } tierd_task;
+
+/* task->local_result when the host's struct has the field (ABI >= 1.1), else NULL.
+ * Any thread. */
+static inline const struct tierd_inference_result *tierd_task_local_result(const tierd_task *task) {
+    if (task == NULL ||
+        task->struct_size < offsetof(tierd_task, local_result) + sizeof(task->local_result))
+        return NULL;
+    return task->local_result;
+}
 
 typedef enum tierd_route {
     TIERD_ROUTE_UNKNOWN = 0, /* no opinion */
@@ -254,11 +272,11 @@ typedef struct tierd_link_state {
 /* What the scheduler may look at besides the task. Borrowed. */
 typedef struct tierd_schedule_context {
     uint32_t struct_size;
-    tierd_tier local_tier;      /* the role of this agent */
+    tierd_tier local_tier;         /* the role of this agent */
     const tierd_link_state *edge;  /* NULL if no edge tier is known */
     const tierd_link_state *cloud; /* NULL if no cloud tier is known */
-    double battery_fraction;    /* 0..1, or -1 on mains / unknown */
-    uint32_t local_queue_depth; /* tasks waiting for the local worker pool */
+    double battery_fraction;       /* 0..1, or -1 on mains / unknown */
+    uint32_t local_queue_depth;    /* tasks waiting for the local worker pool */
     void *reserved[4];
 } tierd_schedule_context;
 
@@ -376,8 +394,8 @@ typedef struct tierd_host_services {
     /* Publish on tierd/v1/dev/<device-id>/plugin/<plugin-name>/<subtopic>.
      * The host copies `subtopic` and `payload` before returning (both borrowed);
      * delivery happens later on the loop thread. qos 0..2. Any thread. */
-    int (*publish)(tierd_host *host, const char *subtopic, const void *payload,
-                   size_t payload_len, int qos, int retain);
+    int (*publish)(tierd_host *host, const char *subtopic, const void *payload, size_t payload_len,
+                   int qos, int retain);
 
     /* Run `fn(arg)` on the loop thread soon. The only way to get back onto the loop
      * from a thread the plugin made. Any thread; calls are never merged; `arg` is
@@ -411,8 +429,8 @@ typedef struct tierd_host_services {
  * again; destroy() is the last call the host makes into the instance.
  */
 typedef struct tierd_plugin_descriptor {
-    uint32_t struct_size;  /* sizeof(tierd_plugin_descriptor) as compiled */
-    uint32_t abi_version;  /* one of the versions the host offered */
+    uint32_t struct_size; /* sizeof(tierd_plugin_descriptor) as compiled */
+    uint32_t abi_version; /* one of the versions the host offered */
     tierd_plugin_kind kind;
     const char *name;        /* static; [a-z0-9-]+, unique on the search path */
     const char *version;     /* static; the plugin's own version, e.g. "1.2.0" */
