@@ -105,6 +105,7 @@ struct SourceConfig {
 struct OffloadConfig {
     std::int64_t timeout_ms = 1000; // end: how long an upstream reply may take
     int max_in_flight = 64;         // edge/cloud: requests served at once; more get "busy"
+    int batch_max = 16;             // edge/cloud: waiting requests run as one batch, up to this
 };
 
 // How the end's pipeline runs a task (docs/config.md, [pipeline]).

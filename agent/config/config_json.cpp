@@ -47,7 +47,8 @@ nlohmann::json to_json(const Config &c) {
                    {"limit", c.source.limit},
                    {"rate_hz", c.source.rate_hz}};
     j["offload"] = {{"timeout_ms", c.offload.timeout_ms},
-                    {"max_in_flight", c.offload.max_in_flight}};
+                    {"max_in_flight", c.offload.max_in_flight},
+                    {"batch_max", c.offload.batch_max}};
     j["pipeline"] = {{"local_first", c.pipeline.local_first},
                      {"emulate_slowdown", c.pipeline.emulate_slowdown}};
     j["results"] = {{"jsonl", c.results.jsonl}, {"publish", c.results.publish}};

@@ -385,9 +385,10 @@ void validate(Validator &v, Config &c) {
             v.error(v.get(s, "path"), "source.path", "'" + src.path + "' does not exist");
     }
     {
-        const auto *s = v.section("offload", {"timeout_ms", "max_in_flight"});
+        const auto *s = v.section("offload", {"timeout_ms", "max_in_flight", "batch_max"});
         v.integer(s, "offload", "timeout_ms", 10, 600000, c.offload.timeout_ms);
         v.integer(s, "offload", "max_in_flight", 1, 10000, c.offload.max_in_flight);
+        v.integer(s, "offload", "batch_max", 1, 256, c.offload.batch_max);
     }
     {
         const auto *s = v.section("pipeline", {"local_first", "emulate_slowdown"});

@@ -99,6 +99,10 @@ void Agent::start_mqtt(std::unique_ptr<MqttLink> link) {
     // Retained status is republished on every (re)connect: the broker may have
     // published our will while we were away.
     mqtt_->on_connected = [this] { publish_status(true); };
+    mqtt_->on_subscribed = [this] {
+        subscribed_ = true;
+        arm_pipeline_start(kStatusSettleMs);
+    };
     mqtt_->on_message = [this](const MqttLink::Message &m) { on_message(m); };
     // Device, fleet-wide and group command topics (docs/mqtt.md).
     mqtt_->subscribe(device_topic(options_.identity.device_id, "cmd"), 1);
@@ -451,6 +455,9 @@ void Agent::shutdown() {
     plugin_bridge_->close();
     if (watchdog_running_)
         uv_close(reinterpret_cast<uv_handle_t *>(&watchdog_), nullptr);
+    if (pipeline_start_timer_)
+        uv_close(reinterpret_cast<uv_handle_t *>(&pipeline_start_), nullptr);
+    pipeline_waiting_ = false;
     // Work already on the pool (a HAL read, a config change) finishes before uv_run
     // returns: that is the drain. It is bounded: past agent.drain_timeout_ms the process
     // exits without waiting (workers may still hold agent state, so nothing is freed).

@@ -113,6 +113,19 @@ class Agent {
     uv_signal_t sighup_{};
     uv_timer_t watchdog_{};
     uv_timer_t drain_deadline_{};
+    // The end's source starts once the agent has heard which tiers are online (the
+    // retained statuses that follow its subscriptions), or after a bound if the broker
+    // is slow or away: otherwise the first tasks would miss an edge that is there.
+    uv_timer_t pipeline_start_{};
+    bool pipeline_start_timer_ = false;
+    bool pipeline_waiting_ = false;
+    bool subscribed_ = false;
+    void arm_pipeline_start(uint64_t delay_ms);
+    // How long the source waits for the retained statuses once the broker has acknowledged
+    // the subscriptions (they arrive right behind the acknowledgement), and at most when
+    // the broker does not answer (the pipeline then runs locally until tiers appear).
+    static constexpr uint64_t kStatusSettleMs = 100;
+    static constexpr uint64_t kStartWithoutBrokerMs = 3000;
     bool watchdog_running_ = false;
     bool shutting_down_ = false;
     bool config_change_running_ = false;

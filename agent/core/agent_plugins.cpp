@@ -9,8 +9,21 @@
 #include <systemd/sd-daemon.h>
 
 #include <algorithm>
+#include <thread>
 
 namespace tierd {
+namespace {
+
+// Offload inference jobs at once on an edge/cloud agent: half the worker pool (main.cpp
+// sizes it to workers.threads, or one per core), leaving the rest for the pipeline,
+// telemetry and plugin jobs. Requests that wait meanwhile are batched.
+int serving_jobs(int threads) {
+    const int pool =
+        threads > 0 ? threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+    return std::max(1, pool / 2);
+}
+
+} // namespace
 
 namespace {
 
@@ -93,7 +106,9 @@ void Agent::start_pipeline() {
     };
     if (config_.agent.role != Role::end && !offload_server_) {
         offload_server_ = std::make_unique<OffloadServer>(
-            &loop_, options_.identity.device_id, config_.offload.max_in_flight,
+            &loop_, options_.identity.device_id,
+            OffloadServer::Limits{config_.offload.max_in_flight, config_.offload.batch_max,
+                                  serving_jobs(config_.workers.threads)},
             [this] { return current_plugins().inference; },
             [this](const std::string &topic, const std::string &payload,
                    const std::string &correlation) {
@@ -134,7 +149,28 @@ void Agent::start_pipeline() {
                                    device_topic(options_.identity.device_id, "offload/reply")) ==
                     MOSQ_ERR_SUCCESS;
          }});
-    pipeline_->start();
+    pipeline_waiting_ = true;
+    arm_pipeline_start(subscribed_ ? kStatusSettleMs : kStartWithoutBrokerMs);
+}
+
+void Agent::arm_pipeline_start(uint64_t delay_ms) {
+    if (!pipeline_waiting_ || shutting_down_)
+        return;
+    if (!pipeline_start_timer_) {
+        uv_timer_init(&loop_, &pipeline_start_);
+        pipeline_start_.data = this;
+        pipeline_start_timer_ = true;
+    }
+    uv_timer_start(
+        &pipeline_start_,
+        [](uv_timer_t *t) {
+            auto *self = static_cast<Agent *>(t->data);
+            if (!self->pipeline_waiting_ || self->shutting_down_ || !self->pipeline_)
+                return;
+            self->pipeline_waiting_ = false;
+            self->pipeline_->start();
+        },
+        delay_ms, 0);
 }
 
 void Agent::retire_plugins(std::vector<RunningPlugin> plugins) {

@@ -42,6 +42,7 @@ MqttLink::MqttLink(uv_loop_t *loop, MqttLinkOptions options)
     mosquitto_connect_v5_callback_set(mosq_, &MqttLink::on_connect_cb);
     mosquitto_disconnect_v5_callback_set(mosq_, &MqttLink::on_disconnect_cb);
     mosquitto_message_v5_callback_set(mosq_, &MqttLink::on_message_cb);
+    mosquitto_subscribe_v5_callback_set(mosq_, &MqttLink::on_subscribe_cb);
     if (!options_.will_topic.empty())
         mosquitto_will_set_v5(mosq_, options_.will_topic.c_str(),
                               static_cast<int>(options_.will_payload.size()),
@@ -186,11 +187,26 @@ void MqttLink::on_connect_cb(mosquitto *, void *obj, int rc, int, const mosquitt
     spdlog::info("mqtt: connected to {}:{}", self->options_.host, self->options_.port);
     self->connected_ = true;
     self->backoff_ms_ = self->options_.reconnect_min_ms;
-    for (const auto &[filter, qos] : self->subscriptions_)
-        mosquitto_subscribe_v5(self->mosq_, nullptr, filter.c_str(), qos, 0, nullptr);
+    self->unacked_subscriptions_.clear();
+    for (const auto &[filter, qos] : self->subscriptions_) {
+        int mid = 0;
+        if (mosquitto_subscribe_v5(self->mosq_, &mid, filter.c_str(), qos, 0, nullptr) ==
+            MOSQ_ERR_SUCCESS)
+            self->unacked_subscriptions_.insert(mid);
+    }
     if (self->on_connected)
         self->on_connected();
+    if (self->unacked_subscriptions_.empty() && self->on_subscribed)
+        self->on_subscribed();
     self->update_poll_events();
+}
+
+void MqttLink::on_subscribe_cb(mosquitto *, void *obj, int mid, int, const int *,
+                               const mosquitto_property *) {
+    auto *self = static_cast<MqttLink *>(obj);
+    if (self->unacked_subscriptions_.erase(mid) == 1 && self->unacked_subscriptions_.empty() &&
+        self->on_subscribed)
+        self->on_subscribed();
 }
 
 void MqttLink::on_disconnect_cb(mosquitto *, void *obj, int rc, const mosquitto_property *) {

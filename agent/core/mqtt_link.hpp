@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include <functional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -42,6 +43,9 @@ class MqttLink {
 
     // Called on the loop thread each time a session is (re)established.
     std::function<void()> on_connected;
+    // Called on the loop thread once the broker has acknowledged every subscription sent
+    // for a new session (retained messages for them follow right behind).
+    std::function<void()> on_subscribed;
 
     // An incoming message with the MQTT 5 properties a command needs.
     struct Message {
@@ -69,6 +73,8 @@ class MqttLink {
     static void on_connect_cb(mosquitto *, void *self, int rc, int flags,
                               const mosquitto_property *props);
     static void on_disconnect_cb(mosquitto *, void *self, int rc, const mosquitto_property *props);
+    static void on_subscribe_cb(mosquitto *, void *self, int mid, int qos_count,
+                                const int *granted_qos, const mosquitto_property *props);
     static void on_message_cb(mosquitto *, void *self, const mosquitto_message *message,
                               const mosquitto_property *props);
     static void on_poll_cb(uv_poll_t *handle, int status, int events);
@@ -97,6 +103,7 @@ class MqttLink {
     int open_handles_ = 0;
     std::function<void()> stop_done_;
     std::vector<std::pair<std::string, int>> subscriptions_;
+    std::set<int> unacked_subscriptions_; // message ids sent at (re)connect
 };
 
 } // namespace tierd

@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -15,10 +16,20 @@ constexpr std::uint32_t kMaxScores = 1024;
 
 } // namespace
 
-OffloadServer::OffloadServer(uv_loop_t *loop, std::string device_id, int max_in_flight,
+// One accepted request, from its arrival to its reply.
+struct OffloadServer::Request {
+    OffloadRequest request;
+    std::string response_topic, correlation;
+    OffloadReply reply;
+};
+
+OffloadServer::OffloadServer(uv_loop_t *loop, std::string device_id, Limits limits,
                              InferenceNow inference, Send send, Release release)
-    : loop_(loop), device_id_(std::move(device_id)), max_in_flight_(max_in_flight),
-      inference_(std::move(inference)), send_(std::move(send)), release_(std::move(release)) {}
+    : loop_(loop), device_id_(std::move(device_id)), limits_(limits),
+      inference_(std::move(inference)), send_(std::move(send)), release_(std::move(release)) {
+    limits_.batch_max = std::max(1, limits_.batch_max);
+    limits_.jobs = std::max(1, limits_.jobs);
+}
 
 void OffloadServer::handle(const std::string &payload, const std::string &response_topic,
                            const std::string &correlation) {
@@ -44,85 +55,127 @@ void OffloadServer::handle(const std::string &payload, const std::string &respon
     refusal.task_id = request->task_id;
     if (stopping_)
         return refuse("busy", "the agent is shutting down");
-    if (in_flight_ >= max_in_flight_) {
+    if (in_flight_ >= limits_.max_in_flight) {
         ++busy_;
         return refuse("busy", std::to_string(in_flight_) + " requests in flight (limit " +
-                                  std::to_string(max_in_flight_) + ")");
+                                  std::to_string(limits_.max_in_flight) + ")");
     }
-    auto inference = inference_();
-    if (!inference) {
+    if (!inference_()) {
         ++failed_;
         return refuse("no_inference", "no inference plugin is loaded on " + device_id_);
     }
-
-    struct State {
-        OffloadRequest request;
-        std::shared_ptr<PluginInstance> inference;
-        std::string response_topic, correlation;
-        OffloadReply reply;
-    };
-    auto state = std::make_shared<State>();
-    state->request = std::move(*request);
-    state->inference = std::move(inference);
-    state->response_topic = response_topic;
-    state->correlation = correlation;
-    state->reply.task_id = state->request.task_id;
-    state->reply.device_id = device_id_;
+    auto r = std::make_shared<Request>();
+    r->request = std::move(*request);
+    r->response_topic = response_topic;
+    r->correlation = correlation;
+    r->reply.task_id = r->request.task_id;
+    r->reply.device_id = device_id_;
     ++in_flight_;
+    waiting_.push_back(std::move(r));
+    dispatch();
+}
 
-    auto on_worker = [state] {
-        const cv::Mat &m = state->request.image;
-        tierd_image image{};
-        image.struct_size = sizeof image;
-        image.format = m.channels() == 1 ? TIERD_PIXEL_GRAY8 : TIERD_PIXEL_BGR8;
-        image.width = m.cols;
-        image.height = m.rows;
-        image.stride_bytes = static_cast<int32_t>(m.step[0]);
-        image.data = m.data;
-        const std::string source = "offload:" + state->request.device_id;
-        tierd_task task{};
-        task.struct_size = sizeof task;
-        task.task_id = state->request.task_id.c_str();
-        task.source = source.c_str();
-        task.created_ns = uv_hrtime();
-        task.image = &image;
-        std::vector<float> scores(kMaxScores);
-        tierd_inference_result out{};
-        out.scores = scores.data();
-        out.score_capacity = kMaxScores;
-        auto r = state->inference->infer(task, state->request.model, out);
-        OffloadReply &reply = state->reply;
-        if (!r.ok()) {
-            reply.error_code = "inference_failed";
-            reply.error_message = r.to_string();
+void OffloadServer::dispatch() {
+    while (!waiting_.empty() && jobs_running_ < limits_.jobs) {
+        auto inference = inference_();
+        if (!inference) { // unloaded while they waited
+            for (auto &r : waiting_) {
+                r->reply.error_code = "no_inference";
+                r->reply.error_message = "no inference plugin is loaded on " + device_id_;
+                --in_flight_;
+                ++failed_;
+                send_(r->response_topic, encode_offload_reply(r->reply), r->correlation);
+            }
+            waiting_.clear();
             return;
         }
-        reply.ok = true;
-        reply.top_class = out.top_class;
-        reply.top_score = out.top_score;
-        reply.scores.assign(scores.begin(), scores.begin() + std::min(out.score_count, kMaxScores));
-        reply.model = std::string(out.model, strnlen(out.model, sizeof out.model));
-        reply.compute_ms = out.compute_ms;
-        reply.energy_j = out.energy_j;
-        reply.energy_source =
-            std::string(out.energy_source, strnlen(out.energy_source, sizeof out.energy_source));
-    };
-    auto on_loop = [this, state] {
-        --in_flight_;
-        (state->reply.ok ? served_ : failed_)++;
-        send_(state->response_topic, encode_offload_reply(state->reply), state->correlation);
-        if (state->inference.use_count() == 1)
-            release_(std::move(state->inference));
-    };
-    queue_loop_work(loop_, std::move(on_worker), std::move(on_loop), "offload request");
+        // The oldest waiting request and the others for the same model, up to batch_max.
+        auto batch = std::make_shared<std::vector<std::shared_ptr<Request>>>();
+        const std::string model = waiting_.front()->request.model;
+        for (auto it = waiting_.begin();
+             it != waiting_.end() && batch->size() < static_cast<std::size_t>(limits_.batch_max);) {
+            if ((*it)->request.model == model) {
+                batch->push_back(std::move(*it));
+                it = waiting_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        ++jobs_running_;
+        auto used_batch = std::make_shared<bool>(false);
+        auto on_worker = [batch, inference, model, used_batch] {
+            const std::size_t n = batch->size();
+            std::vector<tierd_image> images(n);
+            std::vector<tierd_task> tasks(n);
+            std::vector<std::string> sources(n);
+            std::vector<const tierd_task *> task_ptrs(n);
+            std::vector<std::vector<float>> scores(n, std::vector<float>(kMaxScores));
+            std::vector<tierd_inference_result> outs(n);
+            for (std::size_t i = 0; i < n; ++i) {
+                const OffloadRequest &req = (*batch)[i]->request;
+                const cv::Mat &m = req.image;
+                images[i].struct_size = sizeof(tierd_image);
+                images[i].format = m.channels() == 1 ? TIERD_PIXEL_GRAY8 : TIERD_PIXEL_BGR8;
+                images[i].width = m.cols;
+                images[i].height = m.rows;
+                images[i].stride_bytes = static_cast<int32_t>(m.step[0]);
+                images[i].data = m.data;
+                sources[i] = "offload:" + req.device_id;
+                tasks[i].struct_size = sizeof(tierd_task);
+                tasks[i].task_id = req.task_id.c_str();
+                tasks[i].source = sources[i].c_str();
+                tasks[i].created_ns = uv_hrtime();
+                tasks[i].image = &images[i];
+                task_ptrs[i] = &tasks[i];
+                outs[i].scores = scores[i].data();
+                outs[i].score_capacity = kMaxScores;
+            }
+            bool batched = false;
+            auto results = inference->infer_batch(task_ptrs, model, outs, &batched);
+            *used_batch = batched;
+            for (std::size_t i = 0; i < n; ++i) {
+                OffloadReply &reply = (*batch)[i]->reply;
+                const tierd_inference_result &out = outs[i];
+                if (!results[i].ok()) {
+                    reply.error_code = "inference_failed";
+                    reply.error_message = results[i].to_string();
+                    continue;
+                }
+                reply.ok = true;
+                reply.top_class = out.top_class;
+                reply.top_score = out.top_score;
+                reply.scores.assign(scores[i].begin(),
+                                    scores[i].begin() + std::min(out.score_count, kMaxScores));
+                reply.model = std::string(out.model, strnlen(out.model, sizeof out.model));
+                reply.compute_ms = out.compute_ms;
+                reply.energy_j = out.energy_j;
+                reply.energy_source = std::string(
+                    out.energy_source, strnlen(out.energy_source, sizeof out.energy_source));
+            }
+        };
+        auto on_loop = [this, batch, inference, used_batch]() mutable {
+            --jobs_running_;
+            ++batches_;
+            if (*used_batch)
+                batched_ += batch->size();
+            largest_batch_ = std::max<uint64_t>(largest_batch_, batch->size());
+            for (auto &r : *batch) {
+                --in_flight_;
+                (r->reply.ok ? served_ : failed_)++;
+                send_(r->response_topic, encode_offload_reply(r->reply), r->correlation);
+            }
+            if (inference.use_count() == 1)
+                release_(std::move(inference));
+            dispatch();
+        };
+        queue_loop_work(loop_, std::move(on_worker), std::move(on_loop), "offload batch");
+    }
 }
 
 nlohmann::json OffloadServer::stats() const {
-    return {{"served", served_},
-            {"failed", failed_},
-            {"busy", busy_},
-            {"bad", bad_},
-            {"in_flight", in_flight_}};
+    return {{"served", served_},   {"failed", failed_},       {"busy", busy_},
+            {"bad", bad_},         {"in_flight", in_flight_}, {"waiting", waiting_.size()},
+            {"batches", batches_}, {"batched", batched_},     {"largest_batch", largest_batch_}};
 }
 
 } // namespace tierd

@@ -3,6 +3,11 @@
 // goes to the request's response topic with its correlation data. Any number of agents
 // of one tier share the requests (MQTT 5 shared subscription). Loop thread, except the
 // inference itself.
+//
+// Batching: at most `jobs` inference jobs run at once; requests that arrive meanwhile
+// wait, and the next free job takes up to `batch_max` waiting requests for the same model
+// as one batch (one infer_batch() call, ABI 1.1, when the plugin offers it). So an idle
+// server answers a lone request at once, and a loaded one amortises each forward pass.
 #pragma once
 
 #include "agent/plugin_host/plugin_instance.hpp"
@@ -11,6 +16,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -25,7 +31,12 @@ class OffloadServer {
                                     const std::string &correlation)>;
     using Release = std::function<void(std::shared_ptr<PluginInstance>)>;
 
-    OffloadServer(uv_loop_t *loop, std::string device_id, int max_in_flight, InferenceNow inference,
+    struct Limits {
+        int max_in_flight = 64; // accepted and not yet answered; more are refused "busy"
+        int batch_max = 16;     // requests per inference call
+        int jobs = 2;           // inference jobs running at once
+    };
+    OffloadServer(uv_loop_t *loop, std::string device_id, Limits limits, InferenceNow inference,
                   Send send, Release release);
 
     // One request message. Never throws; every request with a response topic gets one
@@ -35,13 +46,20 @@ class OffloadServer {
     // Stop taking requests; in-flight ones still reply.
     void stop() { stopping_ = true; }
 
-    // {"served", "failed", "busy", "bad", "in_flight"}
+    // {"served", "failed", "busy", "bad", "in_flight", "waiting", "batches", "batched",
+    //  "largest_batch"}
     nlohmann::json stats() const;
 
   private:
+    struct Request;
+    void dispatch();
+
     uv_loop_t *loop_;
     std::string device_id_;
-    int max_in_flight_;
+    Limits limits_;
+    std::deque<std::shared_ptr<Request>> waiting_;
+    int jobs_running_ = 0;
+    uint64_t batches_ = 0, batched_ = 0, largest_batch_ = 0;
     InferenceNow inference_;
     Send send_;
     Release release_;

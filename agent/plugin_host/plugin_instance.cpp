@@ -220,6 +220,55 @@ PluginCallResult PluginInstance::infer(const tierd_task &task, const std::string
     return r;
 }
 
+bool PluginInstance::offers_batch() const {
+    return library_->descriptor().kind == TIERD_KIND_INFERENCE &&
+           library_->functions().infer_batch != nullptr;
+}
+
+std::vector<PluginCallResult>
+PluginInstance::infer_batch(const std::vector<const tierd_task *> &tasks, const std::string &model,
+                            std::vector<tierd_inference_result> &outs, bool *batched) {
+    if (batched != nullptr)
+        *batched = false;
+    if (outs.size() != tasks.size())
+        return std::vector<PluginCallResult>(
+            tasks.size(), PluginCallResult{TIERD_EINVAL, "infer_batch: one result per task"});
+    if (tasks.size() > 1 && offers_batch()) {
+        std::unique_lock lock(call_mutex_);
+        PluginCallResult refusal;
+        if (!may_call(TIERD_KIND_INFERENCE, "infer_batch", refusal))
+            return std::vector<PluginCallResult>(tasks.size(), refusal);
+        for (auto &out : outs)
+            prepare(out);
+        host_->take_error();
+        const int rc = library_->functions().infer_batch(state_, tasks.data(),
+                                                         static_cast<std::uint32_t>(tasks.size()),
+                                                         model.c_str(), outs.data());
+        PluginCallResult r = finish(rc);
+        std::vector<PluginCallResult> results(tasks.size(), r);
+        bool all_ok = r.ok();
+        for (std::size_t i = 0; i < outs.size(); ++i) {
+            std::string why;
+            if (int checked = check(rc, outs[i], why); checked != rc) {
+                results[i] = {checked, why};
+                all_ok = false;
+            }
+        }
+        if (all_ok) {
+            if (batched != nullptr)
+                *batched = true;
+            return results;
+        }
+        spdlog::debug("plugin {}: infer_batch of {} failed ({}); answering one by one",
+                      library_->descriptor().name, tasks.size(), r.to_string());
+    }
+    std::vector<PluginCallResult> results;
+    results.reserve(tasks.size());
+    for (std::size_t i = 0; i < tasks.size(); ++i)
+        results.push_back(infer(*tasks[i], model, outs[i]));
+    return results;
+}
+
 PluginCallResult PluginInstance::fuse(const tierd_task &task, const tierd_inference_result *local,
                                       const tierd_inference_result *remote,
                                       tierd_inference_result &out) {

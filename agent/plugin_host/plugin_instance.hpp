@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include <tierd/plugin.h>
 
@@ -66,6 +67,15 @@ class PluginInstance {
     // `model` empty = the plugin's default.
     PluginCallResult infer(const tierd_task &task, const std::string &model,
                            tierd_inference_result &out);
+    // Runs `model` on several tasks: one infer_batch() call when the plugin offers it
+    // (ABI 1.1), else — or when that call fails — infer() per task. outs.size() must equal
+    // tasks.size(); each out's scores buffer is the caller's, as for infer(). One result
+    // per task; `batched` says whether one batch call answered them all.
+    std::vector<PluginCallResult> infer_batch(const std::vector<const tierd_task *> &tasks,
+                                              const std::string &model,
+                                              std::vector<tierd_inference_result> &outs,
+                                              bool *batched = nullptr);
+    bool offers_batch() const;
     PluginCallResult fuse(const tierd_task &task, const tierd_inference_result *local,
                           const tierd_inference_result *remote, tierd_inference_result &out);
 

@@ -36,16 +36,29 @@ std::string offered_versions_text() {
 
 // Reads the kind's ops table (its struct_size first, then only what that covers) and
 // stores the one function; returns what is wrong, or "".
-template <typename Ops, typename Fn>
-std::string read_ops(const void *ops, Fn Ops::*field, Fn &out, const char *fn_name) {
+// Every op table's 1.0 layout: struct_size and one function.
+struct Ops10Layout {
+    std::uint32_t struct_size;
+    void (*fn)();
+};
+
+template <typename Ops> std::string copy_ops(const void *ops, Ops &copy) {
     std::uint32_t size = 0;
     std::memcpy(&size, ops, sizeof size);
-    // Every op table's 1.0 layout is struct_size plus one function (this header's size).
-    if (size < sizeof(Ops))
+    if (size < sizeof(Ops10Layout))
         return "ops struct_size " + std::to_string(size) + " is smaller than the ABI 1.0 layout (" +
-               std::to_string(sizeof(Ops)) + " bytes)";
-    Ops copy{};
+               std::to_string(sizeof(Ops10Layout)) + " bytes)";
+    // Functions a newer minor appended stay NULL when the plugin's table is older.
+    copy = Ops{};
     std::memcpy(&copy, ops, std::min<std::size_t>(size, sizeof copy));
+    return "";
+}
+
+template <typename Ops, typename Fn>
+std::string read_ops(const void *ops, Fn Ops::*field, Fn &out, const char *fn_name) {
+    Ops copy{};
+    if (std::string error = copy_ops(ops, copy); !error.empty())
+        return error;
     out = copy.*field;
     if (out == nullptr)
         return std::string("ops table has no ") + fn_name + " function";
@@ -59,7 +72,15 @@ std::string read_kind_ops(tierd_plugin_kind kind, const void *ops, PluginFunctio
     case TIERD_KIND_PRECLASSIFIER:
         return read_ops(ops, &tierd_preclassifier_ops::classify, fns.classify, "classify");
     case TIERD_KIND_INFERENCE:
-        return read_ops(ops, &tierd_inference_ops::infer, fns.infer, "infer");
+        if (std::string error = read_ops(ops, &tierd_inference_ops::infer, fns.infer, "infer");
+            !error.empty())
+            return error;
+        {
+            tierd_inference_ops copy{};
+            copy_ops(ops, copy);
+            fns.infer_batch = copy.infer_batch;
+        }
+        return "";
     case TIERD_KIND_FUSION: return read_ops(ops, &tierd_fusion_ops::fuse, fns.fuse, "fuse");
     }
     return "unknown kind";

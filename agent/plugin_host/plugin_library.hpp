@@ -36,6 +36,7 @@ struct PluginFunctions {
     decltype(tierd_scheduler_ops::decide) decide = nullptr;
     decltype(tierd_preclassifier_ops::classify) classify = nullptr;
     decltype(tierd_inference_ops::infer) infer = nullptr;
+    decltype(tierd_inference_ops::infer_batch) infer_batch = nullptr; // optional (ABI 1.1)
     decltype(tierd_fusion_ops::fuse) fuse = nullptr;
 };
 

@@ -117,6 +117,19 @@ class InferenceOpenCV {
     }
 
     int infer(const tierd_task &task, const char *model, tierd_inference_result &out) {
+        const tierd_task *one = &task;
+        return run(&one, 1, model, &out);
+    }
+
+    // ABI 1.1: several tasks in one forward pass (the images become one NCHW blob).
+    int infer_batch(const tierd_task *const *tasks, uint32_t count, const char *model,
+                    tierd_inference_result *outs) {
+        return run(tasks, count, model, outs);
+    }
+
+  private:
+    int run(const tierd_task *const *tasks, uint32_t count, const char *model,
+            tierd_inference_result *outs) {
         if (loaded_.empty()) {
             host_.set_error("no model loaded: set [plugin.inference-opencv] model or manifest");
             return TIERD_ENOENT;
@@ -130,48 +143,60 @@ class InferenceOpenCV {
             return TIERD_ENOENT;
         }
         Loaded &chosen = loaded_[static_cast<size_t>(index)];
-        cv::Mat input;
-        if (int rc = to_input(task.image, input); rc != TIERD_OK)
-            return rc;
+        std::vector<cv::Mat> inputs(count);
+        for (uint32_t i = 0; i < count; ++i)
+            if (int rc = to_input(tasks[i]->image, inputs[i]); rc != TIERD_OK)
+                return rc;
 
         tierd_energy_reading before{}, after{};
         const bool have_before = host_.energy_read(before) == TIERD_OK;
         const uint64_t t0 = host_.monotonic_ns();
 
-        cv::Mat blob = cv::dnn::blobFromImage(
-            input, settings_.scale, cv::Size(settings_.width, settings_.height),
+        cv::Mat blob = cv::dnn::blobFromImages(
+            inputs, settings_.scale, cv::Size(settings_.width, settings_.height),
             cv::Scalar::all(settings_.mean), settings_.swap_rb, false, CV_32F);
         chosen.net.setInput(blob);
         cv::Mat output = chosen.net.forward();
 
         const uint64_t t1 = host_.monotonic_ns();
         const bool have_after = have_before && host_.energy_read(after) == TIERD_OK;
-
-        std::vector<float> scores = to_scores(output);
-        if (scores.empty()) {
-            host_.set_error("the model produced an empty output");
+        if (output.empty() || output.total() % count != 0) {
+            host_.set_error("the model produced " + std::to_string(output.total()) +
+                            " values for a batch of " +
+                            std::to_string(static_cast<std::size_t>(count)));
             return TIERD_EPLUGIN;
         }
-        const auto top = std::max_element(scores.begin(), scores.end());
-        out.top_class = static_cast<int32_t>(top - scores.begin());
-        out.top_score = *top;
-        tierd::copy_string(out.model, chosen.name);
-        out.compute_ms = static_cast<double>(t1 - t0) / 1e6;
-        if (have_after) {
-            out.energy_j = after.energy_j - before.energy_j;
-            tierd::copy_string(
-                out.energy_source,
-                std::string(after.source, strnlen(after.source, sizeof after.source)));
-        } else {
-            out.energy_j = -1.0;
-            tierd::copy_string(out.energy_source, "");
+        // One row of class scores per image; time and energy shared equally.
+        const cv::Mat rows = output.reshape(1, static_cast<int>(count));
+        const double share_ms = static_cast<double>(t1 - t0) / 1e6 / count;
+        int rc = TIERD_OK;
+        for (uint32_t i = 0; i < count; ++i) {
+            tierd_inference_result &out = outs[i];
+            std::vector<float> scores = to_scores(rows.row(static_cast<int>(i)));
+            const auto top = std::max_element(scores.begin(), scores.end());
+            out.top_class = static_cast<int32_t>(top - scores.begin());
+            out.top_score = *top;
+            tierd::copy_string(out.model, chosen.name);
+            out.compute_ms = share_ms;
+            if (have_after) {
+                out.energy_j = (after.energy_j - before.energy_j) / count;
+                tierd::copy_string(
+                    out.energy_source,
+                    std::string(after.source, strnlen(after.source, sizeof after.source)));
+            } else {
+                out.energy_j = -1.0;
+                tierd::copy_string(out.energy_source, "");
+            }
+            if (int w = tierd::write_scores(out, scores.data(), scores.size()); w != TIERD_OK)
+                rc = w;
         }
-        host_.counter_add("inferences", 1.0);
-        host_.gauge_set("last_compute_ms", out.compute_ms);
-        return tierd::write_scores(out, scores.data(), scores.size());
+        host_.counter_add("inferences", static_cast<double>(count));
+        host_.counter_add("batches", 1.0);
+        host_.gauge_set("last_compute_ms", share_ms);
+        host_.gauge_set("last_batch_size", static_cast<double>(count));
+        return rc;
     }
 
-  private:
     struct Settings {
         std::string model_path;
         int width = 224;

@@ -367,6 +367,71 @@ print(f"sent {sent} of 200 (expected {expected_sent}); top-1 {cascade_ok} vs lig
 PY
         fail "results: $(head -3 "$work/results.jsonl")"
     ;;
+edge_batches)
+    # Requests that wait while the edge's inference job is busy run as one batch
+    # (infer_batch): every answer is still the heavy model's own for that image.
+    data=/usr/share/datasets/fashion-mnist
+    [ -f "$data/t10k-images-idx3-ubyte.gz" ] ||
+        fail "dataset-fashion-mnist is missing (scripts/install-deps.sh installs it)"
+    edge="it-edge-$$"
+    cat >"$work/edge.toml" <<CONF
+[agent]
+device_id = "$edge"
+role = "edge"
+[mqtt]
+host = "127.0.0.1"
+port = $BROKER_PORT
+[offload]
+batch_max = 16
+[plugin.inference-opencv]
+manifest = "$source_dir/models/manifest.toml"
+models = "resnet-20"
+CONF
+    "$tierd" --config "$work/edge.toml" >"$work/edge.log" 2>&1 &
+    EDGE_PID=$!
+    trap 'kill -9 ${TIERD_PID:-} ${EDGE_PID:-} 2>/dev/null || true; stop_broker; rm -rf "$work"' EXIT
+    for _ in $(seq 40); do
+        mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$edge/status" -C 1 -W 1 \
+            2>/dev/null | grep -q '"state":"online"' && break
+        sleep 0.25
+    done
+    write_config "[source]
+kind = \"idx\"
+path = \"$data/t10k-images-idx3-ubyte.gz\"
+labels = \"$data/t10k-labels-idx1-ubyte.gz\"
+limit = 300
+[offload]
+timeout_ms = 5000
+[plugin.scheduler-rule]
+rule = \"always-edge\""
+    sed -i "s|^model = .*|manifest = \"$source_dir/models/manifest.toml\"\nmodels = \"cnn-xs\"|; /^input_/d" \
+        "$work/tierd.toml"
+    "$tierd" --config "$work/tierd.toml" >"$work/tierd.log" 2>&1 &
+    TIERD_PID=$!
+    for _ in $(seq 300); do
+        [ -f "$work/results.jsonl" ] && [ "$(wc -l <"$work/results.jsonl")" -ge 300 ] && break
+        sleep 0.1
+    done
+    edge_status=$(mosquitto_rr -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$edge/cmd" \
+        -e "test/replies/$$" -m '{"op":"status"}' -W 10) || fail "edge status"
+    /usr/bin/python3 - "$work" "$source_dir/models/outcomes" "$edge_status" <<'PY' ||
+import csv, gzip, json, sys
+work, outcomes, status = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+heavy = list(csv.DictReader(gzip.open(f"{outcomes}/resnet-20-test.csv.gz", "rt")))
+rows = [json.loads(l) for l in open(f"{work}/results.jsonl")]
+assert len(rows) == 300, len(rows)
+for r in rows:
+    k = int(r["source"].rsplit("#", 1)[1])
+    assert r["ok"] and r["tier"] == "edge" and r["model"] == "resnet-20", r
+    assert r["top_class"] == int(heavy[k]["pred"]), (k, r)
+off = status["result"]["offload"]
+assert off["served"] == 300 and off["failed"] == 0, off
+assert off["largest_batch"] > 1 and off["batched"] > 0, off
+assert off["batches"] < 300, off
+print("edge offload stats:", off)
+PY
+        fail "results: $(head -2 "$work/results.jsonl")"
+    ;;
 *) fail "unknown case $case_name" ;;
 esac
 echo "PASS: $case_name"

@@ -67,6 +67,37 @@ class PluginInstanceTest : public ::testing::Test {
     tierd_inference_result out{};
 };
 
+// The C test plugin has no infer_batch (its ops table is the 1.0 layout): the host answers
+// a batch with one infer() per task, and a plugin that has one (inference-opencv) is
+// covered in tests/plugins and tests/integration (edge_batches).
+TEST_F(PluginInstanceTest, BatchWithoutInferBatchRunsOneByOne) {
+    auto inst = started();
+    ASSERT_NE(inst, nullptr);
+    EXPECT_FALSE(inst->offers_batch());
+    std::vector<std::vector<float>> buffers(3, std::vector<float>(8, -1.0f));
+    std::vector<tierd_inference_result> outs(3);
+    for (std::size_t i = 0; i < 3; ++i) {
+        outs[i].scores = buffers[i].data();
+        outs[i].score_capacity = 8;
+    }
+    tierd_task a = make_task(), b = make_task(), c = make_task();
+    bool batched = true;
+    auto results = inst->infer_batch({&a, &b, &c}, "", outs, &batched);
+    EXPECT_FALSE(batched);
+    ASSERT_EQ(results.size(), 3u);
+    for (std::size_t i = 0; i < 3; ++i) {
+        EXPECT_TRUE(results[i].ok()) << results[i].to_string();
+        EXPECT_EQ(outs[i].score_count, 3u);
+        EXPECT_EQ(outs[i].top_class, 2);
+    }
+    EXPECT_EQ(inst->metrics().snapshot().counters.at("inferences"), 3.0);
+    // One result per task is the contract.
+    std::vector<tierd_inference_result> two(2);
+    results = inst->infer_batch({&a, &b, &c}, "", two);
+    ASSERT_EQ(results.size(), 3u);
+    EXPECT_EQ(results[0].code, TIERD_EINVAL);
+}
+
 TEST(PluginCallResult, FormatsCodeNameAndReason) {
     EXPECT_EQ((PluginCallResult{TIERD_EIO, "disk gone"}).to_string(),
               "TIERD_EIO (input/output error): disk gone");

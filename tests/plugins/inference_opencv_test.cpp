@@ -190,6 +190,49 @@ TEST_F(InferenceOpenCV, ScoresAreTheSoftmaxOfTheLinearModel) {
     EXPECT_EQ(inst.host().gauges["last_compute_ms"], out_.compute_ms);
 }
 
+TEST_F(InferenceOpenCV, BatchGivesEachImageItsOwnAnswer) {
+    REQUIRE_MODEL();
+    Instance inst(d_, model_config(model_path()));
+    ASSERT_EQ(inst.create_rc(), TIERD_OK) << inst.host().last_error;
+    const auto *ops = inst.ops<tierd_inference_ops>();
+    ASSERT_GE(ops->struct_size, sizeof(tierd_inference_ops));
+    ASSERT_NE(ops->infer_batch, nullptr) << "inference-opencv offers infer_batch (ABI 1.1)";
+
+    const std::vector<uint8_t> img = test_image();
+    const std::vector<uint8_t> black(kPixels, 0);
+    std::vector<uint8_t> bgr;
+    for (uint8_t g : img)
+        bgr.insert(bgr.end(), {g, g, g});
+    TaskImage a(img, kSide, kSide, TIERD_PIXEL_GRAY8), b(black, kSide, kSide, TIERD_PIXEL_GRAY8),
+        c(bgr, kSide, kSide, TIERD_PIXEL_BGR8);
+    const tierd_task *tasks[3] = {&a.task, &b.task, &c.task};
+    std::vector<std::vector<float>> scores(3, std::vector<float>(16, -1.0f));
+    tierd_inference_result outs[3]{};
+    for (int i = 0; i < 3; ++i) {
+        outs[i].struct_size = sizeof outs[i];
+        outs[i].scores = scores[static_cast<size_t>(i)].data();
+        outs[i].score_capacity = 16;
+    }
+    ASSERT_EQ(ops->infer_batch(inst.get(), tasks, 3, "", outs), TIERD_OK) << inst.host().last_error;
+    const std::vector<std::vector<double>> want = {expected_scores(img), expected_scores(black),
+                                                   expected_scores(img)};
+    for (size_t i = 0; i < 3; ++i) {
+        ASSERT_EQ(outs[i].score_count, static_cast<uint32_t>(kClasses)) << "image " << i;
+        for (size_t k = 0; k < want[i].size(); ++k)
+            EXPECT_NEAR(scores[i][k], want[i][k], 1e-4) << "image " << i << " class " << k;
+        EXPECT_STREQ(outs[i].model, "tiny_classifier");
+        EXPECT_GT(outs[i].compute_ms, 0.0);
+    }
+    EXPECT_EQ(outs[0].top_class, kExpectedTop);
+    EXPECT_EQ(outs[1].top_class, kClasses - 1);
+    EXPECT_EQ(inst.host().counters["inferences"], 3.0);
+    EXPECT_EQ(inst.host().counters["batches"], 1.0);
+    EXPECT_EQ(inst.host().gauges["last_batch_size"], 3.0);
+    // A model it does not serve fails the whole batch, with the reason.
+    EXPECT_EQ(ops->infer_batch(inst.get(), tasks, 3, "resnet50", outs), TIERD_ENOENT);
+    EXPECT_NE(inst.host().last_error.find("resnet50"), std::string::npos);
+}
+
 TEST_F(InferenceOpenCV, ColorImagesAreConvertedToTheModelsOneChannel) {
     REQUIRE_MODEL();
     Instance inst(d_, model_config(model_path()));

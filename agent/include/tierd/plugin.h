@@ -61,7 +61,8 @@ extern "C" {
 /* The ABI this header describes. A plugin compiled against it speaks this version. */
 #define TIERD_ABI_MAJOR 1
 #define TIERD_ABI_MINOR 1
-/* History: 1.0 first release. 1.1 appends tierd_task.local_result. */
+/* History: 1.0 first release. 1.1 appends tierd_task.local_result and
+ * tierd_inference_ops.infer_batch. */
 #define TIERD_ABI_VERSION TIERD_ABI_MAKE(TIERD_ABI_MAJOR, TIERD_ABI_MINOR)
 
 /* The one symbol a plugin exports. Build plugins with -fvisibility=hidden and mark
@@ -328,6 +329,16 @@ typedef struct tierd_inference_ops {
      * Worker thread; may block. Inputs borrowed; `out` host-owned. */
     int (*infer)(void *instance, const tierd_task *task, const char *model,
                  tierd_inference_result *out);
+    /* ABI 1.1, optional (NULL: the host calls infer() once per task). Run `model` on
+     * `count` (>= 1) tasks at once — one forward pass where the model allows — and fill
+     * outs[0..count-1], each prepared by the host as for infer() (its own scores buffer).
+     * TIERD_OK means every task has its result; any error is for the whole batch, and the
+     * host then answers the tasks one by one with infer(). A result's compute_ms and
+     * energy_j are its share of the batch (the batch's total divided by count).
+     * Worker thread; may block. `tasks` and what they point to are borrowed; `outs` is a
+     * host-owned array of `count` results. */
+    int (*infer_batch)(void *instance, const tierd_task *const *tasks, uint32_t count,
+                       const char *model, tierd_inference_result *outs);
 } tierd_inference_ops;
 
 typedef struct tierd_fusion_ops {

@@ -109,8 +109,8 @@ constexpr tierd_config_key key_double(const char *name, const char *default_valu
                             doc};
 }
 
-constexpr tierd_config_key key_string(const char *name, const char *default_value,
-                                      const char *doc, uint32_t flags = 0) {
+constexpr tierd_config_key key_string(const char *name, const char *default_value, const char *doc,
+                                      uint32_t flags = 0) {
     return tierd_config_key{sizeof(tierd_config_key),
                             flags,
                             name,
@@ -356,8 +356,8 @@ template <size_t N> void copy_string(char (&dst)[N], const std::string &text) no
 
 /* Write `count` values into a host buffer of `capacity` (the ERANGE rule of plugin.h):
  * copies what fits, sets *count_out = count, returns TIERD_ERANGE if not all fit. */
-inline int write_values(float *buffer, uint32_t capacity, uint32_t *count_out,
-                        const float *values, size_t count) noexcept {
+inline int write_values(float *buffer, uint32_t capacity, uint32_t *count_out, const float *values,
+                        size_t count) noexcept {
     size_t fit = count < capacity ? count : capacity;
     if (buffer == nullptr)
         fit = 0;
@@ -369,8 +369,7 @@ inline int write_values(float *buffer, uint32_t capacity, uint32_t *count_out,
 inline int write_scores(tierd_inference_result &out, const float *values, size_t count) noexcept {
     return write_values(out.scores, out.score_capacity, &out.score_count, values, count);
 }
-inline int write_features(tierd_preclass_result &out, const float *values,
-                          size_t count) noexcept {
+inline int write_features(tierd_preclass_result &out, const float *values, size_t count) noexcept {
     return write_values(out.features, out.feature_capacity, &out.feature_count, values, count);
 }
 
@@ -408,11 +407,11 @@ struct has_decide<
 
 template <class T, class = void> struct has_classify : std::false_type {};
 template <class T>
-struct has_classify<T, std::enable_if_t<std::is_convertible<
-                           decltype(std::declval<T &>().classify(
-                               std::declval<const tierd_task &>(),
-                               std::declval<tierd_preclass_result &>())),
-                           int>::value>> : std::true_type {};
+struct has_classify<
+    T, std::enable_if_t<std::is_convertible<decltype(std::declval<T &>().classify(
+                                                std::declval<const tierd_task &>(),
+                                                std::declval<tierd_preclass_result &>())),
+                                            int>::value>> : std::true_type {};
 
 template <class T, class = void> struct has_infer : std::false_type {};
 template <class T>
@@ -422,15 +421,24 @@ struct has_infer<T, std::enable_if_t<std::is_convertible<
                             std::declval<tierd_inference_result &>())),
                         int>::value>> : std::true_type {};
 
+template <class T, class = void> struct has_infer_batch : std::false_type {};
+template <class T>
+struct has_infer_batch<
+    T, std::enable_if_t<std::is_convertible<
+           decltype(std::declval<T &>().infer_batch(
+               std::declval<const tierd_task *const *>(), std::declval<uint32_t>(),
+               std::declval<const char *>(), std::declval<tierd_inference_result *>())),
+           int>::value>> : std::true_type {};
+
 template <class T, class = void> struct has_fuse : std::false_type {};
 template <class T>
-struct has_fuse<T, std::enable_if_t<std::is_convertible<
-                       decltype(std::declval<T &>().fuse(
-                           std::declval<const tierd_task *>(),
-                           std::declval<const tierd_inference_result *>(),
-                           std::declval<const tierd_inference_result *>(),
-                           std::declval<tierd_inference_result &>())),
-                       int>::value>> : std::true_type {};
+struct has_fuse<
+    T, std::enable_if_t<std::is_convertible<decltype(std::declval<T &>().fuse(
+                                                std::declval<const tierd_task *>(),
+                                                std::declval<const tierd_inference_result *>(),
+                                                std::declval<const tierd_inference_result *>(),
+                                                std::declval<tierd_inference_result &>())),
+                                            int>::value>> : std::true_type {};
 
 /* What the host's void* instance points at: the host handle (for set_error) and the
  * plugin object. */
@@ -545,6 +553,24 @@ template <class T> struct Trampolines {
             return invalid(box->host, "infer: out->struct_size too small");
         return guarded(box->host, [&]() -> int { return box->plugin.infer(*task, model, *out); });
     }
+    static int infer_batch(void *instance, const tierd_task *const *tasks, uint32_t count,
+                           const char *model, tierd_inference_result *outs) noexcept {
+        auto *box = static_cast<Box<T> *>(instance);
+        if (tasks == nullptr || outs == nullptr || count == 0)
+            return invalid(box->host, "infer_batch: tasks and outs must not be NULL, count > 0");
+        for (uint32_t i = 0; i < count; ++i) {
+            if (tasks[i] == nullptr)
+                return invalid(box->host, "infer_batch: a task is NULL");
+            if (outs[i].struct_size < sizeof(tierd_inference_result))
+                return invalid(box->host, "infer_batch: an out->struct_size is too small");
+        }
+        if constexpr (has_infer_batch<T>::value)
+            return guarded(box->host, [&]() -> int {
+                return box->plugin.infer_batch(tasks, count, model, outs);
+            });
+        else
+            return TIERD_ENOTSUP;
+    }
     static int fuse(void *instance, const tierd_task *task, const tierd_inference_result *local,
                     const tierd_inference_result *remote, tierd_inference_result *out) noexcept {
         auto *box = static_cast<Box<T> *>(instance);
@@ -576,8 +602,12 @@ template <class T> struct KindOps<T, TIERD_KIND_INFERENCE> {
     static_assert(has_infer<T>::value,
                   "an inference plugin needs: int infer(const tierd_task &, const char *model, "
                   "tierd_inference_result &)");
-    static constexpr tierd_inference_ops table{sizeof(tierd_inference_ops),
-                                               &Trampolines<T>::infer};
+    // infer_batch is offered only when the plugin class has one (ABI 1.1):
+    // int infer_batch(const tierd_task *const *, uint32_t, const char *model,
+    //                 tierd_inference_result *outs)
+    static constexpr tierd_inference_ops table{
+        sizeof(tierd_inference_ops), &Trampolines<T>::infer,
+        has_infer_batch<T>::value ? &Trampolines<T>::infer_batch : nullptr};
 };
 template <class T> struct KindOps<T, TIERD_KIND_FUSION> {
     static_assert(has_fuse<T>::value,
@@ -640,12 +670,12 @@ int entry(const tierd_host_offer *offer, const tierd_plugin_descriptor **descrip
 /* Define the plugin's one exported symbol for class `Class` of kind `Kind`
  * (TIERD_KIND_SCHEDULER, _PRECLASSIFIER, _INFERENCE or _FUSION). Use once per .so, at
  * namespace scope, in one source file. */
-#define TIERD_PLUGIN(Class, Kind)                                                                 \
-    extern "C" TIERD_PLUGIN_EXPORT int tierd_plugin_entry(                                        \
-        const tierd_host_offer *offer, const tierd_plugin_descriptor **descriptor_out);           \
-    extern "C" TIERD_PLUGIN_EXPORT int tierd_plugin_entry(                                        \
-        const tierd_host_offer *offer, const tierd_plugin_descriptor **descriptor_out) {          \
-        return ::tierd::detail::entry<Class, Kind>(offer, descriptor_out);                        \
+#define TIERD_PLUGIN(Class, Kind)                                                                  \
+    extern "C" TIERD_PLUGIN_EXPORT int tierd_plugin_entry(                                         \
+        const tierd_host_offer *offer, const tierd_plugin_descriptor **descriptor_out);            \
+    extern "C" TIERD_PLUGIN_EXPORT int tierd_plugin_entry(                                         \
+        const tierd_host_offer *offer, const tierd_plugin_descriptor **descriptor_out) {           \
+        return ::tierd::detail::entry<Class, Kind>(offer, descriptor_out);                         \
     }
 
 #endif /* TIERD_PLUGIN_HPP */

@@ -126,7 +126,7 @@ static int infer(void *instance, const tierd_task *task, const char *model,
     return rc;
 }
 
-static const tierd_inference_ops ops = {sizeof(tierd_inference_ops), infer};
+static const tierd_inference_ops ops = {.struct_size = sizeof(tierd_inference_ops), .infer = infer};
 
 static const tierd_plugin_descriptor descriptor = {
     .struct_size = sizeof(tierd_plugin_descriptor),
