@@ -19,6 +19,7 @@ constexpr std::uint32_t kMaxScores = 1024;
 // One accepted request, from its arrival to its reply.
 struct OffloadServer::Request {
     OffloadRequest request;
+    uint64_t arrived_ns = 0; // when this agent received it (the end's clock is not ours)
     std::string response_topic, correlation;
     OffloadReply reply;
 };
@@ -70,6 +71,7 @@ void OffloadServer::handle(const std::string &payload, const std::string &respon
     r->correlation = correlation;
     r->reply.task_id = r->request.task_id;
     r->reply.device_id = device_id_;
+    r->arrived_ns = uv_hrtime();
     ++in_flight_;
     waiting_.push_back(std::move(r));
     dispatch();
@@ -89,6 +91,27 @@ void OffloadServer::dispatch() {
             waiting_.clear();
             return;
         }
+        // A request that waited here past its deadline is answered at once: the end has
+        // given up on it and run the task itself, so computing it would be wasted.
+        const uint64_t now = uv_hrtime();
+        for (auto it = waiting_.begin(); it != waiting_.end();) {
+            const Request &w = **it;
+            const double waited_ms = static_cast<double>(now - w.arrived_ns) / 1e6;
+            if (w.request.deadline_ms <= 0.0 || waited_ms < w.request.deadline_ms) {
+                ++it;
+                continue;
+            }
+            (*it)->reply.error_code = "deadline_exceeded";
+            (*it)->reply.error_message = "waited " + std::to_string(waited_ms) +
+                                         " ms here; the deadline was " +
+                                         std::to_string(w.request.deadline_ms) + " ms";
+            --in_flight_;
+            ++expired_;
+            send_((*it)->response_topic, encode_offload_reply((*it)->reply), (*it)->correlation);
+            it = waiting_.erase(it);
+        }
+        if (waiting_.empty())
+            return;
         // The oldest waiting request and the others for the same model, up to batch_max.
         auto batch = std::make_shared<std::vector<std::shared_ptr<Request>>>();
         const std::string model = waiting_.front()->request.model;
@@ -175,7 +198,8 @@ void OffloadServer::dispatch() {
 nlohmann::json OffloadServer::stats() const {
     return {{"served", served_},   {"failed", failed_},       {"busy", busy_},
             {"bad", bad_},         {"in_flight", in_flight_}, {"waiting", waiting_.size()},
-            {"batches", batches_}, {"batched", batched_},     {"largest_batch", largest_batch_}};
+            {"batches", batches_}, {"batched", batched_},     {"largest_batch", largest_batch_},
+            {"expired", expired_}};
 }
 
 } // namespace tierd

@@ -47,7 +47,7 @@ class OffloadServer {
     void stop() { stopping_ = true; }
 
     // {"served", "failed", "busy", "bad", "in_flight", "waiting", "batches", "batched",
-    //  "largest_batch"}
+    //  "largest_batch", "expired"}
     nlohmann::json stats() const;
 
   private:
@@ -59,7 +59,7 @@ class OffloadServer {
     Limits limits_;
     std::deque<std::shared_ptr<Request>> waiting_;
     int jobs_running_ = 0;
-    uint64_t batches_ = 0, batched_ = 0, largest_batch_ = 0;
+    uint64_t batches_ = 0, batched_ = 0, largest_batch_ = 0, expired_ = 0;
     InferenceNow inference_;
     Send send_;
     Release release_;

@@ -367,6 +367,68 @@ print(f"sent {sent} of 200 (expected {expected_sent}); top-1 {cascade_ok} vs lig
 PY
         fail "results: $(head -3 "$work/results.jsonl")"
     ;;
+edge_deadline)
+    # A request that waits at the edge longer than its deadline is answered
+    # deadline_exceeded without being computed; the end has run it itself: every task is
+    # answered exactly once.
+    data=/usr/share/datasets/fashion-mnist
+    edge="it-edge-$$"
+    cat >"$work/edge.toml" <<CONF
+[agent]
+device_id = "$edge"
+role = "edge"
+[mqtt]
+host = "127.0.0.1"
+port = $BROKER_PORT
+[offload]
+batch_max = 1
+[plugin.inference-opencv]
+manifest = "$source_dir/models/manifest.toml"
+models = "resnet-20"
+CONF
+    "$tierd" --config "$work/edge.toml" >"$work/edge.log" 2>&1 &
+    EDGE_PID=$!
+    trap 'kill -9 ${TIERD_PID:-} ${EDGE_PID:-} 2>/dev/null || true; stop_broker; rm -rf "$work"' EXIT
+    for _ in $(seq 40); do
+        mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$edge/status" -C 1 -W 1 \
+            2>/dev/null | grep -q '"state":"online"' && break
+        sleep 0.25
+    done
+    write_config "[source]
+kind = \"idx\"
+path = \"$data/t10k-images-idx3-ubyte.gz\"
+limit = 400
+[offload]
+timeout_ms = 10
+[plugin.scheduler-rule]
+rule = \"always-edge\""
+    sed -i "s|^model = .*|manifest = \"$source_dir/models/manifest.toml\"\nmodels = \"cnn-xs\"|; /^input_/d" \
+        "$work/tierd.toml"
+    "$tierd" --config "$work/tierd.toml" >"$work/tierd.log" 2>&1 &
+    TIERD_PID=$!
+    for _ in $(seq 300); do
+        [ -f "$work/results.jsonl" ] && [ "$(wc -l <"$work/results.jsonl")" -ge 400 ] && break
+        sleep 0.1
+    done
+    sleep 1 # let the edge drain what it still holds
+    edge_status=$(mosquitto_rr -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$edge/cmd" \
+        -e "test/replies/$$" -m '{"op":"status"}' -W 10) || fail "edge status"
+    /usr/bin/python3 - "$work" "$edge_status" <<'PY' || fail "results: $(head -2 "$work/results.jsonl")"
+import json, sys
+work, status = sys.argv[1], json.loads(sys.argv[2])
+rows = [json.loads(l) for l in open(f"{work}/results.jsonl")]
+assert len(rows) == 400, len(rows)
+ks = sorted(int(r["source"].rsplit("#", 1)[1]) for r in rows)
+assert ks == list(range(400)), "lost or answered twice"
+assert all(r["ok"] for r in rows)
+off = status["result"]["offload"]
+assert off["expired"] > 0, off
+assert off["served"] + off["expired"] + off["busy"] <= 400, off
+local = [r for r in rows if r["tier"] == "end"]
+assert len(local) >= off["expired"], (len(local), off)
+print("edge:", off, "ran at the end:", len(local))
+PY
+    ;;
 edge_batches)
     # Requests that wait while the edge's inference job is busy run as one batch
     # (infer_batch): every answer is still the heavy model's own for that image.
