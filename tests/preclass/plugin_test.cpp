@@ -298,4 +298,24 @@ TEST_F(PreclassifierRf, ForestOverAnUnknownFeatureIsRejected) {
     fs::remove(path);
 }
 
+// The third committed forest: the plugin's 7 image features, then the light model's
+// confidence, under the names the plugin gives them; its threshold is a vote fraction.
+TEST(PreclassModels, PaperConfForestTakesThePapersSevenThenConfidence) {
+    const auto m = tierd::preclass::RfModel::load(PRECLASS_MODEL_DIR "/rf-paper-conf.yml.gz");
+    const std::vector<std::string> want = {"n_keypoints",
+                                           "aspect_ratio",
+                                           "area_by_perim",
+                                           "intensity1",
+                                           "edge_length1",
+                                           "contrast",
+                                           "avg_perceived_brightness",
+                                           "p_max",
+                                           "margin",
+                                           "entropy"};
+    EXPECT_EQ(m.feature_names, want);
+    EXPECT_GE(m.threshold, 0.0);
+    EXPECT_LE(m.threshold, 1.0);
+    EXPECT_EQ(m.light_model, tierd::preclass::RfModel::load(kModel).light_model);
+}
+
 } // namespace
