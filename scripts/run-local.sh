@@ -97,24 +97,8 @@ rule = \"by-route\""
 *) echo "ROUTER must be cascade, paper or conf" >&2; exit 2 ;;
 esac
 # TOML tables may not repeat: merge the routing keys into the file's tables.
-/usr/bin/python3 - "$work/end.toml" "$routing" <<'PY'
-import sys, re
-path, extra = sys.argv[1], sys.argv[2]
-tables, order, current = {}, [], None
-for line in (open(path).read() + "\n" + extra).splitlines():
-    m = re.match(r"^\[(.+)\]$", line.strip())
-    if m:
-        current = m.group(1)
-        if current not in tables:
-            tables[current] = {}
-            order.append(current)
-    elif "=" in line and current:
-        k, v = line.split("=", 1)
-        tables[current][k.strip()] = v.strip()
-with open(path, "w") as f:
-    for t in order:
-        f.write(f"[{t}]\n" + "".join(f"{k} = {v}\n" for k, v in tables[t].items()))
-PY
+printf '%s\n' "$routing" >>"$work/end.toml"
+/usr/bin/python3 "$top/scripts/merge_toml.py" "$work/end.toml"
 
 "$top/build/tierd" --config "$work/edge.toml" 2>"$work/edge.log" &
 EDGE_PID=$!

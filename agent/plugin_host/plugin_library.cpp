@@ -54,11 +54,15 @@ template <typename Ops> std::string copy_ops(const void *ops, Ops &copy) {
     return "";
 }
 
+// `whole`, when given, receives the copied table (for optional functions beside `field`).
 template <typename Ops, typename Fn>
-std::string read_ops(const void *ops, Fn Ops::*field, Fn &out, const char *fn_name) {
+std::string read_ops(const void *ops, Fn Ops::*field, Fn &out, const char *fn_name,
+                     Ops *whole = nullptr) {
     Ops copy{};
     if (std::string error = copy_ops(ops, copy); !error.empty())
         return error;
+    if (whole != nullptr)
+        *whole = copy;
     out = copy.*field;
     if (out == nullptr)
         return std::string("ops table has no ") + fn_name + " function";
@@ -71,16 +75,12 @@ std::string read_kind_ops(tierd_plugin_kind kind, const void *ops, PluginFunctio
         return read_ops(ops, &tierd_scheduler_ops::decide, fns.decide, "decide");
     case TIERD_KIND_PRECLASSIFIER:
         return read_ops(ops, &tierd_preclassifier_ops::classify, fns.classify, "classify");
-    case TIERD_KIND_INFERENCE:
-        if (std::string error = read_ops(ops, &tierd_inference_ops::infer, fns.infer, "infer");
-            !error.empty())
-            return error;
-        {
-            tierd_inference_ops copy{};
-            copy_ops(ops, copy);
-            fns.infer_batch = copy.infer_batch;
-        }
-        return "";
+    case TIERD_KIND_INFERENCE: {
+        tierd_inference_ops copy{};
+        std::string error = read_ops(ops, &tierd_inference_ops::infer, fns.infer, "infer", &copy);
+        fns.infer_batch = copy.infer_batch; // optional (ABI 1.1); NULL in a 1.0 table
+        return error;
+    }
     case TIERD_KIND_FUSION: return read_ops(ops, &tierd_fusion_ops::fuse, fns.fuse, "fuse");
     }
     return "unknown kind";

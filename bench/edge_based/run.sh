@@ -266,7 +266,7 @@ light_model = "$light"
 heavy_model = "$heavy"
 $routing
 CONF
-    $py "$here/merge_toml.py" "$out.toml"
+    $py "$top/scripts/merge_toml.py" "$out.toml"
     if ! "$tierd" --check-config "$out.toml" >"$out.check" 2>&1; then
         echo "the end's config for $row is refused (is build/tierd older than this script?):" >&2
         cat "$out.check" >&2

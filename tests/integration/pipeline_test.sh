@@ -12,13 +12,51 @@ start_broker "$work"
 device="it-pipeline-$case_name-$$"
 
 fail() { echo "FAIL: $*" >&2; echo "--- tierd log:" >&2; cat "$work/tierd.log" >&2 || true; exit 1; }
-wait_online() {
+wait_online() { # [DEVICE] (default: the end agent)
     for _ in $(seq 40); do
-        mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$device/status" -C 1 -W 1 \
+        mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/${1:-$device}/status" -C 1 -W 1 \
             2>/dev/null | grep -q '"state":"online"' && return 0
         sleep 0.25
     done
-    fail "the agent did not come online"
+    fail "agent ${1:-$device} did not come online"
+}
+# Waits up to SECONDS (default 30) for COUNT lines in the end's results file; the checks
+# after it say what is missing.
+wait_results() { # COUNT [SECONDS]
+    local tries=$(( ${2:-30} * 20 ))
+    for _ in $(seq "$tries"); do
+        [ -f "$work/results.jsonl" ] && [ "$(wc -l <"$work/results.jsonl")" -ge "$1" ] && return 0
+        sleep 0.05
+    done
+}
+# An edge agent serving zoo MODELS, with EXTRA config appended; started and online.
+start_zoo_edge() { # MODELS [EXTRA]
+    edge="it-edge-$$"
+    cat >"$work/edge.toml" <<CONF
+[agent]
+device_id = "$edge"
+role = "edge"
+[mqtt]
+host = "127.0.0.1"
+port = $BROKER_PORT
+${2:-}
+[plugin.inference-opencv]
+manifest = "$source_dir/models/manifest.toml"
+models = "$1"
+CONF
+    "$tierd" --config "$work/edge.toml" >"$work/edge.log" 2>&1 &
+    EDGE_PID=$!
+    trap 'kill -9 ${TIERD_PID:-} ${EDGE_PID:-} 2>/dev/null || true; stop_broker; rm -rf "$work"' EXIT
+    wait_online "$edge"
+}
+# The end's inference plugin on the zoo's cnn-xs instead of the test model.
+use_zoo_light_model() {
+    sed -i "s|^model = .*|manifest = \"$source_dir/models/manifest.toml\"\nmodels = \"cnn-xs\"|; /^input_/d" \
+        "$work/tierd.toml"
+}
+need_dataset() {
+    [ -f "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz" ] ||
+        fail "dataset-fashion-mnist is missing (scripts/install-deps.sh installs it)"
 }
 rr() { mosquitto_rr -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$device/cmd" \
        -e "test/replies/$$" -m "$1" -W 10; }
@@ -60,10 +98,7 @@ limit = 40"
     sleep 0.3
     "$tierd" --config "$work/tierd.toml" >"$work/tierd.log" 2>&1 &
     TIERD_PID=$!
-    for _ in $(seq 100); do
-        [ -f "$work/results.jsonl" ] && [ "$(wc -l <"$work/results.jsonl")" -ge 40 ] && break
-        sleep 0.1
-    done
+    wait_results 40 10
     sleep 0.5 # nothing past the limit may follow
     /usr/bin/python3 - "$work" <<'PY' || fail "results: $(head -3 "$work/results.jsonl")"
 import json, sys
@@ -151,18 +186,11 @@ rate_hz = 25
 timeout_ms = 300
 [plugin.scheduler-rule]
 rule = \"always-edge\""
-    for _ in $(seq 40); do
-        mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$edge/status" -C 1 -W 1 \
-            2>/dev/null | grep -q '"state":"online"' && break
-        sleep 0.25
-    done
+    wait_online "$edge"
     "$tierd" --config "$work/tierd.toml" >"$work/tierd.log" 2>&1 &
     TIERD_PID=$!
     # Let about half the stream go to the edge, then kill it (the broker sends its will).
-    for _ in $(seq 100); do
-        [ -f "$work/results.jsonl" ] && [ "$(wc -l <"$work/results.jsonl")" -ge 20 ] && break
-        sleep 0.05
-    done
+    wait_results 20 5
     kill -9 "$EDGE_PID"
     for _ in $(seq 100); do
         [ "$(wc -l <"$work/results.jsonl")" -ge 50 ] && break
@@ -202,10 +230,7 @@ limit = 10
 rule = \"always-edge\""
     "$tierd" --config "$work/tierd.toml" >"$work/tierd.log" 2>&1 &
     TIERD_PID=$!
-    for _ in $(seq 100); do
-        [ -f "$work/results.jsonl" ] && [ "$(wc -l <"$work/results.jsonl")" -ge 10 ] && break
-        sleep 0.1
-    done
+    wait_results 10 10
     [ "$(grep -c '"fallback":"no-edge-online"' "$work/results.jsonl")" -eq 10 ] ||
         fail "expected 10 local fallbacks: $(head -2 "$work/results.jsonl")"
     grep -q '"tier":"end"' "$work/results.jsonl" || fail "not run locally"
@@ -247,20 +272,7 @@ cascade_local_first)
     # edge's heavy model; once the edge is gone, unsure answers keep the light model's
     # result (a fallback, not a second local run).
     data=/usr/share/datasets/fashion-mnist
-    [ -f "$data/t10k-images-idx3-ubyte.gz" ] ||
-        fail "dataset-fashion-mnist is missing (scripts/install-deps.sh installs it)"
-    edge="it-edge-$$"
-    cat >"$work/edge.toml" <<CONF
-[agent]
-device_id = "$edge"
-role = "edge"
-[mqtt]
-host = "127.0.0.1"
-port = $BROKER_PORT
-[plugin.inference-opencv]
-manifest = "$source_dir/models/manifest.toml"
-models = "resnet-20"
-CONF
+    need_dataset
     cascade_config() { # LIMIT
         cat >"$work/tierd.toml" <<CONF
 [agent]
@@ -288,42 +300,22 @@ manifest = "$source_dir/models/manifest.toml"
 models = "cnn-xs"
 CONF
     }
-    "$tierd" --config "$work/edge.toml" >"$work/edge.log" 2>&1 &
-    EDGE_PID=$!
-    trap 'kill -9 ${TIERD_PID:-} ${EDGE_PID:-} 2>/dev/null || true; stop_broker; rm -rf "$work"' EXIT
-    for _ in $(seq 40); do
-        mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$edge/status" -C 1 -W 1 \
-            2>/dev/null | grep -q '"state":"online"' && break
-        sleep 0.25
-    done
+    start_zoo_edge resnet-20
     cascade_config 200
     "$tierd" --config "$work/tierd.toml" >"$work/tierd.log" 2>&1 &
     TIERD_PID=$!
-    for _ in $(seq 300); do
-        [ -f "$work/results.jsonl" ] && [ "$(wc -l <"$work/results.jsonl")" -ge 200 ] && break
-        sleep 0.1
-    done
+    wait_results 200
     kill "$TIERD_PID"; wait "$TIERD_PID" 2>/dev/null || true
     kill -9 "$EDGE_PID"; wait "$EDGE_PID" 2>/dev/null || true
     mv "$work/results.jsonl" "$work/with-edge.jsonl"
     # An edge that lacks the heavy model answers each request with an error: the unsure
     # answers fall back to the light model's result, already computed.
-    sed -i 's/models = "resnet-20"/models = "lenet-s"/' "$work/edge.toml"
-    "$tierd" --config "$work/edge.toml" >"$work/edge.log" 2>&1 &
-    EDGE_PID=$!
-    for _ in $(seq 40); do
-        mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$edge/status" -C 1 -W 1 \
-            2>/dev/null | grep -q '"state":"online"' && break
-        sleep 0.25
-    done
+    start_zoo_edge lenet-s
     cascade_config 50
     sed -i 's/^rule = "by-confidence"/&\nheavy_model = "resnet-20"/' "$work/tierd.toml"
     "$tierd" --config "$work/tierd.toml" >"$work/tierd.log" 2>&1 &
     TIERD_PID=$!
-    for _ in $(seq 300); do
-        [ -f "$work/results.jsonl" ] && [ "$(wc -l <"$work/results.jsonl")" -ge 50 ] && break
-        sleep 0.1
-    done
+    wait_results 50
     /usr/bin/python3 - "$work" "$source_dir/models/outcomes" <<'PY' ||
 import csv, gzip, json, sys
 work, outcomes = sys.argv[1], sys.argv[2]
@@ -372,28 +364,9 @@ edge_deadline)
     # deadline_exceeded without being computed; the end has run it itself: every task is
     # answered exactly once.
     data=/usr/share/datasets/fashion-mnist
-    edge="it-edge-$$"
-    cat >"$work/edge.toml" <<CONF
-[agent]
-device_id = "$edge"
-role = "edge"
-[mqtt]
-host = "127.0.0.1"
-port = $BROKER_PORT
-[offload]
-batch_max = 1
-[plugin.inference-opencv]
-manifest = "$source_dir/models/manifest.toml"
-models = "resnet-20"
-CONF
-    "$tierd" --config "$work/edge.toml" >"$work/edge.log" 2>&1 &
-    EDGE_PID=$!
-    trap 'kill -9 ${TIERD_PID:-} ${EDGE_PID:-} 2>/dev/null || true; stop_broker; rm -rf "$work"' EXIT
-    for _ in $(seq 40); do
-        mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$edge/status" -C 1 -W 1 \
-            2>/dev/null | grep -q '"state":"online"' && break
-        sleep 0.25
-    done
+    need_dataset
+    start_zoo_edge resnet-20 "[offload]
+batch_max = 1"
     write_config "[source]
 kind = \"idx\"
 path = \"$data/t10k-images-idx3-ubyte.gz\"
@@ -402,14 +375,10 @@ limit = 400
 timeout_ms = 10
 [plugin.scheduler-rule]
 rule = \"always-edge\""
-    sed -i "s|^model = .*|manifest = \"$source_dir/models/manifest.toml\"\nmodels = \"cnn-xs\"|; /^input_/d" \
-        "$work/tierd.toml"
+    use_zoo_light_model
     "$tierd" --config "$work/tierd.toml" >"$work/tierd.log" 2>&1 &
     TIERD_PID=$!
-    for _ in $(seq 300); do
-        [ -f "$work/results.jsonl" ] && [ "$(wc -l <"$work/results.jsonl")" -ge 400 ] && break
-        sleep 0.1
-    done
+    wait_results 400
     sleep 1 # let the edge drain what it still holds
     edge_status=$(mosquitto_rr -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$edge/cmd" \
         -e "test/replies/$$" -m '{"op":"status"}' -W 10) || fail "edge status"
@@ -433,30 +402,9 @@ edge_batches)
     # Requests that wait while the edge's inference job is busy run as one batch
     # (infer_batch): every answer is still the heavy model's own for that image.
     data=/usr/share/datasets/fashion-mnist
-    [ -f "$data/t10k-images-idx3-ubyte.gz" ] ||
-        fail "dataset-fashion-mnist is missing (scripts/install-deps.sh installs it)"
-    edge="it-edge-$$"
-    cat >"$work/edge.toml" <<CONF
-[agent]
-device_id = "$edge"
-role = "edge"
-[mqtt]
-host = "127.0.0.1"
-port = $BROKER_PORT
-[offload]
-batch_max = 16
-[plugin.inference-opencv]
-manifest = "$source_dir/models/manifest.toml"
-models = "resnet-20"
-CONF
-    "$tierd" --config "$work/edge.toml" >"$work/edge.log" 2>&1 &
-    EDGE_PID=$!
-    trap 'kill -9 ${TIERD_PID:-} ${EDGE_PID:-} 2>/dev/null || true; stop_broker; rm -rf "$work"' EXIT
-    for _ in $(seq 40); do
-        mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$edge/status" -C 1 -W 1 \
-            2>/dev/null | grep -q '"state":"online"' && break
-        sleep 0.25
-    done
+    need_dataset
+    start_zoo_edge resnet-20 "[offload]
+batch_max = 16"
     write_config "[source]
 kind = \"idx\"
 path = \"$data/t10k-images-idx3-ubyte.gz\"
@@ -466,14 +414,10 @@ limit = 300
 timeout_ms = 5000
 [plugin.scheduler-rule]
 rule = \"always-edge\""
-    sed -i "s|^model = .*|manifest = \"$source_dir/models/manifest.toml\"\nmodels = \"cnn-xs\"|; /^input_/d" \
-        "$work/tierd.toml"
+    use_zoo_light_model
     "$tierd" --config "$work/tierd.toml" >"$work/tierd.log" 2>&1 &
     TIERD_PID=$!
-    for _ in $(seq 300); do
-        [ -f "$work/results.jsonl" ] && [ "$(wc -l <"$work/results.jsonl")" -ge 300 ] && break
-        sleep 0.1
-    done
+    wait_results 300
     edge_status=$(mosquitto_rr -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$edge/cmd" \
         -e "test/replies/$$" -m '{"op":"status"}' -W 10) || fail "edge status"
     /usr/bin/python3 - "$work" "$source_dir/models/outcomes" "$edge_status" <<'PY' ||
