@@ -48,6 +48,9 @@ struct AgentConfig {
     std::vector<std::string> groups;
     LogLevel log_level = LogLevel::info;
     std::int64_t drain_timeout_ms = 5000;
+    // Where the agent keeps what must outlive a restart (its measured model profile,
+    // profile.json); "" = nothing is kept.
+    std::string state_dir;
 };
 
 struct WorkersConfig {
@@ -106,6 +109,7 @@ struct OffloadConfig {
     std::int64_t timeout_ms = 1000; // end: how long an upstream reply may take
     int max_in_flight = 64;         // edge/cloud: requests served at once; more get "busy"
     int batch_max = 16;             // edge/cloud: waiting requests run as one batch, up to this
+    std::int64_t probe_interval_ms = 1000; // end: link probes to each online tier; 0 = none
 };
 
 // How the end's pipeline runs a task (docs/config.md, [pipeline]).

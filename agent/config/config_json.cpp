@@ -23,7 +23,8 @@ nlohmann::json to_json(const Config &c) {
                   {"role", to_string(c.agent.role)},
                   {"groups", c.agent.groups},
                   {"log_level", to_string(c.agent.log_level)},
-                  {"drain_timeout_ms", c.agent.drain_timeout_ms}};
+                  {"drain_timeout_ms", c.agent.drain_timeout_ms},
+                  {"state_dir", c.agent.state_dir}};
     j["workers"] = {{"threads", c.workers.threads},
                     {"queue_limit", c.workers.queue_limit},
                     {"overflow", to_string(c.workers.overflow)}};
@@ -48,7 +49,8 @@ nlohmann::json to_json(const Config &c) {
                    {"rate_hz", c.source.rate_hz}};
     j["offload"] = {{"timeout_ms", c.offload.timeout_ms},
                     {"max_in_flight", c.offload.max_in_flight},
-                    {"batch_max", c.offload.batch_max}};
+                    {"batch_max", c.offload.batch_max},
+                    {"probe_interval_ms", c.offload.probe_interval_ms}};
     j["pipeline"] = {{"local_first", c.pipeline.local_first},
                      {"emulate_slowdown", c.pipeline.emulate_slowdown}};
     j["results"] = {{"jsonl", c.results.jsonl}, {"publish", c.results.publish}};

@@ -281,7 +281,8 @@ void validate(Validator &v, Config &c) {
 
     {
         const auto *s =
-            v.section("agent", {"device_id", "role", "groups", "log_level", "drain_timeout_ms"});
+            v.section("agent", {"device_id", "role", "groups", "log_level", "drain_timeout_ms",
+                                "state_dir"});
         auto &a = c.agent;
         if (v.str(s, "agent", "device_id", a.device_id) && !chars_ok(a.device_id, "_.-", true))
             v.error(v.get(s, "device_id"), "agent.device_id",
@@ -300,6 +301,7 @@ void validate(Validator &v, Config &c) {
                                  {"error", LogLevel::error}},
                                 a.log_level);
         v.integer(s, "agent", "drain_timeout_ms", 0, 600000, a.drain_timeout_ms);
+        v.str(s, "agent", "state_dir", a.state_dir);
     }
     {
         const auto *s = v.section("workers", {"threads", "queue_limit", "overflow"});
@@ -385,10 +387,12 @@ void validate(Validator &v, Config &c) {
             v.error(v.get(s, "path"), "source.path", "'" + src.path + "' does not exist");
     }
     {
-        const auto *s = v.section("offload", {"timeout_ms", "max_in_flight", "batch_max"});
+        const auto *s = v.section("offload", {"timeout_ms", "max_in_flight", "batch_max",
+                                              "probe_interval_ms"});
         v.integer(s, "offload", "timeout_ms", 10, 600000, c.offload.timeout_ms);
         v.integer(s, "offload", "max_in_flight", 1, 10000, c.offload.max_in_flight);
         v.integer(s, "offload", "batch_max", 1, 256, c.offload.batch_max);
+        v.integer(s, "offload", "probe_interval_ms", 0, 600000, c.offload.probe_interval_ms);
     }
     {
         const auto *s = v.section("pipeline", {"local_first", "emulate_slowdown"});

@@ -76,8 +76,12 @@ Agent::Agent(Config config, ConfigSource source, PluginPlan plugins)
             if (mqtt_ && !shutting_down_)
                 mqtt_->publish(topic, payload, qos, retain);
         });
+    device_profile_ = hal->profile();
+    profiles_ = std::make_unique<ProfileBook>(options_.identity.device_id);
     register_commands();
     register_plugin_commands();
+    register_scheduling_commands();
+    load_saved_profile();
     initial_plugins_ = std::move(plugins);
 }
 
@@ -98,7 +102,10 @@ void Agent::start_mqtt(std::unique_ptr<MqttLink> link) {
     mqtt_ = link ? std::move(link) : std::make_unique<MqttLink>(&loop_, options_.mqtt);
     // Retained status is republished on every (re)connect: the broker may have
     // published our will while we were away.
-    mqtt_->on_connected = [this] { publish_status(true); };
+    mqtt_->on_connected = [this] {
+        publish_status(true);
+        publish_profile();
+    };
     mqtt_->on_subscribed = [this] {
         subscribed_ = true;
         arm_pipeline_start(kStatusSettleMs);
@@ -116,6 +123,7 @@ void Agent::start_mqtt(std::unique_ptr<MqttLink> link) {
     if (options_.identity.role == "end") {
         mqtt_->subscribe(device_topic(options_.identity.device_id, "offload/reply"), 1);
         mqtt_->subscribe("tierd/v1/dev/+/status", 1);
+        mqtt_->subscribe("tierd/v1/dev/+/profile", 1); // the tiers' model profiles
     } else {
         mqtt_->subscribe("$share/tierd-" + options_.identity.role + "/tierd/v1/offload/" +
                              options_.identity.role + "/req",
@@ -192,6 +200,7 @@ void Agent::register_commands() {
             doc["tasks"] = pipeline_->stats();
         if (offload_server_)
             doc["offload"] = offload_server_->stats();
+        doc["profiles"] = profiles_->summary();
         return doc;
     });
     commands_.add("get-config", [this](const nlohmann::json &) { return options_.config_view; });
@@ -259,6 +268,13 @@ void Agent::on_message(const MqttLink::Message &message) {
         track_status(message);
         return;
     }
+    if (topic.size() > 8 && topic.compare(topic.size() - 8, 8, "/profile") == 0 &&
+        topic.rfind("tierd/v1/dev/", 0) == 0) {
+        const std::string device = topic.substr(13, topic.size() - 13 - 8);
+        if (std::string why = profiles_->on_message(device, message.payload); !why.empty())
+            spdlog::warn("profile from {} ignored: {}", device, why);
+        return;
+    }
     on_command(message);
 }
 
@@ -273,6 +289,7 @@ void Agent::track_status(const MqttLink::Message &message) {
         online_agents_[device] = doc["role"].get<std::string>();
     else
         online_agents_.erase(device);
+    profiles_->set_online(online_agents_);
 }
 
 bool Agent::tier_online(tierd_tier tier) const {

@@ -9,6 +9,7 @@
 #include "agent/core/hal_sampler.hpp"
 #include "agent/core/mqtt_link.hpp"
 #include "agent/core/plugin_runtime.hpp"
+#include "agent/core/profile_book.hpp"
 #include "agent/pipeline/offload_server.hpp"
 #include "agent/pipeline/pipeline.hpp"
 
@@ -80,6 +81,12 @@ class Agent {
     // Replaces the running set with `change` (kept ones stay), logs and republishes status.
     void install_plugins(PluginSetChange change);
     void register_plugin_commands();
+    // Multi-objective scheduling (agent_scheduling.cpp): the `profile` and `policy.set`
+    // commands, the saved profile, and publishing it for the other tiers.
+    void register_scheduling_commands();
+    void load_saved_profile();
+    void publish_profile();
+    std::string profile_path() const;
     nlohmann::json plugins_status() const;
     // get-config's view and the log filter's secrets, from config_ and the running
     // plugins' declarations (a plugin key flagged SECRET is never shown or logged).
@@ -130,6 +137,9 @@ class Agent {
     bool shutting_down_ = false;
     bool config_change_running_ = false;
     CommandTable commands_;
+    std::unique_ptr<ProfileBook> profiles_;
+    hal::DeviceProfile device_profile_; // the HAL's, for the scheduler's power figures
+    bool profiling_ = false;            // a `profile` command is running
     uint64_t started_ms_ = 0;
 };
 

@@ -108,7 +108,8 @@ void Agent::start_pipeline() {
         offload_server_ = std::make_unique<OffloadServer>(
             &loop_, options_.identity.device_id,
             OffloadServer::Limits{config_.offload.max_in_flight, config_.offload.batch_max,
-                                  serving_jobs(config_.workers.threads)},
+                                  serving_jobs(config_.workers.threads),
+                                  config_.pipeline.emulate_slowdown},
             [this] { return current_plugins().inference; },
             [this](const std::string &topic, const std::string &payload,
                    const std::string &correlation) {
@@ -126,6 +127,14 @@ void Agent::start_pipeline() {
     o.offload_timeout_ms = static_cast<int>(config_.offload.timeout_ms);
     o.local_first = config_.pipeline.local_first;
     o.emulate_slowdown = config_.pipeline.emulate_slowdown;
+    o.probe_interval_ms = static_cast<int>(config_.offload.probe_interval_ms);
+    o.workers = serving_jobs(config_.workers.threads) * 2;
+    // The HAL profile's figures stand for this device's compute power (no sensor reads
+    // power per task); the scheduler is told where the number comes from.
+    if (device_profile_.active_power_w > device_profile_.idle_power_w) {
+        o.compute_power_w = device_profile_.active_power_w - device_profile_.idle_power_w;
+        o.power_source = "estimated:" + device_profile_.name;
+    }
     o.device_id = options_.identity.device_id;
     o.local_tier = config_.agent.role == Role::end    ? TIERD_TIER_END
                    : config_.agent.role == Role::edge ? TIERD_TIER_EDGE
@@ -148,7 +157,8 @@ void Agent::start_pipeline() {
                                    false, correlation,
                                    device_topic(options_.identity.device_id, "offload/reply")) ==
                     MOSQ_ERR_SUCCESS;
-         }});
+         },
+         [this] { return profiles_->combined(); }});
     pipeline_waiting_ = true;
     arm_pipeline_start(subscribed_ ? kStatusSettleMs : kStartWithoutBrokerMs);
 }

@@ -1,7 +1,9 @@
 #include "agent/pipeline/offload_codec.hpp"
 
-#include <cstdint>
+#include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 
 namespace tierd {
@@ -11,34 +13,318 @@ constexpr char kMagic[4] = {'T', 'D', 'I', '1'};
 constexpr std::int64_t kMaxPixels = 64LL * 1000 * 1000;
 constexpr std::uint32_t kMaxHeader = 64 * 1024;
 
-} // namespace
+std::string dump(const nlohmann::json &j) {
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 
-std::string encode_offload_request(const OffloadRequest &request) {
-    const cv::Mat &m = request.image;
-    if (m.depth() != CV_8U || (m.channels() != 1 && m.channels() != 3))
-        throw std::invalid_argument("offload: image must be 8-bit gray or BGR");
-    nlohmann::json header = {{"v", 1},
-                             {"task_id", request.task_id},
-                             {"device_id", request.device_id},
-                             {"model", request.model},
-                             {"format", m.channels() == 1 ? "gray8" : "bgr8"},
-                             {"width", m.cols},
-                             {"height", m.rows},
-                             {"deadline_ms", request.deadline_ms}};
-    const std::string h = header.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    const std::size_t row =
-        static_cast<std::size_t>(m.cols) * static_cast<std::size_t>(m.channels());
+// "TDI1" | header length | header; the caller appends `body` bytes after it.
+std::string frame(const nlohmann::json &header, std::size_t body) {
+    const std::string h = dump(header);
     std::string out;
-    out.reserve(8 + h.size() + row * static_cast<std::size_t>(m.rows));
+    out.reserve(8 + h.size() + body);
     out.append(kMagic, 4);
     const auto len = static_cast<std::uint32_t>(h.size());
     const char be[4] = {static_cast<char>(len >> 24), static_cast<char>(len >> 16),
                         static_cast<char>(len >> 8), static_cast<char>(len)};
     out.append(be, 4);
     out += h;
+    return out;
+}
+
+// Elements of `shape` when it is a valid per-image tensor shape, else 0 (and `error`).
+std::size_t shape_elements(const std::vector<std::int64_t> &shape, std::string &error) {
+    if (shape.empty() || shape.size() > kOffloadMaxTensorRank) {
+        error = "tensor shape has rank " + std::to_string(shape.size()) + ", expected 1 to " +
+                std::to_string(kOffloadMaxTensorRank);
+        return 0;
+    }
+    std::size_t n = 1;
+    for (std::int64_t d : shape) {
+        if (d < 1 || d > kOffloadMaxTensorDim) {
+            error = "tensor dimension " + std::to_string(d) + " is not within 1 to " +
+                    std::to_string(kOffloadMaxTensorDim);
+            return 0;
+        }
+        n *= static_cast<std::size_t>(d);
+        if (n > kOffloadMaxTensorElements) {
+            error =
+                "tensor has more than " + std::to_string(kOffloadMaxTensorElements) + " elements";
+            return 0;
+        }
+    }
+    return n;
+}
+
+std::string encode_image(const OffloadRequest &request) {
+    const cv::Mat &m = request.image;
+    if (m.depth() != CV_8U || (m.channels() != 1 && m.channels() != 3))
+        throw std::invalid_argument("offload: image must be 8-bit gray or BGR");
+    const nlohmann::json header = {{"v", 1},
+                                   {"task_id", request.task_id},
+                                   {"device_id", request.device_id},
+                                   {"model", request.model},
+                                   {"format", m.channels() == 1 ? "gray8" : "bgr8"},
+                                   {"width", m.cols},
+                                   {"height", m.rows},
+                                   {"deadline_ms", request.deadline_ms}};
+    const std::size_t row =
+        static_cast<std::size_t>(m.cols) * static_cast<std::size_t>(m.channels());
+    std::string out = frame(header, row * static_cast<std::size_t>(m.rows));
     for (int y = 0; y < m.rows; ++y)
         out.append(reinterpret_cast<const char *>(m.ptr(y)), row);
     return out;
+}
+
+std::string encode_tensor(const OffloadRequest &request) {
+    const std::size_t width = tensor_wire_bytes(1, request.wire);
+    if (width == 0)
+        throw std::invalid_argument("offload: tensor wire \"" + request.wire +
+                                    "\" is not f16 or i8");
+    if (request.cut_layer < 0)
+        throw std::invalid_argument("offload: tensor cut layer is negative");
+    std::string error;
+    const std::size_t n = shape_elements(
+        std::vector<std::int64_t>(request.shape.begin(), request.shape.end()), error);
+    if (n == 0)
+        throw std::invalid_argument("offload: " + error);
+    if (request.tensor.size() != n)
+        throw std::invalid_argument("offload: tensor has " + std::to_string(request.tensor.size()) +
+                                    " values, its shape " + std::to_string(n));
+    nlohmann::json header = {{"v", 1},
+                             {"task_id", request.task_id},
+                             {"device_id", request.device_id},
+                             {"model", request.model},
+                             {"deadline_ms", request.deadline_ms},
+                             {"payload", "tensor"},
+                             {"cut", request.cut_layer},
+                             {"dtype", request.wire},
+                             {"shape", request.shape}};
+    const float *x = request.tensor.data();
+    if (width == 2) {
+        std::string out = frame(header, 2 * n);
+        const std::size_t at = out.size();
+        out.resize(at + 2 * n);
+        char *p = out.data() + at;
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::uint16_t h = float_to_half(x[i]);
+            p[2 * i] = static_cast<char>(h & 0xff);
+            p[2 * i + 1] = static_cast<char>(h >> 8);
+        }
+        return out;
+    }
+    for (std::size_t i = 0; i < n; ++i)
+        if (!std::isfinite(x[i]))
+            throw std::invalid_argument("offload: an i8 tensor value is not finite");
+    float scale = request.scale;
+    if (!(scale > 0.0f) || !std::isfinite(scale))
+        scale = i8_scale(x, n);
+    header["scale"] = scale;
+    std::string out = frame(header, n);
+    const std::size_t at = out.size();
+    out.resize(at + n);
+    char *p = out.data() + at;
+    for (std::size_t i = 0; i < n; ++i) {
+        const float q = std::clamp(std::round(x[i] / scale), -127.0f, 127.0f);
+        p[i] = static_cast<char>(static_cast<std::int8_t>(q));
+    }
+    return out;
+}
+
+std::string encode_probe(const OffloadRequest &request) {
+    if (request.pad > kOffloadMaxProbePad)
+        throw std::invalid_argument("offload: probe pad " + std::to_string(request.pad) +
+                                    " is over " + std::to_string(kOffloadMaxProbePad) + " bytes");
+    const nlohmann::json header = {{"v", 1},
+                                   {"task_id", request.task_id},
+                                   {"device_id", request.device_id},
+                                   {"payload", "probe"},
+                                   {"pad", request.pad}};
+    std::string out = frame(header, request.pad);
+    out.append(request.pad, '\0');
+    return out;
+}
+
+// Image body: `body` points at `size` bytes after the header.
+bool decode_image(const nlohmann::json &header, const char *body, std::size_t size,
+                  OffloadRequest &r, std::string &error) {
+    const std::string format = header.at("format").get<std::string>();
+    const std::int64_t w = header.at("width").get<std::int64_t>();
+    const std::int64_t h = header.at("height").get<std::int64_t>();
+    int channels = format == "gray8" ? 1 : format == "bgr8" ? 3 : 0;
+    if (channels == 0) {
+        error = "format \"" + format + "\" is not gray8 or bgr8";
+        return false;
+    }
+    if (w <= 0 || h <= 0 || w * h > kMaxPixels) {
+        error = "image size " + std::to_string(w) + "x" + std::to_string(h) +
+                " is empty or over 64 megapixels";
+        return false;
+    }
+    const std::size_t need = static_cast<std::size_t>(w * h * channels);
+    if (size != need) {
+        error = "pixel data is " + std::to_string(size) + " bytes, expected " +
+                std::to_string(need) + " for " + format + " " + std::to_string(w) + "x" +
+                std::to_string(h);
+        return false;
+    }
+    r.image = cv::Mat(static_cast<int>(h), static_cast<int>(w), CV_8UC(channels));
+    std::memcpy(r.image.data, body, need);
+    return true;
+}
+
+bool decode_tensor(const nlohmann::json &header, const char *body, std::size_t size,
+                   OffloadRequest &r, std::string &error) {
+    const nlohmann::json &cut = header.at("cut");
+    if (!cut.is_number_integer() || cut.get<std::int64_t>() < 0 ||
+        cut.get<std::int64_t>() > std::numeric_limits<int>::max()) {
+        error = "tensor cut " + dump(cut) + " is not a layer index >= 0";
+        return false;
+    }
+    r.cut_layer = cut.get<int>();
+    r.wire = header.at("dtype").get<std::string>();
+    const std::size_t width = tensor_wire_bytes(1, r.wire);
+    if (width == 0) {
+        error = "tensor dtype \"" + r.wire + "\" is not f16 or i8";
+        return false;
+    }
+    const nlohmann::json &shape = header.at("shape");
+    if (!shape.is_array()) {
+        error = "tensor shape is not an array";
+        return false;
+    }
+    std::vector<std::int64_t> dims;
+    for (const auto &d : shape) {
+        if (!d.is_number_integer()) {
+            error = "tensor shape " + dump(shape) + " holds a value that is not an integer";
+            return false;
+        }
+        dims.push_back(d.get<std::int64_t>());
+    }
+    const std::size_t n = shape_elements(dims, error);
+    if (n == 0)
+        return false;
+    if (size != n * width) {
+        error = "tensor data is " + std::to_string(size) + " bytes, expected " +
+                std::to_string(n * width) + " for " + r.wire + " " + dump(shape);
+        return false;
+    }
+    r.shape.assign(dims.begin(), dims.end());
+    r.tensor.resize(n);
+    const auto *p = reinterpret_cast<const unsigned char *>(body);
+    if (width == 2) {
+        for (std::size_t i = 0; i < n; ++i)
+            r.tensor[i] = half_to_float(static_cast<std::uint16_t>(p[2 * i] | (p[2 * i + 1] << 8)));
+        return true;
+    }
+    const nlohmann::json &scale = header.at("scale");
+    const float s = scale.is_number() ? scale.get<float>() : 0.0f;
+    if (!std::isfinite(s) || !(s > 0.0f)) {
+        error = "tensor scale " + dump(scale) + " is not a finite number > 0";
+        return false;
+    }
+    r.scale = s;
+    for (std::size_t i = 0; i < n; ++i)
+        r.tensor[i] = static_cast<float>(static_cast<std::int8_t>(p[i])) * s;
+    return true;
+}
+
+bool decode_probe(const nlohmann::json &header, std::size_t size, OffloadRequest &r,
+                  std::string &error) {
+    const nlohmann::json &pad = header.at("pad");
+    if (!pad.is_number_integer() || pad.get<std::int64_t>() < 0 ||
+        pad.get<std::int64_t>() > static_cast<std::int64_t>(kOffloadMaxProbePad)) {
+        error = "probe pad " + dump(pad) + " is not within 0 to " +
+                std::to_string(kOffloadMaxProbePad) + " bytes";
+        return false;
+    }
+    r.pad = pad.get<std::size_t>();
+    if (size != r.pad) {
+        error = "probe body is " + std::to_string(size) + " bytes, expected pad " +
+                std::to_string(r.pad);
+        return false;
+    }
+    return true;
+}
+
+} // namespace
+
+std::size_t tensor_wire_bytes(std::size_t elements, const std::string &wire) {
+    if (wire == "f16")
+        return 2 * elements;
+    if (wire == "i8")
+        return elements;
+    return 0;
+}
+
+std::uint16_t float_to_half(float value) {
+    std::uint32_t x;
+    std::memcpy(&x, &value, sizeof x);
+    const auto sign = static_cast<std::uint16_t>((x >> 16) & 0x8000u);
+    const std::uint32_t abs = x & 0x7fffffffu;
+    if (abs >= 0x7f800000u) // infinity, or NaN (kept quiet, with the payload's top bits)
+        return static_cast<std::uint16_t>(
+            sign | 0x7c00u | (abs > 0x7f800000u ? 0x200u | ((abs >> 13) & 0x3ffu) : 0u));
+    if (abs >= 0x47800000u) // >= 65536: past the largest half even before rounding
+        return static_cast<std::uint16_t>(sign | 0x7c00u);
+    const std::uint32_t exponent = abs >> 23;
+    std::uint32_t mantissa = (abs & 0x7fffffu) | 0x800000u;
+    std::uint32_t shift, base;
+    if (exponent >= 113) { // a normal half: keep 10 of the 23 mantissa bits
+        shift = 13;
+        base = (exponent - 112) << 10;
+        mantissa &= 0x7fffffu;
+    } else { // a subnormal half (or zero): count units of 2^-24
+        if (exponent < 102)
+            return sign; // below 2^-25, rounds to zero
+        shift = 126 - exponent;
+        base = 0;
+    }
+    std::uint32_t q = mantissa >> shift;
+    const std::uint32_t rest = mantissa & ((1u << shift) - 1);
+    const std::uint32_t half = 1u << (shift - 1);
+    if (rest > half || (rest == half && (q & 1u)))
+        ++q; // a carry moves into the exponent, up to infinity at 65520
+    return static_cast<std::uint16_t>(sign | (base + q));
+}
+
+float half_to_float(std::uint16_t half) {
+    const std::uint32_t sign = static_cast<std::uint32_t>(half & 0x8000u) << 16;
+    const std::uint32_t exponent = (half >> 10) & 0x1fu;
+    std::uint32_t mantissa = half & 0x3ffu;
+    std::uint32_t x;
+    if (exponent == 0x1f) {
+        x = sign | 0x7f800000u | (mantissa << 13);
+    } else if (exponent != 0) {
+        x = sign | ((exponent + 112) << 23) | (mantissa << 13);
+    } else if (mantissa == 0) {
+        x = sign;
+    } else { // subnormal: normalise
+        std::uint32_t e = 113;
+        while (!(mantissa & 0x400u)) {
+            mantissa <<= 1;
+            --e;
+        }
+        x = sign | (e << 23) | ((mantissa & 0x3ffu) << 13);
+    }
+    float f;
+    std::memcpy(&f, &x, sizeof f);
+    return f;
+}
+
+float i8_scale(const float *values, std::size_t n) {
+    float m = 0.0f;
+    for (std::size_t i = 0; i < n; ++i)
+        m = std::max(m, std::fabs(values[i]));
+    return m > 0.0f ? m / 127.0f : 1.0f;
+}
+
+std::string encode_offload_request(const OffloadRequest &request) {
+    switch (request.payload) {
+    case OffloadRequest::Payload::tensor: return encode_tensor(request);
+    case OffloadRequest::Payload::probe: return encode_probe(request);
+    case OffloadRequest::Payload::image: break;
+    }
+    return encode_image(request);
 }
 
 std::optional<OffloadRequest> decode_offload_request(const std::string &payload,
@@ -60,34 +346,30 @@ std::optional<OffloadRequest> decode_offload_request(const std::string &payload,
         error = "header is not a JSON object";
         return std::nullopt;
     }
+    const char *body = payload.data() + 8 + len;
+    const std::size_t size = payload.size() - 8 - len;
     OffloadRequest r;
     try {
         r.task_id = header.at("task_id").get<std::string>();
         r.device_id = header.value("device_id", std::string());
         r.model = header.value("model", std::string());
         r.deadline_ms = header.value("deadline_ms", 0.0);
-        const std::string format = header.at("format").get<std::string>();
-        const std::int64_t w = header.at("width").get<std::int64_t>();
-        const std::int64_t h = header.at("height").get<std::int64_t>();
-        int channels = format == "gray8" ? 1 : format == "bgr8" ? 3 : 0;
-        if (channels == 0) {
-            error = "format \"" + format + "\" is not gray8 or bgr8";
-            return std::nullopt;
+        const std::string kind = header.value("payload", std::string("image"));
+        bool good = false;
+        if (kind == "image") {
+            r.payload = OffloadRequest::Payload::image;
+            good = decode_image(header, body, size, r, error);
+        } else if (kind == "tensor") {
+            r.payload = OffloadRequest::Payload::tensor;
+            good = decode_tensor(header, body, size, r, error);
+        } else if (kind == "probe") {
+            r.payload = OffloadRequest::Payload::probe;
+            good = decode_probe(header, size, r, error);
+        } else {
+            error = "payload \"" + kind + "\" is not image, tensor or probe";
         }
-        if (w <= 0 || h <= 0 || w * h > kMaxPixels) {
-            error = "image size " + std::to_string(w) + "x" + std::to_string(h) +
-                    " is empty or over 64 megapixels";
+        if (!good)
             return std::nullopt;
-        }
-        const std::size_t need = static_cast<std::size_t>(w * h * channels);
-        if (payload.size() - 8 - len != need) {
-            error = "pixel data is " + std::to_string(payload.size() - 8 - len) +
-                    " bytes, expected " + std::to_string(need) + " for " + format + " " +
-                    std::to_string(w) + "x" + std::to_string(h);
-            return std::nullopt;
-        }
-        r.image = cv::Mat(static_cast<int>(h), static_cast<int>(w), CV_8UC(channels));
-        std::memcpy(r.image.data, payload.data() + 8 + len, need);
     } catch (const nlohmann::json::exception &e) {
         error = std::string("header: ") + e.what();
         return std::nullopt;
@@ -115,7 +397,15 @@ std::string encode_offload_reply(const OffloadReply &reply) {
     } else {
         j["error"] = {{"code", reply.error_code}, {"message", reply.error_message}};
     }
-    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    if (reply.queue_ms >= 0.0)
+        j["queue_ms"] = reply.queue_ms;
+    if (reply.queue_depth >= 0)
+        j["queue_depth"] = reply.queue_depth;
+    if (reply.probe)
+        j["probe"] = true;
+    if (reply.cut_layer >= 0)
+        j["cut"] = reply.cut_layer;
+    return dump(j);
 }
 
 std::optional<OffloadReply> decode_offload_reply(const std::string &payload, std::string &error) {
@@ -129,9 +419,10 @@ std::optional<OffloadReply> decode_offload_reply(const std::string &payload, std
         r.task_id = j.at("task_id").get<std::string>();
         r.device_id = j.value("device_id", std::string());
         r.ok = j.at("ok").get<bool>();
+        r.probe = j.value("probe", false);
         if (r.ok) {
-            r.top_class = j.at("top_class").get<int>();
-            r.top_score = j.at("top_score").get<float>();
+            r.top_class = r.probe ? j.value("top_class", -1) : j.at("top_class").get<int>();
+            r.top_score = r.probe ? j.value("top_score", 0.0f) : j.at("top_score").get<float>();
             r.scores = j.value("scores", std::vector<float>{});
             r.model = j.value("model", std::string());
             r.compute_ms = j.value("compute_ms", 0.0);
@@ -141,6 +432,11 @@ std::optional<OffloadReply> decode_offload_reply(const std::string &payload, std
             r.error_code = j.at("error").value("code", std::string("unknown"));
             r.error_message = j.at("error").value("message", std::string());
         }
+        r.queue_ms = j.value("queue_ms", -1.0);
+        if (!(r.queue_ms >= 0.0))
+            r.queue_ms = -1.0; // negative or NaN: unknown
+        r.queue_depth = std::max(j.value("queue_depth", -1), -1);
+        r.cut_layer = std::max(j.value("cut", -1), -1);
     } catch (const nlohmann::json::exception &e) {
         error = std::string("reply: ") + e.what();
         return std::nullopt;

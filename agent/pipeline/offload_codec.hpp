@@ -1,39 +1,87 @@
-// The offload wire format (docs/mqtt.md, "Offload"): an end agent sends an image to the
+// The offload wire format (docs/mqtt.md, "Offload"): an end agent sends a task to the
 // edge or cloud tier as one binary MQTT message, and gets a JSON reply.
 //
-// Request payload:  "TDI1" | header length (uint32, big-endian) | header (JSON, UTF-8) |
-//                   pixels (height rows of width * channels bytes, no padding)
-// Header:           {"v":1, "task_id", "device_id", "model", "format": "gray8"|"bgr8",
-//                    "width", "height", "deadline_ms"}
+// Request payload:  "TDI1" | header length (uint32, big-endian) | header (JSON, UTF-8) | body
+// Header, common:   {"v":1, "task_id", "device_id", "payload"?: "image"|"tensor"|"probe"}
+//                   ("payload" absent = "image", so older ends are understood unchanged)
+//   image:          + "model", "format": "gray8"|"bgr8", "width", "height", "deadline_ms";
+//                   body = pixels (height rows of width * channels bytes, no padding)
+//   tensor:         + "model", "deadline_ms", "cut", "dtype": "f16"|"i8", "shape": [...],
+//                   "scale" (i8 only); body = the tensor crossing the model's cut,
+//                   row-major, batch 1 implied: f16 = IEEE 754 binary16 little-endian,
+//                   i8 = int8 q with x = q * scale (symmetric, scale = max|x| / 127)
+//   probe:          + "pad": N; body = N bytes (zeros) that the serving agent ignores
 // Pure functions; any thread.
 #pragma once
 
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
 
+#include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace tierd {
 
+// Limits a decoder enforces on tensor and probe payloads.
+inline constexpr std::size_t kOffloadMaxTensorRank = 4;
+inline constexpr std::int64_t kOffloadMaxTensorDim = 65536;
+inline constexpr std::size_t kOffloadMaxTensorElements = 16u * 1024 * 1024;
+inline constexpr std::size_t kOffloadMaxProbePad = 1024 * 1024;
+
 struct OffloadRequest {
+    enum class Payload { image, tensor, probe };
+
     std::string task_id;
     std::string device_id;  // the end agent that asks
-    std::string model;      // "" = the serving tier's default
-    double deadline_ms = 0; // time left when sent; 0 = none
-    cv::Mat image;          // CV_8UC1 or CV_8UC3 (BGR)
+    std::string model;      // "" = the serving tier's default (image, tensor)
+    double deadline_ms = 0; // time left when sent; 0 = none (image, tensor)
+    Payload payload = Payload::image;
+
+    // Payload::image
+    cv::Mat image; // CV_8UC1 or CV_8UC3 (BGR)
+
+    // Payload::tensor: the end ran the model's head up to a cut, the serving tier runs
+    // the tail from `tensor`.
+    int cut_layer = -1;        // the manifest's cut `layer`, >= 0
+    std::string wire;          // "f16" or "i8"
+    std::vector<int> shape;    // per image (batch 1 implied), rank 1..4
+    std::vector<float> tensor; // float32 values, row-major; given on encode, filled on decode
+    float scale = 0.0f;        // i8: on decode the header's scale; on encode 0 = computed
+                               // as max|x| / 127 (1 if all zero), > 0 = this scale (values
+                               // beyond 127 * scale are clamped)
+
+    // Payload::probe: a link probe, answered without inference.
+    std::size_t pad = 0; // body bytes, <= kOffloadMaxProbePad
 };
 
-// Encodes `request` (image continuous or not). Throws std::invalid_argument for an image
-// that is not 8-bit gray or BGR.
+// Encodes `request` by its `payload`: the image (continuous or not), the tensor in its
+// wire type, or a probe with `pad` zero bytes. Throws std::invalid_argument for an image
+// that is not 8-bit gray or BGR, a tensor whose wire, shape, cut or size is invalid (or an
+// i8 tensor with a value that is not finite), or a probe over kOffloadMaxProbePad.
 std::string encode_offload_request(const OffloadRequest &request);
 
 // Decodes a request payload; on failure returns nullopt and sets `error` to what is wrong
-// (bad magic, header length past the end, header not JSON or missing a field, pixel
-// bytes not matching width x height x channels, an image over 64 megapixels).
+// (bad magic, header length past the end, header not JSON or missing a field, an unknown
+// payload kind, pixel bytes not matching width x height x channels, an image over 64
+// megapixels, a tensor shape out of range, tensor bytes not matching the shape and dtype,
+// a bad i8 scale or cut, a probe body not matching `pad`).
 std::optional<OffloadRequest> decode_offload_request(const std::string &payload,
                                                      std::string &error);
+
+// Body bytes of a tensor of `elements` values sent as `wire` ("f16": 2 each, "i8": 1 each);
+// 0 for any other wire.
+std::size_t tensor_wire_bytes(std::size_t elements, const std::string &wire);
+
+// IEEE 754 binary32 <-> binary16, round to nearest even; subnormals, infinities and NaN
+// are kept (a value of magnitude >= 65520 becomes infinity).
+std::uint16_t float_to_half(float value);
+float half_to_float(std::uint16_t half);
+
+// The i8 wire's scale for `n` values: max|x| / 127, or 1 when all are zero.
+float i8_scale(const float *values, std::size_t n);
 
 struct OffloadReply {
     std::string task_id;
@@ -47,10 +95,16 @@ struct OffloadReply {
     double compute_ms = 0.0;
     double energy_j = -1.0;
     std::string energy_source;
+    // For the end's scheduler; each is sent only when known (>= 0, or true), ok or not.
+    double queue_ms = -1; // waited at the serving agent before its inference started
+    int queue_depth = -1; // requests waiting there when this one was answered
+    bool probe = false;   // the answer to a probe request (ok, no inference)
+    int cut_layer = -1;   // echo of a tensor request's cut
 };
 
 std::string encode_offload_reply(const OffloadReply &reply);
-// Nullopt (and `error`) for a payload that is not a reply document.
+// Nullopt (and `error`) for a payload that is not a reply document. A probe reply needs
+// no result fields.
 std::optional<OffloadReply> decode_offload_reply(const std::string &payload, std::string &error);
 
 } // namespace tierd

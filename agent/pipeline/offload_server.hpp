@@ -8,6 +8,11 @@
 // wait, and the next free job takes up to `batch_max` waiting requests for the same model
 // as one batch (one infer_batch() call, ABI 1.1, when the plugin offers it). So an idle
 // server answers a lone request at once, and a loaded one amortises each forward pass.
+//
+// Split execution (ABI 1.2): a request carrying a model's crossing tensor runs that
+// model's tail (infer_tail); a tier without the sub-model answers `no_model` and the end
+// runs the task itself. Link probes are answered at once, without inference. Replies
+// carry queue_ms (arrival to compute start) and queue_depth for the end's scheduler.
 #pragma once
 
 #include "agent/plugin_host/plugin_instance.hpp"
@@ -35,6 +40,9 @@ class OffloadServer {
         int max_in_flight = 64; // accepted and not yet answered; more are refused "busy"
         int batch_max = 16;     // requests per inference call
         int jobs = 2;           // inference jobs running at once
+        // [pipeline] emulate_slowdown: a tier standing in for a slower machine takes this
+        // many times the real compute time (the job sleeps the difference).
+        double slowdown = 1.0;
     };
     OffloadServer(uv_loop_t *loop, std::string device_id, Limits limits, InferenceNow inference,
                   Send send, Release release);
@@ -59,7 +67,7 @@ class OffloadServer {
     Limits limits_;
     std::deque<std::shared_ptr<Request>> waiting_;
     int jobs_running_ = 0;
-    uint64_t batches_ = 0, batched_ = 0, largest_batch_ = 0, expired_ = 0;
+    uint64_t batches_ = 0, batched_ = 0, largest_batch_ = 0, expired_ = 0, probes_ = 0;
     InferenceNow inference_;
     Send send_;
     Release release_;

@@ -74,7 +74,11 @@ struct Pipeline::Task {
     double classify_ms = 0.0;
 
     tierd_decision decision{};
-    bool upstream = false; // the scheduler placed it on another tier
+    bool upstream = false;     // the scheduler placed it on another tier
+    bool split = false;        // ... and asked for its head to run here (decision.split_layer)
+    std::vector<float> tensor; // the head's output, sent upstream
+    tierd_tensor head{};
+    double head_ms = 0.0, head_energy_j = -1.0;
 
     std::vector<float> scores = std::vector<float>(kMaxScores);
     tierd_inference_result local{};
@@ -134,6 +138,12 @@ void Pipeline::start() {
     rate_timer_.data = this;
     uv_timer_init(loop_, &sweep_timer_);
     sweep_timer_.data = this;
+    uv_timer_init(loop_, &probe_timer_);
+    probe_timer_.data = this;
+    workers_ = std::max(1, options_.workers);
+    if (options_.probe_interval_ms > 0 && upstream_.send)
+        uv_timer_start(&probe_timer_, &Pipeline::on_probe_tick, 0,
+                       static_cast<uint64_t>(options_.probe_interval_ms));
     if (options_.source.rate_hz > 0.0) {
         // Ticks of at least 1 ms; each grants rate * period tokens.
         uint64_t period =
@@ -366,15 +376,38 @@ void Pipeline::after_classify(std::unique_ptr<Task> task) {
         context.battery_fraction = -1.0;
         context.local_queue_depth = static_cast<uint32_t>(in_flight_ + buffered_.size());
         // The upstream tiers as this agent sees them: reachable when an agent of that tier
-        // is online (bandwidth and RTT estimates come with the multi-objective scheduler).
+        // is online and the link is not degraded; the estimates come from link probes and
+        // real offload round trips (link_estimator.hpp).
         tierd_link_state edge{}, cloud{};
-        edge.struct_size = cloud.struct_size = sizeof(tierd_link_state);
+        const uint64_t now = uv_hrtime();
+        for (auto [state, tier] : {std::pair{&edge, TIERD_TIER_EDGE}, {&cloud, TIERD_TIER_CLOUD}}) {
+            const LinkEstimator::Estimate e = link(tier).estimate(now);
+            state->struct_size = sizeof(tierd_link_state);
+            state->connected = upstream_.online && upstream_.online(tier) && !e.degraded ? 1 : 0;
+            state->bandwidth_bps = e.bandwidth_bps;
+            state->rtt_ms = std::max(0.0, e.rtt_ms);
+            state->bandwidth_stddev_bps = e.bandwidth_stddev_bps;
+            state->rtt_stddev_ms = e.rtt_stddev_ms;
+            state->queue_ms = std::max(0.0, e.queue_ms);
+            state->queue_depth = e.queue_depth;
+            state->degraded = e.degraded ? 1 : 0;
+        }
         if (upstream_.online) {
-            edge.connected = upstream_.online(TIERD_TIER_EDGE) ? 1 : 0;
-            cloud.connected = upstream_.online(TIERD_TIER_CLOUD) ? 1 : 0;
             context.edge = &edge;
             context.cloud = &cloud;
         }
+        if (upstream_.profiles) {
+            auto [json, generation] = upstream_.profiles();
+            context.profiles_json = json != nullptr ? json->c_str() : nullptr;
+            context.profiles_generation = generation;
+        }
+        // Tasks ahead of this one share the workers; the mean compute time so far says
+        // how long each holds one.
+        context.local_queue_ms = static_cast<double>(context.local_queue_depth) *
+                                 (done_ > 0 ? infer_ms_sum_ / static_cast<double>(done_) : 0.0) /
+                                 std::max(1, workers_);
+        context.compute_power_w = options_.compute_power_w;
+        context.power_source = options_.power_source.c_str();
         auto r = task->plugins.scheduler->decide(task->task, task->have_pre ? &task->pre : nullptr,
                                                  context, task->decision);
         if (!r.ok()) {
@@ -385,35 +418,106 @@ void Pipeline::after_classify(std::unique_ptr<Task> task) {
     if (task->decision.tier == 0)
         task->decision.tier = options_.local_tier;
     task->upstream = task->decision.tier != options_.local_tier;
+    task->split = task->upstream && task->decision.split_layer >= 0;
     if (task->upstream) {
         const tierd_tier tier = task->decision.tier;
-        if (!upstream_.send || !upstream_.online || !upstream_.online(tier)) {
+        if (!upstream_.send || !upstream_.online || !upstream_.online(tier))
             task->fallback = std::string("no-") + tier_name(tier) + "-online";
-        } else {
-            OffloadRequest request;
-            request.task_id = task->task_id;
-            request.device_id = options_.device_id;
-            request.model = fixed_string(task->decision.model, sizeof task->decision.model);
-            request.deadline_ms = options_.offload_timeout_ms;
-            request.image = task->in.image;
-            std::string payload = encode_offload_request(request);
-            task->bytes_sent = payload.size();
-            task->offload_start_ns = uv_hrtime();
-            if (upstream_.send(tier, payload, task->task_id)) {
-                task->deadline_ns = task->offload_start_ns +
-                                    static_cast<uint64_t>(options_.offload_timeout_ms) * 1000000u;
-                std::string id = task->task_id;
-                pending_.emplace(std::move(id), std::move(task));
-                if (!sweeping_) {
-                    uv_timer_start(&sweep_timer_, &Pipeline::on_sweep, 5, 5);
-                    sweeping_ = true;
-                }
-                return;
-            }
-            task->fallback = "broker-unreachable";
-        }
+        else if (task->split)
+            return run_head(std::move(task));
+        else
+            return send_offload(std::move(task));
     }
     run_local(std::move(task));
+}
+
+void Pipeline::run_head(std::unique_ptr<Task> task) {
+    ++splits_;
+    auto work = std::make_unique<Work>();
+    Task *t = task.get();
+    work->on_worker = [t, slowdown = options_.emulate_slowdown] {
+        if (!t->plugins.inference) {
+            t->fallback = "head-failed: no inference plugin is loaded";
+            return;
+        }
+        const std::string model = fixed_string(t->decision.model, sizeof t->decision.model);
+        tierd_inference_result meta{};
+        meta.struct_size = sizeof meta;
+        meta.scores = t->scores.data();
+        meta.score_capacity = kMaxScores;
+        const uint64_t start = uv_hrtime();
+        PluginCallResult r;
+        // The tensor's size is the plugin's to say: one retry with what it asks for.
+        for (int attempt = 0; attempt < 2; ++attempt) {
+            if (t->tensor.empty())
+                t->tensor.resize(4096);
+            t->head.data = t->tensor.data();
+            t->head.capacity = static_cast<uint32_t>(t->tensor.size());
+            r = t->plugins.inference->infer_head(t->task, model, t->decision.split_layer, t->head,
+                                                 meta);
+            if (r.code != TIERD_ERANGE || t->head.count <= t->tensor.size())
+                break;
+            t->tensor.resize(t->head.count);
+        }
+        t->head_ms = emulate(ms_since(start), slowdown);
+        if (!r.ok()) {
+            t->fallback = "head-failed: " + r.to_string();
+            return;
+        }
+        t->tensor.resize(t->head.count);
+        t->head_energy_j = meta.energy_j >= 0.0 ? meta.energy_j * std::max(1.0, slowdown) : -1.0;
+    };
+    work->on_loop = [this, owned = std::make_shared<std::unique_ptr<Task>>(std::move(task))] {
+        std::unique_ptr<Task> done = std::move(*owned);
+        if (!done->fallback.empty()) {
+            ++split_fallbacks_;
+            return run_local(std::move(done));
+        }
+        send_offload(std::move(done));
+    };
+    queue(std::move(work));
+}
+
+void Pipeline::send_offload(std::unique_ptr<Task> task) {
+    const tierd_tier tier = task->decision.tier;
+    OffloadRequest request;
+    request.task_id = task->task_id;
+    request.device_id = options_.device_id;
+    request.model = fixed_string(task->decision.model, sizeof task->decision.model);
+    request.deadline_ms = options_.offload_timeout_ms;
+    if (task->split) {
+        request.payload = OffloadRequest::Payload::tensor;
+        request.cut_layer = task->decision.split_layer;
+        const std::string wire = fixed_string(task->decision.wire, sizeof task->decision.wire);
+        request.wire = wire.empty() ? "f16" : wire;
+        request.shape.assign(task->head.shape, task->head.shape + std::min(task->head.rank, 4u));
+        request.tensor = std::move(task->tensor);
+        task->tensor.clear();
+    } else {
+        request.image = task->in.image;
+    }
+    std::string payload;
+    try {
+        payload = encode_offload_request(request);
+    } catch (const std::exception &e) {
+        task->fallback = std::string("encode-failed: ") + e.what();
+        return run_local(std::move(task));
+    }
+    task->bytes_sent = payload.size();
+    task->offload_start_ns = uv_hrtime();
+    if (!upstream_.send(tier, payload, task->task_id)) {
+        link(tier).on_error();
+        task->fallback = "broker-unreachable";
+        return run_local(std::move(task));
+    }
+    task->deadline_ns =
+        task->offload_start_ns + static_cast<uint64_t>(options_.offload_timeout_ms) * 1000000u;
+    std::string id = task->task_id;
+    pending_.emplace(std::move(id), std::move(task));
+    if (!sweeping_) {
+        uv_timer_start(&sweep_timer_, &Pipeline::on_sweep, 5, 5);
+        sweeping_ = true;
+    }
 }
 
 void Pipeline::on_offload_reply(const std::string &payload) {
@@ -423,6 +527,8 @@ void Pipeline::on_offload_reply(const std::string &payload) {
         spdlog::warn("offload: a malformed reply was dropped: {}", error);
         return;
     }
+    if (reply->probe)
+        return on_probe_reply(reply->task_id);
     auto it = pending_.find(reply->task_id);
     if (it == pending_.end()) {
         ++late_replies_; // it timed out and ran here already
@@ -431,6 +537,14 @@ void Pipeline::on_offload_reply(const std::string &payload) {
     std::unique_ptr<Task> task = std::move(it->second);
     pending_.erase(it);
     task->offload_ms = ms_since(task->offload_start_ns);
+    LinkEstimator &estimator = link(task->decision.tier);
+    const uint64_t now = uv_hrtime();
+    estimator.on_queue(reply->queue_ms, reply->queue_depth, now);
+    if (reply->ok)
+        estimator.on_offload(task->offload_ms, reply->compute_ms + std::max(0.0, reply->queue_ms),
+                             task->bytes_sent, payload.size(), now);
+    else
+        estimator.on_error();
     if (!reply->ok) {
         task->fallback = "upstream-error: " + reply->error_code + ": " + reply->error_message;
         return run_local(std::move(task));
@@ -453,6 +567,86 @@ void Pipeline::on_offload_reply(const std::string &payload) {
     after_infer(std::move(task));
 }
 
+void Pipeline::on_probe_tick(uv_timer_t *timer) {
+    auto *self = static_cast<Pipeline *>(timer->data);
+    if (self->stopping_ || !self->upstream_.send || !self->upstream_.online)
+        return;
+    const uint64_t now = uv_hrtime();
+    // Probes that never came back count as timeouts once the offload timeout has passed.
+    for (auto it = self->probes_.begin(); it != self->probes_.end();) {
+        if (now - it->second.sent_ns >
+            static_cast<uint64_t>(self->options_.offload_timeout_ms) * 1000000u) {
+            if (it->second.rtt_ms < 0.0)
+                self->link(it->second.tier).on_timeout();
+            it = self->probes_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    for (tierd_tier tier : {TIERD_TIER_EDGE, TIERD_TIER_CLOUD}) {
+        if (!self->upstream_.online(tier))
+            continue;
+        // The large probe should take a few ms at the current estimate: long enough to
+        // measure, short enough not to load a slow link.
+        const double bps = self->link(tier).estimate(now).bandwidth_bps;
+        const std::size_t large =
+            bps > 0.0
+                ? std::clamp<std::size_t>(static_cast<std::size_t>(bps * 0.005 / 8.0), 4096, 65536)
+                : 16384;
+        const std::string base = "probe-" + std::to_string(self->probe_seq_++) + "-";
+        for (auto [suffix, pad] : {std::pair{"s", std::size_t{0}}, {"l", large}}) {
+            OffloadRequest probe;
+            probe.payload = OffloadRequest::Payload::probe;
+            probe.task_id = base + suffix;
+            probe.device_id = self->options_.device_id;
+            probe.pad = pad;
+            const std::string payload = encode_offload_request(probe);
+            if (!self->upstream_.send(tier, payload, probe.task_id))
+                break;
+            self->probes_[probe.task_id] = Probe{tier, payload.size(), uv_hrtime()};
+        }
+    }
+}
+
+void Pipeline::on_probe_reply(const std::string &id) {
+    auto it = probes_.find(id);
+    if (it == probes_.end())
+        return; // too late: counted as a timeout already
+    it->second.rtt_ms = ms_since(it->second.sent_ns);
+    // Both halves of a pair in: one bandwidth and one rtt sample.
+    const std::string base = id.substr(0, id.size() - 1);
+    auto small = probes_.find(base + "s"), large = probes_.find(base + "l");
+    if (small == probes_.end() || large == probes_.end() || small->second.rtt_ms < 0.0 ||
+        large->second.rtt_ms < 0.0)
+        return;
+    link(small->second.tier)
+        .on_probe_pair(small->second.rtt_ms, small->second.bytes, large->second.rtt_ms,
+                       large->second.bytes, uv_hrtime());
+    probes_.erase(small);
+    probes_.erase(large);
+}
+
+nlohmann::json Pipeline::links_json() const {
+    nlohmann::json j = nlohmann::json::object();
+    const uint64_t now = uv_hrtime();
+    for (auto [name, index] : {std::pair{"edge", 0}, {"cloud", 1}}) {
+        const auto e = links_[index].estimate(now);
+        if (e.samples_rtt == 0 && e.samples_bw == 0 && e.timeouts == 0)
+            continue;
+        j[name] = {{"bandwidth_bps", e.bandwidth_bps},
+                   {"bandwidth_stddev_bps", e.bandwidth_stddev_bps},
+                   {"rtt_ms", e.rtt_ms},
+                   {"rtt_stddev_ms", e.rtt_stddev_ms},
+                   {"queue_ms", e.queue_ms},
+                   {"queue_depth", e.queue_depth},
+                   {"samples_rtt", e.samples_rtt},
+                   {"samples_bw", e.samples_bw},
+                   {"timeouts", e.timeouts},
+                   {"degraded", e.degraded}};
+    }
+    return j;
+}
+
 void Pipeline::on_sweep(uv_timer_t *timer) {
     auto *self = static_cast<Pipeline *>(timer->data);
     const uint64_t now = uv_hrtime();
@@ -464,6 +658,7 @@ void Pipeline::on_sweep(uv_timer_t *timer) {
         std::unique_ptr<Task> task = std::move(it->second);
         it = self->pending_.erase(it);
         task->fallback = "timeout";
+        self->link(task->decision.tier).on_timeout();
         self->run_local(std::move(task));
     }
     if (self->pending_.empty()) {
@@ -503,9 +698,11 @@ void Pipeline::run_local(std::unique_ptr<Task> task) {
     // model: the upstream model is usually not loaded here. With local_first that answer
     // exists already and is kept; so is it when the scheduler kept the task here on the
     // model that already answered.
+    // A split task's model is loaded here (its head ran here), so it runs whole.
     const std::string wanted =
-        task->upstream ? std::string()
-                       : fixed_string(task->decision.model, sizeof task->decision.model);
+        task->upstream && !task->split
+            ? std::string()
+            : fixed_string(task->decision.model, sizeof task->decision.model);
     if (task->local_first && task->have_local &&
         (wanted.empty() || wanted == fixed_string(task->local.model, sizeof task->local.model)))
         return after_infer(std::move(task));
@@ -556,6 +753,14 @@ void Pipeline::finish(std::unique_ptr<Task> task) {
         doc["offloaded_to"] = task->remote_device;
         doc["offload_ms"] = task->offload_ms;
     }
+    if (task->split) {
+        const std::string wire = fixed_string(task->decision.wire, sizeof task->decision.wire);
+        doc["split"] = {{"layer", task->decision.split_layer},
+                        {"wire", wire.empty() ? "f16" : wire},
+                        {"head_ms", task->head_ms}};
+        if (task->head_energy_j >= 0.0)
+            doc["split"]["head_energy_j"] = task->head_energy_j;
+    }
     if (!task->fallback.empty()) {
         doc["fallback"] = task->fallback;
         ++fallbacks_;
@@ -593,6 +798,7 @@ void Pipeline::finish(std::unique_ptr<Task> task) {
         ++done_;
         ++by_tier_[ran_on];
         total_ms_sum_ += total_ms;
+        infer_ms_sum_ += task->infer_ms + task->head_ms;
     } else {
         doc["ok"] = false;
         doc["error"] = task->error.empty() ? "no result" : task->error;
@@ -661,7 +867,8 @@ void Pipeline::stop(std::function<void()> done) {
         run_local(std::move(task));
     }
     if (started_ != 0) {
-        for (uv_timer_t *t : {&rate_timer_, &sweep_timer_}) {
+        uv_timer_stop(&probe_timer_);
+        for (uv_timer_t *t : {&rate_timer_, &sweep_timer_, &probe_timer_}) {
             ++jobs_; // a timer's close callback counts as work still running
             uv_close(reinterpret_cast<uv_handle_t *>(t), [](uv_handle_t *h) {
                 auto *self = static_cast<Pipeline *>(h->data);
@@ -701,6 +908,9 @@ nlohmann::json Pipeline::stats() const {
         {"pushed", pushed_},
         {"dropped", dropped_},
         {"undecodable", undecodable_},
+        {"splits", splits_},
+        {"split_fallbacks", split_fallbacks_},
+        {"links", links_json()},
         {"labelled", labelled_},
         {"correct", correct_},
         {"mean_ms", done_ ? total_ms_sum_ / static_cast<double>(done_) : 0.0}};

@@ -14,6 +14,7 @@
 
 #include "agent/config/config.hpp"
 #include "agent/pipeline/image_source.hpp"
+#include "agent/pipeline/link_estimator.hpp"
 #include "agent/plugin_host/plugin_instance.hpp"
 
 #include <nlohmann/json.hpp>
@@ -44,6 +45,10 @@ struct PipelineOptions {
     tierd_tier local_tier = TIERD_TIER_END;
     bool local_first = false;      // [pipeline] local_first (config.hpp PipelineConfig)
     double emulate_slowdown = 1.0; // [pipeline] emulate_slowdown
+    int probe_interval_ms = 1000;  // [offload] probe_interval_ms: link probes; 0 = none
+    int workers = 1;               // worker threads: local tasks that run at once
+    double compute_power_w = -1.0; // this device's compute power above idle; < 0 unknown
+    std::string power_source;      // where compute_power_w comes from
 };
 
 class Pipeline {
@@ -67,6 +72,9 @@ class Pipeline {
         // Publishes an encoded request for `tier`; false when it cannot go out now.
         std::function<bool(tierd_tier, const std::string &payload, const std::string &correlation)>
             send;
+        // The tiers' measured model profiles for the scheduler (ABI 1.2
+        // tierd_schedule_context.profiles_json) and their generation; null = none.
+        std::function<std::pair<const std::string *, uint64_t>()> profiles;
     };
     void set_upstream(Upstream upstream) { upstream_ = std::move(upstream); }
     // A reply message for an offloaded task (loop thread). Late or unknown replies are
@@ -98,7 +106,16 @@ class Pipeline {
     void after_infer(std::unique_ptr<Task> task);
     void run_local(std::unique_ptr<Task> task);
     static void infer_here(Task &task, const char *model, double slowdown);
+    // Split execution: the model's head here (worker), then the tensor goes upstream.
+    void run_head(std::unique_ptr<Task> task);
+    // Sends the task's request (image or head tensor) to its tier; runs it here when it
+    // cannot go out.
+    void send_offload(std::unique_ptr<Task> task);
     static void on_sweep(uv_timer_t *timer);
+    // Link probes (a small and a large message back to back) to every online tier.
+    static void on_probe_tick(uv_timer_t *timer);
+    void on_probe_reply(const std::string &id);
+    LinkEstimator &link(tierd_tier tier) { return links_[tier == TIERD_TIER_CLOUD ? 1 : 0]; }
     void finish(std::unique_ptr<Task> task);
     void write_jsonl(std::string line);
     void queue(std::unique_ptr<Work> work);
@@ -141,12 +158,28 @@ class Pipeline {
     uv_timer_t sweep_timer_{};
     bool sweeping_ = false;
     uint64_t late_replies_ = 0;
+    // Link estimates for the edge [0] and the cloud [1], and the probes in flight: id ->
+    // (tier, bytes, sent at); a pair completes when both of its replies are in.
+    LinkEstimator links_[2];
+    struct Probe {
+        tierd_tier tier;
+        std::size_t bytes;
+        uint64_t sent_ns;
+        double rtt_ms = -1.0;
+    };
+    std::map<std::string, Probe> probes_;
+    uv_timer_t probe_timer_{};
+    uint64_t probe_seq_ = 0;
+    uint64_t splits_ = 0, split_fallbacks_ = 0;
     uint64_t pushed_ = 0, dropped_ = 0, undecodable_ = 0;
 
     // Counters.
     uint64_t done_ = 0, failed_ = 0, labelled_ = 0, correct_ = 0, fallbacks_ = 0;
     uint64_t by_tier_[4] = {0, 0, 0, 0};
     double total_ms_sum_ = 0.0;
+    double infer_ms_sum_ = 0.0; // local compute time of finished tasks
+    int workers_ = 1;           // libuv pool threads: local tasks run this many at once
+    nlohmann::json links_json() const;
 };
 
 } // namespace tierd

@@ -269,6 +269,72 @@ PluginInstance::infer_batch(const std::vector<const tierd_task *> &tasks, const 
     return results;
 }
 
+std::string PluginInstance::describe() {
+    if (kind() != TIERD_KIND_INFERENCE || library_->functions().describe == nullptr)
+        return "";
+    std::lock_guard lock(call_mutex_);
+    PluginCallResult refusal;
+    if (!may_call(TIERD_KIND_INFERENCE, "describe", refusal))
+        return "";
+    const char *text = library_->functions().describe(state_);
+    return text != nullptr ? std::string(text) : std::string();
+}
+
+bool PluginInstance::offers_split() const {
+    return kind() == TIERD_KIND_INFERENCE && library_->functions().infer_head != nullptr &&
+           library_->functions().infer_tail != nullptr;
+}
+
+PluginCallResult PluginInstance::infer_head(const tierd_task &task, const std::string &model,
+                                            int cut, tierd_tensor &out,
+                                            tierd_inference_result &meta) {
+    std::lock_guard lock(call_mutex_);
+    PluginCallResult refusal;
+    if (!may_call(TIERD_KIND_INFERENCE, "infer_head", refusal))
+        return refusal;
+    if (library_->functions().infer_head == nullptr)
+        return {TIERD_ENOTSUP, "the inference plugin has no split execution (infer_head)"};
+    prepare(meta);
+    float *buffer = out.data;
+    const std::uint32_t capacity = out.capacity;
+    out = tierd_tensor{};
+    out.struct_size = sizeof out;
+    out.data = buffer;
+    out.capacity = capacity;
+    host_->take_error();
+    const int rc = library_->functions().infer_head(state_, &task, model.c_str(), cut, &out, &meta);
+    PluginCallResult r = finish(rc);
+    if (rc == TIERD_OK) {
+        std::size_t elements = out.rank >= 1 && out.rank <= 4 ? 1 : 0;
+        for (std::uint32_t i = 0; i < out.rank && i < 4; ++i)
+            elements *= out.shape[i] > 0 ? static_cast<std::size_t>(out.shape[i]) : 0;
+        if (elements == 0 || elements != out.count || out.count > capacity)
+            r = {TIERD_EINVAL, "infer_head returned a tensor whose shape, count and buffer "
+                               "do not agree"};
+    }
+    return r;
+}
+
+PluginCallResult PluginInstance::infer_tail(const tierd_task &task, const std::string &model,
+                                            int cut, const tierd_tensor &input,
+                                            tierd_inference_result &out) {
+    std::lock_guard lock(call_mutex_);
+    PluginCallResult refusal;
+    if (!may_call(TIERD_KIND_INFERENCE, "infer_tail", refusal))
+        return refusal;
+    if (library_->functions().infer_tail == nullptr)
+        return {TIERD_ENOTSUP, "the inference plugin has no split execution (infer_tail)"};
+    prepare(out);
+    host_->take_error();
+    const int rc =
+        library_->functions().infer_tail(state_, &task, model.c_str(), cut, &input, &out);
+    PluginCallResult r = finish(rc);
+    std::string why;
+    if (int checked = check(rc, out, why); checked != rc)
+        r = {checked, why};
+    return r;
+}
+
 PluginCallResult PluginInstance::fuse(const tierd_task &task, const tierd_inference_result *local,
                                       const tierd_inference_result *remote,
                                       tierd_inference_result &out) {

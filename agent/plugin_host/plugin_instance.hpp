@@ -76,6 +76,15 @@ class PluginInstance {
                                               std::vector<tierd_inference_result> &outs,
                                               bool *batched = nullptr);
     bool offers_batch() const;
+    // ABI 1.2 split execution. describe(): the plugin's JSON (plugin.h), "" when it has
+    // none. infer_head(): `out.data` is the caller's buffer of out.capacity floats;
+    // ERANGE (with out.count = the floats needed) when it is too small.
+    std::string describe();
+    bool offers_split() const;
+    PluginCallResult infer_head(const tierd_task &task, const std::string &model, int cut,
+                                tierd_tensor &out, tierd_inference_result &meta);
+    PluginCallResult infer_tail(const tierd_task &task, const std::string &model, int cut,
+                                const tierd_tensor &input, tierd_inference_result &out);
     PluginCallResult fuse(const tierd_task &task, const tierd_inference_result *local,
                           const tierd_inference_result *remote, tierd_inference_result &out);
 

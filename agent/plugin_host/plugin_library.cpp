@@ -78,7 +78,11 @@ std::string read_kind_ops(tierd_plugin_kind kind, const void *ops, PluginFunctio
     case TIERD_KIND_INFERENCE: {
         tierd_inference_ops copy{};
         std::string error = read_ops(ops, &tierd_inference_ops::infer, fns.infer, "infer", &copy);
-        fns.infer_batch = copy.infer_batch; // optional (ABI 1.1); NULL in a 1.0 table
+        // Optional functions: NULL when the plugin's table predates them.
+        fns.infer_batch = copy.infer_batch; // ABI 1.1
+        fns.describe = copy.describe;       // ABI 1.2
+        fns.infer_head = copy.infer_head;
+        fns.infer_tail = copy.infer_tail;
         return error;
     }
     case TIERD_KIND_FUSION: return read_ops(ops, &tierd_fusion_ops::fuse, fns.fuse, "fuse");
@@ -90,8 +94,9 @@ std::string read_kind_ops(tierd_plugin_kind kind, const void *ops, PluginFunctio
 
 const std::vector<std::uint32_t> &host_abi_versions() {
     // Newest first; every minor of major 1 so far (1.1 only appended a field).
-    static const std::vector<std::uint32_t> versions{TIERD_ABI_MAKE(1, 1), TIERD_ABI_MAKE(1, 0)};
-    static_assert(TIERD_ABI_VERSION == TIERD_ABI_MAKE(1, 1), "list the new minor here");
+    static const std::vector<std::uint32_t> versions{TIERD_ABI_MAKE(1, 2), TIERD_ABI_MAKE(1, 1),
+                                                     TIERD_ABI_MAKE(1, 0)};
+    static_assert(TIERD_ABI_VERSION == TIERD_ABI_MAKE(1, 2), "list the new minor here");
     return versions;
 }
 

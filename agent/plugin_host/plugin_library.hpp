@@ -37,6 +37,9 @@ struct PluginFunctions {
     decltype(tierd_preclassifier_ops::classify) classify = nullptr;
     decltype(tierd_inference_ops::infer) infer = nullptr;
     decltype(tierd_inference_ops::infer_batch) infer_batch = nullptr; // optional (ABI 1.1)
+    decltype(tierd_inference_ops::describe) describe = nullptr;       // optional (ABI 1.2)
+    decltype(tierd_inference_ops::infer_head) infer_head = nullptr;   // optional (ABI 1.2)
+    decltype(tierd_inference_ops::infer_tail) infer_tail = nullptr;   // optional (ABI 1.2)
     decltype(tierd_fusion_ops::fuse) fuse = nullptr;
 };
 

@@ -10,6 +10,7 @@
 #include "calibration.hpp"
 #include "model_manifest.hpp"
 
+#include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
 #include <opencv2/core/ocl.hpp>
 #include <opencv2/dnn.hpp>
@@ -114,6 +115,94 @@ class InferenceOpenCV {
         default_ = wanted.empty() ? 0 : find(wanted);
         if (default_ < 0)
             throw tierd::Error(TIERD_ECONFIG, "default_model '" + wanted + "' is not loaded");
+        backend_ = backend;
+        describe_ = make_description();
+    }
+
+    // ABI 1.2: the models served and their cut points (static after create()).
+    const char *describe() const { return describe_.c_str(); }
+
+    // ABI 1.2, end side of a split: the model's head up to cut `layer` on the task image.
+    int infer_head(const tierd_task &task, const char *model, int32_t layer, tierd_tensor &out,
+                   tierd_inference_result &meta) {
+        Split *split = nullptr;
+        if (int rc = find_split(model, layer, split); rc != TIERD_OK)
+            return rc;
+        if (int rc = ensure_loaded(*split, split->head, split->cut.head_path,
+                                   split->cut.head_sha256, "head");
+            rc != TIERD_OK)
+            return rc;
+        cv::Mat input;
+        if (int rc = to_input(task.image, input); rc != TIERD_OK)
+            return rc;
+        const Measure m = measure([&] {
+            split->head.setInput(cv::dnn::blobFromImage(
+                input, settings_.scale, cv::Size(settings_.width, settings_.height),
+                cv::Scalar::all(settings_.mean), settings_.swap_rb, false, CV_32F));
+            split->output = split->head.forward();
+        });
+        const cv::Mat &t = split->output;
+        if (t.total() != split->cut.elements) {
+            host_.set_error("head of '" + split->model + "' at cut " + std::to_string(layer) +
+                            " produced " + std::to_string(t.total()) +
+                            " values, the manifest says " + std::to_string(split->cut.elements));
+            return TIERD_EPLUGIN;
+        }
+        out.rank = static_cast<uint32_t>(split->cut.shape.size());
+        for (std::size_t i = 0; i < split->cut.shape.size(); ++i)
+            out.shape[i] = split->cut.shape[i];
+        out.count = static_cast<uint32_t>(split->cut.elements);
+        if (out.capacity < out.count || out.data == nullptr)
+            return TIERD_ERANGE;
+        cv::Mat flat = t.reshape(1, 1);
+        std::copy(flat.begin<float>(), flat.end<float>(), out.data);
+        meta.top_class = -1;
+        meta.score_count = 0;
+        fill_meta(meta, split->model, m, 1);
+        host_.counter_add("heads", 1.0);
+        return TIERD_OK;
+    }
+
+    // ABI 1.2, edge/cloud side of a split: the model's tail from cut `layer` on `input`.
+    int infer_tail(const tierd_task &, const char *model, int32_t layer, const tierd_tensor &input,
+                   tierd_inference_result &out) {
+        Split *split = nullptr;
+        if (int rc = find_split(model, layer, split); rc != TIERD_OK)
+            return rc;
+        std::vector<int> dims{1};
+        std::size_t elements = 1;
+        for (uint32_t i = 0; i < input.rank && i < 4; ++i) {
+            dims.push_back(input.shape[i]);
+            elements *= static_cast<std::size_t>(std::max(input.shape[i], 0));
+        }
+        if (std::vector<int>(dims.begin() + 1, dims.end()) != split->cut.shape ||
+            elements != input.count || input.data == nullptr) {
+            host_.set_error("tail of '" + split->model + "' at cut " + std::to_string(layer) +
+                            ": the tensor's shape is not the cut's");
+            return TIERD_EINVAL;
+        }
+        if (int rc = ensure_loaded(*split, split->tail, split->cut.tail_path,
+                                   split->cut.tail_sha256, "tail");
+            rc != TIERD_OK)
+            return rc;
+        // The net reads the blob during forward() only; the input stays borrowed.
+        cv::Mat blob(static_cast<int>(dims.size()), dims.data(), CV_32F, input.data);
+        cv::Mat output;
+        const Measure m = measure([&] {
+            split->tail.setInput(blob);
+            output = split->tail.forward();
+        });
+        std::vector<float> scores = to_scores(output);
+        if (scores.empty()) {
+            host_.set_error("the tail produced no scores");
+            return TIERD_EPLUGIN;
+        }
+        const auto top = std::max_element(scores.begin(), scores.end());
+        out.top_class = static_cast<int32_t>(top - scores.begin());
+        out.top_score = *top;
+        fill_meta(out, split->model, m, 1);
+        host_.counter_add("tails", 1.0);
+        return tierd::write_scores(out, scores.data(), scores.size());
     }
 
     int infer(const tierd_task &task, const char *model, tierd_inference_result &out) {
@@ -148,18 +237,14 @@ class InferenceOpenCV {
             if (int rc = to_input(tasks[i]->image, inputs[i]); rc != TIERD_OK)
                 return rc;
 
-        tierd_energy_reading before{}, after{};
-        const bool have_before = host_.energy_read(before) == TIERD_OK;
-        const uint64_t t0 = host_.monotonic_ns();
-
-        cv::Mat blob = cv::dnn::blobFromImages(
-            inputs, settings_.scale, cv::Size(settings_.width, settings_.height),
-            cv::Scalar::all(settings_.mean), settings_.swap_rb, false, CV_32F);
-        chosen.net.setInput(blob);
-        cv::Mat output = chosen.net.forward();
-
-        const uint64_t t1 = host_.monotonic_ns();
-        const bool have_after = have_before && host_.energy_read(after) == TIERD_OK;
+        cv::Mat output;
+        const Measure m = measure([&] {
+            cv::Mat blob = cv::dnn::blobFromImages(
+                inputs, settings_.scale, cv::Size(settings_.width, settings_.height),
+                cv::Scalar::all(settings_.mean), settings_.swap_rb, false, CV_32F);
+            chosen.net.setInput(blob);
+            output = chosen.net.forward();
+        });
         if (output.empty() || output.total() % count != 0) {
             host_.set_error("the model produced " + std::to_string(output.total()) +
                             " values for a batch of " +
@@ -168,7 +253,7 @@ class InferenceOpenCV {
         }
         // One row of class scores per image; time and energy shared equally.
         const cv::Mat rows = output.reshape(1, static_cast<int>(count));
-        const double share_ms = static_cast<double>(t1 - t0) / 1e6 / count;
+        const double share_ms = m.ms / count;
         int rc = TIERD_OK;
         for (uint32_t i = 0; i < count; ++i) {
             tierd_inference_result &out = outs[i];
@@ -176,17 +261,7 @@ class InferenceOpenCV {
             const auto top = std::max_element(scores.begin(), scores.end());
             out.top_class = static_cast<int32_t>(top - scores.begin());
             out.top_score = *top;
-            tierd::copy_string(out.model, chosen.name);
-            out.compute_ms = share_ms;
-            if (have_after) {
-                out.energy_j = (after.energy_j - before.energy_j) / count;
-                tierd::copy_string(
-                    out.energy_source,
-                    std::string(after.source, strnlen(after.source, sizeof after.source)));
-            } else {
-                out.energy_j = -1.0;
-                tierd::copy_string(out.energy_source, "");
-            }
+            fill_meta(out, chosen.name, m, count);
             if (int w = tierd::write_scores(out, scores.data(), scores.size()); w != TIERD_OK)
                 rc = w;
         }
@@ -195,6 +270,103 @@ class InferenceOpenCV {
         host_.gauge_set("last_compute_ms", share_ms);
         host_.gauge_set("last_batch_size", static_cast<double>(count));
         return rc;
+    }
+
+    // Wall time and HAL energy of one forward pass.
+    struct Measure {
+        double ms = 0.0;
+        double energy_j = -1.0; // < 0 when the HAL has no reading
+        std::string source;
+    };
+    template <class Fn> Measure measure(Fn &&fn) {
+        tierd_energy_reading before{}, after{};
+        before.struct_size = after.struct_size = sizeof before;
+        const bool have_before = host_.energy_read(before) == TIERD_OK;
+        const uint64_t t0 = host_.monotonic_ns();
+        fn();
+        const uint64_t t1 = host_.monotonic_ns();
+        Measure m;
+        m.ms = static_cast<double>(t1 - t0) / 1e6;
+        if (have_before && host_.energy_read(after) == TIERD_OK) {
+            m.energy_j = after.energy_j - before.energy_j;
+            m.source = std::string(after.source, strnlen(after.source, sizeof after.source));
+        }
+        return m;
+    }
+    // compute_ms, energy and model of a result that is one of `share` sharing the pass.
+    static void fill_meta(tierd_inference_result &out, const std::string &model, const Measure &m,
+                          uint32_t share) {
+        tierd::copy_string(out.model, model);
+        out.compute_ms = m.ms / share;
+        out.energy_j = m.energy_j >= 0.0 ? m.energy_j / share : -1.0;
+        tierd::copy_string(out.energy_source, m.energy_j >= 0.0 ? m.source : std::string());
+    }
+
+    // A cut point of a loaded model; its sub-models load on first use (the host serialises
+    // calls, so no lock is needed).
+    struct Split {
+        std::string model;
+        inference_opencv::ManifestCut cut;
+        cv::dnn::Net head, tail;
+        cv::Mat output; // the head's last output (reused buffer)
+    };
+
+    int find_split(const char *model, int32_t layer, Split *&found) {
+        const int index = model != nullptr && model[0] != '\0' ? find(model) : default_;
+        const std::string wanted =
+            index >= 0 ? loaded_[static_cast<std::size_t>(index)].name : std::string(model);
+        for (auto &s : splits_)
+            if (s.model == wanted && s.cut.layer == layer) {
+                found = &s;
+                return TIERD_OK;
+            }
+        host_.set_error("model '" + wanted + "' has no cut " + std::to_string(layer) +
+                        " here (split sub-models come from the manifest's [[model.cut]])");
+        return TIERD_ENOENT;
+    }
+
+    int ensure_loaded(Split &split, cv::dnn::Net &net, const std::string &path,
+                      const std::string &sha, const char *part) {
+        if (!net.empty())
+            return TIERD_OK;
+        try {
+            const std::string actual = inference_opencv::file_sha256(path);
+            if (actual != sha) {
+                host_.set_error(std::string(part) + " of '" + split.model + "' cut " +
+                                std::to_string(split.cut.layer) + ": " + path + " has sha256 " +
+                                actual + ", the manifest says " + sha);
+                return TIERD_EIO;
+            }
+            net = cv::dnn::readNet(path);
+            select_backend(net, backend_);
+        } catch (const std::exception &e) {
+            host_.set_error(std::string("cannot load ") + part + " '" + path + "': " + e.what());
+            net = cv::dnn::Net();
+            return TIERD_EIO;
+        }
+        return TIERD_OK;
+    }
+
+    std::string make_description() const {
+        nlohmann::json models = nlohmann::json::array();
+        for (const auto &l : loaded_) {
+            nlohmann::json cuts = nlohmann::json::array();
+            for (const auto &s : splits_)
+                if (s.model == l.name)
+                    cuts.push_back({{"layer", s.cut.layer},
+                                    {"shape", s.cut.shape},
+                                    {"elements", s.cut.elements}});
+            models.push_back(
+                {{"name", l.name},
+                 {"top1", l.top1},
+                 {"input_bytes", settings_.width * settings_.height * settings_.channels},
+                 {"cuts", cuts}});
+        }
+        return nlohmann::json{{"default", loaded_.empty()
+                                              ? std::string()
+                                              : loaded_[static_cast<std::size_t>(default_)].name},
+                              {"models", models}}
+            .dump();
     }
 
     struct Settings {
@@ -220,6 +392,7 @@ class InferenceOpenCV {
     struct Loaded {
         std::string name;
         cv::dnn::Net net;
+        double top1 = -1.0;
     };
 
     int find(const std::string &model_name) const {
@@ -282,6 +455,11 @@ class InferenceOpenCV {
                                                   actual + ", the manifest says " + m.sha256 +
                                                   " (corrupt or replaced file)");
             load(m.name, m.path, backend);
+            loaded_.back().top1 = m.top1;
+            // Split sub-models run the float model: an int8 instance serves none.
+            if (!int8_)
+                for (const auto &c : m.cuts)
+                    splits_.push_back(Split{m.name, c, {}, {}, {}});
         }
     }
 
@@ -431,6 +609,9 @@ class InferenceOpenCV {
     bool int8_ = false;
     std::vector<cv::Mat> calibration_; // int8: the calibration images
     int default_ = 0;
+    std::string backend_ = "cpu";
+    std::vector<Split> splits_;
+    std::string describe_;
 };
 
 } // namespace

@@ -21,6 +21,42 @@ namespace {
     throw std::runtime_error(where + ": " + what);
 }
 
+ManifestCut read_cut(const std::string &path, const std::filesystem::path &dir,
+                     const std::string &model, const toml::node &node) {
+    const toml::table *t = node.as_table();
+    const std::string what = "model '" + model + "': cut: ";
+    if (t == nullptr)
+        fail(path, &node, what + "expected a table");
+    ManifestCut cut;
+    auto layer = (*t)["layer"].value<int64_t>();
+    auto head = (*t)["head"].value<std::string>();
+    auto tail = (*t)["tail"].value<std::string>();
+    auto head_sha = (*t)["head_sha256"].value<std::string>();
+    auto tail_sha = (*t)["tail_sha256"].value<std::string>();
+    const toml::array *shape = (*t)["shape"].as_array();
+    if (!layer || *layer <= 0 || !head || !tail || !head_sha || head_sha->size() != 64 ||
+        !tail_sha || tail_sha->size() != 64 || shape == nullptr || shape->empty() ||
+        shape->size() > 4)
+        fail(path, &node,
+             what + "needs layer > 0, head, tail, 64-digit head_sha256 and tail_sha256, and a "
+                    "shape of 1 to 4 dimensions");
+    cut.layer = static_cast<int>(*layer);
+    cut.elements = 1;
+    for (const auto &d : *shape) {
+        const int64_t v = d.value_or<int64_t>(0);
+        if (v <= 0 || v > 65536)
+            fail(path, &d, what + "shape: dimensions must be 1..65536");
+        cut.shape.push_back(static_cast<int>(v));
+        cut.elements *= static_cast<std::size_t>(v);
+    }
+    cut.tensor = (*t)["tensor"].value_or(std::string());
+    cut.head_path = (dir / *head).string();
+    cut.tail_path = (dir / *tail).string();
+    cut.head_sha256 = *head_sha;
+    cut.tail_sha256 = *tail_sha;
+    return cut;
+}
+
 } // namespace
 
 Manifest read_manifest(const std::string &path) {
@@ -65,6 +101,14 @@ Manifest read_manifest(const std::string &path) {
         entry.name = *name;
         entry.path = (dir / *file).string();
         entry.sha256 = *sha;
+        entry.top1 = (*t)["top1"].value_or(-1.0);
+        if (const toml::node *cuts_node = t->get("cut")) {
+            const toml::array *cuts = cuts_node->as_array();
+            if (cuts == nullptr)
+                fail(path, cuts_node, "model '" + entry.name + "': cut: expected [[model.cut]]");
+            for (const auto &c : *cuts)
+                entry.cuts.push_back(read_cut(path, dir, entry.name, c));
+        }
         m.models.push_back(std::move(entry));
     }
     return m;

@@ -8,10 +8,23 @@
 
 namespace inference_opencv {
 
+// A split point of a model (the manifest's [[model.cut]], written by tools/zoo/split.py):
+// the head sub-model runs the input up to the crossing tensor, the tail from it on.
+struct ManifestCut {
+    int layer = 0;          // nodes in the head (the cut's id within its model)
+    std::string tensor;     // the crossing tensor's name in the full model
+    std::vector<int> shape; // of the crossing tensor for one image (no batch axis)
+    std::size_t elements = 0;
+    std::string head_path, head_sha256;
+    std::string tail_path, tail_sha256;
+};
+
 struct ManifestModel {
     std::string name;
     std::string path;   // absolute or relative to the working directory
     std::string sha256; // lowercase hex
+    double top1 = -1.0; // accuracy on the test split; -1 when the manifest has none
+    std::vector<ManifestCut> cuts;
 };
 
 struct Manifest {

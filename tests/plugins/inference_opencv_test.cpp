@@ -2,6 +2,10 @@
 // computed here by hand; bad or missing models fail create() with a reason.
 #include "plugin_harness.hpp"
 
+#include "agent/pipeline/offload_codec.hpp"
+
+#include <nlohmann/json.hpp>
+
 #include <zlib.h>
 
 #include <iostream>
@@ -84,6 +88,35 @@ std::vector<std::vector<uint8_t>> inference_opencv_test_images(const std::string
         }
     gzclose(f);
     return out;
+}
+
+// (model, cut layers) from the plugin's describe() JSON.
+std::vector<std::pair<std::string, std::vector<int>>> described_cuts(const std::string &json) {
+    std::vector<std::pair<std::string, std::vector<int>>> out;
+    const auto doc = nlohmann::json::parse(json); // named: the loop refers into it
+    for (const auto &m : doc["models"]) {
+        std::vector<int> layers;
+        for (const auto &c : m["cuts"])
+            layers.push_back(c["layer"].get<int>());
+        out.emplace_back(m["name"].get<std::string>(), layers);
+    }
+    return out;
+}
+
+// The tensor as the tier receives it: encoded by the end with `wire`, decoded there.
+std::vector<float> wire_round_trip(const tierd_tensor &shape, const std::vector<float> &values,
+                                   const std::string &wire) {
+    tierd::OffloadRequest r;
+    r.task_id = "t";
+    r.payload = tierd::OffloadRequest::Payload::tensor;
+    r.cut_layer = 1;
+    r.wire = wire;
+    r.shape.assign(shape.shape, shape.shape + shape.rank);
+    r.tensor = values;
+    std::string error;
+    auto decoded = tierd::decode_offload_request(tierd::encode_offload_request(r), error);
+    EXPECT_TRUE(decoded.has_value()) << error;
+    return decoded ? decoded->tensor : std::vector<float>();
 }
 
 class InferenceOpenCV : public ::testing::Test {
@@ -431,3 +464,100 @@ TEST_F(InferenceOpenCV, ZooModelsQuantizeToInt8OrSayWhyNot) {
 }
 
 } // namespace
+
+// Split execution (ABI 1.2) on every cut the manifest lists: infer_head on the end, the
+// tensor through the offload codec's f16 and i8 encodings (what travels on the wire),
+// infer_tail on the tier. The fp32 split equals the whole model within 1e-4; the f16 one
+// keeps the answer on nearly every image, i8 on most.
+TEST_F(InferenceOpenCV, EverySplitOfEveryZooModelAnswersLikeTheWholeModel) {
+    const std::string data = "/usr/share/datasets/fashion-mnist";
+    const std::string manifest = std::string(ZOO_MODELS_DIR) + "/manifest.toml";
+    if (!fs::exists(data + "/t10k-images-idx3-ubyte.gz") || !fs::exists(manifest))
+        FAIL() << "needs dataset-fashion-mnist (scripts/install-deps.sh) and models/manifest.toml";
+    auto images = inference_opencv_test_images(data + "/t10k-images-idx3-ubyte.gz", 50);
+    ASSERT_EQ(images.size(), 50u);
+    Instance inst(d_, {{"manifest", manifest}});
+    ASSERT_EQ(inst.create_rc(), TIERD_OK) << inst.host().last_error;
+    const auto *ops = inst.ops<tierd_inference_ops>();
+    ASSERT_NE(ops->describe, nullptr);
+    ASSERT_NE(ops->infer_head, nullptr);
+    ASSERT_NE(ops->infer_tail, nullptr);
+    const std::string described = ops->describe(inst.get());
+    int cuts_checked = 0;
+    for (const auto &m : described_cuts(described)) {
+        for (int layer : m.second) {
+            int agree_f16 = 0, agree_i8 = 0;
+            double max_diff = 0;
+            for (const auto &px : images) {
+                TaskImage t(px, kSide, kSide, TIERD_PIXEL_GRAY8);
+                ASSERT_EQ(infer(inst, t.task, m.first.c_str()), TIERD_OK);
+                const std::vector<float> whole(scores_.begin(), scores_.begin() + 10);
+                const int top = out_.top_class;
+
+                std::vector<float> buffer(1 << 16);
+                tierd_tensor head{};
+                head.struct_size = sizeof head;
+                head.data = buffer.data();
+                head.capacity = static_cast<uint32_t>(buffer.size());
+                tierd_inference_result meta{};
+                meta.struct_size = sizeof meta;
+                ASSERT_EQ(
+                    ops->infer_head(inst.get(), &t.task, m.first.c_str(), layer, &head, &meta),
+                    TIERD_OK)
+                    << m.first << " cut " << layer << ": " << inst.host().last_error;
+                buffer.resize(head.count);
+                auto tail = [&](const std::vector<float> &values) {
+                    tierd_tensor in = head;
+                    in.data = const_cast<float *>(values.data());
+                    in.count = in.capacity = static_cast<uint32_t>(values.size());
+                    scores_.assign(16, -1.0f);
+                    out_ = tierd_inference_result{};
+                    out_.struct_size = sizeof out_;
+                    out_.scores = scores_.data();
+                    out_.score_capacity = 16;
+                    EXPECT_EQ(
+                        ops->infer_tail(inst.get(), &t.task, m.first.c_str(), layer, &in, &out_),
+                        TIERD_OK)
+                        << m.first << " cut " << layer << ": " << inst.host().last_error;
+                    return out_.top_class;
+                };
+                EXPECT_EQ(tail(buffer), top);
+                for (int c = 0; c < 10; ++c)
+                    max_diff = std::max(max_diff, std::fabs(double(scores_[c]) - whole[c]));
+                agree_f16 += tail(wire_round_trip(head, buffer, "f16")) == top;
+                agree_i8 += tail(wire_round_trip(head, buffer, "i8")) == top;
+            }
+            EXPECT_LT(max_diff, 1e-4) << m.first << " cut " << layer;
+            EXPECT_GE(agree_f16, 49) << m.first << " cut " << layer;
+            EXPECT_GE(agree_i8, 45) << m.first << " cut " << layer;
+            std::cout << "[ split    ] " << m.first << " cut " << layer << ": max diff " << max_diff
+                      << ", f16 agrees " << agree_f16 << "/50, i8 " << agree_i8 << "/50\n";
+            ++cuts_checked;
+        }
+    }
+    EXPECT_GE(cuts_checked, 40);
+    // Unknown cut: ENOENT with a reason; a tensor of the wrong shape: EINVAL.
+    const std::vector<uint8_t> px = test_image();
+    TaskImage t(px, kSide, kSide, TIERD_PIXEL_GRAY8);
+    std::vector<float> buffer(1 << 16);
+    tierd_tensor head{};
+    head.struct_size = sizeof head;
+    head.data = buffer.data();
+    head.capacity = static_cast<uint32_t>(buffer.size());
+    tierd_inference_result meta{};
+    meta.struct_size = sizeof meta;
+    EXPECT_EQ(ops->infer_head(inst.get(), &t.task, "cnn-xs", 999, &head, &meta), TIERD_ENOENT);
+    EXPECT_NE(inst.host().last_error.find("no cut 999"), std::string::npos);
+    ASSERT_EQ(ops->infer_head(inst.get(), &t.task, "cnn-xs", 2, &head, &meta), TIERD_OK);
+    head.shape[0] += 1;
+    scores_.assign(16, -1.0f);
+    out_ = tierd_inference_result{};
+    out_.struct_size = sizeof out_;
+    out_.scores = scores_.data();
+    out_.score_capacity = 16;
+    EXPECT_EQ(ops->infer_tail(inst.get(), &t.task, "cnn-xs", 2, &head, &out_), TIERD_EINVAL);
+    // A buffer too small: ERANGE with the count it needs.
+    head.capacity = 10;
+    EXPECT_EQ(ops->infer_head(inst.get(), &t.task, "cnn-xs", 2, &head, &meta), TIERD_ERANGE);
+    EXPECT_EQ(head.count, 784u);
+}

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Rebuild tierd's model zoo: train every model with fixed seeds, export ONNX, evaluate
-# it through OpenCV DNN in C++ and write models/manifest.toml + models/outcomes/.
+# it through OpenCV DNN in C++, write models/manifest.toml + models/outcomes/, then
+# split every model at its cut points (models/split/, [[model.cut]] in the manifest).
 #
 #   tools/zoo/build.sh            rebuild the whole zoo (about 15-25 min on 2 cores)
 #   tools/zoo/build.sh NAME...    retrain only these models, then re-evaluate all
@@ -11,7 +12,7 @@ set -eu
 
 case "${1:-}" in
 -h | --help)
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
 -*)
@@ -51,13 +52,14 @@ export OMP_WAIT_POLICY=PASSIVE
 export TIERD_ZOO_WORK="$build/work"
 mkdir -p "$build/work"
 
-echo "== building zoo_eval"
+echo "== building zoo_eval and split_check"
 cmake -S "$here" -B "$build/cmake" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build/cmake" >/dev/null
 
 echo "== training"
 if [ $# -eq 0 ]; then
-  rm -f "$repo"/models/*.onnx "$repo"/models/outcomes/*.csv.gz "$repo"/models/manifest.toml
+  rm -f "$repo"/models/*.onnx "$repo"/models/outcomes/*.csv.gz "$repo"/models/manifest.toml \
+        "$repo"/models/split/*.onnx
 fi
 start=$(date +%s)
 "$py" "$here/zoo.py" train "$@"
@@ -65,3 +67,6 @@ echo "training took $(( $(date +%s) - start )) s"
 
 echo "== evaluating through OpenCV and writing models/manifest.toml"
 "$py" "$here/zoo.py" manifest --zoo-eval "$build/cmake/zoo_eval"
+
+echo "== splitting the models at their cut points (models/split/, [[model.cut]])"
+"$py" "$here/split.py" --split-check "$build/cmake/split_check"

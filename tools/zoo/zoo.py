@@ -361,6 +361,22 @@ def fmt(v):
     return str(v)
 
 
+# The manifest header's description of the [[model.cut]] tables that tools/zoo/split.py
+# adds after cmd_manifest (split.py puts the same lines into an existing manifest).
+CUT_COMMENT = [
+    "#",
+    "# [[model.cut]]: split execution (tools/zoo/split.py, the last step of build.sh). Each",
+    "#   such table after a [[model]] is one cut point of that model: the head (the first",
+    "#   `layer` nodes of the ONNX graph in topological order; input \"input\") and the tail",
+    "#   (the other nodes; its input is named `tensor`, output \"logits\") are ONNX files",
+    "#   under models/split/, and tail(head(x)) = full(x). Exactly one tensor crosses a cut;",
+    "#   shape is its shape for one image (batch axis dynamic), elements the number of",
+    "#   float32 values per image. max_diff: max |tail(head(x)) - full(x)| over the first",
+    f"#   {SAMPLE} test images through OpenCV DNN (tests/zoo checks 1e-4 on 200). Cuts sit",
+    "#   after Relu, Add, pooling, Flatten or Concat nodes (tools/zoo/README.md).",
+]
+
+
 def cmd_manifest(args):
     names = [n for n in ZOO if os.path.exists(os.path.join(MODELS_DIR, f"{n}.onnx"))]
     if not names:
@@ -398,6 +414,7 @@ def cmd_manifest(args):
         "#   and load; the rest is reproducible (tools/zoo/README.md, Reproducibility).",
         "# outcomes: per-image results of the OpenCV model, gzipped CSV, columns",
         "#   index,label,pred,correct,p_max,p_2nd,entropy (softmax of the logits).",
+        *CUT_COMMENT,
         "",
         "schema = 1",
         'dataset = "fashion-mnist"',

@@ -60,9 +60,12 @@ extern "C" {
 
 /* The ABI this header describes. A plugin compiled against it speaks this version. */
 #define TIERD_ABI_MAJOR 1
-#define TIERD_ABI_MINOR 1
+#define TIERD_ABI_MINOR 2
 /* History: 1.0 first release. 1.1 appends tierd_task.local_result and
- * tierd_inference_ops.infer_batch. */
+ * tierd_inference_ops.infer_batch. 1.2 adds split execution (tierd_tensor,
+ * tierd_inference_ops.describe/infer_head/infer_tail, tierd_decision.wire) and the
+ * multi-objective scheduler's inputs (tierd_link_state's spread and queue fields,
+ * tierd_schedule_context's profiles, power and local queue time). */
 #define TIERD_ABI_VERSION TIERD_ABI_MAKE(TIERD_ABI_MAJOR, TIERD_ABI_MINOR)
 
 /* The one symbol a plugin exports. Build plugins with -fvisibility=hidden and mark
@@ -215,6 +218,23 @@ typedef enum tierd_tier {
 
 struct tierd_inference_result; /* defined below */
 
+/* ABI 1.2. A float32 tensor for one image (no batch axis): the activation that crosses
+ * a split point between the end (which runs a model's head) and the edge or cloud
+ * (which runs its tail). Row-major (C order), shape[0] outermost.
+ * As an input (infer_tail) everything is borrowed for the call and read-only.
+ * As an output (infer_head) the host owns `data` and sets `capacity`; the plugin writes
+ * rank, shape, count and up to capacity floats. If the tensor needs more than capacity,
+ * the plugin sets count to the number needed and returns TIERD_ERANGE; the host may
+ * retry with a larger buffer. */
+typedef struct tierd_tensor {
+    uint32_t struct_size;
+    uint32_t rank;     /* 1..4 */
+    int32_t shape[4];  /* shape[0..rank-1], each >= 1 */
+    float *data;       /* count floats */
+    uint32_t capacity; /* floats available at data (outputs; set by the host) */
+    uint32_t count;    /* product of the shape */
+} tierd_tensor;
+
 /* One unit of work (an image, a video frame). Borrowed by every callback. */
 typedef struct tierd_task {
     uint32_t struct_size;
@@ -266,8 +286,16 @@ typedef struct tierd_preclass_result {
 typedef struct tierd_link_state {
     uint32_t struct_size;
     int32_t connected;    /* 1 if the tier is reachable now */
-    double bandwidth_bps; /* estimated; 0 if unknown */
+    double bandwidth_bps; /* estimated upload rate; 0 if unknown */
     double rtt_ms;        /* estimated; 0 if unknown */
+    /* ABI 1.2 (check struct_size). Estimates are EWMAs over link probes and real
+     * offload round trips; the spreads are their exponentially weighted standard
+     * deviations. */
+    double bandwidth_stddev_bps; /* 0 if unknown */
+    double rtt_stddev_ms;        /* 0 if unknown */
+    double queue_ms;             /* expected wait inside the tier before compute; 0 if unknown */
+    int32_t queue_depth;         /* requests waiting there at the last reply; -1 if unknown */
+    int32_t degraded;            /* 1 after repeated timeouts, until a reply arrives */
 } tierd_link_state;
 
 /* What the scheduler may look at besides the task. Borrowed. */
@@ -279,6 +307,18 @@ typedef struct tierd_schedule_context {
     double battery_fraction;       /* 0..1, or -1 on mains / unknown */
     uint32_t local_queue_depth;    /* tasks waiting for the local worker pool */
     void *reserved[4];
+    /* ABI 1.2 (check struct_size before reading). */
+    /* Measured model profiles of every tier, as one JSON document (docs/plugins.md,
+     * "Profiles"): {"end": {...}, "edge": {...}|null, "cloud": {...}|null}, each the
+     * tier's `profile` command output. NULL when no profile exists yet. Borrowed for the
+     * call; it changes only when profiles_generation does, so parse it once per
+     * generation and keep the parsed form. */
+    const char *profiles_json;
+    uint64_t profiles_generation;
+    double local_queue_ms;  /* expected wait for a local worker before compute starts */
+    double compute_power_w; /* this device's power while computing, above idle; < 0 unknown */
+    /* Where compute_power_w comes from: "measured:<sensor>" or "estimated:<profile>". */
+    const char *power_source;
 } tierd_schedule_context;
 
 /* A placement. The host zero-fills it and sets struct_size; the plugin fills in. */
@@ -288,6 +328,11 @@ typedef struct tierd_decision {
     int32_t split_layer; /* -1 = no split; else the head runs locally up to this layer */
     char model[64];      /* model name; "" = the inference plugin's default */
     char reason[128];    /* short human-readable why, for logs and task records */
+    /* ABI 1.2. With split_layer >= 0 (a cut `layer` the inference plugin's describe()
+     * lists for `model`): how the crossing tensor travels, "f16" or "i8" (docs/mqtt.md,
+     * "Offload"); "" = f16. The host zero-fills it; a 1.1 host has no such field
+     * (struct_size tells). */
+    char wire[8];
 } tierd_decision;
 
 /* An inference outcome. The host allocates `scores` and keeps ownership; the plugin
@@ -339,6 +384,30 @@ typedef struct tierd_inference_ops {
      * host-owned array of `count` results. */
     int (*infer_batch)(void *instance, const tierd_task *const *tasks, uint32_t count,
                        const char *model, tierd_inference_result *outs);
+
+    /* ABI 1.2, optional (NULL: no split execution, and the host's profiler only times
+     * whole models it is told about). What this instance serves, as static JSON:
+     *   {"default": "<model>", "models": [{"name", "top1", "input_bytes",
+     *     "cuts": [{"layer", "shape": [..], "elements"}]}]}
+     * `layer` identifies a cut point of that model (the manifest's [[model.cut]]).
+     * The string is owned by the instance and stays valid and unchanged until destroy().
+     * Any thread. */
+    const char *(*describe)(void *instance);
+    /* ABI 1.2, optional. Split execution, end side: run `model` on task->image from its
+     * input up to cut `cut_layer` and write the crossing tensor to `out` (see
+     * tierd_tensor for the buffer rule). `meta` gets compute_ms, energy_j,
+     * energy_source and model as in infer(); its scores are not written
+     * (score_count 0, top_class -1). TIERD_ENOENT: no such model or cut here.
+     * Worker thread; may block. Inputs borrowed; `out` and `meta` host-owned. */
+    int (*infer_head)(void *instance, const tierd_task *task, const char *model,
+                      int32_t cut_layer, tierd_tensor *out, tierd_inference_result *meta);
+    /* ABI 1.2, optional. Split execution, edge/cloud side: run `model` from cut
+     * `cut_layer` to its output on `input` and fill `out` as infer() does. task->image
+     * is NULL here (only the tensor travelled). TIERD_ENOENT: no such model or cut
+     * here; TIERD_EINVAL: the tensor's shape is not the cut's.
+     * Worker thread; may block. Inputs borrowed; `out` host-owned. */
+    int (*infer_tail)(void *instance, const tierd_task *task, const char *model,
+                      int32_t cut_layer, const tierd_tensor *input, tierd_inference_result *out);
 } tierd_inference_ops;
 
 typedef struct tierd_fusion_ops {

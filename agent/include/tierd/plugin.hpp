@@ -430,6 +430,36 @@ struct has_infer_batch<
                std::declval<const char *>(), std::declval<tierd_inference_result *>())),
            int>::value>> : std::true_type {};
 
+// ABI 1.2 split execution: const char *describe(); int infer_head(const tierd_task &,
+// const char *model, int32_t cut, tierd_tensor &out, tierd_inference_result &meta);
+// int infer_tail(const tierd_task &, const char *model, int32_t cut, const tierd_tensor &,
+// tierd_inference_result &out).
+template <class T, class = void> struct has_describe : std::false_type {};
+template <class T>
+struct has_describe<T, std::enable_if_t<std::is_convertible<
+                           decltype(std::declval<const T &>().describe()), const char *>::value>>
+    : std::true_type {};
+
+template <class T, class = void> struct has_infer_head : std::false_type {};
+template <class T>
+struct has_infer_head<
+    T, std::enable_if_t<std::is_convertible<
+           decltype(std::declval<T &>().infer_head(
+               std::declval<const tierd_task &>(), std::declval<const char *>(),
+               std::declval<int32_t>(), std::declval<tierd_tensor &>(),
+               std::declval<tierd_inference_result &>())),
+           int>::value>> : std::true_type {};
+
+template <class T, class = void> struct has_infer_tail : std::false_type {};
+template <class T>
+struct has_infer_tail<
+    T, std::enable_if_t<std::is_convertible<
+           decltype(std::declval<T &>().infer_tail(
+               std::declval<const tierd_task &>(), std::declval<const char *>(),
+               std::declval<int32_t>(), std::declval<const tierd_tensor &>(),
+               std::declval<tierd_inference_result &>())),
+           int>::value>> : std::true_type {};
+
 template <class T, class = void> struct has_fuse : std::false_type {};
 template <class T>
 struct has_fuse<
@@ -571,6 +601,50 @@ template <class T> struct Trampolines {
         else
             return TIERD_ENOTSUP;
     }
+    static const char *describe(void *instance) noexcept {
+        auto *box = static_cast<Box<T> *>(instance);
+        if constexpr (has_describe<T>::value) {
+            const char *text = nullptr;
+            guarded(box->host, [&]() -> int {
+                text = box->plugin.describe();
+                return TIERD_OK;
+            });
+            return text;
+        } else {
+            return nullptr;
+        }
+    }
+    static int infer_head(void *instance, const tierd_task *task, const char *model,
+                          int32_t cut, tierd_tensor *out, tierd_inference_result *meta) noexcept {
+        auto *box = static_cast<Box<T> *>(instance);
+        if (task == nullptr || out == nullptr || meta == nullptr)
+            return invalid(box->host, "infer_head: task, out and meta must not be NULL");
+        if (out->struct_size < sizeof(tierd_tensor) ||
+            meta->struct_size < sizeof(tierd_inference_result))
+            return invalid(box->host, "infer_head: a struct_size is too small");
+        if constexpr (has_infer_head<T>::value)
+            return guarded(box->host, [&]() -> int {
+                return box->plugin.infer_head(*task, model, cut, *out, *meta);
+            });
+        else
+            return TIERD_ENOTSUP;
+    }
+    static int infer_tail(void *instance, const tierd_task *task, const char *model,
+                          int32_t cut, const tierd_tensor *input,
+                          tierd_inference_result *out) noexcept {
+        auto *box = static_cast<Box<T> *>(instance);
+        if (task == nullptr || input == nullptr || out == nullptr)
+            return invalid(box->host, "infer_tail: task, input and out must not be NULL");
+        if (input->struct_size < sizeof(tierd_tensor) ||
+            out->struct_size < sizeof(tierd_inference_result))
+            return invalid(box->host, "infer_tail: a struct_size is too small");
+        if constexpr (has_infer_tail<T>::value)
+            return guarded(box->host, [&]() -> int {
+                return box->plugin.infer_tail(*task, model, cut, *input, *out);
+            });
+        else
+            return TIERD_ENOTSUP;
+    }
     static int fuse(void *instance, const tierd_task *task, const tierd_inference_result *local,
                     const tierd_inference_result *remote, tierd_inference_result *out) noexcept {
         auto *box = static_cast<Box<T> *>(instance);
@@ -605,9 +679,14 @@ template <class T> struct KindOps<T, TIERD_KIND_INFERENCE> {
     // infer_batch is offered only when the plugin class has one (ABI 1.1):
     // int infer_batch(const tierd_task *const *, uint32_t, const char *model,
     //                 tierd_inference_result *outs)
+    // describe/infer_head/infer_tail (ABI 1.2) likewise, each when the class has it.
     static constexpr tierd_inference_ops table{
-        sizeof(tierd_inference_ops), &Trampolines<T>::infer,
-        has_infer_batch<T>::value ? &Trampolines<T>::infer_batch : nullptr};
+        sizeof(tierd_inference_ops),
+        &Trampolines<T>::infer,
+        has_infer_batch<T>::value ? &Trampolines<T>::infer_batch : nullptr,
+        has_describe<T>::value ? &Trampolines<T>::describe : nullptr,
+        has_infer_head<T>::value ? &Trampolines<T>::infer_head : nullptr,
+        has_infer_tail<T>::value ? &Trampolines<T>::infer_tail : nullptr};
 };
 template <class T> struct KindOps<T, TIERD_KIND_FUSION> {
     static_assert(has_fuse<T>::value,

@@ -1,0 +1,51 @@
+// The measured model profiles the scheduler plans with: this agent's own (from its
+// `profile` command, kept in <state_dir>/profile.json) and those the edge and cloud
+// agents publish, retained, on tierd/v1/dev/<id>/profile. The end's scheduler gets them
+// combined as {"end": ..., "edge": ..., "cloud": ...} (ABI 1.2
+// tierd_schedule_context.profiles_json), with a generation that changes whenever the
+// combination does, so the plugin re-parses only then. Loop thread.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace tierd {
+
+class ProfileBook {
+  public:
+    explicit ProfileBook(std::string own_device) : own_device_(std::move(own_device)) {}
+
+    // This agent's profile (a profile_models() document).
+    void set_own(nlohmann::json profile);
+    const nlohmann::json &own() const { return own_; }
+
+    // A retained profile message from `device`; an empty payload clears it. Returns what
+    // is wrong with a malformed one ("" when taken).
+    std::string on_message(const std::string &device, const std::string &payload);
+
+    // Which devices are online now, with their roles (the agent's status tracking).
+    void set_online(const std::map<std::string, std::string> &online_roles);
+
+    // The combined document and its generation; the pointer stays valid until the next
+    // change. Null while no profile at all is known.
+    std::pair<const std::string *, std::uint64_t> combined();
+
+    // Who is in the book: {"own": bool, "remote": {device: tier}}, for status.
+    nlohmann::json summary() const;
+
+  private:
+    void changed() { dirty_ = true; }
+
+    std::string own_device_;
+    nlohmann::json own_;
+    std::map<std::string, nlohmann::json> remote_; // device -> profile
+    std::map<std::string, std::string> online_;    // device -> role
+    bool dirty_ = true;
+    std::string combined_;
+    std::uint64_t generation_ = 0;
+};
+
+} // namespace tierd
