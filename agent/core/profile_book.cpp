@@ -39,13 +39,13 @@ std::pair<const std::string *, std::uint64_t> ProfileBook::combined() {
                               {"cloud", nullptr}};
         // One profile per upstream tier: the first online agent of that role that published
         // one (agents of one tier share requests, so they should be alike).
-        bool any = own_.is_object();
+        // Without its own profile this agent cannot predict its share of any placement.
+        const bool any = own_.is_object();
         for (const auto &[device, role] : online_) {
             auto it = remote_.find(device);
             if (it == remote_.end() || (role != "edge" && role != "cloud") || !doc[role].is_null())
                 continue;
             doc[role] = it->second;
-            any = true;
         }
         std::string text = any ? doc.dump() : std::string();
         if (text != combined_) {

@@ -30,7 +30,7 @@ class ProfileBook {
     void set_online(const std::map<std::string, std::string> &online_roles);
 
     // The combined document and its generation; the pointer stays valid until the next
-    // change. Null while no profile at all is known.
+    // change. Null while this agent has no profile of its own.
     std::pair<const std::string *, std::uint64_t> combined();
 
     // Who is in the book: {"own": bool, "remote": {device: tier}}, for status.

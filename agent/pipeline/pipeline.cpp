@@ -465,7 +465,7 @@ void Pipeline::run_head(std::unique_ptr<Task> task) {
             return;
         }
         t->tensor.resize(t->head.count);
-        t->head_energy_j = meta.energy_j >= 0.0 ? meta.energy_j * std::max(1.0, slowdown) : -1.0;
+        t->head_energy_j = meta.energy_j; // as infer_here: the real computation's
     };
     work->on_loop = [this, owned = std::make_shared<std::unique_ptr<Task>>(std::move(task))] {
         std::unique_ptr<Task> done = std::move(*owned);

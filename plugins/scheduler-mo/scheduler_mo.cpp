@@ -1,0 +1,228 @@
+// scheduler-mo: places each task by optimising latency, end-device energy, bytes on the
+// network and expected accuracy at once, over every placement the tiers' measured
+// profiles allow: the whole model on the end, the edge or the cloud, or split at a cut
+// point with the head here and the tail upstream (tensor sent as f16 or i8). The policy
+// (weighted, lexicographic, constraints, or latency alone as Neurosurgeon does) comes from
+// the config and can be changed fleet-wide with the `policy.set` command.
+//
+// The decision itself lives in core/ (scheduler.hpp): exact incremental re-decision
+// through per-tier lower envelopes. This file turns the host's context (ABI 1.2: profiles,
+// link estimates, power) into the core's inputs and its answer into a tierd_decision.
+//
+// decide() runs on the loop thread. It parses the profiles only when their generation
+// changes (a few hundred microseconds, once per profile update); a decision takes
+// microseconds.
+#include <tierd/plugin.hpp>
+
+#include "core/scheduler.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+
+namespace {
+
+using namespace scheduler_mo;
+
+// The plugin's declared keys, as the core's flat map wants them.
+ConfigMap to_map(const tierd::Config &config) {
+    ConfigMap map;
+    for (const char *key : {"policy", "order", "minimise", "force", "tiers", "models", "wire",
+                            "light_model"})
+        map[key] = config.get_string(key);
+    for (const char *key : {"w_latency", "w_energy", "w_bytes", "w_accuracy", "tolerance",
+                            "deadline_ms", "min_accuracy", "max_energy_j", "battery_floor",
+                            "redecide_threshold", "reply_bytes"})
+        map[key] = config.get_double(key);
+    return map;
+}
+
+class SchedulerMo {
+  public:
+    static constexpr const char *name = "scheduler-mo";
+    static constexpr const char *version = "0.1.0";
+    static constexpr const char *description =
+        "multi-objective placement (latency, energy, bytes, accuracy) across end, edge and "
+        "cloud, whole or split at a cut point, from measured profiles and link estimates";
+
+    static constexpr const char *const policies[] = {"weighted", "lexicographic", "constraints",
+                                                     "latency", nullptr};
+    static constexpr const char *const objectives[] = {"latency", "energy", "bytes", "accuracy",
+                                                       nullptr};
+    static constexpr tierd_config_key config_keys[] = {
+        tierd::key_enum("policy", "weighted", policies,
+                        "weighted (w_* on normalised objectives), lexicographic (order), "
+                        "constraints (deadline_ms, min_accuracy, max_energy_j, battery_floor), "
+                        "or latency alone (Neurosurgeon-like)"),
+        tierd::key_double("w_latency", "1", 0.0, 1e6, "weighted: weight of latency / L0"),
+        tierd::key_double("w_energy", "1", 0.0, 1e6, "weighted: weight of end energy / E0"),
+        tierd::key_double("w_bytes", "0", 0.0, 1e6, "weighted: weight of network bytes / B0"),
+        tierd::key_double("w_accuracy", "1", 0.0, 1e6,
+                          "weighted: weight of (1 - accuracy) per point of accuracy"),
+        tierd::key_string("order", "latency,energy",
+                          "lexicographic: objectives in order, each optionally :tolerance "
+                          "(\"latency:0.05,energy\")"),
+        tierd::key_double("tolerance", "0.02", 0.0, 10.0,
+                          "lexicographic: relative tolerance of an order item without one"),
+        tierd::key_double("deadline_ms", "0", 0.0, 1e9, "constraints: latency bound; 0 = none"),
+        tierd::key_double("min_accuracy", "0", 0.0, 1.0,
+                          "constraints: expected accuracy floor; 0 = none"),
+        tierd::key_double("max_energy_j", "0", 0.0, 1e6,
+                          "constraints: end energy per task bound; 0 = none"),
+        tierd::key_double("battery_floor", "0", 0.0, 1.0,
+                          "constraints: below this battery fraction, minimise energy"),
+        tierd::key_enum("minimise", "latency", objectives,
+                        "constraints: what to minimise among the options that meet them"),
+        tierd::key_string("force", "",
+                          "pin one option by name (end:M, edge:M, cloud:M, split:edge:M:L:f16 "
+                          "...), for benchmarks; \"\" = decide"),
+        tierd::key_double("redecide_threshold", "0", 0.0, 10.0,
+                          "reuse the last decision while no input moved by more than this "
+                          "fraction; 0 = always re-decide (exact)"),
+        tierd::key_string("tiers", "end,edge,cloud", "tiers placements may use"),
+        tierd::key_string("models", "", "models placements may use; \"\" = all profiled"),
+        tierd::key_string("wire", "f16,i8", "encodings a split tensor may travel in"),
+        tierd::key_string("light_model", "",
+                          "the model the pre-classifier's light_ok_probability is about"),
+        tierd::key_double("reply_bytes", "200", 1.0, 1e9, "bytes of an offload reply"),
+        tierd::key_double("compute_w", "-1", -1.0, 1e4,
+                          "this device's compute power above idle (W); -1 = the host's "
+                          "(HAL profile)"),
+        tierd::key_double("tx_w", "1.0", 0.0, 1e4,
+                          "radio power while sending (W): ~1.0 Wi-Fi, ~2.5 LTE (assumed)"),
+        tierd::key_double("rx_w", "0.5", 0.0, 1e4, "radio power while receiving (W)"),
+    };
+
+    SchedulerMo(tierd::Host host, const tierd::Config &config) : host_(host) { load(config); }
+
+    int reload(const tierd::Config &config) {
+        load(config);
+        generation_ = ~0ull; // rebuild with the new settings at the next decision
+        return TIERD_OK;
+    }
+
+    int decide(const tierd_task &, const tierd_preclass_result *pre,
+               const tierd_schedule_context &context, tierd_decision &out) {
+        const uint64_t start = host_.monotonic_ns();
+        out.split_layer = -1;
+        refresh(context);
+        if (!scheduler_) {
+            out.tier = TIERD_TIER_END;
+            std::snprintf(out.reason, sizeof out.reason, "%s", why_none_.c_str());
+            host_.counter_add("no_profiles", 1);
+            return TIERD_OK;
+        }
+        Context c;
+        fill_link(c.edge, context.edge);
+        fill_link(c.cloud, context.cloud);
+        if (has_1_2(context))
+            c.local_queue_ms = context.local_queue_ms;
+        if (pre != nullptr && pre->light_ok_probability >= 0.0f)
+            c.light_ok_probability = pre->light_ok_probability;
+        c.battery_fraction = context.battery_fraction;
+        const Decision d = scheduler_->decide(c);
+        if (!d.valid) {
+            out.tier = TIERD_TIER_END;
+            std::snprintf(out.reason, sizeof out.reason, "mo: no feasible option; %s",
+                          d.reason.c_str());
+            return TIERD_OK;
+        }
+        const Option &o = scheduler_->options()[d.index];
+        out.tier = o.tier == Tier::edge    ? TIERD_TIER_EDGE
+                   : o.tier == Tier::cloud ? TIERD_TIER_CLOUD
+                                           : TIERD_TIER_END;
+        tierd::copy_string(out.model, o.model);
+        if (o.split) {
+            out.split_layer = o.cut_layer;
+            if (out.struct_size >= offsetof(tierd_decision, wire) + sizeof out.wire)
+                tierd::copy_string(out.wire, wire_name(o.wire));
+        }
+        tierd::copy_string(out.reason, d.reason);
+        const double us = static_cast<double>(host_.monotonic_ns() - start) / 1e3;
+        host_.counter_add("decisions", 1);
+        host_.counter_add(o.split ? "split" : tier_name(o.tier), 1);
+        host_.gauge_set("last_decide_us", us);
+        host_.gauge_set("options", static_cast<double>(scheduler_->options().size()));
+        return TIERD_OK;
+    }
+
+  private:
+    static bool has_1_2(const tierd_schedule_context &c) {
+        return c.struct_size >= offsetof(tierd_schedule_context, power_source) +
+                                    sizeof c.power_source;
+    }
+
+    static void fill_link(TierLink &link, const tierd_link_state *state) {
+        if (state == nullptr)
+            return;
+        link.online = state->connected != 0;
+        link.bandwidth_bps = state->bandwidth_bps;
+        link.rtt_ms = state->rtt_ms;
+        if (state->struct_size >= offsetof(tierd_link_state, degraded) + sizeof state->degraded)
+            link.queue_ms = state->queue_ms;
+    }
+
+    void load(const tierd::Config &config) {
+        map_ = to_map(config);
+        // Parse now so that a bad policy or setting fails create() / reload() with its key.
+        try {
+            policy_ = parse_policy(map_);
+            settings_ = parse_settings(map_);
+        } catch (const std::exception &e) {
+            throw tierd::Error(TIERD_ECONFIG, e.what());
+        }
+        compute_w_ = config.get_double("compute_w");
+        tx_w_ = config.get_double("tx_w");
+        rx_w_ = config.get_double("rx_w");
+    }
+
+    // Rebuilds the core when the profiles (or the power figure) changed.
+    void refresh(const tierd_schedule_context &context) {
+        if (!has_1_2(context)) {
+            why_none_ = "mo: the host gives no profiles (ABI < 1.2); running here";
+            return;
+        }
+        const double compute_w = compute_w_ >= 0.0 ? compute_w_ : context.compute_power_w;
+        if (context.profiles_generation == generation_ && compute_w == power_.compute_w)
+            return;
+        generation_ = context.profiles_generation;
+        scheduler_.reset();
+        if (context.profiles_json == nullptr) {
+            why_none_ = "mo: no profiles yet (run the profile command); running here";
+            return;
+        }
+        if (compute_w < 0.0) {
+            why_none_ = "mo: no compute power figure (set compute_w or a HAL profile)";
+            return;
+        }
+        power_ = DevicePower{compute_w, tx_w_, rx_w_};
+        try {
+            ProfileSet profiles = parse_profile_set_text(context.profiles_json);
+            scheduler_ = std::make_unique<Scheduler>(profiles, settings_, power_, policy_);
+            host_.info("profiles generation " + std::to_string(generation_) + ": " +
+                       std::to_string(scheduler_->options().size()) + " options (power " +
+                       std::to_string(compute_w) + " W, " +
+                       (context.power_source != nullptr ? context.power_source : "config") +
+                       ")");
+        } catch (const std::exception &e) {
+            why_none_ = std::string("mo: profiles unusable; running here: ") + e.what();
+            host_.warning(why_none_);
+        }
+    }
+
+    tierd::Host host_;
+    ConfigMap map_;
+    Policy policy_;
+    Settings settings_;
+    double compute_w_ = -1, tx_w_ = 1.0, rx_w_ = 0.5;
+    DevicePower power_{-1, 0, 0};
+    uint64_t generation_ = ~0ull;
+    std::unique_ptr<Scheduler> scheduler_;
+    std::string why_none_ = "mo: no profiles yet";
+};
+
+} // namespace
+
+TIERD_PLUGIN(SchedulerMo, TIERD_KIND_SCHEDULER)
