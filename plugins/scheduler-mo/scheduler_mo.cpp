@@ -29,12 +29,12 @@ using namespace scheduler_mo;
 // The plugin's declared keys, as the core's flat map wants them.
 ConfigMap to_map(const tierd::Config &config) {
     ConfigMap map;
-    for (const char *key : {"policy", "order", "minimise", "force", "tiers", "models", "wire",
-                            "light_model"})
+    for (const char *key :
+         {"policy", "order", "minimise", "force", "tiers", "models", "wire", "light_model"})
         map[key] = config.get_string(key);
-    for (const char *key : {"w_latency", "w_energy", "w_bytes", "w_accuracy", "tolerance",
-                            "deadline_ms", "min_accuracy", "max_energy_j", "battery_floor",
-                            "redecide_threshold", "reply_bytes"})
+    for (const char *key :
+         {"w_latency", "w_energy", "w_bytes", "w_accuracy", "tolerance", "deadline_ms",
+          "min_accuracy", "max_energy_j", "battery_floor", "redecide_threshold", "reply_bytes"})
         map[key] = config.get_double(key);
     return map;
 }
@@ -150,8 +150,8 @@ class SchedulerMo {
 
   private:
     static bool has_1_2(const tierd_schedule_context &c) {
-        return c.struct_size >= offsetof(tierd_schedule_context, power_source) +
-                                    sizeof c.power_source;
+        return c.struct_size >=
+               offsetof(tierd_schedule_context, power_source) + sizeof c.power_source;
     }
 
     static void fill_link(TierLink &link, const tierd_link_state *state) {
@@ -204,8 +204,7 @@ class SchedulerMo {
             host_.info("profiles generation " + std::to_string(generation_) + ": " +
                        std::to_string(scheduler_->options().size()) + " options (power " +
                        std::to_string(compute_w) + " W, " +
-                       (context.power_source != nullptr ? context.power_source : "config") +
-                       ")");
+                       (context.power_source != nullptr ? context.power_source : "config") + ")");
         } catch (const std::exception &e) {
             why_none_ = std::string("mo: profiles unusable; running here: ") + e.what();
             host_.warning(why_none_);

@@ -28,6 +28,9 @@ std::vector<PluginCase> plugin_cases() {
 #ifdef INFERENCE_OPENCV_PATH
     cases.push_back({INFERENCE_OPENCV_PATH, "inference-opencv", TIERD_KIND_INFERENCE});
 #endif
+#ifdef SCHEDULER_MO_PATH
+    cases.push_back({SCHEDULER_MO_PATH, "scheduler-mo", TIERD_KIND_SCHEDULER});
+#endif
 #ifdef FUSION_PASSTHROUGH_PATH
     cases.push_back({FUSION_PASSTHROUGH_PATH, "fusion-passthrough", TIERD_KIND_FUSION});
 #endif
