@@ -12,14 +12,8 @@ start_broker "$work"
 device="it-pipeline-$case_name-$$"
 
 fail() { echo "FAIL: $*" >&2; echo "--- tierd log:" >&2; cat "$work/tierd.log" >&2 || true; exit 1; }
-wait_online() { # [DEVICE] (default: the end agent)
-    for _ in $(seq 40); do
-        mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/${1:-$device}/status" -C 1 -W 1 \
-            2>/dev/null | grep -q '"state":"online"' && return 0
-        sleep 0.25
-    done
-    fail "agent ${1:-$device} did not come online"
-}
+. "$(dirname "$0")/lib-agents.sh"
+wait_online() { wait_agent_online "${1:-$device}"; } # [DEVICE] (default: the end agent)
 # Waits up to SECONDS (default 30) for COUNT lines in the end's results file; the checks
 # after it say what is missing.
 wait_results() { # COUNT [SECONDS]
@@ -32,18 +26,7 @@ wait_results() { # COUNT [SECONDS]
 # An edge agent serving zoo MODELS, with EXTRA config appended; started and online.
 start_zoo_edge() { # MODELS [EXTRA]
     edge="it-edge-$$"
-    cat >"$work/edge.toml" <<CONF
-[agent]
-device_id = "$edge"
-role = "edge"
-[mqtt]
-host = "127.0.0.1"
-port = $BROKER_PORT
-${2:-}
-[plugin.inference-opencv]
-manifest = "$source_dir/models/manifest.toml"
-models = "$1"
-CONF
+    zoo_edge_config "$edge" "$source_dir/models/manifest.toml" "$1" "${2:-}" >"$work/edge.toml"
     "$tierd" --config "$work/edge.toml" >"$work/edge.log" 2>&1 &
     EDGE_PID=$!
     trap 'kill -9 ${TIERD_PID:-} ${EDGE_PID:-} 2>/dev/null || true; stop_broker; rm -rf "$work"' EXIT

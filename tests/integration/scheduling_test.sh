@@ -23,14 +23,8 @@ fail() {
 [ -f "$data/t10k-images-idx3-ubyte.gz" ] ||
     fail "dataset-fashion-mnist is missing (scripts/install-deps.sh installs it)"
 
-wait_online() { # DEVICE
-    for _ in $(seq 40); do
-        mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$1/status" -C 1 -W 1 \
-            2>/dev/null | grep -q '"state":"online"' && return 0
-        sleep 0.25
-    done
-    fail "agent $1 did not come online"
-}
+. "$(dirname "$0")/lib-agents.sh"
+wait_online() { wait_agent_online "$1"; }
 cmd() { # DEVICE JSON [SECONDS] -> the reply
     mosquitto_rr -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$1/cmd" -e "test/replies/$$" \
         -m "$2" -W "${3:-10}"
@@ -60,17 +54,7 @@ send_images() { # FROM TO TOTAL
     fail "only $(wc -l <"$work/results.jsonl" 2>/dev/null || echo 0) of $3 results"
 }
 start_edge() { # MODELS
-    cat >"$work/edge.toml" <<CONF
-[agent]
-device_id = "$edge"
-role = "edge"
-[mqtt]
-host = "127.0.0.1"
-port = $BROKER_PORT
-[plugin.inference-opencv]
-manifest = "$manifest"
-models = "$1"
-CONF
+    zoo_edge_config "$edge" "$manifest" "$1" >"$work/edge.toml"
     "$tierd" --config "$work/edge.toml" >"$work/edge.log" 2>&1 &
     EDGE_PID=$!
     wait_online "$edge"
