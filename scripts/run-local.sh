@@ -12,6 +12,12 @@
 #                      below CONFIDENCE, default 0.95) go to the edge
 #   paper              Ren et al.'s pre-classifier: a random forest over 7 image features
 #   conf               that forest with the light model's confidence as 3 more features
+#   (KEEP=1 keeps the work directory: configs, logs, results.jsonl)
+#   mo                 the multi-objective scheduler (docs/scheduling.md): both agents
+#                      measure their profile first, the end emulates a Raspberry Pi 3B+
+#                      (SLOWDOWN, default 28.9) and places each image whole on the end or
+#                      the edge, or split between them, by POLICY (weighted, latency,
+#                      lexicographic or constraints; default weighted)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/scripts/install-deps.sh"
@@ -31,7 +37,11 @@ light=${LIGHT:-$light} heavy=${HEAVY:-$heavy}
 
 . "$top/scripts/lib-broker.sh"
 work=$(mktemp -d)
-trap 'kill ${END_PID:-} ${EDGE_PID:-} 2>/dev/null; wait 2>/dev/null; stop_broker; rm -rf "$work"' EXIT
+if [ "${KEEP:-0}" = 1 ]; then
+    trap 'kill ${END_PID:-} ${EDGE_PID:-} 2>/dev/null; wait 2>/dev/null; stop_broker; echo "kept: $work"' EXIT
+else
+    trap 'kill ${END_PID:-} ${EDGE_PID:-} 2>/dev/null; wait 2>/dev/null; stop_broker; rm -rf "$work"' EXIT
+fi
 # Commands and offload replies are small packets: no Nagle delay on the broker's side.
 BROKER_EXTRA_CONF="set_tcp_nodelay true"
 start_broker "$work"
@@ -94,7 +104,20 @@ model = \"$top/models/preclass/rf-paper-conf.yml.gz\"
 [plugin.scheduler-rule]
 rule = \"by-route\""
     about="preclassifier-rf on the 7 image features + the light model's confidence" ;;
-*) echo "ROUTER must be cascade, paper or conf" >&2; exit 2 ;;
+mo) routing="[agent]
+state_dir = \"$work/state\"
+[pipeline]
+emulate_slowdown = ${SLOWDOWN:-28.9}
+[plugins]
+scheduler = \"scheduler-mo\"
+preclassifier = \"\"
+[plugin.inference-opencv]
+models = \"$light,$heavy\"
+[plugin.scheduler-mo]
+policy = \"${POLICY:-weighted}\"
+compute_w = 3.2"
+    about="scheduler-mo, policy ${POLICY:-weighted}, end emulating a Pi 3B+ (3.2 W computing)" ;;
+*) echo "ROUTER must be cascade, paper, conf or mo" >&2; exit 2 ;;
 esac
 # TOML tables may not repeat: merge the routing keys into the file's tables.
 printf '%s\n' "$routing" >>"$work/end.toml"
@@ -107,6 +130,34 @@ for _ in $(seq 40); do
         2>/dev/null | grep -q '"state":"online"' && break
 done
 echo "edge:    demo-edge-1 online, serving $heavy"
+if [ "${ROUTER:-cascade}" = mo ]; then
+    # Profiles: the edge's is published retained; the end's is measured by a first run
+    # without a source and kept in its state_dir, which the real run reads at start.
+    profile() { # retried while the agent's plugins are still loading (no_inference)
+        local out
+        for _ in $(seq 20); do
+            out=$(mosquitto_rr -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$1/cmd" \
+                -e "demo/replies/$$" -W 300 \
+                -m "{\"op\":\"profile\",\"args\":{\"images\":\"$data/t10k-images-idx3-ubyte.gz\"}}") || true
+            echo "$out" | grep -q '"ok":true' && return 0
+            echo "$out" | grep -q '"no_inference"' || break
+            sleep 0.5
+        done
+        echo "profile of $1 failed: $out" >&2
+        exit 1
+    }
+    profile demo-edge-1
+    "$top/build/tierd" --config "$work/end.toml" --set source.kind=none 2>"$work/end-profile.log" &
+    END_PID=$!
+    for _ in $(seq 40); do
+        mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -t tierd/v1/dev/demo-end-1/status -C 1 -W 1 \
+            2>/dev/null | grep -q '"state":"online"' && break
+    done
+    profile demo-end-1
+    kill "$END_PID"
+    wait "$END_PID" 2>/dev/null || true
+    echo "profile: both agents measured their models (docs/scheduling.md)"
+fi
 "$top/build/tierd" --config "$work/end.toml" 2>"$work/end.log" &
 END_PID=$!
 echo "end:     demo-end-1 runs $light; $images Fashion-MNIST test images from $data"
@@ -160,6 +211,8 @@ print("summary (from the end agent's results file):")
 show("all", ok)
 show("ran on end", [r for r in ok if r["tier"] == "end"])
 show("ran on edge", [r for r in ok if r["tier"] == "edge"])
+if any("split" in r for r in ok):
+    show("split", [r for r in ok if "split" in r])
 print("  energy is the energy attributed to the inference on the tier that ran it (not the")
 print("  end device's radio energy; bench/edge_based models that); routing: " + sys.argv[2] + ".")
 PY

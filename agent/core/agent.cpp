@@ -285,10 +285,14 @@ void Agent::track_status(const MqttLink::Message &message) {
     const std::string device = doc["device_id"].get<std::string>();
     if (device == options_.identity.device_id)
         return;
-    if (doc.value("state", "") == "online" && doc.contains("role") && doc["role"].is_string())
+    if (doc.value("state", "") == "online" && doc.contains("role") && doc["role"].is_string()) {
+        const bool new_here = online_agents_.count(device) == 0;
         online_agents_[device] = doc["role"].get<std::string>();
-    else
+        if (new_here && pipeline_)
+            pipeline_->probe_now(); // link estimates for the scheduler before its next task
+    } else {
         online_agents_.erase(device);
+    }
     profiles_->set_online(online_agents_);
 }
 

@@ -159,6 +159,7 @@ void Agent::start_pipeline() {
                     MOSQ_ERR_SUCCESS;
          },
          [this] { return profiles_->combined(); }});
+    pipeline_->start_probing();
     pipeline_waiting_ = true;
     arm_pipeline_start(subscribed_ ? kStatusSettleMs : kStartWithoutBrokerMs);
 }

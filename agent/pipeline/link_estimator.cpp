@@ -120,8 +120,9 @@ void LinkEstimator::on_probe_pair(double small_rtt_ms, std::size_t small_bytes, 
         const double delta_ms = large_rtt_ms - small_rtt_ms;
         if (delta_ms > config_.min_delta_ms) {
             add_bandwidth(bits / (delta_ms / 1000.0), now_ns);
-        } else if (delta_ms > 0.0) {
-            // Too fast to measure: the link moves `bits` in under min_delta_ms.
+        } else {
+            // Too fast to measure: the large probe came back within min_delta_ms of the
+            // small one (or with it, in one read): the link moves `bits` in under that.
             ++too_fast_;
             const double floor =
                 std::min(bits / (config_.min_delta_ms / 1000.0), config_.max_bandwidth_bps);

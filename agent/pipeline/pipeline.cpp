@@ -138,12 +138,8 @@ void Pipeline::start() {
     rate_timer_.data = this;
     uv_timer_init(loop_, &sweep_timer_);
     sweep_timer_.data = this;
-    uv_timer_init(loop_, &probe_timer_);
-    probe_timer_.data = this;
     workers_ = std::max(1, options_.workers);
-    if (options_.probe_interval_ms > 0 && upstream_.send)
-        uv_timer_start(&probe_timer_, &Pipeline::on_probe_tick, 0,
-                       static_cast<uint64_t>(options_.probe_interval_ms));
+    start_probing();
     if (options_.source.rate_hz > 0.0) {
         // Ticks of at least 1 ms; each grants rate * period tokens.
         uint64_t period =
@@ -567,6 +563,21 @@ void Pipeline::on_offload_reply(const std::string &payload) {
     after_infer(std::move(task));
 }
 
+void Pipeline::start_probing() {
+    if (probing_ || stopping_ || options_.probe_interval_ms <= 0 || !upstream_.send)
+        return;
+    uv_timer_init(loop_, &probe_timer_);
+    probe_timer_.data = this;
+    probing_ = true;
+    uv_timer_start(&probe_timer_, &Pipeline::on_probe_tick, 0,
+                   static_cast<uint64_t>(options_.probe_interval_ms));
+}
+
+void Pipeline::probe_now() {
+    if (probing_ && !stopping_)
+        on_probe_tick(&probe_timer_);
+}
+
 void Pipeline::on_probe_tick(uv_timer_t *timer) {
     auto *self = static_cast<Pipeline *>(timer->data);
     if (self->stopping_ || !self->upstream_.send || !self->upstream_.online)
@@ -866,9 +877,18 @@ void Pipeline::stop(std::function<void()> done) {
         task->fallback = "stopping";
         run_local(std::move(task));
     }
-    if (started_ != 0) {
+    if (probing_) {
+        probing_ = false;
         uv_timer_stop(&probe_timer_);
-        for (uv_timer_t *t : {&rate_timer_, &sweep_timer_, &probe_timer_}) {
+        ++jobs_;
+        uv_close(reinterpret_cast<uv_handle_t *>(&probe_timer_), [](uv_handle_t *h) {
+            auto *self = static_cast<Pipeline *>(h->data);
+            --self->jobs_;
+            self->maybe_stopped();
+        });
+    }
+    if (started_ != 0) {
+        for (uv_timer_t *t : {&rate_timer_, &sweep_timer_}) {
             ++jobs_; // a timer's close callback counts as work still running
             uv_close(reinterpret_cast<uv_handle_t *>(t), [](uv_handle_t *h) {
                 auto *self = static_cast<Pipeline *>(h->data);

@@ -77,6 +77,11 @@ class Pipeline {
         std::function<std::pair<const std::string *, uint64_t>()> profiles;
     };
     void set_upstream(Upstream upstream) { upstream_ = std::move(upstream); }
+    // Starts the link probes ([offload] probe_interval_ms), ahead of start() so that the
+    // first tasks already see link estimates. Idempotent; start() calls it too.
+    void start_probing();
+    // Probes now, e.g. when a tier has just come online.
+    void probe_now();
     // A reply message for an offloaded task (loop thread). Late or unknown replies are
     // counted and dropped.
     void on_offload_reply(const std::string &payload);
@@ -169,6 +174,7 @@ class Pipeline {
     };
     std::map<std::string, Probe> probes_;
     uv_timer_t probe_timer_{};
+    bool probing_ = false;
     uint64_t probe_seq_ = 0;
     uint64_t splits_ = 0, split_fallbacks_ = 0;
     uint64_t pushed_ = 0, dropped_ = 0, undecodable_ = 0;

@@ -204,7 +204,10 @@ class SchedulerMo {
             host_.info("profiles generation " + std::to_string(generation_) + ": " +
                        std::to_string(scheduler_->options().size()) + " options (power " +
                        std::to_string(compute_w) + " W, " +
-                       (context.power_source != nullptr ? context.power_source : "config") + ")");
+                       (compute_w_ >= 0.0                 ? "compute_w"
+                        : context.power_source != nullptr ? context.power_source
+                                                          : "host") +
+                       ")");
         } catch (const std::exception &e) {
             why_none_ = std::string("mo: profiles unusable; running here: ") + e.what();
             host_.warning(why_none_);

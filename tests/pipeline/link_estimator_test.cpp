@@ -87,10 +87,12 @@ TEST(LinkEstimator, ProbePairTooFastToMeasureGivesAFloor) {
     e = link.estimate(3);
     EXPECT_DOUBLE_EQ(e.bandwidth_bps, 1e9);
     EXPECT_EQ(e.too_fast, 3u);
-    // The large probe answered first: no bandwidth information at all.
+    // The large probe answered first (both replies in one read): as fast as can be seen,
+    // a floor again, not a sample.
     link.on_probe_pair(1.0, 100, 0.9, 100100, 4);
-    EXPECT_EQ(link.estimate(4).too_fast, 3u);
+    EXPECT_EQ(link.estimate(4).too_fast, 4u);
     EXPECT_EQ(link.estimate(4).samples_bw, 1u);
+    EXPECT_DOUBLE_EQ(link.estimate(4).bandwidth_bps, 1e9);
 }
 
 TEST(LinkEstimator, ConvergesOnAConstantLinkWithoutVariance) {
