@@ -404,8 +404,11 @@ void Pipeline::after_classify(std::unique_ptr<Task> task) {
                                  std::max(1, workers_);
         context.compute_power_w = options_.compute_power_w;
         context.power_source = options_.power_source.c_str();
+        const uint64_t decide_start = uv_hrtime();
         auto r = task->plugins.scheduler->decide(task->task, task->have_pre ? &task->pre : nullptr,
                                                  context, task->decision);
+        decide_us_[decide_count_++ % decide_us_.size()] =
+            static_cast<float>(uv_hrtime() - decide_start) / 1e3f;
         if (!r.ok()) {
             spdlog::warn("task {}: scheduler: {}; running it here", task->task_id, r.to_string());
             task->decision = tierd_decision{};
@@ -635,6 +638,16 @@ void Pipeline::on_probe_reply(const std::string &id) {
                        large->second.bytes, uv_hrtime());
     probes_.erase(small);
     probes_.erase(large);
+}
+
+nlohmann::json Pipeline::decide_percentiles() const {
+    const std::size_t n = std::min<std::size_t>(decide_count_, decide_us_.size());
+    if (n == 0)
+        return nlohmann::json::object();
+    std::vector<float> v(decide_us_.begin(), decide_us_.begin() + static_cast<std::ptrdiff_t>(n));
+    std::sort(v.begin(), v.end());
+    auto at = [&](double q) { return v[static_cast<std::size_t>(q * static_cast<double>(n - 1))]; };
+    return {{"p50", at(0.5)}, {"p99", at(0.99)}, {"max", v.back()}, {"samples", n}};
 }
 
 nlohmann::json Pipeline::links_json() const {
@@ -929,6 +942,7 @@ nlohmann::json Pipeline::stats() const {
         {"dropped", dropped_},
         {"undecodable", undecodable_},
         {"splits", splits_},
+        {"decide_us", decide_percentiles()},
         {"split_fallbacks", split_fallbacks_},
         {"links", links_json()},
         {"labelled", labelled_},

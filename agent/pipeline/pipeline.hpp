@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 #include <uv.h>
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -186,6 +187,11 @@ class Pipeline {
     double infer_ms_sum_ = 0.0; // local compute time of finished tasks
     int workers_ = 1;           // libuv pool threads: local tasks run this many at once
     nlohmann::json links_json() const;
+    // The scheduler's decide() call as the host times it (plugin call included), over the
+    // last 1024 decisions: {"p50", "p99", "max", "samples"} in microseconds.
+    std::array<float, 1024> decide_us_{};
+    uint64_t decide_count_ = 0;
+    nlohmann::json decide_percentiles() const;
 };
 
 } // namespace tierd
