@@ -601,12 +601,15 @@ void Pipeline::on_probe_tick(uv_timer_t *timer) {
         if (!self->upstream_.online(tier))
             continue;
         // The large probe should take a few ms at the current estimate: long enough to
-        // measure, short enough not to load a slow link.
+        // measure, short enough not to load a slow link, and within TCP's initial
+        // congestion window (10 segments, ~14 KB): an app-limited connection seldom grows
+        // past it, and a probe beyond it waits a whole extra round trip, which would read
+        // as a slow link.
         const double bps = self->link(tier).estimate(now).bandwidth_bps;
         const std::size_t large =
             bps > 0.0
-                ? std::clamp<std::size_t>(static_cast<std::size_t>(bps * 0.005 / 8.0), 4096, 65536)
-                : 16384;
+                ? std::clamp<std::size_t>(static_cast<std::size_t>(bps * 0.005 / 8.0), 2048, 8192)
+                : 8192;
         const std::string base = "probe-" + std::to_string(self->probe_seq_++) + "-";
         for (auto [suffix, pad] : {std::pair{"s", std::size_t{0}}, {"l", large}}) {
             OffloadRequest probe;
