@@ -1,0 +1,65 @@
+// ProfileBook: what the end's scheduler gets as profiles_json — its own profile plus one
+// per online upstream tier — and a generation that changes exactly when that does.
+#include "agent/core/profile_book.hpp"
+
+#include <gtest/gtest.h>
+
+namespace {
+
+using tierd::ProfileBook;
+
+nlohmann::json profile(const std::string &device, const std::string &tier) {
+    return {{"v", 1}, {"device_id", device}, {"tier", tier}, {"models", nlohmann::json::array()}};
+}
+
+TEST(ProfileBook, NothingUntilThisAgentHasItsOwnProfile) {
+    ProfileBook book("end-1");
+    ASSERT_EQ(book.on_message("edge-1", profile("edge-1", "edge").dump()), "");
+    book.set_online({{"edge-1", "edge"}});
+    EXPECT_EQ(book.combined().first, nullptr);
+    book.set_own(profile("end-1", "end"));
+    auto [json, generation] = book.combined();
+    ASSERT_NE(json, nullptr);
+    auto doc = nlohmann::json::parse(*json);
+    EXPECT_EQ(doc["end"]["device_id"], "end-1");
+    EXPECT_EQ(doc["edge"]["device_id"], "edge-1");
+    EXPECT_TRUE(doc["cloud"].is_null());
+    EXPECT_GT(generation, 0u);
+}
+
+TEST(ProfileBook, OnlyOnlineAgentsCountAndTheGenerationFollowsChanges) {
+    ProfileBook book("end-1");
+    book.set_own(profile("end-1", "end"));
+    book.on_message("edge-1", profile("edge-1", "edge").dump());
+    book.on_message("cloud-1", profile("cloud-1", "cloud").dump());
+    const uint64_t g0 = book.combined().second;
+    // Nobody online: only the end's own.
+    EXPECT_TRUE(nlohmann::json::parse(*book.combined().first)["edge"].is_null());
+    EXPECT_EQ(book.combined().second, g0); // unchanged inputs, same generation
+    book.set_online({{"edge-1", "edge"}, {"cloud-1", "cloud"}});
+    auto [json, g1] = book.combined();
+    EXPECT_GT(g1, g0);
+    auto doc = nlohmann::json::parse(*json);
+    EXPECT_EQ(doc["edge"]["device_id"], "edge-1");
+    EXPECT_EQ(doc["cloud"]["device_id"], "cloud-1");
+    // The edge goes offline: its profile drops out.
+    book.set_online({{"cloud-1", "cloud"}});
+    auto [json2, g2] = book.combined();
+    EXPECT_GT(g2, g1);
+    EXPECT_TRUE(nlohmann::json::parse(*json2)["edge"].is_null());
+    // An empty retained message clears a profile.
+    book.on_message("cloud-1", "");
+    EXPECT_TRUE(nlohmann::json::parse(*book.combined().first)["cloud"].is_null());
+}
+
+TEST(ProfileBook, MalformedProfilesAreRefusedWithAReason) {
+    ProfileBook book("end-1");
+    EXPECT_NE(book.on_message("edge-1", "not json"), "");
+    EXPECT_NE(book.on_message("edge-1", R"({"tier": "edge"})"), "");
+    EXPECT_EQ(book.summary()["remote"].size(), 0u);
+    // Its own retained profile coming back from the broker is not a remote one.
+    EXPECT_EQ(book.on_message("end-1", profile("end-1", "end").dump()), "");
+    EXPECT_EQ(book.summary()["remote"].size(), 0u);
+}
+
+} // namespace
