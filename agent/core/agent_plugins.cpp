@@ -158,7 +158,10 @@ void Agent::start_pipeline() {
                                    device_topic(options_.identity.device_id, "offload/reply")) ==
                     MOSQ_ERR_SUCCESS;
          },
-         [this] { return profiles_->combined(); }});
+         [this] { return profiles_->combined(); },
+         [this](const std::string &device, const std::string &model, double ms) {
+             profiles_->observe(device, model, ms);
+         }});
     pipeline_->start_probing();
     pipeline_waiting_ = true;
     arm_pipeline_start(subscribed_ ? kStatusSettleMs : kStartWithoutBrokerMs);

@@ -1,10 +1,65 @@
 #include "agent/core/profile_book.hpp"
 
+#include <cmath>
+
 namespace tierd {
+
+namespace {
+
+constexpr double kScaleAlpha = 0.1;    // EWMA weight of one observation
+constexpr double kScaleMove = 0.10;    // re-plan when the factor moved this much
+constexpr double kScaleBounds = 100.0; // ignore observations off by more than this
+
+} // namespace
 
 void ProfileBook::set_own(nlohmann::json profile) {
     own_ = std::move(profile);
+    scales_.erase(""); // a fresh measurement
     changed();
+}
+
+const nlohmann::json *ProfileBook::profile_of(const std::string &device) const {
+    if (device.empty() || device == own_device_)
+        return own_.is_object() ? &own_ : nullptr;
+    auto it = remote_.find(device);
+    return it == remote_.end() ? nullptr : &it->second;
+}
+
+void ProfileBook::observe(const std::string &device, const std::string &model, double ms) {
+    const nlohmann::json *profile = profile_of(device);
+    if (profile == nullptr || !(ms > 0.0))
+        return;
+    double profiled = -1.0;
+    for (const auto &m : (*profile)["models"])
+        if (m.value("name", "") == model)
+            profiled = m.value("full_ms", -1.0);
+    if (!(profiled > 0.0))
+        return;
+    const double ratio = ms / profiled;
+    if (ratio > kScaleBounds || ratio < 1.0 / kScaleBounds)
+        return; // a stall or a clock oddity, not the device's speed
+    Scale &s = scales_[device == own_device_ ? std::string() : device];
+    s.ewma = s.seen ? s.ewma + kScaleAlpha * (ratio - s.ewma) : ratio;
+    s.seen = true;
+    if (std::abs(s.ewma - s.applied) > kScaleMove * s.applied) {
+        s.applied = s.ewma;
+        changed();
+    }
+}
+
+nlohmann::json ProfileBook::scaled(const nlohmann::json &profile, double factor) {
+    if (factor == 1.0)
+        return profile;
+    nlohmann::json out = profile;
+    for (auto &m : out["models"]) {
+        m["full_ms"] = m.value("full_ms", 0.0) * factor;
+        for (auto &c : m["cuts"]) {
+            c["head_ms"] = c.value("head_ms", 0.0) * factor;
+            c["tail_ms"] = c.value("tail_ms", 0.0) * factor;
+        }
+    }
+    out["scale"] = factor;
+    return out;
 }
 
 std::string ProfileBook::on_message(const std::string &device, const std::string &payload) {
@@ -34,9 +89,14 @@ void ProfileBook::set_online(const std::map<std::string, std::string> &online_ro
 std::pair<const std::string *, std::uint64_t> ProfileBook::combined() {
     if (dirty_) {
         dirty_ = false;
-        nlohmann::json doc = {{"end", own_.is_object() ? own_ : nlohmann::json()},
-                              {"edge", nullptr},
-                              {"cloud", nullptr}};
+        auto factor = [this](const std::string &device) {
+            auto it = scales_.find(device);
+            return it == scales_.end() ? 1.0 : it->second.applied;
+        };
+        nlohmann::json doc = {
+            {"end", own_.is_object() ? scaled(own_, factor("")) : nlohmann::json()},
+            {"edge", nullptr},
+            {"cloud", nullptr}};
         // One profile per upstream tier: the first online agent of that role that published
         // one (agents of one tier share requests, so they should be alike).
         // Without its own profile this agent cannot predict its share of any placement.
@@ -45,7 +105,7 @@ std::pair<const std::string *, std::uint64_t> ProfileBook::combined() {
             auto it = remote_.find(device);
             if (it == remote_.end() || (role != "edge" && role != "cloud") || !doc[role].is_null())
                 continue;
-            doc[role] = it->second;
+            doc[role] = scaled(it->second, factor(device));
         }
         std::string text = any ? doc.dump() : std::string();
         if (text != combined_) {
@@ -60,7 +120,10 @@ nlohmann::json ProfileBook::summary() const {
     nlohmann::json remote = nlohmann::json::object();
     for (const auto &[device, doc] : remote_)
         remote[device] = doc.value("tier", "");
-    return {{"own", own_.is_object()}, {"remote", remote}};
+    nlohmann::json scale = nlohmann::json::object();
+    for (const auto &[device, s] : scales_)
+        scale[device.empty() ? own_device_ : device] = s.applied;
+    return {{"own", own_.is_object()}, {"remote", remote}, {"scale", scale}};
 }
 
 } // namespace tierd

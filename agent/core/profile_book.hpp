@@ -33,11 +33,28 @@ class ProfileBook {
     // change. Null while this agent has no profile of its own.
     std::pair<const std::string *, std::uint64_t> combined();
 
-    // Who is in the book: {"own": bool, "remote": {device: tier}}, for status.
+    // A whole-model compute time seen in operation on `device` ("" = this agent): a local
+    // task's inference, or an offload reply's compute_ms. Each device keeps an EWMA of
+    // seen / profiled time; once it moves more than 10% from the factor in use, the
+    // combined profile is scaled by it (all of that device's times), so the scheduler
+    // follows a device that is slower or busier than when it was profiled.
+    void observe(const std::string &device, const std::string &model, double ms);
+
+    // Who is in the book: {"own": bool, "remote": {device: tier}, "scale": {device:
+    // factor in use}}, for status.
     nlohmann::json summary() const;
 
   private:
     void changed() { dirty_ = true; }
+    const nlohmann::json *profile_of(const std::string &device) const;
+    static nlohmann::json scaled(const nlohmann::json &profile, double factor);
+
+    struct Scale {
+        double ewma = 1.0;    // seen / profiled
+        double applied = 1.0; // the factor the combined document uses
+        bool seen = false;
+    };
+    std::map<std::string, Scale> scales_; // "" = this agent
 
     std::string own_device_;
     nlohmann::json own_;

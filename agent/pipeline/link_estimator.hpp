@@ -53,9 +53,10 @@ class LinkEstimator {
     // sent right after it. Bandwidth sample: (large_bytes - small_bytes) * 8 /
     // ((large_rtt_ms - small_rtt_ms) / 1000) when that difference exceeds min_delta_ms;
     // when it is smaller (or not positive: both replies came in one read), the link is at
-    // least as fast as the payload difference over min_delta_ms (capped at max_bandwidth_bps): an estimate below that floor is raised to
-    // it, no sample counted. Then the rtt sample: small_rtt_ms minus small_bytes' transfer
-    // time at the (updated) bandwidth estimate, if known. A success.
+    // least as fast as the payload difference over min_delta_ms (capped at max_bandwidth_bps): an
+    // estimate below that floor is raised to it, no sample counted. Then the rtt sample:
+    // small_rtt_ms minus small_bytes' transfer time at the (updated) bandwidth estimate, if known.
+    // A success.
     void on_probe_pair(double small_rtt_ms, std::size_t small_bytes, double large_rtt_ms,
                        std::size_t large_bytes, std::uint64_t now_ns);
 

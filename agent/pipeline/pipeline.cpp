@@ -822,6 +822,16 @@ void Pipeline::finish(std::unique_ptr<Task> task) {
             ++labelled_;
             correct_ += correct ? 1 : 0;
         }
+        if (upstream_.observed_compute && !task->split) {
+            if (task->have_remote)
+                upstream_.observed_compute(
+                    task->remote_device,
+                    fixed_string(task->remote.model, sizeof task->remote.model),
+                    task->remote.compute_ms);
+            else if (task->have_local)
+                upstream_.observed_compute(
+                    "", fixed_string(task->local.model, sizeof task->local.model), task->infer_ms);
+        }
         ++done_;
         ++by_tier_[ran_on];
         total_ms_sum_ += total_ms;

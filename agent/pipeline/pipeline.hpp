@@ -76,6 +76,10 @@ class Pipeline {
         // The tiers' measured model profiles for the scheduler (ABI 1.2
         // tierd_schedule_context.profiles_json) and their generation; null = none.
         std::function<std::pair<const std::string *, uint64_t>()> profiles;
+        // A whole-model compute time seen on `device` ("" = here), so that the profiles
+        // follow what the devices really take (ProfileBook::observe); may be null.
+        std::function<void(const std::string &device, const std::string &model, double ms)>
+            observed_compute;
     };
     void set_upstream(Upstream upstream) { upstream_ = std::move(upstream); }
     // Starts the link probes ([offload] probe_interval_ms), ahead of start() so that the

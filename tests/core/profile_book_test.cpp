@@ -63,3 +63,36 @@ TEST(ProfileBook, MalformedProfilesAreRefusedWithAReason) {
 }
 
 } // namespace
+
+namespace {
+
+// Compute times seen in operation scale a device's profile once they drift past 10%.
+TEST(ProfileBook, ObservedComputeTimesScaleTheProfile) {
+    ProfileBook book("end-1");
+    nlohmann::json own = profile("end-1", "end");
+    own["models"] = {{{"name", "m"},
+                      {"full_ms", 10.0},
+                      {"cuts", {{{"layer", 3}, {"head_ms", 4.0}, {"tail_ms", 6.0}}}}}};
+    book.set_own(own);
+    const uint64_t g0 = book.combined().second;
+    book.observe("", "m", 10.5); // 5% off: no re-plan
+    EXPECT_EQ(book.combined().second, g0);
+    book.observe("", "other-model", 100.0); // not profiled: ignored
+    book.observe("", "m", 1e6);             // absurd: ignored
+    EXPECT_EQ(book.combined().second, g0);
+    for (int i = 0; i < 40; ++i)
+        book.observe("end-1", "m", 20.0); // twice as slow as profiled
+    auto [json, g1] = book.combined();
+    EXPECT_GT(g1, g0);
+    auto doc = nlohmann::json::parse(*json);
+    const double f = doc["end"]["scale"].get<double>();
+    EXPECT_NEAR(f, 2.0, 0.2);
+    EXPECT_NEAR(doc["end"]["models"][0]["full_ms"].get<double>(), 10.0 * f, 1e-9);
+    EXPECT_NEAR(doc["end"]["models"][0]["cuts"][0]["head_ms"].get<double>(), 4.0 * f, 1e-9);
+    EXPECT_NEAR(book.summary()["scale"]["end-1"].get<double>(), f, 1e-12);
+    // A new measurement starts again from the profile as measured.
+    book.set_own(own);
+    EXPECT_FALSE(nlohmann::json::parse(*book.combined().first)["end"].contains("scale"));
+}
+
+} // namespace
