@@ -370,7 +370,8 @@ void Pipeline::after_classify(std::unique_ptr<Task> task) {
         context.struct_size = sizeof context;
         context.local_tier = options_.local_tier;
         context.battery_fraction = -1.0;
-        context.local_queue_depth = static_cast<uint32_t>(in_flight_ + buffered_.size());
+        // Tasks ahead of this one (in_flight_ counts this one too).
+        context.local_queue_depth = static_cast<uint32_t>(in_flight_ - 1 + buffered_.size());
         // The upstream tiers as this agent sees them: reachable when an agent of that tier
         // is online and the link is not degraded; the estimates come from link probes and
         // real offload round trips (link_estimator.hpp).
@@ -397,11 +398,12 @@ void Pipeline::after_classify(std::unique_ptr<Task> task) {
             context.profiles_json = json != nullptr ? json->c_str() : nullptr;
             context.profiles_generation = generation;
         }
-        // Tasks ahead of this one share the workers; the mean compute time so far says
-        // how long each holds one.
-        context.local_queue_ms = static_cast<double>(context.local_queue_depth) *
-                                 (done_ > 0 ? infer_ms_sum_ / static_cast<double>(done_) : 0.0) /
-                                 std::max(1, workers_);
+        // Tasks ahead of this one share the workers; the mean local compute time so far
+        // (of tasks that computed here) says how long each holds one.
+        context.local_queue_ms =
+            static_cast<double>(context.local_queue_depth) *
+            (local_computed_ > 0 ? infer_ms_sum_ / static_cast<double>(local_computed_) : 0.0) /
+            std::max(1, workers_);
         context.compute_power_w = options_.compute_power_w;
         context.power_source = options_.power_source.c_str();
         const uint64_t decide_start = uv_hrtime();
@@ -434,7 +436,7 @@ void Pipeline::run_head(std::unique_ptr<Task> task) {
     ++splits_;
     auto work = std::make_unique<Work>();
     Task *t = task.get();
-    work->on_worker = [t, slowdown = options_.emulate_slowdown] {
+    work->on_worker = [t, slowdown = options_.emulate_slowdown, capacity = &head_capacity_] {
         if (!t->plugins.inference) {
             t->fallback = "head-failed: no inference plugin is loaded";
             return;
@@ -446,10 +448,11 @@ void Pipeline::run_head(std::unique_ptr<Task> task) {
         meta.score_capacity = kMaxScores;
         const uint64_t start = uv_hrtime();
         PluginCallResult r;
-        // The tensor's size is the plugin's to say: one retry with what it asks for.
+        // The tensor's size is the plugin's to say: one retry with what it asks for (the
+        // head then runs twice), and later tasks start with the largest size seen.
         for (int attempt = 0; attempt < 2; ++attempt) {
             if (t->tensor.empty())
-                t->tensor.resize(4096);
+                t->tensor.resize(capacity->load(std::memory_order_relaxed));
             t->head.data = t->tensor.data();
             t->head.capacity = static_cast<uint32_t>(t->tensor.size());
             r = t->plugins.inference->infer_head(t->task, model, t->decision.split_layer, t->head,
@@ -457,6 +460,10 @@ void Pipeline::run_head(std::unique_ptr<Task> task) {
             if (r.code != TIERD_ERANGE || t->head.count <= t->tensor.size())
                 break;
             t->tensor.resize(t->head.count);
+            uint32_t seen = capacity->load(std::memory_order_relaxed);
+            while (seen < t->head.count && !capacity->compare_exchange_weak(
+                                               seen, t->head.count, std::memory_order_relaxed)) {
+            }
         }
         t->head_ms = emulate(ms_since(start), slowdown);
         if (!r.ok()) {
@@ -572,8 +579,9 @@ void Pipeline::start_probing() {
     uv_timer_init(loop_, &probe_timer_);
     probe_timer_.data = this;
     probing_ = true;
+    // Each tick probes one tier: twice per interval, so each tier once per interval.
     uv_timer_start(&probe_timer_, &Pipeline::on_probe_tick, 0,
-                   static_cast<uint64_t>(options_.probe_interval_ms));
+                   std::max<uint64_t>(1, static_cast<uint64_t>(options_.probe_interval_ms) / 2));
 }
 
 void Pipeline::probe_now() {
@@ -597,9 +605,13 @@ void Pipeline::on_probe_tick(uv_timer_t *timer) {
             ++it;
         }
     }
-    for (tierd_tier tier : {TIERD_TIER_EDGE, TIERD_TIER_CLOUD}) {
-        if (!self->upstream_.online(tier))
+    // One tier per tick, alternating, so that one tier's large probe never delays the
+    // other's small one in the end's single connection (it would read as a longer RTT).
+    for (tierd_tier tier : {self->probe_seq_ % 2 == 0 ? TIERD_TIER_EDGE : TIERD_TIER_CLOUD}) {
+        if (!self->upstream_.online(tier)) {
+            ++self->probe_seq_; // the other tier's turn next time
             continue;
+        }
         // The large probe should take a few ms at the current estimate: long enough to
         // measure, short enough not to load a slow link, and within TCP's initial
         // congestion window (10 segments, ~14 KB): an app-limited connection seldom grows
@@ -835,7 +847,10 @@ void Pipeline::finish(std::unique_ptr<Task> task) {
         ++done_;
         ++by_tier_[ran_on];
         total_ms_sum_ += total_ms;
-        infer_ms_sum_ += task->infer_ms + task->head_ms;
+        if (task->infer_ms + task->head_ms > 0.0) {
+            infer_ms_sum_ += task->infer_ms + task->head_ms;
+            ++local_computed_;
+        }
     } else {
         doc["ok"] = false;
         doc["error"] = task->error.empty() ? "no result" : task->error;

@@ -21,6 +21,7 @@
 #include <uv.h>
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -188,8 +189,13 @@ class Pipeline {
     uint64_t done_ = 0, failed_ = 0, labelled_ = 0, correct_ = 0, fallbacks_ = 0;
     uint64_t by_tier_[4] = {0, 0, 0, 0};
     double total_ms_sum_ = 0.0;
-    double infer_ms_sum_ = 0.0; // local compute time of finished tasks
-    int workers_ = 1;           // libuv pool threads: local tasks run this many at once
+    double infer_ms_sum_ = 0.0;   // local compute time of finished tasks that computed here
+    uint64_t local_computed_ = 0; // ... and their number
+    // The largest head tensor seen (floats): split tasks start with a buffer this big, so
+    // the head is not run twice (ERANGE) once one task has learned the size. Workers read
+    // and raise it.
+    std::atomic<uint32_t> head_capacity_{4096};
+    int workers_ = 1; // libuv pool threads: local tasks run this many at once
     nlohmann::json links_json() const;
     // The scheduler's decide() call as the host times it (plugin call included), over the
     // last 1024 decisions: {"p50", "p99", "max", "samples"} in microseconds.

@@ -87,7 +87,8 @@ class SchedulerMo {
         tierd::key_string("wire", "f16,i8", "encodings a split tensor may travel in"),
         tierd::key_string("light_model", "",
                           "the model the pre-classifier's light_ok_probability is about"),
-        tierd::key_double("reply_bytes", "200", 1.0, 1e9, "bytes of an offload reply"),
+        tierd::key_double("reply_bytes", "520", 1.0, 1e9,
+                          "bytes of an offload reply (~520 with 10 class scores)"),
         tierd::key_double("compute_w", "-1", -1.0, 1e4,
                           "this device's compute power above idle (W); -1 = the host's "
                           "(HAL profile)"),
