@@ -176,13 +176,14 @@ split_matches_whole)
     ;;
 adaptive_and_commands)
     # The latency policy places the heavy model where it is fastest: on the edge, since
-    # this end emulates a device 30 times slower. policy.set on the group topic keeps the
+    # this end emulates a device 300 times slower (so a loaded machine's slow loopback
+    # round trips cannot tip it). policy.set on the group topic keeps the
     # tasks here; bad policies and profile requests get clear error replies; the profile
     # survives a restart (state_dir).
     make_images 30
     start_edge resnet-20
     start_end "[pipeline]
-emulate_slowdown = 30
+emulate_slowdown = 300
 [plugin.scheduler-mo]
 policy = \"latency\"
 models = \"resnet-20\""
