@@ -508,13 +508,17 @@ class Bench:
                                  "%g Mbit/s %g ms %s" % (bw, rtt, model))
                     done += 1
                     try:
+                        # the host times each decide() call: status tasks.decide_us (the last
+                        # 1024 decisions); older agents: scheduler-mo's last_decide_us gauge
+                        _, tasks = self.estimates()
+                        g = {"model": model, "policy": name, "decide_us": tasks.get("decide_us")}
                         pl = self.command(END, "plugins.list", timeout=30)
                         for p in pl.get("loaded", []):
                             if p.get("name") == "scheduler-mo":
-                                gauges.append(dict(p.get("metrics", {}).get("gauges", {}),
-                                                   model=model, policy=name))
+                                g.update(p.get("metrics", {}).get("gauges", {}))
+                        gauges.append(g)
                     except RuntimeError as e:
-                        print("  plugins.list: %s" % e, file=sys.stderr)
+                        print("  status / plugins.list: %s" % e, file=sys.stderr)
             info["scheduler_gauges"] = gauges
             json.dump(info, open(os.path.join(pdir, "point.json"), "w"), indent=1)
 
@@ -654,6 +658,8 @@ class Bench:
             self.stream()
         pl = self.command(END, "plugins.list", timeout=30)
         json.dump(pl, open(os.path.join(self.work, "plugins-end.json"), "w"), indent=1)
+        json.dump(self.command(END, "status", timeout=30), open(os.path.join(self.work, "status-end.json"), "w"),
+                  indent=1)
         json.dump(self.profiles, open(os.path.join(self.work, "profiles-retained.json"), "w"), indent=1)
         self.mq.alive = False
 

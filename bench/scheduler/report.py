@@ -166,6 +166,10 @@ def main():
     drv, points = load(work)
     env = os.environ
     cpu, cores, kernel = machine()
+    build = {}
+    if os.path.exists(os.path.join(work, "build.json")):
+        build = json.load(open(os.path.join(work, "build.json")))
+    run_commit = build.get("commit") or commit(a.top)
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     elapsed, invocations = None, 0
     if os.path.exists(os.path.join(work, "elapsed_s")):
@@ -183,9 +187,14 @@ def main():
 
     # ---------------------------------------------------------------- per point analysis
     sweep_json, fixed_json, analysis = [], [], {}
-    gauges = []
+    gauges, host_p50s, host_p99s = [], [], []
     for (model, bw, rtt), (runs, info) in sorted(points.items()):
-        gauges += [g.get("last_decide_us") for g in info.get("scheduler_gauges", []) if g.get("model") == model]
+        for g in info.get("scheduler_gauges", []):
+            if g.get("model") == model:
+                gauges.append(g.get("last_decide_us"))
+                if isinstance(g.get("decide_us"), dict) and g["decide_us"].get("p50") is not None:
+                    host_p50s.append(g["decide_us"]["p50"])
+                    host_p99s.append(g["decide_us"]["p99"])
         fixed = {k: r for k, r in runs.items() if not k.startswith("adaptive-")}
         if "all-end" not in fixed:
             continue
@@ -303,6 +312,7 @@ def main():
     if side:
         n = len(side)
         if all("latency" in r for r in side):
+            side_summary["same_choice"] = cnt(lambda r: r["latency"]["choice"] == r["neurosurgeon"]["choice"])
             side_summary["latency_equal"] = cnt(lambda r: abs(r["latency"]["ms"] / r["neurosurgeon"]["ms"] - 1) <= WITHIN)
             side_summary["latency_lower"] = cnt(lambda r: r["latency"]["ms"] < r["neurosurgeon"]["ms"] * (1 - WITHIN))
             side_summary["latency_higher"] = cnt(lambda r: r["latency"]["ms"] > r["neurosurgeon"]["ms"] * (1 + WITHIN))
@@ -385,8 +395,11 @@ def main():
 
     # ---------------------------------------------------------------- JSON
     in_agent = [g for g in gauges if isinstance(g, (int, float))]
+    host_decide = None
+    if os.path.exists(os.path.join(work, "status-end.json")):
+        host_decide = json.load(open(os.path.join(work, "status-end.json"))).get("tasks", {}).get("decide_us") or None
     out = {
-        "generated": now, "commit": commit(a.top),
+        "generated": now, "commit": run_commit, "binaries": build.get("binaries"),
         "machine": {"cpu": cpu, "cores": cores, "kernel": kernel},
         "elapsed_s": elapsed,
         "settings": {k: drv[k] for k in ("bandwidths", "rtts", "models", "images_n", "warmup", "wires",
@@ -402,7 +415,10 @@ def main():
                         "zoo": decide_zoo,
                         "in_agent_last_decide_us": {"samples": len(in_agent),
                                                     "p50": pct(in_agent, 0.5) if in_agent else None,
-                                                    "max": max(in_agent) if in_agent else None}},
+                                                    "max": max(in_agent) if in_agent else None},
+                        "in_agent_host_timed": {"final_status": host_decide,
+                                                "after_each_adaptive_run_p50_median": statistics.median(host_p50s) if host_p50s else None,
+                                                "after_each_adaptive_run_p99_max": max(host_p99s) if host_p99s else None}},
         "profiles": {dev: {m["name"]: {"full_ms": round(m["full_ms"], 3),
                                        "cuts": {str(c["layer"]): {"head_ms": round(c["head_ms"], 3),
                                                                   "tail_ms": round(c["tail_ms"], 3)}
@@ -472,7 +488,10 @@ def main():
     w("")
     w("## Setup")
     w("")
-    w(f"- Machine: {cpu}, {cores} cores, Linux {kernel}; {now}; commit `{commit(a.top)[:12]}`"
+    w(f"- Machine: {cpu}, {cores} cores, Linux {kernel}; {now}; commit `{run_commit[:12]}`"
+      + (" checked out at the start (the agents are `build/` as it was then: " + ", ".join(
+          f"`{os.path.basename(f)}` built {b['built']}" for f, b in build["binaries"].items()) + ")"
+         if build.get("binaries") else "")
       + (f"; the whole run took {elapsed // 60} min {elapsed % 60} s" if elapsed else "")
       + (f" over {invocations} invocations (resumed with WORK=DIR)." if invocations > 1 else "."))
     w("- Command: `sudo bench/scheduler/run.sh` with " + ", ".join(
@@ -540,7 +559,7 @@ def main():
           f"balanced cost after {drv['early_n']} images are each more than {drv['early_factor']:g}x the best of the "
           "fixed placements measured before it at that point (all-end, all-edge, all-cloud and earlier splits) "
           "is not run further (it can be neither the best fixed placement nor within 5% of it under any policy); "
-          "such rows have n < IMAGES in scheduler.json (`fixed[].n`). It keeps the default run near 35 minutes.")
+          "such rows have n < IMAGES in scheduler.json (`fixed[].n`). It keeps the default run under 40 minutes.")
     w("- Adaptive policies: **latency** (`policy = \"latency\"`, tiers end,edge,cloud), **energy** "
       "(`weighted`, w_energy 1, others 0), **balanced** (`weighted`, w_latency 1, w_energy 1, w_bytes 0, "
       "w_accuracy 0), **neurosurgeon** (`policy = \"latency\"`, tiers end,edge: Neurosurgeon's "
@@ -600,6 +619,8 @@ def main():
           f"({n} in all):")
         w("")
         if "latency_equal" in side_summary:
+            w(f"- latency policy vs Neurosurgeon: the same placement (mostly) at {side_summary['same_choice']} of {n} "
+              "(the latency policy may also use the cloud, which never paid here); the measured means:")
             w(f"- latency policy vs Neurosurgeon, latency: equal within 5% at {side_summary['latency_equal']}, "
               f"lower at {side_summary['latency_lower']}, higher at {side_summary['latency_higher']}.")
         for pol in ("energy", "balanced"):
@@ -748,6 +769,11 @@ def main():
               f"{fmt(s['mean_ms'])} | {100 * s['miss_rate']:.1f}% | {s['fallbacks']} |")
         w("")
         ad = stream.get("adaptive-latency")
+        if ad and any(c.startswith("cloud:") for c in ad["choices"]):
+            w(f"The adaptive run sent {sum(v for c, v in ad['choices'].items() if c.startswith('cloud:'))} tasks to the "
+              "cloud, slower than the edge on every link setting here: its link estimate to the cloud is too "
+              "fast after a drop (see the probe note below).")
+            w("")
         if ad:
             w("The adaptive run over time (per 5 s window: link rate at the window's start, the placements "
               "chosen, p50 latency; the static runs' p50 alongside; latencies are by the task's publish time):")
@@ -790,6 +816,16 @@ def main():
       f"{decide['exhaustive_p99_us']:.2f} us); zoo set (`--p99=zoo`), {decide_zoo['options']} options: "
       f"{decide_zoo['p50_us']:.2f} / {decide_zoo['p99_us']:.2f} us (exhaustive {decide_zoo['exhaustive_p50_us']:.2f} / "
       f"{decide_zoo['exhaustive_p99_us']:.2f} us).")
+    if host_decide or host_p50s:
+        t = "In the agent (RelWithDebInfo build), the host times each `decide()` call (`status` -> `tasks.decide_us`, over the last 1024 decisions): "
+        if host_p50s:
+            t += (f"read after each adaptive run ({len(host_p50s)} readings), p50 a median {statistics.median(host_p50s):.1f} us, "
+                  f"p99 at most {max(host_p99s):.1f} us")
+        if host_decide:
+            t += ("; " if host_p50s else "") + (f"at the end of the run p50 {host_decide['p50']:.1f} us, p99 {host_decide['p99']:.1f} us, "
+                                                 f"max {host_decide['max']:.1f} us ({host_decide['samples']} decisions)")
+        w(t + ". That includes the plugin call through the C ABI and, after each `policy.set`, the rebuild of the "
+          "scheduler's tables from the profiles.")
     if in_agent:
         w(f"In the agent (RelWithDebInfo build, one model's placements per run): scheduler-mo's `last_decide_us` gauge "
           f"read after each adaptive run ({len(in_agent)} samples): median {pct(in_agent, 0.5):.1f} us, max "
@@ -801,7 +837,12 @@ def main():
     w("## Notes and tierd oddities seen")
     w("")
     o = oddities
-    if o["head_ratio_over_4096_elements"] is not None:
+    big, small = o["head_ratio_over_4096_elements"], o["head_ratio_up_to_4096_elements"]
+    if big is not None and small is not None and big < 1.5 * small:
+        w(f"- Split heads: measured / profiled head time a median {big:.2f}x for cuts whose tensor has more than "
+          f"4096 elements and {small:.2f}x for the others (the pipeline retries a head whose tensor does not fit "
+          "its buffer, so the first task of such a cut runs its head twice; later tasks start with the size seen).")
+    elif big is not None:
         w(f"- **Split heads whose tensor has more than 4096 elements run twice per task** (a tierd bug): "
           "`Pipeline::run_head` (agent/pipeline/pipeline.cpp) starts each task with a 4096-float buffer; "
           "inference-opencv's `infer_head` runs the head, then answers `TIERD_ERANGE` when the tensor does not "
@@ -812,7 +853,9 @@ def main():
           "buffer right, so the scheduler predicts those splits at half their real head time. Not worked around "
           "here: those fixed splits are reported as measured. It does not change which placement is best: those "
           "cuts send 3-12 kB, more than the 784-byte image, so all-edge beats them anyway.")
-    if o["end_compute_vs_profile"] is not None:
+    if o["end_compute_vs_profile"] is not None and o["end_compute_vs_profile"] <= 1.1:
+        w(f"- The end's compute in the closed loop is a median {o['end_compute_vs_profile']:.2f}x its profiled `full_ms`.")
+    elif o["end_compute_vs_profile"] is not None:
         w(f"- The end's compute in the closed loop is a median {o['end_compute_vs_profile']:.2f}x its profiled "
           "`full_ms` (the `profile` command times 20 back-to-back calls; in the pipeline each inference runs "
           "alone, after the previous task's emulated sleep, and every per-call overhead is multiplied by the "
@@ -831,7 +874,12 @@ def main():
         w(f"- Offload replies are {o['reply_bytes_mean']:.0f} bytes (the JSON with 10 scores) where the "
           "scheduler assumes `reply_bytes = 200` (its default): at 0.5 Mbit/s the reply's airtime is "
           "under-predicted by a few ms.")
-    w("- **The end counts the task being decided in its own local queue** (a tierd bug): "
+    if (o.get("end_predicted_minus_measured_ms") or 0) <= 5:
+        if o.get("end_predicted_minus_measured_ms") is not None:
+            w(f"- The end options' predicted latency (their `reason`) minus the all-end runs' measured mean: a median "
+              f"{o['end_predicted_minus_measured_ms']:.1f} ms.")
+    else:
+      w("- **The end counts the task being decided in its own local queue** (a tierd bug): "
       "`Pipeline` sets `local_queue_depth = in_flight_ + buffered_.size()`, and `in_flight_` already includes "
       "this task (`start_task` increments it before the scheduler runs), so `local_queue_ms` = depth x mean "
       "compute / workers is never 0: a lone task is predicted to wait half a mean compute (2 workers here) "
@@ -844,9 +892,9 @@ def main():
       + ". **This causes the wrong picks in the misses above**: near the end/edge crossover (resnet-20 at 50 ms "
       "RTT) the edge is predicted right and the end 10-20 ms too slow, so the edge is chosen where the end "
       "was faster.")
-    w("- Once the adaptive scheduler has moved a task stream to the end, only the probes (one pair a second) "
-      "update the link estimates (the EWMA takes several samples to follow), so it returns to offloading a few "
-      "seconds after the link has recovered.")
+    w("- While the adaptive scheduler keeps tasks on the end, only the probes (one pair a second) update the "
+      "link estimates, and the EWMA takes several samples to follow a change: in a trial stream it went on "
+      "running tasks on the end for ~3 s after the link had come back to 50 Mbit/s.")
     w("")
 
     # profiles

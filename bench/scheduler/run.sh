@@ -149,6 +149,29 @@ cp "$top/build/tierd" "$work/bin/tierd"
 cp "$top"/build/plugins/lib/*.so "$work/bin/plugins/"
 cp "$decide" "$work/bin/scheduler_decide_bench"
 tierd=$work/bin/tierd
+# what was measured: the commit checked out now (read, not git) and the binaries' hashes
+$py - "$top" >"$work/build.json" <<'PY'
+import hashlib, json, os, sys, time
+top = sys.argv[1]
+def commit():
+    head = open(os.path.join(top, ".git/HEAD")).read().strip()
+    if not head.startswith("ref: "):
+        return head
+    ref = head[5:]
+    if os.path.exists(os.path.join(top, ".git", ref)):
+        return open(os.path.join(top, ".git", ref)).read().strip()
+    for line in open(os.path.join(top, ".git/packed-refs")):
+        if line.strip().endswith(" " + ref):
+            return line.split()[0]
+    return "?"
+files = ["build/tierd"] + ["build/plugins/lib/%s.so" % n for n in ("inference-opencv", "scheduler-mo")]
+out = {"commit": commit(), "binaries": {}}
+for f in files:
+    p = os.path.join(top, f)
+    out["binaries"][f] = {"sha256": hashlib.sha256(open(p, "rb").read()).hexdigest()[:16],
+                          "built": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(os.path.getmtime(p)))}
+print(json.dumps(out, indent=1))
+PY
 (while :; do echo "$(date +%s) $(cut -d' ' -f1-3 /proc/loadavg)"; sleep 10; done) >>"$work/load.txt" &
 echo $! >"$state/load.pid"
 
