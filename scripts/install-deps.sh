@@ -6,7 +6,9 @@ pkgs=(cmake ninja-build g++ pkg-config python3 libuv1-dev libmosquitto-dev mosqu
       libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
       libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libopencv-dnn-dev
       libopencv-ml-dev libopencv-videoio-dev zlib1g-dev libssl-dev systemd python3-onnx
-      dataset-fashion-mnist)
+      dataset-fashion-mnist
+      # the Debian packages (packaging/build-debs.sh) and their checks
+      dpkg-dev debhelper lintian adduser)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

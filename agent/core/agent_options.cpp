@@ -43,8 +43,9 @@ AgentOptions derive_agent_options(const Config &config) {
     options.mqtt.tls_key_file = config.mqtt.tls_key_file;
     options.mqtt.client_id = options.identity.device_id;
     options.mqtt.will_topic = device_topic(options.identity.device_id, "status");
-    options.mqtt.will_payload = status_payload(options.identity, false);
     options.groups = config.agent.groups;
+    options.identity.groups = config.agent.groups;
+    options.mqtt.will_payload = status_payload(options.identity, false);
     options.hal = derive_hal_options(config);
     options.telemetry_interval_ms = static_cast<uint64_t>(config.telemetry.interval_ms);
     options.config_view = to_json(config);

@@ -20,7 +20,8 @@ std::string status_payload(const DeviceIdentity &identity, bool online,
                           {"state", online ? "online" : "offline"},
                           {"device_id", identity.device_id},
                           {"role", identity.role},
-                          {"version", TIERD_VERSION_STRING}};
+                          {"version", TIERD_VERSION_STRING},
+                          {"groups", identity.groups}};
     if (!plugins.is_null())
         doc["plugins"] = plugins;
     return wire_json(doc);

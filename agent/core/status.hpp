@@ -4,12 +4,16 @@
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <vector>
 
 namespace tierd {
 
 struct DeviceIdentity {
     std::string device_id;
     std::string role; // end | edge | cloud
+    // Group memberships, in the status so that a console can address a group and know
+    // whom to expect (tierctl --group), offline members included.
+    std::vector<std::string> groups;
 };
 
 // JSON text for the wire. Strings from plugins or files may hold invalid UTF-8 (an

@@ -1,0 +1,94 @@
+#include "tools/tierctl/fleet_status.hpp"
+
+namespace tierctl {
+
+namespace {
+
+constexpr std::string_view kPrefix = "tierd/v1/dev/";
+constexpr std::string_view kSuffix = "/status";
+
+std::string string_field(const nlohmann::json &doc, const char *key) {
+    auto it = doc.find(key);
+    return it != doc.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+std::vector<std::string> plugin_names(const nlohmann::json &list) {
+    std::vector<std::string> names;
+    if (!list.is_array())
+        return names;
+    for (const auto &entry : list)
+        if (entry.is_object() && entry.contains("name") && entry["name"].is_string())
+            names.push_back(entry["name"].get<std::string>());
+    return names;
+}
+
+} // namespace
+
+std::optional<std::string> status_topic_device(const std::string &topic) {
+    if (topic.size() <= kPrefix.size() + kSuffix.size() || topic.rfind(kPrefix, 0) != 0 ||
+        topic.compare(topic.size() - kSuffix.size(), kSuffix.size(), kSuffix) != 0)
+        return std::nullopt;
+    std::string id = topic.substr(kPrefix.size(), topic.size() - kPrefix.size() - kSuffix.size());
+    if (id.find('/') != std::string::npos)
+        return std::nullopt;
+    return id;
+}
+
+nlohmann::json DeviceStatus::to_json() const {
+    nlohmann::json j = {{"device_id", device_id},
+                        {"state", state},
+                        {"role", role},
+                        {"version", version},
+                        {"plugins", {{"loaded", plugins_loaded}, {"refused", plugins_refused}}},
+                        {"status", document}};
+    j["groups"] = groups ? nlohmann::json(*groups) : nlohmann::json(nullptr);
+    if (plugins_loading)
+        j["plugins"]["loading"] = true;
+    return j;
+}
+
+std::optional<std::string> FleetStatus::apply(const std::string &topic,
+                                              const std::string &payload) {
+    auto id = status_topic_device(topic);
+    if (!id)
+        return std::nullopt;
+    if (payload.empty()) {
+        devices_.erase(*id);
+        return id;
+    }
+    DeviceStatus status;
+    status.device_id = *id; // the topic names the device even if the document is bad
+    status.state = "?";
+    status.document = nlohmann::json::parse(payload, nullptr, false);
+    if (status.document.is_discarded())
+        status.document = nullptr;
+    if (status.document.is_object()) {
+        const auto &doc = status.document;
+        if (auto state = string_field(doc, "state"); !state.empty())
+            status.state = state;
+        status.role = string_field(doc, "role");
+        status.version = string_field(doc, "version");
+        if (auto groups = doc.find("groups"); groups != doc.end() && groups->is_array()) {
+            status.groups.emplace();
+            for (const auto &g : *groups)
+                if (g.is_string())
+                    status.groups->push_back(g.get<std::string>());
+        }
+        if (auto plugins = doc.find("plugins"); plugins != doc.end() && plugins->is_object()) {
+            status.plugins_loaded = plugin_names(plugins->value("loaded", nlohmann::json()));
+            status.plugins_refused = plugin_names(plugins->value("refused", nlohmann::json()));
+            auto loading = plugins->find("loading");
+            status.plugins_loading =
+                loading != plugins->end() && loading->is_boolean() && loading->get<bool>();
+        }
+    }
+    devices_[*id] = std::move(status);
+    return id;
+}
+
+const DeviceStatus *FleetStatus::find(const std::string &device_id) const {
+    auto it = devices_.find(device_id);
+    return it == devices_.end() ? nullptr : &it->second;
+}
+
+} // namespace tierctl
