@@ -11,6 +11,7 @@ find_package(fmt REQUIRED)
 find_package(Threads REQUIRED)
 find_package(ZLIB REQUIRED)
 find_package(OpenSSL REQUIRED) # libcrypto: sha256 of model files
+find_package(SQLite3 REQUIRED) # the durable spool (agent/spool)
 
 # Debian's small OpenCV module packages (libopencv-{core,imgproc,dnn,ml}-dev) ship
 # neither OpenCVConfig.cmake nor opencv4.pc (those come with the 1.4 GB

@@ -5,10 +5,12 @@ pkgs=(cmake ninja-build g++ pkg-config python3 libuv1-dev libmosquitto-dev mosqu
       mosquitto-clients libtomlplusplus-dev libsystemd-dev nlohmann-json3-dev libcli11-dev
       libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
       libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libopencv-dnn-dev
-      libopencv-ml-dev libopencv-videoio-dev zlib1g-dev libssl-dev systemd python3-onnx
-      dataset-fashion-mnist
+      libopencv-ml-dev libopencv-videoio-dev zlib1g-dev libssl-dev openssl systemd python3-onnx
+      dataset-fashion-mnist libsqlite3-dev
       # the Debian packages (packaging/build-debs.sh) and their checks
-      dpkg-dev debhelper lintian adduser)
+      dpkg-dev debhelper lintian adduser
+      # the sanitizer and fuzzing build (scripts/test-sanitizers.sh): clang 14, libFuzzer
+      clang libclang-rt-14-dev)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

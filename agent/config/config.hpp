@@ -75,6 +75,8 @@ struct MqttConfig {
 
 struct TelemetryConfig {
     std::int64_t interval_ms = 10000;
+    // Telemetry goes through the durable spool (like results) instead of at QoS 0.
+    bool durable = false;
 };
 
 struct HalConfig {
@@ -129,6 +131,37 @@ struct ResultsConfig {
     bool publish = true; // publish each result on tierd/v1/dev/<id>/results
 };
 
+// The durable spool results (and durable telemetry) pass through (docs/config.md, [spool]).
+enum class SpoolStorage { file, memory };
+enum class SpoolWhenFull { drop_oldest, drop_newest, block };
+enum class SpoolSync { normal, full };
+
+constexpr std::string_view to_string(SpoolStorage s) {
+    return s == SpoolStorage::memory ? "memory" : "file";
+}
+constexpr std::string_view to_string(SpoolWhenFull w) {
+    switch (w) {
+    case SpoolWhenFull::drop_oldest: return "drop-oldest";
+    case SpoolWhenFull::drop_newest: return "drop-newest";
+    case SpoolWhenFull::block: return "block";
+    }
+    return "?";
+}
+constexpr std::string_view to_string(SpoolSync s) {
+    return s == SpoolSync::full ? "full" : "normal";
+}
+
+struct SpoolConfig {
+    SpoolStorage storage = SpoolStorage::file;
+    std::string path;                                    // "" = <agent.state_dir>/spool.db
+    std::int64_t max_bytes = std::int64_t{256} << 20;    // payload + topic bytes held
+    std::int64_t segment_bytes = std::int64_t{16} << 20; // drop-oldest frees this much at once
+    std::int64_t max_age_s = 0;                          // time to live; 0 = until delivered
+    SpoolWhenFull when_full = SpoolWhenFull::drop_oldest;
+    SpoolSync sync = SpoolSync::normal;
+    int window = 32; // entries published and not yet acknowledged at once
+};
+
 struct PluginsConfig {
     std::vector<std::string> search_path; // empty = default
     std::string scheduler = "scheduler-rule";
@@ -145,6 +178,7 @@ struct Config {
     HalConfig hal;
     SourceConfig source;
     ResultsConfig results;
+    SpoolConfig spool;
     OffloadConfig offload;
     PipelineConfig pipeline;
     PluginsConfig plugins;

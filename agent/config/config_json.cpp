@@ -39,7 +39,7 @@ nlohmann::json to_json(const Config &c) {
                  {"reconnect_min_ms", c.mqtt.reconnect_min_ms},
                  {"reconnect_max_ms", c.mqtt.reconnect_max_ms},
                  {"qos", c.mqtt.qos}};
-    j["telemetry"] = {{"interval_ms", c.telemetry.interval_ms}};
+    j["telemetry"] = {{"interval_ms", c.telemetry.interval_ms}, {"durable", c.telemetry.durable}};
     j["hal"] = {
         {"root", c.hal.root}, {"profile", c.hal.profile}, {"profile_dirs", c.hal.profile_dirs}};
     j["source"] = {{"kind", to_string(c.source.kind)},
@@ -54,6 +54,14 @@ nlohmann::json to_json(const Config &c) {
     j["pipeline"] = {{"local_first", c.pipeline.local_first},
                      {"emulate_slowdown", c.pipeline.emulate_slowdown}};
     j["results"] = {{"jsonl", c.results.jsonl}, {"publish", c.results.publish}};
+    j["spool"] = {{"storage", to_string(c.spool.storage)},
+                  {"path", c.spool.path},
+                  {"max_bytes", c.spool.max_bytes},
+                  {"segment_bytes", c.spool.segment_bytes},
+                  {"max_age_s", c.spool.max_age_s},
+                  {"when_full", to_string(c.spool.when_full)},
+                  {"sync", to_string(c.spool.sync)},
+                  {"window", c.spool.window}};
     j["plugins"] = {{"search_path", c.plugins.search_path},
                     {"scheduler", c.plugins.scheduler},
                     {"preclassifier", c.plugins.preclassifier},

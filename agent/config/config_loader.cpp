@@ -270,9 +270,9 @@ class Validator {
 };
 
 void validate(Validator &v, Config &c) {
-    static constexpr std::array<std::string_view, 11> kSections = {
-        "agent",   "workers", "mqtt",     "telemetry", "hal",   "source",
-        "results", "offload", "pipeline", "plugins",   "plugin"};
+    static constexpr std::array<std::string_view, 12> kSections = {
+        "agent",   "workers", "mqtt",    "telemetry", "hal",     "source",
+        "results", "spool",   "offload", "pipeline",  "plugins", "plugin"};
     for (const auto &[k, node] : v.doc()) {
         if (std::find(kSections.begin(), kSections.end(), k.str()) == kSections.end())
             v.error(&node, std::string(k.str()),
@@ -280,9 +280,8 @@ void validate(Validator &v, Config &c) {
     }
 
     {
-        const auto *s =
-            v.section("agent", {"device_id", "role", "groups", "log_level", "drain_timeout_ms",
-                                "state_dir"});
+        const auto *s = v.section(
+            "agent", {"device_id", "role", "groups", "log_level", "drain_timeout_ms", "state_dir"});
         auto &a = c.agent;
         if (v.str(s, "agent", "device_id", a.device_id) && !chars_ok(a.device_id, "_.-", true))
             v.error(v.get(s, "device_id"), "agent.device_id",
@@ -341,8 +340,9 @@ void validate(Validator &v, Config &c) {
         v.integer(s, "mqtt", "qos", 0, 2, m.qos);
     }
     {
-        const auto *s = v.section("telemetry", {"interval_ms"});
+        const auto *s = v.section("telemetry", {"interval_ms", "durable"});
         v.integer(s, "telemetry", "interval_ms", 100, 3600000, c.telemetry.interval_ms);
+        v.boolean(s, "telemetry", "durable", c.telemetry.durable);
     }
     {
         const auto *s = v.section("hal", {"root", "profile", "profile_dirs"});
@@ -387,8 +387,8 @@ void validate(Validator &v, Config &c) {
             v.error(v.get(s, "path"), "source.path", "'" + src.path + "' does not exist");
     }
     {
-        const auto *s = v.section("offload", {"timeout_ms", "max_in_flight", "batch_max",
-                                              "probe_interval_ms"});
+        const auto *s =
+            v.section("offload", {"timeout_ms", "max_in_flight", "batch_max", "probe_interval_ms"});
         v.integer(s, "offload", "timeout_ms", 10, 600000, c.offload.timeout_ms);
         v.integer(s, "offload", "max_in_flight", 1, 10000, c.offload.max_in_flight);
         v.integer(s, "offload", "batch_max", 1, 256, c.offload.batch_max);
@@ -408,6 +408,29 @@ void validate(Validator &v, Config &c) {
             else
                 v.error(n, "results.publish", "expected a boolean, got " + type_name(*n));
         }
+    }
+    {
+        const auto *s = v.section("spool", {"storage", "path", "max_bytes", "segment_bytes",
+                                            "max_age_s", "when_full", "sync", "window"});
+        auto &sp = c.spool;
+        v.enumeration<SpoolStorage>(
+            s, "spool", "storage", {{"file", SpoolStorage::file}, {"memory", SpoolStorage::memory}},
+            sp.storage);
+        v.str(s, "spool", "path", sp.path);
+        v.integer(s, "spool", "max_bytes", std::int64_t{1} << 16, std::int64_t{1} << 40,
+                  sp.max_bytes);
+        v.integer(s, "spool", "segment_bytes", std::int64_t{1} << 12, std::int64_t{1} << 36,
+                  sp.segment_bytes);
+        v.integer(s, "spool", "max_age_s", 0, std::int64_t{10} * 365 * 86400, sp.max_age_s);
+        v.enumeration<SpoolWhenFull>(s, "spool", "when_full",
+                                     {{"drop-oldest", SpoolWhenFull::drop_oldest},
+                                      {"drop-newest", SpoolWhenFull::drop_newest},
+                                      {"block", SpoolWhenFull::block}},
+                                     sp.when_full);
+        v.enumeration<SpoolSync>(s, "spool", "sync",
+                                 {{"normal", SpoolSync::normal}, {"full", SpoolSync::full}},
+                                 sp.sync);
+        v.integer(s, "spool", "window", 1, 1000, sp.window);
     }
     {
         const auto *s = v.section(

@@ -4,6 +4,7 @@
 #include "agent/config/config_json.hpp"
 #include "agent/config/config_loader.hpp"
 #include "agent/config/default_config.hpp"
+#include "agent/config/secret_file_check.hpp"
 #include "agent/core/logging.hpp"
 #include "agent/core/status.hpp"
 
@@ -82,7 +83,46 @@ Agent::Agent(Config config, ConfigSource source, PluginPlan plugins)
     register_plugin_commands();
     register_scheduling_commands();
     load_saved_profile();
+    open_spool();
     initial_plugins_ = std::move(plugins);
+}
+
+void Agent::open_spool() {
+    const auto &c = config_.spool;
+    SpoolOptions o;
+    if (c.storage == SpoolStorage::file)
+        o.path = !c.path.empty()                    ? c.path
+                 : !config_.agent.state_dir.empty() ? config_.agent.state_dir + "/spool.db"
+                                                    : std::string();
+    if (c.storage == SpoolStorage::file && o.path.empty())
+        spdlog::info("spool: in memory (no agent.state_dir or spool.path): results held while "
+                     "the broker is away are lost if the agent stops");
+    o.max_bytes = c.max_bytes;
+    o.segment_bytes = c.segment_bytes;
+    o.max_age_ms = c.max_age_s * 1000;
+    o.when_full = c.when_full;
+    o.sync = c.sync;
+    std::unique_ptr<Spool> spool;
+    try {
+        spool = std::make_unique<Spool>(o);
+    } catch (const std::exception &e) {
+        // The agent keeps serving: results are held in memory and the status says why.
+        spool_error_ = e.what();
+        spdlog::error("spool: {}; holding results in memory instead", spool_error_);
+        o.path.clear();
+        spool = std::make_unique<Spool>(o);
+    }
+    outbox_ = std::make_unique<Outbox>(
+        &loop_, std::move(spool), c.window,
+        [this](const std::string &topic, const std::string &payload, int *mid) -> int {
+            if (!mqtt_ || !mqtt_->connected() || shutting_down_)
+                return MOSQ_ERR_NO_CONN;
+            return mqtt_->publish(topic, payload, 1, false, {}, {}, mid);
+        });
+    outbox_->on_room = [this] {
+        if (pipeline_)
+            pipeline_->resume();
+    };
 }
 
 Agent::~Agent() {
@@ -105,7 +145,9 @@ void Agent::start_mqtt(std::unique_ptr<MqttLink> link) {
     mqtt_->on_connected = [this] {
         publish_status(true);
         publish_profile();
+        outbox_->connected();
     };
+    mqtt_->on_published = [this](int mid, int reason) { outbox_->acknowledged(mid, reason); };
     mqtt_->on_subscribed = [this] {
         subscribed_ = true;
         arm_pipeline_start(kStatusSettleMs);
@@ -201,6 +243,7 @@ void Agent::register_commands() {
         if (offload_server_)
             doc["offload"] = offload_server_->stats();
         doc["profiles"] = profiles_->summary();
+        doc["spool"] = spool_status();
         return doc;
     });
     commands_.add("get-config", [this](const nlohmann::json &) { return options_.config_view; });
@@ -318,9 +361,17 @@ void Agent::on_command(const MqttLink::Message &message) {
         });
 }
 
+nlohmann::json Agent::spool_status() const {
+    auto j = outbox_->status();
+    if (!spool_error_.empty())
+        j["error"] = spool_error_;
+    return j;
+}
+
 void Agent::publish_telemetry(const nlohmann::json &sample) {
-    if (!mqtt_ || !mqtt_->connected())
-        return; // telemetry is periodic and not durable: the next sample follows
+    const bool durable = config_.telemetry.durable;
+    if (!durable && (!mqtt_ || !mqtt_->connected()))
+        return; // QoS 0 telemetry is periodic: the next sample follows
     nlohmann::json doc = sample;
     doc["v"] = 1;
     doc["device_id"] = options_.identity.device_id;
@@ -335,8 +386,12 @@ void Agent::publish_telemetry(const nlohmann::json &sample) {
         doc["tasks"] = pipeline_->stats();
     if (offload_server_)
         doc["offload"] = offload_server_->stats();
-    mqtt_->publish(device_topic(options_.identity.device_id, "telemetry"), wire_json(doc), 0,
-                   false);
+    doc["spool"] = spool_status();
+    const auto topic = device_topic(options_.identity.device_id, "telemetry");
+    if (durable)
+        outbox_->put(topic, wire_json(doc));
+    else
+        mqtt_->publish(topic, wire_json(doc), 0, false);
 }
 
 void Agent::reload(ChangeDone done) {
@@ -398,6 +453,15 @@ void Agent::queue_config_job(std::unique_ptr<ConfigJob> job) {
                     for (const auto &r : j->plugins.refused)
                         why += (why.empty() ? "" : "\n") + r.to_string();
                     j->error = CommandError{"plugin_refused", why};
+                } else if (j->reload_from) {
+                    // The file was read again: it may have gained secrets or lost its mode.
+                    std::vector<std::string> keys;
+                    for (const auto &p : j->plugins.created)
+                        add_plugin_secret_keys(keys, p.values);
+                    for (const auto &p : j->running_plugins)
+                        add_plugin_secret_keys(keys, p.values);
+                    if (auto warning = secret_file_warning(j->reload_from->file, keys))
+                        spdlog::warn("{}", *warning);
                 }
             } catch (const std::exception &e) {
                 j->error = CommandError{"config_invalid", e.what()};
@@ -483,6 +547,8 @@ void Agent::shutdown() {
     // returns: that is the drain. It is bounded: past agent.drain_timeout_ms the process
     // exits without waiting (workers may still hold agent state, so nothing is freed).
     mqtt_->stop([] {});
+    // Results that finish during the drain are still stored; they go out after a restart.
+    outbox_->stop();
     uv_timer_init(&loop_, &drain_deadline_);
     uv_timer_start(
         &drain_deadline_,

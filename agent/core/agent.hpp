@@ -12,6 +12,7 @@
 #include "agent/core/profile_book.hpp"
 #include "agent/pipeline/offload_server.hpp"
 #include "agent/pipeline/pipeline.hpp"
+#include "agent/spool/outbox.hpp"
 
 #include <uv.h>
 
@@ -64,6 +65,9 @@ class Agent {
     void track_status(const MqttLink::Message &message);
     bool tier_online(tierd_tier tier) const;
     void publish_telemetry(const nlohmann::json &sample);
+    // The durable spool results (and durable telemetry) go through (agent/spool).
+    void open_spool();
+    nlohmann::json spool_status() const;
     // Reads the config source again on a worker, then applies it or refuses it whole.
     void reload(ChangeDone done);
     // Prepares `next` on a worker (HAL), then applies it whole.
@@ -101,6 +105,8 @@ class Agent {
     AgentOptions options_;
     uv_loop_t loop_{};
     std::unique_ptr<MqttLink> mqtt_;
+    std::unique_ptr<Outbox> outbox_;
+    std::string spool_error_; // why the configured spool could not be used ("" = it is)
     // Links replaced by a config change, kept until the loop ends: their handles close
     // asynchronously.
     std::vector<std::unique_ptr<MqttLink>> retired_links_;

@@ -141,10 +141,9 @@ void Agent::start_pipeline() {
                                                       : TIERD_TIER_CLOUD;
     pipeline_ = std::make_unique<Pipeline>(
         &loop_, std::move(o), [this] { return current_plugins(); },
+        // Every result goes through the durable spool, also during the drain at shutdown.
         [this](const std::string &payload) {
-            if (mqtt_ && !shutting_down_)
-                mqtt_->publish(device_topic(options_.identity.device_id, "results"), payload,
-                               config_.mqtt.qos, false);
+            outbox_->put(device_topic(options_.identity.device_id, "results"), payload);
         },
         release);
     pipeline_->set_upstream(
@@ -162,6 +161,9 @@ void Agent::start_pipeline() {
          [this](const std::string &device, const std::string &model, double ms) {
              profiles_->observe(device, model, ms);
          }});
+    // [spool] when_full = "block": no new task while the spool is over its bound.
+    if (config_.spool.when_full == SpoolWhenFull::block)
+        pipeline_->set_admission([this] { return outbox_->has_room(); });
     pipeline_->start_probing();
     pipeline_waiting_ = true;
     arm_pipeline_start(subscribed_ ? kStatusSettleMs : kStartWithoutBrokerMs);

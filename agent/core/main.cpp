@@ -3,6 +3,7 @@
 #include "agent/config/config_json.hpp"
 #include "agent/config/config_loader.hpp"
 #include "agent/config/default_config.hpp"
+#include "agent/config/secret_file_check.hpp"
 #include "agent/core/agent.hpp"
 #include "agent/core/agent_options.hpp"
 #include "agent/core/logging.hpp"
@@ -34,6 +35,15 @@ int print_hal(const tierd::Config &config) {
         std::cerr << "tierd hal: " << e.what() << "\n";
         return 1;
     }
+}
+
+// The warning for a config file that holds secrets and that every user may read.
+std::optional<std::string> readable_secrets_warning(const std::string &file,
+                                                    const tierd::PluginPlan &plan) {
+    std::vector<std::string> keys;
+    for (const auto &p : plan.ready)
+        tierd::add_plugin_secret_keys(keys, p.values);
+    return tierd::secret_file_warning(file, keys);
 }
 
 } // namespace
@@ -80,6 +90,8 @@ int main(int argc, char **argv) {
         auto plan = tierd::plan_plugins(*result.config);
         for (const auto &warning : plan.warnings)
             std::cerr << "warning: " << warning.to_string() << "\n";
+        if (auto warning = readable_secrets_warning(check_file, plan))
+            std::cerr << "warning: " << *warning << "\n";
         auto errors = tierd::plan_errors(*result.config, plan);
         if (!errors.empty()) {
             std::cerr << tierd::to_string(errors);
@@ -113,6 +125,8 @@ int main(int argc, char **argv) {
         std::cerr << tierd::to_string(plan.errors);
         return 1;
     }
+    if (auto warning = readable_secrets_warning(config_file, plan))
+        spdlog::warn("{}", *warning);
     // libuv's worker pool is process-wide and sized once, before its first use.
     unsigned threads = result.config->workers.threads > 0
                            ? static_cast<unsigned>(result.config->workers.threads)

@@ -12,6 +12,13 @@ namespace tierd {
 
 namespace {
 constexpr uint64_t kTickMs = 100; // mosquitto_loop_misc cadence: keepalive pings, retries
+
+// libmosquitto's own error lines carry what its return codes do not: OpenSSL's reason for
+// a failed handshake ("certificate verify failed", "tlsv13 alert certificate required").
+void on_mosquitto_log(mosquitto *, void *, int level, const char *line) {
+    if (level & (MOSQ_LOG_ERR | MOSQ_LOG_WARNING))
+        spdlog::warn("mqtt: libmosquitto: {}", line);
+}
 } // namespace
 
 MqttLink::MqttLink(uv_loop_t *loop, MqttLinkOptions options)
@@ -43,6 +50,8 @@ MqttLink::MqttLink(uv_loop_t *loop, MqttLinkOptions options)
     mosquitto_disconnect_v5_callback_set(mosq_, &MqttLink::on_disconnect_cb);
     mosquitto_message_v5_callback_set(mosq_, &MqttLink::on_message_cb);
     mosquitto_subscribe_v5_callback_set(mosq_, &MqttLink::on_subscribe_cb);
+    mosquitto_log_callback_set(mosq_, &on_mosquitto_log);
+    mosquitto_publish_v5_callback_set(mosq_, &MqttLink::on_publish_cb);
     if (!options_.will_topic.empty())
         mosquitto_will_set_v5(mosq_, options_.will_topic.c_str(),
                               static_cast<int>(options_.will_payload.size()),
@@ -153,6 +162,7 @@ void MqttLink::on_retry_cb(uv_timer_t *handle) {
 
 void MqttLink::on_poll_cb(uv_poll_t *handle, int status, int events) {
     auto *self = static_cast<MqttLink *>(handle->data);
+    bool was_connected = self->connected_; // false: still connecting (TLS, CONNECT/CONNACK)
     int rc = MOSQ_ERR_SUCCESS;
     if (status < 0)
         rc = MOSQ_ERR_CONN_LOST;
@@ -161,8 +171,26 @@ void MqttLink::on_poll_cb(uv_poll_t *handle, int status, int events) {
     if (rc == MOSQ_ERR_SUCCESS && (events & UV_WRITABLE))
         rc = mosquitto_loop_write(self->mosq_, 1);
     if (rc != MOSQ_ERR_SUCCESS) {
-        if (self->connected_)
-            spdlog::warn("mqtt: connection lost: {}", mosquitto_strerror(rc));
+        if (was_connected) {
+            if (self->connected_) // else on_disconnect_cb has said it
+                spdlog::warn("mqtt: connection lost: {}", mosquitto_strerror(rc));
+        } else if (rc == MOSQ_ERR_TLS)
+            // Before CONNACK: the handshake failed (the OpenSSL reason was logged above).
+            spdlog::warn("mqtt: TLS handshake with {}:{} failed; check mqtt.tls_ca_file, "
+                         "mqtt.tls_cert_file, mqtt.tls_key_file and that the broker's "
+                         "certificate names mqtt.host; retrying",
+                         self->options_.host, self->options_.port);
+        else if (!self->refused_)
+            // With TLS 1.3 a broker that wants a client certificate (or does not trust
+            // ours) only closes the connection after the handshake: say what to check.
+            spdlog::warn("mqtt: connecting to {}:{} failed: {}{}; retrying", self->options_.host,
+                         self->options_.port, mosquitto_strerror(rc),
+                         self->options_.tls_ca_file.empty()
+                             ? ""
+                             : " (TLS: the broker closed the connection before accepting "
+                               "it; if it requires a client certificate, check "
+                               "mqtt.tls_cert_file and mqtt.tls_key_file)");
+        self->refused_ = false;
         self->connected_ = false;
         self->schedule_retry();
         return;
@@ -181,8 +209,13 @@ void MqttLink::on_tick_cb(uv_timer_t *handle) {
 void MqttLink::on_connect_cb(mosquitto *, void *obj, int rc, int, const mosquitto_property *) {
     auto *self = static_cast<MqttLink *>(obj);
     if (rc != 0) {
-        spdlog::warn("mqtt: broker refused connection: {}", mosquitto_reason_string(rc));
-        return; // the broker closes the socket; the poll sees it and retries
+        bool credentials = rc == MQTT_RC_BAD_USERNAME_OR_PASSWORD || rc == MQTT_RC_NOT_AUTHORIZED;
+        spdlog::warn("mqtt: broker refused connection: {}{}", mosquitto_reason_string(rc),
+                     credentials ? " (check mqtt.username and mqtt.password, or the client "
+                                   "certificate the broker takes the user name from)"
+                                 : "");
+        self->refused_ = true; // said once here, not again when the socket closes
+        return;                // the broker closes the socket; the poll sees it and retries
     }
     spdlog::info("mqtt: connected to {}:{}", self->options_.host, self->options_.port);
     self->connected_ = true;
@@ -211,20 +244,22 @@ void MqttLink::on_subscribe_cb(mosquitto *, void *obj, int mid, int, const int *
 
 void MqttLink::on_disconnect_cb(mosquitto *, void *obj, int rc, const mosquitto_property *) {
     auto *self = static_cast<MqttLink *>(obj);
+    bool was_connected = self->connected_; // if not, on_poll_cb says why connecting failed
     self->connected_ = false;
-    if (rc != 0 && !self->stopping_)
+    if (rc != 0 && !self->stopping_ && was_connected)
         spdlog::warn("mqtt: disconnected: {}", mosquitto_strerror(rc));
 }
 
 int MqttLink::publish(const std::string &topic, const std::string &payload, int qos, bool retain,
-                      const std::string &correlation_data, const std::string &response_topic) {
+                      const std::string &correlation_data, const std::string &response_topic,
+                      int *mid) {
     mosquitto_property *props = nullptr;
     if (!response_topic.empty())
         mosquitto_property_add_string(&props, MQTT_PROP_RESPONSE_TOPIC, response_topic.c_str());
     if (!correlation_data.empty())
         mosquitto_property_add_binary(&props, MQTT_PROP_CORRELATION_DATA, correlation_data.data(),
                                       static_cast<uint16_t>(correlation_data.size()));
-    int rc = mosquitto_publish_v5(mosq_, nullptr, topic.c_str(), static_cast<int>(payload.size()),
+    int rc = mosquitto_publish_v5(mosq_, mid, topic.c_str(), static_cast<int>(payload.size()),
                                   payload.data(), qos, retain, props);
     mosquitto_property_free_all(&props);
     update_poll_events();
@@ -260,6 +295,13 @@ void MqttLink::on_message_cb(mosquitto *, void *obj, const mosquitto_message *me
         free(correlation);
     }
     self->on_message(m);
+}
+
+void MqttLink::on_publish_cb(mosquitto *, void *obj, int mid, int reason,
+                             const mosquitto_property *) {
+    auto *self = static_cast<MqttLink *>(obj);
+    if (self->on_published)
+        self->on_published(mid, reason);
 }
 
 void MqttLink::stop(std::function<void()> done) {

@@ -56,6 +56,9 @@ class MqttLink {
     };
     // Called on the loop thread for every message on a subscribed topic.
     std::function<void(const Message &)> on_message;
+    // Called on the loop thread when the broker acknowledges a QoS 1/2 publish (`mid`
+    // from publish()), with its MQTT 5 reason code (>= 0x80: refused).
+    std::function<void(int mid, int reason)> on_published;
 
     // Subscriptions are remembered and renewed on every (re)connect.
     void subscribe(const std::string &topic_filter, int qos);
@@ -63,8 +66,10 @@ class MqttLink {
     void start();
     // Publish on the loop thread; returns a MOSQ_ERR_* code (queued while offline is
     // not supported by libmosquitto: callers republish on_connected).
+    // `mid`, when given, receives the message id that on_published reports.
     int publish(const std::string &topic, const std::string &payload, int qos, bool retain,
-                const std::string &correlation_data = {}, const std::string &response_topic = {});
+                const std::string &correlation_data = {}, const std::string &response_topic = {},
+                int *mid = nullptr);
     // Clean disconnect (no will); `done` runs on the loop once handles are closed.
     void stop(std::function<void()> done);
     bool connected() const { return connected_; }
@@ -76,6 +81,8 @@ class MqttLink {
     static void on_subscribe_cb(mosquitto *, void *self, int mid, int qos_count,
                                 const int *granted_qos, const mosquitto_property *props);
     static void on_message_cb(mosquitto *, void *self, const mosquitto_message *message,
+                              const mosquitto_property *props);
+    static void on_publish_cb(mosquitto *, void *self, int mid, int reason,
                               const mosquitto_property *props);
     static void on_poll_cb(uv_poll_t *handle, int status, int events);
     static void on_tick_cb(uv_timer_t *handle);
@@ -99,6 +106,7 @@ class MqttLink {
     uv_timer_t retry_{};
     int backoff_ms_ = 0;
     bool connected_ = false;
+    bool refused_ = false; // the broker's CONNACK refused this attempt (already logged)
     bool stopping_ = false;
     int open_handles_ = 0;
     std::function<void()> stop_done_;

@@ -286,6 +286,15 @@ void Pipeline::request_batch() {
 
 void Pipeline::dispatch() {
     while (!stopping_ && !buffered_.empty() && in_flight_ < options_.max_in_flight) {
+        if (admit_ && !admit_()) {
+            if (!blocked_)
+                spdlog::info("pipeline: waiting for room in the spool (spool.when_full = block)");
+            blocked_ = true;
+            break;
+        }
+        if (blocked_)
+            spdlog::info("pipeline: room in the spool again; the source goes on");
+        blocked_ = false;
         if (rate_timer_running_) {
             if (tokens_ < 1.0)
                 break;
@@ -955,6 +964,7 @@ nlohmann::json Pipeline::stats() const {
                        ? std::string(to_string(options_.source.kind)) + ":" + options_.source.path
                        : source_text_},
         {"state", state_},
+        {"blocked", blocked_},
         {"done", done_},
         {"failed", failed_},
         {"in_flight", in_flight_},

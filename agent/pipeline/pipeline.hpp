@@ -83,6 +83,11 @@ class Pipeline {
             observed_compute;
     };
     void set_upstream(Upstream upstream) { upstream_ = std::move(upstream); }
+    // Backpressure: while `admit` returns false no new task starts (the source waits;
+    // images from the input topic queue up to the buffer, then are dropped). resume()
+    // tries again once it may return true.
+    void set_admission(std::function<bool()> admit) { admit_ = std::move(admit); }
+    void resume() { dispatch(); }
     // Starts the link probes ([offload] probe_interval_ms), ahead of start() so that the
     // first tasks already see link estimates. Idempotent; start() calls it too.
     void start_probing();
@@ -165,6 +170,8 @@ class Pipeline {
 
     // Offload: tasks waiting for an upstream reply, by task id; a timer sweeps deadlines.
     Upstream upstream_;
+    std::function<bool()> admit_;
+    bool blocked_ = false; // the last dispatch() stopped at admit_ (status: "blocked")
     std::map<std::string, std::unique_ptr<Task>> pending_;
     uv_timer_t sweep_timer_{};
     bool sweeping_ = false;

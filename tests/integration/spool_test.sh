@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# spool_test.sh CASE TIERD TIERCTL LIB_BROKER
+# The durable spool with real processes: a real mosquitto (with persistence, so the
+# results consumer's QoS 1 session outlives a broker restart, as in a real fleet), a
+# real end agent streaming Fashion-MNIST images through a real model, and a persistent
+# mosquitto_sub as the consumer. Checks that results are neither lost nor reordered
+# (after de-duplication by task_id) across a broker outage, a kill -9 of the agent, a
+# full disk and a full spool under when_full = "block".
+set -euo pipefail
+case_name=$1 tierd=$2 tierctl=$3
+. "$4"
+top=$(cd "$(dirname "$0")/../.." && pwd)
+data=/usr/share/datasets/fashion-mnist
+[ -f "$data/t10k-images-idx3-ubyte.gz" ] || { echo "SKIP: no $data (dataset-fashion-mnist)"; exit 0; }
+work=$(mktemp -d)
+device=sp-$case_name-$$
+agent_pid= sub_pid= mounted=
+cleanup() {
+    [ -n "$agent_pid" ] && kill -9 "$agent_pid" 2>/dev/null
+    [ -n "$sub_pid" ] && kill "$sub_pid" 2>/dev/null
+    stop_broker
+    [ -n "$mounted" ] && umount "$work/state" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+fail() {
+    echo "FAIL: $*" >&2
+    for f in "$work"/agent*.log; do [ -f "$f" ] && { echo "--- $f" >&2; tail -20 "$f" >&2; }; done
+    exit 1
+}
+BROKER_PORT=$(free_port)
+# Persistence: the consumer's session and its queued QoS 1 messages survive a restart.
+BROKER_EXTRA_CONF="persistence true
+persistence_location $work/
+autosave_interval 1"
+export TIERCTL_HOST=127.0.0.1 TIERCTL_PORT=$BROKER_PORT
+
+# agent_config N RATE_HZ [EXTRA]: an end agent streaming N test images at RATE_HZ through
+# the zoo's cheapest model on this device, its spool under $work/state.
+agent_config() {
+    cat <<CONF
+[agent]
+device_id = "$device"
+role = "end"
+state_dir = "$work/state"
+[mqtt]
+host = "127.0.0.1"
+port = $BROKER_PORT
+keepalive_s = 5
+reconnect_min_ms = 100
+reconnect_max_ms = 1000
+[workers]
+queue_limit = 8
+[results]
+jsonl = "$work/local.jsonl"
+[source]
+kind = "idx"
+path = "$data/t10k-images-idx3-ubyte.gz"
+labels = "$data/t10k-labels-idx1-ubyte.gz"
+limit = $1
+rate_hz = $2
+[plugins]
+preclassifier = ""
+[plugin.scheduler-rule]
+rule = "always-end"
+[plugin.inference-opencv]
+manifest = "$top/models/manifest.toml"
+models = "cnn-xs"
+${3:-}
+CONF
+}
+start_agent() { # CONFIG LOG
+    "$tierd" --config "$1" >"$2" 2>&1 &
+    agent_pid=$!
+}
+start_consumer() {
+    mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -V mqttv5 -i "consumer-$$" -c -q 1 \
+        -t "tierd/v1/dev/$device/results" >>"$work/results.jsonl" 2>>"$work/sub.err" &
+    sub_pid=$!
+    sleep 0.5
+}
+results() { wc -l <"$work/results.jsonl"; }
+# wait_for SECONDS DESCRIPTION COMMAND...: polls COMMAND every 0.25 s.
+wait_for() {
+    local secs=$1 what=$2
+    shift 2
+    for _ in $(seq $((secs * 4))); do "$@" && return 0; sleep 0.25; done
+    fail "timed out after ${secs}s waiting for $what"
+}
+at_least() { [ "$(results)" -ge "$1" ]; }
+# spool FIELD: a field of the agent's status -> spool (python expression on s).
+spool() {
+    "$tierctl" cmd "$device" status --json --timeout 5 2>/dev/null | /usr/bin/python3 -c "
+import json, sys
+s = json.load(sys.stdin)['replies'][0]['reply']['result']
+print($1)" 2>/dev/null
+}
+spool_empty() { [ "$(spool "s['spool']['entries']")" = 0 ]; }
+pipeline_finished() { [ "$(spool "s['tasks']['state']")" = finished ]; }
+# check_results N MAX_GAP: the consumer's results, de-duplicated by task_id, are in the
+# order the agent finished them (its own results.jsonl, written in the same order as the
+# spool); N of them (0 = any number); of the source indices below the highest one seen,
+# at most MAX_GAP are missing.
+check_results() {
+    /usr/bin/python3 - "$work/results.jsonl" "$1" "$2" "$work/local.jsonl" <<'PY'
+import json, sys
+path, n, max_gap, local = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+seen, order, ids, lines = set(), [], [], 0
+for line in open(path):
+    lines += 1
+    d = json.loads(line)
+    if d["task_id"] in seen:
+        continue
+    seen.add(d["task_id"])
+    ids.append(d["task_id"])
+    order.append(int(d["source"].rsplit("#", 1)[1]))
+finished = [json.loads(l)["task_id"] for l in open(local)]
+missing = sorted(set(range(max(order) + 1)) - set(order)) if order else []
+print(f"results: {lines} messages, {len(seen)} unique task ids, {lines - len(seen)} repeats; "
+      f"indices 0..{max(order) if order else -1}, {len(missing)} missing {missing[:10]}")
+# (a killed agent may not have written its last lines: compare what both have)
+delivered, written = set(ids), set(finished)
+if [t for t in ids if t in written] != [t for t in finished if t in delivered]:
+    sys.exit("FAIL: results not in the order the agent finished them, after de-duplication")
+if n and len(seen) != n:
+    sys.exit(f"FAIL: {len(seen)} unique results, expected {n}")
+if len(missing) > max_gap:
+    sys.exit(f"FAIL: {len(missing)} results missing, at most {max_gap} allowed")
+PY
+}
+
+mkdir -p "$work/state"
+case $case_name in
+broker_outage)
+    # The broker is killed (-9) mid-stream for 4 s: every result arrives, in order.
+    start_broker "$work"
+    start_consumer
+    agent_config 300 50 >"$work/agent.toml"
+    start_agent "$work/agent.toml" "$work/agent.log"
+    wait_for 20 "the first 60 results" at_least 60
+    kill -9 "$BROKER_PID"; wait "$BROKER_PID" 2>/dev/null || true
+    before=$(results)
+    sleep 4
+    start_broker "$work"
+    wait_for 40 "the pipeline to finish" pipeline_finished
+    wait_for 20 "the spool to drain" spool_empty
+    wait_for 10 "300 results" at_least 300
+    echo "broker down from result $before for 4 s; spool: $(spool "s['spool']")"
+    check_results 300 0 || fail "results after the outage"
+    [ "$(spool "s['spool']['dropped']['oldest'] + s['spool']['dropped']['newest']")" = 0 ] ||
+        fail "the spool dropped entries"
+    ;;
+restart_resumes)
+    # No broker; the agent stores results, is killed -9 mid-stream, then restarted (with no
+    # source) once the broker is back: what it had stored is delivered; lost are only the
+    # tasks that were in memory (at most workers.queue_limit = 8).
+    agent_config 2000 100 >"$work/agent.toml"
+    start_agent "$work/agent.toml" "$work/agent.log"
+    sleep 4
+    kill -9 "$agent_pid"; wait "$agent_pid" 2>/dev/null || true; agent_pid=
+    start_broker "$work"
+    start_consumer
+    # The same agent without its source: only what the spool holds goes out.
+    sed -e 's/^kind = "idx"/kind = "none"/' -e '/^path = .*idx3/d' -e '/^labels = /d' \
+        -e '/^limit = /d' -e '/^rate_hz = /d' "$work/agent.toml" >"$work/agent2.toml"
+    start_agent "$work/agent2.toml" "$work/agent2.log"
+    wait_for 20 "the restarted agent's status" spool_empty
+    recovered=$(spool "s['spool']['recovered']")
+    delivered=$(spool "s['spool']['delivered']")
+    echo "after the restart: recovered $recovered entries, delivered $delivered"
+    [ "$recovered" -gt 50 ] || fail "only $recovered entries recovered"
+    [ "$delivered" = "$recovered" ] || fail "delivered $delivered of $recovered recovered entries"
+    wait_for 10 "$recovered results" at_least "$recovered"
+    check_results "$recovered" 8 || fail "results after the restart"
+    ;;
+disk_full)
+    # The spool on a 4 MiB tmpfs that fills while the broker is away: entries that no
+    # longer fit are counted (never a crash); once the broker is back the agent answers
+    # commands, reports the drops and delivers what it holds.
+    [ "$(id -u)" -eq 0 ] || { echo "SKIP: mounting a tmpfs needs root"; exit 0; }
+    mount -t tmpfs -o size=4m tmpfs "$work/state" || { echo "SKIP: cannot mount a tmpfs"; exit 0; }
+    mounted=1
+    agent_config 8000 0 '[spool]
+when_full = "drop-newest"' >"$work/agent.toml"
+    start_agent "$work/agent.toml" "$work/agent.log"
+    wait_for 60 "the disk-full error" grep -q "cannot store an entry" "$work/agent.log"
+    kill -0 "$agent_pid" || fail "the agent died on a full disk"
+    start_broker "$work"
+    start_consumer
+    wait_for 60 "the pipeline to finish" pipeline_finished
+    failed=$(spool "s['spool']['dropped']['write_failed']")
+    stored=$(spool "s['spool']['stored']")
+    echo "disk full: $stored stored, $failed could not be written (counted)"
+    [ "$failed" -gt 0 ] || fail "no write failures counted on a full disk"
+    wait_for 60 "the spool to drain" spool_empty
+    [ "$((stored + failed))" = 8000 ] || fail "stored $stored + failed $failed != 8000 results"
+    wait_for 10 "$stored results" at_least "$stored"
+    kill -0 "$agent_pid" || fail "the agent died"
+    ;;
+block_keeps_everything)
+    # A spool bound far below the stream (64 KiB, ~100 results) with when_full = "block"
+    # and no broker: the source waits instead of dropping; when the broker comes back,
+    # all 600 results arrive.
+    agent_config 600 0 '[spool]
+max_bytes = 65536
+when_full = "block"' >"$work/agent.toml"
+    start_agent "$work/agent.toml" "$work/agent.log"
+    sleep 4
+    start_broker "$work"
+    start_consumer
+    grep -q "waiting for room in the spool" "$work/agent.log" || fail "the source never waited"
+    wait_for 60 "the pipeline to finish" pipeline_finished
+    wait_for 20 "the spool to drain" spool_empty
+    wait_for 10 "600 results" at_least 600
+    check_results 600 0 || fail "results under block"
+    [ "$(spool "s['spool']['dropped']['oldest'] + s['spool']['dropped']['newest']")" = 0 ] ||
+        fail "block dropped entries"
+    over=$(spool "s['spool']['over_bound']")
+    [ "$over" -le 8 ] || fail "$over entries beyond the bound (only the 8 in flight may be)"
+    ;;
+*) fail "unknown case $case_name" ;;
+esac
+kill -0 "$agent_pid" 2>/dev/null || fail "the agent is not running at the end"
+echo "PASS: spool.$case_name"
