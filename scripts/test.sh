@@ -21,3 +21,12 @@ else
     "$top/packaging/build-debs.sh" "$top/build-deb"
     "$top/tests/packaging/install_test.sh" "$top/build-deb"
 fi
+
+# The sanitizer step (docs/fuzzing.md): the whole suite again under ASan + UBSan in
+# build-asan (clang), then each libFuzzer harness for FUZZ_SECONDS (default 60).
+# TIERD_TEST_SANITIZERS=0 skips it.
+if [ "${TIERD_TEST_SANITIZERS:-1}" = 0 ]; then
+    echo "sanitizer tests skipped (TIERD_TEST_SANITIZERS=0)"
+else
+    "$top/scripts/test-sanitizers.sh"
+fi

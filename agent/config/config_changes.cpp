@@ -65,8 +65,9 @@ LoadResult apply_changes(const Config &current, const nlohmann::json &changes) {
     }
     toml::table doc = current.document;
     for (const auto &[key, value] : changes.items()) {
-        auto fail = [&](std::string msg) {
-            r.errors.push_back(ConfigError{"change " + key, 0, 0, key, std::move(msg)});
+        // An init-capture: clang 14 cannot capture a structured binding by name.
+        auto fail = [&r, &k = key](std::string msg) {
+            r.errors.push_back(ConfigError{"change " + k, 0, 0, k, std::move(msg)});
         };
         if (key.empty() || key.front() == '.' || key.back() == '.' ||
             key.find("..") != std::string::npos) {

@@ -32,7 +32,8 @@ void merge(toml::table &dst, toml::table &src) {
             merge(*existing->as_table(), *node.as_table());
             continue;
         }
-        node.visit([&](auto &&n) { dst.insert_or_assign(k, std::move(n)); });
+        // An init-capture: clang 14 cannot capture a structured binding by name.
+        node.visit([&dst, &key = k](auto &&n) { dst.insert_or_assign(key, std::move(n)); });
     }
 }
 

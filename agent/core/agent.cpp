@@ -7,6 +7,7 @@
 #include "agent/config/secret_file_check.hpp"
 #include "agent/core/logging.hpp"
 #include "agent/core/status.hpp"
+#include "agent/core/test_hooks.hpp" // test-only commands (TIERD_TEST_HOOKS=1)
 
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
@@ -82,6 +83,7 @@ Agent::Agent(Config config, ConfigSource source, PluginPlan plugins)
     register_commands();
     register_plugin_commands();
     register_scheduling_commands();
+    register_test_hooks(commands_); // test-only, off unless TIERD_TEST_HOOKS=1
     load_saved_profile();
     open_spool();
     initial_plugins_ = std::move(plugins);
@@ -127,7 +129,17 @@ void Agent::open_spool() {
 
 Agent::~Agent() {
     // Members hold uv handles that were closed in shutdown(); the loop ran their close
-    // callbacks before run() returned. Plugins were destroyed on a worker by then.
+    // callbacks before run() returned. Plugins were destroyed on a worker by then. A
+    // handle still open here (the unreferenced drain deadline) is closed before the
+    // members that hold them go, so that uv_loop_close() frees the loop.
+    uv_walk(
+        &loop_,
+        [](uv_handle_t *h, void *) {
+            if (!uv_is_closing(h))
+                uv_close(h, nullptr);
+        },
+        nullptr);
+    uv_run(&loop_, UV_RUN_DEFAULT);
     pipeline_.reset();
     offload_server_.reset();
     plugins_.clear();

@@ -241,7 +241,7 @@ void Agent::refresh_config_view() {
     // here, so no value is shown.
     for (auto &[name, table] : tables.items()) {
         bool running = std::any_of(plugins_.begin(), plugins_.end(),
-                                   [&](const RunningPlugin &p) { return p.name() == name; });
+                                   [&n = name](const RunningPlugin &p) { return p.name() == n; });
         if (!running && table.is_object())
             for (auto &[key, value] : table.items())
                 value = "<not shown: plugin not running>";

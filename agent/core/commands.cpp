@@ -8,6 +8,11 @@ nlohmann::json error_reply(const CommandError &error) {
     return {{"ok", false}, {"error", {{"code", error.code}, {"message", error.message}}}};
 }
 
+// Requests nested deeper than this are refused: copies, dump() and the set-config
+// conversion recurse once per level, so a 1 MB "[[[[..." request would overflow the stack
+// (found by fuzz/command_fuzz.cpp). Real requests nest a handful of levels.
+constexpr int kMaxRequestDepth = 64;
+
 nlohmann::json stamped(nlohmann::json reply, const std::string &device_id) {
     reply["v"] = 1;
     reply["device_id"] = device_id;
@@ -31,7 +36,17 @@ void CommandTable::handle(const std::string &payload, const std::string &device_
     auto fail = [&](const std::string &code, const std::string &message) {
         send(stamped(error_reply({code, message}), device_id));
     };
-    nlohmann::json request = nlohmann::json::parse(payload, nullptr, false);
+    bool too_deep = false;
+    nlohmann::json request = nlohmann::json::parse(
+        payload,
+        [&too_deep](int depth, nlohmann::json::parse_event_t, nlohmann::json &) {
+            too_deep = too_deep || depth > kMaxRequestDepth;
+            return !too_deep; // keep nothing more once too deep
+        },
+        false);
+    if (too_deep)
+        return fail("invalid_request",
+                    "request nests deeper than " + std::to_string(kMaxRequestDepth) + " levels");
     if (request.is_discarded())
         return fail("malformed_json", "payload is not valid JSON");
     if (!request.is_object())

@@ -135,6 +135,10 @@ void MqttLink::on_handle_closed(uv_handle_t *handle) {
 void MqttLink::update_poll_events() {
     if (!polling_)
         return;
+    // libmosquitto closes its socket itself on some errors (keepalive expired in
+    // loop_misc); libuv must never be asked to poll a closed descriptor.
+    if (mosquitto_socket(mosq_) != polled_fd_)
+        return;
     int events = UV_READABLE | (mosquitto_want_write(mosq_) ? UV_WRITABLE : 0);
     uv_poll_start(&poll_, events, &MqttLink::on_poll_cb);
 }
@@ -202,7 +206,17 @@ void MqttLink::on_tick_cb(uv_timer_t *handle) {
     auto *self = static_cast<MqttLink *>(handle->data);
     if (!self->polling_)
         return;
-    mosquitto_loop_misc(self->mosq_);
+    int rc = mosquitto_loop_misc(self->mosq_);
+    // A keepalive that ran out closes the socket inside loop_misc: stop polling it and
+    // reconnect, as for a read or write error.
+    if (rc != MOSQ_ERR_SUCCESS || mosquitto_socket(self->mosq_) != self->polled_fd_) {
+        if (self->connected_)
+            spdlog::warn("mqtt: connection lost: {}",
+                         mosquitto_strerror(rc == MOSQ_ERR_SUCCESS ? MOSQ_ERR_KEEPALIVE : rc));
+        self->connected_ = false;
+        self->schedule_retry();
+        return;
+    }
     self->update_poll_events();
 }
 

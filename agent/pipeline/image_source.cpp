@@ -1,5 +1,7 @@
 #include "agent/pipeline/image_source.hpp"
 
+#include "agent/pipeline/offload_codec.hpp"
+
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
@@ -11,6 +13,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <stdexcept>
+#include <string_view>
 #include <vector>
 
 namespace tierd {
@@ -200,6 +203,49 @@ std::unique_ptr<ImageSource> open_image_source(const SourceConfig &config) {
     case SourceKind::none: break;
     }
     throw std::runtime_error("source.kind is \"none\": there is no source to open");
+}
+
+namespace {
+
+// The formats the input topic takes (docs/mqtt.md): PNG, JPEG, BMP, PNM (PBM/PGM/PPM),
+// WebP. Everything else imdecode would try (GDAL's many formats, TIFF, JPEG 2000, EXR,
+// HDR...) is refused before it reaches a codec: fuzz_image drove the process past 2 GB
+// RSS from a few hundred bytes through GDAL, a cheap way to stop an agent remotely.
+bool known_image_format(const std::string &p) {
+    auto starts = [&p](std::string_view magic) { return p.rfind(magic, 0) == 0; };
+    return starts("\x89PNG\r\n\x1a\n") || starts("\xff\xd8\xff") || starts("BM") ||
+           (p.size() >= 2 && p[0] == 'P' && p[1] >= '1' && p[1] <= '6') ||
+           (p.size() >= 12 && starts("RIFF") && p.compare(8, 4, "WEBP") == 0);
+}
+
+} // namespace
+
+std::optional<SourceImage> decode_input_image(const std::string &payload, std::uint64_t seq) {
+    SourceImage out;
+    if (payload.rfind("TDI1", 0) == 0) {
+        std::string error;
+        auto request = decode_offload_request(payload, error);
+        if (!request || request->image.empty())
+            return std::nullopt; // tensor and probe requests carry no image
+        out.image = request->image;
+        out.id = request->task_id;
+        return out;
+    }
+    if (!known_image_format(payload))
+        return std::nullopt;
+    try {
+        // imdecode reads the buffer and never writes it: the const_cast is only for cv::Mat.
+        cv::Mat bytes(1, static_cast<int>(payload.size()), CV_8UC1,
+                      const_cast<char *>(payload.data()));
+        cv::Mat img = cv::imdecode(bytes, cv::IMREAD_UNCHANGED);
+        if (img.empty())
+            return std::nullopt;
+        out.image = DirectorySource::to_8bit_gray_or_bgr(img);
+    } catch (const cv::Exception &) {
+        return std::nullopt; // a codec that throws on a malformed file: undecodable too
+    }
+    out.id = "input#" + std::to_string(seq);
+    return out;
 }
 
 } // namespace tierd

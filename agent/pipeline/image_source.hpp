@@ -8,6 +8,7 @@
 
 #include <opencv2/core.hpp>
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,5 +35,12 @@ class ImageSource {
 // wrong (missing, not IDX, labels of another length, no images, cannot open the camera).
 // `config.kind` must not be none.
 std::unique_ptr<ImageSource> open_image_source(const SourceConfig &config);
+
+// One message of the input topic (source.kind = "topic"): encoded image bytes (PNG, JPEG,
+// BMP, PBM/PGM/PPM or WebP, through cv::imdecode; other formats are refused) or an
+// offload request ("TDI1", its task_id becomes the id; input#<seq> otherwise). The image comes back
+// 8-bit gray or BGR; nullopt when the payload is neither (the pipeline counts it as undecodable).
+// Pure; any thread; never throws.
+std::optional<SourceImage> decode_input_image(const std::string &payload, std::uint64_t seq);
 
 } // namespace tierd

@@ -17,6 +17,61 @@ std::string dump(const nlohmann::json &j) {
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+// Wire JSON nested deeper than this is refused: nlohmann's dump() and copies recurse once
+// per level, so a 60 kB header of "[[[[..." overflowed the stack while the error message
+// quoted it (found by fuzz/offload_fuzz.cpp). The formats here nest 3 levels at most.
+constexpr int kMaxJsonDepth = 32;
+
+// Parses [first, last); discarded when it is not JSON or nests deeper than kMaxJsonDepth.
+template <typename It> nlohmann::json parse_wire_json(It first, It last) {
+    bool too_deep = false;
+    auto j = nlohmann::json::parse(
+        first, last,
+        [&too_deep](int depth, nlohmann::json::parse_event_t, nlohmann::json &) {
+            too_deep = too_deep || depth > kMaxJsonDepth;
+            return !too_deep; // keep nothing more once too deep
+        },
+        false);
+    return too_deep ? nlohmann::json(nlohmann::json::value_t::discarded) : j;
+}
+
+// `v` as an integer within [lo, hi] (|lo|, |hi| <= 2^53); throws std::out_of_range
+// naming `what` otherwise. nlohmann's get<int64_t>() / get<int>() of a number outside the
+// type's range is undefined behaviour ("width": 1e300, "top_class": 1e30; found by
+// fuzz/offload_fuzz.cpp), so integer fields from the wire are read through this. A float
+// within range is truncated, as get<int>() did.
+std::int64_t integer_within(const nlohmann::json &v, const std::string &what, std::int64_t lo,
+                            std::int64_t hi) {
+    bool ok = false;
+    std::int64_t x = 0;
+    if (v.is_number_unsigned()) {
+        const auto u = v.get<std::uint64_t>();
+        ok = u <= static_cast<std::uint64_t>(hi);
+        x = static_cast<std::int64_t>(u);
+    } else if (v.is_number_integer()) {
+        x = v.get<std::int64_t>();
+        ok = true;
+    } else if (v.is_number_float()) {
+        const double d = v.get<double>();
+        ok = d >= static_cast<double>(lo) && d <= static_cast<double>(hi); // false for NaN
+        if (ok)
+            x = static_cast<std::int64_t>(d);
+    }
+    if (!ok || x < lo || x > hi)
+        throw std::out_of_range(what + " " + dump(v) + " is not an integer within " +
+                                std::to_string(lo) + " to " + std::to_string(hi));
+    return x;
+}
+
+// An optional int member: `fallback` when absent, else within int's range (see above).
+int int_member(const nlohmann::json &j, const char *key, int fallback) {
+    auto it = j.find(key);
+    if (it == j.end())
+        return fallback;
+    return static_cast<int>(
+        integer_within(*it, key, std::numeric_limits<int>::min(), std::numeric_limits<int>::max()));
+}
+
 // "TDI1" | header length | header; the caller appends `body` bytes after it.
 std::string frame(const nlohmann::json &header, std::size_t body) {
     const std::string h = dump(header);
@@ -148,8 +203,11 @@ std::string encode_probe(const OffloadRequest &request) {
 bool decode_image(const nlohmann::json &header, const char *body, std::size_t size,
                   OffloadRequest &r, std::string &error) {
     const std::string format = header.at("format").get<std::string>();
-    const std::int64_t w = header.at("width").get<std::int64_t>();
-    const std::int64_t h = header.at("height").get<std::int64_t>();
+    // Each side bounded first, so that w * h cannot overflow.
+    const std::int64_t w =
+        integer_within(header.at("width"), "image width", -kMaxPixels - 1, kMaxPixels + 1);
+    const std::int64_t h =
+        integer_within(header.at("height"), "image height", -kMaxPixels - 1, kMaxPixels + 1);
     int channels = format == "gray8" ? 1 : format == "bgr8" ? 3 : 0;
     if (channels == 0) {
         error = "format \"" + format + "\" is not gray8 or bgr8";
@@ -340,10 +398,9 @@ std::optional<OffloadRequest> decode_offload_request(const std::string &payload,
         error = "header length " + std::to_string(len) + " runs past the payload";
         return std::nullopt;
     }
-    auto header =
-        nlohmann::json::parse(payload.begin() + 8, payload.begin() + 8 + len, nullptr, false);
+    auto header = parse_wire_json(payload.begin() + 8, payload.begin() + 8 + len);
     if (header.is_discarded() || !header.is_object()) {
-        error = "header is not a JSON object";
+        error = "header is not a JSON object (or nests too deep)";
         return std::nullopt;
     }
     const char *body = payload.data() + 8 + len;
@@ -371,6 +428,9 @@ std::optional<OffloadRequest> decode_offload_request(const std::string &payload,
         if (!good)
             return std::nullopt;
     } catch (const nlohmann::json::exception &e) {
+        error = std::string("header: ") + e.what();
+        return std::nullopt;
+    } catch (const std::out_of_range &e) { // integer_within
         error = std::string("header: ") + e.what();
         return std::nullopt;
     }
@@ -409,7 +469,7 @@ std::string encode_offload_reply(const OffloadReply &reply) {
 }
 
 std::optional<OffloadReply> decode_offload_reply(const std::string &payload, std::string &error) {
-    auto j = nlohmann::json::parse(payload, nullptr, false);
+    auto j = parse_wire_json(payload.begin(), payload.end());
     if (j.is_discarded() || !j.is_object()) {
         error = "reply is not a JSON object";
         return std::nullopt;
@@ -421,7 +481,11 @@ std::optional<OffloadReply> decode_offload_reply(const std::string &payload, std
         r.ok = j.at("ok").get<bool>();
         r.probe = j.value("probe", false);
         if (r.ok) {
-            r.top_class = r.probe ? j.value("top_class", -1) : j.at("top_class").get<int>();
+            r.top_class = r.probe
+                              ? int_member(j, "top_class", -1)
+                              : static_cast<int>(integer_within(j.at("top_class"), "top_class",
+                                                                std::numeric_limits<int>::min(),
+                                                                std::numeric_limits<int>::max()));
             r.top_score = r.probe ? j.value("top_score", 0.0f) : j.at("top_score").get<float>();
             r.scores = j.value("scores", std::vector<float>{});
             r.model = j.value("model", std::string());
@@ -435,9 +499,12 @@ std::optional<OffloadReply> decode_offload_reply(const std::string &payload, std
         r.queue_ms = j.value("queue_ms", -1.0);
         if (!(r.queue_ms >= 0.0))
             r.queue_ms = -1.0; // negative or NaN: unknown
-        r.queue_depth = std::max(j.value("queue_depth", -1), -1);
-        r.cut_layer = std::max(j.value("cut", -1), -1);
+        r.queue_depth = std::max(int_member(j, "queue_depth", -1), -1);
+        r.cut_layer = std::max(int_member(j, "cut", -1), -1);
     } catch (const nlohmann::json::exception &e) {
+        error = std::string("reply: ") + e.what();
+        return std::nullopt;
+    } catch (const std::out_of_range &e) { // integer_within
         error = std::string("reply: ") + e.what();
         return std::nullopt;
     }

@@ -194,25 +194,11 @@ void Pipeline::push(std::string payload) {
     auto data = std::make_shared<std::string>(std::move(payload));
     auto image = std::make_shared<SourceImage>();
     auto work = std::make_unique<Work>();
+    // decode_input_image (image_source.hpp) passes only the image formats the contract
+    // names to OpenCV: its other decoders are large attack surface for untrusted bytes.
     work->on_worker = [data, image, n] {
-        std::string error;
-        if (data->rfind("TDI1", 0) == 0) {
-            if (auto r = decode_offload_request(*data, error)) {
-                image->image = r->image;
-                image->id = r->task_id;
-            }
-            return;
-        }
-        cv::Mat bytes(1, static_cast<int>(data->size()), CV_8UC1, data->data());
-        cv::Mat img = cv::imdecode(bytes, cv::IMREAD_UNCHANGED);
-        if (img.empty())
-            return;
-        if (img.depth() != CV_8U)
-            img.convertTo(img, CV_8U, img.depth() == CV_16U ? 1.0 / 257.0 : 1.0);
-        if (img.channels() == 4)
-            cv::cvtColor(img, img, cv::COLOR_BGRA2BGR);
-        image->image = img;
-        image->id = "input#" + std::to_string(n);
+        if (auto img = decode_input_image(*data, n))
+            *image = std::move(*img);
     };
     work->on_loop = [this, image] {
         if (image->image.empty()) {

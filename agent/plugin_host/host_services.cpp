@@ -40,7 +40,8 @@ template <typename Fn> int guarded(tierd_host *host, const char *what, Fn &&fn) 
     }
 }
 
-spdlog::level::level_enum to_spdlog(tierd_log_level level) {
+// `level` as the plugin's raw int (svc_log says why).
+spdlog::level::level_enum to_spdlog(int level) {
     switch (level) {
     case TIERD_LOG_DEBUG: return spdlog::level::debug;
     case TIERD_LOG_INFO: return spdlog::level::info;
@@ -53,8 +54,13 @@ spdlog::level::level_enum to_spdlog(tierd_log_level level) {
 void svc_log(tierd_host *host, tierd_log_level level, const char *message) {
     if (host == nullptr)
         return;
+    // A plugin may pass any int: loading one outside the enum's values as the enum is
+    // undefined behaviour (UBSan caught it in the ASan test run), so read the raw bits.
+    int raw = 0;
+    static_assert(sizeof raw == sizeof level);
+    std::memcpy(&raw, &level, sizeof raw);
     guarded(host, "log", [&] {
-        spdlog::log(to_spdlog(level), "[{}] {}", host->instance_name, bounded(message));
+        spdlog::log(to_spdlog(raw), "[{}] {}", host->instance_name, bounded(message));
         return TIERD_OK;
     });
 }

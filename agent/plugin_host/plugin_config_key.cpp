@@ -85,8 +85,13 @@ std::string copy_one(const tierd_config_key &raw, PluginConfigKey &out) {
     if (!valid_key_name(raw.name))
         return "name must match [A-Za-z0-9_-]+";
     out.name = raw.name;
-    if (!known_type(static_cast<int>(raw.type)))
-        return "unknown type " + std::to_string(static_cast<int>(raw.type));
+    // The plugin's bits, not yet a valid tierd_config_type: loading an out-of-range value
+    // as the enum is undefined behaviour (UBSan caught it in the ASan test run).
+    int type = 0;
+    static_assert(sizeof type == sizeof raw.type);
+    std::memcpy(&type, &raw.type, sizeof type);
+    if (!known_type(type))
+        return "unknown type " + std::to_string(type);
     out.type = raw.type;
     out.flags = raw.flags;
     out.doc = raw.doc == nullptr ? "" : raw.doc;

@@ -65,8 +65,8 @@ void Outbox::acknowledged(int mid, int reason) {
                      "counted in spool.rejected",
                      reason);
         spool_->rejected(seq);
-    } else {
-        spool_->delivered(seq);
+    } else if (!spool_->delivered(seq)) {
+        undeleted_.push_back(seq);
     }
     pump();
     if (was_full_ && spool_->has_room()) {
@@ -99,6 +99,13 @@ void Outbox::pump() {
 
 void Outbox::on_timer(uv_timer_t *timer) {
     auto *self = static_cast<Outbox *>(timer->data);
+    if (!self->undeleted_.empty()) {
+        std::vector<std::int64_t> retry;
+        retry.swap(self->undeleted_);
+        for (auto seq : retry)
+            if (!self->spool_->delivered(seq))
+                self->undeleted_.push_back(seq);
+    }
     if (auto n = self->spool_->expire(self->now_ms()); n > 0) {
         spdlog::warn("spool: {} entries older than {} s dropped undelivered", n,
                      self->spool_->options().max_age_ms / 1000);
@@ -119,6 +126,7 @@ nlohmann::json Outbox::status() const {
                         {"max_bytes", o.max_bytes},
                         {"when_full", std::string(to_string(o.when_full))},
                         {"in_flight", in_flight_.size()},
+                        {"acked_not_deleted", undeleted_.size()},
                         {"recovered", s.recovered},
                         {"stored", s.stored},
                         {"sent", sent_},

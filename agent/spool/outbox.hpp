@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace tierd {
 
@@ -69,6 +70,8 @@ class Outbox {
     bool was_full_ = false;
     std::int64_t last_sent_ = 0;            // highest seq handed to the broker this session
     std::map<int, std::int64_t> in_flight_; // mid -> seq
+    // Acknowledged entries whose delete failed (disk full): deleted again every second.
+    std::vector<std::int64_t> undeleted_;
     std::uint64_t sent_ = 0, resent_sessions_ = 0;
 };
 

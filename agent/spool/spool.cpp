@@ -272,7 +272,7 @@ std::vector<SpoolEntry> Spool::read_after(std::int64_t after_seq, std::size_t ma
     return out;
 }
 
-bool Spool::remove(std::int64_t seq, std::uint64_t *counter) {
+int Spool::remove(std::int64_t seq, std::uint64_t *counter) {
     std::int64_t bytes = -1;
     {
         StmtReset reset{select_one_};
@@ -281,7 +281,7 @@ bool Spool::remove(std::int64_t seq, std::uint64_t *counter) {
             bytes = sqlite3_column_int64(select_one_, 0);
     }
     if (bytes < 0)
-        return false; // already dropped (drop-oldest, expiry) or delivered twice
+        return 0; // already dropped (drop-oldest, expiry) or delivered twice
     StmtReset reset{delete_one_};
     sqlite3_bind_int64(delete_one_, 1, seq);
     int rc = sqlite3_step(delete_one_);
@@ -291,7 +291,7 @@ bool Spool::remove(std::int64_t seq, std::uint64_t *counter) {
         rc = sqlite3_step(delete_one_);
     }
     if (rc != SQLITE_DONE)
-        return false;
+        return -1;
     --stats_.entries;
     stats_.bytes -= std::min(stats_.bytes, static_cast<std::uint64_t>(bytes));
     if (counter)
@@ -302,16 +302,18 @@ bool Spool::remove(std::int64_t seq, std::uint64_t *counter) {
         disk_full_ = false; // room again: take new entries, and put the reserve back
         make_reserve();
     }
-    return true;
+    return 1;
 }
 
-void Spool::delivered(std::int64_t seq) {
-    if (remove(seq, &stats_.delivered))
+bool Spool::delivered(std::int64_t seq) {
+    const int r = remove(seq, &stats_.delivered);
+    if (r > 0)
         refresh_oldest();
+    return r >= 0;
 }
 
 void Spool::rejected(std::int64_t seq) {
-    if (remove(seq, &stats_.rejected))
+    if (remove(seq, &stats_.rejected) > 0)
         refresh_oldest();
 }
 

@@ -83,7 +83,8 @@ class Spool {
     std::vector<SpoolEntry> read_after(std::int64_t after_seq, std::size_t max_entries);
 
     // The broker acknowledged the entry: delete it. An entry already gone is a no-op.
-    void delivered(std::int64_t seq);
+    // False when the delete failed (e.g. the disk is full): the caller tries again later.
+    bool delivered(std::int64_t seq);
     // The broker refused the entry for good: delete it and count it.
     void rejected(std::int64_t seq);
 
@@ -104,7 +105,8 @@ class Spool {
     void close_db();
     void load_totals();
     void refresh_oldest();
-    bool remove(std::int64_t seq, std::uint64_t *counter);
+    // 1 deleted, 0 already gone, -1 the delete failed.
+    int remove(std::int64_t seq, std::uint64_t *counter);
     // Deletes oldest entries until held bytes <= target; returns false on a DB error.
     bool drop_oldest_until(std::uint64_t target);
     bool insert(std::string_view topic, std::string_view payload, std::int64_t now_ms,

@@ -7,11 +7,17 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <limits>
 #include <memory>
 #include <stdexcept>
 
 namespace inference_opencv {
 namespace {
+
+// The most values a cut tensor may hold: the offload wire's limit
+// (kOffloadMaxTensorElements in agent/pipeline/offload_codec.hpp).
+constexpr std::size_t kMaxCutElements = 16u * 1024 * 1024;
 
 [[noreturn]] void fail(const std::string &file, const toml::node *node, const std::string &what) {
     std::string where = file;
@@ -21,6 +27,14 @@ namespace {
     throw std::runtime_error(where + ": " + what);
 }
 
+// An input_shape entry as an int, 0 when it is not an integer within 1..INT_MAX.
+// value_exact: toml++'s value<int64_t>() converts a float such as 1.2e84 with a cast
+// that is undefined behaviour out of range (found by fuzz/manifest_fuzz.cpp).
+int shape_int(const toml::node &node) {
+    const int64_t v = node.value_exact<int64_t>().value_or(0);
+    return v > 0 && v <= std::numeric_limits<int>::max() ? static_cast<int>(v) : 0;
+}
+
 ManifestCut read_cut(const std::string &path, const std::filesystem::path &dir,
                      const std::string &model, const toml::node &node) {
     const toml::table *t = node.as_table();
@@ -28,26 +42,33 @@ ManifestCut read_cut(const std::string &path, const std::filesystem::path &dir,
     if (t == nullptr)
         fail(path, &node, what + "expected a table");
     ManifestCut cut;
-    auto layer = (*t)["layer"].value<int64_t>();
+    auto layer = (*t)["layer"].value_exact<int64_t>(); // exact: see shape_int
     auto head = (*t)["head"].value<std::string>();
     auto tail = (*t)["tail"].value<std::string>();
     auto head_sha = (*t)["head_sha256"].value<std::string>();
     auto tail_sha = (*t)["tail_sha256"].value<std::string>();
     const toml::array *shape = (*t)["shape"].as_array();
-    if (!layer || *layer <= 0 || !head || !tail || !head_sha || head_sha->size() != 64 ||
-        !tail_sha || tail_sha->size() != 64 || shape == nullptr || shape->empty() ||
-        shape->size() > 4)
+    // layer <= INT_MAX: a larger one used to wrap to 0 or below in the int (found by
+    // fuzz/manifest_fuzz.cpp).
+    if (!layer || *layer <= 0 || *layer > std::numeric_limits<int>::max() || !head || !tail ||
+        !head_sha || head_sha->size() != 64 || !tail_sha || tail_sha->size() != 64 ||
+        shape == nullptr || shape->empty() || shape->size() > 4)
         fail(path, &node,
              what + "needs layer > 0, head, tail, 64-digit head_sha256 and tail_sha256, and a "
                     "shape of 1 to 4 dimensions");
     cut.layer = static_cast<int>(*layer);
     cut.elements = 1;
     for (const auto &d : *shape) {
-        const int64_t v = d.value_or<int64_t>(0);
+        const int64_t v = d.value_exact<int64_t>().value_or(0);
         if (v <= 0 || v > 65536)
             fail(path, &d, what + "shape: dimensions must be 1..65536");
         cut.shape.push_back(static_cast<int>(v));
         cut.elements *= static_cast<std::size_t>(v);
+        // Four dimensions of 65536 made 2^64, which wrapped to 0 elements (found by
+        // fuzz/manifest_fuzz.cpp); no cut tensor is near this, nor could it be sent.
+        if (cut.elements > kMaxCutElements)
+            fail(path, shape,
+                 what + "shape: more than " + std::to_string(kMaxCutElements) + " elements");
     }
     cut.tensor = (*t)["tensor"].value_or(std::string());
     cut.head_path = (dir / *head).string();
@@ -60,9 +81,17 @@ ManifestCut read_cut(const std::string &path, const std::filesystem::path &dir,
 } // namespace
 
 Manifest read_manifest(const std::string &path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        throw std::runtime_error(path + ": cannot be opened");
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return parse_manifest(text, path);
+}
+
+Manifest parse_manifest(std::string_view text, const std::string &path) {
     toml::table doc;
     try {
-        doc = toml::parse_file(path);
+        doc = toml::parse(text, path);
     } catch (const toml::parse_error &e) {
         throw std::runtime_error(path + ":" + std::to_string(e.source().begin.line) + ": " +
                                  std::string(e.description()));
@@ -71,9 +100,9 @@ Manifest read_manifest(const std::string &path) {
     const toml::array *shape = doc["input_shape"].as_array();
     if (shape == nullptr || shape->size() != 4)
         fail(path, doc.get("input_shape"), "input_shape: expected [N, C, H, W]");
-    m.channels = static_cast<int>(shape->get(1)->value_or<int64_t>(0));
-    m.height = static_cast<int>(shape->get(2)->value_or<int64_t>(0));
-    m.width = static_cast<int>(shape->get(3)->value_or<int64_t>(0));
+    m.channels = shape_int(*shape->get(1));
+    m.height = shape_int(*shape->get(2));
+    m.width = shape_int(*shape->get(3));
     if (m.channels != 1 && m.channels != 3)
         fail(path, doc.get("input_shape"), "input_shape: channels must be 1 or 3");
     if (m.width <= 0 || m.height <= 0)

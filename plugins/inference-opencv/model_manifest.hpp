@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace inference_opencv {
@@ -37,6 +38,10 @@ struct Manifest {
 // Parses the manifest at `path`; model files are resolved against its directory. Throws
 // std::runtime_error naming the file, line and key on anything malformed.
 Manifest read_manifest(const std::string &path);
+
+// The same from the manifest's text; `path` names it in errors and is the directory
+// model files are resolved against (read_manifest reads the file and calls this).
+Manifest parse_manifest(std::string_view text, const std::string &path);
 
 // Lowercase hex sha256 of the file's bytes; throws std::runtime_error if unreadable.
 std::string file_sha256(const std::string &path);

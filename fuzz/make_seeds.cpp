@@ -1,0 +1,106 @@
+// Writes the seeds that only tierd's own code can make: offload requests and replies
+// encoded by the real codec (corpus/offload/), and a JPEG and "TDI1" image for the input
+// topic (corpus/image/). Usage: fuzz_make_seeds <fuzz/corpus dir>. The output is
+// committed; re-run it after changing the wire format (fuzz/make_corpus.py does the rest).
+#include "agent/pipeline/offload_codec.hpp"
+
+#include <opencv2/imgcodecs.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+void write(const std::filesystem::path &dir, const std::string &name, const std::string &bytes) {
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir / name, std::ios::binary) << bytes;
+}
+
+cv::Mat gradient(int rows, int cols, int type) {
+    cv::Mat m(rows, cols, type);
+    for (int i = 0; i < static_cast<int>(m.total() * m.elemSize()); ++i)
+        m.data[i] = static_cast<unsigned char>(i * 7);
+    return m;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        std::fprintf(stderr, "usage: %s <fuzz/corpus dir>\n", argv[0]);
+        return 2;
+    }
+    const std::filesystem::path out = argv[1];
+    const auto offload = out / "offload";
+    using tierd::OffloadRequest;
+
+    OffloadRequest image;
+    image.task_id = "cam-17-1733-41";
+    image.device_id = "cam-17";
+    image.model = "resnet-8";
+    image.deadline_ms = 250;
+    image.image = gradient(28, 28, CV_8UC1);
+    const std::string gray = tierd::encode_offload_request(image);
+    write(offload, "req-image-gray8.bin", gray);
+    image.image = gradient(4, 5, CV_8UC3);
+    write(offload, "req-image-bgr8.bin", tierd::encode_offload_request(image));
+
+    OffloadRequest tensor;
+    tensor.payload = OffloadRequest::Payload::tensor;
+    tensor.task_id = "cam-17-1733-42";
+    tensor.device_id = "cam-17";
+    tensor.model = "resnet-8";
+    tensor.cut_layer = 5;
+    tensor.shape = {2, 3, 3};
+    for (int i = 0; i < 18; ++i)
+        tensor.tensor.push_back(static_cast<float>(i - 9) * 0.37f);
+    tensor.wire = "f16";
+    write(offload, "req-tensor-f16.bin", tierd::encode_offload_request(tensor));
+    tensor.wire = "i8";
+    write(offload, "req-tensor-i8.bin", tierd::encode_offload_request(tensor));
+
+    OffloadRequest probe;
+    probe.payload = OffloadRequest::Payload::probe;
+    probe.task_id = "probe-1";
+    probe.device_id = "cam-17";
+    probe.pad = 16;
+    write(offload, "req-probe.bin", tierd::encode_offload_request(probe));
+
+    tierd::OffloadReply reply;
+    reply.task_id = "cam-17-1733-41";
+    reply.device_id = "edge-2";
+    reply.ok = true;
+    reply.top_class = 3;
+    reply.top_score = 0.91f;
+    reply.scores = {0.01f, 0.0f, 0.02f, 0.91f, 0.01f, 0.0f, 0.05f, 0.0f, 0.0f, 0.0f};
+    reply.model = "resnet-8";
+    reply.compute_ms = 0.7;
+    reply.energy_j = 0.0021;
+    reply.energy_source = "estimated:x86-edge-server";
+    reply.queue_ms = 1.5;
+    reply.queue_depth = 2;
+    reply.cut_layer = 5;
+    write(offload, "reply-ok.json", tierd::encode_offload_reply(reply));
+    tierd::OffloadReply failed;
+    failed.task_id = "cam-17-1733-43";
+    failed.device_id = "edge-2";
+    failed.error_code = "no_model";
+    failed.error_message = "model \"x\" is not loaded";
+    write(offload, "reply-error.json", tierd::encode_offload_reply(failed));
+    tierd::OffloadReply pong;
+    pong.task_id = "probe-1";
+    pong.device_id = "edge-2";
+    pong.ok = true;
+    pong.probe = true;
+    write(offload, "reply-probe.json", tierd::encode_offload_reply(pong));
+
+    const auto images = out / "image";
+    write(images, "tdi1-gray28.bin", gray);
+    std::vector<unsigned char> jpeg;
+    cv::imencode(".jpg", gradient(8, 8, CV_8UC3), jpeg, {cv::IMWRITE_JPEG_QUALITY, 50});
+    write(images, "bgr8.jpg", std::string(jpeg.begin(), jpeg.end()));
+    return 0;
+}
