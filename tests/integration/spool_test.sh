@@ -84,6 +84,14 @@ start_consumer() {
     sleep 0.5
 }
 results() { wc -l <"$work/results.jsonl"; }
+# The consumer's persistent session must exist on the broker before the agent can deliver
+# to it: subscribe once, then stop the broker cleanly (it saves the session). The
+# consumer keeps reconnecting; once the broker is back it gets what was queued for it.
+prime_consumer() {
+    start_broker "$work"
+    start_consumer
+    stop_broker
+}
 # wait_for SECONDS DESCRIPTION COMMAND...: polls COMMAND every 0.25 s.
 wait_for() {
     local secs=$1 what=$2
@@ -158,12 +166,12 @@ restart_resumes)
     # No broker; the agent stores results, is killed -9 mid-stream, then restarted (with no
     # source) once the broker is back: what it had stored is delivered; lost are only the
     # tasks that were in memory (at most workers.queue_limit = 8).
+    prime_consumer
     agent_config 2000 100 >"$work/agent.toml"
     start_agent "$work/agent.toml" "$work/agent.log"
     sleep 4
     kill -9 "$agent_pid"; wait "$agent_pid" 2>/dev/null || true; agent_pid=
     start_broker "$work"
-    start_consumer
     # The same agent without its source: only what the spool holds goes out.
     sed -e 's/^kind = "idx"/kind = "none"/' -e '/^path = .*idx3/d' -e '/^labels = /d' \
         -e '/^limit = /d' -e '/^rate_hz = /d' "$work/agent.toml" >"$work/agent2.toml"
@@ -184,13 +192,13 @@ disk_full)
     [ "$(id -u)" -eq 0 ] || { echo "SKIP: mounting a tmpfs needs root"; exit 0; }
     mount -t tmpfs -o size=4m tmpfs "$work/state" || { echo "SKIP: cannot mount a tmpfs"; exit 0; }
     mounted=1
+    prime_consumer
     agent_config 8000 0 '[spool]
 when_full = "drop-newest"' >"$work/agent.toml"
     start_agent "$work/agent.toml" "$work/agent.log"
     wait_for 60 "the disk-full error" grep -q "cannot store an entry" "$work/agent.log"
     kill -0 "$agent_pid" || fail "the agent died on a full disk"
     start_broker "$work"
-    start_consumer
     wait_for 60 "the pipeline to finish" pipeline_finished
     failed=$(spool "s['spool']['dropped']['write_failed']")
     stored=$(spool "s['spool']['stored']")
@@ -208,10 +216,10 @@ block_keeps_everything)
     agent_config 600 0 '[spool]
 max_bytes = 65536
 when_full = "block"' >"$work/agent.toml"
+    prime_consumer
     start_agent "$work/agent.toml" "$work/agent.log"
     sleep 4
     start_broker "$work"
-    start_consumer
     grep -q "waiting for room in the spool" "$work/agent.log" || fail "the source never waited"
     wait_for 60 "the pipeline to finish" pipeline_finished
     wait_for 20 "the spool to drain" spool_empty
