@@ -34,9 +34,12 @@ fail() {
 }
 BROKER_PORT=$(free_port)
 # Persistence: the consumer's session and its queued QoS 1 messages survive a restart.
+# max_queued_messages 0: no cap on what the broker queues for the consumer while it
+# reconnects (mosquitto's default, 1000, would drop the rest of a larger backlog).
 BROKER_EXTRA_CONF="persistence true
 persistence_location $work/
-autosave_interval 1"
+autosave_interval 1
+max_queued_messages 0"
 export TIERCTL_HOST=127.0.0.1 TIERCTL_PORT=$BROKER_PORT
 
 # agent_config N RATE_HZ [EXTRA]: an end agent streaming N test images at RATE_HZ through
