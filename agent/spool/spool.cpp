@@ -151,13 +151,13 @@ void Spool::prepare() {
     p("INSERT INTO spool(created_ms, topic, payload, bytes) VALUES(?1, ?2, ?3, ?4)", &insert_);
     p("SELECT seq, created_ms, topic, payload FROM spool WHERE seq > ?1 ORDER BY seq LIMIT ?2",
       &select_after_);
-    p("SELECT bytes FROM spool WHERE seq = ?1", &select_one_);
-    p("DELETE FROM spool WHERE seq = ?1", &delete_one_);
+    // One statement per delivery on the loop thread: the delete says what it freed.
+    p("DELETE FROM spool WHERE seq = ?1 RETURNING bytes", &delete_one_);
     p("SELECT seq, bytes, created_ms FROM spool ORDER BY seq LIMIT 512", &select_oldest_);
 }
 
 void Spool::close_db() {
-    for (auto **s : {&insert_, &select_after_, &select_one_, &delete_one_, &select_oldest_}) {
+    for (auto **s : {&insert_, &select_after_, &delete_one_, &select_oldest_}) {
         sqlite3_finalize(*s);
         *s = nullptr;
     }
@@ -273,15 +273,6 @@ std::vector<SpoolEntry> Spool::read_after(std::int64_t after_seq, std::size_t ma
 }
 
 int Spool::remove(std::int64_t seq, std::uint64_t *counter) {
-    std::int64_t bytes = -1;
-    {
-        StmtReset reset{select_one_};
-        sqlite3_bind_int64(select_one_, 1, seq);
-        if (sqlite3_step(select_one_) == SQLITE_ROW)
-            bytes = sqlite3_column_int64(select_one_, 0);
-    }
-    if (bytes < 0)
-        return 0; // already dropped (drop-oldest, expiry) or delivered twice
     StmtReset reset{delete_one_};
     sqlite3_bind_int64(delete_one_, 1, seq);
     int rc = sqlite3_step(delete_one_);
@@ -290,8 +281,11 @@ int Spool::remove(std::int64_t seq, std::uint64_t *counter) {
         sqlite3_reset(delete_one_);
         rc = sqlite3_step(delete_one_);
     }
-    if (rc != SQLITE_DONE)
+    if (rc == SQLITE_DONE)
+        return 0; // already dropped (drop-oldest, expiry) or delivered twice
+    if (rc != SQLITE_ROW)
         return -1;
+    const std::int64_t bytes = sqlite3_column_int64(delete_one_, 0);
     --stats_.entries;
     stats_.bytes -= std::min(stats_.bytes, static_cast<std::uint64_t>(bytes));
     if (counter)

@@ -121,7 +121,6 @@ class Spool {
     sqlite3 *db_ = nullptr;
     sqlite3_stmt *insert_ = nullptr;
     sqlite3_stmt *select_after_ = nullptr;
-    sqlite3_stmt *select_one_ = nullptr;
     sqlite3_stmt *delete_one_ = nullptr;
     sqlite3_stmt *select_oldest_ = nullptr;
     bool warned_write_ = false;

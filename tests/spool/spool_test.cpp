@@ -36,6 +36,15 @@ std::string payload(int i, std::size_t size = 100) {
     return s;
 }
 
+// Appends 1000-byte entries (a 1-byte topic, 999 payload bytes) until the next would
+// not fit; returns how many, each stored.
+int fill(Spool &spool) {
+    int i = 0;
+    for (; spool.has_room(1000); ++i)
+        EXPECT_EQ(spool.append("t", payload(i, 999), i), Spool::Append::stored);
+    return i;
+}
+
 TEST(Spool, EntriesComeBackInOrderAndSurviveReopening) {
     TempDir dir;
     {
@@ -73,9 +82,7 @@ TEST(Spool, DropOldestFreesASegmentAtOnceAndCountsIt) {
     o.max_bytes = 1 << 16;     // 64 KiB
     o.segment_bytes = 1 << 14; // 16 KiB
     Spool spool(o);
-    int i = 0;
-    for (; spool.has_room(1000); ++i)
-        ASSERT_EQ(spool.append("t", payload(i, 999), i), Spool::Append::stored);
+    int i = fill(spool);
     const auto before = spool.stats().entries;
     ASSERT_EQ(spool.append("t", payload(i, 999), i), Spool::Append::stored);
     const auto &s = spool.stats();
@@ -94,9 +101,7 @@ TEST(Spool, DropNewestRefusesTheNewEntry) {
     o.max_bytes = 1 << 16;
     o.when_full = SpoolWhenFull::drop_newest;
     Spool spool(o);
-    int i = 0;
-    for (; spool.has_room(1000); ++i)
-        spool.append("t", payload(i, 999), i);
+    int i = fill(spool);
     EXPECT_EQ(spool.append("t", payload(i, 999), i), Spool::Append::dropped_newest);
     EXPECT_EQ(spool.stats().dropped_newest, 1u);
     EXPECT_EQ(spool.read_after(0, 1).at(0).payload, payload(0, 999));
@@ -108,9 +113,7 @@ TEST(Spool, BlockStoresBeyondTheBoundAndSaysItIsFull) {
     o.max_bytes = 1 << 16;
     o.when_full = SpoolWhenFull::block;
     Spool spool(o);
-    int i = 0;
-    for (; spool.has_room(1000); ++i)
-        spool.append("t", payload(i, 999), i);
+    int i = fill(spool);
     EXPECT_EQ(spool.append("t", payload(i, 999), i), Spool::Append::stored);
     EXPECT_FALSE(spool.has_room());
     EXPECT_EQ(spool.stats().over_bound, 1u);
