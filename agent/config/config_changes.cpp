@@ -1,5 +1,6 @@
 #include "agent/config/config_changes.hpp"
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -13,8 +14,11 @@ std::optional<toml::table> wrap(const nlohmann::json &j);
 bool insert_json(toml::array &arr, const nlohmann::json &j) {
     switch (j.type()) {
     case nlohmann::json::value_t::boolean: arr.push_back(j.get<bool>()); return true;
-    case nlohmann::json::value_t::number_integer:
+    case nlohmann::json::value_t::number_integer: arr.push_back(j.get<std::int64_t>()); return true;
     case nlohmann::json::value_t::number_unsigned:
+        // TOML integers are int64; a larger value would wrap to a negative one.
+        if (j.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX))
+            return false;
         arr.push_back(j.get<std::int64_t>());
         return true;
     case nlohmann::json::value_t::number_float: arr.push_back(j.get<double>()); return true;

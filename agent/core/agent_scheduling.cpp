@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -91,8 +92,9 @@ void Agent::register_scheduling_commands() {
             throw CommandError{"busy", "a profile command is already running"};
         int runs = kDefaultRuns;
         if (args.contains("runs")) {
-            if (!args["runs"].is_number_integer() || args["runs"].get<int>() < 1 ||
-                args["runs"].get<int>() > kMaxRuns)
+            // Compared as int64: get<int>() of 4294967301 would truncate it to 5.
+            if (!args["runs"].is_number_integer() || args["runs"].get<std::int64_t>() < 1 ||
+                args["runs"].get<std::int64_t>() > kMaxRuns)
                 throw CommandError{"invalid_args", "\"runs\" must be an integer 1..1000"};
             runs = args["runs"].get<int>();
         }

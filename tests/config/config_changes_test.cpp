@@ -44,5 +44,17 @@ TEST(ConfigChanges, RejectsUnknownKeysAndNulls) {
     EXPECT_EQ(r2.errors[0].key_path, "mqtt.prot");
 }
 
+TEST(ConfigChanges, RejectsIntegersBeyondToml) {
+    Config c = base();
+    // 2^63 fits JSON's unsigned range but not TOML's int64: refused, not wrapped negative.
+    auto r = apply_changes(c, {{"spool.max_bytes", 9223372036854775808ull}});
+    ASSERT_FALSE(r.ok());
+    ASSERT_EQ(r.errors.size(), 1u) << to_string(r.errors);
+    EXPECT_EQ(r.errors[0].key_path, "spool.max_bytes");
+    EXPECT_EQ(r.errors[0].message, "value cannot be represented in TOML");     // not a range error
+    auto ok = apply_changes(c, {{"spool.max_bytes", std::uint64_t{1} << 40}}); // the bound
+    EXPECT_TRUE(ok.ok()) << to_string(ok.errors);
+}
+
 } // namespace
 } // namespace tierd

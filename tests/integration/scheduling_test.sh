@@ -210,6 +210,8 @@ models = \"resnet-20\""
     done
     out=$(cmd "$end" '{"op":"profile","args":{"runs":0}}') || fail "profile: no reply"
     echo "$out" | grep -q '"code":"invalid_args"' || fail "profile runs 0: $out"
+    out=$(cmd "$end" '{"op":"profile","args":{"runs":4294967301}}') || fail "profile: no reply"
+    echo "$out" | grep -q '"code":"invalid_args"' || fail "profile runs 2^32+5 (must not wrap to 5): $out"
     out=$(cmd "$end" '{"op":"profile","args":{"images":"/nonexistent.idx"}}' 30) || fail "profile: no reply"
     echo "$out" | grep -q '"code":"profile_failed"' || fail "profile of a missing file: $out"
     # The agent still serves, and its saved profile comes back after a restart.
