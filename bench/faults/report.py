@@ -14,7 +14,7 @@ SCEN = [("a", "broker_outage", "Broker killed (SIGKILL) for 60 s during a 10,000
         ("b", "link_cut", "End–hub link cut for 10 s mid-stream (always-edge offload)"),
         ("b2", "link_cut_short", "End–hub link cut for 4 s mid-stream (below the MQTT keepalive detection)"),
         ("c", "edge_killed", "Edge agent killed (SIGKILL) mid-stream, restarted after 5 s"),
-        ("d", "end_killed", "End agent killed (SIGKILL) mid-stream, restarted (spool only)"),
+        ("d", "end_killed", "End agent killed (SIGKILL) mid-stream while cut off from the broker, restarted (spool only)"),
         ("e", "disk_full", "Spool on a 4 MiB tmpfs that fills"),
         ("f", "watchdog", "Stuck event loop under a systemd-like watchdog")]
 

@@ -7,7 +7,8 @@
 #   b link_cut       the end–hub link cut for 10 s mid-stream (always-edge offload)
 #   b2 link_cut_short the same with a 4 s cut (below the MQTT keepalive detection)
 #   c edge_killed    the edge agent killed (-9) mid-stream, restarted 5 s later
-#   d end_killed     the end agent killed (-9) mid-stream, restarted (spool only)
+#   d end_killed     the end agent killed (-9) mid-stream while cut off from the broker,
+#                    restarted (spool only): what it had spooled is delivered
 #   e disk_full      the spool on a 4 MiB tmpfs that fills; commands served while full
 #   f watchdog       a stuck event loop (debug.block_loop, TIERD_TEST_HOOKS=1) under a
 #                    systemd-like watchdog: killed (SIGABRT) and restarted
@@ -195,8 +196,15 @@ if [[ " $scenarios " == *" d "* ]]; then
     end_config $dev $n 100 always-end "$WORK/state" "$WORK/local.jsonl" >"$WORK/end.toml"
     start_end "$WORK/end.toml" "$WORK/end.log"
     wait_until 60 at_least "$WORK/local.jsonl" 1000 || echo "  slow start"
+    # The link is cut for 2 s first, so the spool holds results the broker never
+    # acknowledged when the agent dies: the restart must find and send them.
+    link_cut
+    sleep 2
     kill -9 "$END_PID"; { wait "$END_PID"; } 2>/dev/null || true; END_PID=
+    # what the dead agent left in its spool (read-only; the restart recovers the WAL)
+    pending=$($PY -c "import sqlite3; print(sqlite3.connect('file:$WORK/state/spool.db?mode=ro', uri=True).execute('select count(*) from spool').fetchone()[0])" 2>/dev/null || echo null)
     at_kill=$(lines "$WORK/local.jsonl")
+    link_restore
     sleep 1
     no_source "$WORK/end.toml" >"$WORK/end2.toml"
     t0=$(now)
@@ -205,13 +213,15 @@ if [[ " $scenarios " == *" d "* ]]; then
     drained=$(since "$t0")
     sleep 1
     read -r recovered delivered < <(status $dev "s['spool']['recovered'], s['spool']['delivered']" | tr -d '(),') || true
-    echo "  killed at result $at_kill; restarted: recovered $recovered, delivered $delivered (${drained}s)"
+    echo "  killed at result $at_kill with $pending entries spooled; restarted: recovered $recovered, delivered $delivered (${drained}s)"
     $PY "$here/check.py" "$WORK/results.jsonl" "$WORK/local.jsonl" --max-gap 8 --json "$WORK/check.json" || true
     gap=$($PY -c "import json; print(json.load(open('$WORK/check.json'))['missing_below_highest'])")
     fig images_started "$n"; fig killed_at_result "$at_kill"; fig queue_limit 8
+    fig spool_entries_before_kill "$pending"
     fig recovered "$recovered"; fig delivered_after_restart "$delivered"
     fig restart_to_drained_s "$drained"; fig gap_tasks "$gap"
     chk "gap (tasks in memory) <= workers.queue_limit = 8" "$([ "$gap" -le 8 ] && echo 1 || echo 0)" "$gap"
+    chk "the spool held unacknowledged results at the kill (spool.recovered > 0)" "$([ "${recovered:-0}" -gt 0 ] && echo 1 || echo 0)" "$recovered"
     chk "spool.recovered == delivered by the restarted agent" "$([ "$recovered" = "$delivered" ] && echo 1 || echo 0)" "$recovered vs $delivered"
     chk "no duplicates/conflicts after dedup, in order" "$($PY -c "import json; d=json.load(open('$WORK/check.json')); print(int(d['conflicting_repeats'] == 0 and d['in_order']))")" ""
 fi
