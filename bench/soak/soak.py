@@ -35,6 +35,19 @@ def proc(pid):
     return rss, len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def cpu_jiffies(pids):
+    """(busy jiffies of the whole machine, jiffies of `pids` and of this driver)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    busy = sum(v) - v[3] - v[4]  # all but idle and iowait
+    own = 0
+    for pid in list(pids) + [os.getpid()]:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        own += int(fields[11]) + int(fields[12])  # utime, stime (children not counted)
+    return busy, own
+
+
 def pct(values, q):
     if not values:
         return None
@@ -91,6 +104,10 @@ def main():
     rows, sent = [], 0
     start = time.time()
     next_send, next_sample = start, start + SAMPLE_S
+    # CPU used by anything but the soak's own processes: shows whether the machine was
+    # quiet, so a latency change can be told from other work starting on it.
+    hz, ncpu = os.sysconf("SC_CLK_TCK"), os.cpu_count()
+    last_cpu = cpu_jiffies(pids.values())
     period = 1.0 / a.rate
     while time.time() - start < a.seconds and not stop:
         now = time.time()
@@ -112,6 +129,12 @@ def main():
                    "dropped_input": tasks.get("dropped")}
             for name, pid in pids.items():
                 row[f"rss_{name}_kb"], row[f"fds_{name}"] = proc(pid)
+            cpu = cpu_jiffies(pids.values())
+            other = (cpu[0] - last_cpu[0]) - (cpu[1] - last_cpu[1])
+            last_cpu = cpu
+            row["cpu_other_pct"] = round(max(0.0, 100.0 * other / (hz * SAMPLE_S * ncpu)), 1)
+            with open("/proc/loadavg") as f:
+                row["load1"] = float(f.read().split()[0])
             rows.append(row)
             print(json.dumps(row), flush=True)
         time.sleep(max(0.0, min(next_send, next_sample) - time.time()))
@@ -144,6 +167,10 @@ def report(a, rows, sent, counts, pids):
     ax[2].plot(t, [r["p50"] for r in rows], label="p50")
     ax[2].plot(t, [r["p99"] for r in rows], label="p99")
     ax[2].set_ylabel("result latency (ms)")
+    other = ax[2].twinx()
+    other.plot(t, [r["cpu_other_pct"] for r in rows], color="grey", alpha=0.5, linewidth=0.8)
+    other.set_ylabel("other CPU (% of machine)", color="grey")
+    other.set_ylim(0, 100)
     ax[2].set_xlabel("minutes")
     for x in ax:
         x.axvline(a.warmup / 60, color="grey", linestyle=":")
@@ -169,6 +196,27 @@ def report(a, rows, sent, counts, pids):
                      f"(range {min(fds)}..{max(fds)}; {'no growth' if growth <= 0 else 'GROWS'}) |")
     p99_first = statistics.median(r["p99"] for r in after[:k] if r["p99"] is not None)
     p99_last = statistics.median(r["p99"] for r in after[-k:] if r["p99"] is not None)
+    # p99 stability: the median p99 of each 10-minute block after warm-up (shorter runs:
+    # fifths) within +-25% of the median of those block medians.
+    span = 600 if a.seconds - a.warmup >= 1800 else max(SAMPLE_S, (a.seconds - a.warmup) / 5)
+    blocks = {}
+    for r in after:
+        blocks.setdefault(int((r["t"] - a.warmup) // span), []).append(r)
+    block_rows, block_p99 = [], []
+    for i in sorted(blocks):
+        b = blocks[i]
+        p99s = [r["p99"] for r in b if r["p99"] is not None]
+        if not p99s:
+            continue
+        med = statistics.median(p99s)
+        block_p99.append(med)
+        block_rows.append((a.warmup + i * span, a.warmup + i * span + span, len(b), med,
+                           statistics.median(r["p50"] for r in b if r["p50"] is not None),
+                           statistics.mean(r["cpu_other_pct"] for r in b),
+                           max(r["cpu_other_pct"] for r in b)))
+    centre = statistics.median(block_p99)
+    worst = max(abs(m - centre) / centre for m in block_p99)
+    stable = worst <= 0.25
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}"
     try:
         for line in open("/proc/cpuinfo"):
@@ -203,19 +251,32 @@ def report(a, rows, sent, counts, pids):
         f"{p99_last:.1f} ms ({100 * (p99_last - p99_first) / p99_first:+.1f}%). Spool at the end: "
         f"{rows[-1]['spool_entries']} entries.",
         "",
+        f"p99 stability (target: each {round(span / 60, 1):g}-minute block's median p99 within +-25% of "
+        f"the median of the blocks, {centre:.1f} ms): worst {100 * worst:.1f}%, "
+        + ("**stable**." if stable else "**NOT stable**.")
+        + " Other CPU: what processes other than the soak's own (broker, agents, this driver) "
+        f"used, in % of the machine's {os.cpu_count()} CPUs (from /proc/stat), to tell a latency "
+        "change from other work on the machine.",
+        "",
+        "| block (min) | samples | median p50 ms | median p99 ms | other CPU mean % | other CPU max % |",
+        "|---|---|---|---|---|---|",
+        *[f"| {round(lo / 60, 1):g}-{round(hi / 60, 1):g} | {n} | {p50:.1f} | {p99:.1f} | {om:.1f} | {ox:.1f} |"
+          for lo, hi, n, p99, p50, om, ox in block_rows],
+        "",
         "![soak](soak.png)",
         "",
         "Per minute (the last sample of each minute; latency over that sample's 10 s):",
         "",
-        "| min | sent | results | p50 ms | p99 ms | spool entries | " + " | ".join(
+        "| min | sent | results | p50 ms | p99 ms | other CPU % | spool entries | " + " | ".join(
             f"RSS {n} MiB | fds {n}" for n in pids) + " |",
-        "|---" * (6 + 2 * len(pids)) + "|",
+        "|---" * (7 + 2 * len(pids)) + "|",
     ]
     for r in rows:
         if int(r["t"]) % 60 < SAMPLE_S:
             md.append(f"| {r['t'] / 60:.0f} | {r['sent']} | {r['results']} | "
                       f"{r['p50'] if r['p50'] is None else round(r['p50'], 1)} | "
-                      f"{r['p99'] if r['p99'] is None else round(r['p99'], 1)} | {r['spool_entries']} | "
+                      f"{r['p99'] if r['p99'] is None else round(r['p99'], 1)} | {r['cpu_other_pct']} | "
+                      f"{r['spool_entries']} | "
                       + " | ".join(f"{r[f'rss_{n}_kb'] / 1024:.1f} | {r[f'fds_{n}']}" for n in pids) + " |")
     with open(os.path.join(a.out, "soak.md"), "w") as f:
         f.write("\n".join(md) + "\n")
