@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The long fuzzing run (docs/fuzzing.md): each libFuzzer harness until RUNS_PER_HARNESS
-# executions (default 10^7) or SECONDS_PER_HARNESS (default 3600), whichever comes
+# executions (default 10^7) or SECONDS_PER_HARNESS (default 5400), whichever comes
 # first, JOBS (default 2) at a time, on the ASan + UBSan build that
 # scripts/test-sanitizers.sh makes (build-asan). Each harness grows its own corpus under
 # build-asan/fuzz-long/<harness>/ (seeded from fuzz/corpus/ and fuzz/regressions/, kept
@@ -10,7 +10,7 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${TIERD_ASAN_BUILD_DIR:-$top/build-asan}
-seconds=${SECONDS_PER_HARNESS:-3600}
+seconds=${SECONDS_PER_HARNESS:-5400}
 runs=${RUNS_PER_HARNESS:-10000000}
 jobs=${JOBS:-2}
 harnesses=(${HARNESSES:-command config plugin_config offload image manifest})
