@@ -172,7 +172,10 @@ restart_resumes)
     prime_consumer
     agent_config 2000 100 >"$work/agent.toml"
     start_agent "$work/agent.toml" "$work/agent.log"
-    sleep 4
+    # Killed once it has stored 200 results (not after a fixed sleep: a loaded machine
+    # may take seconds to start the agent, and then too little would be spooled).
+    spooled() { /usr/bin/python3 -c "import sqlite3, sys; sys.exit(sqlite3.connect('file:$work/state/spool.db?mode=ro', uri=True).execute('select count(*) from spool').fetchone()[0] < 200)" 2>/dev/null; }
+    wait_for 60 "200 spooled results" spooled
     kill -9 "$agent_pid"; wait "$agent_pid" 2>/dev/null || true; agent_pid=
     start_broker "$work"
     # The same agent without its source: only what the spool holds goes out.
