@@ -35,14 +35,7 @@ ctest --test-dir "$build" --output-on-failure -j"$jobs" \
     -E 'ExportsOnlyTheEntryFunction/test_throwing' ${ASAN_CTEST_ARGS:-} || failed=1
 tested=$(date +%s) # the fuzzers run even when a test failed: one CI run reports both
 
-# The dictionary each harness uses (fuzz/dict/).
-dict_for() {
-    case $1 in
-    command) echo command ;;
-    config | plugin_config | manifest) echo config ;;
-    offload | image) echo offload ;;
-    esac
-}
+. "$top/fuzz/dict_for.sh"
 
 # One harness for $fuzz_seconds: new inputs go to a scratch corpus (the committed seeds
 # stay as they are), a crash to fuzz-artifacts/<harness>/. -max_len: the deep-nesting

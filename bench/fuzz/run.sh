@@ -24,13 +24,7 @@ export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:abort_on_error=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 export LSAN_OPTIONS="suppressions=$top/fuzz/lsan.supp:print_suppressions=0"
 
-dict_for() {
-    case $1 in
-    command) echo command ;;
-    config | plugin_config | manifest) echo config ;;
-    offload | image) echo offload ;;
-    esac
-}
+. "$top/fuzz/dict_for.sh"
 
 long=$build/fuzz-long
 mkdir -p "$long"
