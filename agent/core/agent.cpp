@@ -311,6 +311,10 @@ void Agent::on_message(const MqttLink::Message &message) {
     if (topic == device_topic(id, "input")) {
         if (pipeline_)
             pipeline_->push(message.payload);
+        else if (early_inputs_.size() < early_input_limit())
+            early_inputs_.push_back(message.payload);
+        else
+            ++early_inputs_dropped_;
         return;
     }
     if (topic.rfind("tierd/v1/offload/", 0) == 0) {

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <thread>
+#include <utility>
 
 namespace tierd {
 namespace {
@@ -164,6 +165,11 @@ void Agent::start_pipeline() {
     // [spool] when_full = "block": no new task while the spool is over its bound.
     if (config_.spool.when_full == SpoolWhenFull::block)
         pipeline_->set_admission([this] { return outbox_->has_room(); });
+    for (auto &payload : early_inputs_)
+        pipeline_->push(std::move(payload));
+    early_inputs_.clear();
+    early_inputs_.shrink_to_fit();
+    pipeline_->count_dropped(std::exchange(early_inputs_dropped_, 0));
     pipeline_->start_probing();
     pipeline_waiting_ = true;
     arm_pipeline_start(subscribed_ ? kStatusSettleMs : kStartWithoutBrokerMs);

@@ -101,6 +101,10 @@ class Pipeline {
     // format). Decoded on a worker; dropped (and counted) when the pipeline is full.
     void push(std::string payload);
 
+    // Counts `n` input messages as dropped that never reached push(): the agent holds the
+    // ones that arrive before the pipeline exists, up to the same bound, and drops the rest.
+    void count_dropped(uint64_t n) { dropped_ += n; }
+
     // Opens the source on a worker and starts pulling. A source that cannot be opened is
     // logged and reported in stats(); the agent serves on.
     void start();

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# pipeline_test.sh CASE TIERD_BINARY LIB_BROKER SOURCE_DIR
+# pipeline_test.sh CASE TIERD_BINARY LIB_BROKER SOURCE_DIR PLUGIN_DIR TEST_PLUGIN_DIR
 # A real end agent runs images from an IDX file through its plugins (a real ONNX model
 # the test writes) and writes results to the results topic and a JSONL file.
 set -euo pipefail
 case_name=$1 tierd=$2
 . "$3"
 source_dir=$4
+plugin_dir=$5 test_plugin_dir=$6 # the in-tree plugins; test-slow-start.so
 work=$(mktemp -d)
 trap 'kill -9 ${TIERD_PID:-} ${SUB_PID:-} 2>/dev/null || true; stop_broker; rm -rf "$work"' EXIT
 start_broker "$work"
@@ -248,6 +249,51 @@ PY
     out=$(rr '{"op":"status"}')
     echo "$out" | grep -q '"undecodable":1' || fail "undecodable not counted: $out"
     echo "$out" | grep -q '"done":2' || fail "status: $out"
+    ;;
+inputs_during_plugin_load)
+    # Images published once the agent is online but while its start-up plugin load still
+    # runs (test-slow-start takes 2 s to construct) are held and run when the pipeline
+    # exists, not lost. Before this was fixed, such messages vanished without a count.
+    cat >"$work/tierd.toml" <<CONF
+[agent]
+device_id = "$device"
+[mqtt]
+host = "127.0.0.1"
+port = $BROKER_PORT
+[source]
+kind = "topic"
+[results]
+jsonl = "$work/results.jsonl"
+[plugins]
+search_path = ["$test_plugin_dir", "$plugin_dir"]
+inference = "test-slow-start"
+preclassifier = ""
+[plugin.test-slow-start]
+start_ms = 2000
+top_class = 5
+CONF
+    /usr/bin/python3 -c 'import sys; sys.stdout.buffer.write(b"P5\n8 8\n255\n" + bytes(range(64)))' \
+        >"$work/img.pgm"
+    "$tierd" --config "$work/tierd.toml" >"$work/tierd.log" 2>&1 &
+    TIERD_PID=$!
+    wait_online
+    for _ in 1 2 3; do
+        mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -t "tierd/v1/dev/$device/input" \
+            -f "$work/img.pgm"
+    done
+    # The check that the messages came in before the plugin finished loading: the log
+    # line that says it loaded must not be there yet.
+    if grep -q "plugin test-slow-start .* loaded" "$work/tierd.log"; then
+        fail "the plugin loaded before the images were sent: the test proves nothing"
+    fi
+    wait_results 3 30
+    [ "$(grep -c '"ok":true' "$work/results.jsonl" 2>/dev/null)" -eq 3 ] ||
+        fail "results: $(cat "$work/results.jsonl" 2>/dev/null)"
+    [ "$(grep -c '"top_class":5' "$work/results.jsonl")" -eq 3 ] ||
+        fail "not answered by the slow plugin: $(cat "$work/results.jsonl")"
+    out=$(rr '{"op":"status"}')
+    echo "$out" | grep -q '"pushed":3' || fail "status: $out"
+    echo "$out" | grep -q '"dropped":0' || fail "status: $out"
     ;;
 cascade_local_first)
     # [pipeline] local_first with scheduler-rule by-confidence on the zoo's real models:
