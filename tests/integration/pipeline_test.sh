@@ -252,7 +252,7 @@ PY
     ;;
 inputs_during_plugin_load)
     # Images published once the agent is online but while its start-up plugin load still
-    # runs (test-slow-start takes 2 s to construct) are held and run when the pipeline
+    # runs (test-slow-start takes 3 s to construct) are held and run when the pipeline
     # exists, not lost. Before this was fixed, such messages vanished without a count.
     cat >"$work/tierd.toml" <<CONF
 [agent]
@@ -269,7 +269,7 @@ search_path = ["$test_plugin_dir", "$plugin_dir"]
 inference = "test-slow-start"
 preclassifier = ""
 [plugin.test-slow-start]
-start_ms = 2000
+start_ms = 3000
 top_class = 5
 CONF
     /usr/bin/python3 -c 'import sys; sys.stdout.buffer.write(b"P5\n8 8\n255\n" + bytes(range(64)))' \

@@ -105,7 +105,12 @@ rr "{\"op\":\"set-config\",\"args\":{\"changes\":{\"mqtt.password\":\"$password\
     grep -q '"ok":false' || fail "a bad set-config was accepted"
 rr '{"op":"reload"}' | grep -q '"ok":true' || fail "reload"
 wait_log "holds secrets" 2
-sleep 0.6 # a telemetry document or two
+# Two telemetry documents at least, so the search below covers them (interval 400 ms;
+# waited for, not slept: under ASan on shared cores a fixed sleep saw only one).
+for _ in $(seq 100); do
+    [ "$(grep -c "tierd/v1/dev/$device/telemetry" "$work/all-messages" || true)" -ge 2 ] && break
+    sleep 0.1
+done
 
 # A wrong password at run time: the agent moves to a new session the broker refuses.
 rr "{\"op\":\"set-config\",\"args\":{\"changes\":{\"mqtt.password\":\"$wrong\"}}}" |
