@@ -203,7 +203,11 @@ set_config_all_or_nothing)
     # A change of broker session settings moves the agent to a new session.
     out=$(rr '{"op":"set-config","args":{"changes":{"mqtt.keepalive_s":20}}}')
     echo "$out" | grep -q '"ok":true' || fail "keepalive change: $out"
-    sleep 0.5
+    # A command sent between the two sessions would be lost: wait for the new one.
+    for _ in $(seq 100); do
+        [ "$(grep -c "mqtt: connected" "$work/tierd.log")" -ge 2 ] && break
+        sleep 0.1
+    done
     out=$(rr '{"op":"get-config"}') || fail "no answer after the session change"
     echo "$out" | grep -q '"keepalive_s":20' || fail "keepalive not applied: $out"
     wait_state online >/dev/null
