@@ -344,7 +344,14 @@ void Agent::track_status(const MqttLink::Message &message) {
     const std::string device = doc["device_id"].get<std::string>();
     if (device == options_.identity.device_id)
         return;
-    if (doc.value("state", "") == "online" && doc.contains("role") && doc["role"].is_string()) {
+    // An agent still in its start-up plugin load has no inference plugin or offload server
+    // yet: requests sent to it would be lost and time out. It counts once the status it
+    // republishes after the load no longer says `loading`.
+    const auto plugins = doc.find("plugins");
+    const bool loading = plugins != doc.end() && plugins->is_object() &&
+                         plugins->contains("loading") && (*plugins)["loading"] == true;
+    if (doc.contains("state") && doc["state"] == "online" && !loading && doc.contains("role") &&
+        doc["role"].is_string()) {
         const bool new_here = online_agents_.count(device) == 0;
         online_agents_[device] = doc["role"].get<std::string>();
         if (new_here && pipeline_)

@@ -68,10 +68,14 @@ void Agent::load_saved_profile() {
     std::stringstream text;
     text << in.rdbuf();
     auto doc = nlohmann::json::parse(text.str(), nullptr, false);
-    if (!doc.is_object() || !doc.contains("models") ||
-        doc.value("device_id", "") != options_.identity.device_id) {
+    if (!doc.is_object() || !doc.contains("device_id") ||
+        doc["device_id"] != options_.identity.device_id) {
         spdlog::warn("profile: {} is not this device's profile; run the profile command again",
                      path);
+        return;
+    }
+    if (std::string why = profile_document_error(doc); !why.empty()) {
+        spdlog::warn("profile: {} is malformed ({}); run the profile command again", path, why);
         return;
     }
     doc["tier"] = options_.identity.role; // the role may have changed since

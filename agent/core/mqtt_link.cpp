@@ -308,7 +308,17 @@ void MqttLink::on_message_cb(mosquitto *, void *obj, const mosquitto_message *me
         m.correlation_data.assign(static_cast<const char *>(correlation), correlation_len);
         free(correlation);
     }
-    self->on_message(m);
+    // Handlers parse what any client may publish. An exception they let out would unwind
+    // through libmosquitto's C frames (undefined behaviour; in practice the agent ends), so
+    // it stops here: a handler bug, logged; the message is dropped and the agent serves on.
+    try {
+        self->on_message(m);
+    } catch (const std::exception &e) {
+        spdlog::error("mqtt: a message on {} was dropped: its handler failed: {}", m.topic,
+                      e.what());
+    } catch (...) {
+        spdlog::error("mqtt: a message on {} was dropped: its handler failed", m.topic);
+    }
 }
 
 void MqttLink::on_publish_cb(mosquitto *, void *obj, int mid, int reason,

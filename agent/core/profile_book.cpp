@@ -10,7 +10,41 @@ constexpr double kScaleAlpha = 0.1;    // EWMA weight of one observation
 constexpr double kScaleMove = 0.10;    // re-plan when the factor moved this much
 constexpr double kScaleBounds = 100.0; // ignore observations off by more than this
 
+// A present key must be a number (json::value() throws on anything else, null included);
+// an absent one is read as its default.
+bool number_or_absent(const nlohmann::json &object, const char *key) {
+    auto it = object.find(key);
+    return it == object.end() || it->is_number();
+}
+
 } // namespace
+
+std::string profile_document_error(const nlohmann::json &doc) {
+    if (!doc.is_object())
+        return "not a JSON object";
+    auto models = doc.find("models");
+    if (models == doc.end() || !models->is_array())
+        return "\"models\" must be an array";
+    for (std::size_t i = 0; i < models->size(); ++i) {
+        const auto &m = (*models)[i];
+        const std::string at = "models[" + std::to_string(i) + "]";
+        if (!m.is_object() || !m.contains("name") || !m["name"].is_string())
+            return at + " must be an object with a string \"name\"";
+        if (!number_or_absent(m, "full_ms"))
+            return at + ".full_ms must be a number";
+        auto cuts = m.find("cuts");
+        if (cuts == m.end() || cuts->is_null())
+            continue;
+        if (!cuts->is_array())
+            return at + ".cuts must be an array";
+        for (const auto &c : *cuts)
+            if (!c.is_object() || !number_or_absent(c, "head_ms") ||
+                !number_or_absent(c, "tail_ms"))
+                return at + ".cuts: each cut must be an object whose head_ms and tail_ms are "
+                            "numbers";
+    }
+    return "";
+}
 
 void ProfileBook::set_own(nlohmann::json profile) {
     own_ = std::move(profile);
@@ -74,6 +108,8 @@ std::string ProfileBook::on_message(const std::string &device, const std::string
     if (!doc.is_object() || !doc.contains("tier") || !doc["tier"].is_string() ||
         !doc.contains("models") || !doc["models"].is_array())
         return "not a profile document (needs \"tier\" and \"models\")";
+    if (std::string why = profile_document_error(doc); !why.empty())
+        return "not a profile document: " + why;
     remote_[device] = std::move(doc);
     changed();
     return "";

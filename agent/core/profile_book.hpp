@@ -14,6 +14,12 @@
 
 namespace tierd {
 
+// What is wrong with a profile document ("" when nothing): an object with "models", an
+// array of objects each with a string "name", numbers (if present) for "full_ms", and
+// "cuts" (if present) an array of objects whose "head_ms" and "tail_ms" are numbers. The
+// book reads and scales these fields, so a peer's malformed document must not get in.
+std::string profile_document_error(const nlohmann::json &doc);
+
 class ProfileBook {
   public:
     explicit ProfileBook(std::string own_device) : own_device_(std::move(own_device)) {}

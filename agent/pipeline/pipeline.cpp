@@ -152,6 +152,7 @@ void Pipeline::start() {
         source_text_ = "topic:tierd/v1/dev/" + options_.device_id + "/input";
         state_ = "running";
         spdlog::info("source: {}", source_text_);
+        dispatch(); // what was pushed before the start
         return;
     }
     auto opened = std::make_shared<std::shared_ptr<ImageSource>>();
@@ -271,6 +272,11 @@ void Pipeline::request_batch() {
 }
 
 void Pipeline::dispatch() {
+    // Nothing runs before start(): its timers are not initialised yet, and task ids carry
+    // the start time (an id from before it would repeat after every restart). Images pushed
+    // before then wait in buffered_; start() dispatches them.
+    if (started_ == 0)
+        return;
     while (!stopping_ && !buffered_.empty() && in_flight_ < options_.max_in_flight) {
         if (admit_ && !admit_()) {
             if (!blocked_)

@@ -62,6 +62,45 @@ TEST(ProfileBook, MalformedProfilesAreRefusedWithAReason) {
     EXPECT_EQ(book.summary()["remote"].size(), 0u);
 }
 
+// Models the book reads and scales must have the shape it reads them with: these once
+// got in and made json::value() throw in observe() or combined(), which ended the agent
+// (an exception out of an MQTT callback). Each is refused with the field it gets wrong.
+TEST(ProfileBook, ProfilesWithMalformedModelsAreRefused) {
+    ProfileBook book("end-1");
+    nlohmann::json own = profile("end-1", "end");
+    own["models"] = {{{"name", "m"}, {"full_ms", 10.0}}};
+    book.set_own(own);
+    book.set_online({{"edge-1", "edge"}});
+    const std::pair<const char *, const char *> bad[] = {
+        {R"([5])", "models[0] must be an object"},
+        {R"([{"full_ms": 3}])", "models[0] must be an object"},
+        {R"([{"name": 7}])", "models[0] must be an object"},
+        {R"([{"name": "m", "full_ms": "fast"}])", "models[0].full_ms"},
+        {R"([{"name": "m", "full_ms": null}])", "models[0].full_ms"},
+        {R"([{"name": "m", "cuts": 3}])", "models[0].cuts must be an array"},
+        {R"([{"name": "m", "cuts": [1]}])", "models[0].cuts"},
+        {R"([{"name": "m", "cuts": [{"head_ms": "x"}]}])", "models[0].cuts"},
+        {R"([{"name": "m"}, {"name": "n", "cuts": [{"tail_ms": [1]}]}])", "models[1].cuts"},
+    };
+    for (const auto &[models, reason] : bad) {
+        nlohmann::json doc = profile("edge-1", "edge");
+        doc["models"] = nlohmann::json::parse(models);
+        const std::string why = book.on_message("edge-1", doc.dump());
+        EXPECT_NE(why.find(reason), std::string::npos) << models << " -> " << why;
+    }
+    EXPECT_EQ(book.summary()["remote"].size(), 0u);
+    // A well-formed one is taken, and observing and scaling it works.
+    nlohmann::json good = profile("edge-1", "edge");
+    good["models"] = {
+        {{"name", "m"}, {"full_ms", 2.0}, {"cuts", {{{"head_ms", 1.0}, {"tail_ms", 1.0}}}}},
+        {{"name", "no-times"}, {"cuts", nullptr}}};
+    ASSERT_EQ(book.on_message("edge-1", good.dump()), "");
+    for (int i = 0; i < 40; ++i)
+        book.observe("edge-1", "m", 6.0);
+    auto doc = nlohmann::json::parse(*book.combined().first);
+    EXPECT_NEAR(doc["edge"]["models"][0]["full_ms"].get<double>(), 6.0, 0.6);
+}
+
 } // namespace
 
 namespace {

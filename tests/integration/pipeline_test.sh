@@ -291,9 +291,121 @@ CONF
         fail "results: $(cat "$work/results.jsonl" 2>/dev/null)"
     [ "$(grep -c '"top_class":5' "$work/results.jsonl")" -eq 3 ] ||
         fail "not answered by the slow plugin: $(cat "$work/results.jsonl")"
+    # Task ids carry the pipeline's start time; ids made before the start (once "<id>-0-<n>")
+    # would repeat after every restart and defeat de-duplication by task_id.
+    if grep -q "\"task_id\":\"$device-0-" "$work/results.jsonl"; then
+        fail "a task ran before the pipeline started: $(cat "$work/results.jsonl")"
+    fi
     out=$(rr '{"op":"status"}')
     echo "$out" | grep -q '"pushed":3' || fail "status: $out"
     echo "$out" | grep -q '"dropped":0' || fail "status: $out"
+    ;;
+edge_loading_not_used)
+    # An edge agent is online from its first connection, but until its start-up plugin load
+    # ends it has no offload server: requests sent to it then would vanish and time out. Its
+    # status says `plugins.loading` meanwhile, and the end does not count it: tasks run
+    # locally at once ("no-edge-online"), none waits for a timeout; once the edge's status
+    # says it has loaded, tasks go to it.
+    edge="it-edge-$$"
+    cat >"$work/edge.toml" <<CONF
+[agent]
+device_id = "$edge"
+role = "edge"
+[mqtt]
+host = "127.0.0.1"
+port = $BROKER_PORT
+[plugins]
+search_path = ["$test_plugin_dir", "$plugin_dir"]
+inference = "test-slow-start"
+preclassifier = ""
+[plugin.test-slow-start]
+start_ms = 3000
+top_class = 5
+CONF
+    write_config "[source]
+kind = \"topic\"
+[offload]
+timeout_ms = 1000
+[plugins]
+preclassifier = \"\"
+[plugin.scheduler-rule]
+rule = \"always-edge\""
+    /usr/bin/python3 -c 'import sys; sys.stdout.buffer.write(b"P5\n28 28\n255\n" + bytes(784))' \
+        >"$work/img.pgm"
+    send() { mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -t "tierd/v1/dev/$device/input" \
+                 -f "$work/img.pgm"; }
+    "$tierd" --config "$work/edge.toml" >"$work/edge.log" 2>&1 &
+    EDGE_PID=$!
+    trap 'kill -9 ${TIERD_PID:-} ${EDGE_PID:-} 2>/dev/null || true; stop_broker; rm -rf "$work"' EXIT
+    wait_online "$edge"
+    "$tierd" --config "$work/tierd.toml" >"$work/tierd.log" 2>&1 &
+    TIERD_PID=$!
+    wait_online
+    send; send
+    wait_results 2 10
+    if grep -q "plugin test-slow-start .* loaded" "$work/edge.log"; then
+        fail "the edge loaded before the tasks ran: the test proves nothing: $(cat "$work/results.jsonl")"
+    fi
+    [ "$(grep -c '"fallback":"no-edge-online"' "$work/results.jsonl")" -eq 2 ] ||
+        fail "tasks during the edge's load: $(cat "$work/results.jsonl")"
+    # The edge finishes loading and republishes its status: tasks go to it.
+    for _ in $(seq 100); do
+        grep -q "plugin test-slow-start .* loaded" "$work/edge.log" && break
+        sleep 0.1
+    done
+    for i in $(seq 3 12); do
+        send
+        wait_results "$i" 10
+        tail -1 "$work/results.jsonl" | grep -q '"tier":"edge"' && break
+        sleep 0.2
+    done
+    tail -1 "$work/results.jsonl" | grep -q '"tier":"edge".*"top_class":5\|"top_class":5.*"tier":"edge"' ||
+        fail "no task reached the loaded edge: $(cat "$work/results.jsonl")"
+    if grep -q '"fallback":"timeout"' "$work/results.jsonl"; then
+        fail "a task waited for a timeout: $(cat "$work/results.jsonl")"
+    fi
+    ;;
+hostile_peer_messages)
+    # Statuses and profiles are retained messages that any client of the broker may have
+    # published. Malformed ones are ignored (profiles with a warning); they once ended the
+    # end agent: json::value() threw out of the MQTT callback, and a retained one would
+    # have done it again at every restart.
+    pub_retained() { mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -r -t "$1" -m "$2"; }
+    pub_retained tierd/v1/dev/bad-1/status '{"device_id":"bad-1","state":5,"role":"edge"}'
+    pub_retained tierd/v1/dev/bad-2/status '{"device_id":"bad-2","state":"online","role":"edge","plugins":7}'
+    pub_retained tierd/v1/dev/bad-3/status '{"device_id":"bad-3","state":"online","role":["edge"]}'
+    pub_retained tierd/v1/dev/bad-4/status 'not json'
+    pub_retained tierd/v1/dev/bad-1/profile '{"tier":"edge","models":[5]}'
+    pub_retained tierd/v1/dev/bad-2/profile '{"tier":"edge","models":[{"name":"m","full_ms":"x"}]}'
+    pub_retained tierd/v1/dev/bad-3/profile '{"tier":"edge","models":[{"name":"m","cuts":[1]}]}'
+    write_config "[source]
+kind = \"topic\""
+    "$tierd" --config "$work/tierd.toml" >"$work/tierd.log" 2>&1 &
+    TIERD_PID=$!
+    wait_online
+    # The same again while it runs (not retained, so nothing is left on the broker).
+    mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -t tierd/v1/dev/bad-5/status \
+        -m '{"device_id":"bad-5","state":{"x":1},"role":"edge"}'
+    mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -t tierd/v1/dev/bad-5/profile \
+        -m '{"tier":"edge","models":[{"name":"m","cuts":[{"head_ms":null}]}]}'
+    /usr/bin/python3 -c 'import sys; sys.stdout.buffer.write(b"P5\n28 28\n255\n" + bytes(784))' |
+        mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$device/input" -s
+    wait_results 1 10
+    kill -0 "$TIERD_PID" 2>/dev/null || fail "the agent ended"
+    out=$(rr '{"op":"ping"}') || fail "no answer to ping"
+    echo "$out" | grep -q '"pong":true' || fail "ping: $out"
+    [ "$(grep -c '"ok":true' "$work/results.jsonl")" -eq 1 ] || fail "results: $(cat "$work/results.jsonl" 2>/dev/null)"
+    [ "$(grep -c "profile from bad-[0-9] ignored: not a profile document" "$work/tierd.log")" -eq 4 ] ||
+        fail "malformed profiles not each warned about once"
+    if grep -q "handler failed" "$work/tierd.log"; then
+        fail "a handler threw: $(grep "handler failed" "$work/tierd.log")"
+    fi
+    # None of them counts as an online edge.
+    out=$(rr '{"op":"status"}')
+    echo "$out" | /usr/bin/python3 -c '
+import json, sys
+p = json.load(sys.stdin)["result"]["profiles"]
+assert p["remote"] == {}, p' || fail "status profiles: $out"
     ;;
 cascade_local_first)
     # [pipeline] local_first with scheduler-rule by-confidence on the zoo's real models:
