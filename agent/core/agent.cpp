@@ -338,26 +338,23 @@ void Agent::on_message(const MqttLink::Message &message) {
 }
 
 void Agent::track_status(const MqttLink::Message &message) {
-    auto doc = nlohmann::json::parse(message.payload, nullptr, false);
-    if (!doc.is_object() || !doc.contains("device_id") || !doc["device_id"].is_string())
-        return;
-    const std::string device = doc["device_id"].get<std::string>();
-    if (device == options_.identity.device_id)
-        return;
     // An agent still in its start-up plugin load has no inference plugin or offload server
-    // yet: requests sent to it would be lost and time out. It counts once the status it
-    // republishes after the load no longer says `loading`.
-    const auto plugins = doc.find("plugins");
-    const bool loading = plugins != doc.end() && plugins->is_object() &&
-                         plugins->contains("loading") && (*plugins)["loading"] == true;
-    if (doc.contains("state") && doc["state"] == "online" && !loading && doc.contains("role") &&
-        doc["role"].is_string()) {
-        const bool new_here = online_agents_.count(device) == 0;
-        online_agents_[device] = doc["role"].get<std::string>();
+    // yet (requests sent to it would be lost and time out): read_peer_status does not call
+    // it serving until the status it republishes after the load.
+    auto peer = read_peer_status(message.payload);
+    if (!peer || peer->device_id == options_.identity.device_id)
+        return;
+    // Only a device's own status topic speaks for it (the shipped ACL lets each device
+    // write only its own topics): a document naming another device is ignored.
+    if (message.topic != device_topic(peer->device_id, "status"))
+        return;
+    if (peer->serving) {
+        const bool new_here = online_agents_.count(peer->device_id) == 0;
+        online_agents_[peer->device_id] = peer->role;
         if (new_here && pipeline_)
             pipeline_->probe_now(); // link estimates for the scheduler before its next task
     } else {
-        online_agents_.erase(device);
+        online_agents_.erase(peer->device_id);
     }
     profiles_->set_online(online_agents_);
 }

@@ -1,5 +1,7 @@
 #include "agent/core/commands.hpp"
 
+#include "agent/common/untrusted_json.hpp"
+
 namespace tierd {
 
 namespace {
@@ -37,13 +39,7 @@ void CommandTable::handle(const std::string &payload, const std::string &device_
         send(stamped(error_reply({code, message}), device_id));
     };
     bool too_deep = false;
-    nlohmann::json request = nlohmann::json::parse(
-        payload,
-        [&too_deep](int depth, nlohmann::json::parse_event_t, nlohmann::json &) {
-            too_deep = too_deep || depth > kMaxRequestDepth;
-            return !too_deep; // keep nothing more once too deep
-        },
-        false);
+    nlohmann::json request = parse_untrusted_json(payload, kMaxRequestDepth, &too_deep);
     if (too_deep)
         return fail("invalid_request",
                     "request nests deeper than " + std::to_string(kMaxRequestDepth) + " levels");

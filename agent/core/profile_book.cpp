@@ -1,5 +1,7 @@
 #include "agent/core/profile_book.hpp"
 
+#include "agent/common/untrusted_json.hpp"
+
 #include <cmath>
 
 namespace tierd {
@@ -104,7 +106,9 @@ std::string ProfileBook::on_message(const std::string &device, const std::string
             changed();
         return "";
     }
-    auto doc = nlohmann::json::parse(payload, nullptr, false);
+    // A profile nests 4 levels; deeper is refused before the book copies or dumps it (both
+    // recurse per level).
+    auto doc = parse_untrusted_json(payload, 16);
     if (!doc.is_object() || !doc.contains("tier") || !doc["tier"].is_string() ||
         !doc.contains("models") || !doc["models"].is_array())
         return "not a profile document (needs \"tier\" and \"models\")";

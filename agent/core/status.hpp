@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,5 +28,18 @@ std::string device_topic(const std::string &device_id, const std::string &leaf);
 // "plugins" when `plugins` is not null (the will, written at connect time, has none).
 std::string status_payload(const DeviceIdentity &identity, bool online,
                            const nlohmann::json &plugins = nullptr);
+
+// Another agent's status as an end agent reads it (tierd/v1/dev/+/status; any client of
+// the broker may have published it, so nothing in it is trusted).
+struct PeerStatus {
+    std::string device_id;
+    // Online, with a role, and past its start-up plugin load: it can take offloads.
+    bool serving = false;
+    std::string role; // "" unless serving
+};
+
+// Reads a status payload; nullopt when it names no device (not JSON, not an object, no
+// string device_id). Never throws.
+std::optional<PeerStatus> read_peer_status(const std::string &payload);
 
 } // namespace tierd

@@ -1,5 +1,7 @@
 #include "agent/pipeline/offload_codec.hpp"
 
+#include "agent/common/untrusted_json.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -17,22 +19,13 @@ std::string dump(const nlohmann::json &j) {
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-// Wire JSON nested deeper than this is refused: nlohmann's dump() and copies recurse once
-// per level, so a 60 kB header of "[[[[..." overflowed the stack while the error message
-// quoted it (found by fuzz/offload_fuzz.cpp). The formats here nest 3 levels at most.
+// Wire JSON nested deeper than this is refused (agent/common/untrusted_json.hpp): a 60 kB
+// header of "[[[[..." overflowed the stack while the error message quoted it (found by
+// fuzz/offload_fuzz.cpp). The formats here nest 3 levels at most.
 constexpr int kMaxJsonDepth = 32;
 
-// Parses [first, last); discarded when it is not JSON or nests deeper than kMaxJsonDepth.
 template <typename It> nlohmann::json parse_wire_json(It first, It last) {
-    bool too_deep = false;
-    auto j = nlohmann::json::parse(
-        first, last,
-        [&too_deep](int depth, nlohmann::json::parse_event_t, nlohmann::json &) {
-            too_deep = too_deep || depth > kMaxJsonDepth;
-            return !too_deep; // keep nothing more once too deep
-        },
-        false);
-    return too_deep ? nlohmann::json(nlohmann::json::value_t::discarded) : j;
+    return parse_untrusted_json(first, last, kMaxJsonDepth);
 }
 
 // `v` as an integer within [lo, hi] (|lo|, |hi| <= 2^53); throws std::out_of_range

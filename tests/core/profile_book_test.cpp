@@ -89,6 +89,11 @@ TEST(ProfileBook, ProfilesWithMalformedModelsAreRefused) {
         EXPECT_NE(why.find(reason), std::string::npos) << models << " -> " << why;
     }
     EXPECT_EQ(book.summary()["remote"].size(), 0u);
+    // Deep nesting in a key the book does not read: the copy in combined() and dump()
+    // would recurse once per level, so it is refused at parse time.
+    const std::string deep = R"({"tier":"edge","models":[{"name":"m","x":)" +
+                             std::string(200000, '[') + std::string(200000, ']') + "}]}";
+    EXPECT_NE(book.on_message("edge-1", deep), "");
     // A well-formed one is taken, and observing and scaling it works.
     nlohmann::json good = profile("edge-1", "edge");
     good["models"] = {
