@@ -3,6 +3,7 @@
 dict_for() {
     case $1 in
     command) echo command ;;
+    peer) echo peer ;;
     config | plugin_config | manifest) echo config ;;
     offload | image) echo offload ;;
     esac

@@ -57,7 +57,7 @@ fuzz_one() {
     fi
 }
 
-harnesses=(command config plugin_config offload image manifest)
+harnesses=(command config plugin_config offload image manifest peer)
 if [ "$fuzz_seconds" -gt 0 ]; then
     mkdir -p "$build/fuzz-work"
     running=0

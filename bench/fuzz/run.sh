@@ -13,7 +13,7 @@ build=${TIERD_ASAN_BUILD_DIR:-$top/build-asan}
 seconds=${SECONDS_PER_HARNESS:-5400}
 runs=${RUNS_PER_HARNESS:-10000000}
 jobs=${JOBS:-2}
-harnesses=(${HARNESSES:-command config plugin_config offload image manifest})
+harnesses=(${HARNESSES:-command config plugin_config offload image manifest peer})
 
 "$top/scripts/install-deps.sh"
 CC=clang CXX=clang++ cmake -S "$top" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
