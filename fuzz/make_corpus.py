@@ -50,22 +50,22 @@ for name, text in commands.items():
     write("command", name + ".json", text)
 
 # --- peer: other agents' statuses and profiles (fuzz/peer_fuzz.cpp) -----------------
-peers = {
+statuses = {
     "status-online": '{"v":1,"state":"online","device_id":"edge-1","role":"edge","version":"0.1.0","groups":[],"plugins":{"loaded":[],"refused":[]}}',
     "status-loading": '{"v":1,"state":"online","device_id":"edge-1","role":"edge","plugins":{"loaded":[],"refused":[],"loading":true}}',
     "status-offline": '{"v":1,"state":"offline","device_id":"edge-1","role":"edge","groups":["site-3"]}',
     "status-bad-types": '{"device_id":"x","state":5,"role":["edge"],"plugins":7}',
 }
-for name, text in peers.items():
-    write("peer", name + ".json", "0" + text)  # an even first byte: a status
 profiles = {
     "profile": '{"v":1,"device_id":"edge-1","tier":"edge","slowdown":1,"runs":20,"images":65,"models":[{"name":"m","top1":0.92,"input_bytes":784,"full_ms":0.71,"cuts":[{"layer":50,"elements":64,"head_ms":0.70,"tail_ms":0.01,"int8_agreement":1.0}]}]}',
     "profile-no-cuts": '{"tier":"edge","models":[{"name":"m","full_ms":3,"cuts":null},{"name":"n"}]}',
     "profile-bad-model": '{"tier":"edge","models":[5,{"name":"m","cuts":[1]}]}',
     "profile-clear": '',
 }
-for name, text in profiles.items():
-    write("peer", name + ".json", "1" + text)  # an odd first byte: a profile
+# The harness reads an even first byte as a status, an odd one as a profile.
+for prefix, seeds in (("0", statuses), ("1", profiles)):
+    for name, text in seeds.items():
+        write("peer", name + ".json", prefix + text)
 
 # --- config: the shipped file and variants -----------------------------------------
 with open(os.path.join(top, "config", "tierd.toml")) as f:

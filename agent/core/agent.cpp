@@ -311,7 +311,7 @@ void Agent::on_message(const MqttLink::Message &message) {
     if (topic == device_topic(id, "input")) {
         if (pipeline_)
             pipeline_->push(message.payload);
-        else if (early_inputs_.size() < early_input_limit())
+        else if (early_inputs_.size() < Pipeline::max_waiting_inputs(config_.workers.queue_limit))
             early_inputs_.push_back(message.payload);
         else
             ++early_inputs_dropped_;

@@ -16,7 +16,6 @@
 
 #include <uv.h>
 
-#include <algorithm>
 #include <functional>
 #include <map>
 #include <memory>
@@ -99,10 +98,6 @@ class Agent {
     void queue_plugin_job(std::unique_ptr<PluginJob> job);
     // The task pipeline, when [source] names one: started once the plugins are loaded.
     void start_pipeline();
-    // The pipeline's own bound on waiting input messages (Pipeline::push).
-    std::size_t early_input_limit() const {
-        return 2 * static_cast<std::size_t>(std::max(1, config_.workers.queue_limit));
-    }
     PipelinePlugins current_plugins() const;
 
     Config config_;
@@ -124,8 +119,8 @@ class Agent {
     std::unique_ptr<Pipeline> pipeline_;
     // source.kind = "topic": input messages that arrive while the start-up plugin load
     // runs (the pipeline does not exist yet; the input subscription already does). They are
-    // handed to the pipeline when it is made; beyond its push bound they are counted as
-    // dropped, never silently lost.
+    // handed to the pipeline when it is made; beyond its bound
+    // (Pipeline::max_waiting_inputs) they are counted as dropped, never silently lost.
     std::vector<std::string> early_inputs_;
     uint64_t early_inputs_dropped_ = 0;
     std::optional<PluginPlan> initial_plugins_;     // used once, by load_plugins_at_start()

@@ -109,11 +109,10 @@ std::string ProfileBook::on_message(const std::string &device, const std::string
     // A profile nests 4 levels; deeper is refused before the book copies or dumps it (both
     // recurse per level).
     auto doc = parse_untrusted_json(payload, 16);
-    if (!doc.is_object() || !doc.contains("tier") || !doc["tier"].is_string() ||
-        !doc.contains("models") || !doc["models"].is_array())
-        return "not a profile document (needs \"tier\" and \"models\")";
     if (std::string why = profile_document_error(doc); !why.empty())
         return "not a profile document: " + why;
+    if (!doc.contains("tier") || !doc["tier"].is_string())
+        return "not a profile document: \"tier\" must be a string";
     remote_[device] = std::move(doc);
     changed();
     return "";

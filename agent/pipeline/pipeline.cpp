@@ -187,7 +187,7 @@ void Pipeline::push(std::string payload) {
     if (stopping_ || options_.source.kind != SourceKind::topic)
         return;
     if (buffered_.size() + static_cast<std::size_t>(in_flight_) >=
-        2 * static_cast<std::size_t>(options_.max_in_flight)) {
+        max_waiting_inputs(options_.max_in_flight)) {
         ++dropped_;
         return;
     }

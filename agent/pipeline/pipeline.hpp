@@ -101,6 +101,11 @@ class Pipeline {
     // format). Decoded on a worker; dropped (and counted) when the pipeline is full.
     void push(std::string payload);
 
+    // How many input messages may wait (buffered or running) before push() drops more.
+    static std::size_t max_waiting_inputs(int max_in_flight) {
+        return 2 * static_cast<std::size_t>(max_in_flight);
+    }
+
     // Counts `n` input messages as dropped that never reached push(): the agent holds the
     // ones that arrive before the pipeline exists, up to the same bound, and drops the rest.
     void count_dropped(uint64_t n) { dropped_ += n; }

@@ -44,6 +44,35 @@ need_dataset() {
 }
 rr() { mosquitto_rr -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$device/cmd" \
        -e "test/replies/$$" -m "$1" -W 10; }
+# A blank 28x28 PGM image at FILE, for the input topic.
+write_test_pgm() { # FILE
+    /usr/bin/python3 -c 'import sys; sys.stdout.buffer.write(b"P5\n28 28\n255\n" + bytes(784))' >"$1"
+}
+# Publishes the test image to the end's input topic (QoS 1).
+send_test_image() {
+    mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -t "tierd/v1/dev/$device/input" \
+        -f "$work/img.pgm"
+}
+# Prints an agent config for DEVICE whose inference plugin is test-slow-start: its
+# constructor takes 3 s, and it answers class 5. EXTRA (e.g. a role line, a source table)
+# goes into the head of the file.
+slow_start_config() { # DEVICE EXTRA
+    cat <<CONF
+[agent]
+device_id = "$1"
+$2
+[mqtt]
+host = "127.0.0.1"
+port = $BROKER_PORT
+[plugins]
+search_path = ["$test_plugin_dir", "$plugin_dir"]
+inference = "test-slow-start"
+preclassifier = ""
+[plugin.test-slow-start]
+start_ms = 3000
+top_class = 5
+CONF
+}
 
 /usr/bin/python3 -c 'import onnx' 2>/dev/null ||
     fail "python3-onnx is missing (scripts/install-deps.sh installs it)"
@@ -254,33 +283,15 @@ inputs_during_plugin_load)
     # Images published once the agent is online but while its start-up plugin load still
     # runs (test-slow-start takes 3 s to construct) are held and run when the pipeline
     # exists, not lost. Before this was fixed, such messages vanished without a count.
-    cat >"$work/tierd.toml" <<CONF
-[agent]
-device_id = "$device"
-[mqtt]
-host = "127.0.0.1"
-port = $BROKER_PORT
+    slow_start_config "$device" "[results]
+jsonl = \"$work/results.jsonl\"
 [source]
-kind = "topic"
-[results]
-jsonl = "$work/results.jsonl"
-[plugins]
-search_path = ["$test_plugin_dir", "$plugin_dir"]
-inference = "test-slow-start"
-preclassifier = ""
-[plugin.test-slow-start]
-start_ms = 3000
-top_class = 5
-CONF
-    /usr/bin/python3 -c 'import sys; sys.stdout.buffer.write(b"P5\n8 8\n255\n" + bytes(range(64)))' \
-        >"$work/img.pgm"
+kind = \"topic\"" >"$work/tierd.toml"
+    write_test_pgm "$work/img.pgm"
     "$tierd" --config "$work/tierd.toml" >"$work/tierd.log" 2>&1 &
     TIERD_PID=$!
     wait_online
-    for _ in 1 2 3; do
-        mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -t "tierd/v1/dev/$device/input" \
-            -f "$work/img.pgm"
-    done
+    send_test_image; send_test_image; send_test_image
     # The check that the messages came in before the plugin finished loading: the log
     # line that says it loaded must not be there yet.
     if grep -q "plugin test-slow-start .* loaded" "$work/tierd.log"; then
@@ -307,21 +318,7 @@ edge_loading_not_used)
     # locally at once ("no-edge-online"), none waits for a timeout; once the edge's status
     # says it has loaded, tasks go to it.
     edge="it-edge-$$"
-    cat >"$work/edge.toml" <<CONF
-[agent]
-device_id = "$edge"
-role = "edge"
-[mqtt]
-host = "127.0.0.1"
-port = $BROKER_PORT
-[plugins]
-search_path = ["$test_plugin_dir", "$plugin_dir"]
-inference = "test-slow-start"
-preclassifier = ""
-[plugin.test-slow-start]
-start_ms = 3000
-top_class = 5
-CONF
+    slow_start_config "$edge" 'role = "edge"' >"$work/edge.toml"
     write_config "[source]
 kind = \"topic\"
 [offload]
@@ -330,10 +327,7 @@ timeout_ms = 1000
 preclassifier = \"\"
 [plugin.scheduler-rule]
 rule = \"always-edge\""
-    /usr/bin/python3 -c 'import sys; sys.stdout.buffer.write(b"P5\n28 28\n255\n" + bytes(784))' \
-        >"$work/img.pgm"
-    send() { mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -t "tierd/v1/dev/$device/input" \
-                 -f "$work/img.pgm"; }
+    write_test_pgm "$work/img.pgm"
     "$tierd" --config "$work/edge.toml" >"$work/edge.log" 2>&1 &
     EDGE_PID=$!
     trap 'kill -9 ${TIERD_PID:-} ${EDGE_PID:-} 2>/dev/null || true; stop_broker; rm -rf "$work"' EXIT
@@ -341,7 +335,7 @@ rule = \"always-edge\""
     "$tierd" --config "$work/tierd.toml" >"$work/tierd.log" 2>&1 &
     TIERD_PID=$!
     wait_online
-    send; send
+    send_test_image; send_test_image
     wait_results 2 10
     if grep -q "plugin test-slow-start .* loaded" "$work/edge.log"; then
         fail "the edge loaded before the tasks ran: the test proves nothing: $(cat "$work/results.jsonl")"
@@ -354,7 +348,7 @@ rule = \"always-edge\""
         sleep 0.1
     done
     for i in $(seq 3 12); do
-        send
+        send_test_image
         wait_results "$i" 10
         tail -1 "$work/results.jsonl" | grep -q '"tier":"edge"' && break
         sleep 0.2
@@ -388,8 +382,8 @@ kind = \"topic\""
         -m '{"device_id":"bad-5","state":{"x":1},"role":"edge"}'
     mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -t tierd/v1/dev/bad-5/profile \
         -m '{"tier":"edge","models":[{"name":"m","cuts":[{"head_ms":null}]}]}'
-    /usr/bin/python3 -c 'import sys; sys.stdout.buffer.write(b"P5\n28 28\n255\n" + bytes(784))' |
-        mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$device/input" -s
+    write_test_pgm "$work/img.pgm"
+    send_test_image
     wait_results 1 10
     kill -0 "$TIERD_PID" 2>/dev/null || fail "the agent ended"
     out=$(rr '{"op":"ping"}') || fail "no answer to ping"
