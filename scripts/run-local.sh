@@ -22,7 +22,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/scripts/install-deps.sh"
 cmake -S "$top" -B "$top/build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-ninja -C "$top/build" tierd
+ninja -C "$top/build" tierd tierctl # tierctl too: the fleet console the README points to
 
 images=${IMAGES:-2000}
 data=/usr/share/datasets/fashion-mnist
