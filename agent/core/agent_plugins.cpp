@@ -94,6 +94,7 @@ PipelinePlugins Agent::current_plugins() const {
         case TIERD_KIND_PRECLASSIFIER: out.preclassifier = p.instance; break;
         case TIERD_KIND_INFERENCE: out.inference = p.instance; break;
         case TIERD_KIND_FUSION: out.fusion = p.instance; break;
+        case TIERD_KIND_SOURCE: out.source = p.instance; break;
         }
     }
     return out;
@@ -125,11 +126,13 @@ void Agent::start_pipeline() {
     o.source = config_.source;
     o.results = config_.results;
     o.max_in_flight = config_.workers.queue_limit;
+    o.overflow = config_.workers.overflow;
     o.offload_timeout_ms = static_cast<int>(config_.offload.timeout_ms);
     o.local_first = config_.pipeline.local_first;
     o.emulate_slowdown = config_.pipeline.emulate_slowdown;
     o.probe_interval_ms = static_cast<int>(config_.offload.probe_interval_ms);
     o.workers = serving_jobs(config_.workers.threads) * 2;
+    o.max_batch = static_cast<std::size_t>(std::max(1, config_.offload.batch_max));
     // The HAL profile's figures stand for this device's compute power (no sensor reads
     // power per task); the scheduler is told where the number comes from.
     if (device_profile_.active_power_w > device_profile_.idle_power_w) {
@@ -140,15 +143,23 @@ void Agent::start_pipeline() {
     o.local_tier = config_.agent.role == Role::end    ? TIERD_TIER_END
                    : config_.agent.role == Role::edge ? TIERD_TIER_EDGE
                                                       : TIERD_TIER_CLOUD;
+    // The source plugin ([source] kind), or why it is not running: the pipeline reports a
+    // refused source as failed and serves nothing.
+    auto source = current_plugins().source;
+    std::string source_failure;
+    if (!source)
+        for (const auto &r : refused_plugins_)
+            if (r.slot == "source")
+                source_failure = r.reason;
     pipeline_ = std::make_unique<Pipeline>(
         &loop_, std::move(o), [this] { return current_plugins(); },
         // Every result goes through the durable spool, also during the drain at shutdown.
         [this](const std::string &payload) {
             outbox_->put(device_topic(options_.identity.device_id, "results"), payload);
         },
-        release);
+        release, std::move(source), std::move(source_failure));
     pipeline_->set_upstream(
-        {[this](tierd_tier tier) { return tier_online(tier); },
+        Upstream{[this](tierd_tier tier) { return tier_online(tier); },
          [this](tierd_tier tier, const std::string &payload, const std::string &correlation) {
              if (!mqtt_ || !mqtt_->connected() || shutting_down_)
                  return false;
@@ -330,7 +341,7 @@ void Agent::register_plugin_commands() {
                     return reply.fail({"busy", "the agent is shutting down"});
                 }
                 // The running config now names it, so get-config and later changes agree.
-                configured_name(config_.plugins, kind) = name;
+                set_configured_plugin(config_, kind, name);
                 refresh_config_view();
                 nlohmann::json info = p.to_json();
                 PluginSetChange change;
@@ -353,6 +364,10 @@ void Agent::register_plugin_commands() {
                                    [&](const RunningPlugin &p) { return p.name() == name; });
             if (it == plugins_.end())
                 throw CommandError{"not_loaded", "no loaded plugin is named " + name};
+            if (it->instance->kind() == TIERD_KIND_SOURCE)
+                throw CommandError{"invalid_args",
+                                   "a source plugin follows the [source] table and is not "
+                                   "unloaded on its own"};
             if (config_change_running_ || shutting_down_)
                 throw CommandError{"busy", shutting_down_
                                                ? "the agent is shutting down"
@@ -360,7 +375,7 @@ void Agent::register_plugin_commands() {
             config_change_running_ = true;
             auto doomed = std::make_shared<RunningPlugin>(std::move(*it));
             plugins_.erase(it);
-            configured_name(config_.plugins, doomed->instance->kind()).clear();
+            set_configured_plugin(config_, doomed->instance->kind(), "");
             refresh_config_view();
             spdlog::info("plugin {} unloading", name);
             auto job = std::make_unique<PluginJob>();

@@ -23,18 +23,7 @@ constexpr int kMaxRuns = 1000;
 constexpr std::size_t kProfileImages = 65; // enough for the int8 agreement count
 
 std::vector<cv::Mat> read_images(const std::string &path) {
-    SourceConfig source;
-    source.kind = SourceKind::idx;
-    source.path = path;
-    source.limit = static_cast<std::int64_t>(kProfileImages);
-    auto reader = open_image_source(source);
-    std::vector<cv::Mat> images;
-    while (images.size() < kProfileImages) {
-        auto img = reader->next();
-        if (!img)
-            break;
-        images.push_back(img->image);
-    }
+    auto images = read_idx_images(path, kProfileImages);
     if (images.empty())
         throw std::runtime_error(path + ": no images");
     return images;

@@ -255,6 +255,12 @@ SingleLoad load_one_plugin(const Config &config, const std::string &name,
     const tierd_plugin_kind kind = prepared.plugin->library->descriptor().kind;
     std::string slot = slot_for(kind).key;
     std::string path = prepared.plugin->library->path();
+    if (kind == TIERD_KIND_SOURCE) {
+        out.refusal = PluginRefusal{name, slot, path,
+                                    "a source plugin is picked by the [source] table: set "
+                                    "source.kind (set-config) instead of loading it"};
+        return out;
+    }
     if (std::find(taken.begin(), taken.end(), kind) != taken.end()) {
         out.slot_taken = true;
         out.refusal = PluginRefusal{name, slot, path,

@@ -23,13 +23,30 @@ struct tierd_host {
     tierd::HostBackend &backend;
     tierd::PluginMetrics metrics;
 
+    // Set before the first call: the plugin's worker ops may run concurrently
+    // (descriptor max_concurrent_calls > 1, ABI 1.3), so each calling thread has its own
+    // error slot instead of the instance's one.
+    bool per_thread_errors = false;
+
     // The error slot: set_error() fills it from any thread; the host clears it before a
     // call into the plugin and takes it after one that failed.
     void set_error(std::string message) {
+        if (per_thread_errors) {
+            thread_error().owner = this;
+            thread_error().message = std::move(message);
+            return;
+        }
         std::lock_guard lock(error_mutex_);
         last_error_ = std::move(message);
     }
     std::string take_error() {
+        if (per_thread_errors) {
+            ThreadError &slot = thread_error();
+            std::string out = slot.owner == this ? std::move(slot.message) : std::string();
+            slot.owner = nullptr;
+            slot.message.clear();
+            return out;
+        }
         std::lock_guard lock(error_mutex_);
         std::string out = std::move(last_error_);
         last_error_.clear();
@@ -37,6 +54,16 @@ struct tierd_host {
     }
 
   private:
+    // One per thread: the error a concurrent plugin set during the op this thread runs.
+    struct ThreadError {
+        const tierd_host *owner = nullptr;
+        std::string message;
+    };
+    static ThreadError &thread_error() {
+        static thread_local ThreadError slot;
+        return slot;
+    }
+
     std::mutex error_mutex_;
     std::string last_error_;
 };

@@ -45,12 +45,43 @@ std::string PluginCallResult::to_string() const {
     return out;
 }
 
+class PluginInstance::WorkerCall {
+  public:
+    explicit WorkerCall(const PluginInstance &self)
+        : self_(self), concurrent_(self.max_concurrent_calls() > 1) {
+        if (concurrent_) {
+            self_.call_mutex_.lock_shared();
+            self_.slots_.acquire();
+        } else {
+            self_.call_mutex_.lock();
+        }
+    }
+    ~WorkerCall() {
+        if (concurrent_) {
+            self_.slots_.release();
+            self_.call_mutex_.unlock_shared();
+        } else {
+            self_.call_mutex_.unlock();
+        }
+    }
+    WorkerCall(const WorkerCall &) = delete;
+    WorkerCall &operator=(const WorkerCall &) = delete;
+
+  private:
+    const PluginInstance &self_;
+    const bool concurrent_;
+};
+
 PluginInstance::PluginInstance(std::shared_ptr<PluginLibrary> library, HostBackend &backend,
                                unsigned index)
     : library_(std::move(library)),
       host_(std::make_unique<tierd_host>(library_->descriptor().name + "." + std::to_string(index),
                                          library_->descriptor().name, backend)),
-      services_(make_host_services(library_->descriptor().abi_version)) {}
+      services_(make_host_services(library_->descriptor().abi_version)),
+      slots_(static_cast<std::ptrdiff_t>(
+          std::min<std::uint32_t>(library_->descriptor().max_concurrent_calls, 1024))) {
+    host_->per_thread_errors = library_->descriptor().max_concurrent_calls > 1;
+}
 
 PluginInstance::CreateResult PluginInstance::create(std::shared_ptr<PluginLibrary> library,
                                                     const PluginConfigValues &config,
@@ -96,7 +127,7 @@ PluginInstance::~PluginInstance() {
 }
 
 bool PluginInstance::running() const {
-    std::lock_guard lock(call_mutex_);
+    std::shared_lock lock(call_mutex_);
     return lifecycle_ == State::running;
 }
 
@@ -181,7 +212,7 @@ PluginCallResult PluginInstance::decide(const tierd_task &task, const tierd_prec
 }
 
 PluginCallResult PluginInstance::classify(const tierd_task &task, tierd_preclass_result &out) {
-    std::lock_guard lock(call_mutex_);
+    WorkerCall call(*this);
     PluginCallResult refusal;
     if (!may_call(TIERD_KIND_PRECLASSIFIER, "classify", refusal))
         return refusal;
@@ -206,7 +237,7 @@ PluginCallResult PluginInstance::classify(const tierd_task &task, tierd_preclass
 
 PluginCallResult PluginInstance::infer(const tierd_task &task, const std::string &model,
                                        tierd_inference_result &out) {
-    std::lock_guard lock(call_mutex_);
+    WorkerCall call(*this);
     PluginCallResult refusal;
     if (!may_call(TIERD_KIND_INFERENCE, "infer", refusal))
         return refusal;
@@ -234,7 +265,7 @@ PluginInstance::infer_batch(const std::vector<const tierd_task *> &tasks, const 
         return std::vector<PluginCallResult>(
             tasks.size(), PluginCallResult{TIERD_EINVAL, "infer_batch: one result per task"});
     if (tasks.size() > 1 && offers_batch()) {
-        std::unique_lock lock(call_mutex_);
+        WorkerCall call(*this);
         PluginCallResult refusal;
         if (!may_call(TIERD_KIND_INFERENCE, "infer_batch", refusal))
             return std::vector<PluginCallResult>(tasks.size(), refusal);
@@ -272,7 +303,7 @@ PluginInstance::infer_batch(const std::vector<const tierd_task *> &tasks, const 
 std::string PluginInstance::describe() {
     if (kind() != TIERD_KIND_INFERENCE || library_->functions().describe == nullptr)
         return "";
-    std::lock_guard lock(call_mutex_);
+    std::shared_lock lock(call_mutex_); // any thread, and static after create()
     PluginCallResult refusal;
     if (!may_call(TIERD_KIND_INFERENCE, "describe", refusal))
         return "";
@@ -288,7 +319,7 @@ bool PluginInstance::offers_split() const {
 PluginCallResult PluginInstance::infer_head(const tierd_task &task, const std::string &model,
                                             int cut, tierd_tensor &out,
                                             tierd_inference_result &meta) {
-    std::lock_guard lock(call_mutex_);
+    WorkerCall call(*this);
     PluginCallResult refusal;
     if (!may_call(TIERD_KIND_INFERENCE, "infer_head", refusal))
         return refusal;
@@ -318,7 +349,7 @@ PluginCallResult PluginInstance::infer_head(const tierd_task &task, const std::s
 PluginCallResult PluginInstance::infer_tail(const tierd_task &task, const std::string &model,
                                             int cut, const tierd_tensor &input,
                                             tierd_inference_result &out) {
-    std::lock_guard lock(call_mutex_);
+    WorkerCall call(*this);
     PluginCallResult refusal;
     if (!may_call(TIERD_KIND_INFERENCE, "infer_tail", refusal))
         return refusal;
@@ -352,6 +383,90 @@ PluginCallResult PluginInstance::fuse(const tierd_task &task, const tierd_infere
     if (int checked = check(rc, out, why); checked != rc)
         r = {checked, why};
     return r;
+}
+
+namespace {
+
+// A frame as the plugin receives it: zero-filled, sized, no label.
+void prepare(tierd_frame &out) {
+    out = tierd_frame{};
+    out.struct_size = sizeof out;
+    out.label = -1;
+}
+
+// After the plugin: the id terminated, and a frame the host can read.
+PluginCallResult check_frame(PluginCallResult r, tierd_frame &out) {
+    terminate_string(out.id);
+    if (!r.ok())
+        return r;
+    const tierd_image &img = out.image;
+    const int channels = img.format == TIERD_PIXEL_GRAY8                                ? 1
+                         : img.format == TIERD_PIXEL_BGR8 || img.format == TIERD_PIXEL_RGB8 ? 3
+                                                                                            : 0;
+    if (img.data == nullptr || img.width <= 0 || img.height <= 0 || channels == 0 ||
+        img.stride_bytes < img.width * channels)
+        return {TIERD_EPLUGIN, "the source returned a frame without a usable image (data, size, "
+                               "format or stride)"};
+    return r;
+}
+
+} // namespace
+
+bool PluginInstance::is_pull_source() const {
+    return kind() == TIERD_KIND_SOURCE && library_->functions().next != nullptr;
+}
+
+PluginCallResult PluginInstance::next(tierd_frame &out) {
+    WorkerCall call(*this);
+    PluginCallResult refusal;
+    if (!may_call(TIERD_KIND_SOURCE, "next", refusal))
+        return refusal;
+    if (library_->functions().next == nullptr)
+        return {TIERD_ENOTSUP, name() + " is a message source; it has no next()"};
+    prepare(out);
+    host_->take_error();
+    const int rc = library_->functions().next(state_, &out);
+    if (rc == TIERD_EOF)
+        return {TIERD_EOF, ""};
+    PluginCallResult r = check_frame(finish(rc), out);
+    if (rc == TIERD_OK && !r.ok())
+        release_frame(out); // the plugin produced it: it still gets it back
+    return r;
+}
+
+PluginCallResult PluginInstance::decode(const std::string &payload, std::uint64_t max_pixels,
+                                        tierd_frame &out) {
+    WorkerCall call(*this);
+    PluginCallResult refusal;
+    if (!may_call(TIERD_KIND_SOURCE, "decode", refusal))
+        return refusal;
+    if (library_->functions().decode == nullptr)
+        return {TIERD_ENOTSUP, name() + " is a pull source; it has no decode()"};
+    prepare(out);
+    host_->take_error();
+    const int rc = library_->functions().decode(
+        state_, reinterpret_cast<const std::uint8_t *>(payload.data()), payload.size(), max_pixels,
+        &out);
+    PluginCallResult r = check_frame(finish(rc), out);
+    if (rc == TIERD_OK && !r.ok())
+        release_frame(out);
+    return r;
+}
+
+void PluginInstance::release_frame(tierd_frame &frame) {
+    if (kind() == TIERD_KIND_SOURCE && library_->functions().release_frame != nullptr)
+        library_->functions().release_frame(state_, &frame);
+    frame.image.data = nullptr;
+}
+
+std::string PluginInstance::describe_source() {
+    if (kind() != TIERD_KIND_SOURCE || library_->functions().describe_source == nullptr)
+        return "";
+    std::shared_lock lock(call_mutex_);
+    if (lifecycle_ == State::stopped)
+        return "";
+    const char *text = library_->functions().describe_source(state_);
+    return text != nullptr ? std::string(text) : std::string();
 }
 
 } // namespace tierd

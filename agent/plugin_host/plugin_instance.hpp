@@ -1,10 +1,14 @@
 // One running instance of a plugin: create → start → ops → stop → destroy, with typed
 // wrappers that check the kind, serialize calls (the ABI promises a plugin no two calls
-// into one instance at once) and pair every error code with the plugin's message.
+// into one instance at once, unless its descriptor allows max_concurrent_calls > 1 worker
+// ops at a time: then up to that many run together) and pair every error code with the
+// plugin's message.
 #pragma once
 
 #include <memory>
 #include <mutex>
+#include <semaphore>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -88,6 +92,22 @@ class PluginInstance {
     PluginCallResult fuse(const tierd_task &task, const tierd_inference_result *local,
                           const tierd_inference_result *remote, tierd_inference_result &out);
 
+    // Sources (ABI 1.3). next(): a pull source's next frame (TIERD_EOF at the end).
+    // decode(): a message source's frame from `payload`, refused (TIERD_ERANGE) when its
+    // header says more than `max_pixels`. `out` is prepared here (zero-filled, label -1);
+    // on TIERD_OK the caller owes exactly one release_frame(out). Worker thread.
+    bool is_pull_source() const;
+    PluginCallResult next(tierd_frame &out);
+    PluginCallResult decode(const std::string &payload, std::uint64_t max_pixels,
+                            tierd_frame &out);
+    // Hands a frame back to the plugin. Any thread; does not block (may run while another
+    // thread is in next()/decode(), as plugin.h allows).
+    void release_frame(tierd_frame &frame);
+    // The source's one-line description; "" when it has none.
+    std::string describe_source();
+    // How many worker ops may run at once on this instance (descriptor, >= 1).
+    unsigned max_concurrent_calls() const { return library_->descriptor().max_concurrent_calls; }
+
     const std::string &name() const { return host_->instance_name; }
     const PluginDescriptor &descriptor() const { return library_->descriptor(); }
     tierd_plugin_kind kind() const { return library_->descriptor().kind; }
@@ -101,6 +121,9 @@ class PluginInstance {
 
     // Checks kind and state (caller holds call_mutex_); sets `refusal` when refused.
     bool may_call(tierd_plugin_kind kind, const char *op, PluginCallResult &refusal) const;
+    // Held for the length of a worker-thread op: the exclusive lock for a plugin that
+    // takes one call at a time, else a shared lock and one of max_concurrent_calls slots.
+    class WorkerCall;
     // Pairs `code` with the plugin's message (taken from the error slot).
     PluginCallResult finish(int code);
 
@@ -111,7 +134,10 @@ class PluginInstance {
     tierd_host_services services_{};   // likewise: valid until destroy() returns
     void *state_ = nullptr;            // the plugin's instance pointer
     bool made_ = false;                // create() succeeded: destroy() is owed
-    mutable std::mutex call_mutex_;
+    // Exclusive: lifecycle calls and every op of a one-call-at-a-time plugin. Shared:
+    // the worker ops of a concurrent plugin, at most max_concurrent_calls of them (slots_).
+    mutable std::shared_mutex call_mutex_;
+    mutable std::counting_semaphore<1024> slots_;
     State lifecycle_ = State::created;
 };
 

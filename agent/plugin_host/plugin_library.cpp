@@ -3,15 +3,16 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <filesystem>
 
 namespace tierd {
 namespace {
 
-// The 1.0 layouts are this header's. When a minor appends fields, freeze these at their
-// 1.0 values: a 1.0 plugin keeps handing over the shorter structs.
-constexpr std::size_t kDescriptorLayout10 = sizeof(tierd_plugin_descriptor);
+// The 1.0 layouts: a 1.0 plugin keeps handing over the shorter structs. 1.3 appended
+// max_concurrent_calls to the descriptor.
+constexpr std::size_t kDescriptorLayout10 = offsetof(tierd_plugin_descriptor, max_concurrent_calls);
 
 bool valid_plugin_name(const char *name) {
     if (name == nullptr || *name == '\0')
@@ -86,6 +87,20 @@ std::string read_kind_ops(tierd_plugin_kind kind, const void *ops, PluginFunctio
         return error;
     }
     case TIERD_KIND_FUSION: return read_ops(ops, &tierd_fusion_ops::fuse, fns.fuse, "fuse");
+    case TIERD_KIND_SOURCE: {
+        tierd_source_ops copy{};
+        std::string error =
+            read_ops(ops, &tierd_source_ops::release, fns.release_frame, "release", &copy);
+        if (!error.empty())
+            return error;
+        fns.next = copy.next;
+        fns.decode = copy.decode;
+        fns.describe_source = copy.describe;
+        if ((fns.next == nullptr) == (fns.decode == nullptr))
+            return "ops table must set exactly one of next (a pull source) and decode (a "
+                   "message source)";
+        return "";
+    }
     }
     return "unknown kind";
 }
@@ -93,10 +108,10 @@ std::string read_kind_ops(tierd_plugin_kind kind, const void *ops, PluginFunctio
 } // namespace
 
 const std::vector<std::uint32_t> &host_abi_versions() {
-    // Newest first; every minor of major 1 so far (1.1 only appended a field).
-    static const std::vector<std::uint32_t> versions{TIERD_ABI_MAKE(1, 2), TIERD_ABI_MAKE(1, 1),
-                                                     TIERD_ABI_MAKE(1, 0)};
-    static_assert(TIERD_ABI_VERSION == TIERD_ABI_MAKE(1, 2), "list the new minor here");
+    // Newest first; every minor of major 1 so far (minors only appended).
+    static const std::vector<std::uint32_t> versions{TIERD_ABI_MAKE(1, 3), TIERD_ABI_MAKE(1, 2),
+                                                     TIERD_ABI_MAKE(1, 1), TIERD_ABI_MAKE(1, 0)};
+    static_assert(TIERD_ABI_VERSION == TIERD_ABI_MAKE(1, 3), "list the new minor here");
     return versions;
 }
 
@@ -111,6 +126,7 @@ const char *plugin_kind_name(tierd_plugin_kind kind) {
     case TIERD_KIND_PRECLASSIFIER: return "preclassifier";
     case TIERD_KIND_INFERENCE: return "inference";
     case TIERD_KIND_FUSION: return "fusion";
+    case TIERD_KIND_SOURCE: return "source";
     }
     return "unknown";
 }
@@ -181,8 +197,11 @@ PluginLibrary::OpenResult PluginLibrary::open(const std::string &path) {
                     ", which this host did not offer (host serves " + offered_versions_text() +
                     ")");
     const int kind = static_cast<int>(raw.kind);
-    if (kind < TIERD_KIND_SCHEDULER || kind > TIERD_KIND_FUSION)
-        return fail("unknown plugin kind " + std::to_string(kind));
+    const int newest_kind =
+        raw.abi_version >= TIERD_ABI_MAKE(1, 3) ? TIERD_KIND_SOURCE : TIERD_KIND_FUSION;
+    if (kind < TIERD_KIND_SCHEDULER || kind > newest_kind)
+        return fail("unknown plugin kind " + std::to_string(kind) +
+                    (kind == TIERD_KIND_SOURCE ? " (sources need ABI 1.3)" : ""));
     if (!valid_plugin_name(raw.name))
         return fail("descriptor name must match [a-z0-9-]+");
 
@@ -192,6 +211,8 @@ PluginLibrary::OpenResult PluginLibrary::open(const std::string &path) {
     desc.name = raw.name;
     desc.version = raw.version != nullptr ? raw.version : "";
     desc.description = raw.description != nullptr ? raw.description : "";
+    // Zero (a plugin older than 1.3) and 1 both mean one call at a time.
+    desc.max_concurrent_calls = std::max<std::uint32_t>(1, raw.max_concurrent_calls);
     const std::string who = "plugin \"" + desc.name + "\": ";
 
     PluginFunctions &fns = lib->functions_;

@@ -23,10 +23,13 @@ struct PluginDescriptor {
     std::string version;
     std::string description;
     std::vector<PluginConfigKey> config_keys;
+    // Worker-thread ops of one instance that may run at once (ABI 1.3); >= 1.
+    std::uint32_t max_concurrent_calls = 1;
 };
 
 // The plugin's functions. create and destroy are always set; start/reload/stop may be
-// NULL; of the four ops exactly the one matching the kind is set.
+// NULL; the ops of the plugin's kind are set (required ones always, optional ones when
+// the plugin offers them), every other kind's stay NULL.
 struct PluginFunctions {
     decltype(tierd_plugin_descriptor::create) create = nullptr;
     decltype(tierd_plugin_descriptor::start) start = nullptr;
@@ -41,6 +44,11 @@ struct PluginFunctions {
     decltype(tierd_inference_ops::infer_head) infer_head = nullptr;   // optional (ABI 1.2)
     decltype(tierd_inference_ops::infer_tail) infer_tail = nullptr;   // optional (ABI 1.2)
     decltype(tierd_fusion_ops::fuse) fuse = nullptr;
+    // Sources (ABI 1.3): release always; exactly one of next (pull) and decode (message).
+    decltype(tierd_source_ops::next) next = nullptr;
+    decltype(tierd_source_ops::decode) decode = nullptr;
+    decltype(tierd_source_ops::release) release_frame = nullptr;
+    decltype(tierd_source_ops::describe) describe_source = nullptr; // optional
 };
 
 class PluginLibrary {
@@ -79,7 +87,7 @@ const std::vector<std::uint32_t> &host_abi_versions();
 // "1.0"
 std::string abi_version_string(std::uint32_t version);
 
-// "scheduler", "preclassifier", "inference", "fusion"; "unknown" otherwise.
+// "scheduler", "preclassifier", "inference", "fusion", "source"; "unknown" otherwise.
 const char *plugin_kind_name(tierd_plugin_kind kind);
 
 // The first `<dir>/<name>.so` that exists, in search-path order; nullopt when none does

@@ -33,6 +33,29 @@ const toml::table *plugin_table(const Config &config, const std::string &name) {
     return it == config.plugin_tables.end() ? nullptr : &it->second;
 }
 
+// The [source] keys a source plugin receives as its own when it declares them and its
+// [plugin.<name>] table does not set them.
+constexpr std::string_view kSourceKeysForPlugin[] = {"path", "labels"};
+
+// The configured source plugin's table: its [plugin.<name>] table plus the [source] keys
+// it declares. Built in `storage` (copies lose source positions; the core validation of
+// [source] has reported those keys' errors with positions already).
+const toml::table *source_plugin_table(const Config &config, const PluginDescriptor &d,
+                                       toml::table &storage) {
+    const toml::table *own = plugin_table(config, d.name);
+    if (own != nullptr)
+        storage = *own;
+    const toml::table *source = config.document["source"].as_table();
+    for (std::string_view key : kSourceKeysForPlugin) {
+        const bool declared = std::any_of(d.config_keys.begin(), d.config_keys.end(),
+                                          [&](const PluginConfigKey &k) { return k.name == key; });
+        const toml::node *value = source != nullptr ? source->get(key) : nullptr;
+        if (declared && value != nullptr && !storage.contains(key))
+            storage.insert(key, *value);
+    }
+    return &storage;
+}
+
 ConfigError error_at(const Config &config, const toml::node *node, std::string key_path,
                      std::string message) {
     ConfigError e;
@@ -64,10 +87,11 @@ bool under(const std::filesystem::path &path, const std::filesystem::path &dir) 
 
 const std::vector<PluginSlot> &plugin_slots() {
     static const std::vector<PluginSlot> slots = {
-        {"scheduler", TIERD_KIND_SCHEDULER},
-        {"preclassifier", TIERD_KIND_PRECLASSIFIER},
-        {"inference", TIERD_KIND_INFERENCE},
-        {"fusion", TIERD_KIND_FUSION},
+        {"source", TIERD_KIND_SOURCE, "source.kind"},
+        {"scheduler", TIERD_KIND_SCHEDULER, "plugins.scheduler"},
+        {"preclassifier", TIERD_KIND_PRECLASSIFIER, "plugins.preclassifier"},
+        {"inference", TIERD_KIND_INFERENCE, "plugins.inference"},
+        {"fusion", TIERD_KIND_FUSION, "plugins.fusion"},
     };
     return slots;
 }
@@ -79,18 +103,26 @@ const PluginSlot &slot_for(tierd_plugin_kind kind) {
     return plugin_slots().front();
 }
 
-std::string &configured_name(PluginsConfig &plugins, tierd_plugin_kind kind) {
+std::string configured_plugin(const Config &config, tierd_plugin_kind kind) {
     switch (kind) {
-    case TIERD_KIND_SCHEDULER: return plugins.scheduler;
-    case TIERD_KIND_PRECLASSIFIER: return plugins.preclassifier;
-    case TIERD_KIND_INFERENCE: return plugins.inference;
-    case TIERD_KIND_FUSION: return plugins.fusion;
+    case TIERD_KIND_SOURCE: return source_plugin_name(config.source);
+    case TIERD_KIND_SCHEDULER: return config.plugins.scheduler;
+    case TIERD_KIND_PRECLASSIFIER: return config.plugins.preclassifier;
+    case TIERD_KIND_INFERENCE: return config.plugins.inference;
+    case TIERD_KIND_FUSION: return config.plugins.fusion;
     }
-    return plugins.scheduler;
+    return "";
 }
 
-const std::string &configured_name(const PluginsConfig &plugins, tierd_plugin_kind kind) {
-    return configured_name(const_cast<PluginsConfig &>(plugins), kind);
+bool set_configured_plugin(Config &config, tierd_plugin_kind kind, const std::string &name) {
+    switch (kind) {
+    case TIERD_KIND_SOURCE: return false; // [source] kind picks it
+    case TIERD_KIND_SCHEDULER: config.plugins.scheduler = name; return true;
+    case TIERD_KIND_PRECLASSIFIER: config.plugins.preclassifier = name; return true;
+    case TIERD_KIND_INFERENCE: config.plugins.inference = name; return true;
+    case TIERD_KIND_FUSION: config.plugins.fusion = name; return true;
+    }
+    return false;
 }
 
 std::vector<std::string> plugin_search_path(const PluginsConfig &plugins) {
@@ -142,8 +174,12 @@ PrepareResult prepare_plugin(const Config &config, const std::string &name,
         return refuse(*path, "the file calls itself '" + d.name + "', not '" + name + "'");
     if (kind && d.kind != *kind)
         return refuse(*path, std::string("is a ") + plugin_kind_name(d.kind) +
-                                 " plugin, configured as plugins." + slot_for(*kind).key);
-    auto validated = validate_plugin_config(d, plugin_table(config, name), config.source_file);
+                                 " plugin, configured as " + slot_for(*kind).config_key);
+    toml::table merged;
+    const toml::table *table = d.kind == TIERD_KIND_SOURCE && name == source_plugin_name(config.source)
+                                   ? source_plugin_table(config, d, merged)
+                                   : plugin_table(config, name);
+    auto validated = validate_plugin_config(d, table, config.source_file);
     if (!validated.ok()) {
         r.errors = std::move(validated.errors);
         return refuse(*path, "its [plugin." + name + "] table is invalid");
@@ -156,7 +192,7 @@ PluginPlan plan_plugins(const Config &config) {
     PluginPlan plan;
     std::set<std::string> planned;
     for (const auto &slot : plugin_slots()) {
-        const std::string &name = configured_name(config.plugins, slot.kind);
+        const std::string name = configured_plugin(config, slot.kind);
         if (name.empty())
             continue;
         planned.insert(name);
@@ -185,8 +221,15 @@ PluginPlan plan_plugins(const Config &config) {
 ConfigErrors plan_errors(const Config &config, const PluginPlan &plan) {
     ConfigErrors out = plan.errors;
     for (const auto &refusal : plan.refused) {
-        std::string key = "plugins." + refusal.slot;
-        out.push_back(error_at(config, document_node(config, "plugins", refusal.slot), key,
+        const PluginSlot *slot = nullptr;
+        for (const auto &candidate : plugin_slots())
+            if (refusal.slot == candidate.key)
+                slot = &candidate;
+        const std::string key = slot != nullptr ? slot->config_key : "plugins." + refusal.slot;
+        const toml::node *node = slot != nullptr && slot->kind == TIERD_KIND_SOURCE
+                                     ? document_node(config, "source", "kind")
+                                     : document_node(config, "plugins", refusal.slot);
+        out.push_back(error_at(config, node, key,
                                "plugin '" + refusal.name + "' cannot be loaded: " +
                                    (refusal.path.empty() ? refusal.reason : refusal.to_string())));
     }
@@ -207,7 +250,7 @@ std::string default_config_with_plugins() {
         return out; // cannot happen: a test keeps the embedded default valid
     const Config &config = *loaded.config;
     for (const auto &slot : plugin_slots()) {
-        const std::string &name = configured_name(config.plugins, slot.kind);
+        const std::string name = configured_plugin(config, slot.kind);
         if (name.empty())
             continue;
         out += "\n";

@@ -19,19 +19,22 @@
 
 namespace tierd {
 
-// One of the four keys of [plugins] ("scheduler", ...) and the kind it holds.
+// A place for one plugin of a kind: the [plugins] keys "scheduler", "preclassifier",
+// "inference", "fusion", and "source", which the [source] table's `kind` fills.
 struct PluginSlot {
     const char *key;
     tierd_plugin_kind kind;
+    const char *config_key; // where the config names it: "plugins.inference", "source.kind"
 };
-// The four slots, in pipeline order: scheduler, preclassifier, inference, fusion.
+// The five slots, in pipeline order: source, scheduler, preclassifier, inference, fusion.
 const std::vector<PluginSlot> &plugin_slots();
 // The slot for `kind`.
 const PluginSlot &slot_for(tierd_plugin_kind kind);
-// The name configured in `plugins` for `kind` ("" = none), by reference so commands can
-// change it.
-std::string &configured_name(PluginsConfig &plugins, tierd_plugin_kind kind);
-const std::string &configured_name(const PluginsConfig &plugins, tierd_plugin_kind kind);
+// The plugin `config` names for `kind` ("" = none).
+std::string configured_plugin(const Config &config, tierd_plugin_kind kind);
+// Names `name` ("" = none) for `kind` in `config`, as plugins.load/unload do; false for a
+// source, which only the [source] table picks.
+bool set_configured_plugin(Config &config, tierd_plugin_kind kind, const std::string &name);
 
 // The directories searched for `<name>.so`: plugins.search_path when set; otherwise the
 // build tree's plugin directory when this tierd runs from its build tree, else the

@@ -26,7 +26,12 @@
  *   pool of worker threads. Each callback below says which of the two calls it and
  *   whether it may block. "Loop thread, must not block" means: return in well under a
  *   millisecond, no file or network I/O, no sleeping, no waiting on locks held by
- *   workers. The host never calls two callbacks of the same instance at the same time.
+ *   workers. The host never calls two callbacks of the same instance at the same time,
+ *   with one exception a plugin opts into (ABI 1.3): when its descriptor's
+ *   max_concurrent_calls is N > 1, up to N worker-thread ops (classify, infer,
+ *   infer_batch, infer_head, infer_tail, next, decode) of one instance may run at once,
+ *   each on its own worker; lifecycle callbacks (create, start, reload, stop, destroy)
+ *   still never overlap anything, and loop-thread ops never overlap each other.
  *
  * Pointers
  *   "borrowed": valid only for the duration of the call; copy what you keep.
@@ -60,12 +65,15 @@ extern "C" {
 
 /* The ABI this header describes. A plugin compiled against it speaks this version. */
 #define TIERD_ABI_MAJOR 1
-#define TIERD_ABI_MINOR 2
+#define TIERD_ABI_MINOR 3
 /* History: 1.0 first release. 1.1 appends tierd_task.local_result and
  * tierd_inference_ops.infer_batch. 1.2 adds split execution (tierd_tensor,
  * tierd_inference_ops.describe/infer_head/infer_tail, tierd_decision.wire) and the
  * multi-objective scheduler's inputs (tierd_link_state's spread and queue fields,
- * tierd_schedule_context's profiles, power and local queue time). */
+ * tierd_schedule_context's profiles, power and local queue time). 1.3 adds the fifth
+ * plugin kind, sources (TIERD_KIND_SOURCE, tierd_frame, tierd_source_ops, TIERD_EOF),
+ * and tierd_plugin_descriptor.max_concurrent_calls (worker-thread ops of one instance
+ * may run in parallel when the plugin says so). */
 #define TIERD_ABI_VERSION TIERD_ABI_MAKE(TIERD_ABI_MAJOR, TIERD_ABI_MINOR)
 
 /* The one symbol a plugin exports. Build plugins with -fvisibility=hidden and mark
@@ -92,7 +100,8 @@ typedef enum tierd_error {
     TIERD_EBUSY = -8,     /* temporarily unable; try again later */
     TIERD_ETIMEDOUT = -9, /* a deadline passed */
     TIERD_EPLUGIN = -10,  /* the plugin failed internally (see its set_error message) */
-    TIERD_ECONFIG = -11   /* configuration rejected */
+    TIERD_ECONFIG = -11,  /* configuration rejected */
+    TIERD_EOF = -12       /* (ABI 1.3) a source has no more frames */
 } tierd_error;
 
 /* Short text for an error code. Returns a static string; unknown codes give
@@ -111,6 +120,7 @@ static inline const char *tierd_strerror(int err) {
     case TIERD_ETIMEDOUT: return "timed out";
     case TIERD_EPLUGIN: return "plugin failure";
     case TIERD_ECONFIG: return "invalid configuration";
+    case TIERD_EOF: return "end of stream";
     default: return "unknown error";
     }
 }
@@ -130,6 +140,7 @@ static inline const char *tierd_err_name(int err) {
     case TIERD_ETIMEDOUT: return "TIERD_ETIMEDOUT";
     case TIERD_EPLUGIN: return "TIERD_EPLUGIN";
     case TIERD_ECONFIG: return "TIERD_ECONFIG";
+    case TIERD_EOF: return "TIERD_EOF";
     default: return "TIERD_EUNKNOWN";
     }
 }
@@ -140,7 +151,8 @@ typedef enum tierd_plugin_kind {
     TIERD_KIND_SCHEDULER = 1,     /* decides where and with which model a task runs */
     TIERD_KIND_PRECLASSIFIER = 2, /* cheap per-input features and a routing hint */
     TIERD_KIND_INFERENCE = 3,     /* runs a model on an input */
-    TIERD_KIND_FUSION = 4         /* combines local and remote results */
+    TIERD_KIND_FUSION = 4,        /* combines local and remote results */
+    TIERD_KIND_SOURCE = 5         /* (ABI 1.3) produces the images tasks are made of */
 } tierd_plugin_kind;
 
 /* ---- Opaque host objects -------------------------------------------------------- */
@@ -419,6 +431,63 @@ typedef struct tierd_fusion_ops {
                 const tierd_inference_result *remote, tierd_inference_result *out);
 } tierd_fusion_ops;
 
+/* ABI 1.3. One image a source produced (a file, a video frame, a message). The host
+ * zero-fills it, sets struct_size and label = -1, and passes it to next() or decode();
+ * the plugin fills in the rest.
+ * Ownership: image.data (the pixels) belongs to the plugin and must stay valid and
+ * unchanged until the host hands the frame back through release() — the host reads the
+ * pixels on any thread meanwhile (no copy is made). `id` is copied by the host when the
+ * call returns. `owner` is the plugin's own (e.g. the buffer to free in release()). */
+typedef struct tierd_frame {
+    uint32_t struct_size;
+    tierd_image image; /* GRAY8, BGR8 or RGB8; its struct_size set by the plugin */
+    /* Unique within the source, e.g. "t10k-images-idx3-ubyte.gz#17"; "" = the host
+     * names it "<kind>#<n>". NUL-terminated. */
+    char id[128];
+    int32_t label;        /* the true class when the source knows it, else -1 */
+    uint64_t captured_ns; /* monotonic (services->monotonic_ns) capture time; 0 = unknown */
+    void *owner;          /* the plugin's: passed back with the frame to release() */
+    void *reserved[4];
+} tierd_frame;
+
+/* ABI 1.3. A source: where an end agent's tasks come from. The [source] table's `kind`
+ * picks the plugin ("idx" = plugin "source-idx", "v4l2" = "source-v4l2"), and its `path`
+ * and `labels` keys reach the plugin as its own config keys of those names when it
+ * declares them. Open files and devices in create() or start() (worker thread); a
+ * create() that fails is reported as the source's error and the agent serves on.
+ * A source is one of two shapes; set exactly one of next and decode:
+ *   pull     (files, cameras): the host calls next() on a worker whenever it wants
+ *            frames (a few at a time, ahead of the tasks), at the pace [source] rate_hz
+ *            and the pipeline's room allow.
+ *   message  (the device's input topic, tierd/v1/dev/<id>/input): the host subscribes
+ *            and calls decode() on a worker with each message's payload. */
+typedef struct tierd_source_ops {
+    uint32_t struct_size;
+    /* Pull: the next frame into `out`. Worker thread; may block (a file read, waiting
+     * for a camera), but not forever: the host's drain at shutdown waits for it.
+     * Returns TIERD_OK with a frame, TIERD_EOF at the end of the stream (next() is not
+     * called again), or an error with services->set_error(): the host reports the
+     * source as failed with that reason and stops pulling. NULL for a message source. */
+    int (*next)(void *instance, tierd_frame *out);
+    /* Message: decode one message (`payload`, `size` bytes, borrowed for the call) into
+     * `out`. The bytes are untrusted (any client of the broker may publish them): an
+     * image whose header says more than `max_pixels` pixels (width x height) must be
+     * refused BEFORE any decoder allocates for it, with TIERD_ERANGE and a reason
+     * ("30000x30000 = 900000000 pixels, limit 16777216"); the host counts it as
+     * too_large. TIERD_EINVAL: not an image this source takes (counted undecodable).
+     * Worker thread; may block briefly. NULL for a pull source. */
+    int (*decode)(void *instance, const uint8_t *payload, size_t size, uint64_t max_pixels,
+                  tierd_frame *out);
+    /* The host is done with a frame that next() or decode() returned TIERD_OK for: free
+     * what it holds. Called exactly once per such frame, always before stop() (a frame
+     * in use keeps the instance running). Any thread; must not block. Required. */
+    void (*release)(void *instance, tierd_frame *frame);
+    /* One line for logs and status, e.g. "idx:/data/t10k.gz (10000 images 28x28,
+     * labelled)". Owned by the instance; valid and unchanged until destroy(). NULL (or a
+     * NULL result) = the host describes it as "<kind>:<path>". Any thread. Optional. */
+    const char *(*describe)(void *instance);
+} tierd_source_ops;
+
 /* ---- Services the host offers ---------------------------------------------------- */
 
 typedef enum tierd_log_level {
@@ -546,10 +615,19 @@ typedef struct tierd_plugin_descriptor {
     void (*destroy)(void *instance);
 
     /* The kind's operation table: tierd_scheduler_ops, tierd_preclassifier_ops,
-     * tierd_inference_ops or tierd_fusion_ops, matching `kind`. Static. */
+     * tierd_inference_ops, tierd_fusion_ops or tierd_source_ops, matching `kind`. Static. */
     const void *ops;
 
     void *reserved[4];
+
+    /* ABI 1.3 (the host reads it only when struct_size covers it). How many of this
+     * instance's worker-thread ops (classify, infer, infer_batch, infer_head, infer_tail,
+     * next, decode) the host may run at the same time, each on its own worker thread:
+     * 0 or 1 = one at a time (as before 1.3). A plugin that sets N > 1 must make those
+     * ops safe to run concurrently (e.g. one cv::dnn::Net per concurrent call), and its
+     * services->set_error() calls then report the error of the calling thread's op.
+     * Lifecycle callbacks never overlap anything. */
+    uint32_t max_concurrent_calls;
 } tierd_plugin_descriptor;
 
 /* ---- The entry point ------------------------------------------------------------- */

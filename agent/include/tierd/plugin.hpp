@@ -16,8 +16,16 @@
  *         MyInference(tierd::Host host, const tierd::Config &config);  // = create()
  *         int infer(const tierd_task &task, const char *model, tierd_inference_result &out);
  *         // optional: int start(); int reload(const tierd::Config &); void stop();
+ *         // optional (ABI 1.3): worker ops that may run at once on one instance
+ *         // static constexpr uint32_t max_concurrent_calls = 4;
  *     };
  *     TIERD_PLUGIN(MyInference, TIERD_KIND_INFERENCE)
+ *
+ * A source (ABI 1.3) has `int next(tierd_frame &out)` (pull: files, cameras) or
+ * `int decode(const uint8_t *payload, size_t size, uint64_t max_pixels, tierd_frame &out)`
+ * (messages), plus `void release(tierd_frame &frame)` and optionally
+ * `const char *describe()`; tierd::set_frame_pixels() / release_frame_pixels() below
+ * (or tierd::set_frame_mat() in plugin_opencv.hpp) hand pixels to the host and back.
  *
  * The macro defines the one exported symbol (tierd_plugin_entry) and a static descriptor
  * whose callbacks are trampolines into the class. No C++ exception ever crosses the ABI:
@@ -47,6 +55,7 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace tierd {
 
@@ -373,6 +382,34 @@ inline int write_features(tierd_preclass_result &out, const float *values, size_
     return write_values(out.features, out.feature_capacity, &out.feature_count, values, count);
 }
 
+/* ---- Sources: handing pixels to the host (ABI 1.3) ---------------------------------- */
+
+/* Gives `out` the image in `pixels` (moved onto the heap; `height` rows of `width` x
+ * channels bytes, no padding; channels 1 for GRAY8, 3 for BGR8/RGB8). The host reads them
+ * until it calls release(); free them there with release_frame_pixels(). Throws
+ * std::bad_alloc, or tierd::Error(TIERD_EINVAL) when the sizes disagree. */
+inline void set_frame_pixels(tierd_frame &out, std::vector<uint8_t> &&pixels, int width,
+                             int height, tierd_pixel_format format) {
+    const size_t channels = format == TIERD_PIXEL_GRAY8 ? 1 : 3;
+    if (width <= 0 || height <= 0 ||
+        pixels.size() != static_cast<size_t>(width) * static_cast<size_t>(height) * channels)
+        throw Error(TIERD_EINVAL, "frame pixels do not match width x height x channels");
+    auto *owned = new std::vector<uint8_t>(std::move(pixels));
+    out.owner = owned;
+    out.image.struct_size = sizeof(tierd_image);
+    out.image.format = format;
+    out.image.width = width;
+    out.image.height = height;
+    out.image.stride_bytes = static_cast<int32_t>(static_cast<size_t>(width) * channels);
+    out.image.data = owned->data();
+}
+/* Frees what set_frame_pixels() attached to `frame`. Any thread; does not block. */
+inline void release_frame_pixels(tierd_frame &frame) noexcept {
+    delete static_cast<std::vector<uint8_t> *>(frame.owner);
+    frame.owner = nullptr;
+    frame.image.data = nullptr;
+}
+
 /* ---- Trampolines (implementation detail) ------------------------------------------ */
 
 namespace detail {
@@ -459,6 +496,31 @@ struct has_infer_tail<
                std::declval<int32_t>(), std::declval<const tierd_tensor &>(),
                std::declval<tierd_inference_result &>())),
            int>::value>> : std::true_type {};
+
+// Sources (ABI 1.3).
+template <class T, class = void> struct has_next : std::false_type {};
+template <class T>
+struct has_next<T, std::enable_if_t<std::is_convertible<
+                       decltype(std::declval<T &>().next(std::declval<tierd_frame &>())),
+                       int>::value>> : std::true_type {};
+
+template <class T, class = void> struct has_decode : std::false_type {};
+template <class T>
+struct has_decode<
+    T, std::enable_if_t<std::is_convertible<
+           decltype(std::declval<T &>().decode(std::declval<const uint8_t *>(),
+                                               std::declval<size_t>(), std::declval<uint64_t>(),
+                                               std::declval<tierd_frame &>())),
+           int>::value>> : std::true_type {};
+
+template <class T, class = void> struct has_release : std::false_type {};
+template <class T>
+struct has_release<T, void_t<decltype(std::declval<T &>().release(std::declval<tierd_frame &>()))>>
+    : std::true_type {};
+
+template <class T, class = void> struct has_max_concurrent_calls : std::false_type {};
+template <class T>
+struct has_max_concurrent_calls<T, void_t<decltype(T::max_concurrent_calls)>> : std::true_type {};
 
 template <class T, class = void> struct has_fuse : std::false_type {};
 template <class T>
@@ -645,6 +707,36 @@ template <class T> struct Trampolines {
         else
             return TIERD_ENOTSUP;
     }
+    static int next(void *instance, tierd_frame *out) noexcept {
+        auto *box = static_cast<Box<T> *>(instance);
+        if (out == nullptr || out->struct_size < sizeof(tierd_frame))
+            return invalid(box->host, "next: out is NULL or its struct_size too small");
+        if constexpr (has_next<T>::value)
+            return guarded(box->host, [&]() -> int { return box->plugin.next(*out); });
+        else
+            return TIERD_ENOTSUP;
+    }
+    static int decode(void *instance, const uint8_t *payload, size_t size, uint64_t max_pixels,
+                      tierd_frame *out) noexcept {
+        auto *box = static_cast<Box<T> *>(instance);
+        if (out == nullptr || out->struct_size < sizeof(tierd_frame))
+            return invalid(box->host, "decode: out is NULL or its struct_size too small");
+        if (payload == nullptr && size > 0)
+            return invalid(box->host, "decode: payload is NULL");
+        if constexpr (has_decode<T>::value)
+            return guarded(box->host, [&]() -> int {
+                return box->plugin.decode(payload, size, max_pixels, *out);
+            });
+        else
+            return TIERD_ENOTSUP;
+    }
+    static void release(void *instance, tierd_frame *frame) noexcept {
+        auto *box = static_cast<Box<T> *>(instance);
+        if (frame == nullptr)
+            return;
+        if constexpr (has_release<T>::value)
+            guarded_void(box->host, "release", [&] { box->plugin.release(*frame); });
+    }
     static int fuse(void *instance, const tierd_task *task, const tierd_inference_result *local,
                     const tierd_inference_result *remote, tierd_inference_result *out) noexcept {
         auto *box = static_cast<Box<T> *>(instance);
@@ -696,6 +788,24 @@ template <class T> struct KindOps<T, TIERD_KIND_FUSION> {
     static constexpr tierd_fusion_ops table{sizeof(tierd_fusion_ops), &Trampolines<T>::fuse};
 };
 
+template <class T> struct KindOps<T, TIERD_KIND_SOURCE> {
+    static_assert(has_next<T>::value != has_decode<T>::value,
+                  "a source needs exactly one of: int next(tierd_frame &) (pull) or int "
+                  "decode(const uint8_t *, size_t, uint64_t max_pixels, tierd_frame &) (messages)");
+    static_assert(has_release<T>::value, "a source needs: void release(tierd_frame &)");
+    static constexpr tierd_source_ops table{
+        sizeof(tierd_source_ops), has_next<T>::value ? &Trampolines<T>::next : nullptr,
+        has_decode<T>::value ? &Trampolines<T>::decode : nullptr, &Trampolines<T>::release,
+        has_describe<T>::value ? &Trampolines<T>::describe : nullptr};
+};
+
+template <class T> constexpr uint32_t max_concurrent_calls_of() {
+    if constexpr (has_max_concurrent_calls<T>::value)
+        return static_cast<uint32_t>(T::max_concurrent_calls);
+    else
+        return 1;
+}
+
 template <class T> constexpr const tierd_config_key *config_keys_of() {
     if constexpr (has_config_keys<T>::value)
         return T::config_keys;
@@ -728,7 +838,8 @@ template <class T, tierd_plugin_kind K> struct Binding {
         has_stop<T>::value ? &Trampolines<T>::stop : nullptr,
         &Trampolines<T>::destroy,
         &KindOps<T, K>::table,
-        {nullptr, nullptr, nullptr, nullptr}};
+        {nullptr, nullptr, nullptr, nullptr},
+        max_concurrent_calls_of<T>()};
 };
 
 /* The body of tierd_plugin_entry: pick the ABI version, hand out the static descriptor.
@@ -747,7 +858,7 @@ int entry(const tierd_host_offer *offer, const tierd_plugin_descriptor **descrip
 } // namespace tierd
 
 /* Define the plugin's one exported symbol for class `Class` of kind `Kind`
- * (TIERD_KIND_SCHEDULER, _PRECLASSIFIER, _INFERENCE or _FUSION). Use once per .so, at
+ * (TIERD_KIND_SCHEDULER, _PRECLASSIFIER, _INFERENCE, _FUSION or _SOURCE). Use once per .so, at
  * namespace scope, in one source file. */
 #define TIERD_PLUGIN(Class, Kind)                                                                  \
     extern "C" TIERD_PLUGIN_EXPORT int tierd_plugin_entry(                                         \

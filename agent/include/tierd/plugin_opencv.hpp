@@ -36,6 +36,30 @@ inline const char *image_view(const tierd_image *image, cv::Mat &view) {
     return nullptr;
 }
 
+/* Sources (ABI 1.3): gives `out` the image `image` (CV_8UC1 -> GRAY8, CV_8UC3 -> BGR8)
+ * without copying: a heap cv::Mat header shares its pixels and is kept in out.owner
+ * until release_frame_mat(). Returns NULL, or a static reason when the Mat is not 8-bit
+ * with 1 or 3 channels. */
+inline const char *set_frame_mat(tierd_frame &out, const cv::Mat &image) {
+    if (image.empty() || image.depth() != CV_8U || (image.channels() != 1 && image.channels() != 3))
+        return "the frame is not an 8-bit gray or BGR image";
+    auto *owned = new cv::Mat(image);
+    out.owner = owned;
+    out.image.struct_size = sizeof(tierd_image);
+    out.image.format = image.channels() == 1 ? TIERD_PIXEL_GRAY8 : TIERD_PIXEL_BGR8;
+    out.image.width = image.cols;
+    out.image.height = image.rows;
+    out.image.stride_bytes = static_cast<int32_t>(image.step[0]);
+    out.image.data = image.data;
+    return nullptr;
+}
+/* Frees what set_frame_mat() attached to `frame`. Any thread; does not block. */
+inline void release_frame_mat(tierd_frame &frame) noexcept {
+    delete static_cast<cv::Mat *>(frame.owner);
+    frame.owner = nullptr;
+    frame.image.data = nullptr;
+}
+
 } // namespace tierd
 
 #endif /* TIERD_PLUGIN_OPENCV_HPP */

@@ -1,0 +1,133 @@
+// The end's side of offload: a task the scheduler placed on another tier goes there as an
+// offload request (offload_codec.hpp) and waits for the reply, until the offload timeout;
+// link probes to each online tier, and the link estimates (link_estimator.hpp) that
+// probes and real round trips feed, which the scheduler reads.
+//
+// Every task handed to send() comes back exactly once through `answered`: with the
+// remote answer (task->remote.ok), or with task->offload.fallback saying why it must run
+// here instead ("broker-unreachable", "timeout", "upstream-error: ...",
+// "encode-failed: ...", "stopping").
+//
+// Threads: loop thread. Requests whose encoding is large (big images, split tensors) are
+// encoded on a worker.
+#pragma once
+
+#include "agent/pipeline/link_estimator.hpp"
+#include "agent/pipeline/task.hpp"
+
+#include <nlohmann/json.hpp>
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace tierd {
+
+// How the end reaches the other tiers (the agent fills it in; unset = never offload).
+struct Upstream {
+    // Whether an agent of `tier` is online now (also the scheduler's link state).
+    std::function<bool(tierd_tier)> online;
+    // Publishes an encoded request for `tier`; false when it cannot go out now.
+    std::function<bool(tierd_tier, const std::string &payload, const std::string &correlation)>
+        send;
+    // The tiers' measured model profiles for the scheduler (ABI 1.2
+    // tierd_schedule_context.profiles_json) and their generation; null = none.
+    std::function<std::pair<const std::string *, uint64_t>()> profiles;
+    // A whole-model compute time seen on `device` ("" = here), so that the profiles
+    // follow what the devices really take (ProfileBook::observe); may be null.
+    std::function<void(const std::string &device, const std::string &model, double ms)>
+        observed_compute;
+};
+
+class OffloadClient {
+  public:
+    struct Options {
+        std::string device_id;
+        int timeout_ms = 1000;        // how long an upstream reply may take
+        int probe_interval_ms = 1000; // link probes to each online tier; 0 = none
+    };
+    using Answered = std::function<void(TaskPtr task)>;
+
+    OffloadClient(uv_loop_t *loop, Options options, Answered answered);
+    OffloadClient(const OffloadClient &) = delete;
+    OffloadClient &operator=(const OffloadClient &) = delete;
+
+    void set_upstream(Upstream upstream) { upstream_ = std::move(upstream); }
+    const Upstream &upstream() const { return upstream_; }
+    // An agent of `tier` is online and a request could be sent.
+    bool can_send(tierd_tier tier) const;
+
+    // Initialises the timers; call once before anything else is sent.
+    void start();
+    // Starts the link probes (idempotent), ahead of the first tasks if wanted.
+    void start_probing();
+    // Probes now, e.g. when a tier has just come online.
+    void probe_now();
+
+    // The scheduler's view of the link to `tier`.
+    tierd_link_state link_state(tierd_tier tier, std::uint64_t now_ns) const;
+
+    // Sends `task` (its decision; its head tensor when split) to decision.tier.
+    void send(TaskPtr task);
+    // A message on the device's offload/reply topic.
+    void on_reply(const std::string &payload);
+
+    // Stops: tasks waiting for a reply come back through `answered` with fallback
+    // "stopping"; timers close. `closed` runs on the loop once they have.
+    void stop(std::function<void()> closed);
+    // Nothing of the client's is on a worker or waiting for a timer to close.
+    bool idle() const { return encoding_ == 0 && closing_ == 0; }
+
+    std::size_t pending() const { return pending_.size(); }
+    // "offload_pending", "late_replies", "links" for the pipeline's stats.
+    void add_stats(nlohmann::json &stats) const;
+
+  private:
+    void publish(TaskPtr task, std::string payload);
+    void give_back(TaskPtr task, std::string fallback);
+    static void on_sweep(uv_timer_t *timer);
+    static void on_probe_tick(uv_timer_t *timer);
+    void on_probe_reply(const std::string &id);
+    LinkEstimator &link(tierd_tier tier) { return links_[tier == TIERD_TIER_CLOUD ? 1 : 0]; }
+    const LinkEstimator &link(tierd_tier tier) const {
+        return links_[tier == TIERD_TIER_CLOUD ? 1 : 0];
+    }
+    void closed_one();
+
+    uv_loop_t *loop_;
+    Options options_;
+    Answered answered_;
+    Upstream upstream_;
+    bool started_ = false;
+    bool stopping_ = false;
+    int encoding_ = 0; // requests being encoded on a worker
+    int closing_ = 0;  // timers whose close callback has not run
+    std::function<void()> closed_;
+
+    // Tasks waiting for an upstream reply, by task id; a timer sweeps their deadlines.
+    std::map<std::string, TaskPtr> pending_;
+    uv_timer_t sweep_timer_{};
+    bool sweeping_ = false;
+    std::uint64_t late_replies_ = 0;
+
+    // Link estimates for the edge [0] and the cloud [1], and the probes in flight: id ->
+    // (tier, bytes, sent at); a pair completes when both of its replies are in.
+    LinkEstimator links_[2];
+    struct Probe {
+        tierd_tier tier;
+        std::size_t bytes;
+        std::uint64_t sent_ns;
+        double rtt_ms = -1.0;
+    };
+    std::map<std::string, Probe> probes_;
+    uv_timer_t probe_timer_{};
+    bool probing_ = false;
+    std::uint64_t probe_seq_ = 0;
+};
+
+} // namespace tierd

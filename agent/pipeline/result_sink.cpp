@@ -1,0 +1,186 @@
+#include "agent/pipeline/result_sink.hpp"
+
+#include "agent/loop/loop_work.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+namespace tierd {
+namespace {
+
+const char *tier_name(tierd_tier tier) {
+    switch (tier) {
+    case TIERD_TIER_END: return "end";
+    case TIERD_TIER_EDGE: return "edge";
+    case TIERD_TIER_CLOUD: return "cloud";
+    }
+    return "end";
+}
+
+const char *route_name(tierd_route route) {
+    switch (route) {
+    case TIERD_ROUTE_LIGHT: return "light";
+    case TIERD_ROUTE_HEAVY: return "heavy";
+    case TIERD_ROUTE_UNKNOWN: break;
+    }
+    return "unknown";
+}
+
+std::string fixed_string(const char *text, std::size_t size) {
+    return std::string(text, strnlen(text, size));
+}
+
+} // namespace
+
+ResultSink::ResultSink(uv_loop_t *loop, Options options, Publish publish)
+    : loop_(loop), options_(std::move(options)), publish_(std::move(publish)) {}
+
+ResultSink::~ResultSink() {
+    if (jsonl_ != nullptr)
+        std::fclose(jsonl_);
+}
+
+std::string ResultSink::document(const Task &task, bool ok, tierd_tier ran_on,
+                                 double total_ms) const {
+    const tierd_inference_result &r = task.answer();
+    nlohmann::json doc = {
+        {"v", 1},
+        {"task_id", task.task_id},
+        {"device_id", options_.device_id},
+        {"source", task.source},
+        {"tier", tier_name(ran_on)},
+        {"requested_tier", tier_name(task.decision.tier)},
+        {"reason", fixed_string(task.decision.reason, sizeof task.decision.reason)},
+        {"bytes_sent", task.offload.bytes_sent}};
+    if (task.remote.ok) {
+        doc["offloaded_to"] = task.offload.device;
+        doc["offload_ms"] = task.offload.ms;
+    }
+    if (task.split) {
+        const std::string wire = fixed_string(task.decision.wire, sizeof task.decision.wire);
+        doc["split"] = {{"layer", task.decision.split_layer},
+                        {"wire", wire.empty() ? "f16" : wire},
+                        {"head_ms", task.head.ms}};
+        if (task.head.energy_j >= 0.0)
+            doc["split"]["head_energy_j"] = task.head.energy_j;
+    }
+    if (!task.offload.fallback.empty())
+        doc["fallback"] = task.offload.fallback;
+    if (task.in.label >= 0)
+        doc["label"] = task.in.label;
+    if (task.pre.ok) {
+        doc["route"] = route_name(task.pre.result.route);
+        if (task.pre.result.light_ok_probability >= 0.0f)
+            doc["light_ok_probability"] = task.pre.result.light_ok_probability;
+    }
+    doc["timing_ms"] = {
+        {"preclassify", task.pre.ms}, {"inference", task.infer_ms}, {"total", total_ms}};
+    if (task.local_first)
+        doc["local_first"] = true;
+    if (options_.emulate_slowdown > 1.0)
+        doc["emulated_slowdown"] = options_.emulate_slowdown;
+    if (ok) {
+        doc["ok"] = true;
+        doc["top_class"] = r.top_class;
+        doc["top_score"] = r.top_score;
+        doc["model"] = fixed_string(r.model, sizeof r.model);
+        doc["compute_ms"] = r.compute_ms;
+        if (r.energy_j >= 0.0) {
+            doc["energy_j"] = r.energy_j;
+            doc["energy_source"] = fixed_string(r.energy_source, sizeof r.energy_source);
+        }
+        if (task.in.label >= 0)
+            doc["correct"] = r.top_class == task.in.label;
+    } else {
+        doc["ok"] = false;
+        doc["error"] = task.error.empty() ? "no result" : task.error;
+    }
+    return doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+void ResultSink::write(const Task &task) {
+    const double total_ms = static_cast<double>(uv_hrtime() - task.start_ns) / 1e6;
+    const bool ok = task.error.empty() && task.answered();
+    const tierd_tier ran_on = task.remote.ok ? task.decision.tier : options_.local_tier;
+    if (!task.offload.fallback.empty())
+        ++fallbacks_;
+    if (ok) {
+        const tierd_inference_result &r = task.answer();
+        if (task.in.label >= 0) {
+            ++labelled_;
+            correct_ += r.top_class == task.in.label ? 1 : 0;
+        }
+        ++done_;
+        ++by_tier_[ran_on];
+        total_ms_sum_ += total_ms;
+        if (task.infer_ms + task.head.ms > 0.0) {
+            compute_ms_sum_ += task.infer_ms + task.head.ms;
+            ++local_computed_;
+        }
+    } else {
+        ++failed_;
+    }
+    if (!options_.results.publish && options_.results.jsonl.empty())
+        return;
+    std::string line = document(task, ok, ran_on, total_ms);
+    if (options_.results.publish)
+        publish_(line);
+    if (!options_.results.jsonl.empty())
+        write_jsonl(std::move(line) + "\n");
+}
+
+void ResultSink::write_jsonl(std::string line) {
+    jsonl_pending_ += line;
+    if (jsonl_writing_)
+        return;
+    jsonl_writing_ = true;
+    auto chunk = std::make_shared<std::string>(std::move(jsonl_pending_));
+    jsonl_pending_.clear();
+    auto error = std::make_shared<std::string>();
+    queue_loop_work(
+        loop_,
+        [this, chunk, error] {
+            // Only this job touches jsonl_ while jsonl_writing_ is set.
+            if (jsonl_ == nullptr)
+                jsonl_ = std::fopen(options_.results.jsonl.c_str(), "a");
+            if (jsonl_ == nullptr ||
+                std::fwrite(chunk->data(), 1, chunk->size(), jsonl_) != chunk->size() ||
+                std::fflush(jsonl_) != 0)
+                *error = options_.results.jsonl + ": " + std::strerror(errno);
+        },
+        [this, error] {
+            jsonl_writing_ = false;
+            if (!error->empty())
+                spdlog::error("results: cannot write {}", *error);
+            if (!jsonl_pending_.empty())
+                return write_jsonl(std::string());
+            if (when_idle_)
+                std::exchange(when_idle_, nullptr)();
+        },
+        "results file");
+}
+
+void ResultSink::when_idle(std::function<void()> done) {
+    if (idle())
+        return done();
+    when_idle_ = std::move(done);
+}
+
+void ResultSink::add_stats(nlohmann::json &stats) const {
+    stats["done"] = done_;
+    stats["failed"] = failed_;
+    stats["by_tier"] = {{"end", by_tier_[TIERD_TIER_END]},
+                        {"edge", by_tier_[TIERD_TIER_EDGE]},
+                        {"cloud", by_tier_[TIERD_TIER_CLOUD]}};
+    stats["fallbacks"] = fallbacks_;
+    stats["labelled"] = labelled_;
+    stats["correct"] = correct_;
+    stats["mean_ms"] = done_ ? total_ms_sum_ / static_cast<double>(done_) : 0.0;
+    if (labelled_ > 0)
+        stats["top1"] = static_cast<double>(correct_) / static_cast<double>(labelled_);
+}
+
+} // namespace tierd

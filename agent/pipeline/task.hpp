@@ -1,0 +1,143 @@
+// One unit of work in the end's pipeline, from its source image to its result document,
+// and the stage it is in. Each stage writes only its own part; a part whose stage did not
+// run stays empty (its `ok` false).
+//
+// Threads: exactly one thread touches a task at a time — the loop, or the worker running
+// its current stage. Its address is stable while it is in flight (the plugin structs
+// point into it). Tasks are recycled (reset()) to keep their buffers.
+#pragma once
+
+#include "agent/pipeline/source_frame.hpp"
+#include "agent/plugin_host/plugin_instance.hpp"
+
+#include <tierd/plugin.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace tierd {
+
+// The plugins a task uses, taken when it starts; any may be null (that stage is skipped,
+// or, for inference, the task fails with a reason). Holding them keeps an unloaded
+// plugin alive until the task is done with it.
+struct PipelinePlugins {
+    std::shared_ptr<PluginInstance> source, scheduler, preclassifier, inference, fusion;
+};
+
+struct Task {
+    enum class Stage {
+        preparing,      // worker: the local model first (local_first), the pre-classifier
+        deciding,       // loop: the scheduler's placement
+        computing_head, // worker: a split task's head, here
+        offloaded,      // waiting for the upstream tier's reply (OffloadClient)
+        inferring,      // worker: the model here
+        fusing,         // loop: the fusion plugin
+        finished,       // the result is written; the task goes back to the free list
+    };
+
+    // An inference outcome and the buffer its scores live in.
+    struct Outcome {
+        std::vector<float> scores;
+        tierd_inference_result result{};
+        bool ok = false;
+        // Points `result` at a fresh scores buffer of `capacity` floats.
+        void prepare(std::uint32_t capacity) {
+            scores.resize(capacity);
+            result = tierd_inference_result{};
+            result.struct_size = sizeof result;
+            result.scores = scores.data();
+            result.score_capacity = capacity;
+            ok = false;
+        }
+    };
+
+    Stage stage = Stage::preparing;
+    std::uint64_t seq = 0;
+    SourceImage in;
+    PipelinePlugins plugins;
+    std::string task_id, source;
+    tierd_image image{};
+    tierd_task task{};
+    std::uint64_t start_ns = 0;
+
+    // Stage preparing: the pre-classifier.
+    struct Preclass {
+        std::vector<float> features;
+        tierd_preclass_result result{};
+        double ms = 0.0;
+        bool ok = false;
+    } pre;
+
+    // Stage deciding: where it runs. `upstream`: on another tier; `split`: and its head here.
+    tierd_decision decision{};
+    bool upstream = false;
+    bool split = false;
+
+    // Stage computing_head: the crossing tensor of a split task.
+    struct Head {
+        std::vector<float> tensor;
+        tierd_tensor view{};
+        double ms = 0.0;
+        double energy_j = -1.0;
+    } head;
+
+    // The local model's answer (stage inferring, or preparing with local_first).
+    Outcome local;
+    bool local_first = false; // `local` was computed before the scheduler decided
+    double infer_ms = 0.0;
+
+    // Stage offloaded: the upstream tier's answer, or why it ran here instead.
+    struct Offload {
+        std::uint64_t sent_ns = 0;
+        std::uint64_t deadline_ns = 0; // when the reply is given up
+        std::size_t bytes_sent = 0;
+        double ms = 0.0;
+        std::string device;   // the agent that answered
+        std::string fallback; // why it ran here although placed upstream
+    } offload;
+    Outcome remote;
+
+    // Stage fusing.
+    Outcome fused;
+
+    std::string error; // set when the task failed; the result carries it
+
+    // The answer the result reports: fused, else remote, else local.
+    const tierd_inference_result &answer() const {
+        return fused.ok ? fused.result : (remote.ok ? remote.result : local.result);
+    }
+    bool answered() const { return local.ok || remote.ok; }
+
+    // Clears everything for reuse, keeping the buffers' memory.
+    void reset() {
+        stage = Stage::preparing;
+        seq = 0;
+        in = SourceImage{};
+        plugins = PipelinePlugins{};
+        task_id.clear();
+        source.clear();
+        image = tierd_image{};
+        task = tierd_task{};
+        start_ns = 0;
+        pre.result = tierd_preclass_result{};
+        pre.ms = 0.0;
+        pre.ok = false;
+        decision = tierd_decision{};
+        upstream = split = false;
+        head.tensor.clear();
+        head.view = tierd_tensor{};
+        head.ms = 0.0;
+        head.energy_j = -1.0;
+        local.ok = remote.ok = fused.ok = false;
+        local_first = false;
+        infer_ms = 0.0;
+        offload = Offload{};
+        error.clear();
+    }
+};
+
+using TaskPtr = std::unique_ptr<Task>;
+
+} // namespace tierd
