@@ -39,6 +39,7 @@
 
 #include <opencv2/core.hpp>
 #include <opencv2/ml.hpp>
+#include <tierd/idx.hpp>
 #include <toml++/toml.h>
 #include <zlib.h>
 
@@ -124,26 +125,17 @@ std::vector<unsigned char> read_gz(const std::string &path) {
     return out;
 }
 
-// IDX images: magic 0x00000803, count, rows, cols (big-endian), then uint8 pixels.
+// Every image of an IDX file (the SDK's reader: gzipped or raw, errors name the file).
 std::vector<cv::Mat> read_idx_images(const std::string &path) {
-    const auto raw = read_gz(path);
-    auto be32 = [&](std::size_t at) {
-        return static_cast<uint32_t>(raw[at]) << 24 | static_cast<uint32_t>(raw[at + 1]) << 16 |
-               static_cast<uint32_t>(raw[at + 2]) << 8 | static_cast<uint32_t>(raw[at + 3]);
-    };
-    if (raw.size() < 16 || be32(0) != 0x803)
-        throw std::runtime_error(path + ": not an IDX uint8 3-D file");
-    const uint32_t n = be32(4), rows = be32(8), cols = be32(12);
-    if (raw.size() != 16 + static_cast<std::size_t>(n) * rows * cols)
-        throw std::runtime_error(path + ": size does not match its header");
+    tierd::idx::ImageReader reader(path);
     std::vector<cv::Mat> images;
-    images.reserve(n);
-    for (uint32_t i = 0; i < n; ++i) {
-        cv::Mat m(static_cast<int>(rows), static_cast<int>(cols), CV_8UC1);
-        std::copy_n(raw.data() + 16 + static_cast<std::size_t>(i) * rows * cols, rows * cols,
-                    m.data);
+    images.reserve(reader.count());
+    while (!reader.at_end()) {
+        cv::Mat m(reader.rows(), reader.cols(), CV_8UC1);
+        reader.next(m.data);
         images.push_back(m);
     }
+    reader.expect_end();
     return images;
 }
 

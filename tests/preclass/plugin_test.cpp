@@ -4,6 +4,7 @@
 #include "plugin_harness.hpp"
 #include "rf_model.hpp"
 
+#include <tierd/idx.hpp>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -40,11 +41,17 @@ std::string read_gz(const std::string &path) {
 
 // The first `count` 28x28 images of the test split (empty if the dataset is missing).
 std::vector<std::vector<uint8_t>> test_images(std::size_t count) {
-    const std::string raw = read_gz(FASHION_MNIST_DIR "/t10k-images-idx3-ubyte.gz");
     std::vector<std::vector<uint8_t>> out;
-    for (std::size_t i = 0; i < count && 16 + (i + 1) * 784 <= raw.size(); ++i)
-        out.emplace_back(raw.begin() + static_cast<std::ptrdiff_t>(16 + i * 784),
-                         raw.begin() + static_cast<std::ptrdiff_t>(16 + (i + 1) * 784));
+    try {
+        tierd::idx::ImageReader images(FASHION_MNIST_DIR "/t10k-images-idx3-ubyte.gz");
+        while (out.size() < count && !images.at_end()) {
+            out.emplace_back(images.image_bytes());
+            images.next(out.back().data());
+        }
+    } catch (const tierd::idx::Error &e) {
+        if (e.problem() != tierd::idx::Problem::cannot_open)
+            throw;
+    }
     return out;
 }
 

@@ -19,7 +19,7 @@
 #include <opencv2/core/utility.hpp>
 #include <opencv2/dnn.hpp>
 
-#include <zlib.h>
+#include <tierd/idx.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -55,47 +55,6 @@ struct Options {
               << "                   --scale S --mean M --full FILE\n"
               << "                   [--cut ID HEAD TAIL TENSOR]...\n";
     std::exit(2);
-}
-
-// Reads a whole (optionally gzip-compressed) file; gzread passes plain files through.
-std::vector<unsigned char> read_gz(const std::string &path) {
-    gzFile f = gzopen(path.c_str(), "rb");
-    if (!f)
-        throw std::runtime_error("cannot open " + path);
-    std::vector<unsigned char> out;
-    std::vector<unsigned char> buf(1 << 16);
-    int n;
-    while ((n = gzread(f, buf.data(), unsigned(buf.size()))) > 0)
-        out.insert(out.end(), buf.begin(), buf.begin() + n);
-    const bool bad = n < 0;
-    gzclose(f);
-    if (bad)
-        throw std::runtime_error("read error in " + path);
-    return out;
-}
-
-uint32_t be32(const unsigned char *p) {
-    return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | p[3];
-}
-
-// IDX file: magic 0x0000 08 NDIM, NDIM big-endian uint32 sizes, then uint8 data.
-std::vector<unsigned char> read_idx(const std::string &path, int want_ndim,
-                                    std::vector<uint32_t> &dims) {
-    auto raw = read_gz(path);
-    if (raw.size() < 4 || raw[0] != 0 || raw[1] != 0 || raw[2] != 0x08 || raw[3] != want_ndim)
-        throw std::runtime_error(path + ": not a uint8 IDX file with " + std::to_string(want_ndim) +
-                                 " dimensions");
-    size_t off = 4 + 4 * size_t(want_ndim), count = 1;
-    if (raw.size() < off)
-        throw std::runtime_error(path + ": truncated header");
-    dims.clear();
-    for (int i = 0; i < want_ndim; ++i) {
-        dims.push_back(be32(&raw[4 + 4 * size_t(i)]));
-        count *= dims.back();
-    }
-    if (raw.size() != off + count)
-        throw std::runtime_error(path + ": size does not match header");
-    return {raw.begin() + long(off), raw.end()};
 }
 
 Options parse(int argc, char **argv) {
@@ -255,19 +214,20 @@ int main(int argc, char **argv) {
     const Options o = parse(argc, argv);
     cv::setNumThreads(o.threads);
 
-    std::vector<uint32_t> idims;
     std::vector<unsigned char> pixels;
+    size_t n = 0;
     try {
-        pixels = read_idx(o.data + "/t10k-images-idx3-ubyte.gz", 3, idims);
+        tierd::idx::ImageReader reader(o.data + "/t10k-images-idx3-ubyte.gz");
+        if (reader.rows() != 28 || reader.cols() != 28) {
+            std::cerr << "split_check: test images are not 28x28\n";
+            return 2;
+        }
+        n = std::min<size_t>(reader.count(), size_t(o.limit));
+        pixels = reader.read(n);
     } catch (const std::exception &e) {
         std::cerr << "split_check: " << e.what() << "\n";
         return 2;
     }
-    if (idims[1] != 28 || idims[2] != 28) {
-        std::cerr << "split_check: test images are not 28x28\n";
-        return 2;
-    }
-    const size_t n = std::min<size_t>(idims[0], size_t(o.limit));
     std::vector<cv::Mat> blobs;
     for (size_t b = 0; b < n; b += size_t(o.batch)) {
         std::vector<cv::Mat> part;

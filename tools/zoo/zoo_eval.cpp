@@ -14,6 +14,7 @@
 #include <opencv2/core/utility.hpp>
 #include <opencv2/dnn.hpp>
 
+#include <tierd/idx.hpp>
 #include <zlib.h>
 
 #include <algorithm>
@@ -55,42 +56,6 @@ struct Options {
             << "                [--batch N] [--time-images N] [--outcomes DIR]\n"
             << "                [--dump-logits DIR K] --model NAME FILE SCALE MEAN [...]\n";
   std::exit(2);
-}
-
-// Reads a whole (optionally gzip-compressed) file; gzread passes plain files through.
-std::vector<unsigned char> read_gz(const std::string& path) {
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (!f) throw std::runtime_error("cannot open " + path);
-  std::vector<unsigned char> out;
-  unsigned char buf[1 << 16];
-  int n;
-  while ((n = gzread(f, buf, sizeof buf)) > 0) out.insert(out.end(), buf, buf + n);
-  const bool bad = n < 0;
-  gzclose(f);
-  if (bad) throw std::runtime_error("read error in " + path);
-  return out;
-}
-
-uint32_t be32(const unsigned char* p) {
-  return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | p[3];
-}
-
-// IDX file: magic 0x0000 08 NDIM, NDIM big-endian uint32 sizes, then uint8 data.
-std::vector<unsigned char> read_idx(const std::string& path, int want_ndim,
-                                    std::vector<uint32_t>& dims) {
-  auto raw = read_gz(path);
-  if (raw.size() < 4 || raw[0] != 0 || raw[1] != 0 || raw[2] != 0x08 || raw[3] != want_ndim)
-    throw std::runtime_error(path + ": not a uint8 IDX file with " + std::to_string(want_ndim) +
-                             " dimensions");
-  size_t off = 4 + 4 * size_t(want_ndim), count = 1;
-  if (raw.size() < off) throw std::runtime_error(path + ": truncated header");
-  dims.clear();
-  for (int i = 0; i < want_ndim; ++i) {
-    dims.push_back(be32(&raw[4 + 4 * i]));
-    count *= dims.back();
-  }
-  if (raw.size() != off + count) throw std::runtime_error(path + ": size does not match header");
-  return {raw.begin() + long(off), raw.end()};
 }
 
 Options parse(int argc, char** argv) {
@@ -159,21 +124,22 @@ int main(int argc, char** argv) {
   cv::setNumThreads(o.threads);
 
   const std::string prefix = o.split == "train" ? "train" : "t10k";
-  std::vector<uint32_t> idims, ldims;
   std::vector<unsigned char> pixels, labels;
+  size_t n = 0;
   try {
-    pixels = read_idx(o.data + "/" + prefix + "-images-idx3-ubyte.gz", 3, idims);
-    labels = read_idx(o.data + "/" + prefix + "-labels-idx1-ubyte.gz", 1, ldims);
+    tierd::idx::ImageReader reader(o.data + "/" + prefix + "-images-idx3-ubyte.gz");
+    if (reader.rows() != 28 || reader.cols() != 28)
+      throw std::runtime_error(reader.path() + ": images are not 28x28");
+    labels = tierd::idx::read_labels(o.data + "/" + prefix + "-labels-idx1-ubyte.gz",
+                                     reader.count(), reader.path());
+    n = reader.count();
+    if (o.limit >= 0 && size_t(o.limit) < n) n = size_t(o.limit);
+    pixels = reader.read(n);
+    if (n == reader.count()) reader.expect_end();
   } catch (const std::exception& e) {
     std::cerr << "zoo_eval: " << e.what() << "\n";
     return 2;
   }
-  if (idims[0] != ldims[0] || idims[1] != 28 || idims[2] != 28) {
-    std::cerr << "zoo_eval: images and labels do not match (or not 28x28)\n";
-    return 2;
-  }
-  size_t n = idims[0];
-  if (o.limit >= 0 && size_t(o.limit) < n) n = size_t(o.limit);
   std::vector<cv::Mat> images;
   images.reserve(n);
   for (size_t i = 0; i < n; ++i)
