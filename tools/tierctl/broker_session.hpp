@@ -2,6 +2,7 @@
 // mosquitto_loop: tierctl is a short-lived, single-threaded client, so no locks.
 #pragma once
 
+#include "common/mqtt5.hpp"
 #include "tools/tierctl/connection_options.hpp"
 
 #include <chrono>
@@ -9,18 +10,11 @@
 #include <string>
 #include <vector>
 
-struct mosquitto;
-struct mosquitto_message;
-typedef struct mqtt5__property mosquitto_property;
-
 namespace tierctl {
 
-struct InboundMessage {
-    std::string topic;
-    std::string payload;
-    std::string correlation_data; // MQTT 5 correlation data, "" when absent
-    bool retained = false;        // true only for retained messages sent on subscribe
-};
+// topic, payload, MQTT 5 correlation data ("" when absent), retained (true only for the
+// retained messages sent on subscribe).
+using InboundMessage = tierd::mqtt5::ReceivedMessage;
 
 using Clock = std::chrono::steady_clock;
 

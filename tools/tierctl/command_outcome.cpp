@@ -1,16 +1,17 @@
 #include "tools/tierctl/command_outcome.hpp"
 
+#include "common/topics.hpp"
 #include "tools/tierctl/exit_codes.hpp"
 
 namespace tierctl {
 
 std::string Target::topic() const {
     switch (kind) {
-    case Kind::device: return "tierd/v1/dev/" + name + "/cmd";
-    case Kind::group: return "tierd/v1/group/" + name + "/cmd";
+    case Kind::device: return tierd::topics::device_topic(name, tierd::topics::DeviceLeaf::cmd);
+    case Kind::group: return tierd::topics::group_command_topic(name);
     case Kind::fleet: break;
     }
-    return "tierd/v1/fleet/cmd";
+    return std::string(tierd::topics::kFleetCommand);
 }
 
 std::string Target::describe() const {

@@ -1,5 +1,6 @@
 #include "tools/tierctl/console_cli.hpp"
 
+#include "common/topics.hpp"
 #include "tools/tierctl/exit_codes.hpp"
 #include "tools/tierctl/fleet_console.hpp"
 
@@ -37,7 +38,7 @@ namespace {
 
 // A topic level: MQTT wildcards or separators would address other devices.
 void check_topic_level(const std::string &what, const std::string &name) {
-    if (name.empty() || name.find_first_of("/+#") != std::string::npos)
+    if (!tierd::topics::is_topic_level(name))
         throw UsageError(what + " \"" + name + "\" is not a valid name (no '/', '+', '#')");
 }
 

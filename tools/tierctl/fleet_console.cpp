@@ -1,5 +1,7 @@
 #include "tools/tierctl/fleet_console.hpp"
 
+#include "common/topics.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -20,14 +22,6 @@ std::string random_token() {
     return fmt::format("{:016x}", rng());
 }
 
-// A topic level from a client id: wildcards and separators would change the filter.
-std::string topic_safe(std::string text) {
-    for (char &c : text)
-        if (c == '/' || c == '+' || c == '#')
-            c = '_';
-    return text;
-}
-
 double ms_between(Clock::time_point from, Clock::time_point to) {
     return std::chrono::duration<double, std::milli>(to - from).count();
 }
@@ -36,13 +30,15 @@ double ms_between(Clock::time_point from, Clock::time_point to) {
 
 FleetConsole::FleetConsole(const ConnectionOptions &options)
     : session_(std::make_unique<BrokerSession>(options)),
-      reply_topic_("tierd/v1/console/" + topic_safe(options.client_id) + "/reply"),
+      // A topic level from the client id: wildcards and separators would change the topic.
+      reply_topic_(
+          tierd::topics::console_reply_topic(tierd::topics::topic_level_from(options.client_id))),
       marker_("marker-" + random_token()) {
     session_->on_message = [this](const InboundMessage &m) { on_message(m); };
     // QoS 1 for replies (they are the answers we wait for); statuses at QoS 0 keep the
     // retained backlog and the marker in one ordered stream.
     session_->subscribe({reply_topic_}, 1);
-    session_->subscribe({kStatusFilter}, 0);
+    session_->subscribe({std::string(tierd::topics::kEveryStatusFilter)}, 0);
     read_retained_statuses();
 }
 

@@ -1,11 +1,10 @@
 #include "tools/tierctl/fleet_status.hpp"
 
+#include "common/topics.hpp"
+
 namespace tierctl {
 
 namespace {
-
-constexpr std::string_view kPrefix = "tierd/v1/dev/";
-constexpr std::string_view kSuffix = "/status";
 
 std::string string_field(const nlohmann::json &doc, const char *key) {
     auto it = doc.find(key);
@@ -24,16 +23,6 @@ std::vector<std::string> plugin_names(const nlohmann::json &list) {
 
 } // namespace
 
-std::optional<std::string> status_topic_device(const std::string &topic) {
-    if (topic.size() <= kPrefix.size() + kSuffix.size() || topic.rfind(kPrefix, 0) != 0 ||
-        topic.compare(topic.size() - kSuffix.size(), kSuffix.size(), kSuffix) != 0)
-        return std::nullopt;
-    std::string id = topic.substr(kPrefix.size(), topic.size() - kPrefix.size() - kSuffix.size());
-    if (id.find('/') != std::string::npos)
-        return std::nullopt;
-    return id;
-}
-
 nlohmann::json DeviceStatus::to_json() const {
     nlohmann::json j = {{"device_id", device_id},
                         {"state", state},
@@ -49,9 +38,10 @@ nlohmann::json DeviceStatus::to_json() const {
 
 std::optional<std::string> FleetStatus::apply(const std::string &topic,
                                               const std::string &payload) {
-    auto id = status_topic_device(topic);
-    if (!id)
+    auto parsed = tierd::topics::parse_device_topic(topic);
+    if (!parsed || parsed->leaf != tierd::topics::DeviceLeaf::status)
         return std::nullopt;
+    std::optional<std::string> id(parsed->device_id);
     if (payload.empty()) {
         devices_.erase(*id);
         return id;

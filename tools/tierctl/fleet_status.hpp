@@ -11,8 +11,6 @@
 
 namespace tierctl {
 
-inline constexpr const char *kStatusFilter = "tierd/v1/dev/+/status";
-
 struct DeviceStatus {
     std::string device_id;
     std::string state; // "online", "offline", or "?" when the document does not say
@@ -30,12 +28,10 @@ struct DeviceStatus {
     nlohmann::json to_json() const;
 };
 
-// The device id in tierd/v1/dev/<id>/status, or nullopt for any other topic.
-std::optional<std::string> status_topic_device(const std::string &topic);
-
 class FleetStatus {
   public:
-    // Takes one message from the status wildcard: an empty payload clears the device
+    // Takes one message from the status wildcard (topics::kEveryStatusFilter); messages on
+    // other topics are not taken (nullopt). An empty payload clears the device
     // (a deleted retained message). Returns the device id it concerned, if any.
     std::optional<std::string> apply(const std::string &topic, const std::string &payload);
 

@@ -1,4 +1,5 @@
 // `tierctl watch [DEVICE...]`: telemetry and status changes as they arrive, one line each.
+#include "common/topics.hpp"
 #include "tools/tierctl/broker_session.hpp"
 #include "tools/tierctl/console_cli.hpp"
 #include "tools/tierctl/exit_codes.hpp"
@@ -108,17 +109,9 @@ std::string telemetry_summary(const nlohmann::json &doc) {
     return fmt::format("{}", fmt::join(parts, " "));
 }
 
-std::optional<std::string> telemetry_device(const std::string &topic) {
-    constexpr std::string_view prefix = "tierd/v1/dev/", suffix = "/telemetry";
-    if (topic.size() <= prefix.size() + suffix.size() || topic.rfind(prefix, 0) != 0 ||
-        topic.compare(topic.size() - suffix.size(), suffix.size(), suffix) != 0)
-        return std::nullopt;
-    return topic.substr(prefix.size(), topic.size() - prefix.size() - suffix.size());
-}
-
 int run_watch(const GlobalOptions &globals, const WatchOptions &options) {
     for (const auto &device : options.devices)
-        if (device.empty() || device.find_first_of("/+#") != std::string::npos)
+        if (!tierd::topics::is_topic_level(device))
             throw UsageError("device \"" + device + "\" is not a valid name (no '/', '+', '#')");
     BrokerSession session(globals.resolve());
     install_stop_handlers();
@@ -126,16 +119,12 @@ int run_watch(const GlobalOptions &globals, const WatchOptions &options) {
     session.on_message = [&](const InboundMessage &m) {
         if (m.retained) // the current statuses, not changes: `tierctl devices` shows them
             return;
-        std::string kind, device;
-        if (auto id = telemetry_device(m.topic)) {
-            kind = "telemetry";
-            device = *id;
-        } else if (auto status_id = status_topic_device(m.topic)) {
-            kind = "status";
-            device = *status_id;
-        } else {
+        using tierd::topics::DeviceLeaf;
+        auto topic = tierd::topics::parse_device_topic(m.topic);
+        if (!topic || (topic->leaf != DeviceLeaf::telemetry && topic->leaf != DeviceLeaf::status))
             return;
-        }
+        const std::string kind(tierd::topics::leaf_name(topic->leaf));
+        const std::string device(topic->device_id);
         if (options.count > 0 && telemetry_seen >= options.count)
             return;
         auto doc = nlohmann::json::parse(m.payload, nullptr, false);
@@ -161,11 +150,14 @@ int run_watch(const GlobalOptions &globals, const WatchOptions &options) {
     };
     std::vector<std::string> filters;
     if (options.devices.empty()) {
-        filters = {"tierd/v1/dev/+/telemetry", kStatusFilter};
+        filters = {std::string(tierd::topics::kEveryTelemetryFilter),
+                   std::string(tierd::topics::kEveryStatusFilter)};
     } else {
         for (const auto &device : options.devices) {
-            filters.push_back("tierd/v1/dev/" + device + "/telemetry");
-            filters.push_back("tierd/v1/dev/" + device + "/status");
+            filters.push_back(
+                tierd::topics::device_topic(device, tierd::topics::DeviceLeaf::telemetry));
+            filters.push_back(
+                tierd::topics::device_topic(device, tierd::topics::DeviceLeaf::status));
         }
     }
     session.subscribe(filters, 0);
