@@ -83,7 +83,12 @@ std::optional<DeviceTopic> parse_device_rest(std::string_view rest) {
 } // namespace
 
 bool is_topic_level(std::string_view level) {
-    return !level.empty() && level.find_first_of(std::string_view("/+#\0", 4)) == level.npos;
+    // A plain loop: find_first_of with a set of four is a call per character, and routers
+    // run this on every message.
+    for (const char c : level)
+        if (c == '/' || c == '+' || c == '#' || c == '\0')
+            return false;
+    return !level.empty();
 }
 
 bool is_device_id(std::string_view device_id) {
