@@ -1,11 +1,12 @@
 # Helpers for the security tests (source after lib-broker.sh and after defining fail()):
 # a throw-away certificate authority, and a mosquitto started from a config the test writes.
 
-# make_pki DIR: a CA, a server certificate for 127.0.0.1/localhost (subjectAltName, since
-# clients verify the host against it) and client certificates "dev-a", "dev-b" signed by
-# the CA, plus a second CA that signed none of them ("wrong" CA). Keys are mode 600.
+# make_pki DIR [SAN]: a CA, a server certificate whose subjectAltName is SAN (default
+# "IP:127.0.0.1,DNS:localhost"; clients verify the host against it), signed by the CA,
+# plus a second CA that signed nothing ("wrong" CA). Keys are mode 600. Client
+# certificates: make_client_cert.
 make_pki() {
-    local d=$1
+    local d=$1 san=${2:-IP:127.0.0.1,DNS:localhost}
     mkdir -p "$d"
     ( umask 077
       openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=tierd test CA" \
@@ -14,8 +15,7 @@ make_pki() {
           -keyout "$d/wrong-ca.key" -out "$d/wrong-ca.crt"
       openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
           -keyout "$d/server.key" -out "$d/server.csr"
-      printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' \
-          >"$d/server.ext"
+      printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\n' "$san" >"$d/server.ext"
       openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" \
           -CAcreateserial -days 2 -extfile "$d/server.ext" -out "$d/server.crt"
     ) >"$d/openssl.log" 2>&1 || { cat "$d/openssl.log" >&2; return 1; }

@@ -68,6 +68,29 @@ wait_log() { # REGEX COUNT
     done
     fail "log has fewer than $2 lines matching '$1'"
 }
+# What the log promises about failed connection attempts (docs/mqtt.md, "Connection"):
+# the first of an outage at once, whole (FIRST_REGEX, once); then, while attempts keep
+# failing, a reminder at most every 30 s that counts the attempts since the last line and
+# quotes the latest reason (LATEST_REGEX). Waits 45 s at most for the reminder.
+wait_failure_promise() { # FIRST_REGEX LATEST_REGEX
+    local first=$1 latest=$2 line="" n secs deadline
+    wait_log "$first" 1
+    local reminder="mqtt: still cannot connect to 127.0.0.1:$BROKER_PORT: ([0-9]+) more attempts? failed in the last ([0-9]+) s \(latest: ($latest)"
+    deadline=$((SECONDS + 45))
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        # Until the reminder the failure is not logged again: the reminder counts it.
+        [ "$(grep -cE "$first" "$work/tierd.log")" -eq 1 ] ||
+            fail "the first line was repeated before a reminder: $(grep -E "$first" "$work/tierd.log")"
+        line=$(grep -E "$reminder" "$work/tierd.log" | head -n 1 || true)
+        [ -n "$line" ] && break
+        sleep 0.2
+    done
+    [ -n "$line" ] || fail "no reminder within 45 s matching '$reminder'"
+    [[ $line =~ $reminder ]] || fail "reminder not parsed: $line"
+    n=${BASH_REMATCH[1]} secs=${BASH_REMATCH[2]}
+    [ "$n" -ge 1 ] || fail "the reminder counts no attempts: $line"
+    [ "$secs" -ge 30 ] || fail "a reminder sooner than 30 s after the first line: $line"
+}
 # The agent kept retrying and is alive, and never came online.
 refused_but_alive() {
     kill -0 "$TIERD_PID" 2>/dev/null || fail "tierd exited"
@@ -101,8 +124,10 @@ use_identity_as_username true"
     start_tierd "tls_ca_file = \"$pki/wrong-ca.crt\"
 tls_cert_file = \"$pki/$device.crt\"
 tls_key_file = \"$pki/$device.key\""
-    # It says why (OpenSSL's reason) and what to check, and keeps retrying.
-    wait_log "TLS handshake with 127.0.0.1:$BROKER_PORT failed" 3
+    # It says why (OpenSSL's reason) and what to check at once, keeps retrying, and
+    # reminds with the count rather than repeating itself.
+    wait_failure_promise "TLS handshake with 127.0.0.1:$BROKER_PORT failed; check mqtt.tls_ca_file" \
+        "TLS handshake failed: .*certificate verify failed"
     grep -q "certificate verify failed" "$work/tierd.log" || fail "no OpenSSL reason logged"
     refused_but_alive
     ;;
@@ -111,7 +136,8 @@ no_client_cert_refused)
 use_identity_as_username true"
     start_broker_conf "$work" "${console[@]}"
     start_tierd "tls_ca_file = \"$pki/ca.crt\""
-    wait_log "mqtt: (TLS handshake|connecting to).* failed" 3
+    wait_failure_promise "mqtt: (TLS handshake with|connecting to) 127.0.0.1:$BROKER_PORT failed" \
+        "TLS handshake failed|connecting failed"
     grep -qE "alert (handshake failure|certificate required)|check mqtt.tls_cert_file" \
         "$work/tierd.log" || fail "no TLS reason logged"
     grep -q "peer did not return a certificate" "$work/mosquitto.log" ||
@@ -130,12 +156,14 @@ username = \"$device\"
 password = \"right-Pa55\""
     wait_online "${console[@]}"
     kill "$TIERD_PID"; wait "$TIERD_PID" 2>/dev/null || true
-    # A wrong password: refused by the broker, said once per attempt, the password never.
+    # A wrong password: refused by the broker, said at once and then reminded with the
+    # count, the password never.
     mosquitto_pub "${console[@]}" -r -n -t "tierd/v1/dev/$device/status"
     start_tierd "tls_ca_file = \"$pki/ca.crt\"
 username = \"$device\"
 password = \"wr0ng-Pa55-xyzzy\""
-    wait_log "mqtt: broker refused connection: (Bad User Name or Password|Not authorized)" 3
+    wait_failure_promise "mqtt: broker refused connection: (Bad User Name or Password|Not authorized)" \
+        "the broker refused: (Bad User Name or Password|Not authorized)"
     refused_but_alive
     if grep -q "wr0ng-Pa55" "$work/tierd.log"; then fail "the password is in the log"; fi
     ;;
