@@ -1,15 +1,19 @@
 // libFuzzer harness: the offload wire format (agent/pipeline/offload_codec.hpp) as the
 // serving tier and the end agent decode it: every input goes through
-// decode_offload_request ("TDI1" | length | JSON header | body: image, tensor or probe)
-// and decode_offload_reply (JSON).
-// Properties: never a crash or UB; a request that decodes encodes again and decodes to
-// the same kind, task, image size or tensor shape; a reply that decodes encodes again.
+// decode_offload_request ("TDI1" | length | JSON header | body: image, tensor or probe),
+// its two halves as the serving agent calls them (decode_offload_header on the loop,
+// decode_offload_body on a worker), and decode_offload_reply (JSON).
+// Properties: never a crash or UB; the header half accepts exactly what the whole does
+// and the two halves give the same request; a request that decodes encodes again and
+// decodes to the same kind, task, budget, image size or tensor shape; a reply that
+// decodes encodes again.
 #include "agent/pipeline/offload_codec.hpp"
 
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 namespace {
@@ -22,7 +26,8 @@ void round_trip(const tierd::OffloadRequest &r) {
     std::string error;
     auto again = tierd::decode_offload_request(tierd::encode_offload_request(r), error);
     if (!again || again->payload != r.payload || again->task_id != r.task_id ||
-        again->device_id != r.device_id || again->model != r.model)
+        again->device_id != r.device_id || again->model != r.model ||
+        again->budget_ms != r.budget_ms)
         std::abort();
     switch (r.payload) {
     case tierd::OffloadRequest::Payload::image:
@@ -41,15 +46,39 @@ void round_trip(const tierd::OffloadRequest &r) {
     }
 }
 
+// The serving agent's path: header, then body, as decode_offload_request.
+void halves_agree(const std::string &payload, const tierd::OffloadRequest *whole) {
+    std::string error;
+    auto header = tierd::decode_offload_header(payload, error);
+    if (static_cast<bool>(header) != (whole != nullptr))
+        std::abort();
+    if (!header)
+        return;
+    if (header->request.payload == tierd::OffloadRequest::Payload::image &&
+        header->decoded_bytes != static_cast<std::size_t>(header->image_pixels()) *
+                                     static_cast<std::size_t>(header->image_channels))
+        std::abort();
+    tierd::decode_offload_body(*header, payload);
+    const tierd::OffloadRequest &r = header->request;
+    // Bytes, not floats: a NaN is not equal to itself.
+    if (r.task_id != whole->task_id || r.tensor.size() != whole->tensor.size() ||
+        (!r.tensor.empty() && std::memcmp(r.tensor.data(), whole->tensor.data(),
+                                          r.tensor.size() * sizeof(float)) != 0) ||
+        r.image.size() != whole->image.size() || r.image.type() != whole->image.type())
+        std::abort();
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
     const std::string payload(reinterpret_cast<const char *>(data), size);
     std::string error;
-    if (auto request = tierd::decode_offload_request(payload, error))
+    auto request = tierd::decode_offload_request(payload, error);
+    if (request)
         round_trip(*request);
     else if (error.empty())
         std::abort(); // a refusal always says why
+    halves_agree(payload, request ? &*request : nullptr);
     error.clear();
     if (auto reply = tierd::decode_offload_reply(payload, error))
         (void)tierd::encode_offload_reply(*reply);

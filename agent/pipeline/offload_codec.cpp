@@ -103,10 +103,17 @@ std::size_t shape_elements(const std::vector<std::int64_t> &shape, std::string &
     return n;
 }
 
+// The request's budget: budget_ms, or the deprecated deadline_ms member when only that
+// is set (callers that predate budget_ms).
+double budget_of(const OffloadRequest &request) {
+    return request.budget_ms > 0.0 ? request.budget_ms : request.deadline_ms;
+}
+
 std::string encode_image(const OffloadRequest &request) {
     const cv::Mat &m = request.image;
     if (m.depth() != CV_8U || (m.channels() != 1 && m.channels() != 3))
         throw std::invalid_argument("offload: image must be 8-bit gray or BGR");
+    // "deadline_ms" repeats the budget for serving agents that predate "budget_ms".
     const nlohmann::json header = {{"v", 1},
                                    {"task_id", request.task_id},
                                    {"device_id", request.device_id},
@@ -114,7 +121,8 @@ std::string encode_image(const OffloadRequest &request) {
                                    {"format", m.channels() == 1 ? "gray8" : "bgr8"},
                                    {"width", m.cols},
                                    {"height", m.rows},
-                                   {"deadline_ms", request.deadline_ms}};
+                                   {"budget_ms", budget_of(request)},
+                                   {"deadline_ms", budget_of(request)}};
     const std::size_t row =
         static_cast<std::size_t>(m.cols) * static_cast<std::size_t>(m.channels());
     std::string out = frame(header, row * static_cast<std::size_t>(m.rows));
@@ -142,7 +150,8 @@ std::string encode_tensor(const OffloadRequest &request) {
                              {"task_id", request.task_id},
                              {"device_id", request.device_id},
                              {"model", request.model},
-                             {"deadline_ms", request.deadline_ms},
+                             {"budget_ms", budget_of(request)},
+                             {"deadline_ms", budget_of(request)},
                              {"payload", "tensor"},
                              {"cut", request.cut_layer},
                              {"dtype", request.wire},
@@ -192,39 +201,43 @@ std::string encode_probe(const OffloadRequest &request) {
     return out;
 }
 
-// Image body: `body` points at `size` bytes after the header.
-bool decode_image(const nlohmann::json &header, const char *body, std::size_t size,
-                  OffloadRequest &r, std::string &error) {
+// Image header: format and size, checked against the body's `size` bytes.
+bool check_image(const nlohmann::json &header, std::size_t size, OffloadRequestHeader &h,
+                 std::string &error) {
     const std::string format = header.at("format").get<std::string>();
     // Each side bounded first, so that w * h cannot overflow.
     const std::int64_t w =
         integer_within(header.at("width"), "image width", -kMaxPixels - 1, kMaxPixels + 1);
-    const std::int64_t h =
+    const std::int64_t hgt =
         integer_within(header.at("height"), "image height", -kMaxPixels - 1, kMaxPixels + 1);
     int channels = format == "gray8" ? 1 : format == "bgr8" ? 3 : 0;
     if (channels == 0) {
         error = "format \"" + format + "\" is not gray8 or bgr8";
         return false;
     }
-    if (w <= 0 || h <= 0 || w * h > kMaxPixels) {
-        error = "image size " + std::to_string(w) + "x" + std::to_string(h) +
+    if (w <= 0 || hgt <= 0 || w * hgt > kMaxPixels) {
+        error = "image size " + std::to_string(w) + "x" + std::to_string(hgt) +
                 " is empty or over 64 megapixels";
         return false;
     }
-    const std::size_t need = static_cast<std::size_t>(w * h * channels);
+    const std::size_t need = static_cast<std::size_t>(w * hgt * channels);
     if (size != need) {
         error = "pixel data is " + std::to_string(size) + " bytes, expected " +
                 std::to_string(need) + " for " + format + " " + std::to_string(w) + "x" +
-                std::to_string(h);
+                std::to_string(hgt);
         return false;
     }
-    r.image = cv::Mat(static_cast<int>(h), static_cast<int>(w), CV_8UC(channels));
-    std::memcpy(r.image.data, body, need);
+    h.image_width = static_cast<int>(w);
+    h.image_height = static_cast<int>(hgt);
+    h.image_channels = channels;
+    h.decoded_bytes = need;
     return true;
 }
 
-bool decode_tensor(const nlohmann::json &header, const char *body, std::size_t size,
-                   OffloadRequest &r, std::string &error) {
+// Tensor header: cut, dtype, shape and scale, checked against the body's `size` bytes.
+bool check_tensor(const nlohmann::json &header, std::size_t size, OffloadRequestHeader &h,
+                  std::string &error) {
+    OffloadRequest &r = h.request;
     const nlohmann::json &cut = header.at("cut");
     if (!cut.is_number_integer() || cut.get<std::int64_t>() < 0 ||
         cut.get<std::int64_t>() > std::numeric_limits<int>::max()) {
@@ -260,13 +273,9 @@ bool decode_tensor(const nlohmann::json &header, const char *body, std::size_t s
         return false;
     }
     r.shape.assign(dims.begin(), dims.end());
-    r.tensor.resize(n);
-    const auto *p = reinterpret_cast<const unsigned char *>(body);
-    if (width == 2) {
-        for (std::size_t i = 0; i < n; ++i)
-            r.tensor[i] = half_to_float(static_cast<std::uint16_t>(p[2 * i] | (p[2 * i + 1] << 8)));
+    h.decoded_bytes = n * sizeof(float);
+    if (width == 2)
         return true;
-    }
     const nlohmann::json &scale = header.at("scale");
     const float s = scale.is_number() ? scale.get<float>() : 0.0f;
     if (!std::isfinite(s) || !(s > 0.0f)) {
@@ -274,13 +283,11 @@ bool decode_tensor(const nlohmann::json &header, const char *body, std::size_t s
         return false;
     }
     r.scale = s;
-    for (std::size_t i = 0; i < n; ++i)
-        r.tensor[i] = static_cast<float>(static_cast<std::int8_t>(p[i])) * s;
     return true;
 }
 
-bool decode_probe(const nlohmann::json &header, std::size_t size, OffloadRequest &r,
-                  std::string &error) {
+bool check_probe(const nlohmann::json &header, std::size_t size, OffloadRequest &r,
+                 std::string &error) {
     const nlohmann::json &pad = header.at("pad");
     if (!pad.is_number_integer() || pad.get<std::int64_t>() < 0 ||
         pad.get<std::int64_t>() > static_cast<std::int64_t>(kOffloadMaxProbePad)) {
@@ -295,6 +302,20 @@ bool decode_probe(const nlohmann::json &header, std::size_t size, OffloadRequest
         return false;
     }
     return true;
+}
+
+// The end's budget: "budget_ms", else the older name "deadline_ms", else none (0). A
+// value <= 0 means none, as it always did; one that is not a finite number is refused.
+double budget_from(const nlohmann::json &header) {
+    for (const char *key : {"budget_ms", "deadline_ms"}) {
+        auto it = header.find(key);
+        if (it == header.end())
+            continue;
+        if (!it->is_number() || !std::isfinite(it->get<double>()))
+            throw std::out_of_range(std::string(key) + " " + dump(*it) + " is not a finite number");
+        return std::max(0.0, it->get<double>());
+    }
+    return 0.0;
 }
 
 } // namespace
@@ -378,8 +399,8 @@ std::string encode_offload_request(const OffloadRequest &request) {
     return encode_image(request);
 }
 
-std::optional<OffloadRequest> decode_offload_request(const std::string &payload,
-                                                     std::string &error) {
+std::optional<OffloadRequestHeader> decode_offload_header(std::string_view payload,
+                                                          std::string &error) {
     if (payload.size() < 8 || std::memcmp(payload.data(), kMagic, 4) != 0) {
         error = "not an offload request (expected the magic \"TDI1\")";
         return std::nullopt;
@@ -396,25 +417,27 @@ std::optional<OffloadRequest> decode_offload_request(const std::string &payload,
         error = "header is not a JSON object (or nests too deep)";
         return std::nullopt;
     }
-    const char *body = payload.data() + 8 + len;
     const std::size_t size = payload.size() - 8 - len;
-    OffloadRequest r;
+    OffloadRequestHeader h;
+    h.body_offset = 8 + std::size_t{len};
+    OffloadRequest &r = h.request;
     try {
         r.task_id = header.at("task_id").get<std::string>();
         r.device_id = header.value("device_id", std::string());
         r.model = header.value("model", std::string());
-        r.deadline_ms = header.value("deadline_ms", 0.0);
+        r.budget_ms = budget_from(header);
+        r.deadline_ms = r.budget_ms;
         const std::string kind = header.value("payload", std::string("image"));
         bool good = false;
         if (kind == "image") {
             r.payload = OffloadRequest::Payload::image;
-            good = decode_image(header, body, size, r, error);
+            good = check_image(header, size, h, error);
         } else if (kind == "tensor") {
             r.payload = OffloadRequest::Payload::tensor;
-            good = decode_tensor(header, body, size, r, error);
+            good = check_tensor(header, size, h, error);
         } else if (kind == "probe") {
             r.payload = OffloadRequest::Payload::probe;
-            good = decode_probe(header, size, r, error);
+            good = check_probe(header, size, r, error);
         } else {
             error = "payload \"" + kind + "\" is not image, tensor or probe";
         }
@@ -423,7 +446,7 @@ std::optional<OffloadRequest> decode_offload_request(const std::string &payload,
     } catch (const nlohmann::json::exception &e) {
         error = std::string("header: ") + e.what();
         return std::nullopt;
-    } catch (const std::out_of_range &e) { // integer_within
+    } catch (const std::out_of_range &e) { // integer_within, budget_from
         error = std::string("header: ") + e.what();
         return std::nullopt;
     }
@@ -431,7 +454,41 @@ std::optional<OffloadRequest> decode_offload_request(const std::string &payload,
         error = "header: task_id is empty";
         return std::nullopt;
     }
-    return r;
+    return h;
+}
+
+void decode_offload_body(OffloadRequestHeader &header, std::string_view payload) {
+    OffloadRequest &r = header.request;
+    const char *body = payload.data() + header.body_offset;
+    switch (r.payload) {
+    case OffloadRequest::Payload::image:
+        r.image = cv::Mat(header.image_height, header.image_width, CV_8UC(header.image_channels));
+        std::memcpy(r.image.data, body, header.decoded_bytes);
+        break;
+    case OffloadRequest::Payload::tensor: {
+        const std::size_t n = header.decoded_bytes / sizeof(float);
+        r.tensor.resize(n);
+        const auto *q = reinterpret_cast<const unsigned char *>(body);
+        if (r.wire == "f16") {
+            for (std::size_t i = 0; i < n; ++i)
+                r.tensor[i] =
+                    half_to_float(static_cast<std::uint16_t>(q[2 * i] | (q[2 * i + 1] << 8)));
+        } else {
+            for (std::size_t i = 0; i < n; ++i)
+                r.tensor[i] = static_cast<float>(static_cast<std::int8_t>(q[i])) * r.scale;
+        }
+        break;
+    }
+    case OffloadRequest::Payload::probe: break; // the pad is not read
+    }
+}
+
+std::optional<OffloadRequest> decode_offload_request(std::string_view payload, std::string &error) {
+    auto header = decode_offload_header(payload, error);
+    if (!header)
+        return std::nullopt;
+    decode_offload_body(*header, payload);
+    return std::move(header->request);
 }
 
 std::string encode_offload_reply(const OffloadReply &reply) {

@@ -4,14 +4,19 @@
 // Request payload:  "TDI1" | header length (uint32, big-endian) | header (JSON, UTF-8) | body
 // Header, common:   {"v":1, "task_id", "device_id", "payload"?: "image"|"tensor"|"probe"}
 //                   ("payload" absent = "image", so older ends are understood unchanged)
-//   image:          + "model", "format": "gray8"|"bgr8", "width", "height", "deadline_ms";
+//   image:          + "model", "format": "gray8"|"bgr8", "width", "height", "budget_ms";
 //                   body = pixels (height rows of width * channels bytes, no padding)
-//   tensor:         + "model", "deadline_ms", "cut", "dtype": "f16"|"i8", "shape": [...],
+//   tensor:         + "model", "budget_ms", "cut", "dtype": "f16"|"i8", "shape": [...],
 //                   "scale" (i8 only); body = the tensor crossing the model's cut,
 //                   row-major, batch 1 implied: f16 = IEEE 754 binary16 little-endian,
 //                   i8 = int8 q with x = q * scale (symmetric, scale = max|x| / 127)
 //   probe:          + "pad": N; body = N bytes (zeros) that the serving agent ignores
-// Pure functions; any thread.
+// "budget_ms" is how long the end waits for the reply, counted from its publish (below);
+// encoders repeat it as "deadline_ms", its older name, which decoders read when
+// "budget_ms" is absent.
+// Decoding comes in two halves, so that a server can refuse or queue a request on its
+// event loop and copy the body on a worker: decode_offload_header (cost grows with the
+// header only) and decode_offload_body. Pure functions; any thread.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -21,6 +26,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tierd {
@@ -35,9 +41,17 @@ struct OffloadRequest {
     enum class Payload { image, tensor, probe };
 
     std::string task_id;
-    std::string device_id;  // the end agent that asks
-    std::string model;      // "" = the serving tier's default (image, tensor)
-    double deadline_ms = 0; // time left when sent; 0 = none (image, tensor)
+    std::string device_id; // the end agent that asks
+    std::string model;     // "" = the serving tier's default (image, tensor)
+    // How long the end waits for the reply, counted from its publish (image, tensor):
+    // a reply later than that is of no use, the end has run the task itself. 0 = no
+    // bound. The serving agent cannot see the publish time (the two clocks are not one),
+    // so it counts from the request's arrival: a lower bound of the time used.
+    double budget_ms = 0;
+    // The older name of budget_ms. Encoders send budget_ms, or this when budget_ms is 0;
+    // decoders set both. Kept only until the last callers (pipeline.cpp,
+    // fuzz/make_seeds.cpp) set budget_ms.
+    double deadline_ms = 0;
     Payload payload = Payload::image;
 
     // Payload::image
@@ -63,13 +77,39 @@ struct OffloadRequest {
 // i8 tensor with a value that is not finite), or a probe over kOffloadMaxProbePad.
 std::string encode_offload_request(const OffloadRequest &request);
 
-// Decodes a request payload; on failure returns nullopt and sets `error` to what is wrong
-// (bad magic, header length past the end, header not JSON or missing a field, an unknown
-// payload kind, pixel bytes not matching width x height x channels, an image over 64
-// megapixels, a tensor shape out of range, tensor bytes not matching the shape and dtype,
-// a bad i8 scale or cut, a probe body not matching `pad`).
-std::optional<OffloadRequest> decode_offload_request(const std::string &payload,
-                                                     std::string &error);
+// A request whose header is read and checked, its body not yet copied.
+struct OffloadRequestHeader {
+    // Every header field; image and tensor are still empty (pad and scale are set).
+    OffloadRequest request;
+    std::size_t body_offset = 0; // where the body starts in the payload
+    // Payload::image: the size the header gives (checked against the body's length).
+    int image_width = 0, image_height = 0, image_channels = 0;
+    // Bytes the decoded body takes: the image's pixels x channels, or the tensor's
+    // elements x 4 (float32); 0 for a probe.
+    std::size_t decoded_bytes = 0;
+
+    std::int64_t image_pixels() const {
+        return static_cast<std::int64_t>(image_width) * image_height;
+    }
+};
+
+// The first half of decoding: the header, and every check decode_offload_request makes,
+// including the body's length against the sizes the header gives; the body's bytes are
+// not read. On failure returns nullopt and sets `error` to what is wrong (bad magic,
+// header length past the end, header not JSON or missing a field, a budget that is not
+// a number, an unknown payload kind, pixel bytes not matching width x height x channels,
+// an image over 64 megapixels, a tensor shape out of range, tensor bytes not matching the
+// shape and dtype, a bad i8 scale or cut, a probe body not matching `pad`).
+std::optional<OffloadRequestHeader> decode_offload_header(std::string_view payload,
+                                                          std::string &error);
+
+// The second half: copies the image or tensor out of the body of `payload`, which must be
+// the payload `header` was decoded from, into header.request. Cannot fail (but for
+// std::bad_alloc). Its cost grows with the body: a worker's job for large ones.
+void decode_offload_body(OffloadRequestHeader &header, std::string_view payload);
+
+// Both halves: the request, or nullopt and `error` as decode_offload_header says.
+std::optional<OffloadRequest> decode_offload_request(std::string_view payload, std::string &error);
 
 // Body bytes of a tensor of `elements` values sent as `wire` ("f16": 2 each, "i8": 1 each);
 // 0 for any other wire.

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -40,7 +41,7 @@ void fill_reply(OffloadReply &reply, const PluginCallResult &result,
 template <class Batch> void run_tails(Batch &batch, PluginInstance &inference) {
     std::vector<float> scores(kMaxScores);
     for (auto &r : batch) {
-        const OffloadRequest &req = r->request;
+        const OffloadRequest &req = r->header.request;
         const std::string source = "offload:" + req.device_id;
         tierd_task task{};
         task.struct_size = sizeof task;
@@ -77,7 +78,7 @@ void run_images(Batch &batch, PluginInstance &inference, const std::string &mode
     std::vector<std::vector<float>> scores(n, std::vector<float>(kMaxScores));
     std::vector<tierd_inference_result> outs(n);
     for (std::size_t i = 0; i < n; ++i) {
-        const OffloadRequest &req = batch[i]->request;
+        const OffloadRequest &req = batch[i]->header.request;
         const cv::Mat &m = req.image;
         images[i].struct_size = sizeof(tierd_image);
         images[i].format = m.channels() == 1 ? TIERD_PIXEL_GRAY8 : TIERD_PIXEL_BGR8;
@@ -114,17 +115,59 @@ template <class Batch> void emulate_slowdown(Batch &batch, double slowdown, uint
         r->reply.compute_ms *= slowdown;
 }
 
+// One batch on a worker: decode the bodies, run the inference, then free the large
+// buffers here rather than on the loop. A request whose body cannot be decoded (memory)
+// keeps the reply set before the job: inference_failed.
+template <class Batch>
+void run_batch(Batch &batch, PluginInstance &inference, const std::string &model, double slowdown,
+               bool &used_batch) {
+    Batch ready;
+    for (auto &r : batch) {
+        try {
+            decode_offload_body(r->header, r->payload);
+            ready.push_back(r);
+        } catch (const std::exception &e) {
+            r->reply.error_message = std::string("decoding the request failed: ") + e.what();
+        }
+        std::string().swap(r->payload);
+    }
+    if (!ready.empty()) {
+        const uint64_t started = uv_hrtime();
+        for (auto &r : ready)
+            r->reply.queue_ms = static_cast<double>(started - r->arrived_ns) / 1e6;
+        if (ready[0]->header.request.payload == OffloadRequest::Payload::tensor)
+            run_tails(ready, inference);
+        else
+            run_images(ready, inference, model, used_batch);
+        emulate_slowdown(ready, slowdown, started);
+    }
+    for (auto &r : batch) {
+        r->header.request.image.release();
+        std::vector<float>().swap(r->header.request.tensor);
+    }
+}
+
+std::string megabytes(std::size_t bytes) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.1f MB", static_cast<double>(bytes) / 1e6);
+    return text;
+}
+
 } // namespace
 
 // One accepted request, from its arrival to its reply.
 struct OffloadServer::Request {
-    OffloadRequest request;
+    // header.request holds the header's fields; its image or tensor is filled on the
+    // worker that runs the request's batch, from `payload`.
+    OffloadRequestHeader header;
+    std::string payload;     // the message as received, until its body is decoded
+    std::size_t bytes = 0;   // charged against max_in_flight_bytes while accepted
     uint64_t arrived_ns = 0; // when this agent received it (the end's clock is not ours)
     std::string response_topic, correlation;
     OffloadReply reply;
     // Requests batch together when this matches: the model, and for split tensors the cut.
     std::string batch_key() const {
-        return request.model + "#" + std::to_string(request.cut_layer);
+        return header.request.model + "#" + std::to_string(header.request.cut_layer);
     }
 };
 
@@ -136,8 +179,9 @@ OffloadServer::OffloadServer(uv_loop_t *loop, std::string device_id, Limits limi
     limits_.jobs = std::max(1, limits_.jobs);
 }
 
-void OffloadServer::handle(const std::string &payload, const std::string &response_topic,
+void OffloadServer::handle(std::string payload, const std::string &response_topic,
                            const std::string &correlation) {
+    ++received_;
     if (response_topic.empty()) {
         ++bad_;
         spdlog::warn("offload: a request without a response topic was dropped");
@@ -145,23 +189,24 @@ void OffloadServer::handle(const std::string &payload, const std::string &respon
     }
     OffloadReply refusal;
     refusal.device_id = device_id_;
-    auto refuse = [&](const char *code, std::string message) {
+    refusal.task_id = correlation;
+    auto refuse = [&](uint64_t &counter, const char *code, std::string message) {
+        ++counter;
         refusal.error_code = code;
         refusal.error_message = std::move(message);
         send_(response_topic, encode_offload_reply(refusal), correlation);
     };
+    // The header only: its cost does not grow with the body, which a worker copies.
     std::string error;
-    auto request = decode_offload_request(payload, error);
-    if (!request) {
-        ++bad_;
-        refusal.task_id = correlation;
-        return refuse("bad_request", error);
-    }
-    refusal.task_id = request->task_id;
-    if (request->payload == OffloadRequest::Payload::probe) {
+    auto header = decode_offload_header(payload, error);
+    if (!header)
+        return refuse(bad_, "bad_request", error);
+    const OffloadRequest &request = header->request;
+    refusal.task_id = request.task_id;
+    if (request.payload == OffloadRequest::Payload::probe) {
         // A link probe measures the network: answered at once, no inference.
         OffloadReply pong;
-        pong.task_id = request->task_id;
+        pong.task_id = request.task_id;
         pong.device_id = device_id_;
         pong.ok = true;
         pong.probe = true;
@@ -171,66 +216,126 @@ void OffloadServer::handle(const std::string &payload, const std::string &respon
         return;
     }
     if (stopping_)
-        return refuse("busy", "the agent is shutting down");
-    if (in_flight_ >= limits_.max_in_flight) {
-        ++busy_;
-        return refuse("busy", std::to_string(in_flight_) + " requests in flight (limit " +
-                                  std::to_string(limits_.max_in_flight) + ")");
-    }
-    if (!inference_()) {
-        ++failed_;
-        return refuse("no_inference", "no inference plugin is loaded on " + device_id_);
+        return refuse(shutting_down_, "shutting_down",
+                      "the agent is shutting down and takes no new requests");
+    if (request.payload == OffloadRequest::Payload::image &&
+        header->image_pixels() > limits_.max_pixels)
+        return refuse(too_large_, "too_large",
+                      "image " + std::to_string(header->image_width) + "x" +
+                          std::to_string(header->image_height) + " has " +
+                          std::to_string(header->image_pixels()) +
+                          " pixels, over this agent's limit of " +
+                          std::to_string(limits_.max_pixels) + " (limits.max_pixels)");
+    // What the request holds here: its payload until the worker decodes it, then the
+    // decoded body (for an i8 tensor four times the payload).
+    const std::size_t bytes = std::max(payload.size(), header->decoded_bytes);
+    if (bytes > limits_.max_in_flight_bytes)
+        return refuse(too_large_, "too_large",
+                      "the request takes " + megabytes(bytes) + " here, over the " +
+                          megabytes(limits_.max_in_flight_bytes) +
+                          " this agent holds for all requests at once");
+    if (!inference_())
+        return refuse(no_inference_, "no_inference",
+                      "no inference plugin is loaded on " + device_id_);
+    if (in_flight_ >= limits_.max_in_flight)
+        return refuse(busy_, "busy",
+                      std::to_string(in_flight_) + " requests in flight (limit " +
+                          std::to_string(limits_.max_in_flight) + ")");
+    if (in_flight_bytes_ + bytes > limits_.max_in_flight_bytes) {
+        ++busy_bytes_;
+        return refuse(busy_, "busy",
+                      megabytes(in_flight_bytes_) + " of requests in flight; this one's " +
+                          megabytes(bytes) + " would pass the limit of " +
+                          megabytes(limits_.max_in_flight_bytes));
     }
     auto r = std::make_shared<Request>();
-    r->request = std::move(*request);
+    r->header = std::move(*header);
+    r->payload = std::move(payload);
+    r->bytes = bytes;
     r->response_topic = response_topic;
     r->correlation = correlation;
-    r->reply.task_id = r->request.task_id;
+    r->reply.task_id = r->header.request.task_id;
     r->reply.device_id = device_id_;
     r->arrived_ns = uv_hrtime();
     ++in_flight_;
+    in_flight_bytes_ += bytes;
     waiting_.push_back(std::move(r));
     dispatch();
 }
 
+void OffloadServer::answer(Request &r) {
+    --in_flight_;
+    in_flight_bytes_ -= r.bytes;
+    r.bytes = 0;
+    send_(r.response_topic, encode_offload_reply(r.reply), r.correlation);
+}
+
+void OffloadServer::refuse_waiting(const char *code, const std::string &message,
+                                   uint64_t &counter) {
+    Batch doomed(std::make_move_iterator(waiting_.begin()),
+                 std::make_move_iterator(waiting_.end()));
+    waiting_.clear();
+    for (auto &r : doomed) {
+        r->reply.error_code = code;
+        r->reply.error_message = message;
+        ++counter;
+        answer(*r);
+    }
+    // Their payloads (up to max_in_flight_bytes) are freed on a worker.
+    if (!doomed.empty())
+        queue_loop_work(
+            loop_, [doomed = std::move(doomed)]() mutable { doomed.clear(); }, {},
+            "offload discard");
+}
+
+void OffloadServer::release(std::shared_ptr<PluginInstance> instance) {
+    if (!instance)
+        return;
+    if (release_)
+        return release_(std::move(instance));
+    queue_loop_work(
+        loop_, [instance = std::move(instance)]() mutable { instance.reset(); }, {},
+        "offload release");
+}
+
 void OffloadServer::dispatch() {
-    while (!waiting_.empty() && jobs_running_ < limits_.jobs) {
+    // Once stopping, waiting requests were answered and new ones are refused: nothing
+    // new starts.
+    while (!stopping_ && !waiting_.empty() && jobs_running_ < limits_.jobs) {
         auto inference = inference_();
-        if (!inference) { // unloaded while they waited
-            for (auto &r : waiting_) {
-                r->reply.error_code = "no_inference";
-                r->reply.error_message = "no inference plugin is loaded on " + device_id_;
-                --in_flight_;
-                ++failed_;
-                send_(r->response_topic, encode_offload_reply(r->reply), r->correlation);
-            }
-            waiting_.clear();
-            return;
-        }
-        // A request that waited here past its deadline is answered at once: the end has
+        if (!inference) // unloaded while they waited
+            return refuse_waiting("no_inference", "no inference plugin is loaded on " + device_id_,
+                                  no_inference_);
+        // A request that waited here past its budget is answered at once: the end has
         // given up on it and run the task itself, so computing it would be wasted.
         const uint64_t now = uv_hrtime();
+        Batch expired;
         for (auto it = waiting_.begin(); it != waiting_.end();) {
-            const Request &w = **it;
+            Request &w = **it;
+            const double budget_ms = w.header.request.budget_ms;
             const double waited_ms = static_cast<double>(now - w.arrived_ns) / 1e6;
-            if (w.request.deadline_ms <= 0.0 || waited_ms < w.request.deadline_ms) {
+            if (budget_ms <= 0.0 || waited_ms < budget_ms) {
                 ++it;
                 continue;
             }
-            (*it)->reply.error_code = "deadline_exceeded";
-            (*it)->reply.error_message = "waited " + std::to_string(waited_ms) +
-                                         " ms here; the deadline was " +
-                                         std::to_string(w.request.deadline_ms) + " ms";
-            --in_flight_;
+            w.reply.error_code = "deadline_exceeded";
+            w.reply.error_message = "waited " + std::to_string(waited_ms) +
+                                    " ms here; the end waits " + std::to_string(budget_ms) +
+                                    " ms from its publish (budget_ms)";
             ++expired_;
-            send_((*it)->response_topic, encode_offload_reply((*it)->reply), (*it)->correlation);
+            answer(w);
+            expired.push_back(std::move(*it));
             it = waiting_.erase(it);
         }
+        if (!expired.empty())
+            queue_loop_work(
+                loop_, [expired = std::move(expired)]() mutable { expired.clear(); }, {},
+                "offload discard");
         if (waiting_.empty())
             return;
         // The oldest waiting request and the others for the same model, up to batch_max.
-        auto batch = std::make_shared<std::vector<std::shared_ptr<Request>>>();
-        const std::string model = waiting_.front()->request.model;
+        auto batch = std::make_shared<Batch>();
+        const std::string model = waiting_.front()->header.request.model;
         const std::string key = waiting_.front()->batch_key();
         for (auto it = waiting_.begin();
              it != waiting_.end() && batch->size() < static_cast<std::size_t>(limits_.batch_max);) {
@@ -243,43 +348,75 @@ void OffloadServer::dispatch() {
         }
         ++jobs_running_;
         const int depth = static_cast<int>(waiting_.size());
-        for (auto &r : *batch)
+        for (auto &r : *batch) {
             r->reply.queue_depth = depth;
+            // Stays when the job fails before answering (an exception on the worker).
+            r->reply.error_code = "inference_failed";
+            r->reply.error_message = "the inference job failed on " + device_id_;
+        }
         auto used_batch = std::make_shared<bool>(false);
-        auto on_worker = [batch, inference, model, used_batch, slowdown = limits_.slowdown] {
-            const uint64_t started = uv_hrtime();
-            for (auto &r : *batch)
-                r->reply.queue_ms = static_cast<double>(started - r->arrived_ns) / 1e6;
-            if ((*batch)[0]->request.payload == OffloadRequest::Payload::tensor)
-                run_tails(*batch, *inference);
-            else
-                run_images(*batch, *inference, model, *used_batch);
-            emulate_slowdown(*batch, slowdown, started);
+        // The job's reference to the instance lives in `held`, not in the lambdas: the
+        // loop hands it to release() (a worker drops it), so when the plugin was unloaded
+        // meanwhile its teardown never runs on the loop.
+        auto held = std::make_shared<std::shared_ptr<PluginInstance>>(std::move(inference));
+        auto on_worker = [batch, held, model, used_batch, slowdown = limits_.slowdown] {
+            run_batch(*batch, **held, model, slowdown, *used_batch);
         };
-        auto on_loop = [this, batch, inference, used_batch]() mutable {
+        auto on_loop = [this, batch, held, used_batch] {
             --jobs_running_;
             ++batches_;
             if (*used_batch)
                 batched_ += batch->size();
             largest_batch_ = std::max<uint64_t>(largest_batch_, batch->size());
             for (auto &r : *batch) {
-                --in_flight_;
                 (r->reply.ok ? served_ : failed_)++;
-                send_(r->response_topic, encode_offload_reply(r->reply), r->correlation);
+                answer(*r);
             }
-            if (inference.use_count() == 1)
-                release_(std::move(inference));
+            release(std::move(*held));
             dispatch();
+            finish_stop_when_idle(); // last: its callback may destroy the server
         };
         queue_loop_work(loop_, std::move(on_worker), std::move(on_loop), "offload batch");
     }
 }
 
+void OffloadServer::stop(std::function<void()> done) {
+    stopping_ = true;
+    if (done)
+        stop_done_.push_back(std::move(done));
+    refuse_waiting("shutting_down", "the agent is shutting down; this request was not started",
+                   shutting_down_);
+    finish_stop_when_idle(); // last: its callback may destroy the server
+}
+
+void OffloadServer::finish_stop_when_idle() {
+    if (!stopping_ || jobs_running_ > 0 || stop_done_.empty())
+        return;
+    auto done = std::move(stop_done_);
+    stop_done_.clear();
+    for (auto &d : done)
+        d();
+}
+
 nlohmann::json OffloadServer::stats() const {
-    return {{"served", served_},   {"failed", failed_},       {"busy", busy_},
-            {"bad", bad_},         {"in_flight", in_flight_}, {"waiting", waiting_.size()},
-            {"batches", batches_}, {"batched", batched_},     {"largest_batch", largest_batch_},
-            {"expired", expired_}, {"probes", probes_}};
+    return {{"received", received_},
+            {"served", served_},
+            {"failed", failed_},
+            {"busy", busy_},
+            {"busy_bytes", busy_bytes_},
+            {"bad", bad_},
+            {"too_large", too_large_},
+            {"no_inference", no_inference_},
+            {"shutting_down", shutting_down_},
+            {"expired", expired_},
+            {"probes", probes_},
+            {"in_flight", in_flight_},
+            {"in_flight_bytes", in_flight_bytes_},
+            {"waiting", waiting_.size()},
+            {"batches", batches_},
+            {"batched", batched_},
+            {"largest_batch", largest_batch_},
+            {"stopping", stopping_}};
 }
 
 } // namespace tierd

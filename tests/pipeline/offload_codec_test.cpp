@@ -22,7 +22,7 @@ OffloadRequest sample(int channels) {
     r.task_id = "dev-1-7";
     r.device_id = "dev-1";
     r.model = "lenet-s";
-    r.deadline_ms = 250;
+    r.budget_ms = 250;
     r.image = cv::Mat(3, 5, CV_8UC(channels));
     for (int i = 0; i < static_cast<int>(r.image.total()) * channels; ++i)
         r.image.data[i] = static_cast<uchar>(i * 7);
@@ -38,7 +38,7 @@ TEST(OffloadCodec, RequestRoundTripsGrayAndBgr) {
         EXPECT_EQ(out->task_id, in.task_id);
         EXPECT_EQ(out->device_id, in.device_id);
         EXPECT_EQ(out->model, in.model);
-        EXPECT_DOUBLE_EQ(out->deadline_ms, 250);
+        EXPECT_DOUBLE_EQ(out->budget_ms, 250);
         ASSERT_EQ(out->image.channels(), channels);
         EXPECT_EQ(cv::norm(out->image, in.image, cv::NORM_INF), 0.0);
     }
@@ -174,7 +174,7 @@ OffloadRequest tensor_sample(const std::string &wire) {
     r.task_id = "dev-1-8";
     r.device_id = "dev-1";
     r.model = "resnet-8";
-    r.deadline_ms = 120;
+    r.budget_ms = 120;
     r.cut_layer = 4;
     r.wire = wire;
     r.shape = {2, 3, 4};
@@ -291,7 +291,7 @@ TEST(OffloadCodec, F16TensorRoundTripsLittleEndian) {
     EXPECT_EQ(out->payload, OffloadRequest::Payload::tensor);
     EXPECT_EQ(out->task_id, in.task_id);
     EXPECT_EQ(out->model, in.model);
-    EXPECT_DOUBLE_EQ(out->deadline_ms, 120);
+    EXPECT_DOUBLE_EQ(out->budget_ms, 120);
     EXPECT_EQ(out->cut_layer, 4);
     EXPECT_EQ(out->wire, "f16");
     EXPECT_EQ(out->shape, in.shape);
@@ -495,6 +495,87 @@ TEST(OffloadCodec, PayloadKindDefaultsToImage) {
         decode_offload_request(with_header(R"({"task_id":"t","payload":"video"})", 0), error));
     EXPECT_NE(error.find("payload \"video\" is not image, tensor or probe"), std::string::npos)
         << error;
+}
+
+// Issue 14/15: the wire's budget is "budget_ms" (how long the end waits, from its
+// publish); "deadline_ms", its older name, is still sent for older serving agents and
+// still read from older ends.
+TEST(OffloadCodec, BudgetTravelsAsBudgetMsAndItsOlderName) {
+    auto in = sample(1);
+    in.budget_ms = 300;
+    auto header = header_of(encode_offload_request(in));
+    EXPECT_EQ(header.at("budget_ms"), 300.0);
+    EXPECT_EQ(header.at("deadline_ms"), 300.0);
+    in.budget_ms = 0;
+    in.deadline_ms = 40; // a caller that predates budget_ms
+    header = header_of(encode_offload_request(in));
+    EXPECT_EQ(header.at("budget_ms"), 40.0);
+    in = tensor_sample("i8");
+    header = header_of(encode_offload_request(in));
+    EXPECT_EQ(header.at("budget_ms"), 120.0);
+    EXPECT_EQ(header.at("deadline_ms"), 120.0);
+
+    const std::string image = R"({"task_id":"t","format":"gray8","width":2,"height":2,)";
+    auto decoded = [&](const std::string &fields, std::string &error) {
+        return decode_offload_request(with_header(image + fields + "}", 4), error);
+    };
+    std::string error;
+    auto out = decoded(R"("budget_ms":75)", error);
+    ASSERT_TRUE(out) << error;
+    EXPECT_DOUBLE_EQ(out->budget_ms, 75);
+    out = decoded(R"("deadline_ms":60)", error); // an end that predates budget_ms
+    ASSERT_TRUE(out) << error;
+    EXPECT_DOUBLE_EQ(out->budget_ms, 60);
+    out = decoded(R"("budget_ms":75,"deadline_ms":60)", error);
+    ASSERT_TRUE(out) << error;
+    EXPECT_DOUBLE_EQ(out->budget_ms, 75);
+    out = decoded(R"("budget_ms":-5)", error);
+    ASSERT_TRUE(out) << error;
+    EXPECT_DOUBLE_EQ(out->budget_ms, 0); // <= 0: no bound, as before
+    EXPECT_FALSE(decoded(R"("budget_ms":"soon")", error));
+    EXPECT_NE(error.find("budget_ms \"soon\" is not a finite number"), std::string::npos) << error;
+    EXPECT_FALSE(decoded(R"("budget_ms":1e999)", error)); // not JSON: out of double's range
+}
+
+// The two halves of decoding give what decode_offload_request gives; the first reads the
+// header and the sizes only.
+TEST(OffloadCodec, HeaderThenBodyDecodesAsTheWhole) {
+    std::vector<std::string> wires = {
+        encode_offload_request(sample(1)), encode_offload_request(sample(3)),
+        encode_offload_request(tensor_sample("f16")), encode_offload_request(tensor_sample("i8"))};
+    for (const auto &wire : wires) {
+        std::string error;
+        auto header = decode_offload_header(wire, error);
+        ASSERT_TRUE(header) << error;
+        const OffloadRequest &h = header->request;
+        EXPECT_TRUE(h.image.empty());
+        EXPECT_TRUE(h.tensor.empty());
+        auto whole = decode_offload_request(wire, error);
+        ASSERT_TRUE(whole) << error;
+        EXPECT_EQ(header->body_offset, wire.size() - body_of(wire).size());
+        if (whole->payload == OffloadRequest::Payload::image) {
+            EXPECT_EQ(header->image_width, 5);
+            EXPECT_EQ(header->image_height, 3);
+            EXPECT_EQ(header->image_pixels(), 15);
+            EXPECT_EQ(header->decoded_bytes, whole->image.total() * whole->image.elemSize());
+        } else {
+            EXPECT_EQ(header->decoded_bytes, 24 * sizeof(float));
+            EXPECT_EQ(h.shape, whole->shape);
+            EXPECT_EQ(h.wire, whole->wire);
+        }
+        decode_offload_body(*header, wire);
+        EXPECT_EQ(h.task_id, whole->task_id);
+        EXPECT_DOUBLE_EQ(h.budget_ms, whole->budget_ms);
+        EXPECT_EQ(h.tensor, whole->tensor);
+        if (!whole->image.empty()) {
+            EXPECT_EQ(cv::norm(h.image, whole->image, cv::NORM_INF), 0.0);
+        }
+    }
+    // A short body is refused by the header half already.
+    std::string error;
+    const std::string wire = encode_offload_request(sample(3));
+    EXPECT_FALSE(decode_offload_header(wire.substr(0, wire.size() - 1), error));
+    EXPECT_NE(error.find("pixel data is 44 bytes, expected 45"), std::string::npos) << error;
 }
 
 TEST(OffloadCodec, ReplySchedulerFieldsAreOptional) {
