@@ -126,7 +126,10 @@ TEST_F(LoopLagTest, AnIdleLoopShowsOnlyTheMachinesWakeUpDelay) {
     // have fewer than the elapsed time allows.
     ASSERT_GE(reference.lateness_ms.size(), 5u);
     double reference_ms = reference.median_ms();
-    EXPECT_NEAR(s.p50_ms, reference_ms, 2.0) << lag.to_json().dump();
+    // The two differ by the loop's whole-millisecond deadline (up to 1 ms), the
+    // histogram's two digits (up to 1 ms above 10 ms) and sampling noise on a loaded
+    // machine; not by the 10 ms interval.
+    EXPECT_NEAR(s.p50_ms, reference_ms, std::max(3.0, 0.2 * reference_ms)) << lag.to_json().dump();
     EXPECT_GE(static_cast<double>(s.samples), elapsed_ms / (10.0 + s.max_ms + 1.0) - 1.0);
     EXPECT_LE(static_cast<double>(s.samples), elapsed_ms / 10.0 + 1.0);
     EXPECT_LE(s.p50_ms, s.p99_ms);
