@@ -89,12 +89,10 @@ void LoopLag::start() {
 }
 
 void LoopLag::arm() {
-    // The loop's clock is cached at the start of each iteration; refresh it so that the
-    // deadline counts from now, and take the deadline in the loop's own (millisecond)
-    // terms, which is when libuv considers the timer due. uv_now and uv_hrtime share
-    // one monotonic clock (uv_now is it in whole milliseconds, possibly coarse).
+    // The loop's clock is cached at the start of each iteration; refresh it so that libuv
+    // counts the interval from now, the same moment the deadline below counts from.
     uv_update_time(loop_);
-    due_ns_ = (uv_now(loop_) + interval_ms_) * 1000000ULL;
+    due_ns_ = uv_hrtime() + interval_ms_ * 1000000ULL;
     uv_timer_start(&timer_, &LoopLag::on_timer, interval_ms_, 0);
 }
 

@@ -2,21 +2,23 @@
 // drift). The agent reports it in its status (since start) and telemetry (per period).
 //
 // What exactly is measured. A one-shot libuv timer is armed for `interval_ms`; when its
-// callback runs, one sample is taken: the time it ran (uv_hrtime) minus the time it was
-// due, then it is armed again. "Due" is the loop's own deadline for the timer: the loop
-// time at arming plus the interval. The loop time is refreshed (uv_update_time) right
-// before arming, so the deadline is counted from the real arming moment and not from the
-// start of the loop iteration, which may be long past when a slow callback ran first. A
-// sample therefore says how long a callback that became due at that moment waited behind
-// the loop's other work: any timer, and any socket event, waited about as long. The
-// metric samples once per firing: while the loop is blocked no sample is taken, and a
-// block of 300 ms yields one sample of up to 300 ms, so long blocks show in max_ms (and in
-// p99_ms only when they are frequent).
+// callback runs, one sample is taken: the time it ran minus the time it was due, both on
+// uv_hrtime's clock; then it is armed again. "Due" is the arming moment plus the interval.
+// The loop's cached clock is refreshed (uv_update_time) right before arming, so that
+// libuv, too, counts the interval from that moment and not from the start of the loop
+// iteration, which may be long past when a slow callback ran first. A sample therefore
+// says how long a callback that became due at that moment waited behind the loop's other
+// work: any timer, and any socket event, waited about as long. The metric samples once
+// per firing: while the loop is blocked no sample is taken, and a block of 300 ms yields
+// one sample of up to 300 ms, so long blocks show in max_ms (and in p99_ms only when they
+// are frequent). This is what libuv users call loop lag or event-loop delay (Node's
+// monitorEventLoopDelay takes the same difference).
 //
-// Resolution. libuv's timers are millisecond-granular: a deadline is a whole millisecond
-// of the loop clock, and the loop sleeps in whole milliseconds, so an idle loop shows 0-1
-// ms of lag. Percentiles come from a histogram with two significant digits and are the
-// upper edge of their bucket (at most 10% high, never above max_ms); max_ms is exact.
+// Resolution. libuv keeps timer deadlines in whole milliseconds of its clock, so a timer
+// may run up to 1 ms before or after the exact deadline (early runs count as 0); an idle
+// loop shows well under 1 ms. Percentiles come from a histogram with two significant
+// digits and are the upper edge of their bucket (at most 10% high, never above max_ms);
+// max_ms is exact.
 //
 // Threads: everything runs on the loop thread, including the getters.
 #pragma once
@@ -100,7 +102,7 @@ class LoopLag {
     uv_timer_t timer_{};
     bool running_ = false;
     bool closed_ = false;
-    uint64_t due_ns_ = 0; // the armed timer's deadline on the uv_hrtime clock
+    uint64_t due_ns_ = 0; // the armed timer's deadline on uv_hrtime's clock
     LagHistogram since_start_;
     LagHistogram period_;
     std::function<void()> stop_done_;
