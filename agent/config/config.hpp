@@ -85,8 +85,9 @@ struct HalConfig {
     std::vector<std::string> profile_dirs;
 };
 
-// Where the end agent's tasks come from (agent/pipeline/image_source.hpp).
-enum class SourceKind { none, idx, directory, video, topic };
+// Where the end agent's tasks come from (agent/pipeline/image_source.hpp). `plugin`: any
+// other kind, served by the source plugin "source-<kind>" (SourceConfig::kind_name).
+enum class SourceKind { none, idx, directory, video, topic, plugin };
 
 constexpr std::string_view to_string(SourceKind k) {
     switch (k) {
@@ -95,17 +96,36 @@ constexpr std::string_view to_string(SourceKind k) {
     case SourceKind::directory: return "directory";
     case SourceKind::video: return "video";
     case SourceKind::topic: return "topic";
+    case SourceKind::plugin: return "plugin";
     }
     return "?";
 }
 
 struct SourceConfig {
     SourceKind kind = SourceKind::none;
+    // source.kind as written: a built-in name ("idx") or a source plugin's kind
+    // ([a-z0-9][a-z0-9-]*, kind = SourceKind::plugin).
+    std::string kind_name = "none";
     std::string path;       // IDX images file (.gz or raw), directory, video file or camera index
     std::string labels;     // IDX labels file for kind = idx; "" = none
     std::int64_t limit = 0; // stop after this many images; 0 = all
     double rate_hz = 0.0;   // images per second; 0 = as fast as the pipeline takes them
 };
+
+// The plugin that serves `source`: "source-" + its kind ("source-idx", "source-rtsp"), or
+// "" for kind = none. Code that sets `kind` alone (kind_name left stale) gets the name
+// of `kind` for a built-in.
+inline std::string source_plugin_name(const SourceConfig &source) {
+    switch (source.kind) {
+    case SourceKind::none: return "";
+    case SourceKind::plugin: return "source-" + source.kind_name;
+    case SourceKind::idx:
+    case SourceKind::directory:
+    case SourceKind::video:
+    case SourceKind::topic: break;
+    }
+    return "source-" + std::string(to_string(source.kind));
+}
 
 struct OffloadConfig {
     std::int64_t timeout_ms = 1000; // end: how long an upstream reply may take

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include <toml++/toml.h>
+
 namespace tierd {
 
 // One problem in a config source. `file` is the config file's path, or a pseudo-source
@@ -20,6 +22,16 @@ struct ConfigError {
 };
 
 using ConfigErrors = std::vector<ConfigError>;
+
+// An error about `node`: the file, line and column its source says, or `fallback_file`
+// and no position when the node has none (nullptr, or a copied node). Positions of
+// "--set KEY" and "change KEY" nodes are dropped: those one-liners are synthesized, so
+// their lines and columns mean nothing to an operator.
+ConfigError config_error_at(const toml::node *node, std::string fallback_file, std::string key_path,
+                            std::string message);
+// The same for a source region (a key's own, toml::key::source()); nullptr = none.
+ConfigError config_error_at(const toml::source_region *where, std::string fallback_file,
+                            std::string key_path, std::string message);
 
 // All errors, one per line.
 std::string to_string(const ConfigErrors &errors);

@@ -1,7 +1,6 @@
 #include "agent/plugin_host/plugin_config_key.hpp"
 
 #include <algorithm>
-#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -142,7 +141,7 @@ std::string copy_one(const tierd_config_key &raw, PluginConfigKey &out) {
 
 const char *config_type_name(tierd_config_type type) {
     switch (type) {
-    case TIERD_CONFIG_BOOL: return "bool";
+    case TIERD_CONFIG_BOOL: return "boolean";
     case TIERD_CONFIG_INT: return "integer";
     case TIERD_CONFIG_DOUBLE: return "float";
     case TIERD_CONFIG_STRING: return "string";
@@ -150,14 +149,6 @@ const char *config_type_name(tierd_config_type type) {
     case TIERD_CONFIG_PATH: return "path";
     }
     return "unknown";
-}
-
-std::string format_number(double value) {
-    std::array<char, 64> buf{};
-    auto [ptr, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), value);
-    if (ec != std::errc())
-        return "?";
-    return std::string(buf.data(), ptr);
 }
 
 std::optional<std::string> check_value(const PluginConfigKey &key, const PluginConfigValue &value) {

@@ -1,6 +1,11 @@
+#include "agent/config/config_json.hpp"
 #include "agent/config/config_loader.hpp"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 namespace tierd {
 namespace {
@@ -155,6 +160,93 @@ TEST(ConfigLoader, PluginEntryMustBeTable) {
 TEST(ConfigLoader, PasswordTypeErrorDoesNotLeakValue) {
     auto e = only_error(load_config_text("[mqtt]\npassword = 12345\n", "t.toml"));
     EXPECT_EQ(e.message.find("12345"), std::string::npos);
+}
+
+TEST(ConfigLoader, SourceKindNamesASourcePlugin) {
+    auto r = load_config_text("[source]\nkind = \"rtsp-cam\"\npath = \"rtsp://cam-1/stream\"\n",
+                              "t.toml");
+    ASSERT_TRUE(r.ok()) << to_string(r.errors);
+    EXPECT_EQ(r.config->source.kind, SourceKind::plugin);
+    EXPECT_EQ(r.config->source.kind_name, "rtsp-cam");
+    EXPECT_EQ(source_plugin_name(r.config->source), "source-rtsp-cam");
+    EXPECT_EQ(to_json(*r.config)["source"]["kind"], "rtsp-cam");
+}
+
+TEST(ConfigLoader, BuiltInSourceKindsKeepTheirNames) {
+    auto r = load_config_text("[source]\nkind = \"topic\"\n", "t.toml");
+    ASSERT_TRUE(r.ok()) << to_string(r.errors);
+    EXPECT_EQ(r.config->source.kind, SourceKind::topic);
+    EXPECT_EQ(r.config->source.kind_name, "topic");
+    EXPECT_EQ(source_plugin_name(r.config->source), "source-topic");
+    auto defaults = load_config_text("", "t.toml");
+    ASSERT_TRUE(defaults.ok());
+    EXPECT_EQ(defaults.config->source.kind, SourceKind::none);
+    EXPECT_EQ(defaults.config->source.kind_name, "none");
+    EXPECT_EQ(source_plugin_name(defaults.config->source), "");
+    // Code that sets the kind alone still gets the built-in's plugin and name.
+    SourceConfig set_in_code;
+    set_in_code.kind = SourceKind::idx;
+    EXPECT_EQ(source_plugin_name(set_in_code), "source-idx");
+}
+
+TEST(ConfigLoader, SourceKindMustBeAPluginName) {
+    for (const char *bad : {"Video", "rtsp_cam", "-cam", ""}) {
+        auto e = only_error(
+            load_config_text(std::string("[source]\nkind = \"") + bad + "\"\n", "t.toml"));
+        EXPECT_EQ(e.key_path, "source.kind");
+        EXPECT_EQ(e.line, 2);
+        EXPECT_EQ(e.column, 8);
+        EXPECT_NE(e.message.find("'directory'"), std::string::npos) << e.message;
+        EXPECT_NE(e.message.find("source-<kind>"), std::string::npos) << e.message;
+    }
+}
+
+// A readable file that exists for the test's duration (TLS material stand-in).
+class TempFile {
+  public:
+    TempFile()
+        : path_(std::filesystem::temp_directory_path() /
+                ("tierd-config-test-" + std::to_string(::getpid()) + "-" +
+                 std::to_string(counter_++))) {
+        std::ofstream(path_) << "x\n";
+    }
+    ~TempFile() { std::filesystem::remove(path_); }
+    std::string path() const { return path_.string(); }
+
+  private:
+    static inline int counter_ = 0;
+    std::filesystem::path path_;
+};
+
+TEST(ConfigLoader, ClientCertificateAndKeyGoTogether) {
+    TempFile ca, cert, key;
+    auto e = only_error(load_config_text("[mqtt]\ntls_ca_file = \"" + ca.path() +
+                                             "\"\ntls_cert_file = \"" + cert.path() + "\"\n",
+                                         "t.toml"));
+    EXPECT_EQ(e.key_path, "mqtt.tls_key_file");
+    EXPECT_EQ(e.line, 3);
+    e = only_error(load_config_text("[mqtt]\ntls_ca_file = \"" + ca.path() +
+                                        "\"\ntls_key_file = \"" + key.path() + "\"\n",
+                                    "t.toml"));
+    EXPECT_EQ(e.key_path, "mqtt.tls_cert_file");
+    EXPECT_EQ(e.line, 3);
+    // Without a CA file libmosquitto would connect in the clear, ignoring both.
+    e = only_error(load_config_text("[mqtt]\ntls_cert_file = \"" + cert.path() +
+                                        "\"\ntls_key_file = \"" + key.path() + "\"\n",
+                                    "t.toml"));
+    EXPECT_EQ(e.key_path, "mqtt.tls_ca_file");
+    auto r = load_config_text("[mqtt]\ntls_ca_file = \"" + ca.path() + "\"\ntls_cert_file = \"" +
+                                  cert.path() + "\"\ntls_key_file = \"" + key.path() + "\"\n",
+                              "t.toml");
+    EXPECT_TRUE(r.ok()) << to_string(r.errors);
+}
+
+TEST(ConfigLoader, StringListElementsAreChecked) {
+    auto e = only_error(load_config_text("[plugins]\nsearch_path = [\"/a\", 3]\n", "t.toml"));
+    EXPECT_EQ(e.to_string(), "t.toml:2:22: plugins.search_path[1]: expected a string, got integer");
+    e = only_error(load_config_text("[hal]\nprofile_dirs = \"/a\"\n", "t.toml"));
+    EXPECT_EQ(e.to_string(),
+              "t.toml:2:16: hal.profile_dirs: expected an array of strings, got string");
 }
 
 TEST(ConfigLoader, MissingFileIsAnError) {

@@ -89,7 +89,7 @@ TEST_F(PluginConfig, ValidatesPluginTableWithLineAndColumn) {
 
     const ConfigError &warmup = by_key.at("plugin.test-good.warmup");
     EXPECT_EQ(warmup.line, 6);
-    EXPECT_EQ(warmup.message, "expected a bool (true or false), got string");
+    EXPECT_EQ(warmup.message, "expected a boolean, got string");
 }
 
 TEST_F(PluginConfig, RejectsWrongTypesAndRanges) {
