@@ -2,6 +2,7 @@
 // Agent.
 #include "agent/config/config_json.hpp"
 #include "agent/config/config_loader.hpp"
+#include "agent/config/core_config_toml.hpp"
 #include "agent/config/default_config.hpp"
 #include "agent/config/secret_file_check.hpp"
 #include "agent/core/agent.hpp"
@@ -46,6 +47,16 @@ std::optional<std::string> readable_secrets_warning(const std::string &file,
     return tierd::secret_file_warning(file, keys);
 }
 
+// --print-default-config: the core part rendered from the key table, then each default
+// plugin's section rendered from its declarations (default_config_with_plugins; its own
+// core part is the embedded file's, which may predate a change to the table).
+std::string default_config_to_print() {
+    const std::string with_plugins = tierd::default_config_with_plugins();
+    const auto at = with_plugins.find(tierd::kPluginSectionsHeading);
+    return tierd::render_core_config_toml() +
+           (at == std::string::npos ? std::string() : with_plugins.substr(at));
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -69,8 +80,7 @@ int main(int argc, char **argv) {
     CLI11_PARSE(app, argc, argv);
 
     if (print_default) {
-        // The hand-written part, then each default plugin's section from its declarations.
-        std::cout << tierd::default_config_with_plugins();
+        std::cout << default_config_to_print();
         return 0;
     }
     // The command-line shortcuts are overrides like any --set, validated the same way.

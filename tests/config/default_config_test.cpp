@@ -1,3 +1,4 @@
+#include "agent/config/core_config_toml.hpp"
 #include "agent/config/default_config.hpp"
 
 #include <fstream>
@@ -32,6 +33,39 @@ TEST(DefaultConfig, EmbeddedTextEqualsShippedFile) {
     std::ostringstream ss;
     ss << in.rdbuf();
     EXPECT_EQ(default_config_text(), ss.str());
+}
+
+// config/tierd.toml is generated: its core part must be what the key table renders now.
+TEST(DefaultConfig, ShippedFileIsGeneratedFromKeyTable) {
+    std::ifstream in(TIERD_DEFAULT_CONFIG_PATH, std::ios::binary);
+    ASSERT_TRUE(in);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    const std::string shipped = ss.str();
+    const std::string core = render_core_config_toml();
+    const auto at = shipped.find(kPluginSectionsHeading);
+    ASSERT_NE(at, std::string::npos) << "config/tierd.toml lacks the plugin sections' heading";
+    const std::string shipped_core = shipped.substr(0, at);
+    if (shipped_core != core) {
+        // Name the first line that differs: the whole texts are long.
+        std::istringstream a(shipped_core), b(core);
+        std::string la, lb;
+        int line = 0;
+        while (true) {
+            ++line;
+            const bool more_a = static_cast<bool>(std::getline(a, la));
+            const bool more_b = static_cast<bool>(std::getline(b, lb));
+            if (!more_a && !more_b)
+                break;
+            if (la != lb || more_a != more_b) {
+                ADD_FAILURE() << "config/tierd.toml differs from the key table at line " << line
+                              << ":\n  file:  " << (more_a ? la : "<end>")
+                              << "\n  table: " << (more_b ? lb : "<end>")
+                              << "\nregenerate it: ninja regenerate-default-config";
+                break;
+            }
+        }
+    }
 }
 
 TEST(DefaultConfig, AppliesOverrides) {
