@@ -10,6 +10,7 @@
 #include "agent/core/logging.hpp"
 #include "agent/plugin_host/plugin_plan.hpp"
 #include "hal/hal.hpp"
+#include "hal/profile.hpp"
 #include "tierd_version.h"
 
 #include <CLI/CLI.hpp>
@@ -17,8 +18,10 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <thread>
+#include <tuple>
 
 namespace {
 
@@ -45,6 +48,34 @@ std::optional<std::string> readable_secrets_warning(const std::string &file,
     for (const auto &p : plan.ready)
         tierd::add_plugin_secret_keys(keys, p.values);
     return tierd::secret_file_warning(file, keys);
+}
+
+// The daemon builds its HAL at start and exits when hal.profile names no loadable
+// profile (under systemd: a restart loop), so --check-config loads it the same way:
+// derive_hal_options' search path, hal::load_profile.
+tierd::ConfigErrors hal_profile_errors(const tierd::Config &config) {
+    if (config.hal.profile.empty())
+        return {}; // the generic estimate profile
+    const auto options = tierd::derive_hal_options(config);
+    std::string problem;
+    try {
+        (void)tierd::hal::load_profile(options.profile, options.profile_dirs);
+        return {};
+    } catch (const std::exception &e) {
+        problem = e.what();
+    }
+    std::string searched;
+    bool found = false;
+    for (const auto &dir : options.profile_dirs) {
+        searched += (searched.empty() ? "" : ", ") + dir.string();
+        std::error_code ec;
+        found = found || std::filesystem::exists(dir / (options.profile + ".toml"), ec);
+    }
+    if (!found)
+        problem = "no hardware profile '" + options.profile + "' (" + options.profile +
+                  ".toml) in " + searched;
+    const toml::node *node = config.document["hal"]["profile"].node();
+    return {tierd::config_error_at(node, config.source_file, "hal.profile", problem)};
 }
 
 // --print-default-config: the core part rendered from the key table, then each default
@@ -103,6 +134,11 @@ int main(int argc, char **argv) {
         if (auto warning = readable_secrets_warning(check_file, plan))
             std::cerr << "warning: " << *warning << "\n";
         auto errors = tierd::plan_errors(*result.config, plan);
+        auto profile_errors = hal_profile_errors(*result.config);
+        errors.insert(errors.end(), profile_errors.begin(), profile_errors.end());
+        std::stable_sort(errors.begin(), errors.end(), [](const auto &a, const auto &b) {
+            return std::tie(a.file, a.line, a.column) < std::tie(b.file, b.line, b.column);
+        });
         if (!errors.empty()) {
             std::cerr << tierd::to_string(errors);
             return 1;
