@@ -268,6 +268,7 @@ TEST_F(OffloadServerTest, LargeRequestIsNotDecodedOnTheLoop) {
         EXPECT_EQ(code_of(id), "ok");
     }
     // Decoding copies 16 MB (several ms); reading the header takes microseconds.
+    RecordProperty("fastest_handle_us", static_cast<int>(fastest_ms * 1000.0));
     EXPECT_LT(fastest_ms, 2.0) << "handle() blocked the loop";
 }
 
