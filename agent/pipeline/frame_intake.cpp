@@ -35,12 +35,17 @@ FrameIntake::FrameIntake(uv_loop_t *loop, Options options, std::shared_ptr<Plugi
           [this](Message m) { decoded(std::move(m)); }, "input decode"),
       error_(std::move(failure)) {}
 
+std::string FrameIntake::kind_text() const {
+    return options_.source.kind == SourceKind::plugin ? options_.source.kind_name
+                                                      : std::string(to_string(options_.source.kind));
+}
+
 std::string FrameIntake::description() const {
     if (!description_.empty())
         return description_;
     if (message_source_)
         return "topic:tierd/v1/dev/" + options_.device_id + "/input";
-    return std::string(to_string(options_.source.kind)) + ":" + options_.source.path;
+    return kind_text() + ":" + options_.source.path;
 }
 
 void FrameIntake::start() {

@@ -72,6 +72,8 @@ class FrameIntake {
     void set_state(std::string state) { state_ = std::move(state); }
     const std::string &error() const { return error_; }
     std::string description() const;
+    // [source] kind as written: "idx", "topic", or a plugin's own kind ("pattern").
+    std::string kind_text() const;
     // {"pushed", "dropped", "undecodable", "too_large"} for stats().
     void add_stats(nlohmann::json &stats) const;
 

@@ -185,7 +185,7 @@ void Pipeline::start_task(SourceImage img) {
     t.task_id += std::to_string(started_);
     t.task_id += '-';
     t.task_id += std::to_string(t.seq);
-    t.source = to_string(options_.source.kind);
+    t.source = intake_.kind_text();
     t.source += ':';
     t.source += t.in.id;
     const cv::Mat &m = t.in.image;

@@ -17,8 +17,14 @@ static_assert(offsetof(tierd_preclass_result, struct_size) == 0);
 static_assert(offsetof(tierd_decision, struct_size) == 0);
 static_assert(offsetof(tierd_host_offer, struct_size) == 0);
 static_assert(offsetof(tierd_fusion_ops, struct_size) == 0);
-// Layout of ABI 1.0 on LP64: a change here is an ABI break and needs a major bump.
-static_assert(sizeof(void *) != 8 || sizeof(tierd_plugin_descriptor) == 136);
+static_assert(offsetof(tierd_source_ops, struct_size) == 0);
+static_assert(offsetof(tierd_frame, struct_size) == 0);
+// Layout of ABI 1.0 on LP64: a change here is an ABI break and needs a major bump. Minors
+// only append: 1.3 added max_concurrent_calls after the 1.0 descriptor's 136 bytes.
+static_assert(sizeof(void *) != 8 || offsetof(tierd_plugin_descriptor, max_concurrent_calls) == 136);
+static_assert(sizeof(void *) != 8 || sizeof(tierd_plugin_descriptor) == 144);
+// ABI 1.3's frame: the image, a fixed id, the label and capture time, the plugin's owner.
+static_assert(sizeof(void *) != 8 || sizeof(tierd_frame) == 224);
 static_assert(sizeof(void *) != 8 || sizeof(tierd_config_key) == 64);
 static_assert(sizeof(void *) != 8 || offsetof(tierd_host_services, reserved) == 128);
 
@@ -87,7 +93,7 @@ TEST_F(MinimalCPlugin, FusePrefersRemoteResult) {
 }
 
 TEST(ErrorCodes, EveryCodeHasANameAndText) {
-    for (int e = TIERD_OK; e >= TIERD_ECONFIG; --e) {
+    for (int e = TIERD_OK; e >= TIERD_EOF; --e) {
         EXPECT_STRNE(tierd_err_name(e), "TIERD_EUNKNOWN") << e;
         EXPECT_STRNE(tierd_strerror(e), "unknown error") << e;
     }

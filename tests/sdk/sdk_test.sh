@@ -142,4 +142,50 @@ out=$("$tierd" --check-config "$work/tierd.toml" 2>&1) || rc=$?
 [ "$rc" -ne 0 ] || fail "--check-config accepted a fusion plugin as scheduler: $out"
 echo "$out" | grep -qF "$installed: is a fusion plugin, configured as plugins.scheduler" ||
     fail "wrong-slot refusal: $out"
+
+echo "== a third-party source: [source] kind = \"pattern\" runs source-pattern.so's frames"
+source_so=$plugindir/source-pattern.so
+[ -f "$source_so" ] || fail "source-pattern.so not installed: $(ls "$plugindir")"
+exports=$(nm -D --defined-only "$source_so" | awk '{print $NF}')
+[ "$exports" = "tierd_plugin_entry" ] || fail "source-pattern.so exports more than the entry: $exports"
+cat >"$work/source.toml" <<CONF
+[agent]
+device_id = "sdk-source-$$"
+drain_timeout_ms = 2000
+[mqtt]
+port = 1   # no broker: results still reach the JSONL file
+reconnect_min_ms = 60000
+reconnect_max_ms = 60000
+[source]
+kind = "pattern"
+[results]
+jsonl = "$work/results.jsonl"
+[spool]
+storage = "memory"
+[plugins]
+search_path = ["$plugindir", "$in_tree_plugins"]
+preclassifier = ""
+[plugin.source-pattern]
+frames = 12
+[plugin.inference-opencv]
+manifest = "$source_dir/models/manifest.toml"
+models = "cnn-xs"
+CONF
+out=$("$tierd" --check-config "$work/source.toml" 2>&1) || fail "--check-config refused the source: $out"
+"$tierd" --config "$work/source.toml" >"$work/source.log" 2>&1 &
+agent=$!
+for _ in $(seq 300); do
+    [ -f "$work/results.jsonl" ] && [ "$(wc -l <"$work/results.jsonl")" -ge 12 ] && break
+    sleep 0.1
+done
+kill "$agent" 2>/dev/null || true
+wait "$agent" 2>/dev/null || true
+lines=$(wc -l <"$work/results.jsonl" 2>/dev/null || echo 0)
+[ "$lines" -eq 12 ] || { cat "$work/source.log" >&2; fail "$lines results from 12 pattern frames, want 12"; }
+ok=$(grep -c '"ok":true' "$work/results.jsonl" || true)
+[ "$ok" -eq 12 ] || fail "$ok of 12 pattern results ok: $(head -2 "$work/results.jsonl")"
+grep -q '"source":"pattern:pattern#11"' "$work/results.jsonl" ||
+    fail "the last frame's source id is missing: $(tail -1 "$work/results.jsonl")"
+grep -q "source: pattern: 12 frames 28x28 gray" "$work/source.log" ||
+    fail "the plugin's description is not logged: $(grep source "$work/source.log")"
 echo "PASS"
