@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -262,15 +263,16 @@ void Spool::prepare() {
     // would go unseen.
     p("SELECT bytes FROM spool WHERE seq = ?1", &select_bytes_);
     p("DELETE FROM spool WHERE seq = ?1", &delete_one_);
-    p("SELECT seq, bytes, created_ms FROM spool ORDER BY seq LIMIT 512", &select_oldest_);
+    p("SELECT seq, bytes FROM spool ORDER BY seq LIMIT 512", &select_oldest_);
     p("SELECT seq, bytes FROM spool WHERE kind = 1 ORDER BY seq LIMIT 64", &select_telemetry_);
+    p("SELECT min(created_ms) FROM spool", &select_min_created_);
     p("SELECT seq, bytes FROM spool WHERE created_ms < ?1 ORDER BY created_ms LIMIT ?2",
       &select_expired_);
 }
 
 void Spool::close_db() {
     for (auto **s : {&insert_, &select_after_, &select_bytes_, &delete_one_, &select_oldest_,
-                     &select_telemetry_, &select_expired_}) {
+                     &select_telemetry_, &select_expired_, &select_min_created_}) {
         sqlite3_finalize(*s);
         *s = nullptr;
     }
@@ -410,7 +412,7 @@ Spool::Append Spool::append(std::string_view topic, std::string_view payload, st
     }
     if (disk_full_ && stats_.bytes > disk_full_bytes_ / 2 &&
         options_.when_full != SpoolWhenFull::drop_oldest) {
-        ++stats_.write_failed;
+        count_write_failure(SQLITE_FULL);
         return Append::failed;
     }
     last_rc_ = SQLITE_OK;
@@ -435,14 +437,25 @@ Spool::Append Spool::append(std::string_view topic, std::string_view payload, st
             return Append::stored;
         rc = last_rc_;
     }
-    ++stats_.write_failed;
-    if (!warned_write_) {
-        spdlog::error("spool {}: cannot store an entry: {} (counted in spool.write_failed; "
-                      "further failures are not logged until one succeeds)",
-                      where(), sqlite3_errstr(rc));
-        warned_write_ = true;
-    }
+    count_write_failure(rc);
     return Append::failed;
+}
+
+void Spool::count_write_failure(int rc) {
+    ++stats_.write_failed;
+    // The first failure is logged at once, later ones as a count at most once a minute.
+    const auto now = std::chrono::steady_clock::now();
+    if (unlogged_failures_++ == 0 && now - last_failure_log_ > std::chrono::minutes(1)) {
+        spdlog::error("spool {}: cannot store an entry: {} (counted in spool.write_failed)",
+                      where(), sqlite3_errstr(rc));
+        unlogged_failures_ = 0;
+        last_failure_log_ = now;
+    } else if (now - last_failure_log_ > std::chrono::minutes(1)) {
+        spdlog::error("spool {}: {} more entries could not be stored: {}", where(),
+                      unlogged_failures_, sqlite3_errstr(rc));
+        unlogged_failures_ = 0;
+        last_failure_log_ = now;
+    }
 }
 
 Spool::Append Spool::adopt(const SpoolEntry &entry) {
@@ -474,8 +487,6 @@ std::vector<SpoolEntry> Spool::read_after(std::int64_t after_seq, std::size_t ma
     }
     if (rc != SQLITE_DONE)
         last_rc_ = sqlite3_extended_errcode(db_);
-    if (warned_write_ && !out.empty())
-        warned_write_ = false;
     return out;
 }
 
@@ -535,14 +546,16 @@ bool Spool::rejected(std::int64_t seq, bool oversize) {
     return r >= 0;
 }
 
-// The oldest entry's time, by the primary key: O(log n), unlike a full count.
+// The oldest entry's time, by the index on created_ms: O(log n), unlike a full count.
+// (Not the time of the lowest seq: entries from an earlier run whose time was unknown
+// count from the open, later than entries stored after them.)
 void Spool::refresh_oldest() {
     stats_.oldest_ms = 0;
     if (stats_.entries == 0)
         return;
-    StmtReset reset{select_oldest_};
-    if (sqlite3_step(select_oldest_) == SQLITE_ROW)
-        stats_.oldest_ms = sqlite3_column_int64(select_oldest_, 2);
+    StmtReset reset{select_min_created_};
+    if (sqlite3_step(select_min_created_) == SQLITE_ROW)
+        stats_.oldest_ms = sqlite3_column_int64(select_min_created_, 0);
 }
 
 std::size_t Spool::delete_rows(const std::vector<std::pair<std::int64_t, std::int64_t>> &rows,

@@ -16,6 +16,7 @@
 
 #include "agent/config/config.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
@@ -128,6 +129,12 @@ class Spool {
     // how many.
     std::uint64_t expire(std::int64_t now_ms, std::size_t max_entries = 4096);
 
+    // Whether expire(now_ms) would delete something (no I/O).
+    bool expiry_due(std::int64_t now_ms) const {
+        return options_.max_age_ms > 0 && stats_.entries > 0 &&
+               stats_.oldest_ms <= now_ms - options_.max_age_ms;
+    }
+
     // Whether an entry of `bytes` fits under max_bytes now.
     bool has_room(std::size_t bytes = 0) const;
 
@@ -174,6 +181,8 @@ class Spool {
     bool insert(std::string_view topic, std::string_view payload, std::int64_t now_ms,
                 EntryClass cls);
     void make_reserve();
+    // Counts an entry that could not be stored; logs the first of a series.
+    void count_write_failure(int rc);
 
     SpoolOptions options_;
     SpoolStats stats_;
@@ -186,11 +195,13 @@ class Spool {
     sqlite3_stmt *select_oldest_ = nullptr;
     sqlite3_stmt *select_telemetry_ = nullptr;
     sqlite3_stmt *select_expired_ = nullptr;
+    sqlite3_stmt *select_min_created_ = nullptr;
     std::int64_t last_seq_ = 0;
     std::int64_t saved_last_seq_ = 0;
     int last_rc_ = 0;
     bool in_tx_ = false;
-    bool warned_write_ = false;
+    std::uint64_t unlogged_failures_ = 0;
+    std::chrono::steady_clock::time_point last_failure_log_{};
     // Set when a write found the disk full: new entries are refused (counted) until the
     // spool has shrunk to half of what it held then.
     bool disk_full_ = false;

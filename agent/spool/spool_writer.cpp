@@ -407,8 +407,9 @@ void SpoolWriter::run() {
             const auto undeleted = undeleted_.size();
             retry_undeleted();
             std::uint64_t expired = 0;
-            if (store_->begin()) {
-                expired = store_->expire(spool_now_ms());
+            const auto now_ms = spool_now_ms();
+            if (store_->expiry_due(now_ms) && store_->begin()) {
+                expired = store_->expire(now_ms);
                 if (!store_->commit())
                     expired = 0;
             }
