@@ -14,8 +14,10 @@
 //              features; rf-paper-conf.yml.gz: paper + confidence; rf-conf.yml.gz:
 //              confidence only); required: a missing, unreadable or wrong file fails
 //              create() with the reason
-//   threshold  route HEAVY when the fraction of trees voting HEAVY exceeds it; a negative
-//              value (the default) uses the threshold stored in the model file
+//   threshold  route HEAVY when the fraction of trees voting HEAVY exceeds it (0..1); any
+//              negative value (the default, -1) uses the threshold stored in the model
+//              file. Every value of the declared range [-1, 1] is accepted by create(), so
+//              a config that passes --check-config also starts.
 //
 // Result: features (raw, not normalised): the 7 image features, then p_max, margin,
 // entropy when the task carries a local result (feature_count 7 or 10); route; and
@@ -86,7 +88,7 @@ class PreclassifierRf {
                         TIERD_CONFIG_MUST_EXIST),
         tierd::key_double("threshold", "-1", -1.0, 1.0,
                           "HEAVY when the HEAVY vote fraction exceeds this (0..1); "
-                          "-1 = the threshold stored in the model"),
+                          "negative (-1) = the threshold stored in the model"),
     };
 
     PreclassifierRf(tierd::Host host, const tierd::Config &config) : host_(host) { load(config); }
@@ -160,9 +162,10 @@ class PreclassifierRf {
             inputs.push_back(static_cast<std::size_t>(it - kAllNames.begin()));
             needs_confidence = needs_confidence || inputs.back() >= kFeatureCount;
         }
+        // The host has checked the declared range [-1, 1]; every value in it is taken here,
+        // so that what --check-config accepts also starts. A vote fraction is never below 0,
+        // so any negative value stands for "the model file's threshold" (-1 by convention).
         const double t = config.get_double("threshold");
-        if (t > 1.0 || (t < 0.0 && t != -1.0))
-            throw tierd::Error(TIERD_ECONFIG, "threshold must be in 0..1, or -1");
         threshold_ = t < 0.0 ? m.threshold : t;
         model_ = std::move(m);
         inputs_ = std::move(inputs);

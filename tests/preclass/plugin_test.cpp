@@ -175,6 +175,47 @@ TEST_F(PreclassifierRf, ThresholdFromConfigOverridesTheModels) {
     EXPECT_GT(heavy_count("0"), heavy_count("-1"));
 }
 
+// What --check-config accepts, create() accepts: the declared range of `threshold` is
+// [-1, 1] and every negative value means the model file's own threshold. (create() used
+// to refuse -1 < t < 0, which the host's check had already passed: the daemon then
+// refused the plugin at start after `tierd --check-config` said ok.)
+TEST_F(PreclassifierRf, EveryDeclaredThresholdIsAcceptedAndNegativeMeansTheModels) {
+    const tierd_config_key &key = d_->config_keys[1];
+    ASSERT_STREQ(key.name, "threshold");
+    ASSERT_TRUE((key.flags & TIERD_CONFIG_HAS_MIN) && (key.flags & TIERD_CONFIG_HAS_MAX));
+    const auto images = test_images(200);
+    if (images.empty())
+        FAIL() << "dataset-fashion-mnist is not installed (scripts/install-deps.sh installs it)";
+    auto routes = [&](const std::string &threshold) {
+        Instance inst(d_, {{"model", kModel}, {"threshold", threshold}});
+        EXPECT_EQ(inst.create_rc(), TIERD_OK)
+            << "threshold = " << threshold << ": " << inst.host().last_error;
+        std::vector<int> out;
+        if (inst.create_rc() != TIERD_OK)
+            return out;
+        for (const auto &px : images) {
+            TaskImage t(px, 28, 28, TIERD_PIXEL_GRAY8);
+            EXPECT_EQ(classify(inst, t.task), TIERD_OK);
+            out.push_back(out_.route);
+        }
+        return out;
+    };
+    const auto models_own = routes("-1");
+    ASSERT_EQ(models_own.size(), images.size());
+    // The declared range in eighths, ends included: each value must create.
+    for (int step = 0; step <= 8; ++step) {
+        const double t = key.min + (key.max - key.min) * step / 8.0;
+        std::ostringstream text;
+        text << t;
+        const auto got = routes(text.str());
+        if (t < 0.0) {
+            EXPECT_EQ(got, models_own) << "threshold = " << t;
+        }
+    }
+    EXPECT_EQ(routes("-0.5"), models_own);
+    EXPECT_EQ(routes("-0.001"), models_own);
+}
+
 TEST_F(PreclassifierRf, ColourImagesWork) {
     Instance inst(d_, {{"model", kModel}});
     ASSERT_EQ(inst.create_rc(), TIERD_OK) << inst.host().last_error;
