@@ -41,7 +41,7 @@ int main(int argc, char **argv) {
     image.task_id = "cam-17-1733-41";
     image.device_id = "cam-17";
     image.model = "resnet-8";
-    image.deadline_ms = 250;
+    image.budget_ms = 250;
     image.image = gradient(28, 28, CV_8UC1);
     const std::string gray = tierd::encode_offload_request(image);
     write(offload, "req-image-gray8.bin", gray);

@@ -97,10 +97,18 @@ nlohmann::json Hal::snapshot_json(std::string_view section) {
 
 EnergyReading Hal::read_energy() {
     std::lock_guard lock(mu_);
-    // Sampling here advances the /proc/stat delta, so load covers the same
-    // interval the estimate integrates over.
-    cpu_.sample(fs_);
-    return energy_.read(fs_, nvml_, cpu_.last_load());
+    // A measured source is read as it is. The estimate needs the CPU load: reading
+    // /proc/stat on every call (plugins read energy around each inference, thousands of
+    // times a second) cost more than the inference of a small model, so the load is
+    // sampled at most every 100 ms and the estimate integrates the latest one.
+    if (energy_.measured())
+        return energy_.read(fs_, nvml_, cpu_.last_load());
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_load_sample_ >= std::chrono::milliseconds(100)) {
+        cpu_.sample(fs_);
+        last_load_sample_ = now;
+    }
+    return energy_.read(fs_, nvml_, cpu_.last_load(), now);
 }
 
 } // namespace tierd::hal

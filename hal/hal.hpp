@@ -8,6 +8,7 @@
 #include "hal/profile.hpp"
 
 #include <filesystem>
+#include <chrono>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -42,6 +43,8 @@ class Hal {
     Nvml nvml_;
     CpuMonitor cpu_;
     EnergyMeter energy_;
+    // When read_energy() last sampled the CPU load for the estimate.
+    std::chrono::steady_clock::time_point last_load_sample_{};
 };
 
 } // namespace tierd::hal

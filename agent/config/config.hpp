@@ -134,6 +134,17 @@ struct OffloadConfig {
     std::int64_t probe_interval_ms = 1000; // end: link probes to each online tier; 0 = none
 };
 
+// Bounds on untrusted input, so that no message can take a small device's memory
+// (docs/config.md, [limits]).
+struct LimitsConfig {
+    // Images from the input topic and offload requests: more pixels (width x height, as
+    // the header states them) are refused "too_large" before anything is decoded.
+    std::int64_t max_pixels = 16'777'216;
+    // Bytes of input-topic messages waiting (end) and of offload requests accepted and not
+    // yet answered (edge, cloud); beyond it new ones are dropped (end) or answered "busy".
+    std::int64_t max_queued_bytes = std::int64_t{64} << 20;
+};
+
 // How the end's pipeline runs a task (docs/config.md, [pipeline]).
 struct PipelineConfig {
     // Run the local (light) model before the scheduler decides, so the pre-classifier and
@@ -200,6 +211,7 @@ struct Config {
     ResultsConfig results;
     SpoolConfig spool;
     OffloadConfig offload;
+    LimitsConfig limits;
     PipelineConfig pipeline;
     PluginsConfig plugins;
     // [plugin.<name>] tables, kept raw; validated by the plugin host.

@@ -398,6 +398,22 @@ std::vector<CoreConfigSection> build_sections() {
             "bandwidth and RTT estimates. Real offload round trips refine the estimates too.")
             .range(0, 600000));
 
+    s.push_back({"limits", "Bounds on untrusted input, sized for a device with 1 GB of memory.",
+                 {}});
+    keys = &s.back().keys;
+    add(key<&Config::limits, &LimitsConfig::max_pixels>(
+            "max_pixels",
+            "Largest image (width x height, as its header says) taken from the input topic or "
+            "in an offload request; a larger one is refused as too_large before anything is "
+            "decoded. 16777216 = 16 megapixels (a 4K frame is 8.3).")
+            .range(1, 1073741824));
+    add(key<&Config::limits, &LimitsConfig::max_queued_bytes>(
+            "max_queued_bytes",
+            "Bytes of input-topic messages waiting to become tasks (end), and of offload "
+            "requests accepted and not yet answered (edge, cloud); past it new ones are "
+            "dropped (end, workers.overflow decides which) or answered busy (edge, cloud).")
+            .range(65536, 68719476736));
+
     s.push_back({"plugins", "Which plugin fills each slot, and where plugins are found.", {}});
     keys = &s.back().keys;
     add(key<&Config::plugins, &PluginsConfig::search_path>(

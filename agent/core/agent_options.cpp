@@ -1,4 +1,5 @@
 #include "agent/core/agent_options.hpp"
+#include "common/topics.hpp"
 
 #include "agent/config/config_json.hpp"
 
@@ -42,7 +43,7 @@ AgentOptions derive_agent_options(const Config &config) {
     options.mqtt.tls_cert_file = config.mqtt.tls_cert_file;
     options.mqtt.tls_key_file = config.mqtt.tls_key_file;
     options.mqtt.client_id = options.identity.device_id;
-    options.mqtt.will_topic = device_topic(options.identity.device_id, "status");
+    options.mqtt.will_topic = topics::device_topic(options.identity.device_id, topics::DeviceLeaf::status);
     options.groups = config.agent.groups;
     options.identity.groups = config.agent.groups;
     options.mqtt.will_payload = status_payload(options.identity, false);

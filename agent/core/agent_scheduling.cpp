@@ -4,6 +4,8 @@
 #include "agent/config/config_changes.hpp"
 #include "agent/core/agent.hpp"
 #include "agent/core/status.hpp"
+#include "agent/loop/loop_work.hpp"
+#include "common/topics.hpp"
 #include "agent/pipeline/image_source.hpp"
 #include "agent/pipeline/profiler.hpp"
 
@@ -44,9 +46,9 @@ void write_file(const std::string &path, const std::string &text) {
 } // namespace
 
 std::string Agent::profile_path() const {
-    return config_.agent.state_dir.empty()
+    return config().agent.state_dir.empty()
                ? std::string()
-               : (std::filesystem::path(config_.agent.state_dir) / "profile.json").string();
+               : (std::filesystem::path(config().agent.state_dir) / "profile.json").string();
 }
 
 void Agent::load_saved_profile() {
@@ -58,7 +60,7 @@ void Agent::load_saved_profile() {
     text << in.rdbuf();
     auto doc = nlohmann::json::parse(text.str(), nullptr, false);
     if (!doc.is_object() || !doc.contains("device_id") ||
-        doc["device_id"] != options_.identity.device_id) {
+        doc["device_id"] != options().identity.device_id) {
         spdlog::warn("profile: {} is not this device's profile; run the profile command again",
                      path);
         return;
@@ -67,7 +69,7 @@ void Agent::load_saved_profile() {
         spdlog::warn("profile: {} is malformed ({}); run the profile command again", path, why);
         return;
     }
-    doc["tier"] = options_.identity.role; // the role may have changed since
+    doc["tier"] = options().identity.role; // the role may have changed since
     profiles_->set_own(std::move(doc));
     spdlog::info("profile: loaded {}", path);
 }
@@ -75,7 +77,7 @@ void Agent::load_saved_profile() {
 void Agent::publish_profile() {
     if (!mqtt_ || !mqtt_->connected() || !profiles_->own().is_object())
         return;
-    mqtt_->publish(device_topic(options_.identity.device_id, "profile"), profiles_->own().dump(), 1,
+    mqtt_->publish(topics::device_topic(options().identity.device_id, topics::DeviceLeaf::profile), profiles_->own().dump(), 1,
                    true);
 }
 
@@ -91,7 +93,7 @@ void Agent::register_scheduling_commands() {
                 throw CommandError{"invalid_args", "\"runs\" must be an integer 1..1000"};
             runs = args["runs"].get<int>();
         }
-        std::string images = config_.source.kind == SourceKind::idx ? config_.source.path : "";
+        std::string images = config().source.kind == SourceKind::idx ? config().source.path : "";
         if (args.contains("images")) {
             if (!args["images"].is_string())
                 throw CommandError{"invalid_args", "\"images\" must be an IDX file path"};
@@ -101,24 +103,23 @@ void Agent::register_scheduling_commands() {
             throw CommandError{"invalid_args",
                                "the profile needs input images: pass \"images\" (an IDX file) "
                                "or run with [source] kind = \"idx\""};
-        auto inference = current_plugins().inference;
+        auto inference = plugins_->current().inference;
         if (!inference)
             throw CommandError{"no_inference", "no inference plugin is loaded"};
         profiling_ = true;
-        ProfileOptions options;
-        options.device_id = options_.identity.device_id;
-        options.tier = options_.identity.role;
-        options.runs = runs;
-        options.slowdown = config_.pipeline.emulate_slowdown;
+        ProfileOptions profile;
+        profile.device_id = options().identity.device_id;
+        profile.tier = options().identity.role;
+        profile.runs = runs;
+        profile.slowdown = config().pipeline.emulate_slowdown;
         auto result = std::make_shared<nlohmann::json>();
         auto error = std::make_shared<std::string>();
-        auto job = std::make_unique<PluginJob>();
-        job->on_worker = [inference, options, images, result, error,
+        auto on_worker = [inference, profile, images, result, error,
                           path = profile_path()]() mutable {
             const auto start = std::chrono::steady_clock::now();
             try {
-                options.images = read_images(images);
-                *result = profile_models(*inference, options);
+                profile.images = read_images(images);
+                *result = profile_models(*inference, profile);
                 (*result)["seconds"] =
                     std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
                 if (!path.empty())
@@ -126,8 +127,11 @@ void Agent::register_scheduling_commands() {
             } catch (const std::exception &e) {
                 *error = e.what();
             }
+            // Dropped here, on the worker: if the plugin was unloaded meanwhile this is
+            // its last reference, and its stop() and destroy() must not run on the loop.
+            inference.reset();
         };
-        job->on_loop = [this, result, error, reply] {
+        auto on_loop = [this, result, error, reply] {
             profiling_ = false;
             if (!error->empty())
                 return reply.fail({"profile_failed", *error});
@@ -143,7 +147,7 @@ void Agent::register_scheduling_commands() {
                 profile_path().empty() ? nlohmann::json() : nlohmann::json(profile_path());
             reply.ok(out);
         };
-        queue_plugin_job(std::move(job));
+        queue_loop_work(&loop_, std::move(on_worker), std::move(on_loop), "profile");
     });
 
     // policy.set: sugar over set-config for the running scheduler's table, so a console
@@ -155,13 +159,13 @@ void Agent::register_scheduling_commands() {
                 throw CommandError{"invalid_args",
                                    "\"policy\" must be a non-empty object of the scheduler's keys, "
                                    "e.g. {\"policy\": \"weighted\", \"w_energy\": 1}"};
-            const std::string scheduler = config_.plugins.scheduler;
+            const std::string scheduler = config().plugins.scheduler;
             if (scheduler.empty())
                 throw CommandError{"no_scheduler", "no scheduler plugin is configured"};
             nlohmann::json changes = nlohmann::json::object();
             for (const auto &[key, value] : policy->items())
                 changes["plugin." + scheduler + "." + key] = value;
-            auto result = apply_changes(config_, changes);
+            auto result = apply_changes(config(), changes);
             if (!result.ok()) {
                 std::string message = to_string(result.errors);
                 if (!message.empty() && message.back() == '\n')
@@ -171,7 +175,7 @@ void Agent::register_scheduling_commands() {
             auto applied = nlohmann::json::array();
             for (const auto &[key, value] : changes.items())
                 applied.push_back(key);
-            change_to(std::move(*result.config),
+            config_.change_to(std::move(*result.config),
                       [reply, applied, scheduler](const std::optional<CommandError> &error) {
                           if (error)
                               return reply.fail(*error);

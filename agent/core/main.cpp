@@ -78,15 +78,6 @@ tierd::ConfigErrors hal_profile_errors(const tierd::Config &config) {
     return {tierd::config_error_at(node, config.source_file, "hal.profile", problem)};
 }
 
-// --print-default-config: the core part rendered from the key table, then each default
-// plugin's section rendered from its declarations (default_config_with_plugins; its own
-// core part is the embedded file's, which may predate a change to the table).
-std::string default_config_to_print() {
-    const std::string with_plugins = tierd::default_config_with_plugins();
-    const auto at = with_plugins.find(tierd::kPluginSectionsHeading);
-    return tierd::render_core_config_toml() +
-           (at == std::string::npos ? std::string() : with_plugins.substr(at));
-}
 
 } // namespace
 
@@ -111,7 +102,7 @@ int main(int argc, char **argv) {
     CLI11_PARSE(app, argc, argv);
 
     if (print_default) {
-        std::cout << default_config_to_print();
+        std::cout << tierd::default_config_with_plugins();
         return 0;
     }
     // The command-line shortcuts are overrides like any --set, validated the same way.

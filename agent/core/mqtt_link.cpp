@@ -1,5 +1,7 @@
 #include "agent/core/mqtt_link.hpp"
 
+#include "common/mqtt5.hpp"
+
 #include <mqtt_protocol.h>
 #include <netdb.h>
 #include <spdlog/fmt/fmt.h>
@@ -164,27 +166,16 @@ MqttLink::MqttLink(uv_loop_t *loop, MqttLinkOptions options)
     mosq_ = client_->mosq;
     if (!mosq_)
         fail_construction("mqtt: libmosquitto could not create a client");
-    mosquitto_int_option(mosq_, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
-    // Commands are answered with small packets right after the PUBACK for the request;
-    // with Nagle's algorithm the reply would wait for the broker's delayed ACK (~40 ms).
-    mosquitto_int_option(mosq_, MOSQ_OPT_TCP_NODELAY, 1);
-    if (!options_.username.empty()) {
-        int rc = mosquitto_username_pw_set(mosq_, options_.username.c_str(),
-                                           options_.password.empty() ? nullptr
-                                                                     : options_.password.c_str());
-        if (rc != MOSQ_ERR_SUCCESS)
-            fail_construction(std::string("mqtt: username/password rejected: ") +
-                              mosquitto_strerror(rc));
-    }
-    if (!options_.tls_ca_file.empty()) {
-        auto opt = [](const std::string &s) { return s.empty() ? nullptr : s.c_str(); };
-        int rc =
-            mosquitto_tls_set(mosq_, options_.tls_ca_file.c_str(), nullptr,
-                              opt(options_.tls_cert_file), opt(options_.tls_key_file), nullptr);
-        if (rc != MOSQ_ERR_SUCCESS)
-            fail_construction(std::string("mqtt: TLS setup failed (mqtt.tls_*): ") +
-                              mosquitto_strerror(rc));
-    }
+    // MQTT 5, TCP_NODELAY (replies are small packets right after a request's PUBACK),
+    // credentials and TLS files: the same set-up tierctl uses (common/mqtt5).
+    if (auto failed = mqtt5::configure_client(
+            mosq_, {options_.username, options_.password, options_.tls_ca_file,
+                    options_.tls_cert_file, options_.tls_key_file}))
+        fail_construction(failed->step == mqtt5::SetupFailure::Step::credentials
+                              ? std::string("mqtt: username/password rejected: ") +
+                                    mosquitto_strerror(failed->rc)
+                              : std::string("mqtt: TLS setup failed (mqtt.tls_*): ") +
+                                    mosquitto_strerror(failed->rc));
     mosquitto_connect_v5_callback_set(mosq_, &MqttLink::on_connect_cb);
     mosquitto_disconnect_v5_callback_set(mosq_, &MqttLink::on_disconnect_cb);
     mosquitto_message_v5_callback_set(mosq_, &MqttLink::on_message_cb);
@@ -503,8 +494,16 @@ void MqttLink::on_tick_cb(uv_timer_t *handle) {
     self->update_poll_events();
 }
 
-void MqttLink::on_connect_cb(mosquitto *, void *obj, int rc, int, const mosquitto_property *) {
+void MqttLink::on_connect_cb(mosquitto *, void *obj, int rc, int,
+                             const mosquitto_property *props) {
     auto *self = static_cast<MqttLink *>(obj);
+    // The broker's Receive Maximum: how many QoS 1/2 messages it takes in flight at once
+    // (0 = it named none; libmosquitto then keeps its own default of 20).
+    uint16_t receive_maximum = 0;
+    self->broker_receive_maximum_ =
+        mosquitto_property_read_int16(props, MQTT_PROP_RECEIVE_MAXIMUM, &receive_maximum, false)
+            ? receive_maximum
+            : 0;
     if (rc != 0) {
         bool credentials = rc == MQTT_RC_BAD_USERNAME_OR_PASSWORD || rc == MQTT_RC_NOT_AUTHORIZED;
         std::vector<std::string> lines;
@@ -606,28 +605,19 @@ void MqttLink::subscribe(const std::string &topic_filter, int qos) {
         mosquitto_subscribe_v5(mosq_, nullptr, topic_filter.c_str(), qos, 0, nullptr);
 }
 
+void MqttLink::unsubscribe(const std::string &topic_filter) {
+    std::erase_if(subscriptions_, [&](const auto &s) { return s.first == topic_filter; });
+    if (connected_)
+        mosquitto_unsubscribe_v5(mosq_, nullptr, topic_filter.c_str(), nullptr);
+}
+
 void MqttLink::on_message_cb(mosquitto *, void *obj, const mosquitto_message *message,
                              const mosquitto_property *props) {
     auto *self = static_cast<MqttLink *>(obj);
     if (!self->on_message)
         return;
-    Message m;
-    m.topic = message->topic;
-    if (message->payloadlen > 0)
-        m.payload.assign(static_cast<const char *>(message->payload),
-                         static_cast<size_t>(message->payloadlen));
-    char *response_topic = nullptr;
-    if (mosquitto_property_read_string(props, MQTT_PROP_RESPONSE_TOPIC, &response_topic, false)) {
-        m.response_topic = response_topic;
-        free(response_topic);
-    }
-    void *correlation = nullptr;
-    uint16_t correlation_len = 0;
-    if (mosquitto_property_read_binary(props, MQTT_PROP_CORRELATION_DATA, &correlation,
-                                       &correlation_len, false)) {
-        m.correlation_data.assign(static_cast<const char *>(correlation), correlation_len);
-        free(correlation);
-    }
+    // Topic, payload, response topic and correlation data (common/mqtt5).
+    const Message m = mqtt5::read_message(*message, props);
     // Handlers parse what any client may publish. An exception they let out would unwind
     // through libmosquitto's C frames (undefined behaviour; in practice the agent ends), so
     // it stops here: a handler bug, logged; the message is dropped and the agent serves on.

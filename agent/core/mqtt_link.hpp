@@ -20,6 +20,8 @@
 // of another kind at once; and the reconnect with the outage's count and length.
 #pragma once
 
+#include "common/mqtt5.hpp"
+
 #include <mosquitto.h>
 #include <uv.h>
 
@@ -71,12 +73,9 @@ class MqttLink {
     std::function<void()> on_subscribed;
 
     // An incoming message with the MQTT 5 properties a command needs.
-    struct Message {
-        std::string topic;
-        std::string payload;
-        std::string response_topic;   // "" when the sender set none
-        std::string correlation_data; // binary, "" when none
-    };
+    // topic, payload, response_topic and correlation_data ("" when the sender set none),
+    // qos, retained: common/mqtt5's ReceivedMessage.
+    using Message = mqtt5::ReceivedMessage;
     // Called on the loop thread for every message on a subscribed topic.
     std::function<void(const Message &)> on_message;
     // Called on the loop thread when the broker acknowledges a QoS 1/2 publish (`mid`
@@ -85,6 +84,8 @@ class MqttLink {
 
     // Subscriptions are remembered and renewed on every (re)connect.
     void subscribe(const std::string &topic_filter, int qos);
+    // Forgets a subscription (and unsubscribes now when connected).
+    void unsubscribe(const std::string &topic_filter);
 
     void start();
     // Publish on the loop thread; returns a MOSQ_ERR_* code. While not connected, a QoS
@@ -101,6 +102,8 @@ class MqttLink {
     // is gone by then. After stop(), publish() returns MOSQ_ERR_NO_CONN.
     void stop(std::function<void()> done);
     bool connected() const { return connected_; }
+    // The broker's Receive Maximum from the latest CONNACK; 0 when it named none.
+    int broker_receive_maximum() const { return broker_receive_maximum_; }
 
   private:
     struct Client;         // the libmosquitto handle; shared with a running connect call
@@ -162,6 +165,7 @@ class MqttLink {
     std::deque<HeldPublish> held_;
     int backoff_ms_ = 0;
     bool connected_ = false;
+    int broker_receive_maximum_ = 0;
     bool refused_ = false; // the broker's CONNACK refused this attempt (already counted)
     bool stopping_ = false;
     int open_handles_ = 0;

@@ -1,4 +1,5 @@
 #include "agent/core/plugin_runtime.hpp"
+#include "common/topics.hpp"
 
 #include "agent/core/status.hpp"
 
@@ -97,7 +98,7 @@ PluginBackend::PluginBackend(std::shared_ptr<PluginBridge> bridge, std::string p
 
 int PluginBackend::publish(const std::string &subtopic, std::string payload, int qos, bool retain) {
     return bridge_->queue_publish(
-        device_topic(bridge_->device_id(), "plugin/" + plugin_name_ + "/" + subtopic),
+        topics::plugin_topic(bridge_->device_id(), plugin_name_, subtopic),
         std::move(payload), qos, retain);
 }
 

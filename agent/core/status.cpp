@@ -12,9 +12,6 @@ std::string wire_json(const nlohmann::json &doc) {
     return doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-std::string device_topic(const std::string &device_id, const std::string &leaf) {
-    return "tierd/v1/dev/" + device_id + "/" + leaf;
-}
 
 std::string status_payload(const DeviceIdentity &identity, bool online,
                            const nlohmann::json &plugins) {

@@ -21,8 +21,6 @@ struct DeviceIdentity {
 // OpenCV message quoting a corrupt file): such bytes become U+FFFD instead of throwing.
 std::string wire_json(const nlohmann::json &doc);
 
-// tierd/v1/dev/<device-id>/<leaf>
-std::string device_topic(const std::string &device_id, const std::string &leaf);
 
 // {"v":1,"state":"online"|"offline","device_id":...,"role":...,"version":...}, plus
 // "plugins" when `plugins` is not null (the will, written at connect time, has none).

@@ -85,7 +85,7 @@ void OffloadClient::send(TaskPtr task) {
     request->task_id = task->task_id;
     request->device_id = options_.device_id;
     request->model = fixed_string(task->decision.model, sizeof task->decision.model);
-    request->deadline_ms = options_.timeout_ms;
+    request->budget_ms = options_.timeout_ms;
     std::size_t body_bytes = 0;
     if (task->split) {
         request->payload = OffloadRequest::Payload::tensor;

@@ -103,11 +103,8 @@ std::size_t shape_elements(const std::vector<std::int64_t> &shape, std::string &
     return n;
 }
 
-// The request's budget: budget_ms, or the deprecated deadline_ms member when only that
-// is set (callers that predate budget_ms).
-double budget_of(const OffloadRequest &request) {
-    return request.budget_ms > 0.0 ? request.budget_ms : request.deadline_ms;
-}
+// The request's budget, sent under both names (older serving agents read deadline_ms).
+double budget_of(const OffloadRequest &request) { return request.budget_ms; }
 
 std::string encode_image(const OffloadRequest &request) {
     const cv::Mat &m = request.image;
@@ -426,7 +423,6 @@ std::optional<OffloadRequestHeader> decode_offload_header(std::string_view paylo
         r.device_id = header.value("device_id", std::string());
         r.model = header.value("model", std::string());
         r.budget_ms = budget_from(header);
-        r.deadline_ms = r.budget_ms;
         const std::string kind = header.value("payload", std::string("image"));
         bool good = false;
         if (kind == "image") {

@@ -48,10 +48,6 @@ struct OffloadRequest {
     // bound. The serving agent cannot see the publish time (the two clocks are not one),
     // so it counts from the request's arrival: a lower bound of the time used.
     double budget_ms = 0;
-    // The older name of budget_ms. Encoders send budget_ms, or this when budget_ms is 0;
-    // decoders set both. Kept only until the last callers (pipeline.cpp,
-    // fuzz/make_seeds.cpp) set budget_ms.
-    double deadline_ms = 0;
     Payload payload = Payload::image;
 
     // Payload::image

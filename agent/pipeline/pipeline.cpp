@@ -159,7 +159,9 @@ void Pipeline::dispatch() {
     if (intake_.exhausted() && in_flight_ == 0 && offload_.pending() == 0 &&
         intake_.state() == "running") {
         intake_.set_state("finished");
-        spdlog::info("source finished: {} tasks done, {} failed", sink_.done(), sink_.failed());
+        finished_ = uv_hrtime();
+        spdlog::info("source finished: {} tasks done, {} failed in {:.3f} s", sink_.done(),
+                     sink_.failed(), static_cast<double>(finished_ - started_) / 1e9);
         if (rate_timer_running_) {
             uv_timer_stop(&rate_timer_);
             rate_timer_running_ = false;
@@ -538,6 +540,9 @@ nlohmann::json Pipeline::stats() const {
                         {"splits", splits_},
                         {"decide_us", decide_percentiles()},
                         {"split_fallbacks", split_fallbacks_}};
+    // Seconds from start() until the source finished (or until now while it runs).
+    if (started_ != 0)
+        j["run_s"] = static_cast<double>((finished_ != 0 ? finished_ : uv_hrtime()) - started_) / 1e9;
     sink_.add_stats(j);
     intake_.add_stats(j);
     offload_.add_stats(j);

@@ -149,6 +149,7 @@ class Pipeline {
     bool offload_closed_ = false;
     int in_flight_ = 0; // tasks started and not finished
     std::uint64_t started_ = 0;
+    std::uint64_t finished_ = 0; // when the source finished and its last task was done
     std::uint64_t next_seq_ = 0;
 
     // Rate limiting: a timer grants tokens at rate_hz.

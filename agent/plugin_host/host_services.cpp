@@ -1,4 +1,5 @@
 #include "agent/plugin_host/host_services.hpp"
+#include "common/topics.hpp"
 
 #include <chrono>
 #include <cstdlib>
@@ -149,14 +150,6 @@ int svc_energy_read(tierd_host *host, tierd_energy_reading *out) {
     });
 }
 
-// MQTT forbids wildcards in a publish topic; a leading or doubled '/' would give the
-// plugin a topic outside (or beside) its own subtree.
-bool valid_subtopic(const std::string &s) {
-    if (s.empty() || s.front() == '/' || s.back() == '/' || s.find("//") != std::string::npos)
-        return false;
-    return s.find_first_of("+#") == std::string::npos;
-}
-
 int svc_publish(tierd_host *host, const char *subtopic, const void *payload, size_t payload_len,
                 int qos, int retain) {
     if (host == nullptr || subtopic == nullptr || (payload == nullptr && payload_len > 0) ||
@@ -164,7 +157,9 @@ int svc_publish(tierd_host *host, const char *subtopic, const void *payload, siz
         return TIERD_EINVAL;
     return guarded(host, "publish", [&] {
         std::string topic(subtopic);
-        if (!valid_subtopic(topic))
+        // MQTT forbids wildcards in a publish topic; a leading or doubled '/' would give
+        // the plugin a topic outside (or beside) its own subtree.
+        if (!topics::is_plugin_subtopic(topic))
             return static_cast<int>(TIERD_EINVAL);
         std::string body(static_cast<const char *>(payload), payload_len);
         return host->backend.publish(topic, std::move(body), qos, retain != 0);
@@ -259,6 +254,12 @@ tierd_host_services make_host_services(std::uint32_t abi_version) {
     s.config_int = svc_config_int;
     s.config_double = svc_config_double;
     s.config_string = svc_config_string;
+    // libuv's pool runs every worker-thread op; main() sizes it through UV_THREADPOOL_SIZE
+    // before its first use (libuv's default is 4).
+    s.worker_threads = 4;
+    if (const char *env = std::getenv("UV_THREADPOOL_SIZE"))
+        if (const long n = std::strtol(env, nullptr, 10); n > 0 && n <= 1024)
+            s.worker_threads = static_cast<std::uint32_t>(n);
     return s;
 }
 

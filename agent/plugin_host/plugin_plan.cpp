@@ -5,16 +5,13 @@
 #include <set>
 #include <tuple>
 
+#include "agent/config/core_config_toml.hpp"
 #include "agent/config/default_config.hpp"
 #include "agent/plugin_host/plugin_config.hpp"
 
 namespace tierd {
 namespace {
 
-// The line in config/tierd.toml after which everything is rendered from the plugins'
-// declarations; --print-default-config regenerates what follows it.
-constexpr std::string_view kGeneratedMarker =
-    "# ---- Generated from each default plugin's declared keys";
 
 const toml::node *document_node(const Config &config, std::string_view section,
                                 std::string_view key) {
@@ -240,9 +237,8 @@ ConfigErrors plan_errors(const Config &config, const PluginPlan &plan) {
 }
 
 std::string default_config_with_plugins() {
-    std::string_view text = default_config_text();
-    std::string out(text.substr(0, text.find(kGeneratedMarker)));
-    out += kGeneratedMarker;
+    std::string out = render_core_config_toml();
+    out += kPluginSectionsHeading;
     out += " (tierd --print-default-config).\n"
            "# ---- Each section lists every key its plugin accepts, at its default.\n";
     auto loaded = load_default_config();

@@ -2,8 +2,11 @@
 // reads) on the task image and returns softmax class scores.
 //
 // create() loads the model and runs one warm-up forward (worker thread; may take a
-// while). infer() runs on a worker thread; the host never calls it concurrently on one
-// instance, which cv::dnn::Net requires.
+// while). infer() runs on worker threads, several at once (max_concurrent_calls): a
+// cv::dnn::Net takes one caller at a time, so each model keeps a small pool of nets — one
+// per caller running at that moment, loaded again from the file on first need — and
+// each call borrows one. int8 models (quantized once, at create) and split sub-models
+// take one caller at a time.
 #include <tierd/plugin.hpp>
 #include <tierd/plugin_opencv.hpp>
 
@@ -18,7 +21,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <condition_variable>
+#include <functional>
 #include <fstream>
+#include <memory>
+#include <mutex>
+#include <thread>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,6 +39,8 @@ class InferenceOpenCV {
     static constexpr const char *version = "0.1.0";
     static constexpr const char *description =
         "runs a model with OpenCV DNN (ONNX and others) and returns softmax scores";
+    // Worker ops the host may run at once (ABI 1.3): one net per caller, see NetPool.
+    static constexpr uint32_t max_concurrent_calls = 8;
 
     static constexpr const char *const backends[] = {"cpu", "opencl", "cuda", nullptr};
     static constexpr const char *const precisions[] = {"fp32", "int8", nullptr};
@@ -59,7 +69,8 @@ class InferenceOpenCV {
         tierd::key_enum("backend", "cpu", backends,
                         "cpu, opencl or cuda; falls back to cpu when unavailable"),
         tierd::key_int("threads", "0", 0, 64,
-                       "OpenCV worker threads (process-wide); 0 = OpenCV's default"),
+                       "OpenCV threads per call (process-wide); 0 = the cores divided by the "
+                       "calls the host runs at once (1 per call when workers fill the cores)"),
         tierd::key_enum("precision", "fp32", precisions,
                         "fp32, or int8: each model quantized with cv::dnn::Net::quantize on the "
                         "calibration images (served as <name>-int8)"),
@@ -84,8 +95,15 @@ class InferenceOpenCV {
         settings_.softmax = config.get_bool("softmax");
         const std::string backend = config.get_string("backend");
         const int64_t threads = config.get_int("threads");
-        if (threads > 0)
+        if (threads > 0) {
             cv::setNumThreads(static_cast<int>(threads));
+        } else if (const uint32_t workers = host.worker_threads(); workers > 1) {
+            // Workers x OpenCV threads no more than the cores: each parallel call gets its
+            // share (no oversubscription; a small model runs fastest on one thread).
+            const unsigned callers = std::min<unsigned>(workers, max_concurrent_calls);
+            const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+            cv::setNumThreads(static_cast<int>(std::max(1u, cores / callers)));
+        }
 
         if (config.get_string("precision") == "int8") {
             const std::string calibration = config.get_string("calibration");
@@ -125,6 +143,7 @@ class InferenceOpenCV {
     // ABI 1.2, end side of a split: the model's head up to cut `layer` on the task image.
     int infer_head(const tierd_task &task, const char *model, int32_t layer, tierd_tensor &out,
                    tierd_inference_result &meta) {
+        std::lock_guard lock(split_mutex_); // split sub-models take one caller at a time
         Split *split = nullptr;
         if (int rc = find_split(model, layer, split); rc != TIERD_OK)
             return rc;
@@ -166,6 +185,7 @@ class InferenceOpenCV {
     // ABI 1.2, edge/cloud side of a split: the model's tail from cut `layer` on `input`.
     int infer_tail(const tierd_task &, const char *model, int32_t layer, const tierd_tensor &input,
                    tierd_inference_result &out) {
+        std::lock_guard lock(split_mutex_);
         Split *split = nullptr;
         if (int rc = find_split(model, layer, split); rc != TIERD_OK)
             return rc;
@@ -232,19 +252,24 @@ class InferenceOpenCV {
             return TIERD_ENOENT;
         }
         Loaded &chosen = loaded_[static_cast<size_t>(index)];
-        std::vector<cv::Mat> inputs(count);
+        NetPool::Lease lease = chosen.pool->acquire();
+        Replica &r = *lease;
+        r.inputs.resize(count);
         for (uint32_t i = 0; i < count; ++i)
-            if (int rc = to_input(tasks[i]->image, inputs[i]); rc != TIERD_OK)
+            if (int rc = to_input(tasks[i]->image, r.inputs[i]); rc != TIERD_OK)
                 return rc;
 
         cv::Mat output;
         const Measure m = measure([&] {
-            cv::Mat blob = cv::dnn::blobFromImages(
-                inputs, settings_.scale, cv::Size(settings_.width, settings_.height),
-                cv::Scalar::all(settings_.mean), settings_.swap_rb, false, CV_32F);
-            chosen.net.setInput(blob);
-            output = chosen.net.forward();
+            // Into the replica's own blob: no allocation once its size is known.
+            cv::dnn::blobFromImages(r.inputs, r.blob, settings_.scale,
+                                    cv::Size(settings_.width, settings_.height),
+                                    cv::Scalar::all(settings_.mean), settings_.swap_rb, false,
+                                    CV_32F);
+            r.net.setInput(r.blob);
+            output = r.net.forward();
         });
+        r.inputs.clear();
         if (output.empty() || output.total() % count != 0) {
             host_.set_error("the model produced " + std::to_string(output.total()) +
                             " values for a batch of " +
@@ -389,9 +414,64 @@ class InferenceOpenCV {
         return base;
     }
 
+    // One net and the buffers of a call that uses it.
+    struct Replica {
+        cv::dnn::Net net;
+        cv::Mat blob;
+        std::vector<cv::Mat> inputs;
+    };
+
+    // A model's nets: one per caller running at once. A caller borrows a free one, or
+    // makes a new one (`make`; none for int8, whose one net the callers take in turn).
+    class NetPool {
+      public:
+        using Make = std::function<std::unique_ptr<Replica>()>;
+        NetPool(std::unique_ptr<Replica> first, Make make) : make_(std::move(make)) {
+            free_.push_back(std::move(first));
+        }
+        class Lease {
+          public:
+            Lease(NetPool &pool, std::unique_ptr<Replica> r) : pool_(&pool), r_(std::move(r)) {}
+            Lease(Lease &&) = default;
+            ~Lease() {
+                if (r_)
+                    pool_->give_back(std::move(r_));
+            }
+            Replica &operator*() const { return *r_; }
+
+          private:
+            NetPool *pool_;
+            std::unique_ptr<Replica> r_;
+        };
+        Lease acquire() {
+            std::unique_lock lock(mutex_);
+            if (free_.empty() && make_) {
+                lock.unlock(); // loading a net takes a while: others keep running
+                return Lease(*this, make_());
+            }
+            available_.wait(lock, [this] { return !free_.empty(); });
+            auto r = std::move(free_.back());
+            free_.pop_back();
+            return Lease(*this, std::move(r));
+        }
+
+      private:
+        void give_back(std::unique_ptr<Replica> r) {
+            {
+                std::lock_guard lock(mutex_);
+                free_.push_back(std::move(r));
+            }
+            available_.notify_one();
+        }
+        std::mutex mutex_;
+        std::condition_variable available_;
+        std::vector<std::unique_ptr<Replica>> free_;
+        Make make_;
+    };
+
     struct Loaded {
         std::string name;
-        cv::dnn::Net net;
+        std::shared_ptr<NetPool> pool;
         double top1 = -1.0;
     };
 
@@ -465,7 +545,8 @@ class InferenceOpenCV {
 
     void load(const std::string &model_name, const std::string &path, const std::string &backend) {
         Loaded entry{model_name, {}};
-        cv::dnn::Net &net = entry.net;
+        auto first = std::make_unique<Replica>();
+        cv::dnn::Net &net = first->net;
         if (!std::ifstream(path).good())
             throw tierd::Error(TIERD_ENOENT, "model file '" + path + "' cannot be opened");
         try {
@@ -510,6 +591,19 @@ class InferenceOpenCV {
         }
         host_.info("loaded model '" + path + "' as '" + entry.name + "' (input " + input_shape() +
                    ", backend " + used + ")");
+        // More nets of a float model load from the same file when callers overlap; the
+        // first one proved the file and the backend.
+        NetPool::Make make;
+        if (!int8_)
+            make = [this, path, used] {
+                auto r = std::make_unique<Replica>();
+                r->net = cv::dnn::readNet(path);
+                select_backend(r->net, used);
+                warm_up(r->net);
+                host_.counter_add("nets_loaded", 1.0);
+                return r;
+            };
+        entry.pool = std::make_shared<NetPool>(std::move(first), std::move(make));
         loaded_.push_back(std::move(entry));
     }
 
@@ -611,6 +705,7 @@ class InferenceOpenCV {
     int default_ = 0;
     std::string backend_ = "cpu";
     std::vector<Split> splits_;
+    std::mutex split_mutex_;
     std::string describe_;
 };
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# offload_server_test.sh CASE TIERD_BINARY LIB_BROKER PLUGIN_DIR TEST_PLUGIN_DIR
+# offload_server_test.sh CASE TIERD_BINARY LIB_BROKER PLUGIN_DIR TEST_PLUGIN_DIR SLOW_START_DIR
 # The serving side of offload in real agents on a real broker: what an edge answers when
 # it shuts down, where a plugin unloaded during a batch is torn down, and that a request
 # the end has given up on is not computed after the end reconnects. The edge's inference
@@ -9,6 +9,7 @@ set -euo pipefail
 case_name=$1 tierd=$2
 . "$3"
 plugin_dir=$4 test_plugin_dir=$5 # the in-tree plugins; test-slow-infer.so
+slow_start_dir=${6:-} # test-slow-start.so (its constructor takes start_ms)
 work=$(mktemp -d)
 cleanup() {
     kill -9 ${EDGE_PID:-} ${END_PID:-} ${SUB_PID:-} ${PROXY_PID:-} 2>/dev/null || true
@@ -114,6 +115,11 @@ codes = [d["ok"] and "ok" or d["error"]["code"]
 print(" ".join(codes) or "none")
 PY
 }
+# "True" or "False": whether DEVICE is subscribed to its tier's offload requests now.
+offload_subscribed() { # DEVICE
+    command_to "$1" '{"op":"status"}' | /usr/bin/python3 -c \
+        'import json, sys; print(json.load(sys.stdin)["result"]["offload"]["subscribed"])'
+}
 # A command to DEVICE; prints the reply.
 command_to() { # DEVICE JSON
     mosquitto_rr -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$1/cmd" \
@@ -193,11 +199,86 @@ unload_during_batch)
     [ -f "$work/$edge.destroyed" ] || fail "the plugin was never destroyed"
     where=$(cat "$work/$edge.destroyed")
     [ "$where" = worker ] || fail "the plugin's destroy() ran on the $where thread"
-    # Still serving: with no inference plugin a request is answered no_inference.
+    # Without an inference plugin the edge cannot serve: it leaves the shared
+    # subscription (the broker hands requests to edges that can), and rejoins when one
+    # is loaded again.
+    [ "$(offload_subscribed "$edge")" = False ] || fail "still subscribed without inference"
+    out=$(command_to "$edge" '{"op":"plugins.load","args":{"name":"test-slow-infer"}}') ||
+        fail "load: no reply"
+    echo "$out" | grep -q '"ok":true' || fail "load: $out"
+    [ "$(offload_subscribed "$edge")" = True ] || fail "not subscribed again after the load"
     write_request t2
     send_request t2
     wait_replies 2 10
-    [ "$(reply_code t2)" = no_inference ] || fail "t2 was answered $(reply_code t2)"
+    [ "$(reply_code t2)" = ok ] || fail "t2 was answered $(reply_code t2)"
+    ;;
+loading_edge_not_subscribed)
+    # Issue 15 item 1. A second edge restarts while the first serves: its plugins take
+    # 5 s to load. Requests sent meanwhile must all be answered by the first edge; before,
+    # the loading edge was subscribed from its connect on, the broker gave it its share,
+    # and those requests were dropped without a reply (each cost the end its timeout).
+    start_edge 0
+    listen_replies
+    loading="it-offload-loading-$$"
+    cat >"$work/loading.toml" <<CONF
+[agent]
+device_id = "$loading"
+role = "edge"
+[mqtt]
+host = "127.0.0.1"
+port = $BROKER_PORT
+[plugins]
+search_path = ["$slow_start_dir", "$plugin_dir"]
+inference = "test-slow-start"
+preclassifier = ""
+[plugin.test-slow-start]
+start_ms = 5000
+top_class = 5
+CONF
+    for i in $(seq 20); do
+        write_request "l$i"
+    done
+    "$tierd" --config "$work/loading.toml" >"$work/end.log" 2>&1 &
+    END_PID=$!
+    wait_agent_online "$loading"
+    # While it loads (5 s): 20 requests at once, every one answered, all by the first edge.
+    pubs=()
+    for i in $(seq 20); do
+        send_request "l$i" &
+        pubs+=($!)
+    done
+    wait "${pubs[@]}"
+    grep -q "offload: serving edge requests" "$work/end.log" &&
+        fail "the second edge finished loading before the requests were sent (a slow machine?)"
+    wait_replies 20 10
+    for i in $(seq 20); do
+        [ "$(reply_code "l$i")" = ok ] || fail "l$i was answered $(reply_code "l$i")"
+    done
+    grep -q "\"device_id\":\"$loading\"" "$work/replies.txt" &&
+        fail "the loading edge answered: $(grep "$loading" "$work/replies.txt" | head -1)"
+    # Once loaded, it serves too.
+    wait_line "$work/end.log" "offload: serving edge requests" 15
+    [ "$(offload_subscribed "$loading")" = True ] || fail "loaded but not subscribed"
+    ;;
+role_change_to_edge_serves)
+    # Issue 15 item 1. An agent that starts as an end and becomes an edge by set-config
+    # must serve its tier's requests from then on; before, it subscribed but never built
+    # the offload server, so every request to it was dropped.
+    agent_config "$edge" 0 "[mqtt]
+host = \"127.0.0.1\"
+port = $BROKER_PORT" >"$work/edge.toml"
+    "$tierd" --config "$work/edge.toml" >"$work/edge.log" 2>&1 &
+    EDGE_PID=$!
+    wait_agent_online "$edge"
+    listen_replies
+    out=$(command_to "$edge" '{"op":"set-config","args":{"changes":{"agent.role":"edge"}}}') ||
+        fail "set-config: no reply"
+    echo "$out" | grep -q '"ok":true' || fail "set-config: $out"
+    wait_line "$work/edge.log" "offload: serving edge requests" 15
+    write_request r1
+    send_request r1
+    wait_replies 1 10
+    [ "$(reply_code r1)" = ok ] || fail "r1 was answered $(reply_code r1)"
     ;;
 resent_request_not_computed)
     # Issue 15 item 7. An end whose connection stalls while it offloads gives up on those

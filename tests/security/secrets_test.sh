@@ -115,7 +115,7 @@ done
 # A wrong password at run time: the agent moves to a new session the broker refuses.
 rr "{\"op\":\"set-config\",\"args\":{\"changes\":{\"mqtt.password\":\"$wrong\"}}}" |
     grep -q '"ok":true' || fail "set-config mqtt.password"
-wait_log "mqtt: broker refused connection" 2
+wait_log "mqtt: broker refused connection" 1
 kill -0 "$TIERD_PID" || fail "tierd exited"
 # SIGHUP reads the file again: the right password, connected again, warned again.
 kill -HUP "$TIERD_PID"

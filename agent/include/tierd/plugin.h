@@ -565,6 +565,13 @@ typedef struct tierd_host_services {
     int (*config_string)(const tierd_config *config, const char *key, const char **out);
 
     void *reserved[8];
+
+    /* ABI 1.3 (read it only when struct_size covers it). How many worker threads the
+     * host runs plugin ops on: the most worker-thread ops in flight at once, all
+     * instances together. A plugin that parallelises inside an op sizes itself by it, so
+     * that workers x its threads do not exceed the cores (e.g. OpenCV threads per call =
+     * cores / min(worker_threads, max_concurrent_calls)). */
+    uint32_t worker_threads;
 } tierd_host_services;
 
 /* ---- The descriptor a plugin returns -------------------------------------------- */

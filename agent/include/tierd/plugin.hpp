@@ -325,6 +325,16 @@ class Host {
     /* The ABI version negotiated for this plugin (0 without services). */
     uint32_t abi_version() const noexcept { return services_ ? services_->abi_version : 0; }
 
+    /* How many worker threads the host calls worker-thread ops from (ABI 1.3); 0 when the
+     * host does not say. */
+    uint32_t worker_threads() const noexcept {
+        if (services_ == nullptr || services_->struct_size < offsetof(tierd_host_services,
+                                                                       worker_threads) +
+                                                                  sizeof(uint32_t))
+            return 0;
+        return services_->worker_threads;
+    }
+
     tierd_host *raw_host() const noexcept { return host_; }
     const tierd_host_services *raw_services() const noexcept { return services_; }
 
