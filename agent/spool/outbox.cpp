@@ -179,8 +179,10 @@ void Outbox::request_read() {
     if (busy >= room)
         return;
     const std::size_t want = room - busy;
-    if (read_outstanding_ && want <= read_max_)
-        return; // the read asked for already covers it
+    // A read on its way is replaced only when it would leave a quarter of the window
+    // unused: each read is a hand-over to the writer thread.
+    if (read_outstanding_ && want < read_max_ + std::max<std::size_t>(1, room / 4))
+        return;
     read_outstanding_ = true;
     read_max_ = want;
     writer_->read(++read_id_, generation_, last_sent_, want);

@@ -4,6 +4,9 @@
 
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -17,6 +20,7 @@ constexpr std::chrono::milliseconds kReopenMin{1000}, kReopenMax{30000};
 // At shutdown, how long writes that keep failing for a reason that may pass are retried.
 constexpr std::chrono::milliseconds kFinalRetries{3000};
 constexpr std::size_t kMoveChunk = 1024;
+constexpr int kWriterNice = 5;
 
 void add_counters(SpoolStats &to, const SpoolStats &from) {
     to.recovered += from.recovered;
@@ -70,11 +74,15 @@ SpoolWriter::~SpoolWriter() {
 }
 
 void SpoolWriter::push(Command c) {
+    bool idle;
     {
         std::lock_guard lk(mu_);
         queue_.push_back(std::move(c));
+        idle = waiting_;
     }
-    work_cv_.notify_one();
+    // A writer at work takes the queue at its next turn: no wake-up call needed.
+    if (idle)
+        work_cv_.notify_one();
 }
 
 void SpoolWriter::put(std::string topic, std::string payload, EntryClass cls,
@@ -106,12 +114,15 @@ void SpoolWriter::rejected(std::uint64_t generation, std::int64_t seq, bool over
 
 void SpoolWriter::read(std::uint64_t read_id, std::uint64_t generation, std::int64_t after_seq,
                        std::size_t max_entries) {
+    bool idle;
     {
         std::lock_guard lk(mu_);
         read_ = Read{true, read_id, generation, after_seq, max_entries};
         read_changed_ = true;
+        idle = waiting_;
     }
-    work_cv_.notify_one();
+    if (idle)
+        work_cv_.notify_one();
 }
 
 void SpoolWriter::cancel_read() {
@@ -349,58 +360,66 @@ SpoolStats SpoolWriter::combined() const {
 }
 
 void SpoolWriter::run() {
+    // Background work: where the CPUs are short, the loop thread (and inference) go first.
+    // A Linux thread's nice value is its own; lowering it needs no privilege.
+    setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), kWriterNice);
     next_tick_ = Clock::now() + kTick;
     Clock::time_point stop_deadline{};
     std::unique_lock lk(mu_);
     bool first = true;
     for (;;) {
-        auto deadline = next_tick_;
-        if (!held_.empty())
-            deadline = std::min(deadline, retry_at_);
-        if (want_file_)
-            deadline = std::min(deadline, reopen_at_);
         const bool initial = first;
         first = false;
-        if (!initial)
+        if (!initial) {
+            auto deadline = next_tick_;
+            if (!pending_.empty())
+                deadline = std::min(deadline, retry_at_);
+            if (want_file_)
+                deadline = std::min(deadline, reopen_at_);
+            waiting_ = true;
             work_cv_.wait_until(lk, deadline, [&] {
-                if (read_changed_)
-                    return true;
-                if (!held_.empty())
-                    return Clock::now() >= retry_at_;
-                return stopping_ || !queue_.empty();
+                return read_changed_ || stopping_ || !queue_.empty() ||
+                       (!pending_.empty() && Clock::now() >= retry_at_);
             });
+            waiting_ = false;
+        }
         const bool stopping = stopping_;
         if (stopping && stop_deadline == Clock::time_point{})
             stop_deadline = Clock::now() + kFinalRetries;
-        std::vector<Command> batch;
-        if (held_.empty() || Clock::now() >= retry_at_) {
-            batch = std::move(held_);
-            held_.clear();
-            std::size_t bytes = 0;
-            for (const auto &c : batch)
-                bytes += c.payload.size();
-            while (!queue_.empty() && batch.size() < kMaxBatchCommands && bytes < kMaxBatchBytes) {
-                bytes += queue_.front().payload.size();
-                batch.push_back(std::move(queue_.front()));
-                queue_.pop_front();
-            }
-        }
+        // The loop waits for this lock in put(): hold it for O(1) only.
+        std::deque<Command> incoming;
+        incoming.swap(queue_);
         const Read rd = read_;
         read_changed_ = false;
         lk.unlock();
 
-        bool changed = initial || !batch.empty();
+        bool changed = initial;
         const auto done_before = commands_done_;
+        for (auto &c : incoming)
+            pending_.push_back(std::move(c));
+        incoming.clear();
         const auto now = Clock::now();
         if (want_file_ && (now >= reopen_at_ || stopping)) {
             const auto gen = generation_;
             try_file_again();
             changed = changed || gen != generation_;
         }
-        if (!batch.empty()) {
+        if (!pending_.empty() && now >= retry_at_) {
+            // One transaction per cycle, then the read and the report: deliveries need not
+            // wait for a long backlog to be written.
+            std::vector<Command> batch;
+            std::size_t bytes = 0;
+            while (!pending_.empty() && batch.size() < kMaxBatchCommands &&
+                   bytes < kMaxBatchBytes) {
+                bytes += pending_.front().payload.size();
+                batch.push_back(std::move(pending_.front()));
+                pending_.pop_front();
+            }
             const std::size_t n = apply(batch);
-            held_.assign(std::make_move_iterator(batch.begin() + static_cast<std::ptrdiff_t>(n)),
-                         std::make_move_iterator(batch.end()));
+            pending_.insert(pending_.begin(),
+                            std::make_move_iterator(batch.begin() + static_cast<std::ptrdiff_t>(n)),
+                            std::make_move_iterator(batch.end()));
+            changed = true;
         }
         if (now >= next_tick_) {
             next_tick_ = now + kTick;
@@ -422,16 +441,16 @@ void SpoolWriter::run() {
         if (rd.wanted && rd.generation == generation_ && store_->has_after(rd.after))
             answer = store_->read_after(rd.after, rd.max);
         // At shutdown, writes that keep failing are given up after a while (logged).
-        if (stopping && !held_.empty() && Clock::now() >= stop_deadline) {
+        if (stopping && !pending_.empty() && !failing_.empty() && Clock::now() >= stop_deadline) {
             std::uint64_t puts = 0;
-            for (const auto &c : held_)
+            for (const auto &c : pending_)
                 puts += c.kind == Command::Kind::put ? 1 : 0;
             retired_.write_failed += puts;
             spdlog::error("spool {}: {} entries could not be written before the agent stopped "
                           "({}); they are lost (counted in spool.write_failed)",
                           store_->where(), puts, failing_);
-            commands_done_ += held_.size();
-            held_.clear();
+            commands_done_ += pending_.size();
+            pending_.clear();
             changed = true;
         }
 
@@ -459,7 +478,7 @@ void SpoolWriter::run() {
         const bool for_commands = commands_done_ != done_before || answered;
         if (!detached_ && (changed || answered) && (!quiet_ || for_commands))
             wake_();
-        if (stopping_ && queue_.empty() && held_.empty())
+        if (stopping_ && queue_.empty() && pending_.empty())
             break;
     }
     lk.unlock();

@@ -133,7 +133,9 @@ class SpoolWriter {
     bool want_file_ = false; // the file is configured but not in use (store_ is memory)
     Clock::time_point reopen_at_{};
     std::chrono::milliseconds reopen_backoff_{1000};
-    std::vector<Command> held_; // commands kept for a retry (in order, before the queue)
+    // Commands taken from the queue and not yet applied, in order; after a failure that
+    // may pass, applied again from retry_at_ on.
+    std::deque<Command> pending_;
     Clock::time_point retry_at_{};
     std::chrono::milliseconds retry_backoff_{50};
     Clock::time_point next_tick_{};
@@ -156,6 +158,7 @@ class SpoolWriter {
     std::deque<Command> queue_;
     Read read_;
     bool read_changed_ = false;
+    bool waiting_ = false; // the writer waits for work_cv_
     bool stopping_ = false;
     bool quiet_ = false;
     bool detached_ = false;
