@@ -206,11 +206,14 @@ void check_cross_key_rules(ErrorSink &error, const toml::table &doc, const Confi
         error(node_at(doc, "source", "kind"), "source.path",
               "source.kind = \"" + src.kind_name +
                   "\" needs a path (file, directory, or camera index for video)");
+    // A video path may name a camera index or a stream URL (rtsp://, http://...): no file.
     const bool camera = src.kind == SourceKind::video && !src.path.empty() &&
                         std::all_of(src.path.begin(), src.path.end(),
                                     [](char ch) { return ch >= '0' && ch <= '9'; });
+    const bool url = src.kind == SourceKind::video && src.path.find("://") != std::string::npos;
     std::error_code ec;
-    if (needs_path && !src.path.empty() && !camera && !std::filesystem::exists(src.path, ec))
+    if (needs_path && !src.path.empty() && !camera && !url &&
+        !std::filesystem::exists(src.path, ec))
         error(node_at(doc, "source", "path"), "source.path", "'" + src.path + "' does not exist");
 }
 

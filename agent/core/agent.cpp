@@ -156,19 +156,11 @@ void Agent::build_routes() {
     for (const auto &group : options().groups)
         r.add("group/" + group, topics::group_command_topic(group), TopicRouter::group(group),
               command);
-    // The input topic, when the source is fed by messages. Before the pipeline exists
-    // (the start-up plugin load), messages are held up to the pipeline's bound.
-    if (config().source.kind == SourceKind::topic || config().source.kind == SourceKind::plugin)
-        r.add("input", topics::device_topic(id, DeviceLeaf::input), r.own(DeviceLeaf::input),
-              [this](const MqttLink::Message &m, const topics::Topic &) {
-                  if (pipeline_)
-                      return pipeline_->push(m.payload);
-                  if (early_inputs_.size() <
-                      Pipeline::max_waiting_inputs(config().workers.queue_limit))
-                      early_inputs_.push_back(m.payload);
-                  else
-                      ++early_inputs_dropped_;
-              });
+    // The input topic: from the connect on for source.kind = "topic" (messages that
+    // arrive during the start-up plugin load are held up to the pipeline's bound); for a
+    // third-party source once it is known to take messages (update_work).
+    if (config().source.kind == SourceKind::topic || (pipeline_ && pipeline_->takes_messages()))
+        add_input_route();
     if (options().identity.role == "end") {
         // Offload (docs/mqtt.md): an end agent hears its replies, which agents are online
         // and the tiers' model profiles.
@@ -196,6 +188,20 @@ void Agent::build_routes() {
     router_->attach(mqtt_.get());
     // An edge or cloud agent subscribes to its tier's requests once it can serve them.
     update_offload_serving();
+}
+
+void Agent::add_input_route() {
+    const std::string &id = options().identity.device_id;
+    router_->add("input", topics::device_topic(id, DeviceLeaf::input), router_->own(DeviceLeaf::input),
+                 [this](const MqttLink::Message &m, const topics::Topic &) {
+                     if (pipeline_)
+                         return pipeline_->push(m.payload);
+                     if (early_inputs_.size() <
+                         Pipeline::max_waiting_inputs(config().workers.queue_limit))
+                         early_inputs_.push_back(m.payload);
+                     else
+                         ++early_inputs_dropped_;
+                 });
 }
 
 void Agent::publish_status(bool online) {

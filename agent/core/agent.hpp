@@ -49,6 +49,8 @@ class Agent {
     // The routes this identity and role listen on (commands, input, offload replies,
     // peers' statuses and profiles); the offload server's own route follows serving.
     void build_routes();
+    // Subscribes the device's input topic for a source that takes messages.
+    void add_input_route();
     void publish_status(bool online);
     void on_command(const MqttLink::Message &message);
     void publish_telemetry(const nlohmann::json &sample);

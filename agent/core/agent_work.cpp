@@ -60,6 +60,8 @@ void Agent::update_work() {
     if (shutting_down_)
         return;
     start_pipeline();
+    if (pipeline_ && pipeline_->takes_messages() && router_ && !router_->has("input"))
+        add_input_route();
     update_offload_serving();
 }
 

@@ -1,6 +1,7 @@
 #include "agent/pipeline/frame_intake.hpp"
 
 #include "agent/pipeline/offload_codec.hpp"
+#include "common/topics.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -44,7 +45,7 @@ std::string FrameIntake::description() const {
     if (!description_.empty())
         return description_;
     if (message_source_)
-        return "topic:tierd/v1/dev/" + options_.device_id + "/input";
+        return "topic:" + topics::device_topic(options_.device_id, topics::DeviceLeaf::input);
     return kind_text() + ":" + options_.source.path;
 }
 
@@ -230,8 +231,13 @@ void FrameIntake::read_ahead() {
         },
         [this, batch] {
             reading_ = false;
-            for (auto &image : batch->images)
+            for (auto &image : batch->images) {
+                // A frame the plugin left unnamed is named by its place in the stream.
+                if (image.id.empty())
+                    image.id = kind_text() + "#" + std::to_string(read_);
+                ++read_;
                 add(std::move(image));
+            }
             if (!batch->error.empty()) {
                 error_ = batch->error;
                 spdlog::error("source: {}", error_);

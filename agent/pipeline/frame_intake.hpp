@@ -108,6 +108,7 @@ class FrameIntake {
     bool source_done_ = false;
     bool stopping_ = false;
     std::uint64_t taken_ = 0; // images handed out (for [source] limit)
+    std::uint64_t read_ = 0;  // images read from a pull source
     std::string state_ = "starting"; // starting | running | finished | stopped | failed
     std::string error_;
     std::string description_;

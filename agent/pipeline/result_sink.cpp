@@ -1,6 +1,7 @@
 #include "agent/pipeline/result_sink.hpp"
 
 #include "agent/loop/loop_work.hpp"
+#include "agent/pipeline/json_writer.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -45,60 +46,71 @@ ResultSink::~ResultSink() {
 
 std::string ResultSink::document(const Task &task, bool ok, tierd_tier ran_on,
                                  double total_ms) const {
+    // Keys in sorted order (json_writer.hpp): the document reads as it did when built
+    // as an nlohmann::json object.
     const tierd_inference_result &r = task.answer();
-    nlohmann::json doc = {
-        {"v", 1},
-        {"task_id", task.task_id},
-        {"device_id", options_.device_id},
-        {"source", task.source},
-        {"tier", tier_name(ran_on)},
-        {"requested_tier", tier_name(task.decision.tier)},
-        {"reason", fixed_string(task.decision.reason, sizeof task.decision.reason)},
-        {"bytes_sent", task.offload.bytes_sent}};
-    if (task.remote.ok) {
-        doc["offloaded_to"] = task.offload.device;
-        doc["offload_ms"] = task.offload.ms;
+    std::string out;
+    out.reserve(640);
+    JsonWriter w(out);
+    w.unsigned_integer("bytes_sent", task.offload.bytes_sent);
+    if (ok) {
+        w.number("compute_ms", r.compute_ms);
+        if (task.in.label >= 0)
+            w.boolean("correct", r.top_class == task.in.label);
     }
+    w.string("device_id", options_.device_id);
+    if (options_.emulate_slowdown > 1.0)
+        w.number("emulated_slowdown", options_.emulate_slowdown);
+    if (ok && r.energy_j >= 0.0) {
+        w.number("energy_j", r.energy_j);
+        w.string("energy_source", fixed_string(r.energy_source, sizeof r.energy_source));
+    }
+    if (!ok)
+        w.string("error", task.error.empty() ? "no result" : task.error);
+    if (!task.offload.fallback.empty())
+        w.string("fallback", task.offload.fallback);
+    if (task.in.label >= 0)
+        w.integer("label", task.in.label);
+    if (task.pre.ok && task.pre.result.light_ok_probability >= 0.0f)
+        w.number("light_ok_probability", task.pre.result.light_ok_probability);
+    if (task.local_first)
+        w.boolean("local_first", true);
+    if (ok)
+        w.string("model", fixed_string(r.model, sizeof r.model));
+    if (task.remote.ok) {
+        w.number("offload_ms", task.offload.ms);
+        w.string("offloaded_to", task.offload.device);
+    }
+    w.boolean("ok", ok);
+    w.string("reason", fixed_string(task.decision.reason, sizeof task.decision.reason));
+    w.string("requested_tier", tier_name(task.decision.tier));
+    if (task.pre.ok)
+        w.string("route", route_name(task.pre.result.route));
+    w.string("source", task.source);
     if (task.split) {
         const std::string wire = fixed_string(task.decision.wire, sizeof task.decision.wire);
-        doc["split"] = {{"layer", task.decision.split_layer},
-                        {"wire", wire.empty() ? "f16" : wire},
-                        {"head_ms", task.head.ms}};
+        w.begin_object("split");
         if (task.head.energy_j >= 0.0)
-            doc["split"]["head_energy_j"] = task.head.energy_j;
+            w.number("head_energy_j", task.head.energy_j);
+        w.number("head_ms", task.head.ms);
+        w.integer("layer", task.decision.split_layer);
+        w.string("wire", wire.empty() ? "f16" : wire);
+        w.end_object();
     }
-    if (!task.offload.fallback.empty())
-        doc["fallback"] = task.offload.fallback;
-    if (task.in.label >= 0)
-        doc["label"] = task.in.label;
-    if (task.pre.ok) {
-        doc["route"] = route_name(task.pre.result.route);
-        if (task.pre.result.light_ok_probability >= 0.0f)
-            doc["light_ok_probability"] = task.pre.result.light_ok_probability;
-    }
-    doc["timing_ms"] = {
-        {"preclassify", task.pre.ms}, {"inference", task.infer_ms}, {"total", total_ms}};
-    if (task.local_first)
-        doc["local_first"] = true;
-    if (options_.emulate_slowdown > 1.0)
-        doc["emulated_slowdown"] = options_.emulate_slowdown;
+    w.string("task_id", task.task_id);
+    w.string("tier", tier_name(ran_on));
+    w.begin_object("timing_ms");
+    w.number("inference", task.infer_ms);
+    w.number("preclassify", task.pre.ms);
+    w.number("total", total_ms);
+    w.end_object();
     if (ok) {
-        doc["ok"] = true;
-        doc["top_class"] = r.top_class;
-        doc["top_score"] = r.top_score;
-        doc["model"] = fixed_string(r.model, sizeof r.model);
-        doc["compute_ms"] = r.compute_ms;
-        if (r.energy_j >= 0.0) {
-            doc["energy_j"] = r.energy_j;
-            doc["energy_source"] = fixed_string(r.energy_source, sizeof r.energy_source);
-        }
-        if (task.in.label >= 0)
-            doc["correct"] = r.top_class == task.in.label;
-    } else {
-        doc["ok"] = false;
-        doc["error"] = task.error.empty() ? "no result" : task.error;
+        w.integer("top_class", r.top_class);
+        w.number("top_score", r.top_score);
     }
-    return doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    w.integer("v", 1);
+    w.finish();
+    return out;
 }
 
 void ResultSink::write(const Task &task) {

@@ -35,10 +35,13 @@ std::string accepted_keys(const PluginDescriptor &plugin) {
 } // namespace
 
 PluginConfigResult validate_plugin_config(const PluginDescriptor &plugin, const toml::table *table,
-                                          const std::string &source_file) {
+                                          const std::string &source_file,
+                                          const std::vector<InheritedKey> &inherited,
+                                          const std::string &inherited_prefix) {
     PluginConfigResult r;
     PluginConfigValues values = default_config_values(plugin.name, plugin.config_keys);
     ErrorSink sink(source_file, "plugin." + plugin.name + ".", r.errors);
+    ErrorSink inherited_sink(source_file, inherited_prefix, r.errors);
 
     auto find_key = [&](std::string_view name) -> const PluginConfigKey * {
         auto it = std::find_if(plugin.config_keys.begin(), plugin.config_keys.end(),
@@ -75,6 +78,25 @@ PluginConfigResult validate_plugin_config(const PluginDescriptor &plugin, const 
             entry.value = std::move(*value);
             entry.from_default = false;
         }
+    }
+
+    // Keys from another table, where the plugin's own does not set them.
+    for (const auto &[name, node] : inherited) {
+        const PluginConfigKey *key = find_key(name);
+        if (key == nullptr || node == nullptr || (table != nullptr && table->contains(name)))
+            continue;
+        auto value = scalar_value(*node, key->type);
+        if (!value) {
+            inherited_sink.add(&node->source(), name, wrong_type_message(*key, *node));
+            continue;
+        }
+        if (auto problem = check_value(*key, *value)) {
+            inherited_sink.add(&node->source(), name, *problem);
+            continue;
+        }
+        auto &entry = values.entries[name];
+        entry.value = std::move(*value);
+        entry.from_default = false;
     }
 
     // A non-empty default path is as binding as one from the file.

@@ -26,8 +26,17 @@ struct PluginConfigResult {
 // paths (file values and non-empty defaults alike). Errors carry the node's file, line
 // and column (`source_file` for nodes that have no source path) and the key path
 // "plugin.<name>.<key>"; they never quote a secret key's value.
+// `inherited`: keys that come from another table (a source plugin's `path` and `labels`
+// from [source]), taken when the plugin declares them and `table` does not set them;
+// their errors are reported under `inherited_prefix` ("source.") at their own position.
+struct InheritedKey {
+    std::string name;
+    const toml::node *node;
+};
 PluginConfigResult validate_plugin_config(const PluginDescriptor &plugin, const toml::table *table,
-                                          const std::string &source_file);
+                                          const std::string &source_file,
+                                          const std::vector<InheritedKey> &inherited = {},
+                                          const std::string &inherited_prefix = {});
 
 // "[plugin.<name>]" with every declared key at its default, each preceded by its doc
 // line and a "# choices: a|b" / "# range: [min, max]" note; secret keys are marked.

@@ -31,26 +31,14 @@ const toml::table *plugin_table(const Config &config, const std::string &name) {
 }
 
 // The [source] keys a source plugin receives as its own when it declares them and its
-// [plugin.<name>] table does not set them.
-constexpr std::string_view kSourceKeysForPlugin[] = {"path", "labels"};
-
-// The configured source plugin's table: its [plugin.<name>] table plus the [source] keys
-// it declares. Built in `storage` (copies lose source positions; the core validation of
-// [source] has reported those keys' errors with positions already).
-const toml::table *source_plugin_table(const Config &config, const PluginDescriptor &d,
-                                       toml::table &storage) {
-    const toml::table *own = plugin_table(config, d.name);
-    if (own != nullptr)
-        storage = *own;
+// [plugin.<name>] table does not set them (validated where they stand, in the document).
+std::vector<InheritedKey> source_keys_for_plugin(const Config &config) {
+    std::vector<InheritedKey> keys;
     const toml::table *source = config.document["source"].as_table();
-    for (std::string_view key : kSourceKeysForPlugin) {
-        const bool declared = std::any_of(d.config_keys.begin(), d.config_keys.end(),
-                                          [&](const PluginConfigKey &k) { return k.name == key; });
-        const toml::node *value = source != nullptr ? source->get(key) : nullptr;
-        if (declared && value != nullptr && !storage.contains(key))
-            storage.insert(key, *value);
-    }
-    return &storage;
+    for (std::string_view key : {"path", "labels"})
+        if (const toml::node *value = source != nullptr ? source->get(key) : nullptr)
+            keys.push_back({std::string(key), value});
+    return keys;
 }
 
 ConfigError error_at(const Config &config, const toml::node *node, std::string key_path,
@@ -172,11 +160,12 @@ PrepareResult prepare_plugin(const Config &config, const std::string &name,
     if (kind && d.kind != *kind)
         return refuse(*path, std::string("is a ") + plugin_kind_name(d.kind) +
                                  " plugin, configured as " + slot_for(*kind).config_key);
-    toml::table merged;
-    const toml::table *table = d.kind == TIERD_KIND_SOURCE && name == source_plugin_name(config.source)
-                                   ? source_plugin_table(config, d, merged)
-                                   : plugin_table(config, name);
-    auto validated = validate_plugin_config(d, table, config.source_file);
+    const bool configured_source =
+        d.kind == TIERD_KIND_SOURCE && name == source_plugin_name(config.source);
+    auto validated = validate_plugin_config(
+        d, plugin_table(config, name), config.source_file,
+        configured_source ? source_keys_for_plugin(config) : std::vector<InheritedKey>{},
+        "source.");
     if (!validated.ok()) {
         r.errors = std::move(validated.errors);
         return refuse(*path, "its [plugin." + name + "] table is invalid");

@@ -442,7 +442,7 @@ typedef struct tierd_frame {
     uint32_t struct_size;
     tierd_image image; /* GRAY8, BGR8 or RGB8; its struct_size set by the plugin */
     /* Unique within the source, e.g. "t10k-images-idx3-ubyte.gz#17"; "" = the host
-     * names it "<kind>#<n>". NUL-terminated. */
+     * names it: "<kind>#<n>" for a pull source, "input#<n>" for a message. NUL-terminated. */
     char id[128];
     int32_t label;        /* the true class when the source knows it, else -1 */
     uint64_t captured_ns; /* monotonic (services->monotonic_ns) capture time; 0 = unknown */
@@ -480,7 +480,9 @@ typedef struct tierd_source_ops {
                   tierd_frame *out);
     /* The host is done with a frame that next() or decode() returned TIERD_OK for: free
      * what it holds. Called exactly once per such frame, always before stop() (a frame
-     * in use keeps the instance running). Any thread; must not block. Required. */
+     * in use keeps the instance running). Any thread; must not block; it may run while
+     * another thread is inside next() or decode() (the one exception to "never two
+     * callbacks at once"), so it must touch nothing those use. Required. */
     void (*release)(void *instance, tierd_frame *frame);
     /* One line for logs and status, e.g. "idx:/data/t10k.gz (10000 images 28x28,
      * labelled)". Owned by the instance; valid and unchanged until destroy(). NULL (or a
