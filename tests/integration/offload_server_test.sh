@@ -118,7 +118,7 @@ PY
 # "True" or "False": whether DEVICE is subscribed to its tier's offload requests now.
 offload_subscribed() { # DEVICE
     command_to "$1" '{"op":"status"}' | /usr/bin/python3 -c \
-        'import json, sys; print(json.load(sys.stdin)["result"]["offload"]["subscribed"])'
+        'import json, sys; print(json.load(sys.stdin)["result"].get("offload", {}).get("subscribed"))'
 }
 # A command to DEVICE; prints the reply.
 command_to() { # DEVICE JSON
@@ -274,7 +274,11 @@ port = $BROKER_PORT" >"$work/edge.toml"
     out=$(command_to "$edge" '{"op":"set-config","args":{"changes":{"agent.role":"edge"}}}') ||
         fail "set-config: no reply"
     echo "$out" | grep -q '"ok":true' || fail "set-config: $out"
-    wait_line "$work/edge.log" "offload: serving edge requests" 15
+    # Until it says it serves (an agent that never does is caught by r1 going unanswered).
+    for _ in $(seq 75); do
+        [ "$(offload_subscribed "$edge" 2>/dev/null)" = True ] && break
+        sleep 0.2
+    done
     write_request r1
     send_request r1
     wait_replies 1 10
