@@ -157,9 +157,10 @@ TEST(Outbox, ABlockedSourceResumesWhenAFailedDeleteIsRetried) {
         ASSERT_TRUE(std::filesystem::exists(lock.flag));
         for (std::size_t i = 0; i < 8; ++i)
             outbox.acknowledged(broker.published[i].mid, 0);
-        // The acknowledged entries are not yet deleted: still no room.
-        run_until(
-            &l.loop, nullptr, [] { return false; }, std::chrono::milliseconds(300));
+        // The acknowledged entries are not deleted yet: still no room.
+        ASSERT_TRUE(run_until(&l.loop, nullptr, [&] {
+            return counter(outbox, "acked_not_deleted") == 8;
+        })) << outbox.status().dump();
         EXPECT_EQ(room_calls, 0);
     }
     // The lock is gone: the deletes are retried, room frees up and the source is told.
