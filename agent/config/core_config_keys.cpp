@@ -357,10 +357,12 @@ std::vector<CoreConfigSection> build_sections() {
                      "beyond the buffer are dropped)."));
     add(key<&Config::spool, &SpoolConfig::sync>(
         "sync", "\"normal\": survives a crash of the agent (kill -9), may lose the last entries "
-                "on power loss; \"full\": every write is fsynced (survives power loss, costs an "
-                "fsync per entry)."));
+                "on power loss; \"full\": every batch of writes is fsynced when it commits "
+                "(survives power loss; one fsync per batch, on the spool's own thread)."));
     add(key<&Config::spool, &SpoolConfig::window>(
-            "window", "Entries published and not yet acknowledged at once.")
+            "window", "Entries published and not yet acknowledged at once (kept below the "
+                      "broker's Receive Maximum, less a quarter left for the agent's own "
+                      "messages).")
             .range(1, 1000));
 
     s.push_back({"pipeline", "How an end agent runs a task.", {}});

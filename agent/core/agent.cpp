@@ -134,7 +134,11 @@ void Agent::start_mqtt(std::unique_ptr<MqttLink> link) {
         publish_profile();
         outbox_->connected(mqtt_->broker_receive_maximum());
     };
-    mqtt_->on_published = [this](int mid, int reason) { outbox_->acknowledged(mid, reason); };
+    mqtt_->on_published = [this](int mid, int reason) {
+        if (link_stop_pending_ && mid == offline_status_mid_)
+            return stop_link();
+        outbox_->acknowledged(mid, reason);
+    };
     mqtt_->on_subscribed = [this] {
         subscribed_ = true;
         arm_pipeline_start(kStatusSettleMs);
@@ -204,12 +208,16 @@ void Agent::add_input_route() {
                  });
 }
 
-void Agent::publish_status(bool online) {
+int Agent::publish_status(bool online) {
+    int mid = -1;
     int rc = mqtt_->publish(topics::device_topic(options().identity.device_id, DeviceLeaf::status),
                             status_payload(options().identity, online, plugins_->status_json()), 1,
-                            true);
-    if (rc != MOSQ_ERR_SUCCESS)
+                            true, {}, {}, &mid);
+    if (rc != MOSQ_ERR_SUCCESS) {
         spdlog::warn("mqtt: status publish failed: {}", mosquitto_strerror(rc));
+        return -1;
+    }
+    return mid;
 }
 
 void Agent::on_command(const MqttLink::Message &message) {
@@ -324,6 +332,30 @@ void Agent::plugins_changed() {
 
 // ---- Lifecycle ---------------------------------------------------------------------
 
+void Agent::stop_link_after_offline_status() {
+    if (offline_status_mid_ < 0 || !mqtt_->connected())
+        return stop_link();
+    link_stop_pending_ = true;
+    uv_timer_init(&loop_, &offline_ack_timer_);
+    offline_ack_timer_.data = this;
+    uv_timer_start(
+        &offline_ack_timer_, [](uv_timer_t *t) { static_cast<Agent *>(t->data)->stop_link(); },
+        1000, 0);
+}
+
+void Agent::stop_link() {
+    if (link_stopped_)
+        return;
+    link_stopped_ = true;
+    if (link_stop_pending_) {
+        link_stop_pending_ = false;
+        uv_close(reinterpret_cast<uv_handle_t *>(&offline_ack_timer_), nullptr);
+    }
+    mqtt_->stop([] {});
+    // Results that finish during the drain are still stored; they go out after a restart.
+    outbox_->stop();
+}
+
 int Agent::run() {
     started_ms_ = uv_now(&loop_);
     loop_lag_ = std::make_unique<LoopLag>(&loop_);
@@ -386,7 +418,7 @@ void Agent::shutdown() {
     sd_notify(0, "STOPPING=1");
     // A clean stop says "offline" itself: the broker sends the will only on failure.
     if (mqtt_->connected())
-        publish_status(false);
+        offline_status_mid_ = publish_status(false);
     for (auto *h : {&sigterm_, &sigint_, &sighup_})
         uv_close(reinterpret_cast<uv_handle_t *>(h), nullptr);
     hal_sampler_->stop();
@@ -409,12 +441,7 @@ void Agent::shutdown() {
     // (a HAL read, a config change) finishes before uv_run returns: that is the drain.
     // It is bounded: past agent.drain_timeout_ms the process exits without waiting
     // (workers may still hold agent state, so nothing is freed).
-    stop_offload_server([this] {
-        mqtt_->stop([] {});
-        // Results that finish during the drain are still stored; they go out after a
-        // restart.
-        outbox_->stop();
-    });
+    stop_offload_server([this] { stop_link_after_offline_status(); });
     uv_timer_init(&loop_, &drain_deadline_);
     drain_deadline_.data = this;
     uv_timer_start(

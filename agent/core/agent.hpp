@@ -51,7 +51,14 @@ class Agent {
     void build_routes();
     // Subscribes the device's input topic for a source that takes messages.
     void add_input_route();
-    void publish_status(bool online);
+    // Returns the message id of the publish (for its PUBACK), or -1 when it did not go out.
+    int publish_status(bool online);
+    // Shutdown's last MQTT step: stops the link once the broker has acknowledged the
+    // "offline" status (or after a bound). libmosquitto closes the socket as soon as it
+    // has written DISCONNECT; a PUBACK still on its way then resets the connection, and
+    // the broker drops what it had not read yet — the status among it.
+    void stop_link_after_offline_status();
+    void stop_link();
     void on_command(const MqttLink::Message &message);
     void publish_telemetry(const nlohmann::json &sample);
     void register_commands();
@@ -132,6 +139,10 @@ class Agent {
     static constexpr uint64_t kStartWithoutBrokerMs = 3000;
     bool watchdog_running_ = false;
     bool shutting_down_ = false;
+    int offline_status_mid_ = -1; // the "offline" status publish at shutdown
+    bool link_stop_pending_ = false;
+    bool link_stopped_ = false;
+    uv_timer_t offline_ack_timer_{};
     bool profiling_ = false; // a `profile` command is running
     uint64_t started_ms_ = 0;
 };
