@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include <zlib.h>
+#include <tierd/idx.hpp>
 
 #include <iostream>
 
@@ -71,22 +71,15 @@ std::vector<double> expected_scores(const std::vector<uint8_t> &px) {
     return logits;
 }
 
-// The first `count` images of an IDX file, as pixel vectors (the plugin's own reader is
-// used for calibration; this one is the test's, with zlib).
+// The first `count` images of an IDX file, as pixel vectors (the SDK's reader).
 std::vector<std::vector<uint8_t>> inference_opencv_test_images(const std::string &path, int count) {
     std::vector<std::vector<uint8_t>> out;
-    gzFile f = gzopen(path.c_str(), "rb");
-    if (f == nullptr)
-        return out;
-    unsigned char header[16];
-    if (gzread(f, header, 16) == 16)
-        for (int i = 0; i < count; ++i) {
-            std::vector<uint8_t> px(kPixels);
-            if (gzread(f, px.data(), kPixels) != kPixels)
-                break;
-            out.push_back(std::move(px));
-        }
-    gzclose(f);
+    tierd::idx::ImageReader images(path);
+    while (static_cast<int>(out.size()) < count && !images.at_end()) {
+        std::vector<uint8_t> px(images.image_bytes());
+        images.next(px.data());
+        out.push_back(std::move(px));
+    }
     return out;
 }
 
