@@ -279,6 +279,48 @@ PY
     echo "$out" | grep -q '"undecodable":1' || fail "undecodable not counted: $out"
     echo "$out" | grep -q '"done":2' || fail "status: $out"
     ;;
+decompression_bomb_refused)
+    # Issue 14, bounded decoding: an 870 KB PNG whose header says 30000 x 30000 (one IDAT
+    # of zlib'd zeros) is refused from its header as too_large before any decoder
+    # allocates; the agent's peak memory stays small (769 MB before) and it goes on
+    # serving: the next image is answered.
+    write_config "[source]
+kind = \"topic\""
+    /usr/bin/python3 - "$work" <<'PY'
+import struct, sys, zlib
+work = sys.argv[1]
+def chunk(kind, data):
+    return (struct.pack(">I", len(data)) + kind + data +
+            struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff))
+w = h = 30000
+z = zlib.compressobj(9)
+row = bytes(w + 1)
+idat = b"".join(z.compress(row) for _ in range(h)) + z.flush()
+open(f"{work}/bomb.png", "wb").write(
+    b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)) +
+    chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+open(f"{work}/img.pgm", "wb").write(b"P5\n28 28\n255\n" + bytes(784))
+PY
+    "$tierd" --config "$work/tierd.toml" >"$work/tierd.log" 2>&1 &
+    TIERD_PID=$!
+    wait_online
+    mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -t "tierd/v1/dev/$device/input" -f "$work/bomb.png"
+    mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -t "tierd/v1/dev/$device/input" -f "$work/img.pgm"
+    wait_results 1
+    [ "$(grep -c '"ok":true' "$work/results.jsonl")" -eq 1 ] || fail "results: $(cat "$work/results.jsonl")"
+    out=""
+    for _ in $(seq 100); do
+        out=$(rr '{"op":"status"}') && echo "$out" | grep -q '"too_large":1' && break
+        sleep 0.1
+    done
+    echo "$out" | grep -q '"too_large":1' || fail "too_large not counted: $out"
+    echo "$out" | grep -q '"undecodable":0' || fail "counted undecodable too: $out"
+    grep -q "refused as too_large: PNG of 30000x30000 = 900000000 pixels" "$work/tierd.log" ||
+        fail "no clear reason in the log"
+    peak_kb=$(awk '/VmHWM/ {print $2}' "/proc/$TIERD_PID/status")
+    [ "$peak_kb" -le $((256 * 1024)) ] || fail "peak RSS $peak_kb kB (limit 256 MB)"
+    echo "peak RSS ${peak_kb} kB"
+    ;;
 inputs_during_plugin_load)
     # Images published once the agent is online but while its start-up plugin load still
     # runs (test-slow-start takes 3 s to construct) are held and run when the pipeline
