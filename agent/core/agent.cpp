@@ -135,8 +135,15 @@ void Agent::start_mqtt(std::unique_ptr<MqttLink> link) {
         outbox_->connected(mqtt_->broker_receive_maximum());
     };
     mqtt_->on_published = [this](int mid, int reason) {
-        if (link_stop_pending_ && mid == offline_status_mid_)
-            return stop_link();
+        // Not stop_link() here: this runs inside mosquitto_loop_read, which holds the
+        // client's locks that the DISCONNECT flush in stop() takes again (a deadlock).
+        // The timer fires on the loop's next turn instead.
+        if (link_stop_pending_ && mid == offline_status_mid_) {
+            uv_timer_start(
+                &offline_ack_timer_,
+                [](uv_timer_t *t) { static_cast<Agent *>(t->data)->stop_link(); }, 0, 0);
+            return;
+        }
         outbox_->acknowledged(mid, reason);
     };
     mqtt_->on_subscribed = [this] {
