@@ -269,6 +269,12 @@ std::vector<CoreConfigSection> build_sections() {
             "reconnect_max_ms",
             "Maximum reconnect back-off in milliseconds; at least reconnect_min_ms.")
             .range(10, 600000));
+    add(key<&Config::mqtt, &MqttConfig::failure_reminder_s>(
+            "failure_reminder_s",
+            "While connection attempts keep failing the same way, the log repeats it at most "
+            "this often, in seconds, with the count of attempts since (the first failure, "
+            "and a new kind of failure, are logged at once).")
+            .range(1, 86400));
     add(key<&Config::mqtt, &MqttConfig::qos>("qos", "QoS for published messages.").range(0, 2));
 
     s.push_back({"telemetry", "Samples of this device's state, published at an interval.", {}});
@@ -400,8 +406,8 @@ std::vector<CoreConfigSection> build_sections() {
             "bandwidth and RTT estimates. Real offload round trips refine the estimates too.")
             .range(0, 600000));
 
-    s.push_back({"limits", "Bounds on untrusted input, sized for a device with 1 GB of memory.",
-                 {}});
+    s.push_back(
+        {"limits", "Bounds on untrusted input, sized for a device with 1 GB of memory.", {}});
     keys = &s.back().keys;
     add(key<&Config::limits, &LimitsConfig::max_pixels>(
             "max_pixels",

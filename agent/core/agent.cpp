@@ -46,10 +46,11 @@ Agent::Agent(Config config, ConfigSource source, PluginPlan plugins)
         });
     plugins_ = std::make_unique<PluginSet>(&loop_, plugin_bridge_);
     plugins_->on_changed = [this] { plugins_changed(); };
-    config_.set_hooks({[this] { return plugins_->preparer(); },
-                       [this](ConfigChange &change) { apply_change(change); },
-                       [this](PluginSetChange &change) { plugins_->retire(std::move(change.created)); },
-                       [this] { return plugins_->secret_keys(); }});
+    config_.set_hooks(
+        {[this] { return plugins_->preparer(); },
+         [this](ConfigChange &change) { apply_change(change); },
+         [this](PluginSetChange &change) { plugins_->retire(std::move(change.created)); },
+         [this] { return plugins_->secret_keys(); }});
     config_.refresh_view(plugins_->running());
     device_profile_ = hal->profile();
     peers_ = std::make_unique<PeerDirectory>(options().identity.device_id);
@@ -123,7 +124,9 @@ void Agent::open_outbox() {
     };
 }
 
-nlohmann::json Agent::spool_status() const { return outbox_->status(); }
+nlohmann::json Agent::spool_status() const {
+    return outbox_->status();
+}
 
 void Agent::start_mqtt(std::unique_ptr<MqttLink> link) {
     mqtt_ = link ? std::move(link) : std::make_unique<MqttLink>(&loop_, options().mqtt);
@@ -203,16 +206,16 @@ void Agent::build_routes() {
 
 void Agent::add_input_route() {
     const std::string &id = options().identity.device_id;
-    router_->add("input", topics::device_topic(id, DeviceLeaf::input), router_->own(DeviceLeaf::input),
-                 [this](const MqttLink::Message &m, const topics::Topic &) {
-                     if (pipeline_)
-                         return pipeline_->push(m.payload);
-                     if (early_inputs_.size() <
-                         Pipeline::max_waiting_inputs(config().workers.queue_limit))
-                         early_inputs_.push_back(m.payload);
-                     else
-                         ++early_inputs_dropped_;
-                 });
+    router_->add(
+        "input", topics::device_topic(id, DeviceLeaf::input), router_->own(DeviceLeaf::input),
+        [this](const MqttLink::Message &m, const topics::Topic &) {
+            if (pipeline_)
+                return pipeline_->push(m.payload);
+            if (early_inputs_.size() < Pipeline::max_waiting_inputs(config().workers.queue_limit))
+                early_inputs_.push_back(m.payload);
+            else
+                ++early_inputs_dropped_;
+        });
 }
 
 int Agent::publish_status(bool online) {
@@ -229,10 +232,9 @@ int Agent::publish_status(bool online) {
 
 void Agent::on_command(const MqttLink::Message &message) {
     // MQTT 5 consoles name a response topic; 3.1.1 consoles read the device's reply topic.
-    std::string topic =
-        message.response_topic.empty()
-            ? topics::device_topic(options().identity.device_id, DeviceLeaf::reply)
-            : message.response_topic;
+    std::string topic = message.response_topic.empty()
+                            ? topics::device_topic(options().identity.device_id, DeviceLeaf::reply)
+                            : message.response_topic;
     commands_.handle(
         message.payload, options().identity.device_id,
         [this, topic, correlation = message.correlation_data](const nlohmann::json &r) {

@@ -37,13 +37,15 @@ AgentOptions derive_agent_options(const Config &config) {
     options.mqtt.keepalive_s = config.mqtt.keepalive_s;
     options.mqtt.reconnect_min_ms = static_cast<int>(config.mqtt.reconnect_min_ms);
     options.mqtt.reconnect_max_ms = static_cast<int>(config.mqtt.reconnect_max_ms);
+    options.mqtt.failure_reminder_ms = static_cast<int>(config.mqtt.failure_reminder_s * 1000);
     options.mqtt.username = config.mqtt.username;
     options.mqtt.password = config.mqtt.password;
     options.mqtt.tls_ca_file = config.mqtt.tls_ca_file;
     options.mqtt.tls_cert_file = config.mqtt.tls_cert_file;
     options.mqtt.tls_key_file = config.mqtt.tls_key_file;
     options.mqtt.client_id = options.identity.device_id;
-    options.mqtt.will_topic = topics::device_topic(options.identity.device_id, topics::DeviceLeaf::status);
+    options.mqtt.will_topic =
+        topics::device_topic(options.identity.device_id, topics::DeviceLeaf::status);
     options.groups = config.agent.groups;
     options.identity.groups = config.agent.groups;
     options.mqtt.will_payload = status_payload(options.identity, false);
@@ -59,6 +61,7 @@ bool needs_new_mqtt_session(const AgentOptions &a, const AgentOptions &b) {
            x.username != y.username || x.password != y.password || x.tls_ca_file != y.tls_ca_file ||
            x.tls_cert_file != y.tls_cert_file || x.tls_key_file != y.tls_key_file ||
            x.reconnect_min_ms != y.reconnect_min_ms || x.reconnect_max_ms != y.reconnect_max_ms ||
+           x.failure_reminder_ms != y.failure_reminder_ms ||
            a.identity.device_id != b.identity.device_id || a.identity.role != b.identity.role ||
            a.groups != b.groups;
 }

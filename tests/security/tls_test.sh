@@ -46,6 +46,7 @@ host = "127.0.0.1"
 port = $BROKER_PORT
 reconnect_min_ms = 200
 reconnect_max_ms = 1000
+failure_reminder_s = 3
 $1
 CONF
     chmod 600 "$work/tierd.toml"
@@ -70,13 +71,14 @@ wait_log() { # REGEX COUNT
 }
 # What the log promises about failed connection attempts (docs/mqtt.md, "Connection"):
 # the first of an outage at once, whole (FIRST_REGEX, once); then, while attempts keep
-# failing, a reminder at most every 30 s that counts the attempts since the last line and
-# quotes the latest reason (LATEST_REGEX). Waits 45 s at most for the reminder.
+# failing, a reminder at most every mqtt.failure_reminder_s (3 s here; 30 by default)
+# that counts the attempts since the last line and quotes the latest reason (LATEST_REGEX).
+# Waits 15 s at most for the reminder.
 wait_failure_promise() { # FIRST_REGEX LATEST_REGEX
     local first=$1 latest=$2 line="" n secs deadline
     wait_log "$first" 1
     local reminder="mqtt: still cannot connect to 127.0.0.1:$BROKER_PORT: ([0-9]+) more attempts? failed in the last ([0-9]+) s \(latest: ($latest)"
-    deadline=$((SECONDS + 45))
+    deadline=$((SECONDS + 15))
     while [ "$SECONDS" -lt "$deadline" ]; do
         # Until the reminder the failure is not logged again: the reminder counts it.
         [ "$(grep -cE "$first" "$work/tierd.log")" -eq 1 ] ||
@@ -85,11 +87,11 @@ wait_failure_promise() { # FIRST_REGEX LATEST_REGEX
         [ -n "$line" ] && break
         sleep 0.2
     done
-    [ -n "$line" ] || fail "no reminder within 45 s matching '$reminder'"
+    [ -n "$line" ] || fail "no reminder within 15 s matching '$reminder'"
     [[ $line =~ $reminder ]] || fail "reminder not parsed: $line"
     n=${BASH_REMATCH[1]} secs=${BASH_REMATCH[2]}
     [ "$n" -ge 1 ] || fail "the reminder counts no attempts: $line"
-    [ "$secs" -ge 30 ] || fail "a reminder sooner than 30 s after the first line: $line"
+    [ "$secs" -ge 3 ] || fail "a reminder sooner than 3 s (failure_reminder_s) after the first line: $line"
 }
 # The agent kept retrying and is alive, and never came online.
 refused_but_alive() {
