@@ -53,7 +53,7 @@ Outbox::Outbox(uv_loop_t *loop, SpoolOptions options, int window, PublishFn publ
     report_ = writer_->take();
 }
 
-Outbox::Outbox(uv_loop_t *loop, std::unique_ptr<Spool> spool, int window, PublishFn publish)
+Outbox::Outbox(uv_loop_t *loop, std::unique_ptr<SpoolStore> spool, int window, PublishFn publish)
     : loop_(loop), window_(window < 1 ? 1 : window), publish_(std::move(publish)),
       max_bytes_(spool->options().max_bytes), when_full_(spool->options().when_full) {
     queue_limit_bytes_ = std::clamp<std::uint64_t>(static_cast<std::uint64_t>(max_bytes_),

@@ -6,7 +6,7 @@
 // Consumers drop repeats by the result's `task_id` (docs/mqtt.md, Delivery); after that,
 // each device's results arrive in the order they were stored.
 //
-// The outbox is the loop's side of the spool: it never touches SQLite. put() hands the
+// The outbox is the loop's side of the spool: it never touches the store. put() hands the
 // entry to the spool's writer thread (spool_writer.hpp) and returns at once; the writer
 // commits it within one batch (a few ms; one fsync per batch with sync = "full") and only
 // then is it published, so everything the broker has seen is on disk. Counters in
@@ -53,8 +53,9 @@ class Outbox {
     // Opens the spool on the writer thread. A file that cannot be used now is left as it
     // is and tried again (status: `error`), entries held in memory meanwhile.
     Outbox(uv_loop_t *loop, SpoolOptions options, int window, PublishFn publish);
-    // Takes a spool already opened (on this thread); it is not re-opened on errors.
-    Outbox(uv_loop_t *loop, std::unique_ptr<Spool> spool, int window, PublishFn publish);
+    // Takes a store already opened (on this thread: a Spool or a MemorySpool); it is not
+    // re-opened on errors.
+    Outbox(uv_loop_t *loop, std::unique_ptr<SpoolStore> spool, int window, PublishFn publish);
     // Writes every entry put (blocks until the writer is done; a few seconds at most if
     // the file stays locked), then ends the writer. Call stop() first while the loop runs.
     ~Outbox();

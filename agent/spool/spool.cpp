@@ -87,13 +87,13 @@ bool Spool::transient(int rc) {
     }
 }
 
-Spool::Spool(SpoolOptions options) : options_(std::move(options)) {
+Spool::Spool(SpoolOptions options) : SpoolStore(std::move(options)) {
+    if (options_.path.empty())
+        throw std::invalid_argument("spool: a file store needs a path (in memory: MemorySpool)");
     try {
         open_db();
     } catch (const OpenError &first) {
         close_db();
-        if (options_.path.empty())
-            throw std::runtime_error(std::string("spool in memory: ") + first.what());
         std::error_code ec;
         if (!first.corrupt || !std::filesystem::exists(options_.path, ec))
             throw SpoolUnavailable("spool " + options_.path + ": " + first.what());
@@ -129,15 +129,14 @@ Spool::~Spool() {
 }
 
 void Spool::open_db() {
-    const std::string name = options_.path.empty() ? ":memory:" : options_.path;
-    if (!options_.path.empty()) {
+    {
         auto dir = std::filesystem::path(options_.path).parent_path();
         std::error_code ec;
         if (!dir.empty())
             std::filesystem::create_directories(dir, ec);
     }
     int rc =
-        sqlite3_open_v2(name.c_str(), &db_,
+        sqlite3_open_v2(options_.path.c_str(), &db_,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK)
         throw OpenError(db_ ? std::string("open: ") + sqlite3_errmsg(db_) : "open: out of memory",
@@ -145,15 +144,13 @@ void Spool::open_db() {
     sqlite3_extended_result_codes(db_, 1);
     // Another process (a backup, an operator's sqlite3 shell) may hold a lock for a moment.
     sqlite3_busy_timeout(db_, options_.busy_timeout_ms);
-    if (!options_.path.empty()) {
-        // WAL: an append is one sequential write, readers never block the writer, and a
-        // crash leaves either the whole commit or none of it.
-        exec(db_, "PRAGMA journal_mode=WAL");
-        // Checkpoint every 256 pages (1 MiB with 4 KiB pages) and truncate the WAL back
-        // to at most 4 MiB: the spool's own files stay small on small disks.
-        exec(db_, "PRAGMA wal_autocheckpoint=256");
-        exec(db_, "PRAGMA journal_size_limit=4194304");
-    }
+    // WAL: an append is one sequential write, readers never block the writer, and a crash
+    // leaves either the whole commit or none of it.
+    exec(db_, "PRAGMA journal_mode=WAL");
+    // Checkpoint every 256 pages (1 MiB with 4 KiB pages) and truncate the WAL back to at
+    // most 4 MiB: the spool's own files stay small on small disks.
+    exec(db_, "PRAGMA wal_autocheckpoint=256");
+    exec(db_, "PRAGMA journal_size_limit=4194304");
     exec(db_, options_.sync == SpoolSync::full ? "PRAGMA synchronous=FULL"
                                                : "PRAGMA synchronous=NORMAL");
     exec(db_, kSchema);
@@ -161,7 +158,7 @@ void Spool::open_db() {
     exec(db_, kIndexes);
     // Proof that the file is a database we can use: its pages read back whole. The spool
     // is at most max_bytes; this runs on the writer thread, once per open.
-    if (!options_.path.empty()) {
+    {
         sqlite3_stmt *s = nullptr;
         rc = sqlite3_prepare_v2(db_, "PRAGMA quick_check(1)", -1, &s, nullptr);
         if (rc == SQLITE_OK)
@@ -220,8 +217,6 @@ void Spool::normalize_ages() {
 }
 
 void Spool::make_reserve() {
-    if (options_.path.empty())
-        return;
     const std::string reserve = options_.path + ".reserve";
     std::error_code ec;
     if (std::filesystem::file_size(reserve, ec) == kReserveBytes)
@@ -239,10 +234,8 @@ void Spool::on_disk_full() {
     if (!disk_full_)
         disk_full_bytes_ = stats_.bytes;
     disk_full_ = true;
-    if (!options_.path.empty()) {
-        std::error_code ec;
-        std::filesystem::remove(options_.path + ".reserve", ec);
-    }
+    std::error_code ec;
+    std::filesystem::remove(options_.path + ".reserve", ec);
     if (!in_tx_)
         sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
 }
@@ -307,10 +300,6 @@ void Spool::load_totals() {
     sqlite3_finalize(s);
 }
 
-bool Spool::has_room(std::size_t bytes) const {
-    return stats_.bytes + bytes <= static_cast<std::uint64_t>(options_.max_bytes);
-}
-
 bool Spool::begin() {
     if (in_tx_)
         return true;
@@ -368,7 +357,8 @@ bool Spool::insert(std::string_view topic, std::string_view payload, std::int64_
         return false;
     }
     last_seq_ = sqlite3_last_insert_rowid(db_);
-    if (stats_.entries == 0)
+    // The least time held: an adopted entry may be older than those already here.
+    if (stats_.entries == 0 || now_ms < stats_.oldest_ms)
         stats_.oldest_ms = now_ms;
     ++stats_.entries;
     stats_.bytes += static_cast<std::uint64_t>(bytes);
@@ -378,41 +368,14 @@ bool Spool::insert(std::string_view topic, std::string_view payload, std::int64_
 
 Spool::Append Spool::append(std::string_view topic, std::string_view payload, std::int64_t now_ms,
                             EntryClass cls) {
-    const std::size_t need = topic.size() + payload.size();
-    const auto max = static_cast<std::uint64_t>(options_.max_bytes);
-    if (!has_room(need)) {
-        const bool telemetry_in_bound =
-            cls == EntryClass::telemetry && options_.when_full == SpoolWhenFull::block;
-        if (telemetry_in_bound) {
-            // Telemetry never goes beyond the bound: older samples make way for the new
-            // one; if there are not enough of them, the new sample is the one dropped.
-            const std::uint64_t target = max > need ? max - need : 0;
-            if (!drop_telemetry_until(target)) {
-                if (in_tx_ && last_rc_ != SQLITE_OK)
-                    return Append::busy;
-                ++stats_.dropped_telemetry;
-                return Append::dropped_newest;
-            }
-        } else {
-            switch (options_.when_full) {
-            case SpoolWhenFull::drop_newest: ++stats_.dropped_newest; return Append::dropped_newest;
-            case SpoolWhenFull::block: ++stats_.over_bound; break;
-            case SpoolWhenFull::drop_oldest: {
-                // Free a segment's worth at once (as a segment log drops a whole segment),
-                // so that a full spool does not delete on every append.
-                const std::uint64_t seg = std::min<std::uint64_t>(
-                    static_cast<std::uint64_t>(options_.segment_bytes), max / 2);
-                const std::uint64_t target = max > need + seg ? max - need - seg : 0;
-                if (!drop_oldest_until(target) && in_tx_)
-                    return Append::busy;
-                break;
-            }
-            }
-        }
+    switch (make_room(topic.size() + payload.size(), cls)) {
+    case Room::fits: break;
+    case Room::refused: return Append::dropped_newest;
+    case Room::busy: return Append::busy;
     }
     if (disk_full_ && stats_.bytes > disk_full_bytes_ / 2 &&
         options_.when_full != SpoolWhenFull::drop_oldest) {
-        count_write_failure(SQLITE_FULL);
+        count_write_failure(sqlite3_errstr(SQLITE_FULL));
         return Append::failed;
     }
     last_rc_ = SQLITE_OK;
@@ -437,32 +400,8 @@ Spool::Append Spool::append(std::string_view topic, std::string_view payload, st
             return Append::stored;
         rc = last_rc_;
     }
-    count_write_failure(rc);
+    count_write_failure(sqlite3_errstr(rc));
     return Append::failed;
-}
-
-void Spool::count_write_failure(int rc) {
-    ++stats_.write_failed;
-    // The first failure is logged at once, later ones as a count at most once a minute.
-    const auto now = std::chrono::steady_clock::now();
-    if (unlogged_failures_++ == 0 && now - last_failure_log_ > std::chrono::minutes(1)) {
-        spdlog::error("spool {}: cannot store an entry: {} (counted in spool.write_failed)",
-                      where(), sqlite3_errstr(rc));
-        unlogged_failures_ = 0;
-        last_failure_log_ = now;
-    } else if (now - last_failure_log_ > std::chrono::minutes(1)) {
-        spdlog::error("spool {}: {} more entries could not be stored: {}", where(),
-                      unlogged_failures_, sqlite3_errstr(rc));
-        unlogged_failures_ = 0;
-        last_failure_log_ = now;
-    }
-}
-
-Spool::Append Spool::adopt(const SpoolEntry &entry) {
-    const auto r = append(entry.topic, entry.payload, entry.created_ms, entry.cls);
-    if (r == Append::stored)
-        --stats_.stored;
-    return r;
 }
 
 std::vector<SpoolEntry> Spool::read_after(std::int64_t after_seq, std::size_t max_entries) {
@@ -574,7 +513,7 @@ std::size_t Spool::delete_rows(const std::vector<std::pair<std::int64_t, std::in
     return n;
 }
 
-bool Spool::drop_oldest_until(std::uint64_t target) {
+Spool::Dropped Spool::drop_oldest_until(std::uint64_t target) {
     while (stats_.bytes > target && stats_.entries > 0) {
         std::int64_t last = -1;
         std::uint64_t freed = 0, count = 0;
@@ -589,7 +528,7 @@ bool Spool::drop_oldest_until(std::uint64_t target) {
         }
         if (last < 0) {
             last_rc_ = sqlite3_extended_errcode(db_);
-            return false;
+            return Dropped::failed;
         }
         sqlite3_stmt *del = nullptr;
         sqlite3_prepare_v2(db_, "DELETE FROM spool WHERE seq <= ?1", -1, &del, nullptr);
@@ -598,17 +537,17 @@ bool Spool::drop_oldest_until(std::uint64_t target) {
         sqlite3_finalize(del);
         if (rc != SQLITE_DONE) {
             last_rc_ = sqlite3_extended_errcode(db_);
-            return false;
+            return Dropped::failed;
         }
         stats_.dropped_oldest += count;
         stats_.entries -= std::min(stats_.entries, count);
         stats_.bytes -= std::min(stats_.bytes, freed);
     }
     refresh_oldest();
-    return true;
+    return Dropped::enough;
 }
 
-bool Spool::drop_telemetry_until(std::uint64_t target) {
+Spool::Dropped Spool::drop_telemetry_until(std::uint64_t target) {
     last_rc_ = SQLITE_OK;
     while (stats_.bytes > target) {
         std::vector<std::pair<std::int64_t, std::int64_t>> rows;
@@ -621,18 +560,20 @@ bool Spool::drop_telemetry_until(std::uint64_t target) {
                 found += static_cast<std::uint64_t>(rows.back().second);
             }
         }
-        if (rows.empty())
-            return false; // no telemetry left to make way
+        if (rows.empty()) {
+            refresh_oldest();           // some telemetry may be gone, the oldest among it
+            return Dropped::not_enough; // no telemetry left to make way
+        }
         std::uint64_t freed = 0;
         const std::size_t n = delete_rows(rows, &freed);
         stats_.dropped_telemetry += n;
         stats_.entries -= std::min<std::uint64_t>(stats_.entries, n);
         stats_.bytes -= std::min(stats_.bytes, freed);
         if (n < rows.size())
-            return false;
+            return Dropped::failed;
     }
     refresh_oldest();
-    return true;
+    return Dropped::enough;
 }
 
 std::uint64_t Spool::expire(std::int64_t now_ms, std::size_t max_entries) {

@@ -1,5 +1,6 @@
 #include "agent/spool/spool_writer.hpp"
 
+#include "agent/spool/memory_spool.hpp"
 #include "agent/spool/spool_clock.hpp"
 
 #include <spdlog/spdlog.h>
@@ -40,9 +41,8 @@ bool corrupt_code(int rc) {
     return (rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB;
 }
 
-SpoolOptions in_memory(SpoolOptions o) {
-    o.path.clear();
-    return o;
+std::unique_ptr<SpoolStore> in_memory(const SpoolOptions &o) {
+    return std::make_unique<MemorySpool>(o);
 }
 
 } // namespace
@@ -56,7 +56,7 @@ SpoolWriter::SpoolWriter(SpoolOptions options, Wake wake)
     });
 }
 
-SpoolWriter::SpoolWriter(std::unique_ptr<Spool> spool, Wake wake)
+SpoolWriter::SpoolWriter(std::unique_ptr<SpoolStore> spool, Wake wake)
     : store_(std::move(spool)), wake_(std::move(wake)) {
     file_options_ = store_->options();
     report_.where = store_->where();
@@ -169,6 +169,10 @@ bool SpoolWriter::wait_done(std::uint64_t commands, std::chrono::milliseconds ti
 }
 
 void SpoolWriter::open_file() {
+    if (file_options_.path.empty()) {
+        store_ = in_memory(file_options_);
+        return;
+    }
     try {
         store_ = std::make_unique<Spool>(file_options_);
     } catch (const std::exception &e) {
@@ -178,13 +182,13 @@ void SpoolWriter::open_file() {
         spdlog::error("spool: {}; holding entries in memory meanwhile and trying the file "
                       "again",
                       unavailable_);
-        store_ = std::make_unique<Spool>(in_memory(file_options_));
-        want_file_ = !file_options_.path.empty();
+        store_ = in_memory(file_options_);
+        want_file_ = true;
         reopen_at_ = Clock::now() + reopen_backoff_;
     }
 }
 
-bool SpoolWriter::move_memory_into(Spool &file) {
+bool SpoolWriter::move_memory_into(SpoolStore &file) {
     if (store_->stats().entries == 0)
         return true;
     if (!file.begin())

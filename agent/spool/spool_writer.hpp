@@ -1,7 +1,9 @@
-// The spool's own thread: every SQLite call of the spool (appends, deletes, reads for
-// delivery, expiry, checkpoints, the reserve file, opening and re-opening the file) runs
-// here, never on the agent's loop. The loop hands it commands through a queue and reads
-// its reports (SpoolReport) after a wake-up.
+// The spool's own thread: every call of the spool store (appends, deletes, reads for
+// delivery, expiry; for a file also checkpoints, the reserve file, opening and re-opening
+// it) runs here, never on the agent's loop. The loop hands it commands through a queue and
+// reads its reports (SpoolReport) after a wake-up. With storage = "memory" (MemorySpool)
+// the writer's work per command is a container operation; the thread stays, so that the
+// loop's side is the same for both stores and a file can take over the memory's entries.
 //
 // Batching: the writer takes whatever has queued up (up to kMaxBatchCommands commands or
 // kMaxBatchBytes of payload) and applies it in one transaction — one commit, one fsync
@@ -12,7 +14,7 @@
 //
 // The file: opened on this thread. A file that cannot be used now (locked by another
 // process, an unusable -wal, an I/O error: SpoolUnavailable) is left as it is; entries are
-// held in an in-memory spool meanwhile (same bounds) and the file is tried again with
+// held in a MemorySpool meanwhile (same bounds) and the file is tried again with
 // backoff (1 s doubling to 30 s). When it opens, what memory holds is moved into it (after
 // the file's own older entries) and the generation changes: seqs handed out before
 // belong to the old store, and the loop re-reads from the oldest.
@@ -22,6 +24,7 @@
 #pragma once
 
 #include "agent/spool/spool.hpp"
+#include "agent/spool/spool_store.hpp"
 
 #include <chrono>
 #include <condition_variable>
@@ -60,10 +63,10 @@ class SpoolWriter {
     // (uv_async_send). Not called after quiet() except for commands' results.
     using Wake = std::function<void()>;
 
-    // Opens `options.path` on the writer thread (retrying as above).
+    // Opens `options.path` on the writer thread (retrying as above); "" = a MemorySpool.
     SpoolWriter(SpoolOptions options, Wake wake);
-    // Takes a spool already open (it moves to the writer thread; no re-opening).
-    SpoolWriter(std::unique_ptr<Spool> spool, Wake wake);
+    // Takes a store already open (it moves to the writer thread; no re-opening).
+    SpoolWriter(std::unique_ptr<SpoolStore> spool, Wake wake);
     // Applies every command given (a few seconds at most for a file that stays locked;
     // what could not be written then is logged), then ends the thread. Blocks.
     ~SpoolWriter();
@@ -114,7 +117,7 @@ class SpoolWriter {
     void run();
     void open_file();
     void try_file_again();
-    bool move_memory_into(Spool &file);
+    bool move_memory_into(SpoolStore &file);
     // Applies a batch; returns how many of its commands are done (the rest are held).
     std::size_t apply(std::vector<Command> &batch);
     // One command outside a transaction: false when it must be tried again later.
@@ -128,7 +131,7 @@ class SpoolWriter {
     void finish();
 
     // Writer-thread state.
-    std::unique_ptr<Spool> store_;
+    std::unique_ptr<SpoolStore> store_;
     SpoolOptions file_options_;
     bool want_file_ = false; // the file is configured but not in use (store_ is memory)
     Clock::time_point reopen_at_{};
@@ -149,7 +152,6 @@ class SpoolWriter {
     std::uint64_t generation_ = 0;
     std::string unavailable_, failing_;
     std::uint64_t commands_done_ = 0, puts_done_ = 0, put_bytes_done_ = 0, batches_ = 0;
-    bool corrupt_seen_ = false;
 
     // Shared with the loop, under mu_.
     std::mutex mu_;

@@ -1,7 +1,8 @@
-// The outbox's decisions on a real spool file, with the broker's answers given as the
-// agent's MQTT link gives them (acknowledged(mid, reason)): which refusals are retried and
-// which dropped, the source released when a failed delete is retried, and entries' ages
-// across a restart whose clock was not set (issue 15, item 7).
+// The outbox's decisions on a real spool file (and, for the refusals, on the memory store
+// too), with the broker's answers given as the agent's MQTT link gives them
+// (acknowledged(mid, reason)): which refusals are retried and which dropped, the source
+// released when a failed delete is retried, and entries' ages across a restart whose clock
+// was not set (issue 15, item 7).
 #include "agent/spool/outbox.hpp"
 #include "spool_test_support.hpp"
 
@@ -11,6 +12,7 @@
 #include <cstdio>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 namespace {
@@ -19,7 +21,10 @@ using tierd::Outbox;
 using tierd::Spool;
 using tierd::SpoolOptions;
 using tierd::SpoolWhenFull;
+using tierd::spool_test::name_of;
+using tierd::spool_test::open_store;
 using tierd::spool_test::run_until;
+using tierd::spool_test::Store;
 using tierd::spool_test::TempDir;
 using tierd::spool_test::TestLoop;
 
@@ -61,23 +66,32 @@ std::int64_t now_ms() {
         .count();
 }
 
-class TransientRefusal : public ::testing::TestWithParam<int> {};
+// A PUBACK reason code, and the store the outbox spools to.
+using Refusal = std::tuple<int, Store>;
+std::string refusal_name(const ::testing::TestParamInfo<Refusal> &p) {
+    char code[8];
+    std::snprintf(code, sizeof code, "0x%02x", std::get<0>(p.param));
+    return std::string(name_of(std::get<1>(p.param))) + "_" + code;
+}
+
+class TransientRefusal : public ::testing::TestWithParam<Refusal> {};
 
 TEST_P(TransientRefusal, IsSentAgainLaterNotDropped) {
+    const auto [reason, store] = GetParam();
     TempDir dir;
     TestLoop l;
     Recorder broker;
-    Outbox outbox(&l.loop, std::make_unique<Spool>(options_in(dir)), 4, broker.fn());
+    Outbox outbox(&l.loop, open_store(store, dir), 4, broker.fn());
     outbox.connected();
     outbox.put("t/results", "first");
     outbox.put("t/results", "second");
     ASSERT_TRUE(run_until(&l.loop, nullptr, [&] { return broker.published.size() >= 2; }));
-    outbox.acknowledged(broker.published[0].mid, GetParam());
+    outbox.acknowledged(broker.published[0].mid, reason);
     outbox.acknowledged(broker.published[1].mid, 0);
     // Sent again after a pause (the broker may accept it then), not deleted as refused.
     ASSERT_TRUE(run_until(
         &l.loop, nullptr, [&] { return broker.published.size() >= 3; }, std::chrono::seconds(5)))
-        << "an entry refused with 0x" << std::hex << GetParam() << " was never sent again";
+        << "an entry refused with 0x" << std::hex << reason << " was never sent again";
     EXPECT_EQ(broker.published[2].payload, "first");
     EXPECT_EQ(dropped(outbox, "rejected"), 0u);
     outbox.acknowledged(broker.published[2].mid, 0);
@@ -87,29 +101,37 @@ TEST_P(TransientRefusal, IsSentAgainLaterNotDropped) {
 }
 
 // 0x80 unspecified error, 0x83 implementation specific error, 0x97 quota exceeded.
-INSTANTIATE_TEST_SUITE_P(Outbox, TransientRefusal, ::testing::Values(0x80, 0x83, 0x97));
+INSTANTIATE_TEST_SUITE_P(Outbox, TransientRefusal,
+                         ::testing::Combine(::testing::Values(0x80, 0x83, 0x97),
+                                            ::testing::Values(Store::file, Store::memory)),
+                         refusal_name);
 
-class PermanentRefusal : public ::testing::TestWithParam<int> {};
+class PermanentRefusal : public ::testing::TestWithParam<Refusal> {};
 
 TEST_P(PermanentRefusal, IsDroppedCountedAndTheNextEntryGoesOn) {
+    const auto [reason, store] = GetParam();
     TempDir dir;
     TestLoop l;
     Recorder broker;
-    Outbox outbox(&l.loop, std::make_unique<Spool>(options_in(dir)), 1, broker.fn());
+    Outbox outbox(&l.loop, open_store(store, dir), 1, broker.fn());
     outbox.connected();
     outbox.put("t/results", "refused");
     outbox.put("t/results", "next");
     ASSERT_TRUE(run_until(&l.loop, nullptr, [&] { return broker.published.size() >= 1; }));
-    outbox.acknowledged(broker.published[0].mid, GetParam());
+    outbox.acknowledged(broker.published[0].mid, reason);
     ASSERT_TRUE(run_until(&l.loop, nullptr, [&] { return broker.published.size() >= 2; }));
     EXPECT_EQ(broker.published[1].payload, "next");
     EXPECT_TRUE(run_until(&l.loop, nullptr, [&] { return dropped(outbox, "rejected") == 1; }));
+    EXPECT_EQ(outbox.status()["entries"], 1);
     outbox.stop();
 }
 
 // 0x87 not authorized, 0x90 topic name invalid, 0x95 packet too large, 0x99 payload
 // format invalid.
-INSTANTIATE_TEST_SUITE_P(Outbox, PermanentRefusal, ::testing::Values(0x87, 0x90, 0x95, 0x99));
+INSTANTIATE_TEST_SUITE_P(Outbox, PermanentRefusal,
+                         ::testing::Combine(::testing::Values(0x87, 0x90, 0x95, 0x99),
+                                            ::testing::Values(Store::file, Store::memory)),
+                         refusal_name);
 
 // Another process holds the spool's write lock (BEGIN IMMEDIATE in WAL mode: readers go
 // on, writers wait) until its stdin closes.

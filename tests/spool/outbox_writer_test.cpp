@@ -2,7 +2,8 @@
 // for the disk (a lock held by another process, a file that cannot be opened yet), nothing
 // put is lost (held in memory while the file is unusable, moved into it when it is),
 // stop() and the destructor write everything put, and telemetry stays within the bound
-// under when_full = "block" (issue 15, items 4, 5 and 9).
+// under when_full = "block" (issue 15, items 4, 5 and 9), in a file and in memory; with
+// storage = "memory" entries are held and delivered without a file (issue 14).
 #include "agent/spool/outbox.hpp"
 #include "spool_test_support.hpp"
 
@@ -21,8 +22,11 @@ using tierd::Outbox;
 using tierd::Spool;
 using tierd::SpoolOptions;
 using tierd::SpoolWhenFull;
+using tierd::spool_test::name_of;
+using tierd::spool_test::options_for;
 using tierd::spool_test::rows_on_disk;
 using tierd::spool_test::run_until;
+using tierd::spool_test::Store;
 using tierd::spool_test::TempDir;
 using tierd::spool_test::TestLoop;
 
@@ -192,13 +196,57 @@ TEST(OutboxWriter, TheLoopEndsOnlyOnceWhatWasPutBeforeStopIsStored) {
     EXPECT_EQ(uv_loop_close(&loop), 0);
 }
 
-TEST(OutboxWriter, TelemetryStaysWithinTheBoundUnderBlock) {
+// A broker that is away until come_online(), then takes every publish.
+struct AwayBroker {
+    bool online = false;
+    int next_mid = 1;
+    std::vector<std::pair<int, std::string>> published; // (mid, payload), not acknowledged
+    Outbox::PublishFn fn() {
+        return [this](const std::string &, const std::string &payload, int *mid) {
+            if (!online)
+                return 4; // MOSQ_ERR_NO_CONN
+            *mid = next_mid++;
+            published.emplace_back(*mid, payload);
+            return 0;
+        };
+    }
+};
+
+// What the outbox's store holds, oldest first, as the broker would get it. A file is read
+// after stop() from disk; memory is delivered: the broker comes online and acknowledges
+// each entry until none is left.
+std::vector<std::string> held_payloads(Store store, const SpoolOptions &o, Outbox &outbox,
+                                       TestLoop &l, AwayBroker &broker) {
+    if (store == Store::file) {
+        outbox.stop();
+        return payloads_on_disk(o.path);
+    }
+    std::vector<std::string> out;
+    broker.online = true;
+    outbox.connected();
+    const bool drained = run_until(&l.loop, nullptr, [&] {
+        for (const auto &[mid, payload] : broker.published) {
+            out.push_back(payload);
+            outbox.acknowledged(mid, 0);
+        }
+        broker.published.clear();
+        return counter(outbox, "entries") == 0 && counter(outbox, "queued") == 0;
+    });
+    EXPECT_TRUE(drained) << outbox.status().dump();
+    outbox.stop();
+    return out;
+}
+
+class OutboxBound : public ::testing::TestWithParam<Store> {};
+
+TEST_P(OutboxBound, TelemetryStaysWithinTheBoundUnderBlock) {
     TempDir dir;
-    auto o = options_in(dir);
+    auto o = options_for(GetParam(), dir);
     o.max_bytes = 1 << 16;
     o.when_full = SpoolWhenFull::block;
     TestLoop l;
-    Outbox outbox(&l.loop, o, 8, offline());
+    AwayBroker broker;
+    Outbox outbox(&l.loop, o, 8, broker.fn());
     for (int i = 0; i < 10; ++i)
         outbox.put("t/telemetry", std::string(999, 't'), EntryClass::telemetry);
     int results = 0;
@@ -219,22 +267,22 @@ TEST(OutboxWriter, TelemetryStaysWithinTheBoundUnderBlock) {
     EXPECT_GE(s["dropped"]["telemetry"].get<std::uint64_t>(), 200u);
     EXPECT_EQ(s["dropped"]["oldest"], 0);
     EXPECT_EQ(s["dropped"]["newest"], 0);
-    outbox.stop();
     // Every result is kept.
     int results_kept = 0, telemetry_kept = 0;
-    for (const auto &p : payloads_on_disk(o.path))
+    for (const auto &p : held_payloads(GetParam(), o, outbox, l, broker))
         (p[0] == 'r' || p[0] == 'R' ? results_kept : telemetry_kept)++;
     EXPECT_EQ(results_kept, results + 1);
     EXPECT_EQ(telemetry_kept + s["dropped"]["telemetry"].get<int>(), 210);
 }
 
-TEST(OutboxWriter, TelemetryMakesWayForTheLatestSampleUnderBlock) {
+TEST_P(OutboxBound, TelemetryMakesWayForTheLatestSampleUnderBlock) {
     TempDir dir;
-    auto o = options_in(dir);
+    auto o = options_for(GetParam(), dir);
     o.max_bytes = 1 << 16;
     o.when_full = SpoolWhenFull::block;
     TestLoop l;
-    Outbox outbox(&l.loop, o, 8, offline());
+    AwayBroker broker;
+    Outbox outbox(&l.loop, o, 8, broker.fn());
     int n = 0;
     for (; outbox.has_room() && n < 1000; ++n)
         outbox.put("t/telemetry", "sample-" + std::to_string(n) + std::string(990, 't'),
@@ -244,11 +292,37 @@ TEST(OutboxWriter, TelemetryMakesWayForTheLatestSampleUnderBlock) {
     ASSERT_TRUE(run_until(&l.loop, nullptr, [&] { return counter(outbox, "queued") == 0; }));
     EXPECT_LE(outbox.status()["bytes"].get<std::int64_t>(), o.max_bytes);
     EXPECT_GE(dropped(outbox, "telemetry"), 1u);
-    outbox.stop();
-    const auto on_disk = payloads_on_disk(o.path);
-    ASSERT_FALSE(on_disk.empty());
-    EXPECT_EQ(on_disk.back().substr(0, 6), "latest");
-    EXPECT_NE(on_disk.front().substr(0, 9), "sample-0t") << "the oldest sample was kept";
+    const auto held = held_payloads(GetParam(), o, outbox, l, broker);
+    ASSERT_FALSE(held.empty());
+    EXPECT_EQ(held.back().substr(0, 6), "latest");
+    EXPECT_NE(held.front().substr(0, 9), "sample-0t") << "the oldest sample was kept";
+}
+
+INSTANTIATE_TEST_SUITE_P(OutboxWriter, OutboxBound, ::testing::Values(Store::file, Store::memory),
+                         [](const auto &p) { return std::string(name_of(p.param)); });
+
+TEST(OutboxWriter, StorageMemoryHoldsEntriesWithoutAFileAndDeletesThemWhenAcknowledged) {
+    TempDir dir;
+    const auto o = options_for(Store::memory, dir);
+    TestLoop l;
+    AwayBroker broker;
+    Outbox outbox(&l.loop, o, 8, broker.fn());
+    for (int i = 0; i < 100; ++i)
+        ASSERT_TRUE(outbox.put("t/results", "result-" + std::to_string(i)));
+    ASSERT_TRUE(run_until(&l.loop, nullptr, [&] { return counter(outbox, "entries") == 100; }))
+        << outbox.status().dump();
+    EXPECT_EQ(outbox.status()["storage"], "memory");
+    EXPECT_FALSE(outbox.status().contains("error"));
+    EXPECT_TRUE(std::filesystem::is_empty(dir.path));
+    const auto held = held_payloads(Store::memory, o, outbox, l, broker);
+    ASSERT_EQ(held.size(), 100u);
+    for (int i = 0; i < 100; ++i)
+        EXPECT_EQ(held[static_cast<std::size_t>(i)], "result-" + std::to_string(i));
+    const auto s = outbox.status();
+    EXPECT_EQ(s["stored"], 100);
+    EXPECT_EQ(s["delivered"], 100);
+    EXPECT_EQ(s["bytes"], 0);
+    EXPECT_EQ(s["dropped"]["write_failed"], 0);
 }
 
 } // namespace

@@ -1,5 +1,8 @@
 #include "spool_test_support.hpp"
 
+#include "agent/spool/memory_spool.hpp"
+#include "agent/spool/spool.hpp"
+
 #include <mqtt_protocol.h>
 #include <sqlite3.h>
 
@@ -260,6 +263,18 @@ std::int64_t rows_on_disk(const std::string &path) {
     }
     sqlite3_close(db);
     return n;
+}
+
+SpoolOptions options_for(Store s, const TempDir &dir, SpoolOptions o) {
+    o.path = s == Store::file ? (dir.path / "spool.db").string() : std::string();
+    return o;
+}
+
+std::unique_ptr<SpoolStore> open_store(Store s, const TempDir &dir, SpoolOptions o) {
+    o = options_for(s, dir, std::move(o));
+    if (s == Store::file)
+        return std::make_unique<Spool>(o);
+    return std::make_unique<MemorySpool>(o);
 }
 
 } // namespace tierd::spool_test

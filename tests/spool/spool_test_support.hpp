@@ -4,6 +4,8 @@
 // while the libuv loop and the client run.
 #pragma once
 
+#include "agent/spool/spool_store.hpp"
+
 #include <gtest/gtest.h>
 #include <mosquitto.h>
 #include <uv.h>
@@ -12,6 +14,8 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
+#include <ostream>
 #include <set>
 #include <string>
 
@@ -115,5 +119,18 @@ std::string payload_of(const std::string &tag, std::size_t size);
 
 // Rows in a spool file, read by a separate SQLite connection (what is really on disk).
 std::int64_t rows_on_disk(const std::string &path);
+
+// The two spool stores, for tests that hold both to the same behaviour.
+enum class Store { file, memory };
+inline const char *name_of(Store s) {
+    return s == Store::file ? "File" : "Memory";
+}
+inline void PrintTo(Store s, std::ostream *os) {
+    *os << name_of(s);
+}
+// `o` with the store's path: <dir>/spool.db for a file, "" in memory.
+SpoolOptions options_for(Store s, const TempDir &dir, SpoolOptions o = {});
+// Opens a Spool (file) or a MemorySpool with options_for(s, dir, o).
+std::unique_ptr<SpoolStore> open_store(Store s, const TempDir &dir, SpoolOptions o = {});
 
 } // namespace tierd::spool_test
