@@ -24,6 +24,29 @@ double ms_since(std::uint64_t start_ns) {
 // cheaper than a worker round trip); larger ones on a worker.
 constexpr std::size_t kEncodeOnLoopBytes = 64 * 1024;
 
+// A pair's large probe takes this long at the slowest uplink estimate: long enough to
+// time against the loop's and the link's jitter, short enough that a task sent behind it
+// hardly notices (at 0.5 Mbit/s: ~190 bytes).
+constexpr double kProbeTransferMs = 3.0;
+constexpr std::size_t kMinProbePad = 64;
+// ... and never more than this: within TCP's initial congestion window (10 segments,
+// ~14 KB), which an app-limited connection seldom grows past; a probe beyond it waits a
+// whole extra round trip, which would read as a slow link.
+constexpr std::size_t kMaxProbePad = 8192;
+// Before any bandwidth is known (8 ms at 0.5 Mbit/s).
+constexpr std::size_t kUnknownLinkProbePad = 512;
+// A pair whose large probe is at least this large starts with a canary of a sixteenth of
+// it (OffloadClient::Probe).
+constexpr std::size_t kCanaryMinLargePad = 2048;
+// Probes back to back take at most this share of the link's time: after each exchange
+// the next waits its airtime / kProbeShare (at 0.5 Mbit/s a lone probe and its answer
+// take ~6 ms, so ~120 ms).
+constexpr double kProbeShare = 0.05;
+// For that airtime: a probe's answer (its JSON), and the MQTT (topic, properties) and
+// TCP/IP framing of each message, in bytes.
+constexpr std::size_t kProbeReplyBytes = 120;
+constexpr std::size_t kFramingBytes = 120;
+
 } // namespace
 
 OffloadClient::OffloadClient(uv_loop_t *loop, Options options, Answered answered)
@@ -48,14 +71,16 @@ void OffloadClient::start_probing() {
     uv_timer_init(loop_, &probe_timer_);
     probe_timer_.data = this;
     probing_ = true;
-    // Each tick probes one tier: twice per interval, so each tier once per interval.
-    uv_timer_start(&probe_timer_, &OffloadClient::on_probe_tick, 0,
-                   std::max<uint64_t>(1, static_cast<uint64_t>(options_.probe_interval_ms) / 2));
+    // The tick only looks whether a probe is due (LinkEstimator::probe_need): often enough
+    // to confirm a step within confirm_after_ms and to catch a pause in the traffic.
+    const auto tick_ms =
+        std::clamp<uint64_t>(static_cast<uint64_t>(options_.probe_interval_ms) / 20, 5, 50);
+    uv_timer_start(&probe_timer_, &OffloadClient::on_probe_tick, 0, tick_ms);
 }
 
 void OffloadClient::probe_now() {
     if (probing_ && !stopping_)
-        on_probe_tick(&probe_timer_);
+        probe_tick();
 }
 
 tierd_link_state OffloadClient::link_state(tierd_tier tier, std::uint64_t now_ns) const {
@@ -150,6 +175,17 @@ void OffloadClient::publish(TaskPtr task, std::string payload) {
     task->offload.deadline_ns =
         task->offload.sent_ns + static_cast<std::uint64_t>(options_.timeout_ms) * 1000000u;
     task->stage = Task::Stage::offloaded;
+    // Behind another offload (an image, a tensor), or behind a probe still on the uplink
+    // for more than half a millisecond (probes are small, so only on a slow link).
+    const auto probe_left_ms = [&] {
+        const double bps = link(probe_->tier).estimate(task->offload.sent_ns).bandwidth_bps;
+        const double airtime_ms =
+            bps > 0.0 ? static_cast<double>(probe_->bytes + kFramingBytes) * 8.0 / bps * 1000.0
+                      : 0.0;
+        return airtime_ms - static_cast<double>(task->offload.sent_ns - probe_->sent_ns) / 1e6;
+    };
+    if (!pending_.empty() || (probe_ && probe_left_ms() > 0.5))
+        crowded_.insert(task->task_id);
     std::string id = task->task_id;
     pending_.emplace(std::move(id), std::move(task));
     if (!sweeping_) {
@@ -177,15 +213,18 @@ void OffloadClient::on_reply(const std::string &payload) {
     task->offload.ms = ms_since(task->offload.sent_ns);
     LinkEstimator &estimator = link(task->decision.tier);
     const std::uint64_t now = uv_hrtime();
+    // A real round trip is the estimator's best sample (passive: it cost the link nothing
+    // more), unless the request waited behind another message of the end's.
+    const bool crowded = crowded_.erase(task->task_id) > 0;
     estimator.on_queue(reply->queue_ms, reply->queue_depth, now);
-    if (reply->ok)
+    if (!reply->ok)
+        estimator.on_error();
+    else if (!crowded)
         estimator.on_offload(task->offload.ms, reply->compute_ms + std::max(0.0, reply->queue_ms),
                              task->offload.bytes_sent, payload.size(), now);
-    else
-        estimator.on_error();
     if (!reply->ok)
-        return give_back(std::move(task), "upstream-error: " + reply->error_code + ": " +
-                                              reply->error_message);
+        return give_back(std::move(task),
+                         "upstream-error: " + reply->error_code + ": " + reply->error_message);
     Task::Outcome &remote = task->remote;
     remote.scores = std::move(reply->scores);
     remote.result = tierd_inference_result{};
@@ -216,6 +255,7 @@ void OffloadClient::on_sweep(uv_timer_t *timer) {
             continue;
         }
         self->link(it->second->decision.tier).on_timeout();
+        self->crowded_.erase(it->first);
         expired.push_back(std::move(it->second));
         it = self->pending_.erase(it);
     }
@@ -228,66 +268,134 @@ void OffloadClient::on_sweep(uv_timer_t *timer) {
 }
 
 void OffloadClient::on_probe_tick(uv_timer_t *timer) {
-    auto *self = static_cast<OffloadClient *>(timer->data);
-    if (self->stopping_ || !self->upstream_.send || !self->upstream_.online)
+    static_cast<OffloadClient *>(timer->data)->probe_tick();
+}
+
+void OffloadClient::probe_tick() {
+    if (stopping_ || !upstream_.send || !upstream_.online)
         return;
     const std::uint64_t now = uv_hrtime();
-    // Probes that never came back count as timeouts once the offload timeout has passed.
-    for (auto it = self->probes_.begin(); it != self->probes_.end();) {
-        if (now - it->second.sent_ns >
-            static_cast<std::uint64_t>(self->options_.timeout_ms) * 1000000u) {
-            if (it->second.rtt_ms < 0.0)
-                self->link(it->second.tier).on_timeout();
-            it = self->probes_.erase(it);
-        } else {
-            ++it;
-        }
+    if (probe_) {
+        // One probe at a time on the connection: the next waits for this one's answer, or
+        // until the offload timeout has passed, when it counts as a timeout.
+        if (now - probe_->sent_ns <= static_cast<std::uint64_t>(options_.timeout_ms) * 1000000u)
+            return;
+        link(probe_->tier).on_timeout();
+        probe_.reset();
     }
-    // One tier per tick, alternating, so that one tier's large probe never delays the
-    // other's small one in the end's single connection (it would read as a longer RTT).
-    const tierd_tier tier = self->probe_seq_ % 2 == 0 ? TIERD_TIER_EDGE : TIERD_TIER_CLOUD;
-    if (!self->upstream_.online(tier)) {
-        ++self->probe_seq_; // the other tier's turn next time
+    if (now < probe_quiet_until_ns_)
         return;
-    }
-    // The large probe should take a few ms at the current estimate: long enough to
-    // measure, short enough not to load a slow link, and within TCP's initial congestion
-    // window (10 segments, ~14 KB): an app-limited connection seldom grows past it, and a
-    // probe beyond it waits a whole extra round trip, which would read as a slow link.
-    const double bps = self->link(tier).estimate(now).bandwidth_bps;
-    const std::size_t large =
-        bps > 0.0 ? std::clamp<std::size_t>(static_cast<std::size_t>(bps * 0.005 / 8.0), 2048, 8192)
-                  : 8192;
-    const std::string base = "probe-" + std::to_string(self->probe_seq_++) + "-";
-    for (auto [suffix, pad] : {std::pair{"s", std::size_t{0}}, {"l", large}}) {
-        OffloadRequest probe;
-        probe.payload = OffloadRequest::Payload::probe;
-        probe.task_id = base + suffix;
-        probe.device_id = self->options_.device_id;
-        probe.pad = pad;
-        const std::string payload = encode_offload_request(probe);
-        if (!self->upstream_.send(tier, payload, probe.task_id))
-            break;
-        self->probes_[probe.task_id] = Probe{tier, payload.size(), uv_hrtime()};
+    const double interval_ms = options_.probe_interval_ms;
+    // The tiers in turn, so that one's probes never starve the other's.
+    for (int k = 0; k < 2; ++k) {
+        const tierd_tier tier = (next_tier_ + k) % 2 == 0 ? TIERD_TIER_EDGE : TIERD_TIER_CLOUD;
+        if (!upstream_.online(tier))
+            continue;
+        const LinkEstimator &estimator = link(tier);
+        const LinkEstimator::ProbeNeed need = estimator.probe_need(now, interval_ms);
+        if (need == LinkEstimator::ProbeNeed::none)
+            continue;
+        if (!pending_.empty()) {
+            // An offload waits for its reply: a probe now would delay the next request
+            // and read that traffic as the link's. Its reply (or a pause) comes soon; only
+            // under traffic that never pauses is an estimate three intervals old probed.
+            const LinkEstimator::Estimate e = estimator.estimate(now);
+            const double age =
+                need == LinkEstimator::ProbeNeed::bandwidth ? e.bandwidth_age_ms : e.rtt_age_ms;
+            if (age >= 0.0 && age < 3.0 * interval_ms)
+                continue;
+        }
+        next_tier_ = (next_tier_ + k + 1) % 2;
+        Probe probe;
+        std::size_t pad = 0;
+        if (need == LinkEstimator::ProbeNeed::bandwidth) {
+            probe.stage = Probe::Stage::canary;
+            probe.large_pad = large_probe_pad(now);
+            pad = probe.large_pad / 16;
+        }
+        send_probe(tier, pad, std::move(probe));
+        return;
     }
 }
 
+std::size_t OffloadClient::large_probe_pad(std::uint64_t now_ns) const {
+    // The edge's and the cloud's paths share the end's uplink: size for the slower.
+    double slowest = 0.0;
+    for (const LinkEstimator &estimator : links_) {
+        const double bps = estimator.estimate(now_ns).bandwidth_bps;
+        if (bps > 0.0 && (slowest == 0.0 || bps < slowest))
+            slowest = bps;
+    }
+    if (slowest <= 0.0)
+        return kUnknownLinkProbePad;
+    return std::clamp(static_cast<std::size_t>(slowest * kProbeTransferMs / 1000.0 / 8.0),
+                      kMinProbePad, kMaxProbePad);
+}
+
+bool OffloadClient::send_probe(tierd_tier tier, std::size_t pad, Probe probe) {
+    OffloadRequest request;
+    request.payload = OffloadRequest::Payload::probe;
+    request.task_id = "probe-" + std::to_string(probe_seq_++);
+    request.device_id = options_.device_id;
+    request.pad = pad;
+    const std::string payload = encode_offload_request(request);
+    if (!upstream_.send(tier, payload, request.task_id))
+        return false;
+    ++probes_sent_[tier_slot(tier)];
+    probe_bytes_[tier_slot(tier)] += payload.size();
+    probe.id = request.task_id;
+    probe.tier = tier;
+    probe.bytes = payload.size();
+    probe.sent_ns = uv_hrtime();
+    probe_ = std::move(probe);
+    return true;
+}
+
 void OffloadClient::on_probe_reply(const std::string &id) {
-    auto it = probes_.find(id);
-    if (it == probes_.end())
+    if (!probe_ || probe_->id != id)
         return; // too late: counted as a timeout already
-    it->second.rtt_ms = ms_since(it->second.sent_ns);
-    // Both halves of a pair in: one bandwidth and one rtt sample.
-    const std::string base = id.substr(0, id.size() - 1);
-    auto small = probes_.find(base + "s"), large = probes_.find(base + "l");
-    if (small == probes_.end() || large == probes_.end() || small->second.rtt_ms < 0.0 ||
-        large->second.rtt_ms < 0.0)
-        return;
-    link(small->second.tier)
-        .on_probe_pair(small->second.rtt_ms, small->second.bytes, large->second.rtt_ms,
-                       large->second.bytes, uv_hrtime());
-    probes_.erase(small);
-    probes_.erase(large);
+    const Probe probe = std::move(*probe_);
+    probe_.reset();
+    const double rtt_ms = ms_since(probe.sent_ns);
+    const std::uint64_t now = uv_hrtime();
+    LinkEstimator &estimator = link(probe.tier);
+    if (probe.stage == Probe::Stage::canary && pending_.empty() && !stopping_ && upstream_.online &&
+        upstream_.online(probe.tier)) {
+        // The pair's second probe, alone on the connection as the canary was: the large
+        // one, unless the canary says the link is far slower than estimated (then an
+        // empty one, and the canary is the pair's large half). A large one under
+        // kCanaryMinLargePad goes anyway: so small a canary's delay is jitter, not its
+        // transfer, and the pair it would make too small to time.
+        const double predicted_ms = estimator.predict_ms(probe.bytes);
+        const bool slower = probe.large_pad >= kCanaryMinLargePad && predicted_ms >= 0.0 &&
+                            rtt_ms - predicted_ms >= kProbeTransferMs;
+        Probe second;
+        second.stage = Probe::Stage::second;
+        second.first_rtt_ms = rtt_ms;
+        second.first_bytes = probe.bytes;
+        if (send_probe(probe.tier, slower ? 0 : probe.large_pad, std::move(second)))
+            return;
+    }
+    std::size_t bytes = probe.bytes + kProbeReplyBytes + 2 * kFramingBytes;
+    if (probe.stage == Probe::Stage::second) {
+        if (probe.first_bytes <= probe.bytes)
+            estimator.on_probe_pair(probe.first_rtt_ms, probe.first_bytes, rtt_ms, probe.bytes,
+                                    now);
+        else
+            estimator.on_probe_pair(rtt_ms, probe.bytes, probe.first_rtt_ms, probe.first_bytes,
+                                    now);
+        bytes += probe.first_bytes + kProbeReplyBytes + 2 * kFramingBytes;
+    } else {
+        // a lone small probe, or a canary whose pair could not go on
+        estimator.on_probe(rtt_ms, probe.bytes, now);
+    }
+    // Pacing: the next probe waits until these have taken at most kProbeShare of the
+    // link's time at its (new) estimate.
+    const double bps = estimator.estimate(now).bandwidth_bps;
+    if (bps > 0.0) {
+        const double airtime_ms = static_cast<double>(bytes) * 8.0 / bps * 1000.0;
+        probe_quiet_until_ns_ = now + static_cast<std::uint64_t>(airtime_ms / kProbeShare * 1e6);
+    }
 }
 
 void OffloadClient::closed_one() {
@@ -308,10 +416,11 @@ void OffloadClient::stop(std::function<void()> closed) {
         give_back(std::move(task), "stopping");
     auto close = [this](uv_timer_t *timer) {
         ++closing_;
-        uv_close(reinterpret_cast<uv_handle_t *>(timer), [](uv_handle_t *h) {
-            static_cast<OffloadClient *>(h->data)->closed_one();
-        });
+        uv_close(reinterpret_cast<uv_handle_t *>(timer),
+                 [](uv_handle_t *h) { static_cast<OffloadClient *>(h->data)->closed_one(); });
     };
+    probe_.reset();
+    crowded_.clear();
     if (probing_) {
         probing_ = false;
         close(&probe_timer_);
@@ -340,7 +449,9 @@ void OffloadClient::add_stats(nlohmann::json &stats) const {
                        {"samples_rtt", e.samples_rtt},
                        {"samples_bw", e.samples_bw},
                        {"timeouts", e.timeouts},
-                       {"degraded", e.degraded}};
+                       {"degraded", e.degraded},
+                       {"probes", probes_sent_[index]},
+                       {"probe_bytes", probe_bytes_[index]}};
     }
     stats["links"] = std::move(links);
 }

@@ -1,7 +1,17 @@
 // The end's side of offload: a task the scheduler placed on another tier goes there as an
 // offload request (offload_codec.hpp) and waits for the reply, until the offload timeout;
-// link probes to each online tier, and the link estimates (link_estimator.hpp) that
-// probes and real round trips feed, which the scheduler reads.
+// the link estimates (link_estimator.hpp) that real round trips and link probes feed,
+// which the scheduler reads.
+//
+// Probes cost what they measure: they share the end's one MQTT connection (and uplink)
+// with the tasks' requests. So real round trips are the first source; a tier is probed
+// only for what they do not keep fresh (LinkEstimator::probe_need, with
+// probe_interval_ms as the age limit); at most one probe is in flight on the connection
+// (the edge's never queues behind the cloud's, nor a large behind a small); none is sent
+// while an offload waits for its reply, unless the estimate is three intervals old; the
+// large probe of a pair is sized to take kProbeTransferMs at the slowest estimate of the
+// shared uplink; and after each probe the next waits until the probes have taken at most
+// kProbeShare of the link's time.
 //
 // Every task handed to send() comes back exactly once through `answered`: with the
 // remote answer (task->remote.ok), or with task->offload.fallback saying why it must run
@@ -22,6 +32,8 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -48,8 +60,10 @@ class OffloadClient {
   public:
     struct Options {
         std::string device_id;
-        int timeout_ms = 1000;        // how long an upstream reply may take
-        int probe_interval_ms = 1000; // link probes to each online tier; 0 = none
+        int timeout_ms = 1000; // how long an upstream reply may take
+        // How old an estimate of each online tier's link may grow before a probe
+        // refreshes it (real round trips refresh it for free); 0 = no probes.
+        int probe_interval_ms = 1000;
     };
     using Answered = std::function<void(TaskPtr task)>;
 
@@ -88,15 +102,21 @@ class OffloadClient {
     void add_stats(nlohmann::json &stats) const;
 
   private:
+    struct Probe; // below
     void publish(TaskPtr task, std::string payload);
     void give_back(TaskPtr task, std::string fallback);
     static void on_sweep(uv_timer_t *timer);
     static void on_probe_tick(uv_timer_t *timer);
+    void probe_tick();
     void on_probe_reply(const std::string &id);
-    LinkEstimator &link(tierd_tier tier) { return links_[tier == TIERD_TIER_CLOUD ? 1 : 0]; }
-    const LinkEstimator &link(tierd_tier tier) const {
-        return links_[tier == TIERD_TIER_CLOUD ? 1 : 0];
-    }
+    // Sends one probe of `pad` bytes to `tier` as probe_ (its stage and figures filled in
+    // from `probe`); false when it cannot go out.
+    bool send_probe(tierd_tier tier, std::size_t pad, Probe probe);
+    // The large probe's pad: kProbeTransferMs at the slowest known uplink estimate.
+    std::size_t large_probe_pad(std::uint64_t now_ns) const;
+    static int tier_slot(tierd_tier tier) { return tier == TIERD_TIER_CLOUD ? 1 : 0; }
+    LinkEstimator &link(tierd_tier tier) { return links_[tier_slot(tier)]; }
+    const LinkEstimator &link(tierd_tier tier) const { return links_[tier_slot(tier)]; }
     void closed_one();
 
     uv_loop_t *loop_;
@@ -115,19 +135,36 @@ class OffloadClient {
     bool sweeping_ = false;
     std::uint64_t late_replies_ = 0;
 
-    // Link estimates for the edge [0] and the cloud [1], and the probes in flight: id ->
-    // (tier, bytes, sent at); a pair completes when both of its replies are in.
+    // Tasks sent while another offload was in flight, or a probe still on the uplink: their
+    // round trips include waiting behind it, so they give the estimator no link sample
+    // (ids; erased with the task's reply, timeout or stop).
+    std::set<std::string> crowded_;
+
+    // Link estimates for the edge [0] and the cloud [1].
     LinkEstimator links_[2];
+    // The one probe in flight on the end's connection, if any. A bandwidth measurement is
+    // two probes, one after the other: first a canary of a sixteenth of the large pad (a
+    // link far slower than estimated shows in it, and it holds such a link 16 times less
+    // long than the large one would), then the large one, or, when the canary came back
+    // kProbeTransferMs later than the estimates predict (and the large one is at least
+    // kCanaryMinLargePad), an empty one; the pair's difference is the sample.
     struct Probe {
-        tierd_tier tier;
-        std::size_t bytes;
-        std::uint64_t sent_ns;
-        double rtt_ms = -1.0;
+        enum class Stage { lone, canary, second } stage = Stage::lone;
+        std::string id;
+        tierd_tier tier = TIERD_TIER_EDGE;
+        std::size_t bytes = 0; // the request's payload
+        std::uint64_t sent_ns = 0;
+        std::size_t large_pad = 0;  // canary: the pad of the large probe planned after it
+        double first_rtt_ms = -1.0; // second: the canary's round trip and payload
+        std::size_t first_bytes = 0;
     };
-    std::map<std::string, Probe> probes_;
+    std::optional<Probe> probe_;
+    std::uint64_t probe_quiet_until_ns_ = 0; // pacing: no probe before this
+    std::uint64_t probes_sent_[2] = {0, 0}, probe_bytes_[2] = {0, 0};
     uv_timer_t probe_timer_{};
     bool probing_ = false;
     std::uint64_t probe_seq_ = 0;
+    int next_tier_ = 0; // 0: the edge is looked at first, 1: the cloud
 };
 
 } // namespace tierd

@@ -297,7 +297,8 @@ class Bench:
             e = links.get(tier, {})
             out[tier] = {"bandwidth_mbps": round(e.get("bandwidth_bps", 0) / 1e6, 4),
                          "rtt_ms": round(e.get("rtt_ms", -1), 3), "samples_bw": e.get("samples_bw"),
-                         "degraded": e.get("degraded")}
+                         "samples_rtt": e.get("samples_rtt"), "degraded": e.get("degraded"),
+                         "probes": e.get("probes"), "probe_bytes": e.get("probe_bytes")}
         return out, st.get("tasks", {})
 
     def wait_estimates(self, min_s=4.0, max_s=45.0):
@@ -622,10 +623,13 @@ class Bench:
                          image_index=k % len(self.pixels), label_idx=self.labels[k % len(self.pixels)])
                 r["reply_bytes"] = self.reply_bytes.pop(r.get("task_id"), None)
                 recs.append(r)
+            # the link counters after the run (the probes it sent: the difference from the start)
+            est_end, _ = self.estimates()
             self.set_link(mbit=sched[0][1])
             doc = {"meta": {"name": name, "policy_settings": pol, "model": model, "rtt_ms": self.stream_rtt,
                             "hz": self.stream_hz, "seconds": self.stream_s, "schedule": sched,
                             "deadline_ms": self.deadline_ms, "estimates_at_start": est,
+                            "estimates_at_end": est_end,
                             "best_split": split if name == "best-split" else None,
                             "best_split_why": why if name == "best-split" else None},
                    "records": recs}

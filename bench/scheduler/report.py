@@ -396,8 +396,26 @@ def main():
     # ---------------------------------------------------------------- JSON
     in_agent = [g for g in gauges if isinstance(g, (int, float))]
     host_decide = None
+    final_links = {}
     if os.path.exists(os.path.join(work, "status-end.json")):
-        host_decide = json.load(open(os.path.join(work, "status-end.json"))).get("tasks", {}).get("decide_us") or None
+        final_tasks = json.load(open(os.path.join(work, "status-end.json"))).get("tasks", {})
+        host_decide = final_tasks.get("decide_us") or None
+        final_links = final_tasks.get("links", {})
+    # Probes the end sent in the whole run and in each stream run (the status counters,
+    # present in builds whose probes count them).
+    probe_totals = {t: {"probes": final_links[t].get("probes"), "bytes": final_links[t].get("probe_bytes")}
+                    for t in ("edge", "cloud") if t in final_links and final_links[t].get("probes") is not None}
+
+    def stream_probes(meta):
+        a, b = meta.get("estimates_at_start") or {}, meta.get("estimates_at_end") or {}
+        out = {}
+        for t in ("edge", "cloud"):
+            x, y = a.get(t, {}), b.get(t, {})
+            if x.get("probes") is not None and y.get("probes") is not None:
+                out[t] = {"probes": y["probes"] - x["probes"], "bytes": y["probe_bytes"] - x["probe_bytes"]}
+        return out
+    for v in stream.values():
+        v["probes"] = stream_probes(v["meta"])
     out = {
         "generated": now, "commit": run_commit, "binaries": build.get("binaries"),
         "machine": {"cpu": cpu, "cores": cores, "kernel": kernel},
@@ -409,6 +427,8 @@ def main():
                      "cloud": float(env.get("CLOUD_SLOWDOWN", "1"))},
         "power": {"compute_w": COMPUTE_W, "tx_w": TX_W, "rx_w": RX_W,
                   "energy_source": "estimated:raspberry-pi-3b-plus"},
+        "build": {k: build.get(k) for k in ("build", "build_type", "decide_build", "decide_build_type")},
+        "probes_whole_run": probe_totals,
         "decision_us": {"p50": decide["p50_us"], "p99": decide["p99_us"], "options": decide["options"],
                         "exhaustive_p50": decide["exhaustive_p50_us"], "exhaustive_p99": decide["exhaustive_p99_us"],
                         "profiles": decide.get("profiles"),
@@ -436,7 +456,8 @@ def main():
         "fixed": fixed_json,
         "stream": {k: {kk: (round(vv, 4) if isinstance(vv, float) else vv) for kk, vv in v.items() if kk != "meta"}
                    | {"schedule": v["meta"]["schedule"], "rtt_ms": v["meta"]["rtt_ms"], "hz": v["meta"]["hz"],
-                      "estimates_at_start": v["meta"].get("estimates_at_start")}
+                      "estimates_at_start": v["meta"].get("estimates_at_start"),
+                      "estimates_at_end": v["meta"].get("estimates_at_end")}
                    for k, v in stream.items()},
     }
     with open(a.json, "w") as f:
@@ -489,7 +510,8 @@ def main():
     w("## Setup")
     w("")
     w(f"- Machine: {cpu}, {cores} cores, Linux {kernel}; {now}; commit `{run_commit[:12]}`"
-      + (" checked out at the start (the agents are `build/` as it was then: " + ", ".join(
+      + (f" checked out at the start (the agents are `{build.get('build', 'build')}/` "
+         f"({build.get('build_type', '?')}) as it was then, working tree included: " + ", ".join(
           f"`{os.path.basename(f)}` built {b['built']}" for f, b in build["binaries"].items()) + ")"
          if build.get("binaries") else "")
       + (f"; the whole run took {elapsed // 60} min {elapsed % 60} s" if elapsed else "")
@@ -499,7 +521,7 @@ def main():
                                     "EDGE_SLOWDOWN", "CLOUD_SLOWDOWN", "CLOUD_RTT_MS", "CLOUD_MBIT",
                                     "STREAM_SECONDS", "STREAM_HZ", "STREAM_RTT", "STREAM_MODEL",
                                     "DEADLINE_MS", "SHAPER", "PROFILE_RUNS", "EARLY_STOP", "END_THREADS", "SPIN") if k in env) + ".")
-    w("- Processes: real `build/tierd` agents and a real mosquitto broker (`set_tcp_nodelay true`, "
+    w(f"- Processes: real `{build.get('build', 'build')}/tierd` agents and a real mosquitto broker (`set_tcp_nodelay true`, "
       "no persistence), each in a network namespace: `tds-end` (end agent, role end, "
       "`[source] kind = \"topic\"`, `[plugins] scheduler = \"scheduler-mo\"`, no pre-classifier, "
       f"`[workers] threads = {env.get('END_THREADS', '2')}`, `[offload] timeout_ms = 3000`), `tds-hub` (broker, edge agent, "
@@ -726,6 +748,10 @@ def main():
           "(bandwidth Mbit/s / RTT ms; edge, then cloud). Nominal: the swept rate and RTT; the cloud's "
           f"RTT is {drv['cloud_rtt']:g} ms more and its path also crosses the {drv['cloud_mbit']:g} Mbit/s link.")
         w("")
+        if probe_totals:
+            w("Probes over the whole run (the end's status at the end): " + "; ".join(
+                f"to the {t} {v['probes']} ({v['bytes'] / 1e6:.2f} MB of payload)" for t, v in probe_totals.items()) + ".")
+            w("")
         w("| Mbit/s | RTT ms | edge estimate | cloud estimate | waited s |")
         w("|---|---|---|---|---|")
         seen = set()
@@ -769,6 +795,13 @@ def main():
               f"{fmt(s['mean_ms'])} | {100 * s['miss_rate']:.1f}% | {s['fallbacks']} |")
         w("")
         ad = stream.get("adaptive-latency")
+        if ad and ad.get("probes"):
+            pr = ad["probes"]
+            T_ = ad["meta"]["seconds"]
+            w("Link probes the end sent during the adaptive run (status counters before and after): " + "; ".join(
+                f"{t} {pr[t]['probes']} ({pr[t]['bytes']} bytes of payload, {pr[t]['probes'] / T_:.1f}/s)" for t in pr)
+              + f". The tasks' requests in the same run: {sum(1 for r in ad['records'] if r['tier'] in ('edge', 'cloud'))} offloads.")
+            w("")
         if ad and any(c.startswith("cloud:") for c in ad["choices"]):
             w(f"The adaptive run sent {sum(v for c, v in ad['choices'].items() if c.startswith('cloud:'))} tasks to the "
               "cloud, slower than the edge on every link setting here: its link estimate to the cloud is too "
@@ -810,14 +843,14 @@ def main():
     # decision time
     w("## Decision time")
     w("")
-    w(f"`scheduler_decide_bench --p99` (build-bench, Release; 100k decisions over varying contexts, each timed): "
+    w(f"`scheduler_decide_bench --p99` ({build.get('decide_build', 'build-bench')}, {build.get('decide_build_type', 'Release')}; 100k decisions over varying contexts, each timed): "
       f"camera profile set, {decide['options']} options: p50 **{decide['p50_us']:.2f} us**, p99 "
       f"**{decide['p99_us']:.2f} us** (exhaustive scan: {decide['exhaustive_p50_us']:.2f} / "
       f"{decide['exhaustive_p99_us']:.2f} us); zoo set (`--p99=zoo`), {decide_zoo['options']} options: "
       f"{decide_zoo['p50_us']:.2f} / {decide_zoo['p99_us']:.2f} us (exhaustive {decide_zoo['exhaustive_p50_us']:.2f} / "
       f"{decide_zoo['exhaustive_p99_us']:.2f} us).")
     if host_decide or host_p50s:
-        t = "In the agent (RelWithDebInfo build), the host times each `decide()` call (`status` -> `tasks.decide_us`, over the last 1024 decisions): "
+        t = f"In the agent ({build.get('build_type', 'RelWithDebInfo')} build), the host times each `decide()` call (`status` -> `tasks.decide_us`, over the last 1024 decisions): "
         if host_p50s:
             t += (f"read after each adaptive run ({len(host_p50s)} readings), p50 a median {statistics.median(host_p50s):.1f} us, "
                   f"p99 at most {max(host_p99s):.1f} us")
@@ -827,7 +860,7 @@ def main():
         w(t + ". That includes the plugin call through the C ABI and, after each `policy.set`, the rebuild of the "
           "scheduler's tables from the profiles.")
     if in_agent:
-        w(f"In the agent (RelWithDebInfo build, one model's placements per run): scheduler-mo's `last_decide_us` gauge "
+        w(f"In the agent ({build.get('build_type', 'RelWithDebInfo')} build, one model's placements per run): scheduler-mo's `last_decide_us` gauge "
           f"read after each adaptive run ({len(in_agent)} samples): median {pct(in_agent, 0.5):.1f} us, max "
           f"{max(in_agent):.1f} us. It times the plugin's whole decide() call (the host's context converted, "
           "the core's decision, the reason text), not the core's decision alone; each sample is the run's last decision.")
@@ -860,16 +893,28 @@ def main():
           "`full_ms` (the `profile` command times 20 back-to-back calls; in the pipeline each inference runs "
           "alone, after the previous task's emulated sleep, and every per-call overhead is multiplied by the "
           "slowdown too); on its own that makes the scheduler's end predictions optimistic.")
-    w("- Link probes share the uplink with the tasks: every `probe_interval_ms` the end writes a small and a "
-      "large probe for the edge and then for the cloud, back to back into its one TCP connection. The cloud's "
-      "small probe so waits behind the edge's large one (and each small probe shares a TCP segment with the "
-      "next probe's first bytes), which inflates the cloud's RTT estimate and, by shortening the pair's time "
-      "difference, raises its bandwidth estimate above the edge's although the cloud's path is the longer one "
-      "(see the link estimates table: at low rates the cloud's RTT estimate is tens of ms too high). The energy "
-      "policy then predicts a shorter airtime to the cloud and picks it where edge and cloud cost the same energy. "
-      "After a drop of the link, the large probe is still sized for the old rate (5 ms of it, up to 64 kB): at "
-      "1 Mbit/s a 31 kB probe holds the uplink for ~250 ms, and the tasks behind it miss their deadline (the "
-      "stream's outliers).")
+    if probe_totals:
+        w("- Link probes (agent/pipeline/offload_client.cpp) share the end's one connection and uplink with the "
+          "tasks, so they are sent only for what real round trips leave stale: an offload whose transfer is "
+          "short (a fast link) is an RTT sample and checks the bandwidth; one whose transfer is long (a slow link) "
+          "is a bandwidth sample. A tier is probed when an estimate is older than `probe_interval_ms` (1 s), or "
+          "to confirm an outlier; one probe at a time on the connection (the edge's and the cloud's never queue "
+          "behind each other), none while an offload waits for its reply; a bandwidth measurement is a canary "
+          "of a sixteenth of the large probe, then the large one (3 ms at the slowest estimate, 64 B-8 KiB) or, if "
+          "the canary came back late, an empty one; after each, the next waits until probes took at most 5% "
+          "of the link's time. A step (two samples in a row more than 2x off; RTT 1.5x and 2 ms) is followed at "
+          "once.")
+    else:
+        w("- Link probes share the uplink with the tasks: every `probe_interval_ms` the end writes a small and a "
+          "large probe for the edge and then for the cloud, back to back into its one TCP connection. The cloud's "
+          "small probe so waits behind the edge's large one (and each small probe shares a TCP segment with the "
+          "next probe's first bytes), which inflates the cloud's RTT estimate and, by shortening the pair's time "
+          "difference, raises its bandwidth estimate above the edge's although the cloud's path is the longer one "
+          "(see the link estimates table: at low rates the cloud's RTT estimate is tens of ms too high). The energy "
+          "policy then predicts a shorter airtime to the cloud and picks it where edge and cloud cost the same energy. "
+          "After a drop of the link, the large probe is still sized for the old rate (5 ms of it, up to 8 KiB): at "
+          "1 Mbit/s it holds the uplink for ~65 ms, and the tasks behind it miss their deadline (the "
+          "stream's outliers).")
     if o["reply_bytes_mean"]:
         w(f"- Offload replies are {o['reply_bytes_mean']:.0f} bytes (the JSON with 10 scores) where the "
           "scheduler assumes `reply_bytes = 200` (its default): at 0.5 Mbit/s the reply's airtime is "
@@ -892,9 +937,10 @@ def main():
       + ". **This causes the wrong picks in the misses above**: near the end/edge crossover (resnet-20 at 50 ms "
       "RTT) the edge is predicted right and the end 10-20 ms too slow, so the edge is chosen where the end "
       "was faster.")
-    w("- While the adaptive scheduler keeps tasks on the end, only the probes (one pair a second) update the "
-      "link estimates, and the EWMA takes several samples to follow a change: in a trial stream it went on "
-      "running tasks on the end for ~3 s after the link had come back to 50 Mbit/s.")
+    if not probe_totals:
+        w("- While the adaptive scheduler keeps tasks on the end, only the probes (one pair a second) update the "
+          "link estimates, and the EWMA takes several samples to follow a change: in a trial stream it went on "
+          "running tasks on the end for ~3 s after the link had come back to 50 Mbit/s.")
     w("")
 
     # profiles

@@ -33,6 +33,9 @@
 #                slower and erratically here, and the emulated slowdown multiplies that by
 #                27.9); it yields to every benchmark process (nice -10)
 #   NICE=N       priority of the benchmark's processes [-10]
+#   BUILD=DIR    the build tree whose tierd and plugins run (relative to the top) [build];
+#                its scheduler_decide_bench too when it has one (TIERD_BUILD_BENCH=ON), else
+#                build-bench's
 #   KEEP=1       keep the work directory; WORK=DIR use (and keep) DIR, runs already complete
 #                there are not run again
 # Quick check:  BANDWIDTHS="2 50" RTTS=20 IMAGES=10 STREAM_SECONDS=12 bench/scheduler/run.sh
@@ -88,12 +91,16 @@ done
 case $SHAPER in linkemu | tbf) ;; *) echo "SHAPER must be linkemu or tbf" >&2; exit 2 ;; esac
 
 # ---- build (only what is missing; the build trees are shared with the developers)
-if [ ! -x "$top/build/tierd" ] || [ ! -f "$top/build/plugins/lib/scheduler-mo.so" ] ||
-    [ ! -f "$top/build/plugins/lib/inference-opencv.so" ]; then
-    ninja -C "$top/build" tierd inference-opencv scheduler-mo
+export BUILD=${BUILD:-build}
+build=$top/$BUILD
+if [ ! -x "$build/tierd" ] || [ ! -f "$build/plugins/lib/scheduler-mo.so" ] ||
+    [ ! -f "$build/plugins/lib/inference-opencv.so" ]; then
+    ninja -C "$build" tierd inference-opencv scheduler-mo
 fi
-# The decision micro-benchmark: a Release tree of its own, as bench/run.sh builds it.
-decide=$top/build-bench/bench/scheduler_decide/scheduler_decide_bench
+# The decision micro-benchmark: the agents' tree if it builds benchmarks, else a Release
+# tree of its own, as bench/run.sh builds it.
+decide=$build/bench/scheduler_decide/scheduler_decide_bench
+[ -x "$decide" ] || decide=$top/build-bench/bench/scheduler_decide/scheduler_decide_bench
 if [ ! -x "$decide" ]; then
     cmake -S "$top" -B "$top/build-bench" -G Ninja -DCMAKE_BUILD_TYPE=Release \
         -DTIERD_BUILD_BENCH=ON -DTIERD_BUILD_TESTS=ON >/dev/null
@@ -145,14 +152,14 @@ echo "scheduler benchmark: work directory $work"
 
 # A private copy of the agent and its plugins: the build tree may be rebuilt meanwhile.
 mkdir -p "$work/bin/plugins"
-cp "$top/build/tierd" "$work/bin/tierd"
-cp "$top"/build/plugins/lib/*.so "$work/bin/plugins/"
+cp "$build/tierd" "$work/bin/tierd"
+cp "$build"/plugins/lib/*.so "$work/bin/plugins/"
 cp "$decide" "$work/bin/scheduler_decide_bench"
 tierd=$work/bin/tierd
 # what was measured: the commit checked out now (read, not git) and the binaries' hashes
-$py - "$top" >"$work/build.json" <<'PY'
+$py - "$top" "$BUILD" "$decide" >"$work/build.json" <<'PY'
 import hashlib, json, os, sys, time
-top = sys.argv[1]
+top, build, decide = sys.argv[1], sys.argv[2], sys.argv[3]
 def commit():
     head = open(os.path.join(top, ".git/HEAD")).read().strip()
     if not head.startswith("ref: "):
@@ -164,8 +171,19 @@ def commit():
         if line.strip().endswith(" " + ref):
             return line.split()[0]
     return "?"
-files = ["build/tierd"] + ["build/plugins/lib/%s.so" % n for n in ("inference-opencv", "scheduler-mo")]
-out = {"commit": commit(), "binaries": {}}
+files = [build + "/tierd"] + [build + "/plugins/lib/%s.so" % n for n in ("inference-opencv", "scheduler-mo")]
+def build_type(d):
+    try:
+        for line in open(os.path.join(top, d, "CMakeCache.txt")):
+            if line.startswith("CMAKE_BUILD_TYPE:"):
+                return line.split("=", 1)[1].strip()
+    except OSError:
+        pass
+    return "?"
+out = {"commit": commit(), "build": build, "build_type": build_type(build),
+       "decide_build": os.path.relpath(decide, top).split("/bench/")[0],
+       "decide_build_type": build_type(os.path.relpath(decide, top).split("/bench/")[0]),
+       "binaries": {}}
 for f in files:
     p = os.path.join(top, f)
     out["binaries"][f] = {"sha256": hashlib.sha256(open(p, "rb").read()).hexdigest()[:16],
