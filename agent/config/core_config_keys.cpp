@@ -401,9 +401,10 @@ std::vector<CoreConfigSection> build_sections() {
             .range(1, 256));
     add(key<&Config::offload, &OffloadConfig::probe_interval_ms>(
             "probe_interval_ms",
-            "End: how often, in milliseconds (0 = never), to probe the link to each online "
-            "edge/cloud tier (a small and a large message back to back) for the scheduler's "
-            "bandwidth and RTT estimates. Real offload round trips refine the estimates too.")
+            "End: how old, in milliseconds, the bandwidth and RTT estimates of the link to "
+            "an online edge/cloud tier may grow before a probe refreshes them (0 = no "
+            "probes). Real offload round trips are the first source: a busy link is hardly "
+            "probed.")
             .range(0, 600000));
 
     s.push_back(

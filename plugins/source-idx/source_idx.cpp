@@ -1,6 +1,8 @@
 // source-idx: the images of an IDX file (Fashion-MNIST's format, gzipped or raw), with
 // their labels from a second IDX file when `labels` is set. The header (and the labels)
-// are read in create(); next() reads one image per call (worker thread).
+// are read in create(); next() reads one image per call (worker thread). `repeat` plays
+// the file that many times (0: until the agent stops), for a stream that lasts as long as
+// a soak or a benchmark needs without a file that large.
 #include <tierd/idx.hpp>
 #include <tierd/plugin.hpp>
 
@@ -38,14 +40,18 @@ class SourceIdx {
     static constexpr tierd_config_key config_keys[] = {
         tierd::key_string("path", "", "IDX images file ([source] path)"),
         tierd::key_string("labels", "", "IDX labels file; \"\" = unlabelled ([source] labels)"),
+        tierd::key_int("repeat", "1", 0, 1e9,
+                       "how many times the file is played; 0 = again and again until the "
+                       "agent stops"),
     };
 
     SourceIdx(tierd::Host, const tierd::Config &config)
-        : path_(config.get_string("path")),
+        : path_(config.get_string("path")), repeat_(config.get_int("repeat")),
           images_(idx_call([&] { return tierd::idx::ImageReader(path_); })) {
         const std::string labels = config.get_string("labels");
         if (!labels.empty())
-            labels_ = idx_call([&] { return tierd::idx::read_labels(labels, images_.count(), path_); });
+            labels_ =
+                idx_call([&] { return tierd::idx::read_labels(labels, images_.count(), path_); });
         name_ = std::filesystem::path(path_).filename().string();
         description_ = "idx:" + path_ + " (" + std::to_string(images_.count()) + " images " +
                        std::to_string(images_.rows()) + "x" + std::to_string(images_.cols()) +
@@ -53,8 +59,15 @@ class SourceIdx {
     }
 
     int next(tierd_frame &out) {
-        if (images_.at_end())
-            return TIERD_EOF;
+        if (images_.at_end()) {
+            ++played_;
+            if (repeat_ != 0 && played_ >= repeat_)
+                return TIERD_EOF;
+            // A gzipped file cannot seek: the next pass opens it again.
+            images_ = idx_call([&] { return tierd::idx::ImageReader(path_); });
+            if (images_.at_end())
+                return TIERD_EOF;
+        }
         const uint32_t index = images_.position();
         std::vector<uint8_t> pixels(images_.image_bytes());
         idx_call([&] { return images_.next(pixels.data()); });
@@ -71,6 +84,7 @@ class SourceIdx {
 
   private:
     std::string path_, name_, description_;
+    int64_t repeat_ = 1, played_ = 0; // passes asked for (0 = no end) and done
     tierd::idx::ImageReader images_;
     std::vector<uint8_t> labels_;
 };
