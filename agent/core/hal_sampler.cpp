@@ -1,5 +1,6 @@
 #include "agent/core/hal_sampler.hpp"
 
+#include "agent/loop/background_thread.hpp"
 #include <spdlog/spdlog.h>
 
 namespace tierd {
@@ -51,6 +52,7 @@ void HalSampler::on_timer(uv_timer_t *timer) {
         self->loop_, &read->work,
         [](uv_work_t *work) { // worker thread
             auto *r = static_cast<Read *>(work->data);
+            run_in_background();
             try {
                 r->result["hal"] = r->hal->snapshot_json("all");
                 auto energy = r->hal->read_energy();

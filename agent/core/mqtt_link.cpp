@@ -1,5 +1,6 @@
 #include "agent/core/mqtt_link.hpp"
 
+#include "agent/loop/background_thread.hpp"
 #include "common/mqtt5.hpp"
 
 #include <mqtt_protocol.h>
@@ -168,9 +169,9 @@ MqttLink::MqttLink(uv_loop_t *loop, MqttLinkOptions options)
         fail_construction("mqtt: libmosquitto could not create a client");
     // MQTT 5, TCP_NODELAY (replies are small packets right after a request's PUBACK),
     // credentials and TLS files: the same set-up tierctl uses (common/mqtt5).
-    if (auto failed = mqtt5::configure_client(
-            mosq_, {options_.username, options_.password, options_.tls_ca_file,
-                    options_.tls_cert_file, options_.tls_key_file}))
+    if (auto failed = mqtt5::configure_client(mosq_, {options_.username, options_.password,
+                                                      options_.tls_ca_file, options_.tls_cert_file,
+                                                      options_.tls_key_file}))
         fail_construction(failed->step == mqtt5::SetupFailure::Step::credentials
                               ? std::string("mqtt: username/password rejected: ") +
                                     mosquitto_strerror(failed->rc)
@@ -234,7 +235,10 @@ void MqttLink::try_connect() {
     attempt->wake = &attempt_done_;
     attempt_ = attempt;
     try {
-        std::thread([attempt] { attempt->run(); }).detach();
+        std::thread([attempt] {
+            run_in_background();
+            attempt->run();
+        }).detach();
     } catch (const std::system_error &e) {
         attempt_.reset();
         attempt_failed("connect",
@@ -494,8 +498,7 @@ void MqttLink::on_tick_cb(uv_timer_t *handle) {
     self->update_poll_events();
 }
 
-void MqttLink::on_connect_cb(mosquitto *, void *obj, int rc, int,
-                             const mosquitto_property *props) {
+void MqttLink::on_connect_cb(mosquitto *, void *obj, int rc, int, const mosquitto_property *props) {
     auto *self = static_cast<MqttLink *>(obj);
     // The broker's Receive Maximum: how many QoS 1/2 messages it takes in flight at once
     // (0 = it named none; libmosquitto then keeps its own default of 20).

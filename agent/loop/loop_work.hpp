@@ -3,6 +3,8 @@
 // the offload server share. Header-only.
 #pragma once
 
+#include "agent/loop/background_thread.hpp"
+
 #include <spdlog/spdlog.h>
 #include <uv.h>
 
@@ -15,7 +17,8 @@ namespace tierd {
 
 // Runs `on_worker` on a pool thread, then `on_loop` on the loop thread (either may be
 // empty). Call on the loop thread. An exception from `on_worker` is logged with `what`
-// and `on_loop` still runs, so the caller's bookkeeping always completes.
+// and `on_loop` still runs, so the caller's bookkeeping always completes. Pool threads run
+// below the loop's priority (background_thread.hpp).
 inline void queue_loop_work(uv_loop_t *loop, std::function<void()> on_worker,
                             std::function<void()> on_loop, const char *what = "work") {
     struct Job {
@@ -32,6 +35,7 @@ inline void queue_loop_work(uv_loop_t *loop, std::function<void()> on_worker,
         loop, &job.release()->req,
         [](uv_work_t *req) {
             auto *j = static_cast<Job *>(req->data);
+            run_in_background();
             try {
                 if (j->on_worker)
                     j->on_worker();

@@ -33,8 +33,9 @@ template <class Item> class WorkerLane {
 
     WorkerLane(uv_loop_t *loop, unsigned parallel, std::size_t max_batch, Run run, Done done,
                const char *what)
-        : loop_(loop), parallel_(std::max(1u, parallel)), max_batch_(std::max<std::size_t>(1, max_batch)),
-          run_(std::move(run)), done_(std::move(done)), what_(what) {}
+        : loop_(loop), parallel_(std::max(1u, parallel)),
+          max_batch_(std::max<std::size_t>(1, max_batch)), run_(std::move(run)),
+          done_(std::move(done)), what_(what) {}
     WorkerLane(const WorkerLane &) = delete;
     WorkerLane &operator=(const WorkerLane &) = delete;
 

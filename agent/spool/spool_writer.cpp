@@ -1,5 +1,6 @@
 #include "agent/spool/spool_writer.hpp"
 
+#include "agent/loop/background_thread.hpp"
 #include "agent/spool/memory_spool.hpp"
 #include "agent/spool/spool_clock.hpp"
 
@@ -51,6 +52,7 @@ SpoolWriter::SpoolWriter(SpoolOptions options, Wake wake)
     : file_options_(std::move(options)), wake_(std::move(wake)) {
     report_.where = file_options_.path.empty() ? "memory" : file_options_.path;
     thread_ = std::thread([this] {
+        run_in_background();
         open_file();
         run();
     });
@@ -61,7 +63,10 @@ SpoolWriter::SpoolWriter(std::unique_ptr<SpoolStore> spool, Wake wake)
     file_options_ = store_->options();
     report_.where = store_->where();
     report_.stats = store_->stats();
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+        run_in_background();
+        run();
+    });
 }
 
 SpoolWriter::~SpoolWriter() {
