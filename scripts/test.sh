@@ -23,7 +23,7 @@ else
 fi
 
 # The sanitizer step (docs/fuzzing.md): the whole suite again under ASan + UBSan in
-# build-asan (clang), then each libFuzzer harness for FUZZ_SECONDS (default 60).
+# build-asan (clang), then each libFuzzer harness for FUZZ_SECONDS (default 30).
 # TIERD_TEST_SANITIZERS=0 skips it.
 if [ "${TIERD_TEST_SANITIZERS:-1}" = 0 ]; then
     echo "sanitizer tests skipped (TIERD_TEST_SANITIZERS=0)"
