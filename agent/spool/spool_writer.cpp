@@ -6,8 +6,6 @@
 
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,7 +20,6 @@ constexpr std::chrono::milliseconds kReopenMin{1000}, kReopenMax{30000};
 // At shutdown, how long writes that keep failing for a reason that may pass are retried.
 constexpr std::chrono::milliseconds kFinalRetries{3000};
 constexpr std::size_t kMoveChunk = 1024;
-constexpr int kWriterNice = 5;
 
 void add_counters(SpoolStats &to, const SpoolStats &from) {
     to.recovered += from.recovered;
@@ -369,9 +366,6 @@ SpoolStats SpoolWriter::combined() const {
 }
 
 void SpoolWriter::run() {
-    // Background work: where the CPUs are short, the loop thread (and inference) go first.
-    // A Linux thread's nice value is its own; lowering it needs no privilege.
-    setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), kWriterNice);
     next_tick_ = Clock::now() + kTick;
     Clock::time_point stop_deadline{};
     std::unique_lock lk(mu_);

@@ -22,8 +22,12 @@ runs=${RUNS:-3}
 build=${BUILD:-$top/build-bench}
 out=$top/bench/results
 mkdir -p "$out"
-cmake -S "$top" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTIERD_BUILD_BENCH=ON \
-    -DTIERD_BUILD_TESTS=ON >/dev/null
+# A build tree given as BUILD is used as it is configured (its type goes in the report);
+# the default one is configured here as a Release build.
+if [ ! -f "$build/build.ninja" ]; then
+    cmake -S "$top" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTIERD_BUILD_BENCH=ON \
+        -DTIERD_BUILD_TESTS=ON >/dev/null
+fi
 ninja -C "$build" tierd raw_loop >/dev/null
 tierd=$build/tierd
 dataset=/usr/share/datasets/fashion-mnist
