@@ -80,8 +80,13 @@ void Agent::update_offload_serving() {
             [this] { return plugins_->current().inference; },
             [this](const std::string &topic, const std::string &payload,
                    const std::string &correlation) {
+                // QoS 0, as the requests (docs/mqtt.md, "Budget and delivery"): a reply is
+                // of use only while the end waits. It also keeps the serving agent's own
+                // QoS 1 messages few, and libmosquitto reads as many packets per call as
+                // it has QoS 1/2 messages in flight: with a reply per request that was
+                // up to 16 large requests read in one go, holding the loop for ms.
                 if (mqtt_)
-                    mqtt_->publish(topic, payload, 1, false, correlation);
+                    mqtt_->publish(topic, payload, 0, false, correlation);
             },
             [this](std::shared_ptr<PluginInstance> instance) {
                 plugins_->release(std::move(instance));

@@ -143,7 +143,10 @@ wait "$daemon_pid" || fail "the installed daemon did not stop cleanly on SIGTERM
 daemon_pid=
 grep -q "Read-only file system\|Permission denied" "$work/daemon.log" &&
     fail "the daemon tried to write outside its state directory"
-rm -f "$plugdir/$name.so"
+# Everything the template's install put there (it builds more than one plugin: the
+# fusion example and the source-pattern source), so that the purge below finds the
+# plugin directory as the packages left it.
+xargs -r rm -f <"$work/plugin/build/install_manifest.txt"
 
 step "remove: the conffile and the state stay"
 apt-get remove -y -qq tierd tierd-dev tierd-models >"$work/apt.log" 2>&1 || { cat "$work/apt.log"; fail "apt-get remove"; }
