@@ -127,8 +127,9 @@ std::optional<ConfigValue> scalar_value(const toml::node &node, tierd_config_typ
 
 std::string format_number(double value) {
     // Whole numbers as integers: to_chars' shortest form writes 100000 as "1e+05".
-    if (value == static_cast<double>(static_cast<std::int64_t>(value)) && value > -1e15 &&
-        value < 1e15)
+    // The range is checked first: casting a double outside int64's range is undefined.
+    if (value > -1e15 && value < 1e15 &&
+        value == static_cast<double>(static_cast<std::int64_t>(value)))
         return std::to_string(static_cast<std::int64_t>(value));
     std::array<char, 64> buf{};
     auto [ptr, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), value);

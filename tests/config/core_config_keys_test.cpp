@@ -1,3 +1,4 @@
+#include "agent/config/config_key.hpp"
 #include "agent/config/core_config_keys.hpp"
 
 #include <gtest/gtest.h>
@@ -101,3 +102,15 @@ TEST(CoreConfigKeys, TypeErrorsUseOneVocabulary) {
 
 } // namespace
 } // namespace tierd
+
+// Numbers in messages: whole ones as integers, the rest in their shortest form, and
+// values far outside int64's range without a cast that is undefined (the fuzzer found
+// `mean = -1e36` in a plugin table).
+TEST(FormatNumber, WholeFractionalAndHugeValues) {
+    EXPECT_EQ(tierd::format_number(100000), "100000");
+    EXPECT_EQ(tierd::format_number(-3), "-3");
+    EXPECT_EQ(tierd::format_number(0.25), "0.25");
+    EXPECT_EQ(tierd::format_number(1e36), "1e+36");
+    EXPECT_EQ(tierd::format_number(-1e36), "-1e+36");
+    EXPECT_EQ(tierd::format_number(1e300 * 1e300), "inf");
+}

@@ -32,6 +32,21 @@ constexpr std::uint64_t kMs = 1000000;     // ns
 constexpr std::size_t kFramingBytes = 100; // MQTT topic and properties, TCP/IP headers
 constexpr double kComputeMs = 5.0;
 
+// Every figure here comes from timing a real loop. Under AddressSanitizer the loop and
+// the modelled wire run 2-3x slower, the measured round trips stretch with them, and so
+// do the probe sizes and the times derived from them: the bounds are doubled there.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr double kTimeSlack = 2.0;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr double kTimeSlack = 2.0;
+#else
+constexpr double kTimeSlack = 1.0;
+#endif
+#else
+constexpr double kTimeSlack = 1.0;
+#endif
+
 // One message the end sent, as the link saw it.
 struct Sent {
     std::uint64_t at_ns = 0;
@@ -244,7 +259,7 @@ TEST_F(ProbeTest, ProbesHoldASlowUplinkOnlyAFewMs) {
     auto probes = probes_since(known);
     ASSERT_GT(probes.size(), 4u);
     for (const Sent &s : probes)
-        EXPECT_LE(s.airtime_ms, 7.0) << s.bytes << " bytes (pad " << s.pad << ")";
+        EXPECT_LE(s.airtime_ms, 7.0 * kTimeSlack) << s.bytes << " bytes (pad " << s.pad << ")";
 
     rate_bps = 50e6;
     ASSERT_TRUE(run_until(
@@ -262,7 +277,7 @@ TEST_F(ProbeTest, ProbesHoldASlowUplinkOnlyAFewMs) {
     probes = probes_since(drop);
     ASSERT_FALSE(probes.empty());
     for (const Sent &s : probes)
-        EXPECT_LE(s.airtime_ms, 10.0) << s.bytes << " bytes (pad " << s.pad << ")";
+        EXPECT_LE(s.airtime_ms, 10.0 * kTimeSlack) << s.bytes << " bytes (pad " << s.pad << ")";
 }
 
 // Real round trips are the samples: while an offload waits for its reply no probe goes
@@ -334,10 +349,10 @@ TEST_F(ProbeTest, FollowsARecoveryWithinASecond) {
     const std::uint64_t recovery = uv_hrtime();
     EXPECT_TRUE(run_until(
         [&] { return bandwidth(TIERD_TIER_EDGE) > 25e6 && bandwidth(TIERD_TIER_CLOUD) > 25e6; },
-        1000))
+        static_cast<int>(1000 * kTimeSlack)))
         << "after 1 s: edge " << bandwidth(TIERD_TIER_EDGE) / 1e6 << ", cloud "
         << bandwidth(TIERD_TIER_CLOUD) / 1e6 << " Mbit/s";
-    EXPECT_LT((uv_hrtime() - recovery) / kMs, 1000u);
+    EXPECT_LT(static_cast<double>((uv_hrtime() - recovery) / kMs), 1000 * kTimeSlack);
 }
 
 } // namespace
