@@ -19,7 +19,8 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 images=${IMAGES:-10000}
 runs=${RUNS:-3}
-build=${BUILD:-$top/build-bench}
+build=${BUILD:-build-bench}
+case $build in /*) ;; *) build=$top/$build ;; esac
 out=$top/bench/results
 mkdir -p "$out"
 # A build tree given as BUILD is used as it is configured (its type goes in the report);
@@ -112,7 +113,7 @@ PY
 }
 
 raw_run() { # MODEL THREADS
-    "$build/raw_loop" "$top/models/$(model_file "$1")" "$dataset/t10k-images-idx3-ubyte.gz" "$2" \
+    "$build/bench/raw_loop" "$top/models/$(model_file "$1")" "$dataset/t10k-images-idx3-ubyte.gz" "$2" \
         "$images" | /usr/bin/python3 -c '
 import json, sys
 r = json.loads(sys.stdin.read()); r["kind"] = "raw"; r["model"] = sys.argv[1]
