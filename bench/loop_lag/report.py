@@ -63,7 +63,7 @@ def evidence_text(name, e):
                 f"unanswered in {e['silent_s']} s; log: \"{e['reconnect_log']}\"")
     if name == "edge-batches":
         d = e["driver"]
-        return (f"{e['frames_per_s']} frames/s in {e['batches']} batches, mean {e['mean_batch']} "
+        return (f"{e['frames_per_s']} frames/s in {e['batches']} inference calls, mean {e['mean_batch']} frames a call "
                 f"(largest {e['largest_batch']}); busy {e['busy']}, failed {e['failed']}; "
                 f"driver: {d['ok']} ok, {d['lost']} lost, errors {json.dumps(d['errors'])}")
     return json.dumps(e)
