@@ -238,11 +238,12 @@ TEST_F(ProbeTest, OneProbeAtATimeOnTheConnection) {
     EXPECT_GT(to(TIERD_TIER_EDGE), 2);
     EXPECT_GT(to(TIERD_TIER_CLOUD), 2);
     EXPECT_EQ(max_probes_in_flight, 1);
-    // Within 2x: a 3 ms difference timed through this loop's 1 ms wire ticks.
-    EXPECT_GT(bandwidth(TIERD_TIER_EDGE), 0.25e6);
-    EXPECT_LT(bandwidth(TIERD_TIER_EDGE), 1e6);
-    EXPECT_GT(bandwidth(TIERD_TIER_CLOUD), 0.25e6);
-    EXPECT_LT(bandwidth(TIERD_TIER_CLOUD), 1e6);
+    // Within 2x (4x under ASan): a 3 ms difference timed through this loop's 1 ms wire
+    // ticks.
+    EXPECT_GT(bandwidth(TIERD_TIER_EDGE), 0.25e6 / kTimeSlack);
+    EXPECT_LT(bandwidth(TIERD_TIER_EDGE), 1e6 * kTimeSlack);
+    EXPECT_GT(bandwidth(TIERD_TIER_CLOUD), 0.25e6 / kTimeSlack);
+    EXPECT_LT(bandwidth(TIERD_TIER_CLOUD), 1e6 * kTimeSlack);
 }
 
 // Once the link is known to be slow, no probe holds it more than a few ms (at 191e5a5 the
