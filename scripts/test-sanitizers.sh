@@ -77,4 +77,5 @@ fi
 done_at=$(date +%s)
 echo "sanitizers: build $((built - start)) s, ctest $((tested - built)) s," \
     "fuzzing $((done_at - tested)) s (${fuzz_seconds} s per harness)"
+[ "$failed" = 0 ] || "$top/scripts/ctest-failures.sh" "$build"
 exit "$failed"

@@ -39,5 +39,8 @@ fi
 if [ "${TIERD_TEST_GCC:-0}" = 1 ] || [ "${TIERD_TEST_SANITIZERS:-1}" = 0 ]; then
     cmake -S "$top" -B "$top/build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTIERD_WERROR=ON
     ninja -C "$top/build"
-    ctest --test-dir "$top/build" --output-on-failure -j2
+    ctest --test-dir "$top/build" --output-on-failure -j2 || {
+        "$top/scripts/ctest-failures.sh" "$top/build"
+        exit 1
+    }
 fi

@@ -104,7 +104,13 @@ echo "$err" | grep -q "0 of 1 telemetry documents" || fail "watch ran out of tim
 # non-interactive shell's background jobs ignore SIGINT.
 "$tierctl" --port "$BROKER_PORT" watch --duration 20 >"$work/watch.out" 2>&1 &
 watch_pid=$!
-sleep 1
+# SIGINT once it has shown a telemetry line (so its handler is in place): a fixed 1 s
+# sleep was too short for an ASan build on a loaded 2-core CI machine.
+for _ in $(seq 150); do
+    grep -q "cam-a telemetry" "$work/watch.out" && break
+    kill -0 "$watch_pid" 2>/dev/null || break
+    sleep 0.1
+done
 kill -INT "$watch_pid"
 rc=0; wait "$watch_pid" || rc=$?
 [ "$rc" -eq 0 ] || fail "watch exited $rc after SIGINT: $(cat "$work/watch.out")"
