@@ -22,6 +22,11 @@
 #   edge-batches   an edge (batch_max 16, one inference job on 2 cores) serves 640x360 BGR
 #                  frames (691,200 bytes each) from a driver keeping 48 requests in flight
 #
+# The floor: in every window bench/loop_lag/bare_loop runs beside the agent, a libuv loop
+# with nothing but the same loop-lag timer, at the same priority. Its figures are how late
+# any loop thread runs under that load on this machine (a VM's vCPU wakes late when idle
+# and waits for a core when busy); the agent's own work adds the difference.
+#
 # The measurement window: after the agent's warm-up, the script waits for one telemetry
 # document (which starts a new loop-lag period) and at once sets telemetry.interval_ms to
 # an hour, so no other document starts a new one; at the end of the window the `status`
@@ -93,9 +98,21 @@ stop_agent() {
 # The row of one scenario: the window's loop lag plus what shows the scenario happened.
 write_row() { # NAME DESCRIPTION STATUS_AFTER EVIDENCE_JSON
     jq -n --arg scenario "$1" --arg description "$2" --slurpfile st "$3" --argjson evidence "$4" \
+        --slurpfile floor "$work/floor/$1.json" \
         '{scenario: $scenario, description: $description} + $st[0].loop_lag.period +
-         {evidence: $evidence}' >"$work/rows/$1.json"
+         {floor: $floor[0], evidence: $evidence}' >"$work/rows/$1.json"
     log "$1: $(jq -c '{p50_ms, p99_ms, max_ms, samples}' "$work/rows/$1.json")"
+}
+
+# The floor: bench/loop_lag/bare_loop beside the scenario for the window, at the agent's
+# priority; write_row puts its figures in the row as "floor".
+start_floor() { # NAME
+    "$work/bare_loop" "$window" >"$work/floor/$1.json" &
+    FLOOR_PID=$!
+}
+end_floor() {
+    wait "$FLOOR_PID" || fail "bare_loop failed"
+    FLOOR_PID=
 }
 
 # ---- Configs ---------------------------------------------------------------------------
@@ -159,9 +176,11 @@ scenario_stream() { # NAME SYNC: the end streams; a console pings it every 20 ms
     status_to "$dev" "$dir/before.json"
     mark_window "$dev"
     local t0=$SECONDS
+    start_floor "$name"
     "$work/ping_console" 127.0.0.1 "$BROKER_PORT" "$dev" "$window" 20 >"$dir/ping.json" ||
         fail "$name: the ping console failed"
     status_to "$dev" "$dir/after.json"
+    end_floor
     local elapsed=$((SECONDS - t0))
     stop_agent
     [ "$(jq -r '.tasks.state' "$dir/after.json")" = running ] ||
@@ -192,9 +211,11 @@ CONF
     start_agent "$dir/idle.toml" "$dir/idle.log"
     wait_until "$dev" 'true' 30 "$dev did not answer"
     mark_window "$dev"
+    start_floor idle
     "$work/ping_console" 127.0.0.1 "$BROKER_PORT" "$dev" "$window" 20 >"$dir/ping.json" ||
         fail "idle: the ping console failed"
     status_to "$dev" "$dir/after.json"
+    end_floor
     stop_agent
     write_row idle "agent without a source, pinged every 20 ms" "$dir/after.json" '{}'
     jq '{scenario: "idle", while: "agent idle"} + .' "$dir/ping.json" >"$work/ping/idle.json"
@@ -211,8 +232,10 @@ scenario_broker_down() { # the broker goes away for the window; the spool drops 
     status_to "$dev" "$dir/before.json"
     mark_window "$dev"
     local t0=$SECONDS
+    start_floor broker-down
     stop_broker
     sleep "$window" # the agent streams on into its spool; nothing can be asked meanwhile
+    end_floor
     start_broker "$work/broker" # the same port
     wait_until "$dev" 'true' 30 "$dev did not reconnect"
     status_to "$dev" "$dir/after.json"
@@ -248,9 +271,11 @@ dns_inner() { # DIR
     status_to "$dev" "$dir/before.json"
     mark_window "$dev"
     local t0=$SECONDS
+    start_floor dns-silent
     rr "$dev" '{"op":"set-config","args":{"changes":{"mqtt.host":"broker.loop-lag.test"}}}' |
         jq -e '.ok' >/dev/null || fail "dns-silent: set-config mqtt.host refused"
     sleep "$window" # streams locally; each connect attempt waits on the silent resolver
+    end_floor
     local queries
     queries=$(cat "$dir/dns_queries")
     # The file again, with the window's telemetry interval, so that the reload changes
@@ -354,7 +379,9 @@ CONF
     status_to "$dev" "$dir/before.json"
     mark_window "$dev"
     local t0=$SECONDS
+    start_floor edge-batches
     sleep "$window"
+    end_floor
     status_to "$dev" "$dir/after.json"
     local elapsed=$((SECONDS - t0))
     kill "$DRIVER_PID"
@@ -394,10 +421,11 @@ elif [ "${SHORT:-0}" = 1 ]; then
 else
     out=$top/bench/results
 fi
-mkdir -p "$out" "$work/rows" "$work/ping" "$work/broker"
+mkdir -p "$out" "$work/rows" "$work/ping" "$work/broker" "$work/floor"
 cleanup() {
     stop_agent
     [ -n "${DRIVER_PID:-}" ] && kill "$DRIVER_PID" 2>/dev/null
+    [ -n "${FLOOR_PID:-}" ] && kill "$FLOOR_PID" 2>/dev/null
     stop_broker || true
     remove_namespace
     rm -rf "$work"
@@ -408,6 +436,8 @@ for tool in ping_console offload_driver; do
     c++ -O2 -std=c++20 "$here/$tool.cpp" -o "$work/$tool" \
         $(pkg-config --cflags --libs libmosquitto) -lpthread
 done
+c++ -O2 -std=c++20 -I"$top" "$here/bare_loop.cpp" "$top/agent/loop/loop_lag.cpp" \
+    -o "$work/bare_loop" $(pkg-config --cflags --libs libuv)
 start_broker "$work/broker"
 log "tierd from $build; window ${window} s; broker on 127.0.0.1:$BROKER_PORT"
 scenario_stream stream-full full
