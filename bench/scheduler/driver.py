@@ -151,6 +151,7 @@ class Bench:
         self.cloud_mbit = float(env["CLOUD_MBIT"])
         self.stream_on = env["STREAM"] != "0"
         self.sweep_on = env["SWEEP"] != "0"
+        self.paired_on = env.get("PAIRED", "1") != "0"
         self.stream_s = float(env["STREAM_SECONDS"])
         self.stream_hz = float(env["STREAM_HZ"])
         self.stream_rtt = float(env["STREAM_RTT"])
@@ -377,6 +378,53 @@ class Bench:
                 r["reply_bytes"] = self.reply_bytes.pop(r["task_id"])
         return recs
 
+    def paired(self, path, arms, tag_prefix, label):
+        """PAIRED: two policies measured side by side, image by image: for each of the
+        IMAGES images (after WARMUP per arm) the first arm's policy is set and the image
+        run, then the second's and the same image again. Slow drifts of this VM's speed
+        (40-image runs of one placement differ by up to ~30% here, mostly in the compute
+        the end's emulation multiplies by 28.9) then fall on both arms alike. arms:
+        [(name, policy)]; writes {"meta", "arms": {name: records}}."""
+        if os.path.exists(path):
+            try:
+                doc = json.load(open(path))
+                if all(len(doc["arms"][n]) == self.images_n for n, _ in arms):
+                    return doc
+            except (ValueError, KeyError):
+                pass
+        recs = {n: [] for n, _ in arms}
+        t = time.monotonic()
+        for i in range(-self.warmup, self.images_n):
+            index = i if i >= 0 else len(self.pixels) + i
+            for name, pol in arms:
+                self.policy_set(pol)
+                tid = "%s-%s-%d" % (tag_prefix, name, i)
+                self.mq.publish("tierd/v1/dev/%s/input" % END, self.payload(tid, index))
+                rec = self.wait_result(tid, 60)
+                if rec is None:
+                    rec = {"ok": False, "error": "no result within 60 s (driver)", "source": "topic:" + tid}
+                if i >= 0:
+                    rec["image_index"] = index
+                    rec["label_idx"] = self.labels[index]
+                    recs[name].append(rec)
+        time.sleep(0.05)
+        for rs in recs.values():
+            for r in rs:
+                if r.get("task_id") in self.reply_bytes:
+                    r["reply_bytes"] = self.reply_bytes.pop(r["task_id"])
+        doc = {"meta": {"arms": [{"name": n, "policy_settings": pol} for n, pol in arms],
+                        "wall_s": round(time.monotonic() - t, 2)}, "arms": recs}
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path + ".tmp", "w") as f:
+            json.dump(doc, f)
+        os.rename(path + ".tmp", path)
+        means = []
+        for n, _ in arms:
+            lat = [r["timing_ms"]["total"] for r in recs[n] if r.get("ok")]
+            means.append("%s %.1f ms" % (n, sum(lat) / len(lat) if lat else float("nan")))
+        print("[%s] %-30s paired: %s" % (self.elapsed(), label, ", ".join(means)), flush=True)
+        return doc
+
     def costs(self, recs, mbit):
         """Mean latency (ms) and end energy (J) of records, as report.py estimates energy
         (3.2 W compute, 1.0 W tx, 0.5 W rx at the link rate; a missing reply size counts
@@ -521,6 +569,22 @@ class Bench:
                     except RuntimeError as e:
                         print("  status / plugins.list: %s" % e, file=sys.stderr)
             info["scheduler_gauges"] = gauges
+            if self.paired_on:
+                # The latency policy against the fastest fixed placement, image by image.
+                for model in self.models:
+                    best, best_ms = None, float("inf")
+                    for name, force in self.fixed(model):
+                        doc = json.load(open(os.path.join(pdir, model, name + ".json")))
+                        if doc["meta"].get("stopped_early"):
+                            continue
+                        ms, _ = self.costs(doc["records"], bw)
+                        if ms < best_ms:
+                            best, best_ms = (name, force), ms
+                    pol = dict(self.adaptive(model))["latency"]
+                    self.paired(os.path.join(pdir, model, "paired", "latency.json"),
+                                [("adaptive-latency", pol),
+                                 (best[0], dict(self.base_policy(model), force=best[1]))],
+                                "%s-%s-paired" % (point, model), "%g Mbit/s %g ms %s" % (bw, rtt, model))
             json.dump(info, open(os.path.join(pdir, "point.json"), "w"), indent=1)
 
     def point_complete(self, pdir):

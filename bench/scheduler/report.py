@@ -119,6 +119,16 @@ def load(work):
                 for f in sorted(os.listdir(mdir)):
                     if f.endswith(".json"):
                         runs[f[:-5]] = Run(json.load(open(os.path.join(mdir, f))), bw)
+                # PAIRED runs (driver.py paired()): {arm name: Run}, arms in their order
+                paired = {}
+                ppath = os.path.join(mdir, "paired", "latency.json")
+                if os.path.exists(ppath):
+                    pdoc = json.load(open(ppath))
+                    for arm in pdoc["meta"]["arms"]:
+                        paired[arm["name"]] = Run({"meta": {"name": arm["name"],
+                                                            "force": arm["policy_settings"].get("force") or None},
+                                                   "records": pdoc["arms"][arm["name"]]}, bw)
+                info = dict(info, paired_latency=paired)
                 points[(model, bw, rtt)] = (runs, info)
     return drv, points
 
@@ -291,6 +301,20 @@ def main():
                                              and p["choice_ratio"] <= 1 + WITHIN),
                         "choice_known": sum(1 for _, p in rows if p["choice_ratio"] is not None),
                         "misses_same": sum(1 for _, p in misses if p["same_as_best"])}
+    # PAIRED: the latency policy and the fastest fixed placement, image by image
+    paired_rows = []
+    for (model, bw, rtt), pa in sorted(analysis.items()):
+        arms = pa["info"].get("paired_latency") or {}
+        if "adaptive-latency" not in arms or len(arms) != 2:
+            continue
+        fixed_name = next(n for n in arms if n != "adaptive-latency")
+        ad, fx = arms["adaptive-latency"], arms[fixed_name]
+        ratio = ad.lat_mean / fx.lat_mean
+        paired_rows.append({"model": model, "bandwidth_mbps": bw, "rtt_ms": rtt, "fixed": fixed_name,
+                            "adaptive_ms": round(ad.lat_mean, 3), "fixed_ms": round(fx.lat_mean, 3),
+                            "ratio": round(ratio, 4), "within_5pct": ratio <= 1 + WITHIN,
+                            "adaptive_choice": ad.choice, "adaptive_choice_share": round(ad.choice_share, 3),
+                            "n": [ad.ok, fx.ok]})
     # Neurosurgeon side by side
     side = []
     for k, pa in sorted(analysis.items()):
@@ -449,6 +473,9 @@ def main():
                           "misses_with_the_best_placement": s["misses_same"],
                           "worst_ratio": round(s["worst_ratio"], 4),
                           "times_beaten": s["beaten"]} for pol, s in summary.items()},
+        "paired_latency": {"points": len(paired_rows),
+                           "within_5pct": sum(1 for r in paired_rows if r["within_5pct"]),
+                           "rows": paired_rows},
         "vs_neurosurgeon": side_summary,
         "replicate_noise": noise_summary,
         "oddities": oddities,
@@ -629,6 +656,24 @@ def main():
         if s["misses"]:
             w(f"- **{pol}** misses: " + "; ".join(miss_text(k, p, METRIC[pol]) for k, p in s["misses"]) + ".")
     w("")
+    if paired_rows:
+        within_p = sum(1 for r in paired_rows if r["within_5pct"])
+        w("**Side by side, image by image (PAIRED).** At each point, after the runs above, the latency "
+          "policy and the fastest fixed placement of that point's first pass ran %d images each, "
+          "alternating (the policy set before every image: adaptive, then the fixed placement on the same "
+          "image), so that this VM's slow drifts of speed fall on both alike. The latency policy is within 5%% "
+          "of the fixed placement at **%d / %d** points; worst ratio %.3f." % (
+              max(max(r["n"]) for r in paired_rows),
+              within_p, len(paired_rows), max(r["ratio"] for r in paired_rows)))
+        misses_p = [r for r in paired_rows if not r["within_5pct"]]
+        if misses_p:
+            w("")
+            w("- paired misses: " + "; ".join(
+                "%s %g Mbit/s %g ms: adaptive %.1f ms (%s %.0f%%) vs %s %.1f ms (+%.1f%%)" % (
+                    r["model"], r["bandwidth_mbps"], r["rtt_ms"], r["adaptive_ms"], short(r["adaptive_choice"], r["model"]),
+                    100 * r["adaptive_choice_share"], r["fixed"], r["fixed_ms"], 100 * (r["ratio"] - 1))
+                for r in misses_p) + ".")
+        w("")
     w("How often each policy's adaptive run beats each fixed placement (points, of those swept):")
     w("")
     for pol, s in summary.items():

@@ -19,6 +19,9 @@
 #   STREAM=0     skip the changing-link stream; STREAM_SECONDS [60], STREAM_HZ [10],
 #                STREAM_RTT [20], STREAM_MODEL [resnet-20], DEADLINE_MS [100], STREAM_FLOOR
 #                (the ramp's end, Mbit/s) [0.2]
+#   PAIRED=0     skip the paired runs: at each point, after the adaptive runs, the latency
+#                policy and the fastest fixed placement run image by image, alternating
+#                (IMAGES each), so that the VM's slow drifts fall on both alike [1]
 #   SWEEP=0      skip the sweep (the stream's "best static split" is then the last cut)
 #   SHAPER       linkemu (the delay line serialises each packet at the rate, as netem's
 #                `rate` does) or tbf (tc tbf on each TUN device, as bench/edge_based) [linkemu]
@@ -62,6 +65,7 @@ export CLOUD_RTT_MS=${CLOUD_RTT_MS:-20}
 export CLOUD_MBIT=${CLOUD_MBIT:-50}
 export STREAM=${STREAM:-1}
 export SWEEP=${SWEEP:-1}
+export PAIRED=${PAIRED:-1}
 export STREAM_SECONDS=${STREAM_SECONDS:-60}
 export STREAM_HZ=${STREAM_HZ:-10}
 export STREAM_RTT=${STREAM_RTT:-20}
