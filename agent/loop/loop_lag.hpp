@@ -15,8 +15,9 @@
 // monitorEventLoopDelay takes the same difference).
 //
 // Resolution. libuv keeps timer deadlines in whole milliseconds of its clock, so a timer
-// may run up to 1 ms before or after the exact deadline (early runs count as 0); an idle
-// loop shows well under 1 ms. Percentiles come from a histogram with two significant
+// may run up to 1 ms before or after the exact deadline (early runs count as 0). Even an
+// empty loop is late by what the machine adds (a VM's vCPU waking, a core shared with
+// other threads): bench/loop_lag's "floor" measures it beside the agent. Percentiles come from a histogram with two significant
 // digits and are the upper edge of their bucket (at most 10% high, never above max_ms);
 // max_ms is exact.
 //
