@@ -380,8 +380,8 @@ class Bench:
 
     def paired(self, path, arms, tag_prefix, label):
         """PAIRED: two policies measured side by side, image by image: for each of the
-        IMAGES images (after WARMUP per arm) the first arm's policy is set and the image
-        run, then the second's and the same image again. Slow drifts of this VM's speed
+        IMAGES images (after WARMUP per arm) one arm's policy is set and the image run,
+        then the other's and the same image again, the order swapping every image (ABBA). Slow drifts of this VM's speed
         (40-image runs of one placement differ by up to ~30% here, mostly in the compute
         the end's emulation multiplies by 28.9) then fall on both arms alike. arms:
         [(name, policy)]; writes {"meta", "arms": {name: records}}."""
@@ -396,7 +396,10 @@ class Bench:
         t = time.monotonic()
         for i in range(-self.warmup, self.images_n):
             index = i if i >= 0 else len(self.pixels) + i
-            for name, pol in arms:
+            # ABBA: the arms swap places every image, so neither is always the first to run
+            # an image, or always the one after the other's policy change (the first paired
+            # run, always adaptive first, had the same placement 30% slower in that arm).
+            for name, pol in (arms if i % 2 == 0 else list(reversed(arms))):
                 self.policy_set(pol)
                 tid = "%s-%s-%d" % (tag_prefix, name, i)
                 self.mq.publish("tierd/v1/dev/%s/input" % END, self.payload(tid, index))
@@ -581,9 +584,13 @@ class Bench:
                         if ms < best_ms:
                             best, best_ms = (name, force), ms
                     pol = dict(self.adaptive(model))["latency"]
+                    fixed_pol = dict(self.base_policy(model), force=best[1])
+                    # PAIRED=control: the fixed placement against itself (an A/A check of
+                    # the paired method; the report then shows what it measures as noise)
+                    first = ("control-" + best[0], fixed_pol) if os.environ.get("PAIRED") == "control" \
+                        else ("adaptive-latency", pol)
                     self.paired(os.path.join(pdir, model, "paired", "latency.json"),
-                                [("adaptive-latency", pol),
-                                 (best[0], dict(self.base_policy(model), force=best[1]))],
+                                [first, (best[0], fixed_pol)],
                                 "%s-%s-paired" % (point, model), "%g Mbit/s %g ms %s" % (bw, rtt, model))
             json.dump(info, open(os.path.join(pdir, "point.json"), "w"), indent=1)
 

@@ -21,7 +21,9 @@
 #                (the ramp's end, Mbit/s) [0.2]
 #   PAIRED=0     skip the paired runs: at each point, after the adaptive runs, the latency
 #                policy and the fastest fixed placement run image by image, alternating
-#                (IMAGES each), so that the VM's slow drifts fall on both alike [1]
+#                (IMAGES each), so that the VM's slow drifts fall on both alike [1];
+#                PAIRED=control runs the fixed placement against itself instead (an A/A
+#                check: what the paired method measures between two identical arms)
 #   SWEEP=0      skip the sweep (the stream's "best static split" is then the last cut)
 #   SHAPER       linkemu (the delay line serialises each packet at the rate, as netem's
 #                `rate` does) or tbf (tc tbf on each TUN device, as bench/edge_based) [linkemu]
