@@ -171,6 +171,8 @@ def main():
     ap = argparse.ArgumentParser()
     for k in ("work", "top", "md", "json", "png"):
         ap.add_argument("--" + k, required=True)
+    # the work directory of a PAIRED=control run (the fixed placement against itself)
+    ap.add_argument("--control")
     a = ap.parse_args()
     work = a.work
     drv, points = load(work)
@@ -301,6 +303,17 @@ def main():
                                              and p["choice_ratio"] <= 1 + WITHIN),
                         "choice_known": sum(1 for _, p in rows if p["choice_ratio"] is not None),
                         "misses_same": sum(1 for _, p in misses if p["same_as_best"])}
+    # PAIRED=control (A/A): the fastest fixed placement against itself, image by image
+    control_rows = []
+    if a.control:
+        for (model, bw, rtt), (runs, info) in sorted(load(a.control)[1].items()):
+            arms = info.get("paired_latency") or {}
+            names = list(arms)
+            if len(names) != 2 or not names[0].startswith("control-"):
+                continue
+            ratio = arms[names[0]].lat_mean / arms[names[1]].lat_mean
+            control_rows.append({"model": model, "bandwidth_mbps": bw, "rtt_ms": rtt, "placement": names[1],
+                                 "ratio": round(ratio, 4), "within_5pct": ratio <= 1 + WITHIN})
     # PAIRED: the latency policy and the fastest fixed placement, image by image
     paired_rows = []
     for (model, bw, rtt), pa in sorted(analysis.items()):
@@ -473,6 +486,9 @@ def main():
                           "misses_with_the_best_placement": s["misses_same"],
                           "worst_ratio": round(s["worst_ratio"], 4),
                           "times_beaten": s["beaten"]} for pol, s in summary.items()},
+        "paired_control": {"points": len(control_rows),
+                           "within_5pct": sum(1 for r in control_rows if r["within_5pct"]),
+                           "rows": control_rows},
         "paired_latency": {"points": len(paired_rows),
                            "within_5pct": sum(1 for r in paired_rows if r["within_5pct"]),
                            "rows": paired_rows},
@@ -660,8 +676,9 @@ def main():
         within_p = sum(1 for r in paired_rows if r["within_5pct"])
         w("**Side by side, image by image (PAIRED).** At each point, after the runs above, the latency "
           "policy and the fastest fixed placement of that point's first pass ran %d images each, "
-          "alternating (the policy set before every image: adaptive, then the fixed placement on the same "
-          "image), so that this VM's slow drifts of speed fall on both alike. The latency policy is within 5%% "
+          "alternating (the policy set before every image; both arms run the same image, in the order "
+          "adaptive, fixed on one image and fixed, adaptive on the next: ABBA), so that this VM's slow drifts "
+          "of speed fall on both alike. The latency policy is within 5%% "
           "of the fixed placement at **%d / %d** points; worst ratio %.3f." % (
               max(max(r["n"]) for r in paired_rows),
               within_p, len(paired_rows), max(r["ratio"] for r in paired_rows)))
@@ -673,6 +690,16 @@ def main():
                     r["model"], r["bandwidth_mbps"], r["rtt_ms"], r["adaptive_ms"], short(r["adaptive_choice"], r["model"]),
                     100 * r["adaptive_choice_share"], r["fixed"], r["fixed_ms"], 100 * (r["ratio"] - 1))
                 for r in misses_p) + ".")
+        w("")
+    if control_rows:
+        dev = sorted(abs(r["ratio"] - 1) for r in control_rows)
+        w("**A/A check of the paired method (PAIRED=control, a run of its own).** The same pairs, but the "
+          "fixed placement against itself: the first arm's mean is at most 1.05 x the second's (the test the "
+          "latency policy gets) at **%d / %d** points; |ratio - 1| median %.1f%%, p90 %.1f%%, max %.1f%%. That "
+          "is what this setup measures between two identical arms: a scheduler that always ran the best "
+          "placement would pass the 5%% test at about as many points." % (
+              sum(1 for r in control_rows if r["within_5pct"]), len(control_rows),
+              100 * dev[len(dev) // 2], 100 * dev[min(len(dev) - 1, int(0.9 * len(dev)))], 100 * dev[-1]))
         w("")
     w("How often each policy's adaptive run beats each fixed placement (points, of those swept):")
     w("")

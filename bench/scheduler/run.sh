@@ -23,7 +23,8 @@
 #                policy and the fastest fixed placement run image by image, alternating
 #                (IMAGES each), so that the VM's slow drifts fall on both alike [1];
 #                PAIRED=control runs the fixed placement against itself instead (an A/A
-#                check: what the paired method measures between two identical arms)
+#                check: what the paired method measures between two identical arms);
+#                CONTROL_WORK=DIR puts such a run's result (its work directory) in the report
 #   SWEEP=0      skip the sweep (the stream's "best static split" is then the last cut)
 #   SHAPER       linkemu (the delay line serialises each packet at the rate, as netem's
 #                `rate` does) or tbf (tc tbf on each TUN device, as bench/edge_based) [linkemu]
@@ -340,5 +341,5 @@ for name in a c; do kill_pidfile "$state/linkemu-$name.pid"; done
 cat "$work"/linkemu-*.log | grep -v '^linkemu [0-9.]*:' || true
 $py "$here/report.py" --work "$work" --top "$top" \
     --md "$top/bench/results/scheduler.md" --json "$top/bench/results/scheduler.json" \
-    --png "$top/bench/results/scheduler_stream.png"
+    --png "$top/bench/results/scheduler_stream.png" ${CONTROL_WORK:+--control "$CONTROL_WORK"}
 echo "wrote bench/results/scheduler.md and bench/results/scheduler.json ($((t_end - t_start)) s)"
