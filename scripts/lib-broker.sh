@@ -16,6 +16,12 @@ listener $BROKER_PORT 127.0.0.1
 allow_anonymous true
 persistence false
 user $(id -un)
+# mosquitto's default log types, plus subscriptions (wait_subscribed reads them)
+log_type error
+log_type warning
+log_type notice
+log_type information
+log_type subscribe
 ${BROKER_EXTRA_CONF:-}
 CONF
     mosquitto -c "$dir/mosquitto.conf" >"$dir/mosquitto.log" 2>&1 &
@@ -28,6 +34,21 @@ CONF
     done
     echo "mosquitto did not start; its log:" >&2
     cat "$dir/mosquitto.log" >&2
+    return 1
+}
+
+# wait_subscribed DIR CLIENT_ID TOPIC_FILTER [SECONDS]: until the broker started in DIR
+# has logged CLIENT_ID's subscription to TOPIC_FILTER (default 20 s); a client started in
+# the background is not subscribed the moment it starts, least of all on a loaded machine.
+wait_subscribed() {
+    local deadline=$((SECONDS + ${4:-20}))
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        grep -qF ": $2 " "$1/mosquitto.log" 2>/dev/null &&
+            grep -F ": $2 " "$1/mosquitto.log" | grep -qF " $3" && return 0
+        sleep 0.05
+    done
+    echo "$2 did not subscribe to $3 within ${4:-20} s; the broker's log:" >&2
+    tail -20 "$1/mosquitto.log" >&2
     return 1
 }
 

@@ -84,7 +84,7 @@ start_consumer() {
     mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -V mqttv5 -i "consumer-$$" -c -q 1 \
         -t "tierd/v1/dev/$device/results" >>"$work/results.jsonl" 2>>"$work/sub.err" &
     sub_pid=$!
-    sleep 0.5
+    wait_subscribed "$work" "consumer-$$" "tierd/v1/dev/$device/results" || fail "the consumer did not subscribe"
 }
 results() { wc -l <"$work/results.jsonl"; }
 # The consumer's persistent session must exist on the broker before the agent can deliver

@@ -215,10 +215,10 @@ set_config_all_or_nothing)
 reply_topic_for_mqtt311_console)
     start_tierd
     wait_state online >/dev/null
-    mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -V mqttv311 -t "tierd/v1/dev/$device/reply" \
-        -C 1 -W 5 >"$work/reply" &
+    mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -V mqttv311 -i "reply-sub-$$" \
+        -t "tierd/v1/dev/$device/reply" -C 1 -W 20 >"$work/reply" &
     sub=$!
-    sleep 0.5
+    wait_subscribed "$work" "reply-sub-$$" "tierd/v1/dev/$device/reply" || fail "the subscriber did not subscribe"
     mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -V mqttv311 -t "tierd/v1/fleet/cmd" \
         -m '{"op":"ping"}'
     wait "$sub" || fail "no reply on the device reply topic"
