@@ -7,6 +7,7 @@ pkgs=(cmake ninja-build g++ pkg-config python3 libuv1-dev libmosquitto-dev mosqu
       libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libopencv-dnn-dev
       libopencv-ml-dev libopencv-videoio-dev zlib1g-dev libssl-dev openssl systemd python3-onnx
       dataset-fashion-mnist libsqlite3-dev
+      opencv-doc # tierd-videogen's backgrounds, vtest.avi (docs/video.md)
       # bench/scheduler/report.py draws the stream plot (bench/results/scheduler_stream.png)
       python3-matplotlib
       # the Debian packages (packaging/build-debs.sh) and their checks
