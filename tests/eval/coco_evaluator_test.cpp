@@ -101,8 +101,6 @@ TEST(CocoEvaluator, DuplicateDetectionIsAFalsePositive) {
         Case().object(a).object(b).detect(a, 0.9).detect(a, 0.8).detect(b, 0.7).evaluate();
     EXPECT_SCORE(e.summary.ap50, 253.0 / 303.0);
     EXPECT_SCORE(e.summary.ap50_95, 253.0 / 303.0);
-    EXPECT_SCORE(e.precision(0, 50, 0, AreaRange::all, kMax100), 1.0);
-    EXPECT_SCORE(e.precision(0, 51, 0, AreaRange::all, kMax100), 2.0 / 3.0);
     EXPECT_SCORE(e.recall(0, 0, AreaRange::all, kMax100), 1.0);
 }
 
@@ -115,8 +113,8 @@ TEST(CocoEvaluator, OverlapOfExactlyTheThresholdMatches) {
     EXPECT_SCORE(e.summary.ap50_95, 0.2);
     EXPECT_SCORE(e.summary.ap75, 0.0);
     EXPECT_SCORE(e.summary.ar100, 0.2);
-    EXPECT_SCORE(e.precision(1, 0, 0, AreaRange::all, kMax100), 1.0); // at 0.55
-    EXPECT_SCORE(e.precision(2, 0, 0, AreaRange::all, kMax100), 0.0); // at 0.60
+    EXPECT_SCORE(e.average_precision(1, 0, AreaRange::all, kMax100), 1.0); // at 0.55
+    EXPECT_SCORE(e.average_precision(2, 0, AreaRange::all, kMax100), 0.0); // at 0.60
 }
 
 TEST(CocoEvaluator, GreedyMatchTakesTheFreeObjectOfHighestOverlap) {
@@ -312,7 +310,6 @@ TEST(CocoEvaluator, PrecisionEnvelopeLiftsEarlierRanks) {
     const CocoEvaluation e =
         Case().object(a).object(b).detect(kFarAway, 0.9).detect(a, 0.8).detect(b, 0.7).evaluate();
     EXPECT_SCORE(e.summary.ap50, 2.0 / 3.0);
-    EXPECT_SCORE(e.precision(0, 0, 0, AreaRange::all, kMax100), 2.0 / 3.0);
 }
 
 TEST(CocoEvaluator, EmptyResultsScoreZero) {

@@ -79,14 +79,9 @@ class Buckets {
     std::vector<std::uint32_t> items_;
 };
 
-std::size_t precision_index(std::size_t t, std::size_t r, std::size_t k, std::size_t a,
-                            std::size_t m) {
-    return (((k * kAreaRangeCount + a) * kMaxDetectionsCount + m) * kIouThresholdCount + t) *
-               kRecallPointCount +
-           r;
-}
-
-std::size_t recall_index(std::size_t t, std::size_t k, std::size_t a, std::size_t m) {
+// Where the value for IoU threshold t, category k, area range a and the m-th per-image
+// limit lives in CocoEvaluation's tables.
+std::size_t table_index(std::size_t t, std::size_t k, std::size_t a, std::size_t m) {
     return ((k * kAreaRangeCount + a) * kMaxDetectionsCount + m) * kIouThresholdCount + t;
 }
 
@@ -155,20 +150,23 @@ void match_image(const GroundTruth &truth, std::span<const std::uint32_t> object
     }
 }
 
-// Precision at the recall points and the recall reached, for one category, area range and
-// per-image limit, from all images' matched detections.
-void accumulate(const CategoryAreaMatches &matches, std::size_t max_detections, std::size_t k,
-                std::size_t a, std::size_t m, CocoEvaluation &evaluation) {
-    // Over all images: the best `max_detections` of each image, by descending score; equal
-    // scores keep their order (image order, then rank), like the reference's stable sort.
+// Average precision (the mean of the precision at the 101 recall points) and the recall
+// reached, for one category, area range and per-image limit, from all images' matched
+// detections.
+//
+// `score_order` lists the indices of matches.detections by descending score, equal scores in
+// their stored order (image order, then rank), like the reference's stable sort. Every area
+// range stores the same detections in the same order, so one order serves all of them; and
+// the best `max_detections` of each image, taken from it, are in the order a sort of just
+// those would give.
+void accumulate(const CategoryAreaMatches &matches, const std::vector<std::uint32_t> &score_order,
+                std::size_t max_detections, std::size_t k, std::size_t a, std::size_t m,
+                CocoEvaluation &evaluation) {
     std::vector<std::uint32_t> ranked;
-    ranked.reserve(matches.detections.size());
-    for (std::size_t i = 0; i < matches.detections.size(); ++i)
+    ranked.reserve(score_order.size());
+    for (std::uint32_t i : score_order)
         if (matches.detections[i].rank_in_image < max_detections)
-            ranked.push_back(static_cast<std::uint32_t>(i));
-    std::stable_sort(ranked.begin(), ranked.end(), [&](std::uint32_t lhs, std::uint32_t rhs) {
-        return matches.detections[lhs].score > matches.detections[rhs].score;
-    });
+            ranked.push_back(i);
 
     const std::size_t n = ranked.size();
     const double counted = static_cast<double>(matches.counted_objects);
@@ -190,7 +188,7 @@ void accumulate(const CategoryAreaMatches &matches, std::size_t max_detections, 
             recall[j] = true_positives / counted;
             precision[j] = true_positives / (false_positives + true_positives + DBL_EPSILON);
         }
-        evaluation.recall_table[recall_index(t, k, a, m)] = n > 0 ? recall[n - 1] : 0.0;
+        evaluation.recall_table[table_index(t, k, a, m)] = n > 0 ? recall[n - 1] : 0.0;
 
         // The envelope: precision at a rank becomes the best precision at that rank or any
         // later one, so the curve never rises to the right.
@@ -198,12 +196,16 @@ void accumulate(const CategoryAreaMatches &matches, std::size_t max_detections, 
             precision[j - 1] = std::max(precision[j - 1], precision[j]);
 
         // At each recall point, the precision of the first rank that reaches it; 0 if none.
+        double precision_sum = 0;
         std::size_t j = 0;
         for (std::size_t r = 0; r < kRecallPointCount; ++r) {
             while (j < n && recall[j] < recall_point(r))
                 ++j;
-            evaluation.precision_table[precision_index(t, r, k, a, m)] = j < n ? precision[j] : 0.0;
+            if (j < n)
+                precision_sum += precision[j];
         }
+        evaluation.average_precision_table[table_index(t, k, a, m)] =
+            precision_sum / static_cast<double>(kRecallPointCount);
     }
 }
 
@@ -224,15 +226,16 @@ class DefinedMean {
     std::size_t count_ = 0;
 };
 
-// Average precision over the categories; all IoU thresholds when `threshold` is empty.
+// Average precision over the categories; all IoU thresholds when `threshold` is empty. The
+// reference averages the precision at every point, threshold and category; each defined
+// (category, threshold) has all 101 points, so the mean of their APs is the same number.
 double mean_precision(const CocoEvaluation &evaluation, std::optional<std::size_t> threshold,
                       AreaRange a, std::size_t m) {
     DefinedMean mean;
     for (std::size_t k = 0; k < evaluation.per_category.size(); ++k)
         for (std::size_t t = 0; t < kIouThresholdCount; ++t)
             if (!threshold || *threshold == t)
-                for (std::size_t r = 0; r < kRecallPointCount; ++r)
-                    mean.add(evaluation.precision(t, r, k, a, m));
+                mean.add(evaluation.average_precision(t, k, a, m));
     return mean.value();
 }
 
@@ -298,13 +301,13 @@ std::array<double, 12> CocoSummary::as_array() const {
             ar1,     ar10, ar100, ar_small, ar_medium, ar_large};
 }
 
-double CocoEvaluation::precision(std::size_t t, std::size_t r, std::size_t k, AreaRange a,
-                                 std::size_t m) const {
-    return precision_table[precision_index(t, r, k, static_cast<std::size_t>(a), m)];
+double CocoEvaluation::average_precision(std::size_t t, std::size_t k, AreaRange a,
+                                         std::size_t m) const {
+    return average_precision_table[table_index(t, k, static_cast<std::size_t>(a), m)];
 }
 
 double CocoEvaluation::recall(std::size_t t, std::size_t k, AreaRange a, std::size_t m) const {
-    return recall_table[recall_index(t, k, static_cast<std::size_t>(a), m)];
+    return recall_table[table_index(t, k, static_cast<std::size_t>(a), m)];
 }
 
 CocoEvaluation evaluate_coco(const GroundTruth &truth, std::span<const Detection> detections) {
@@ -363,11 +366,10 @@ CocoEvaluation evaluate_coco(const GroundTruth &truth, std::span<const Detection
     const Buckets objects_by_bucket(bucket_count, object_bucket);
     const Buckets detections_by_bucket(bucket_count, detection_bucket);
 
-    evaluation.precision_table.assign(category_count * kAreaRangeCount * kMaxDetectionsCount *
-                                          kIouThresholdCount * kRecallPointCount,
-                                      -1.0);
-    evaluation.recall_table.assign(
-        category_count * kAreaRangeCount * kMaxDetectionsCount * kIouThresholdCount, -1.0);
+    const std::size_t table_size =
+        category_count * kAreaRangeCount * kMaxDetectionsCount * kIouThresholdCount;
+    evaluation.average_precision_table.assign(table_size, -1.0);
+    evaluation.recall_table.assign(table_size, -1.0);
 
     std::vector<std::uint32_t> ranked;
     std::vector<double> overlaps;
@@ -401,26 +403,30 @@ CocoEvaluation evaluate_coco(const GroundTruth &truth, std::span<const Detection
                             matches[a]);
         }
 
+        const std::vector<MatchedDetection> &matched = matches[0].detections;
+        std::vector<std::uint32_t> score_order(matched.size());
+        for (std::size_t i = 0; i < score_order.size(); ++i)
+            score_order[i] = static_cast<std::uint32_t>(i);
+        std::stable_sort(score_order.begin(), score_order.end(),
+                         [&](std::uint32_t lhs, std::uint32_t rhs) {
+                             return matched[lhs].score > matched[rhs].score;
+                         });
         for (std::size_t a = 0; a < kAreaRangeCount; ++a) {
             if (matches[a].counted_objects == 0)
                 continue; // no ground truth here: the tables keep -1, left out of the means
             for (std::size_t m = 0; m < kMaxDetectionsCount; ++m)
-                accumulate(matches[a], kMaxDetections[m], k, a, m, evaluation);
+                accumulate(matches[a], score_order, kMaxDetections[m], k, a, m, evaluation);
         }
     }
 
     evaluation.summary = summarize(evaluation);
     for (std::size_t k = 0; k < category_count; ++k) {
-        DefinedMean at50, over_thresholds;
+        CategoryScore &score = evaluation.per_category[k];
+        score.ap50 = evaluation.average_precision(kThreshold50, k, AreaRange::all, kMaxDets100);
+        DefinedMean over_thresholds;
         for (std::size_t t = 0; t < kIouThresholdCount; ++t)
-            for (std::size_t r = 0; r < kRecallPointCount; ++r) {
-                const double p = evaluation.precision(t, r, k, AreaRange::all, kMaxDets100);
-                over_thresholds.add(p);
-                if (t == kThreshold50)
-                    at50.add(p);
-            }
-        evaluation.per_category[k].ap50 = at50.value();
-        evaluation.per_category[k].ap50_95 = over_thresholds.value();
+            over_thresholds.add(evaluation.average_precision(t, k, AreaRange::all, kMaxDets100));
+        score.ap50_95 = over_thresholds.value();
     }
     return evaluation;
 }

@@ -81,15 +81,15 @@ struct CocoEvaluation {
     std::size_t detections_evaluated = 0;      // in a category of the ground truth
     std::size_t detections_other_category = 0; // in none: left out, as COCO does
 
-    // The full tables, for callers that need more than the summary.
-    // precision(t, r, k, a, m): interpolated precision at IoU threshold t, recall point r,
+    // The tables behind the summary, for callers that need other cuts. For IoU threshold t,
     // category k (index into per_category), area range a and the m-th entry of
-    // kMaxDetections; recall(t, k, a, m): the recall reached. Both -1 where the category
-    // has no ground truth in that area range.
-    double precision(std::size_t t, std::size_t r, std::size_t k, AreaRange a, std::size_t m) const;
+    // kMaxDetections: average_precision is the mean of the interpolated precision at the 101
+    // recall points, recall the recall reached; both -1 where the category has no counted
+    // ground truth in that area range.
+    double average_precision(std::size_t t, std::size_t k, AreaRange a, std::size_t m) const;
     double recall(std::size_t t, std::size_t k, AreaRange a, std::size_t m) const;
 
-    std::vector<double> precision_table; // layout private to coco_evaluator.cpp
+    std::vector<double> average_precision_table; // layout private to coco_evaluator.cpp
     std::vector<double> recall_table;
 };
 
