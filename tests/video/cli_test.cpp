@@ -86,5 +86,16 @@ TEST(VideogenCli, OtherSizesAndCodecsWork) {
     EXPECT_EQ(gt["info"]["fps"], 10.0);
 }
 
+// OpenCV 4.6's MJPEG writer ignores a quality given to open(); the generator sets it after.
+TEST(VideogenCli, QualityChangesTheMjpgFile) {
+    TempDir low, high;
+    generate(low.path, 4, 5, {"--quality", "30"});
+    generate(high.path, 4, 5, {"--quality", "95"});
+    const auto low_bytes = std::filesystem::file_size(low.path / "video.avi");
+    const auto high_bytes = std::filesystem::file_size(high.path / "video.avi");
+    EXPECT_LT(low_bytes * 3 / 2, high_bytes) << low_bytes << " vs " << high_bytes;
+    EXPECT_EQ(read_bytes(low.path / "gt.json"), read_bytes(high.path / "gt.json"));
+}
+
 } // namespace
 } // namespace tierd::videogen_test

@@ -62,12 +62,12 @@ TEST(VideogenDeterminism, BackgroundOnlyRunKeepsTheGroundTruth) {
 // (tools/video/video_generator.hpp) and put the new digest here.
 TEST(VideogenDeterminism, GroundTruthMatchesTheRecordedDigest) {
     TempDir out;
-    generate(out.path, 1, 20);
+    generate(out.path, 1, 50);
     const std::string gt = read_bytes(out.path / "gt.json");
     uint64_t fnv = 14695981039346656037ULL; // FNV-1a, 64 bit
     for (unsigned char c : gt)
         fnv = (fnv ^ c) * 1099511628211ULL;
-    EXPECT_EQ(fnv, TIERD_VIDEOGEN_GT_DIGEST) << "gt.json of seed 1, 20 frames changed";
+    EXPECT_EQ(fnv, TIERD_VIDEOGEN_GT_DIGEST) << "gt.json of seed 1, 50 frames changed";
 }
 
 // Training videos use train-* Fashion-MNIST images and the train backgrounds; test videos

@@ -13,6 +13,7 @@ constexpr double kMaxSpeed = 6.0;         // px/frame, per axis
 constexpr double kMaxAcceleration = 0.04; // px/frame^2, per axis
 constexpr double kMaxGrowth = 0.004;      // relative size change per frame
 constexpr int kMaxFramesOutOfView = 40;   // then an object that lingers outside is dropped
+constexpr int kEnteringFrames = 60;       // a new object counts as present this long
 
 int floor_to_int(double v) {
     return static_cast<int>(std::floor(v));
@@ -32,7 +33,7 @@ int SceneObject::top_px(int camera_y) const {
 
 ObjectScene::ObjectScene(const FashionItems &items, uint64_t seed, SceneLimits limits)
     : items_(items), random_(seed), limits_(limits) {
-    spawn_chance_ = random_.uniform(0.015, 0.05);
+    spawn_chance_ = random_.uniform(0.02, 0.06);
 }
 
 SceneObject ObjectScene::make_object(int frame) {
@@ -131,13 +132,21 @@ void ObjectScene::advance(int frame, int camera_x, int camera_y, int camera_dx, 
         return away || ++o.frames_out_of_view > kMaxFramesOutOfView;
     });
 
-    int visible = 0;
-    for (const SceneObject &o : objects_)
-        visible += in_view(o, camera_x, camera_y) ? 1 : 0;
-    // Objects lingering outside the view count towards max_objects but not towards
-    // min_objects; twice max_objects bounds them all.
+    // Objects count towards min_objects while their centre is in view, or while they are
+    // still entering (in view, younger than kEnteringFrames); so leaving objects are
+    // replaced before they are gone, and one entering object is not doubled. Objects
+    // lingering outside the view count towards max_objects only; twice max_objects bounds
+    // them all.
+    int present = 0;
+    for (const SceneObject &o : objects_) {
+        const double sx = o.x - camera_x, sy = o.y - camera_y;
+        const bool centred = sx >= 0 && sy >= 0 && sx < w && sy < h;
+        const bool entering =
+            frame - o.first_frame < kEnteringFrames && in_view(o, camera_x, camera_y);
+        present += centred || entering ? 1 : 0;
+    }
     const int alive = static_cast<int>(objects_.size());
-    const bool need = visible < limits_.min_objects && alive < 2 * limits_.max_objects;
+    const bool need = present < limits_.min_objects && alive < 2 * limits_.max_objects;
     const bool room = alive < limits_.max_objects;
     if (need || (room && random_.chance(spawn_chance_)))
         enter_from_edge(frame, camera_x, camera_y, camera_dx, camera_dy);

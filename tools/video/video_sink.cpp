@@ -2,7 +2,7 @@
 
 #include <array>
 #include <stdexcept>
-#include <vector>
+#include <string>
 
 namespace tierd::videogen {
 
@@ -30,14 +30,15 @@ const VideoCodec *find_video_codec(const std::string &name) {
 
 VideoSink::VideoSink(const std::filesystem::path &path, const VideoCodec &codec, double fps,
                      cv::Size size, int quality) {
-    std::vector<int> params;
-    if (codec.has_quality)
-        params = {cv::VIDEOWRITER_PROP_QUALITY, quality};
-    if (!writer_.open(path.string(), codec.api, codec.fourcc, fps, size, params))
+    if (!writer_.open(path.string(), codec.api, codec.fourcc, fps, size))
         throw std::runtime_error(path.string() + ": cannot open for writing with codec " +
                                  codec.name +
                                  " (is the folder writable, and does this OpenCV "
                                  "have the codec's backend?)");
+    // OpenCV 4.6's own MJPEG writer ignores the quality among open()'s parameters; set() works.
+    if (codec.has_quality && !writer_.set(cv::VIDEOWRITER_PROP_QUALITY, quality))
+        throw std::runtime_error(path.string() + ": the " + codec.name +
+                                 " writer refuses quality " + std::to_string(quality));
 }
 
 void VideoSink::write(const cv::Mat &frame) {
