@@ -46,7 +46,8 @@ RunResult run_videogen(const std::vector<std::string> &args) {
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT, 0644);
     posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT, 0644);
-    std::vector<std::string> argv_strings = {TIERD_VIDEOGEN_PATH};
+    const char *other = std::getenv("TIERD_VIDEOGEN");
+    std::vector<std::string> argv_strings = {other != nullptr ? other : TIERD_VIDEOGEN_PATH};
     argv_strings.insert(argv_strings.end(), args.begin(), args.end());
     std::vector<char *> argv;
     for (auto &a : argv_strings)
@@ -93,6 +94,60 @@ std::vector<cv::Mat> read_frames(const std::filesystem::path &video) {
     while (capture.read(frame))
         frames.push_back(frame.clone());
     return frames;
+}
+
+namespace {
+
+uint32_t le32(const std::string &bytes, size_t at) {
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; --i)
+        v = (v << 8) | static_cast<unsigned char>(bytes[at + static_cast<size_t>(i)]);
+    return v;
+}
+
+// Walks the RIFF chunks in [begin, end), descending into RIFF and LIST chunks.
+void collect_chunks(const std::string &bytes, size_t begin, size_t end,
+                    std::vector<std::vector<unsigned char>> &out) {
+    size_t at = begin;
+    while (at + 8 <= end) {
+        const std::string id = bytes.substr(at, 4);
+        const size_t size = le32(bytes, at + 4);
+        const size_t payload = at + 8;
+        if (payload + size > end)
+            return;
+        if (id == "RIFF" || id == "LIST")
+            collect_chunks(bytes, payload + 4, payload + size, out);
+        else if (id.size() == 4 && id[2] == 'd' && id[3] == 'c')
+            out.emplace_back(bytes.begin() + static_cast<std::ptrdiff_t>(payload),
+                             bytes.begin() + static_cast<std::ptrdiff_t>(payload + size));
+        at = payload + size + (size & 1);
+    }
+}
+
+} // namespace
+
+std::vector<std::vector<unsigned char>> avi_video_chunks(const std::filesystem::path &avi) {
+    const std::string bytes = read_bytes(avi);
+    std::vector<std::vector<unsigned char>> chunks;
+    if (bytes.size() < 12 || bytes.compare(0, 4, "RIFF") != 0 || bytes.compare(8, 4, "AVI ") != 0)
+        return chunks;
+    collect_chunks(bytes, 0, bytes.size(), chunks);
+    return chunks;
+}
+
+std::string capture_stderr(const std::function<void()> &work) {
+    TempDir dir;
+    const std::string path = (dir.path / "stderr").string();
+    std::fflush(stderr);
+    const int saved = dup(2);
+    const int file = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(file, 2);
+    work();
+    std::fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    close(file);
+    return read_bytes(path);
 }
 
 cv::Mat read_labels(const std::filesystem::path &out, int frame) {

@@ -48,10 +48,9 @@ int main(int argc, char **argv) {
     app.add_option("--height", o.height, "Frame height, px (even)")->capture_default_str();
     app.add_option("--fps", o.fps, "Frames per second")->capture_default_str();
     app.add_option("--codec", o.codec,
-                   "mjpg (AVI, OpenCV's own encoder), ffv1 (AVI, lossless), mp4v or avc1 (MP4); "
-                   "the last three through ffmpeg")
+                   "mjpg (Motion JPEG in AVI), ffv1 (lossless, AVI), mp4v or avc1 (MP4); all "
+                   "through OpenCV's ffmpeg backend")
         ->capture_default_str();
-    app.add_option("--quality", o.quality, "JPEG quality of mjpg, 1..100")->capture_default_str();
     app.add_option("--min-objects", o.min_objects, "New objects enter while fewer are in view")
         ->capture_default_str();
     app.add_option("--max-objects", o.max_objects, "No new objects while this many exist")

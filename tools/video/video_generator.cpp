@@ -104,7 +104,6 @@ void check_options(const VideoOptions &o) {
     require(o.height >= 64 && o.height <= 2160 && o.height % 2 == 0,
             "--height must be even and 64..2160");
     require(o.fps >= 1 && o.fps <= 240, "--fps must be 1..240");
-    require(o.quality >= 1 && o.quality <= 100, "--quality must be 1..100");
     require(o.max_objects >= 1 && o.max_objects <= 32, "--max-objects must be 1..32");
     require(o.min_objects >= 0 && o.min_objects <= o.max_objects,
             "--min-objects must be 0..--max-objects");
@@ -141,7 +140,7 @@ GenerationSummary generate_video(const VideoOptions &o) {
     summary.video_path = o.out_dir / codec.file_name;
     summary.gt_path = o.out_dir / "gt.json";
     summary.background = world.name;
-    VideoSink sink(summary.video_path, codec, o.fps, view, o.quality);
+    VideoSink sink(summary.video_path, codec, o.fps, view);
 
     SceneLimits limits;
     limits.view_width = o.width, limits.view_height = o.height;

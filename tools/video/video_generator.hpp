@@ -23,7 +23,6 @@ struct VideoOptions {
     double fps = 25;
     Split split = Split::test;
     std::string codec = "mjpg";
-    int quality = 85; // mjpg only: JPEG quality 1..100
     int min_objects = 2, max_objects = 8;
     std::filesystem::path fashion_mnist_dir = "/usr/share/datasets/fashion-mnist";
     std::filesystem::path backgrounds_dir = "/usr/share/doc/opencv-doc/examples/data";
