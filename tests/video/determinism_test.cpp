@@ -48,6 +48,31 @@ TEST(VideogenDeterminism, DifferentSeedsGiveDifferentVideos) {
     EXPECT_FALSE(same_pixels(a[0], b[0]));
 }
 
+// Nothing depends on how many frames follow: a short clip is the start of the long video,
+// frames and ground truth alike (so CI's short clips show what the benchmark's videos do).
+TEST(VideogenDeterminism, ShortClipIsTheStartOfTheLongVideo) {
+    TempDir short_clip, long_video;
+    constexpr int kShort = 25, kLong = 70;
+    generate(short_clip.path, 1, kShort);
+    generate(long_video.path, 1, kLong);
+    const auto a = read_json(short_clip.path / "gt.json");
+    const auto b = read_json(long_video.path / "gt.json");
+    for (int f = 0; f < kShort; ++f)
+        EXPECT_EQ(a["images"][f], b["images"][f]) << "frame " << f;
+    std::vector<nlohmann::json> start_of_long;
+    for (const auto &annotation : b["annotations"])
+        if (annotation["image_id"].get<int>() < kShort)
+            start_of_long.push_back(annotation);
+    EXPECT_EQ(nlohmann::json(start_of_long), a["annotations"]);
+
+    const auto short_frames = read_frames(short_clip.path / "video.avi");
+    const auto long_frames = read_frames(long_video.path / "video.avi");
+    ASSERT_EQ(short_frames.size(), static_cast<size_t>(kShort));
+    ASSERT_EQ(long_frames.size(), static_cast<size_t>(kLong));
+    for (int f = 0; f < kShort; ++f)
+        EXPECT_TRUE(same_pixels(short_frames[f], long_frames[f])) << "frame " << f;
+}
+
 // The frames do not change the ground truth: drawing nothing gives the same gt.json.
 TEST(VideogenDeterminism, BackgroundOnlyRunKeepsTheGroundTruth) {
     TempDir drawn, empty;

@@ -8,6 +8,7 @@
 #include "tools/video/seeded_random.hpp"
 
 #include <array>
+#include <cstdint>
 #include <string_view>
 #include <vector>
 
@@ -22,7 +23,8 @@ std::string_view effect_name(EffectKind kind);
 struct EffectSegment {
     EffectKind kind = EffectKind::pan;
     int first_frame = 0;
-    int last_frame = 0;
+    int last_frame = 0;     // the video's last frame where the video ends first
+    int planned_frames = 0; // its length as planned: ramps run over this many frames
     // pan: camera velocity at full speed, px/frame (it ramps up and down over 6 frames).
     double pan_dx = 0, pan_dy = 0;
     // blur: length of the linear motion-blur kernel, px, and its direction, degrees.
@@ -45,19 +47,24 @@ struct FrameEffects {
     double noise_sigma = 0;
 };
 
+// Every kind draws from its own stream and plans its segments in time order, and nothing
+// depends on how many frames follow: the plan of a video's first N frames is the plan of
+// the N-frame video of the same seed (so a short clip is the start of the long video).
 class EffectsPlan {
   public:
     // `world_*`: the background's size; the view (`view_*`) stays inside it.
     EffectsPlan(int frames, int view_width, int view_height, int world_width, int world_height,
-                SeededRandom &random);
+                uint64_t seed);
 
     const FrameEffects &frame(int index) const { return frames_[static_cast<size_t>(index)]; }
     const std::vector<EffectSegment> &segments() const { return segments_; }
 
   private:
-    void plan_timeline(EffectKind kind, int frames, SeededRandom &random);
-    void plan_camera(int view_width, int view_height, int world_width, int world_height,
-                     SeededRandom &random);
+    // The segments of one kind, in time order, up to the video's end.
+    std::vector<EffectSegment> plan_timeline(EffectKind kind, int frames, SeededRandom &random);
+    void plan_camera(std::vector<EffectSegment> &pans, int view_width, int view_height,
+                     int world_width, int world_height, uint64_t start_seed);
+    void plan_lighting(const std::vector<EffectSegment> &ramps);
 
     std::vector<FrameEffects> frames_;
     std::vector<EffectSegment> segments_;

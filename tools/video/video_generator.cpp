@@ -24,7 +24,13 @@ namespace tierd::videogen {
 namespace {
 
 // Independent random streams, so that e.g. drawing more noise never moves an object.
-enum Stream : uint64_t { kSceneStream = 1, kObjectStream = 2, kNoiseStream = 3, kNoiseOffsets = 4 };
+enum Stream : uint64_t {
+    kSceneStream = 1, // the background
+    kObjectStream = 2,
+    kNoiseStream = 3,
+    kNoiseOffsets = 4,
+    kEffectsStream = 5, // segments and camera (EffectsPlan derives one stream per kind)
+};
 
 // The seed of everything in one video: the user's seed mixed with the split, so that train
 // and test videos of the same seed share nothing.
@@ -62,7 +68,8 @@ World make_world(const VideoOptions &o, SeededRandom &random) {
 nlohmann::json segment_json(const EffectSegment &s) {
     nlohmann::json j = {{"kind", effect_name(s.kind)},
                         {"first_frame", s.first_frame},
-                        {"last_frame", s.last_frame}};
+                        {"last_frame", s.last_frame},
+                        {"planned_frames", s.planned_frames}};
     switch (s.kind) {
     case EffectKind::pan: j["dx_px_per_frame"] = s.pan_dx, j["dy_px_per_frame"] = s.pan_dy; break;
     case EffectKind::blur:
@@ -123,7 +130,7 @@ GenerationSummary generate_video(const VideoOptions &o) {
     SeededRandom scene_random(derive_seed(seed, kSceneStream));
     const World world = make_world(o, scene_random);
     const EffectsPlan plan(o.frames, o.width, o.height, world.image.cols, world.image.rows,
-                           scene_random);
+                           derive_seed(seed, kEffectsStream));
 
     std::error_code ec;
     std::filesystem::create_directories(o.out_dir, ec);
