@@ -51,7 +51,8 @@ int main(int argc, char **argv) {
                    "mjpg (Motion JPEG in AVI), ffv1 (lossless, AVI), mp4v or avc1 (MP4); all "
                    "through OpenCV's ffmpeg backend")
         ->capture_default_str();
-    app.add_option("--min-objects", o.min_objects, "New objects enter while fewer are in view")
+    app.add_option("--min-objects", o.min_objects,
+                   "New objects enter while fewer are present (in view or entering)")
         ->capture_default_str();
     app.add_option("--max-objects", o.max_objects, "No new objects while this many exist")
         ->capture_default_str();
