@@ -147,13 +147,17 @@ PY
 mkdir -p "$work/state"
 case $case_name in
 broker_outage)
-    # The broker is killed (-9) mid-stream for 4 s: every result arrives, in order.
+    # The broker goes away mid-stream for 4 s: every result arrives, in order. It is
+    # stopped, not killed -9: mosquitto acknowledges a QoS 1 message before it has saved
+    # or forwarded it, so a SIGKILL loses what it had acknowledged but not yet sent to the
+    # consumer (seen under ASan: fewer than 300 arrived). That is the broker's durability,
+    # not the agent's; to the agent both are the same lost connection.
     start_broker "$work"
     start_consumer
     agent_config 300 50 >"$work/agent.toml"
     start_agent "$work/agent.toml" "$work/agent.log"
     wait_for 20 "the first 60 results" at_least 60
-    kill -9 "$BROKER_PID"; wait "$BROKER_PID" 2>/dev/null || true
+    kill "$BROKER_PID"; wait "$BROKER_PID" 2>/dev/null || true
     before=$(results)
     sleep 4
     start_broker "$work"
