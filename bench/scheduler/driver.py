@@ -354,6 +354,24 @@ class Bench:
             ("neurosurgeon", dict(b, policy="latency", tiers="end,edge")),
         ]
 
+    def run_image(self, tid, index, i):
+        """Publishes image `index` as task `tid` and waits for its result record (a failed
+        one after 60 s); a counted image (i >= 0) gets its index and label."""
+        self.mq.publish("tierd/v1/dev/%s/input" % END, self.payload(tid, index))
+        rec = self.wait_result(tid, 60)
+        if rec is None:
+            rec = {"ok": False, "error": "no result within 60 s (driver)", "source": "topic:" + tid}
+        if i >= 0:
+            rec["image_index"] = index
+            rec["label_idx"] = self.labels[index]
+        return rec
+
+    def attach_reply_bytes(self, recs):
+        time.sleep(0.05)  # the last reply's copy reaches the driver before the end's line
+        for r in recs:
+            if r.get("task_id") in self.reply_bytes:
+                r["reply_bytes"] = self.reply_bytes.pop(r["task_id"])
+
     def closed_loop(self, tag, stop_check=None):
         """IMAGES images one at a time (the next published when the last one's result is
         in), after WARMUP uncounted ones; returns the records. stop_check(records) is asked
@@ -363,27 +381,19 @@ class Bench:
             if stop_check is not None and i == self.early_n and i > 0 and stop_check(recs):
                 break
             index = i if i >= 0 else len(self.pixels) + i  # warm-up images from the far end
-            tid = "%s-%d" % (tag, i)
-            self.mq.publish("tierd/v1/dev/%s/input" % END, self.payload(tid, index))
-            rec = self.wait_result(tid, 60)
-            if rec is None:
-                rec = {"ok": False, "error": "no result within 60 s (driver)", "source": "topic:" + tid}
+            rec = self.run_image("%s-%d" % (tag, i), index, i)
             if i >= 0:
-                rec["image_index"] = index
-                rec["label_idx"] = self.labels[index]
                 recs.append(rec)
-        time.sleep(0.05)  # the last reply's copy reaches the driver before the end's line
-        for r in recs:
-            if r.get("task_id") in self.reply_bytes:
-                r["reply_bytes"] = self.reply_bytes.pop(r["task_id"])
+        self.attach_reply_bytes(recs)
         return recs
 
     def paired(self, path, arms, tag_prefix, label):
         """PAIRED: two policies measured side by side, image by image: for each of the
         IMAGES images (after WARMUP per arm) one arm's policy is set and the image run,
-        then the other's and the same image again, the order swapping every image (ABBA). Slow drifts of this VM's speed
-        (40-image runs of one placement differ by up to ~30% here, mostly in the compute
-        the end's emulation multiplies by 28.9) then fall on both arms alike. arms:
+        then the other's and the same image again, the order swapping every image (ABBA).
+        Slow drifts of this VM's speed (40-image runs of one placement differ by up to ~30%
+        here, mostly in the compute the end's emulation multiplies by 28.9) then fall on
+        both arms alike. arms:
         [(name, policy)]; writes {"meta", "arms": {name: records}}."""
         if os.path.exists(path):
             try:
@@ -401,20 +411,10 @@ class Bench:
             # run, always adaptive first, had the same placement 30% slower in that arm).
             for name, pol in (arms if i % 2 == 0 else list(reversed(arms))):
                 self.policy_set(pol)
-                tid = "%s-%s-%d" % (tag_prefix, name, i)
-                self.mq.publish("tierd/v1/dev/%s/input" % END, self.payload(tid, index))
-                rec = self.wait_result(tid, 60)
-                if rec is None:
-                    rec = {"ok": False, "error": "no result within 60 s (driver)", "source": "topic:" + tid}
+                rec = self.run_image("%s-%s-%d" % (tag_prefix, name, i), index, i)
                 if i >= 0:
-                    rec["image_index"] = index
-                    rec["label_idx"] = self.labels[index]
                     recs[name].append(rec)
-        time.sleep(0.05)
-        for rs in recs.values():
-            for r in rs:
-                if r.get("task_id") in self.reply_bytes:
-                    r["reply_bytes"] = self.reply_bytes.pop(r["task_id"])
+        self.attach_reply_bytes([r for rs in recs.values() for r in rs])
         doc = {"meta": {"arms": [{"name": n, "policy_settings": pol} for n, pol in arms],
                         "wall_s": round(time.monotonic() - t, 2)}, "arms": recs}
         os.makedirs(os.path.dirname(path), exist_ok=True)
