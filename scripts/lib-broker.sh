@@ -43,8 +43,8 @@ CONF
 wait_subscribed() {
     local deadline=$((SECONDS + ${4:-20}))
     while [ "$SECONDS" -lt "$deadline" ]; do
-        grep -qF ": $2 " "$1/mosquitto.log" 2>/dev/null &&
-            grep -F ": $2 " "$1/mosquitto.log" | grep -qF " $3" && return 0
+        # a subscription line: "<time>: <client id> <qos> <topic filter>"
+        grep -F ": $2 " "$1/mosquitto.log" 2>/dev/null | grep -qF " $3" && return 0
         sleep 0.05
     done
     echo "$2 did not subscribe to $3 within ${4:-20} s; the broker's log:" >&2
