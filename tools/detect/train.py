@@ -1,0 +1,127 @@
+#!/usr/bin/python3
+"""Train one of tierd's video detectors on make_data.py's frames (docs/detectors.md).
+
+  train.py --net det-light|det-heavy --data DIR --out CKPT.pt --minutes M
+           [--batch B] [--lr LR] [--threads T] [--init CKPT.pt]
+
+Training runs for a wall-clock budget (the machine is shared, so a fixed epoch count
+would take an unknown time): AdamW, linear warm-up over the first 3% of the budget, then
+cosine decay to 2% of LR at the end. Augmentation: horizontal flip. Writes CKPT.pt (the
+state dict) every 2 minutes and at the end, plus CKPT.json with what was done.
+"""
+import argparse
+import json
+import math
+import os
+import time
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import detector_nets as dn  # noqa: E402
+
+SEED = 20261206
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--net", required=True, choices=sorted(dn.NETS))
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--minutes", type=float, required=True)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--max-steps", type=int, default=0, help="stop early (smoke tests)")
+    ap.add_argument("--init", help="start from this checkpoint (continue training)")
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(SEED)
+    rng = np.random.default_rng(SEED)
+    net = dn.NETS[args.net]()
+    if args.init:
+        net.load_state_dict(torch.load(args.init))
+    in_w, in_h = net.input_size
+    frames = np.load(os.path.join(args.data, f"frames_{in_w}x{in_h}.npy"), mmap_mode="r")
+    with open(os.path.join(args.data, "boxes.json")) as f:
+        meta = json.load(f)
+    records = meta["frames"]
+    assert len(records) == frames.shape[0]
+    assert min(meta["seeds"]) >= 1000, "training uses training seeds only"
+    n = len(records)
+    print(f"{args.net}: {n} frames {in_w}x{in_h}, "
+          f"{sum(p.numel() for p in net.parameters())} params, "
+          f"{dn.count_flops(net, in_w, in_h) / 1e9:.3f} GFLOPs", flush=True)
+
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
+    budget = args.minutes * 60.0
+    start = time.time()
+    last_save = start
+    step = 0
+    seen = 0
+    order = rng.permutation(n)
+    pos = 0
+    smooth = None
+    net.train()
+
+    def save(final):
+        torch.save(net.state_dict(), args.out)
+        with open(args.out[:-3] + ".json", "w") as f:
+            json.dump({"net": args.net, "steps": step, "images_seen": seen,
+                       "epochs": seen / n, "train_seconds": round(time.time() - start, 1),
+                       "frames": n, "seeds": meta["seeds"], "batch": args.batch,
+                       "lr": args.lr, "threads": args.threads, "init": args.init, "final": final,
+                       "loss": smooth}, f)
+
+    while True:
+        frac = (time.time() - start) / budget
+        if frac >= 1.0 or (args.max_steps and step >= args.max_steps):
+            break
+        warm = 0.03
+        if frac < warm:
+            lr = args.lr * (0.1 + 0.9 * frac / warm)
+        else:
+            lr = args.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * (frac - warm) / (1 - warm))))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        if pos + args.batch > n:
+            order = rng.permutation(n)
+            pos = 0
+        idx = np.sort(order[pos:pos + args.batch])
+        pos += args.batch
+        flips = rng.random(len(idx)) < 0.5
+        x = frames[idx].astype(np.float32) / 255.0  # N,H,W,3 BGR
+        x[flips] = x[flips, :, ::-1]
+        x = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+        hm, hw, tb, rw = dn.encode_targets([records[i]["boxes"] for i in idx], in_w, in_h,
+                                           net.stride, flips)
+        pred_hm, pred_box = net(x)
+        l_hm = dn.focal_loss(pred_hm, torch.from_numpy(hm), torch.from_numpy(hw))
+        l_box = dn.giou_loss(dn.decode_boxes(pred_box, net.stride), torch.from_numpy(tb),
+                             torch.from_numpy(rw))
+        loss = l_hm + 5.0 * l_box
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
+        opt.step()
+        step += 1
+        seen += len(idx)
+        v = (l_hm.item(), l_box.item())
+        smooth = v if smooth is None else tuple(0.98 * a + 0.02 * b for a, b in zip(smooth, v))
+        if step % 25 == 0:
+            el = time.time() - start
+            print(f"step {step} t={el:.0f}s epoch={seen / n:.2f} lr={lr:.2e} "
+                  f"hm={smooth[0]:.3f} giou={smooth[1]:.3f} {seen / el:.1f} img/s", flush=True)
+        if time.time() - last_save > 120:
+            save(False)
+            last_save = time.time()
+    save(True)
+    print(f"done: {step} steps, {seen} images ({seen / n:.2f} epochs) in "
+          f"{time.time() - start:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
