@@ -1,5 +1,7 @@
 // inference-opencv: runs one model (ONNX, Caffe, TensorFlow, ... whatever cv::dnn::readNet
-// reads) on the task image and returns softmax class scores.
+// reads) on the task image and returns softmax class scores, or, for a video detector of
+// the manifest's [[detector]] tables (docs/detectors.md), the objects it finds: boxes in
+// the task image's pixels written into the result's detection buffer (ABI 1.4).
 //
 // create() loads the model and runs one warm-up forward (worker thread; may take a
 // while). infer() runs on worker threads, several at once (max_concurrent_calls): a
@@ -11,6 +13,7 @@
 #include <tierd/plugin_opencv.hpp>
 
 #include "calibration.hpp"
+#include "detection_decoder.hpp"
 #include "model_manifest.hpp"
 
 #include <nlohmann/json.hpp>
@@ -22,12 +25,12 @@
 #include <algorithm>
 #include <cmath>
 #include <condition_variable>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -80,6 +83,13 @@ class InferenceOpenCV {
                         TIERD_CONFIG_MUST_EXIST),
         tierd::key_int("calibration_images", "128", 1, 10000,
                        "precision = int8: how many calibration images to use"),
+        tierd::key_double("score_threshold", "0.3", 0.0, 1.0,
+                          "detectors: boxes scoring below are dropped"),
+        tierd::key_double("nms_iou", "0.5", 0.0, 1.0,
+                          "detectors: per-class non-maximum suppression overlap"),
+        tierd::key_int("max_detections", "100", 1, 10000,
+                       "detectors: at most this many boxes per image, best first (and no "
+                       "more than the host's buffer holds)"),
     };
 
     InferenceOpenCV(tierd::Host host, const tierd::Config &config) : host_(host) {
@@ -93,6 +103,9 @@ class InferenceOpenCV {
         settings_.mean = config.get_double("mean");
         settings_.swap_rb = config.get_bool("swap_rb");
         settings_.softmax = config.get_bool("softmax");
+        decode_.score_threshold = static_cast<float>(config.get_double("score_threshold"));
+        decode_.nms_iou = static_cast<float>(config.get_double("nms_iou"));
+        decode_.top_k = static_cast<int>(config.get_int("max_detections"));
         const std::string backend = config.get_string("backend");
         const int64_t threads = config.get_int("threads");
         if (threads > 0) {
@@ -123,7 +136,7 @@ class InferenceOpenCV {
                 throw tierd::Error(TIERD_ECONFIG, "set either model or manifest, not both");
             load_from_manifest(manifest, config.get_string("models"), backend);
         } else if (!settings_.model_path.empty()) {
-            load(stem(settings_.model_path), settings_.model_path, backend);
+            load(stem(settings_.model_path), settings_.model_path, backend, classifier_input());
         } else {
             host_.warning("no model configured ([plugin.inference-opencv] model and manifest "
                           "are \"\"): infer will fail until one is set");
@@ -152,7 +165,7 @@ class InferenceOpenCV {
             rc != TIERD_OK)
             return rc;
         cv::Mat input;
-        if (int rc = to_input(task.image, input); rc != TIERD_OK)
+        if (int rc = to_input(task.image, classifier_input(), input); rc != TIERD_OK)
             return rc;
         const Measure m = measure([&] {
             split->head.setInput(cv::dnn::blobFromImage(
@@ -252,20 +265,21 @@ class InferenceOpenCV {
             return TIERD_ENOENT;
         }
         Loaded &chosen = loaded_[static_cast<size_t>(index)];
+        if (chosen.detector)
+            return detect(tasks, count, chosen, outs);
         NetPool::Lease lease = chosen.pool->acquire();
         Replica &r = *lease;
+        const Input &in = chosen.input;
         r.inputs.resize(count);
         for (uint32_t i = 0; i < count; ++i)
-            if (int rc = to_input(tasks[i]->image, r.inputs[i]); rc != TIERD_OK)
+            if (int rc = to_input(tasks[i]->image, in, r.inputs[i]); rc != TIERD_OK)
                 return rc;
 
         cv::Mat output;
         const Measure m = measure([&] {
             // Into the replica's own blob: no allocation once its size is known.
-            cv::dnn::blobFromImages(r.inputs, r.blob, settings_.scale,
-                                    cv::Size(settings_.width, settings_.height),
-                                    cv::Scalar::all(settings_.mean), settings_.swap_rb, false,
-                                    CV_32F);
+            cv::dnn::blobFromImages(r.inputs, r.blob, in.scale, cv::Size(in.width, in.height),
+                                    cv::Scalar::all(in.mean), in.swap_rb, false, CV_32F);
             r.net.setInput(r.blob);
             output = r.net.forward();
         });
@@ -381,11 +395,17 @@ class InferenceOpenCV {
                     cuts.push_back({{"layer", s.cut.layer},
                                     {"shape", s.cut.shape},
                                     {"elements", s.cut.elements}});
-            models.push_back(
-                {{"name", l.name},
-                 {"top1", l.top1},
-                 {"input_bytes", settings_.width * settings_.height * settings_.channels},
-                 {"cuts", cuts}});
+            nlohmann::json entry = {
+                {"name", l.name},
+                {"top1", l.top1},
+                {"input_bytes", l.input.width * l.input.height * l.input.channels},
+                {"cuts", cuts}};
+            if (l.detector) { // additive keys: classifiers' entries are unchanged
+                entry["kind"] = "detector";
+                entry["input"] = {l.input.width, l.input.height};
+                entry["map50"] = l.map50;
+            }
+            models.push_back(std::move(entry));
         }
         return nlohmann::json{{"default", loaded_.empty()
                                               ? std::string()
@@ -414,11 +434,24 @@ class InferenceOpenCV {
         return base;
     }
 
+    // What a model is fed: size, channels and normalisation (blobFromImage's arguments).
+    struct Input {
+        int width = 224, height = 224, channels = 3;
+        double scale = 1.0 / 255.0;
+        double mean = 0.0;
+        bool swap_rb = false;
+    };
+    Input classifier_input() const {
+        return Input{settings_.width, settings_.height, settings_.channels,
+                     settings_.scale, settings_.mean,   settings_.swap_rb};
+    }
+
     // One net and the buffers of a call that uses it.
     struct Replica {
         cv::dnn::Net net;
         cv::Mat blob;
         std::vector<cv::Mat> inputs;
+        std::vector<cv::Mat> outputs; // a detector's heatmap and box
     };
 
     // A model's nets: one per caller running at once. A caller borrows a free one, or
@@ -473,7 +506,71 @@ class InferenceOpenCV {
         std::string name;
         std::shared_ptr<NetPool> pool;
         double top1 = -1.0;
+        Input input;
+        bool detector = false; // a [[detector]]: infer() returns boxes (detect())
+        double map50 = -1.0;
     };
+
+    // A detector on each task's image, one forward pass per image (the images may differ in
+    // size; the boxes are in each image's own pixels). The result carries the boxes in the
+    // host's detection buffer (ABI 1.4; the best `detection_capacity` when there are
+    // more), score_count 0, top_class -1 and top_score = the best box's score (0 when none
+    // was found), so a scheduler reading top_score sees the frame's confidence.
+    int detect(const tierd_task *const *tasks, uint32_t count, Loaded &chosen,
+               tierd_inference_result *outs) {
+        NetPool::Lease lease = chosen.pool->acquire();
+        Replica &r = *lease;
+        const Input &in = chosen.input;
+        static const std::vector<std::string> kOutputs = {"heatmap", "box"};
+        for (uint32_t i = 0; i < count; ++i) {
+            tierd_inference_result &out = outs[i];
+            uint32_t capacity = 0;
+            tierd_detection *buffer = tierd_result_detections(&out, &capacity);
+            if (out.struct_size <
+                offsetof(tierd_inference_result, features) + sizeof out.features) {
+                host_.set_error("model '" + chosen.name +
+                                "' is a detector: its boxes need an ABI 1.4 result (the host's "
+                                "tierd_inference_result has no detection buffer)");
+                return TIERD_ENOTSUP;
+            }
+            cv::Mat image;
+            if (int rc = to_input(tasks[i]->image, in, image); rc != TIERD_OK)
+                return rc;
+            std::vector<inference_opencv::DetectionBox> boxes;
+            try {
+                const Measure m = measure([&] {
+                    cv::dnn::blobFromImage(image, r.blob, in.scale, cv::Size(in.width, in.height),
+                                           cv::Scalar::all(in.mean), in.swap_rb, false, CV_32F);
+                    r.net.setInput(r.blob);
+                    r.net.forward(r.outputs, kOutputs);
+                    boxes = inference_opencv::decode_detections(r.outputs[0], r.outputs[1],
+                                                                cv::Size(in.width, in.height),
+                                                                image.size(), decode_);
+                });
+                fill_meta(out, chosen.name, m, 1);
+                host_.gauge_set("last_compute_ms", m.ms);
+            } catch (const std::exception &e) {
+                host_.set_error("detector '" + chosen.name + "': " + e.what());
+                return TIERD_EPLUGIN;
+            }
+            const std::size_t n = std::min<std::size_t>(boxes.size(), buffer ? capacity : 0);
+            for (std::size_t k = 0; k < n; ++k) {
+                const auto &b = boxes[k];
+                buffer[k] =
+                    tierd_detection{b.x, b.y, b.width, b.height, b.class_id, b.score, -1, 0};
+            }
+            out.detection_count = static_cast<uint32_t>(n);
+            out.image_width = image.cols;
+            out.image_height = image.rows;
+            out.score_count = 0;
+            out.top_class = -1;
+            out.top_score = boxes.empty() ? 0.0f : boxes.front().score;
+            host_.counter_add("detections", static_cast<double>(n));
+        }
+        host_.counter_add("inferences", static_cast<double>(count));
+        host_.counter_add("batches", 1.0);
+        return TIERD_OK;
+    }
 
     int find(const std::string &model_name) const {
         for (size_t i = 0; i < loaded_.size(); ++i)
@@ -518,33 +615,56 @@ class InferenceOpenCV {
             bool known = false;
             for (const auto &m : manifest.models)
                 known = known || m.name == n;
+            for (const auto &d : manifest.detectors)
+                known = known || d.name == n;
             if (!known)
                 throw tierd::Error(TIERD_ENOENT, "model '" + n + "' is not in " + manifest_path);
         }
-        for (const auto &m : manifest.models) {
-            if (!names.empty() && std::find(names.begin(), names.end(), m.name) == names.end())
-                continue;
+        auto named = [&](const std::string &n) {
+            return std::find(names.begin(), names.end(), n) != names.end();
+        };
+        auto check_sha = [&](const std::string &model_name, const std::string &path,
+                             const std::string &sha) {
             std::string actual;
             try {
-                actual = inference_opencv::file_sha256(m.path);
+                actual = inference_opencv::file_sha256(path);
             } catch (const std::exception &e) {
-                throw tierd::Error(TIERD_ENOENT, "model '" + m.name + "': " + e.what());
+                throw tierd::Error(TIERD_ENOENT, "model '" + model_name + "': " + e.what());
             }
-            if (actual != m.sha256)
-                throw tierd::Error(TIERD_EIO, "model '" + m.name + "': " + m.path + " has sha256 " +
-                                                  actual + ", the manifest says " + m.sha256 +
-                                                  " (corrupt or replaced file)");
-            load(m.name, m.path, backend);
+            if (actual != sha)
+                throw tierd::Error(TIERD_EIO, "model '" + model_name + "': " + path +
+                                                  " has sha256 " + actual + ", the manifest says " +
+                                                  sha + " (corrupt or replaced file)");
+        };
+        for (const auto &m : manifest.models) {
+            if (!names.empty() && !named(m.name))
+                continue;
+            check_sha(m.name, m.path, m.sha256);
+            load(m.name, m.path, backend, classifier_input());
             loaded_.back().top1 = m.top1;
             // Split sub-models run the float model: an int8 instance serves none.
             if (!int8_)
                 for (const auto &c : m.cuts)
                     splits_.push_back(Split{m.name, c, {}, {}, {}});
         }
+        // Detectors load only when `models` names them: a manifest that gains [[detector]]
+        // tables changes nothing for configurations written before.
+        for (const auto &d : manifest.detectors) {
+            if (!named(d.name))
+                continue;
+            check_sha(d.name, d.path, d.sha256);
+            const Input in{d.width, d.height, d.channels, d.scale, d.mean, false};
+            load(d.name, d.path, backend, in, /*detector=*/true);
+            loaded_.back().map50 = d.map50;
+        }
     }
 
-    void load(const std::string &model_name, const std::string &path, const std::string &backend) {
-        Loaded entry{model_name, {}};
+    void load(const std::string &model_name, const std::string &path, const std::string &backend,
+              const Input &in, bool detector = false) {
+        Loaded entry;
+        entry.name = model_name;
+        entry.input = in;
+        entry.detector = detector;
         auto first = std::make_unique<Replica>();
         cv::dnn::Net &net = first->net;
         if (!std::ifstream(path).good())
@@ -557,7 +677,7 @@ class InferenceOpenCV {
         if (net.empty())
             throw tierd::Error(TIERD_EIO,
                                "cannot load model '" + path + "': OpenCV read no layers");
-        if (int8_) {
+        if (int8_ && !detector) {
             // One calibration blob for the network's one input (a list of batches throws).
             cv::Mat blob = cv::dnn::blobFromImages(
                 calibration_, settings_.scale, cv::Size(settings_.width, settings_.height),
@@ -574,32 +694,33 @@ class InferenceOpenCV {
 
         const std::string used = select_backend(net, backend);
         try {
-            warm_up(net);
+            warm_up(net, in, detector);
         } catch (const cv::Exception &e) {
             if (used == "cpu")
                 throw tierd::Error(TIERD_EIO, "warm-up forward of '" + path + "' (input " +
-                                                  input_shape() + ") failed: " + e.what());
+                                                  input_shape(in) + ") failed: " + e.what());
             host_.warning("backend " + used + " failed the warm-up (" + e.what() +
                           "); falling back to cpu");
             select_backend(net, "cpu");
             try {
-                warm_up(net);
+                warm_up(net, in, detector);
             } catch (const cv::Exception &e2) {
                 throw tierd::Error(TIERD_EIO, "warm-up forward of '" + path + "' (input " +
-                                                  input_shape() + ") failed: " + e2.what());
+                                                  input_shape(in) + ") failed: " + e2.what());
             }
         }
-        host_.info("loaded model '" + path + "' as '" + entry.name + "' (input " + input_shape() +
-                   ", backend " + used + ")");
+        host_.info("loaded " + std::string(detector ? "detector" : "model") + " '" + path +
+                   "' as '" + entry.name + "' (input " + input_shape(in) + ", backend " + used +
+                   ")");
         // More nets of a float model load from the same file when callers overlap; the
         // first one proved the file and the backend.
         NetPool::Make make;
-        if (!int8_)
-            make = [this, path, used] {
+        if (!int8_ || detector)
+            make = [this, path, used, in, detector] {
                 auto r = std::make_unique<Replica>();
                 r->net = cv::dnn::readNet(path);
                 select_backend(r->net, used);
-                warm_up(r->net);
+                warm_up(r->net, in, detector);
                 host_.counter_add("nets_loaded", 1.0);
                 return r;
             };
@@ -639,29 +760,33 @@ class InferenceOpenCV {
         return "cpu";
     }
 
-    void warm_up(cv::dnn::Net &net) {
-        cv::Mat blank(settings_.height, settings_.width, CV_8UC(settings_.channels),
-                      cv::Scalar::all(0));
-        net.setInput(cv::dnn::blobFromImage(blank, settings_.scale, cv::Size(),
-                                            cv::Scalar::all(settings_.mean), settings_.swap_rb,
-                                            false, CV_32F));
-        (void)net.forward();
+    // One forward of a blank input; a detector must also have its two named outputs.
+    static void warm_up(cv::dnn::Net &net, const Input &in, bool detector) {
+        cv::Mat blank(in.height, in.width, CV_8UC(in.channels), cv::Scalar::all(0));
+        net.setInput(cv::dnn::blobFromImage(blank, in.scale, cv::Size(), cv::Scalar::all(in.mean),
+                                            in.swap_rb, false, CV_32F));
+        if (detector) {
+            std::vector<cv::Mat> outs;
+            net.forward(outs, std::vector<std::string>{"heatmap", "box"});
+        } else {
+            (void)net.forward();
+        }
     }
 
-    std::string input_shape() const {
-        return std::to_string(settings_.channels) + "x" + std::to_string(settings_.height) + "x" +
-               std::to_string(settings_.width);
+    static std::string input_shape(const Input &in) {
+        return std::to_string(in.channels) + "x" + std::to_string(in.height) + "x" +
+               std::to_string(in.width);
     }
 
     // The task image with the configured channel count (a view when it already fits).
-    int to_input(const tierd_image *image, cv::Mat &input) const {
+    int to_input(const tierd_image *image, const Input &in, cv::Mat &input) const {
         cv::Mat view;
         if (const char *why = tierd::image_view(image, view)) {
             host_.set_error(std::string("infer: ") + why);
             return TIERD_EINVAL;
         }
         const int channels = view.channels();
-        if (settings_.channels == 1) {
+        if (in.channels == 1) {
             if (channels == 1)
                 input = view;
             else
@@ -706,6 +831,7 @@ class InferenceOpenCV {
     std::string backend_ = "cpu";
     std::vector<Split> splits_;
     std::mutex split_mutex_;
+    inference_opencv::DecodeOptions decode_; // detectors' score threshold, NMS, top-K
     std::string describe_;
 };
 

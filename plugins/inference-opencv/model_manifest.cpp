@@ -78,6 +78,47 @@ ManifestCut read_cut(const std::string &path, const std::filesystem::path &dir,
     return cut;
 }
 
+ManifestDetector read_detector(const std::string &path, const std::filesystem::path &dir,
+                               const toml::node &node) {
+    const toml::table *t = node.as_table();
+    if (t == nullptr)
+        fail(path, &node, "detector: expected a table");
+    ManifestDetector d;
+    auto name = (*t)["name"].value<std::string>();
+    auto file = (*t)["file"].value<std::string>();
+    auto sha = (*t)["sha256"].value<std::string>();
+    if (!name || !file || !sha || sha->size() != 64)
+        fail(path, &node, "detector: needs name, file and a 64-digit sha256");
+    const std::string what = "detector '" + *name + "': ";
+    const toml::array *shape = (*t)["input_shape"].as_array();
+    if (shape == nullptr || shape->size() != 4)
+        fail(path, &node, what + "input_shape: expected [N, C, H, W]");
+    d.channels = shape_int(*shape->get(1));
+    d.height = shape_int(*shape->get(2));
+    d.width = shape_int(*shape->get(3));
+    if (d.channels != 3 || d.width <= 0 || d.width > 8192 || d.height <= 0 || d.height > 8192)
+        fail(path, shape, what + "input_shape: expected 3 channels and 1..8192 pixels a side");
+    auto scale = (*t)["scale"].value<double>();
+    auto mean = (*t)["mean"].value<double>();
+    if (!scale || !mean)
+        fail(path, &node, what + "scale and mean: expected numbers");
+    const int64_t stride = (*t)["stride"].value_exact<int64_t>().value_or(0);
+    const int64_t classes = (*t)["classes"].value_exact<int64_t>().value_or(0);
+    if (stride <= 0 || stride > 256 || d.width % stride != 0 || d.height % stride != 0)
+        fail(path, &node, what + "stride: expected 1..256 dividing the input width and height");
+    if (classes <= 0 || classes > 100000)
+        fail(path, &node, what + "classes: expected the number of classes (1..100000)");
+    d.name = *name;
+    d.path = (dir / *file).string();
+    d.sha256 = *sha;
+    d.scale = *scale;
+    d.mean = *mean;
+    d.stride = static_cast<int>(stride);
+    d.classes = static_cast<int>(classes);
+    d.map50 = (*t)["map50"].value_or(-1.0);
+    return d;
+}
+
 } // namespace
 
 Manifest read_manifest(const std::string &path) {
@@ -139,6 +180,13 @@ Manifest parse_manifest(std::string_view text, const std::string &path) {
                 entry.cuts.push_back(read_cut(path, dir, entry.name, c));
         }
         m.models.push_back(std::move(entry));
+    }
+    if (const toml::node *detectors_node = doc.get("detector")) {
+        const toml::array *detectors = detectors_node->as_array();
+        if (detectors == nullptr)
+            fail(path, detectors_node, "detector: expected [[detector]] tables");
+        for (const auto &node : *detectors)
+            m.detectors.push_back(read_detector(path, dir, node));
     }
     return m;
 }

@@ -28,11 +28,28 @@ struct ManifestModel {
     std::vector<ManifestCut> cuts;
 };
 
+// A video object detector (the manifest's [[detector]], written by tools/detect; see
+// docs/detectors.md): its own input geometry and normalisation, two outputs ("heatmap"
+// [1, classes, H/stride, W/stride] and "box" [1, 4, H/stride, W/stride]) that
+// detection_decoder.hpp decodes.
+struct ManifestDetector {
+    std::string name;
+    std::string path;                        // absolute or relative to the working directory
+    std::string sha256;                      // lowercase hex
+    int width = 0, height = 0, channels = 3; // network input, BGR when channels = 3
+    double scale = 1.0 / 255.0;              // x = (pixel - mean) * scale
+    double mean = 0.0;
+    int stride = 0;      // input pixels per output cell
+    int classes = 0;     // heatmap channels (class_id 0..classes-1)
+    double map50 = -1.0; // mAP@0.5 on the test videos; -1 when the manifest has none
+};
+
 struct Manifest {
     int width = 28, height = 28, channels = 1;
     double scale = 1.0 / 255.0; // x = (pixel - mean) * scale
     double mean = 0.0;
     std::vector<ManifestModel> models;
+    std::vector<ManifestDetector> detectors; // [[detector]] tables; may be empty
 };
 
 // Parses the manifest at `path`; model files are resolved against its directory. Throws

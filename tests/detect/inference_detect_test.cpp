@@ -1,0 +1,206 @@
+// inference-opencv running det-light from models/manifest.toml's [[detector]] tables
+// (ABI 1.4): boxes land in the host's detection buffer in the task image's pixels, the
+// buffer's capacity is respected (the best ones kept), an older result struct is refused,
+// and classifiers are untouched. The frames come from a real test video: tierd-videogen
+// (test split, seed 7) writes it into a temporary folder at the start.
+#include "../plugins/plugin_harness.hpp"
+
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
+#include <opencv2/videoio.hpp>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+using plugin_test::Instance;
+using plugin_test::Overrides;
+using plugin_test::TaskImage;
+
+constexpr int kFrames = 10;
+
+class InferenceDetect : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() {
+        dir_ = fs::temp_directory_path() / ("tierd-detect-" + std::to_string(getpid()));
+        fs::create_directories(dir_);
+        const std::string cmd = std::string(VIDEOGEN_PATH) + " --seed 7 --frames " +
+                                std::to_string(kFrames) + " --out " + dir_.string() + " --quiet";
+        if (std::system(cmd.c_str()) != 0) {
+            setup_error_ = "failed: " + cmd;
+            return;
+        }
+        cv::VideoCapture video((dir_ / "video.avi").string(), cv::CAP_FFMPEG);
+        cv::Mat frame;
+        while (video.read(frame))
+            frames_.push_back(frame.clone());
+        if (frames_.size() != kFrames)
+            setup_error_ = "decoded " + std::to_string(frames_.size()) + " frames";
+    }
+    static void TearDownTestSuite() {
+        std::error_code ec;
+        fs::remove_all(dir_, ec);
+    }
+    void SetUp() override {
+        ASSERT_EQ(setup_error_, "");
+        ASSERT_TRUE(lib_.ok()) << lib_.error();
+        d_ = lib_.descriptor();
+        ASSERT_NE(d_, nullptr);
+    }
+
+    static Overrides detector_config(const std::string &models = "det-light") {
+        return {{"manifest", std::string(ZOO_MODELS_DIR) + "/manifest.toml"},
+                {"models", models},
+                {"score_threshold", "0.3"}};
+    }
+
+    // infer() on frame `index` (BGR bytes as decoded) with a detection buffer of
+    // `capacity`; the result struct is `struct_size` bytes as the host declares it.
+    int infer(Instance &inst, const cv::Mat &frame, uint32_t capacity,
+              uint32_t struct_size = sizeof(tierd_inference_result)) {
+        pixels_.assign(frame.data, frame.data + frame.total() * frame.elemSize());
+        task_ = std::make_unique<TaskImage>(pixels_, frame.cols, frame.rows, TIERD_PIXEL_BGR8);
+        dets_.assign(capacity + 4, tierd_detection{0, 0, 0, 0, 99, -1.0f, 99, 99});
+        scores_.assign(16, -1.0f);
+        out_ = tierd_inference_result{};
+        out_.struct_size = struct_size;
+        out_.scores = scores_.data();
+        out_.score_capacity = 16;
+        out_.detections = dets_.data();
+        out_.detection_capacity = capacity;
+        return inst.ops<tierd_inference_ops>()->infer(inst.get(), &task_->task, "", &out_);
+    }
+
+    static inline fs::path dir_;
+    static inline std::string setup_error_;
+    static inline std::vector<cv::Mat> frames_;
+
+    plugin_test::Library lib_{INFERENCE_OPENCV_PATH};
+    const tierd_plugin_descriptor *d_ = nullptr;
+    std::vector<uint8_t> pixels_;
+    std::unique_ptr<TaskImage> task_;
+    std::vector<tierd_detection> dets_;
+    std::vector<float> scores_;
+    tierd_inference_result out_{};
+};
+
+TEST_F(InferenceDetect, BoxesAreWrittenInTheImagePixels) {
+    Instance inst(d_, detector_config());
+    ASSERT_EQ(inst.create_rc(), TIERD_OK) << inst.host().last_error;
+    std::size_t total = 0;
+    for (const cv::Mat &frame : frames_) {
+        ASSERT_EQ(infer(inst, frame, 100), TIERD_OK) << inst.host().last_error;
+        EXPECT_EQ(out_.image_width, 640);
+        EXPECT_EQ(out_.image_height, 360);
+        EXPECT_EQ(out_.score_count, 0u);
+        EXPECT_EQ(out_.top_class, -1);
+        EXPECT_STREQ(out_.model, "det-light");
+        ASSERT_LE(out_.detection_count, 100u);
+        for (uint32_t k = 0; k < out_.detection_count; ++k) {
+            const tierd_detection &d = dets_[k];
+            EXPECT_GE(d.x, 0.0f);
+            EXPECT_GE(d.y, 0.0f);
+            EXPECT_GT(d.width, 0.0f);
+            EXPECT_GT(d.height, 0.0f);
+            EXPECT_LE(d.x + d.width, 640.0f + 1e-3f);
+            EXPECT_LE(d.y + d.height, 360.0f + 1e-3f);
+            EXPECT_GE(d.class_id, 0);
+            EXPECT_LT(d.class_id, 10);
+            EXPECT_GE(d.score, 0.3f);
+            EXPECT_EQ(d.track_id, -1);
+            EXPECT_EQ(d.flags, 0u);
+            if (k > 0) {
+                EXPECT_GE(dets_[k - 1].score, d.score);
+            }
+        }
+        EXPECT_FLOAT_EQ(out_.top_score, out_.detection_count ? dets_[0].score : 0.0f);
+        EXPECT_EQ(dets_[out_.detection_count].class_id, 99) << "wrote past detection_count";
+        total += out_.detection_count;
+    }
+    // Seed 7's first frames hold 2-5 counted objects each; det-light finds some of them.
+    EXPECT_GE(total, static_cast<std::size_t>(kFrames));
+}
+
+TEST_F(InferenceDetect, AFrameTwiceAsLargeGivesBoxesTwiceAsLarge) {
+    Instance inst(d_, detector_config());
+    ASSERT_EQ(inst.create_rc(), TIERD_OK) << inst.host().last_error;
+    ASSERT_EQ(infer(inst, frames_[0], 100), TIERD_OK) << inst.host().last_error;
+    const std::vector<tierd_detection> small(dets_.begin(), dets_.begin() + out_.detection_count);
+    ASSERT_FALSE(small.empty());
+    cv::Mat big;
+    cv::resize(frames_[0], big, cv::Size(1280, 720), 0, 0, cv::INTER_LINEAR);
+    ASSERT_EQ(infer(inst, big, 100), TIERD_OK) << inst.host().last_error;
+    EXPECT_EQ(out_.image_width, 1280);
+    EXPECT_EQ(out_.image_height, 720);
+    // The network sees nearly the same pixels; the best box must be twice the size and
+    // place (within a few pixels: the two resizes round differently).
+    ASSERT_GE(out_.detection_count, 1u);
+    EXPECT_EQ(dets_[0].class_id, small[0].class_id);
+    EXPECT_NEAR(dets_[0].x, 2 * small[0].x, 6.0f);
+    EXPECT_NEAR(dets_[0].y, 2 * small[0].y, 6.0f);
+    EXPECT_NEAR(dets_[0].width, 2 * small[0].width, 6.0f);
+    EXPECT_NEAR(dets_[0].height, 2 * small[0].height, 6.0f);
+}
+
+TEST_F(InferenceDetect, TheBufferKeepsTheBestWhenFull) {
+    Overrides config = detector_config();
+    config["score_threshold"] = "0.05"; // many boxes
+    Instance inst(d_, config);
+    ASSERT_EQ(inst.create_rc(), TIERD_OK) << inst.host().last_error;
+    ASSERT_EQ(infer(inst, frames_[0], 100), TIERD_OK) << inst.host().last_error;
+    ASSERT_GT(out_.detection_count, 3u);
+    const std::vector<tierd_detection> all(dets_.begin(), dets_.begin() + out_.detection_count);
+    ASSERT_EQ(infer(inst, frames_[0], 3), TIERD_OK) << inst.host().last_error;
+    ASSERT_EQ(out_.detection_count, 3u);
+    for (int k = 0; k < 3; ++k) {
+        EXPECT_EQ(dets_[k].class_id, all[k].class_id);
+        EXPECT_FLOAT_EQ(dets_[k].score, all[k].score);
+        EXPECT_FLOAT_EQ(dets_[k].x, all[k].x);
+    }
+    EXPECT_EQ(dets_[3].class_id, 99) << "wrote past the capacity";
+    // No buffer (the host wants none): no detections, still a result.
+    ASSERT_EQ(infer(inst, frames_[0], 0), TIERD_OK) << inst.host().last_error;
+    EXPECT_EQ(out_.detection_count, 0u);
+}
+
+TEST_F(InferenceDetect, AnOlderResultStructIsRefused) {
+    Instance inst(d_, detector_config());
+    ASSERT_EQ(inst.create_rc(), TIERD_OK) << inst.host().last_error;
+    // A 1.3 host's struct ends before the detection fields.
+    const auto old_size = static_cast<uint32_t>(offsetof(tierd_inference_result, detections));
+    EXPECT_EQ(infer(inst, frames_[0], 100, old_size), TIERD_ENOTSUP);
+    EXPECT_NE(inst.host().last_error.find("ABI 1.4"), std::string::npos) << inst.host().last_error;
+    EXPECT_EQ(dets_[0].class_id, 99) << "wrote into a buffer an old host does not have";
+}
+
+TEST_F(InferenceDetect, DetectorsLoadOnlyWhenNamed) {
+    // The manifest with no `models`: every classifier, no detector (as before detectors).
+    Instance all(d_, {{"manifest", std::string(ZOO_MODELS_DIR) + "/manifest.toml"}});
+    ASSERT_EQ(all.create_rc(), TIERD_OK) << all.host().last_error;
+    const char *desc = all.ops<tierd_inference_ops>()->describe
+                           ? all.ops<tierd_inference_ops>()->describe(all.get())
+                           : nullptr;
+    ASSERT_NE(desc, nullptr);
+    EXPECT_EQ(std::string(desc).find("det-"), std::string::npos) << desc;
+    EXPECT_EQ(std::string(desc).find("\"kind\""), std::string::npos) << desc;
+
+    // A classifier and a detector side by side: each answers in its own way.
+    Instance both(d_, detector_config("cnn-xs,det-light"));
+    ASSERT_EQ(both.create_rc(), TIERD_OK) << both.host().last_error;
+    desc = both.ops<tierd_inference_ops>()->describe(both.get());
+    EXPECT_NE(std::string(desc).find("\"kind\":\"detector\""), std::string::npos) << desc;
+    cv::Mat gray(28, 28, CV_8UC3, cv::Scalar(90, 90, 90));
+    ASSERT_EQ(infer(both, gray, 100), TIERD_OK) << both.host().last_error; // default: cnn-xs
+    EXPECT_EQ(out_.score_count, 10u);
+    EXPECT_GE(out_.top_class, 0);
+    EXPECT_EQ(out_.detection_count, 0u);
+}
+
+} // namespace
