@@ -24,7 +24,15 @@ static_assert(offsetof(tierd_frame, struct_size) == 0);
 static_assert(sizeof(void *) != 8 || offsetof(tierd_plugin_descriptor, max_concurrent_calls) == 136);
 static_assert(sizeof(void *) != 8 || sizeof(tierd_plugin_descriptor) == 144);
 // ABI 1.3's frame: the image, a fixed id, the label and capture time, the plugin's owner.
-static_assert(sizeof(void *) != 8 || sizeof(tierd_frame) == 224);
+static_assert(sizeof(void *) != 8 || offsetof(tierd_frame, frame_index) == 224);
+// ABI 1.4 only appends: each struct's 1.3 prefix keeps its layout (the first new field
+// starts where the 1.3 struct ended), and tierd_detection is frozen at 32 bytes.
+static_assert(sizeof(void *) != 8 || offsetof(tierd_task, stream) == 88);
+static_assert(sizeof(void *) != 8 || offsetof(tierd_inference_result, detections) == 176);
+static_assert(sizeof(void *) != 8 || offsetof(tierd_decision, key_frame_tier) == 212);
+static_assert(sizeof(void *) != 8 || offsetof(tierd_schedule_context, stream) == 112);
+static_assert(sizeof(void *) != 8 || offsetof(tierd_fusion_ops, fuse_frame) == 16);
+static_assert(sizeof(tierd_detection) == 32);
 static_assert(sizeof(void *) != 8 || sizeof(tierd_config_key) == 64);
 static_assert(sizeof(void *) != 8 || offsetof(tierd_host_services, reserved) == 128);
 

@@ -25,7 +25,7 @@ static int fuse(void *instance, const tierd_task *task, const tierd_inference_re
     return TIERD_OK;
 }
 
-static const tierd_fusion_ops ops = {sizeof(tierd_fusion_ops), fuse};
+static const tierd_fusion_ops ops = {.struct_size = sizeof(tierd_fusion_ops), .fuse = fuse};
 
 static const tierd_plugin_descriptor descriptor = {
     .struct_size = sizeof(tierd_plugin_descriptor),

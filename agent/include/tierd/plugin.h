@@ -65,7 +65,7 @@ extern "C" {
 
 /* The ABI this header describes. A plugin compiled against it speaks this version. */
 #define TIERD_ABI_MAJOR 1
-#define TIERD_ABI_MINOR 3
+#define TIERD_ABI_MINOR 4
 /* History: 1.0 first release. 1.1 appends tierd_task.local_result and
  * tierd_inference_ops.infer_batch. 1.2 adds split execution (tierd_tensor,
  * tierd_inference_ops.describe/infer_head/infer_tail, tierd_decision.wire) and the
@@ -73,7 +73,10 @@ extern "C" {
  * tierd_schedule_context's profiles, power and local queue time). 1.3 adds the fifth
  * plugin kind, sources (TIERD_KIND_SOURCE, tierd_frame, tierd_source_ops, TIERD_EOF),
  * and tierd_plugin_descriptor.max_concurrent_calls (worker-thread ops of one instance
- * may run in parallel when the plugin says so). */
+ * may run in parallel when the plugin says so). 1.4 adds video object detection:
+ * tierd_detection, tierd_inference_result's detections and features,
+ * tierd_task's stream and frame_index, tierd_decision's key frame, tierd_stream_state in
+ * tierd_schedule_context, and tierd_fusion_ops.fuse_frame with tierd_upstream_result. */
 #define TIERD_ABI_VERSION TIERD_ABI_MAKE(TIERD_ABI_MAJOR, TIERD_ABI_MINOR)
 
 /* The one symbol a plugin exports. Build plugins with -fvisibility=hidden and mark
@@ -247,6 +250,24 @@ typedef struct tierd_tensor {
     uint32_t count;    /* product of the shape */
 } tierd_tensor;
 
+/* ABI 1.4. One object found in an image: an axis-aligned box in pixels of the image the
+ * result is about (tierd_inference_result.image_width x image_height; origin top-left,
+ * x to the right, y down), its class and its confidence. This layout is frozen for the
+ * whole of major 1 (arrays of it cross the boundary with no per-element struct_size):
+ * anything a later minor adds per detection goes into a separate, parallel array. */
+typedef struct tierd_detection {
+    float x, y;          /* top-left corner */
+    float width, height; /* > 0 */
+    int32_t class_id;    /* 0-based index into the model's classes (COCO category_id - 1) */
+    float score;         /* confidence in [0, 1] */
+    int32_t track_id;    /* the same object across frames, as a tracker says; -1 = none */
+    uint32_t flags;      /* TIERD_DETECTION_* bits; 0 = found in this image by this model */
+} tierd_detection;
+
+/* tierd_detection.flags */
+#define TIERD_DETECTION_UPSTREAM 0x1u   /* comes from an upstream tier's result */
+#define TIERD_DETECTION_PROPAGATED 0x2u /* moved from an earlier frame (flow, tracker) */
+
 /* One unit of work (an image, a video frame). Borrowed by every callback. */
 typedef struct tierd_task {
     uint32_t struct_size;
@@ -262,6 +283,13 @@ typedef struct tierd_task {
      * call, read-only, like the task. A 1.0 host does not have the field: read it with
      * tierd_task_local_result(), which checks struct_size. */
     const struct tierd_inference_result *local_result;
+    /* ABI 1.4 (check struct_size). Video: the stream the frame belongs to (the source's
+     * name, e.g. "video.avi", "camera0"; tasks of one stream share it) and the frame's
+     * 0-based position in it, or NULL and -1 for a task that is not part of a stream.
+     * `captured_ns` is the frame's capture time (monotonic), 0 if unknown. */
+    const char *stream;
+    int64_t frame_index;
+    uint64_t captured_ns;
 } tierd_task;
 
 /* task->local_result when the host's struct has the field (ABI >= 1.1), else NULL.
@@ -293,6 +321,31 @@ typedef struct tierd_preclass_result {
     tierd_route route;          /* the plugin's hint */
     float light_ok_probability; /* P(light model answers right) in [0,1], or -1 if unknown */
 } tierd_preclass_result;
+
+/* ABI 1.4. Where a video stream stands when the scheduler decides on one of its frames:
+ * what a key-frame policy weighs (time since the last key frame, whether answers are
+ * still on their way, how sure the end's own detector is, how much the scene changed).
+ * Filled by the host; borrowed for the decide() call. */
+typedef struct tierd_stream_state {
+    uint32_t struct_size;
+    int64_t frame_index;          /* this frame's position in the stream */
+    int64_t last_key_frame;       /* frame_index of the last frame sent up, -1 = none yet */
+    uint32_t key_frames_in_flight; /* sent up and not yet answered (or timed out) */
+    double frame_interval_ms;     /* measured time between frames (EWMA); 0 if unknown */
+    /* Age of the newest upstream result now: time since the frame it is about was
+     * captured; < 0 when none has arrived. */
+    double upstream_age_ms;
+    /* The end's own detector on this frame (the host ran it first: local_first) or, when
+     * it has not, on the previous frame: how many boxes at or above the fusion's score
+     * threshold, their mean score, and the change in that count since the last key frame
+     * (objects entering or leaving). -1 / -1 / 0 when unknown. */
+    int32_t local_detections;
+    double local_mean_score;
+    int32_t local_detections_change;
+    /* How different this frame is from the last key frame: the mean absolute difference
+     * of 32x18 gray thumbnails, 0 (same) .. 1 (black vs white); < 0 when unknown. */
+    double scene_change;
+} tierd_stream_state;
 
 /* The network link to one upstream tier, as the host currently estimates it. */
 typedef struct tierd_link_state {
@@ -331,6 +384,9 @@ typedef struct tierd_schedule_context {
     double compute_power_w; /* this device's power while computing, above idle; < 0 unknown */
     /* Where compute_power_w comes from: "measured:<sensor>" or "estimated:<profile>". */
     const char *power_source;
+    /* ABI 1.4 (check struct_size). The task's video stream, or NULL when the task is not
+     * a frame of one (task->stream == NULL). */
+    const tierd_stream_state *stream;
 } tierd_schedule_context;
 
 /* A placement. The host zero-fills it and sets struct_size; the plugin fills in. */
@@ -345,6 +401,14 @@ typedef struct tierd_decision {
      * "Offload"); "" = f16. The host zero-fills it; a 1.1 host has no such field
      * (struct_size tells). */
     char wire[8];
+    /* ABI 1.4. Key frame: with `tier` = TIERD_TIER_END, also send this frame to
+     * `key_frame_tier` (TIERD_TIER_EDGE or _CLOUD; 0 = no key frame) to run
+     * `key_frame_model` there ("" = that tier's default). The local result is not held
+     * for the answer: it goes out at once, and the answer, when it arrives, is handed to
+     * the fusion plugin with the stream's later frames (tierd_upstream_result). The
+     * host zero-fills both fields; ignored for a task that is not a stream frame. */
+    tierd_tier key_frame_tier;
+    char key_frame_model[64];
 } tierd_decision;
 
 /* An inference outcome. The host allocates `scores` and keeps ownership; the plugin
@@ -361,7 +425,51 @@ typedef struct tierd_inference_result {
     double energy_j;         /* energy attributed to it; < 0 if unknown */
     /* Where energy_j comes from: "measured:<sensor>" or "estimated:<profile>". */
     char energy_source[64];
+    /* ABI 1.4 (check struct_size; read these through the helpers below). Detection: the
+     * host owns `detections` (detection_capacity entries; NULL and 0 when it wants none)
+     * and the plugin writes at most detection_capacity of them — when it found more, the
+     * highest-scoring ones — and sets detection_count. A classifier leaves
+     * detection_count 0. image_width x image_height is the size of the image the boxes
+     * are about (the task's image for infer(); the plugin sets it whenever it writes
+     * detections). A detector sets score_count 0 and top_class -1 unless it also
+     * classifies the image as a whole. */
+    tierd_detection *detections;
+    uint32_t detection_capacity;
+    uint32_t detection_count;
+    int32_t image_width;
+    int32_t image_height;
+    /* ABI 1.4. Features, when the host asks for them (non-NULL): the model's feature map
+     * for this image, e.g. for feature-level fusion; buffer rule as in tierd_tensor (host
+     * owns data and sets capacity; TIERD_ERANGE with count = floats needed). NULL = not
+     * asked; a plugin that has none leaves count 0. */
+    tierd_tensor *features;
 } tierd_inference_result;
+
+/* The detection buffer of `result` when the struct has the 1.4 fields, else NULL
+ * (capacity 0). Any thread. */
+static inline tierd_detection *tierd_result_detections(struct tierd_inference_result *result,
+                                                       uint32_t *capacity) {
+    if (result == NULL ||
+        result->struct_size < offsetof(struct tierd_inference_result, features) +
+                                  sizeof(result->features)) {
+        if (capacity != NULL)
+            *capacity = 0;
+        return NULL;
+    }
+    if (capacity != NULL)
+        *capacity = result->detections != NULL ? result->detection_capacity : 0;
+    return result->detections;
+}
+
+/* How many detections a (1.4 or older) result carries; 0 for an older struct. */
+static inline uint32_t tierd_result_detection_count(const struct tierd_inference_result *result) {
+    if (result == NULL || result->detections == NULL ||
+        result->struct_size < offsetof(struct tierd_inference_result, features) +
+                                  sizeof(result->features))
+        return 0;
+    return result->detection_count < result->detection_capacity ? result->detection_count
+                                                                : result->detection_capacity;
+}
 
 /* ---- Kind-specific operations --------------------------------------------------- */
 
@@ -422,6 +530,23 @@ typedef struct tierd_inference_ops {
                       int32_t cut_layer, const tierd_tensor *input, tierd_inference_result *out);
 } tierd_inference_ops;
 
+/* ABI 1.4. The newest upstream result of a video stream, as handed to fuse_frame(): an
+ * answer about an EARLIER frame (a key frame), which the plugin moves to the current one.
+ * Borrowed for the call, read-only. */
+typedef struct tierd_upstream_result {
+    uint32_t struct_size;
+    const struct tierd_inference_result *result; /* its boxes are in key-frame pixels */
+    int64_t frame_index; /* the key frame the result is about */
+    tierd_tier tier;     /* who computed it */
+    /* Time from the key frame's capture to this call, and from the answer's arrival on
+     * the end to this call (both >= 0). The answer was not known before it arrived: the
+     * host hands it only to frames it fuses after the arrival. */
+    double age_ms;
+    double arrived_ago_ms;
+    /* Counts the stream's upstream answers: a new value means a new answer. */
+    uint64_t sequence;
+} tierd_upstream_result;
+
 typedef struct tierd_fusion_ops {
     uint32_t struct_size;
     /* Combine the local and the remote result (either may be NULL, not both) into
@@ -429,6 +554,21 @@ typedef struct tierd_fusion_ops {
      * scores buffer provided as in tierd_inference_result. */
     int (*fuse)(void *instance, const tierd_task *task, const tierd_inference_result *local,
                 const tierd_inference_result *remote, tierd_inference_result *out);
+    /* ABI 1.4, optional (NULL: stream frames go through fuse() like any task). Fuse one
+     * frame of a video stream: `local` is the end's own result for it (NULL when it ran
+     * nowhere here, e.g. the frame itself was placed upstream: then `upstream` is that
+     * frame's own answer), `upstream` the newest upstream answer that has arrived (NULL:
+     * none yet, or the upstream is unreachable). The plugin keeps what it needs across
+     * frames (previous image, tracks); task->image is the current frame.
+     * Order: the host calls it for the frames of one stream in frame_index order, one at
+     * a time, every frame exactly once (a frame whose work failed everywhere comes with
+     * `local` NULL, and `upstream` may be NULL too: the plugin still answers, e.g. with
+     * the boxes it tracks); calls for different streams may run concurrently only if
+     * max_concurrent_calls > 1. Worker thread; may block (optical flow, tracking).
+     * Inputs borrowed; `out` host-owned as in tierd_inference_result, with a detection
+     * buffer. */
+    int (*fuse_frame)(void *instance, const tierd_task *task, const tierd_inference_result *local,
+                      const tierd_upstream_result *upstream, tierd_inference_result *out);
 } tierd_fusion_ops;
 
 /* ABI 1.3. One image a source produced (a file, a video frame, a message). The host
@@ -448,6 +588,12 @@ typedef struct tierd_frame {
     uint64_t captured_ns; /* monotonic (services->monotonic_ns) capture time; 0 = unknown */
     void *owner;          /* the plugin's: passed back with the frame to release() */
     void *reserved[4];
+    /* ABI 1.4 (the host reads it only when the plugin's struct_size covers it). A video
+     * source sets the frame's 0-based position in its stream; the host's default, -1,
+     * means "not a video frame" (files of a directory, messages). Tasks made of frames
+     * with an index become a stream (tierd_task.stream = the source's name) and get the
+     * stream treatment: in-order fusion, key frames, stream state for the scheduler. */
+    int64_t frame_index;
 } tierd_frame;
 
 /* ABI 1.3. A source: where an end agent's tasks come from. The [source] table's `kind`

@@ -328,9 +328,9 @@ class Host {
     /* How many worker threads the host calls worker-thread ops from (ABI 1.3); 0 when the
      * host does not say. */
     uint32_t worker_threads() const noexcept {
-        if (services_ == nullptr || services_->struct_size < offsetof(tierd_host_services,
-                                                                       worker_threads) +
-                                                                  sizeof(uint32_t))
+        if (services_ == nullptr ||
+            services_->struct_size <
+                offsetof(tierd_host_services, worker_threads) + sizeof(uint32_t))
             return 0;
         return services_->worker_threads;
     }
@@ -398,8 +398,8 @@ inline int write_features(tierd_preclass_result &out, const float *values, size_
  * channels bytes, no padding; channels 1 for GRAY8, 3 for BGR8/RGB8). The host reads them
  * until it calls release(); free them there with release_frame_pixels(). Throws
  * std::bad_alloc, or tierd::Error(TIERD_EINVAL) when the sizes disagree. */
-inline void set_frame_pixels(tierd_frame &out, std::vector<uint8_t> &&pixels, int width,
-                             int height, tierd_pixel_format format) {
+inline void set_frame_pixels(tierd_frame &out, std::vector<uint8_t> &&pixels, int width, int height,
+                             tierd_pixel_format format) {
     const size_t channels = format == TIERD_PIXEL_GRAY8 ? 1 : 3;
     if (width <= 0 || height <= 0 ||
         pixels.size() != static_cast<size_t>(width) * static_cast<size_t>(height) * channels)
@@ -489,39 +489,37 @@ struct has_describe<T, std::enable_if_t<std::is_convertible<
 
 template <class T, class = void> struct has_infer_head : std::false_type {};
 template <class T>
-struct has_infer_head<
-    T, std::enable_if_t<std::is_convertible<
-           decltype(std::declval<T &>().infer_head(
-               std::declval<const tierd_task &>(), std::declval<const char *>(),
-               std::declval<int32_t>(), std::declval<tierd_tensor &>(),
-               std::declval<tierd_inference_result &>())),
-           int>::value>> : std::true_type {};
+struct has_infer_head<T, std::enable_if_t<std::is_convertible<
+                             decltype(std::declval<T &>().infer_head(
+                                 std::declval<const tierd_task &>(), std::declval<const char *>(),
+                                 std::declval<int32_t>(), std::declval<tierd_tensor &>(),
+                                 std::declval<tierd_inference_result &>())),
+                             int>::value>> : std::true_type {};
 
 template <class T, class = void> struct has_infer_tail : std::false_type {};
 template <class T>
-struct has_infer_tail<
-    T, std::enable_if_t<std::is_convertible<
-           decltype(std::declval<T &>().infer_tail(
-               std::declval<const tierd_task &>(), std::declval<const char *>(),
-               std::declval<int32_t>(), std::declval<const tierd_tensor &>(),
-               std::declval<tierd_inference_result &>())),
-           int>::value>> : std::true_type {};
+struct has_infer_tail<T, std::enable_if_t<std::is_convertible<
+                             decltype(std::declval<T &>().infer_tail(
+                                 std::declval<const tierd_task &>(), std::declval<const char *>(),
+                                 std::declval<int32_t>(), std::declval<const tierd_tensor &>(),
+                                 std::declval<tierd_inference_result &>())),
+                             int>::value>> : std::true_type {};
 
 // Sources (ABI 1.3).
 template <class T, class = void> struct has_next : std::false_type {};
 template <class T>
-struct has_next<T, std::enable_if_t<std::is_convertible<
-                       decltype(std::declval<T &>().next(std::declval<tierd_frame &>())),
-                       int>::value>> : std::true_type {};
+struct has_next<T,
+                std::enable_if_t<std::is_convertible<
+                    decltype(std::declval<T &>().next(std::declval<tierd_frame &>())), int>::value>>
+    : std::true_type {};
 
 template <class T, class = void> struct has_decode : std::false_type {};
 template <class T>
-struct has_decode<
-    T, std::enable_if_t<std::is_convertible<
-           decltype(std::declval<T &>().decode(std::declval<const uint8_t *>(),
-                                               std::declval<size_t>(), std::declval<uint64_t>(),
-                                               std::declval<tierd_frame &>())),
-           int>::value>> : std::true_type {};
+struct has_decode<T, std::enable_if_t<std::is_convertible<
+                         decltype(std::declval<T &>().decode(
+                             std::declval<const uint8_t *>(), std::declval<size_t>(),
+                             std::declval<uint64_t>(), std::declval<tierd_frame &>())),
+                         int>::value>> : std::true_type {};
 
 template <class T, class = void> struct has_release : std::false_type {};
 template <class T>
@@ -539,6 +537,18 @@ struct has_fuse<
                                                 std::declval<const tierd_task *>(),
                                                 std::declval<const tierd_inference_result *>(),
                                                 std::declval<const tierd_inference_result *>(),
+                                                std::declval<tierd_inference_result &>())),
+                                            int>::value>> : std::true_type {};
+
+// Video fusion (ABI 1.4): int fuse_frame(const tierd_task &, const tierd_inference_result
+// *local, const tierd_upstream_result *upstream, tierd_inference_result &out).
+template <class T, class = void> struct has_fuse_frame : std::false_type {};
+template <class T>
+struct has_fuse_frame<
+    T, std::enable_if_t<std::is_convertible<decltype(std::declval<T &>().fuse_frame(
+                                                std::declval<const tierd_task &>(),
+                                                std::declval<const tierd_inference_result *>(),
+                                                std::declval<const tierd_upstream_result *>(),
                                                 std::declval<tierd_inference_result &>())),
                                             int>::value>> : std::true_type {};
 
@@ -686,8 +696,8 @@ template <class T> struct Trampolines {
             return nullptr;
         }
     }
-    static int infer_head(void *instance, const tierd_task *task, const char *model,
-                          int32_t cut, tierd_tensor *out, tierd_inference_result *meta) noexcept {
+    static int infer_head(void *instance, const tierd_task *task, const char *model, int32_t cut,
+                          tierd_tensor *out, tierd_inference_result *meta) noexcept {
         auto *box = static_cast<Box<T> *>(instance);
         if (task == nullptr || out == nullptr || meta == nullptr)
             return invalid(box->host, "infer_head: task, out and meta must not be NULL");
@@ -701,9 +711,8 @@ template <class T> struct Trampolines {
         else
             return TIERD_ENOTSUP;
     }
-    static int infer_tail(void *instance, const tierd_task *task, const char *model,
-                          int32_t cut, const tierd_tensor *input,
-                          tierd_inference_result *out) noexcept {
+    static int infer_tail(void *instance, const tierd_task *task, const char *model, int32_t cut,
+                          const tierd_tensor *input, tierd_inference_result *out) noexcept {
         auto *box = static_cast<Box<T> *>(instance);
         if (task == nullptr || input == nullptr || out == nullptr)
             return invalid(box->host, "infer_tail: task, input and out must not be NULL");
@@ -757,6 +766,22 @@ template <class T> struct Trampolines {
         return guarded(box->host,
                        [&]() -> int { return box->plugin.fuse(task, local, remote, *out); });
     }
+    static int fuse_frame(void *instance, const tierd_task *task,
+                          const tierd_inference_result *local,
+                          const tierd_upstream_result *upstream,
+                          tierd_inference_result *out) noexcept {
+        auto *box = static_cast<Box<T> *>(instance);
+        if (task == nullptr || out == nullptr)
+            return invalid(box->host, "fuse_frame: task and out must not be NULL");
+        if (out->struct_size < sizeof(tierd_inference_result))
+            return invalid(box->host, "fuse_frame: out->struct_size too small");
+        if constexpr (has_fuse_frame<T>::value)
+            return guarded(box->host, [&]() -> int {
+                return box->plugin.fuse_frame(*task, local, upstream, *out);
+            });
+        else
+            return TIERD_ENOTSUP;
+    }
 };
 
 template <class T, tierd_plugin_kind K> struct KindOps;
@@ -795,7 +820,10 @@ template <class T> struct KindOps<T, TIERD_KIND_FUSION> {
                   "a fusion plugin needs: int fuse(const tierd_task *, const "
                   "tierd_inference_result *local, const tierd_inference_result *remote, "
                   "tierd_inference_result &out)");
-    static constexpr tierd_fusion_ops table{sizeof(tierd_fusion_ops), &Trampolines<T>::fuse};
+    // fuse_frame (ABI 1.4) is offered only when the class has one.
+    static constexpr tierd_fusion_ops table{sizeof(tierd_fusion_ops), &Trampolines<T>::fuse,
+                                            has_fuse_frame<T>::value ? &Trampolines<T>::fuse_frame
+                                                                     : nullptr};
 };
 
 template <class T> struct KindOps<T, TIERD_KIND_SOURCE> {

@@ -33,9 +33,9 @@ static int fuse(void *instance, const tierd_task *task, const tierd_inference_re
 }
 
 #ifdef BAD_SMALL_OPS
-static const tierd_fusion_ops ops = {sizeof(uint32_t), fuse};
+static const tierd_fusion_ops ops = {.struct_size = sizeof(uint32_t), .fuse = fuse};
 #else
-static const tierd_fusion_ops ops = {sizeof(tierd_fusion_ops), fuse};
+static const tierd_fusion_ops ops = {.struct_size = sizeof(tierd_fusion_ops), .fuse = fuse};
 #endif
 
 static const char *const no_choices[] = {NULL};
