@@ -1,0 +1,299 @@
+#include "core/key_frames.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+
+namespace scheduler_mo {
+
+const char *key_frame_mode_name(KeyFrameMode mode) {
+    switch (mode) {
+    case KeyFrameMode::off: return "off";
+    case KeyFrameMode::every: return "every";
+    case KeyFrameMode::trigger: return "trigger";
+    case KeyFrameMode::upstream: return "upstream";
+    }
+    return "?";
+}
+
+std::optional<KeyFrameMode> parse_key_frame_mode(std::string_view text) {
+    for (KeyFrameMode mode :
+         {KeyFrameMode::off, KeyFrameMode::every, KeyFrameMode::trigger, KeyFrameMode::upstream})
+        if (text == key_frame_mode_name(mode))
+            return mode;
+    return std::nullopt;
+}
+
+namespace {
+
+void require(bool ok, const std::string &what) {
+    if (!ok)
+        throw std::invalid_argument(what);
+}
+
+std::string number_text(double value) {
+    char buffer[32];
+    std::snprintf(buffer, sizeof buffer, "%g", value);
+    return buffer;
+}
+
+void at_least(const char *key, double value, double low) {
+    require(std::isfinite(value) && value >= low,
+            std::string(key) + ": must be >= " + number_text(low) + ", got " + number_text(value));
+}
+
+void in_unit(const char *key, double value) {
+    require(std::isfinite(value) && value >= 0 && value <= 1,
+            std::string(key) + ": must be in [0, 1] (0 = off), got " + number_text(value));
+}
+
+// A count from the map: a whole number >= low.
+void read_count(const ConfigMap &map, const char *key, std::int64_t low, std::int64_t &field) {
+    std::optional<double> value = get_number(map, key);
+    if (!value)
+        return;
+    require(std::floor(*value) == *value,
+            std::string(key) + ": must be a whole number, got " + number_text(*value));
+    at_least(key, *value, static_cast<double>(low));
+    require(*value <= 1e9, std::string(key) + ": must be <= 1e9, got " + number_text(*value));
+    field = static_cast<std::int64_t>(*value);
+}
+
+// "%.3g" trimmed for reasons: 0.31, 553, 2040.
+std::string short_number(double value) {
+    char buffer[32];
+    std::snprintf(buffer, sizeof buffer, "%.3g", value);
+    return buffer;
+}
+
+std::string ms_text(double ms) {
+    char buffer[32];
+    std::snprintf(buffer, sizeof buffer, "%.0fms", ms);
+    return buffer;
+}
+
+void clip(std::string &reason) {
+    if (reason.size() > kKeyFrameReasonMax)
+        reason.resize(kKeyFrameReasonMax);
+}
+
+} // namespace
+
+void KeyFrameSettings::validate() const {
+    at_least("key_frame_interval", static_cast<double>(interval), 1);
+    at_least("key_frame_min_gap", static_cast<double>(min_gap), 1);
+    at_least("key_frame_max_in_flight", static_cast<double>(max_in_flight), 1);
+    at_least("key_frame_objects_change", static_cast<double>(objects_change), 0);
+    at_least("key_frame_max_gap_ms", max_gap_ms, 0);
+    in_unit("key_frame_scene_change", scene_change);
+    in_unit("key_frame_score_floor", score_floor);
+    at_least("key_frame_bytes", frame_bytes, 0);
+    at_least("key_frame_max_energy_j", max_energy_j, 0);
+}
+
+KeyFrameSettings parse_key_frame_settings(const ConfigMap &map) {
+    KeyFrameSettings s;
+    if (auto mode = get_string(map, "key_frames")) {
+        std::optional<KeyFrameMode> parsed = parse_key_frame_mode(*mode);
+        require(parsed.has_value(), "key_frames: unknown mode \"" + *mode +
+                                        "\" (expected off, every, trigger, upstream)");
+        s.mode = *parsed;
+    }
+    read_count(map, "key_frame_interval", 1, s.interval);
+    read_count(map, "key_frame_min_gap", 1, s.min_gap);
+    read_count(map, "key_frame_max_in_flight", 1, s.max_in_flight);
+    read_count(map, "key_frame_objects_change", 0, s.objects_change);
+    auto number = [&](const char *key, double &field) {
+        if (auto value = get_number(map, key))
+            field = *value;
+    };
+    number("key_frame_max_gap_ms", s.max_gap_ms);
+    number("key_frame_scene_change", s.scene_change);
+    number("key_frame_score_floor", s.score_floor);
+    number("key_frame_bytes", s.frame_bytes);
+    number("key_frame_max_energy_j", s.max_energy_j);
+    if (auto model = get_string(map, "key_frame_model"))
+        s.model = *model;
+    s.validate();
+    return s;
+}
+
+KeyFramePolicy::KeyFramePolicy(const KeyFrameSettings &settings, const Settings &placement,
+                               const DevicePower &power)
+    : settings_(settings), placement_(placement), power_(power) {
+    settings_.validate();
+}
+
+// The best usable upstream tier for this frame, with its predicted upload, answer time and
+// radio energy; or why there is none.
+KeyFramePolicy::Route KeyFramePolicy::route(const KeyFrameInput &input, double frame_bytes) const {
+    Route best;
+    std::string why_not;
+    for (Tier tier : {Tier::edge, Tier::cloud}) {
+        const UpstreamTier &link = input.tier(tier);
+        const char *name = tier_name(tier);
+        auto skip = [&](const std::string &why) {
+            why_not += (why_not.empty() ? "" : ", ") + std::string(name) + " " + why;
+        };
+        if (!placement_.allows(tier)) {
+            skip("not in tiers");
+            continue;
+        }
+        if (!link.known) {
+            skip("unknown");
+            continue;
+        }
+        if (!link.connected) {
+            skip("offline");
+            continue;
+        }
+        if (link.degraded) {
+            skip("degraded");
+            continue;
+        }
+        // The model's compute time there, from the tier's profile. A model that some
+        // profile lists must be in this tier's to run here; one no profile lists (say a
+        // detector the profile command does not measure) is taken as available.
+        double compute_ms = 0;
+        if (profiles_ && !settings_.model.empty()) {
+            const TierProfile *profile = profiles_->tier(tier);
+            const ModelProfile *model =
+                profile != nullptr ? profile->find_model(settings_.model) : nullptr;
+            bool profiled_somewhere = false;
+            for (Tier any : {Tier::end, Tier::edge, Tier::cloud}) {
+                const TierProfile *p = profiles_->tier(any);
+                profiled_somewhere |= p != nullptr && p->find_model(settings_.model) != nullptr;
+            }
+            if (model == nullptr && profiled_somewhere) {
+                skip("lacks " + settings_.model);
+                continue;
+            }
+            if (model != nullptr)
+                compute_ms = model->full_ms;
+        }
+        Route candidate;
+        candidate.ok = true;
+        candidate.tier = tier;
+        if (link.bandwidth_bps > 0 && std::isfinite(link.bandwidth_bps)) {
+            double seconds_per_byte = 8 / link.bandwidth_bps;
+            double upload_s = frame_bytes * seconds_per_byte;
+            double reply_s = placement_.reply_bytes * seconds_per_byte;
+            candidate.upload_ms = upload_s * 1000;
+            candidate.answer_ms =
+                candidate.upload_ms + link.rtt_ms + link.queue_ms + compute_ms + reply_s * 1000;
+            candidate.energy_j = power_.tx_w * upload_s + power_.rx_w * reply_s;
+        }
+        // Known answer times first, the sooner the better; unknown ones after; ties keep
+        // the earlier tier (edge).
+        bool better = !best.ok || (candidate.answer_ms >= 0 &&
+                                   (best.answer_ms < 0 || candidate.answer_ms < best.answer_ms));
+        if (better)
+            best = candidate;
+    }
+    if (!best.ok)
+        best.why_not = why_not;
+    return best;
+}
+
+std::string KeyFramePolicy::trigger(const StreamState &s) const {
+    if (s.last_key_frame < 0)
+        return "first";
+    const KeyFrameSettings &k = settings_;
+    if (k.max_gap_ms > 0) {
+        double interval = s.frame_interval_ms > 0 ? s.frame_interval_ms : kAssumedFrameIntervalMs;
+        double gap_ms = static_cast<double>(s.frame_index - s.last_key_frame) * interval;
+        if (gap_ms > k.max_gap_ms)
+            return "max gap " + ms_text(gap_ms);
+    }
+    if (k.scene_change > 0 && s.scene_change >= k.scene_change)
+        return "scene change " + short_number(s.scene_change);
+    if (k.score_floor > 0 && s.local_mean_score >= 0 && s.local_mean_score < k.score_floor)
+        return "low score " + short_number(s.local_mean_score);
+    if (k.objects_change > 0 && std::llabs(s.local_detections_change) >= k.objects_change) {
+        char text[32];
+        std::snprintf(text, sizeof text, "objects %+d",
+                      static_cast<int>(s.local_detections_change));
+        return text;
+    }
+    return "";
+}
+
+KeyFrameDecision KeyFramePolicy::decide(const KeyFrameInput &input) const {
+    KeyFrameDecision out;
+    const KeyFrameSettings &k = settings_;
+    if (k.mode == KeyFrameMode::off)
+        return out;
+    const StreamState &s = input.stream;
+    out.frame_bytes = k.frame_bytes > 0 ? k.frame_bytes
+                      : input.frame_pixels > 0
+                          ? input.frame_pixels * kJpegBytesPerPixel
+                          : 640.0 * 360.0 * kJpegBytesPerPixel; // the issue's default frame
+    auto finish = [&](KeyFrameAction action, const Route &route, const std::string &why) {
+        out.action = action;
+        out.reason = why;
+        if (action != KeyFrameAction::local) {
+            out.tier = route.tier;
+            out.upload_ms = route.upload_ms;
+            out.answer_ms = route.answer_ms;
+            out.reason += std::string(" -> ") + tier_name(route.tier);
+            if (route.upload_ms >= 0)
+                out.reason += " (up " + ms_text(route.upload_ms) + ")";
+            else
+                out.reason += " (bandwidth unknown)";
+        }
+        clip(out.reason);
+        return out;
+    };
+
+    if (k.mode == KeyFrameMode::upstream) {
+        Route r = route(input, out.frame_bytes);
+        if (!r.ok)
+            return finish(KeyFrameAction::local, r,
+                          "upstream: no upstream (" + r.why_not + "); here");
+        return finish(KeyFrameAction::upstream, r, "upstream: every frame");
+    }
+
+    const std::int64_t since = s.frame_index - s.last_key_frame;
+    std::string why;
+    if (k.mode == KeyFrameMode::every) {
+        if (s.last_key_frame >= 0 && since < k.interval)
+            return finish(KeyFrameAction::local, Route{},
+                          "no key frame: " + std::to_string(since) + "/" +
+                              std::to_string(k.interval));
+        why = s.last_key_frame < 0 ? "first" : "every " + std::to_string(k.interval);
+    } else {
+        why = trigger(s);
+        if (why.empty())
+            return finish(KeyFrameAction::local, Route{}, "no key frame: no trigger");
+        if (s.last_key_frame >= 0 && since < k.min_gap)
+            return finish(KeyFrameAction::local, Route{},
+                          "no key frame: min gap " + std::to_string(since) + "<" +
+                              std::to_string(k.min_gap) + " (" + why + ")");
+        if (s.key_frames_in_flight >= static_cast<std::uint64_t>(k.max_in_flight))
+            return finish(KeyFrameAction::local, Route{},
+                          "no key frame: " + std::to_string(s.key_frames_in_flight) +
+                              " in flight (" + why + ")");
+    }
+
+    Route r = route(input, out.frame_bytes);
+    if (!r.ok)
+        return finish(KeyFrameAction::local, r,
+                      "no key frame: no upstream (" + r.why_not + "; " + why + ")");
+    if (k.mode == KeyFrameMode::trigger && r.upload_ms >= 0) {
+        // The upload must be done before an every-K cadence would send the next frame.
+        double interval = s.frame_interval_ms > 0 ? s.frame_interval_ms : kAssumedFrameIntervalMs;
+        double budget_ms = interval * static_cast<double>(k.interval);
+        if (r.upload_ms > budget_ms)
+            return finish(KeyFrameAction::local, r,
+                          "no key frame: link busy (up " + ms_text(r.upload_ms) + ">" +
+                              ms_text(budget_ms) + "; " + why + ")");
+        if (k.max_energy_j > 0 && r.energy_j > k.max_energy_j)
+            return finish(KeyFrameAction::local, r,
+                          "no key frame: energy " + short_number(r.energy_j * 1000) + "mJ>" +
+                              short_number(k.max_energy_j * 1000) + "mJ (" + why + ")");
+    }
+    return finish(KeyFrameAction::key_frame, r, "key frame: " + why);
+}
+
+} // namespace scheduler_mo
