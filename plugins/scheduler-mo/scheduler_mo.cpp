@@ -9,18 +9,27 @@
 // through per-tier lower envelopes. This file turns the host's context (ABI 1.2: profiles,
 // link estimates, power) into the core's inputs and its answer into a tierd_decision.
 //
+// Video (ABI 1.4): for a frame of a stream (context->stream) and key_frames != "off", the
+// key-frame policy (core/key_frames.hpp) decides instead: the light model here, and on key
+// frames the frame also goes up (tierd_decision.key_frame_tier / key_frame_model); it needs
+// no profiles. Tasks without a stream, and hosts whose context or decision lacks the 1.4
+// fields, are placed as before.
+//
 // decide() runs on the loop thread. It parses the profiles only when their generation
 // changes (a few hundred microseconds, once per profile update); a decision takes
 // microseconds.
 #include <tierd/plugin.hpp>
 
+#include "core/key_frames.hpp"
 #include "core/scheduler.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <array>
+#include <cstddef>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace {
@@ -30,12 +39,17 @@ using namespace scheduler_mo;
 // The plugin's declared keys, as the core's flat map wants them.
 ConfigMap to_map(const tierd::Config &config) {
     ConfigMap map;
-    for (const char *key :
-         {"policy", "order", "minimise", "force", "tiers", "models", "wire", "light_model"})
+    for (const char *key : {"policy", "order", "minimise", "force", "tiers", "models", "wire",
+                            "light_model", "key_frames", "key_frame_model"})
         map[key] = config.get_string(key);
+    for (const char *key : {"key_frame_interval", "key_frame_min_gap", "key_frame_objects_change",
+                            "key_frame_max_in_flight"})
+        map[key] = static_cast<double>(config.get_int(key));
     for (const char *key :
          {"w_latency", "w_energy", "w_bytes", "w_accuracy", "tolerance", "deadline_ms",
-          "min_accuracy", "max_energy_j", "battery_floor", "redecide_threshold", "reply_bytes"})
+          "min_accuracy", "max_energy_j", "battery_floor", "redecide_threshold", "reply_bytes",
+          "key_frame_max_gap_ms", "key_frame_scene_change", "key_frame_score_floor",
+          "key_frame_bytes", "key_frame_max_energy_j"})
         map[key] = config.get_double(key);
     return map;
 }
@@ -52,6 +66,8 @@ class SchedulerMo {
                                                      "latency", nullptr};
     static constexpr const char *const objectives[] = {"latency", "energy", "bytes", "accuracy",
                                                        nullptr};
+    static constexpr const char *const key_frame_modes[] = {"off", "every", "trigger", "upstream",
+                                                            nullptr};
     static constexpr tierd_config_key config_keys[] = {
         tierd::key_enum("policy", "weighted", policies,
                         "weighted (w_* on normalised objectives), lexicographic (order), "
@@ -95,6 +111,39 @@ class SchedulerMo {
         tierd::key_double("tx_w", "1.0", 0.0, 1e4,
                           "radio power while sending (W): ~1.0 Wi-Fi, ~2.5 LTE (assumed)"),
         tierd::key_double("rx_w", "0.5", 0.0, 1e4, "radio power while receiving (W)"),
+        tierd::key_enum("key_frames", "off", key_frame_modes,
+                        "video stream frames: off (placed like any task), every (light model "
+                        "here, every key_frame_interval-th frame also sent up), trigger (sent "
+                        "up on scene change, low local score, objects entering/leaving or "
+                        "max gap, under the link and energy budgets), upstream (every frame "
+                        "placed upstream)"),
+        tierd::key_int("key_frame_interval", "10", 1, 1e6,
+                       "every: K, frames between key frames; trigger: the upload budget is K "
+                       "frame intervals"),
+        tierd::key_int("key_frame_min_gap", "3", 1, 1e6,
+                       "trigger: never fewer frames than this between key frames"),
+        tierd::key_double("key_frame_max_gap_ms", "2000", 0.0, 1e9,
+                          "trigger: a key frame when the last is older than this; 0 = off"),
+        tierd::key_double("key_frame_scene_change", "0.15", 0.0, 1.0,
+                          "trigger: a key frame when the scene changed this much (mean "
+                          "thumbnail difference, 0..1) since the last; 0 = off"),
+        tierd::key_double("key_frame_score_floor", "0.5", 0.0, 1.0,
+                          "trigger: a key frame when the local detector's mean score is "
+                          "below this; 0 = off"),
+        tierd::key_int("key_frame_objects_change", "1", 0, 1e6,
+                       "trigger: a key frame when the local box count changed by at least "
+                       "this since the last key frame; 0 = off"),
+        tierd::key_int("key_frame_max_in_flight", "2", 1, 1e6,
+                       "trigger: no key frame while this many are unanswered"),
+        tierd::key_double("key_frame_bytes", "0", 0.0, 1e9,
+                          "bytes of a key frame on the link; 0 = width x height x 0.15 (JPEG "
+                          "~q75)"),
+        tierd::key_double("key_frame_max_energy_j", "0", 0.0, 1e6,
+                          "trigger: no key frame whose radio energy exceeds this (J); 0 = no "
+                          "bound"),
+        tierd::key_string("key_frame_model", "",
+                          "the model key frames (and upstream-mode frames) run upstream; \"\" = "
+                          "that tier's default"),
     };
 
     SchedulerMo(tierd::Host host, const tierd::Config &config) : host_(host) { load(config); }
@@ -105,10 +154,13 @@ class SchedulerMo {
         return TIERD_OK;
     }
 
-    int decide(const tierd_task &, const tierd_preclass_result *pre,
+    int decide(const tierd_task &task, const tierd_preclass_result *pre,
                const tierd_schedule_context &context, tierd_decision &out) {
         out.split_layer = -1;
         refresh(context);
+        if (const tierd_stream_state *stream = stream_of(context, out);
+            stream != nullptr && key_frames_->enabled())
+            return decide_frame(task, *stream, context, out);
         if (!scheduler_) {
             out.tier = TIERD_TIER_END;
             std::snprintf(out.reason, sizeof out.reason, "%s", why_none_.c_str());
@@ -146,25 +198,111 @@ class SchedulerMo {
     }
 
   private:
+    // The stream state when the task is a stream frame and both the host's context and
+    // decision have the 1.4 fields; else NULL (the task is placed as any other).
+    static const tierd_stream_state *stream_of(const tierd_schedule_context &c,
+                                               const tierd_decision &out) {
+        if (c.struct_size < offsetof(tierd_schedule_context, stream) + sizeof c.stream ||
+            out.struct_size <
+                offsetof(tierd_decision, key_frame_model) + sizeof out.key_frame_model)
+            return nullptr;
+        return c.stream;
+    }
+
+    // tierd_stream_state as far as the host's struct goes; fields past it stay unknown.
+    static StreamState read_stream(const tierd_stream_state &s) {
+        StreamState out;
+#define SCHEDULER_MO_READ(field)                                                                   \
+    if (s.struct_size >= offsetof(tierd_stream_state, field) + sizeof s.field)                     \
+    out.field = s.field
+        SCHEDULER_MO_READ(frame_index);
+        SCHEDULER_MO_READ(last_key_frame);
+        SCHEDULER_MO_READ(key_frames_in_flight);
+        SCHEDULER_MO_READ(frame_interval_ms);
+        SCHEDULER_MO_READ(upstream_age_ms);
+        SCHEDULER_MO_READ(local_detections);
+        SCHEDULER_MO_READ(local_mean_score);
+        SCHEDULER_MO_READ(local_detections_change);
+        SCHEDULER_MO_READ(scene_change);
+#undef SCHEDULER_MO_READ
+        return out;
+    }
+
+    static UpstreamTier read_upstream(const tierd_link_state *state) {
+        UpstreamTier out;
+        if (state == nullptr)
+            return out;
+        out.known = true;
+        out.connected = state->connected != 0;
+        out.bandwidth_bps = state->bandwidth_bps;
+        out.rtt_ms = state->rtt_ms;
+        if (state->struct_size >= offsetof(tierd_link_state, degraded) + sizeof state->degraded) {
+            out.queue_ms = state->queue_ms;
+            out.degraded = state->degraded != 0;
+        }
+        return out;
+    }
+
+    static tierd_tier abi_tier(Tier tier) {
+        return tier == Tier::edge    ? TIERD_TIER_EDGE
+               : tier == Tier::cloud ? TIERD_TIER_CLOUD
+                                     : TIERD_TIER_END;
+    }
+
+    // A stream frame under key_frames != off: the light model here, and maybe a key frame
+    // (or, in upstream mode, the frame placed upstream).
+    int decide_frame(const tierd_task &task, const tierd_stream_state &stream,
+                     const tierd_schedule_context &context, tierd_decision &out) {
+        KeyFrameInput input;
+        input.stream = read_stream(stream);
+        input.edge = read_upstream(context.edge);
+        input.cloud = read_upstream(context.cloud);
+        if (task.image != nullptr && task.image->width > 0 && task.image->height > 0)
+            input.frame_pixels =
+                static_cast<double>(task.image->width) * static_cast<double>(task.image->height);
+        const KeyFrameDecision d = key_frames_->decide(input);
+        switch (d.action) {
+        case KeyFrameAction::upstream:
+            out.tier = abi_tier(d.tier);
+            tierd::copy_string(out.model, key_frames_->settings().model);
+            count(static_cast<int>(d.tier));
+            break;
+        case KeyFrameAction::key_frame:
+            out.key_frame_tier = abi_tier(d.tier);
+            tierd::copy_string(out.key_frame_model, key_frames_->settings().model);
+            ++pending_[kKeyFrame];
+            [[fallthrough]];
+        case KeyFrameAction::local:
+            out.tier = TIERD_TIER_END;
+            tierd::copy_string(out.model, settings_.light_model);
+            count(static_cast<int>(Tier::end));
+            break;
+        }
+        tierd::copy_string(out.reason, d.reason);
+        return TIERD_OK;
+    }
+
     // Placements by kind (end, edge, cloud, split), handed to the host's metrics every
     // kFlushEvery decisions rather than each time: a decision takes about a microsecond,
     // and the host's counters cost more than that. (The host times decide() itself:
     // status tasks.decide_us.)
     static constexpr int kFlushEvery = 64;
+    static constexpr int kKeyFrame = 4; // not a placement: stream frames also sent up
     void count(int kind) {
         ++pending_[kind];
         if (++unflushed_ < kFlushEvery)
             return;
-        static constexpr const char *names[] = {"end", "edge", "cloud", "split"};
-        for (int i = 0; i < 4; ++i)
+        static constexpr const char *names[] = {"end", "edge", "cloud", "split", "key_frames"};
+        for (int i = 0; i < 5; ++i)
             if (pending_[i] > 0)
                 host_.counter_add(names[i], pending_[i]);
         host_.counter_add("decisions", unflushed_);
-        host_.gauge_set("options", static_cast<double>(scheduler_->options().size()));
+        if (scheduler_)
+            host_.gauge_set("options", static_cast<double>(scheduler_->options().size()));
         pending_ = {};
         unflushed_ = 0;
     }
-    std::array<double, 4> pending_{};
+    std::array<double, 5> pending_{};
     int unflushed_ = 0;
 
     static bool has_1_2(const tierd_schedule_context &c) {
@@ -185,15 +323,28 @@ class SchedulerMo {
     void load(const tierd::Config &config) {
         map_ = to_map(config);
         // Parse now so that a bad policy or setting fails create() / reload() with its key.
+        // Everything is parsed before anything is replaced: a refused reload() keeps the
+        // running settings.
+        Policy policy;
+        Settings settings;
+        std::unique_ptr<KeyFramePolicy> key_frames;
+        const double tx_w = config.get_double("tx_w");
+        const double rx_w = config.get_double("rx_w");
         try {
-            policy_ = parse_policy(map_);
-            settings_ = parse_settings(map_);
+            policy = parse_policy(map_);
+            settings = parse_settings(map_);
+            key_frames = std::make_unique<KeyFramePolicy>(parse_key_frame_settings(map_), settings,
+                                                          DevicePower{0, tx_w, rx_w});
         } catch (const std::exception &e) {
             throw tierd::Error(TIERD_ECONFIG, e.what());
         }
+        policy_ = policy;
+        settings_ = settings;
+        key_frames_ = std::move(key_frames);
+        key_frames_->set_profiles(profiles_);
         compute_w_ = config.get_double("compute_w");
-        tx_w_ = config.get_double("tx_w");
-        rx_w_ = config.get_double("rx_w");
+        tx_w_ = tx_w;
+        rx_w_ = rx_w;
     }
 
     // Rebuilds the core when the profiles (or the power figure) changed.
@@ -205,8 +356,22 @@ class SchedulerMo {
         const double compute_w = compute_w_ >= 0.0 ? compute_w_ : context.compute_power_w;
         if (context.profiles_generation == generation_ && compute_w == power_.compute_w)
             return;
+        const bool new_profiles = context.profiles_generation != generation_;
         generation_ = context.profiles_generation;
         scheduler_.reset();
+        if (new_profiles) {
+            // The key-frame policy reads the tiers' model lists, with or without a power
+            // figure; a document that does not parse leaves it without profiles.
+            profiles_.reset();
+            if (context.profiles_json != nullptr) {
+                try {
+                    profiles_ = parse_profile_set_text(context.profiles_json);
+                } catch (const std::exception &) {
+                    // Reported below, where the scheduler parses the same text.
+                }
+            }
+            key_frames_->set_profiles(profiles_);
+        }
         if (context.profiles_json == nullptr) {
             why_none_ = "mo: no profiles yet (run the profile command); running here";
             return;
@@ -217,8 +382,9 @@ class SchedulerMo {
         }
         power_ = DevicePower{compute_w, tx_w_, rx_w_};
         try {
-            ProfileSet profiles = parse_profile_set_text(context.profiles_json);
-            scheduler_ = std::make_unique<Scheduler>(profiles, settings_, power_, policy_);
+            if (!profiles_)
+                parse_profile_set_text(context.profiles_json); // throws with the reason
+            scheduler_ = std::make_unique<Scheduler>(*profiles_, settings_, power_, policy_);
             host_.info("profiles generation " + std::to_string(generation_) + ": " +
                        std::to_string(scheduler_->options().size()) + " options (power " +
                        std::to_string(compute_w) + " W, " +
@@ -240,6 +406,8 @@ class SchedulerMo {
     DevicePower power_{-1, 0, 0};
     uint64_t generation_ = ~0ull;
     std::unique_ptr<Scheduler> scheduler_;
+    std::optional<ProfileSet> profiles_; // the last parsed profiles, for the key frames
+    std::unique_ptr<KeyFramePolicy> key_frames_;
     std::string why_none_ = "mo: no profiles yet";
 };
 
