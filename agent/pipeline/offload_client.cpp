@@ -49,6 +49,45 @@ constexpr std::size_t kFramingBytes = 120;
 
 } // namespace
 
+std::uint64_t UplinkBacklog::add(tierd_tier tier, std::size_t bytes, std::uint64_t sent_ns) {
+    if (messages_.size() >= kMaxMessages)
+        messages_.pop_front();
+    messages_.push_back({next_number_, tier, bytes, sent_ns});
+    return next_number_++;
+}
+
+void UplinkBacklog::left(std::uint64_t number, std::uint64_t left_by_ns) {
+    if (messages_.empty() || number < messages_.front().number || number >= next_number_)
+        return;
+    Message &m = messages_[number - messages_.front().number];
+    m.left_by_ns = std::max(left_by_ns, m.sent_ns);
+}
+
+double UplinkBacklog::wait_ms(std::uint64_t number,
+                              const std::function<double(tierd_tier)> &bps) const {
+    if (messages_.empty() || number < messages_.front().number || number >= next_number_)
+        return 0.0;
+    // The uplink's free time (ns) as the messages before `number` leave one after another.
+    double free_ns = 0.0;
+    for (const Message &m : messages_) {
+        const double sent = static_cast<double>(m.sent_ns);
+        if (m.number == number)
+            return std::max(0.0, free_ns - sent) / 1e6;
+        const double rate = bps(m.tier);
+        const double airtime_ns =
+            rate > 0.0 ? static_cast<double>(m.bytes) * 8.0 / rate * 1e9 : 0.0;
+        free_ns = std::max(free_ns, sent) + airtime_ns;
+        if (m.left_by_ns != 0)
+            free_ns = std::min(free_ns, static_cast<double>(m.left_by_ns));
+    }
+    return 0.0;
+}
+
+void UplinkBacklog::forget_before(std::uint64_t ns) {
+    while (!messages_.empty() && messages_.front().sent_ns < ns)
+        messages_.pop_front();
+}
+
 OffloadClient::OffloadClient(uv_loop_t *loop, Options options, Answered answered)
     : loop_(loop), options_(std::move(options)), answered_(std::move(answered)) {}
 
@@ -124,6 +163,7 @@ void OffloadClient::send(TaskPtr task) {
         body_bytes = request->tensor.size() * 2;
     } else {
         request->image = task->in.image;
+        request->jpeg_quality = task->jpeg_quality; // video frames: JPEG (encoded on a worker)
         body_bytes = task->in.image.total() * task->in.image.elemSize();
     }
     auto encode = [request](std::string &payload, std::string &error) {
@@ -172,20 +212,12 @@ void OffloadClient::publish(TaskPtr task, std::string payload) {
         link(tier).on_error();
         return give_back(std::move(task), "broker-unreachable");
     }
-    task->offload.deadline_ns =
-        task->offload.sent_ns + static_cast<std::uint64_t>(options_.timeout_ms) * 1000000u;
+    const std::uint64_t timeout_ns = static_cast<std::uint64_t>(options_.timeout_ms) * 1000000u;
+    task->offload.deadline_ns = task->offload.sent_ns + timeout_ns;
     task->stage = Task::Stage::offloaded;
-    // Behind another offload (an image, a tensor), or behind a probe still on the uplink
-    // for more than half a millisecond (probes are small, so only on a slow link).
-    const auto probe_left_ms = [&] {
-        const double bps = link(probe_->tier).estimate(task->offload.sent_ns).bandwidth_bps;
-        const double airtime_ms =
-            bps > 0.0 ? static_cast<double>(probe_->bytes + kFramingBytes) * 8.0 / bps * 1000.0
-                      : 0.0;
-        return airtime_ms - static_cast<double>(task->offload.sent_ns - probe_->sent_ns) / 1e6;
-    };
-    if (!pending_.empty() || (probe_ && probe_left_ms() > 0.5))
-        crowded_.insert(task->task_id);
+    if (task->offload.sent_ns > timeout_ns)
+        uplink_.forget_before(task->offload.sent_ns - timeout_ns);
+    uplink_number_[task->task_id] = uplink_.add(tier, payload.size(), task->offload.sent_ns);
     std::string id = task->task_id;
     pending_.emplace(std::move(id), std::move(task));
     if (!sweeping_) {
@@ -211,17 +243,26 @@ void OffloadClient::on_reply(const std::string &payload) {
     TaskPtr task = std::move(it->second);
     pending_.erase(it);
     task->offload.ms = ms_since(task->offload.sent_ns);
-    LinkEstimator &estimator = link(task->decision.tier);
+    const tierd_tier tier = task->decision.tier;
+    LinkEstimator &estimator = link(tier);
     const std::uint64_t now = uv_hrtime();
+    const double remote_ms = reply->compute_ms + std::max(0.0, reply->queue_ms);
     // A real round trip is the estimator's best sample (passive: it cost the link nothing
-    // more), unless the request waited behind another message of the end's.
-    const bool crowded = crowded_.erase(task->task_id) > 0;
+    // more), less the time the request waited behind the end's earlier messages.
+    double uplink_wait_ms = 0.0;
+    const auto number = uplink_number_.find(task->task_id);
+    if (number != uplink_number_.end())
+        uplink_wait_ms = this->uplink_wait_ms(number->second);
     estimator.on_queue(reply->queue_ms, reply->queue_depth, now);
     if (!reply->ok)
         estimator.on_error();
-    else if (!crowded)
-        estimator.on_offload(task->offload.ms, reply->compute_ms + std::max(0.0, reply->queue_ms),
-                             task->offload.bytes_sent, payload.size(), now);
+    else
+        estimator.on_offload(task->offload.ms - uplink_wait_ms, remote_ms, task->offload.bytes_sent,
+                             payload.size(), now);
+    if (number != uplink_number_.end()) {
+        uplink_answered(number->second, tier, reply->ok ? remote_ms : 0.0, now);
+        uplink_number_.erase(number);
+    }
     if (!reply->ok)
         return give_back(std::move(task),
                          "upstream-error: " + reply->error_code + ": " + reply->error_message);
@@ -239,6 +280,7 @@ void OffloadClient::on_reply(const std::string &payload) {
     remote.result.energy_j = reply->energy_j;
     std::snprintf(remote.result.energy_source, sizeof remote.result.energy_source, "%s",
                   reply->energy_source.c_str());
+    remote.set_detections(std::move(reply->detections), reply->image_width, reply->image_height);
     remote.ok = true;
     task->offload.device = reply->device_id;
     task->error.clear(); // a failed local_first answer does not fail a task answered upstream
@@ -255,7 +297,7 @@ void OffloadClient::on_sweep(uv_timer_t *timer) {
             continue;
         }
         self->link(it->second->decision.tier).on_timeout();
-        self->crowded_.erase(it->first);
+        self->uplink_number_.erase(it->first);
         expired.push_back(std::move(it->second));
         it = self->pending_.erase(it);
     }
@@ -347,6 +389,10 @@ bool OffloadClient::send_probe(tierd_tier tier, std::size_t pad, Probe probe) {
     probe.tier = tier;
     probe.bytes = payload.size();
     probe.sent_ns = uv_hrtime();
+    const std::uint64_t timeout_ns = static_cast<std::uint64_t>(options_.timeout_ms) * 1000000u;
+    if (probe.sent_ns > timeout_ns)
+        uplink_.forget_before(probe.sent_ns - timeout_ns);
+    probe.uplink_number = uplink_.add(tier, payload.size(), probe.sent_ns);
     probe_ = std::move(probe);
     return true;
 }
@@ -356,11 +402,14 @@ void OffloadClient::on_probe_reply(const std::string &id) {
         return; // too late: counted as a timeout already
     const Probe probe = std::move(*probe_);
     probe_.reset();
-    const double rtt_ms = ms_since(probe.sent_ns);
+    // Its round trip less the wait behind the end's earlier messages on the uplink.
+    const double rtt_ms = ms_since(probe.sent_ns) - uplink_wait_ms(probe.uplink_number);
     const std::uint64_t now = uv_hrtime();
     LinkEstimator &estimator = link(probe.tier);
-    if (probe.stage == Probe::Stage::canary && pending_.empty() && !stopping_ && upstream_.online &&
-        upstream_.online(probe.tier)) {
+    uplink_answered(probe.uplink_number, probe.tier, 0.0, now);
+    const bool bandwidth_known = estimator.estimate(now).bandwidth_bps > 0.0;
+    if (probe.stage == Probe::Stage::canary && (pending_.empty() || !bandwidth_known) &&
+        !stopping_ && upstream_.online && upstream_.online(probe.tier)) {
         // The pair's second probe, alone on the connection as the canary was: the large
         // one, unless the canary says the link is far slower than estimated (then an
         // empty one, and the canary is the pair's large half). A large one under
@@ -385,8 +434,12 @@ void OffloadClient::on_probe_reply(const std::string &id) {
             estimator.on_probe_pair(rtt_ms, probe.bytes, probe.first_rtt_ms, probe.first_bytes,
                                     now);
         bytes += probe.first_bytes + kProbeReplyBytes + 2 * kFramingBytes;
+    } else if (probe.stage == Probe::Stage::canary && bandwidth_known) {
+        // A canary whose pair could not go on (an offload waits for its reply): one
+        // message of known size, as an offload's round trip is (answered at once).
+        estimator.on_offload(rtt_ms, 0.0, probe.bytes, kProbeReplyBytes, now);
     } else {
-        // a lone small probe, or a canary whose pair could not go on
+        // a lone small probe, or a canary whose pair could not go on, nothing known
         estimator.on_probe(rtt_ms, probe.bytes, now);
     }
     // Pacing: the next probe waits until these have taken at most kProbeShare of the
@@ -396,6 +449,24 @@ void OffloadClient::on_probe_reply(const std::string &id) {
         const double airtime_ms = static_cast<double>(bytes) * 8.0 / bps * 1000.0;
         probe_quiet_until_ns_ = now + static_cast<std::uint64_t>(airtime_ms / kProbeShare * 1e6);
     }
+}
+
+void OffloadClient::uplink_answered(std::uint64_t number, tierd_tier tier, double remote_ms,
+                                    std::uint64_t now_ns) {
+    // Answered now: it left the uplink at least the remote time and a round trip of the
+    // link (the rtt estimate: the way there and back) ago; its reply's own transfer is not
+    // taken off, so that this bound is late rather than early.
+    const double rtt_ms = link(tier).estimate(now_ns).rtt_ms;
+    const double before_ms = std::max(0.0, remote_ms) + std::max(0.0, rtt_ms);
+    const auto before_ns = static_cast<std::uint64_t>(before_ms * 1e6);
+    uplink_.left(number, now_ns > before_ns ? now_ns - before_ns : 0);
+}
+
+double OffloadClient::uplink_wait_ms(std::uint64_t number) const {
+    const std::uint64_t now = uv_hrtime();
+    const double bps[2] = {links_[0].estimate(now).bandwidth_bps,
+                           links_[1].estimate(now).bandwidth_bps};
+    return uplink_.wait_ms(number, [&bps](tierd_tier tier) { return bps[tier_slot(tier)]; });
 }
 
 void OffloadClient::closed_one() {
@@ -420,7 +491,8 @@ void OffloadClient::stop(std::function<void()> closed) {
                  [](uv_handle_t *h) { static_cast<OffloadClient *>(h->data)->closed_one(); });
     };
     probe_.reset();
-    crowded_.clear();
+    uplink_number_.clear();
+    uplink_.clear();
     if (probing_) {
         probing_ = false;
         close(&probe_timer_);

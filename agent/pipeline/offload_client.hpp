@@ -13,6 +13,14 @@
 // shared uplink; and after each probe the next waits until the probes have taken at most
 // kProbeShare of the link's time.
 //
+// A request or probe sent while earlier messages were still on the uplink waited behind
+// them; that wait is not the link's round trip. UplinkBacklog models it (the messages one
+// after the other at the current estimates) and every sample is taken with it subtracted,
+// so that a stream whose round trip is longer than its period (every request "crowded")
+// still samples the link with each reply. A wrong estimate makes the modelled wait wrong
+// in the direction that pulls the next sample toward the truth (too fast an estimate: too
+// short a wait subtracted, the sample comes out slower).
+//
 // Every task handed to send() comes back exactly once through `answered`: with the
 // remote answer (task->remote.ok), or with task->offload.fallback saying why it must run
 // here instead ("broker-unreachable", "timeout", "upstream-error: ...",
@@ -29,11 +37,11 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -54,6 +62,50 @@ struct Upstream {
     // follow what the devices really take (ProfileBook::observe); may be null.
     std::function<void(const std::string &device, const std::string &model, double ms)>
         observed_compute;
+};
+
+// The end's uplink as a queue: the messages the OffloadClient puts on its one connection
+// (requests, probes) leave one after the other, each taking bytes * 8 / bandwidth (payload
+// bytes, as LinkEstimator::predict_ms counts them: its bandwidth is one of payload, with
+// the framing's share in it), at the current estimate of its tier's link (the edge's and
+// the cloud's paths share the end's uplink, their first hop). From that: how long a
+// message waited behind the ones sent before it. The estimates are read when the wait is
+// asked for, not when the messages were sent, so that a correction reaches the older
+// messages too; and an answered message had left the uplink by its answer's arrival less
+// the time at the serving agent and the rtt (left()), which bounds what too slow an
+// estimate makes of the messages sent before a recovery. Messages the client does not see
+// (results, telemetry, PUBACKs) are not in it. Pure computation, time passed in (ns,
+// monotonic); loop thread.
+class UplinkBacklog {
+  public:
+    // At most this many messages are kept (the oldest go first), bounding a reply's work.
+    static constexpr std::size_t kMaxMessages = 256;
+
+    // Records a message of `bytes` of payload for `tier` put on the uplink at sent_ns (not
+    // before the last one recorded); returns its number for wait_ms() and left().
+    std::uint64_t add(tierd_tier tier, std::size_t bytes, std::uint64_t sent_ns);
+    // Message `number` had left the uplink by left_by_ns (an answer proves it).
+    void left(std::uint64_t number, std::uint64_t left_by_ns);
+    // Milliseconds message `number` waited behind the messages recorded before it, each
+    // taking its airtime at bps(its tier) (<= 0: unknown, no time) unless it is known to
+    // have left earlier; 0 when `number` has been forgotten.
+    double wait_ms(std::uint64_t number, const std::function<double(tierd_tier)> &bps) const;
+    // Forgets the messages sent before `ns` (their replies are past any timeout).
+    void forget_before(std::uint64_t ns);
+    void clear() { messages_.clear(); }
+    std::size_t size() const { return messages_.size(); }
+
+  private:
+    struct Message {
+        std::uint64_t number;
+        tierd_tier tier;
+        std::size_t bytes;
+        std::uint64_t sent_ns;
+        std::uint64_t left_by_ns = 0; // 0: not known
+    };
+    // In sending order, numbered consecutively: messages_[i].number == front's + i.
+    std::deque<Message> messages_;
+    std::uint64_t next_number_ = 0;
 };
 
 class OffloadClient {
@@ -135,10 +187,16 @@ class OffloadClient {
     bool sweeping_ = false;
     std::uint64_t late_replies_ = 0;
 
-    // Tasks sent while another offload was in flight, or a probe still on the uplink: their
-    // round trips include waiting behind it, so they give the estimator no link sample
-    // (ids; erased with the task's reply, timeout or stop).
-    std::set<std::string> crowded_;
+    // The messages on the end's uplink, and each pending task's number there (erased with
+    // the task's reply, timeout or stop): a reply's sample is taken without the wait
+    // behind the messages sent before it.
+    UplinkBacklog uplink_;
+    std::map<std::string, std::uint64_t> uplink_number_;
+    // The modelled wait of uplink message `number`, at the current estimates.
+    double uplink_wait_ms(std::uint64_t number) const;
+    // Message `number` to `tier` was answered now after remote_ms at the serving agent.
+    void uplink_answered(std::uint64_t number, tierd_tier tier, double remote_ms,
+                         std::uint64_t now_ns);
 
     // Link estimates for the edge [0] and the cloud [1].
     LinkEstimator links_[2];
@@ -147,15 +205,23 @@ class OffloadClient {
     // link far slower than estimated shows in it, and it holds such a link 16 times less
     // long than the large one would), then the large one, or, when the canary came back
     // kProbeTransferMs later than the estimates predict (and the large one is at least
-    // kCanaryMinLargePad), an empty one; the pair's difference is the sample.
+    // kCanaryMinLargePad), an empty one; the pair's difference is the sample. While an
+    // offload waits for its reply the pair does not go on (its difference would read the
+    // traffic's replies on the downlink as the link's): the canary alone is then taken as
+    // an offload's round trip is (LinkEstimator::on_offload), a bandwidth sample on a slow
+    // link and an rtt sample that checks the bandwidth on a fast one, unless the bandwidth
+    // is still unknown (then the pair goes on). Round trips are taken less their modelled
+    // wait on the uplink.
     struct Probe {
         enum class Stage { lone, canary, second } stage = Stage::lone;
         std::string id;
         tierd_tier tier = TIERD_TIER_EDGE;
         std::size_t bytes = 0; // the request's payload
         std::uint64_t sent_ns = 0;
-        std::size_t large_pad = 0;  // canary: the pad of the large probe planned after it
-        double first_rtt_ms = -1.0; // second: the canary's round trip and payload
+        std::uint64_t uplink_number = 0; // in uplink_
+        std::size_t large_pad = 0;       // canary: the pad of the large probe planned after it
+        double first_rtt_ms = -1.0;      // second: the canary's round trip (less its uplink
+                                         // wait) and payload
         std::size_t first_bytes = 0;
     };
     std::optional<Probe> probe_;

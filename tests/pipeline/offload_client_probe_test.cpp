@@ -365,5 +365,104 @@ TEST_F(ProbeTest, FollowsARecoveryWithinASecond) {
     EXPECT_LT(static_cast<double>((uv_hrtime() - recovery) / kMs), 1000 * kTimeSlack);
 }
 
+// A stream at 10 Hz whose round trip is longer than its period (a 120 ms rtt here), so
+// that every request is sent while the one before waits for its reply, as at the end of
+// the bench/scheduler stream (there: a 20 ms rtt and a link at 0.2-0.35 Mbit/s, where a
+// round trip takes ~130 ms). The link drops from 50 to 0.2 Mbit/s, then recovers: the
+// estimate follows each within a second. Before the fix a crowded request gave no sample
+// and no probe went out while one was pending (only after three intervals, and then its
+// pair could not go on): the estimate stayed at 50 Mbit/s for the rest of the stream.
+TEST_F(ProbeTest, FollowsADropAndARecoveryWhenEveryRequestIsCrowded) {
+    rate_bps = 50e6;
+    delay_ms = 60;
+    make_client(1000); // the agent's default interval
+    ASSERT_TRUE(run_until([&] { return bandwidth(TIERD_TIER_EDGE) > 5e6; }, 3000));
+    // Sends a task every 100 ms until `done` or `limit_ms`; returns how long it took (ms),
+    // or -1.
+    const auto stream_until = [&](const std::function<bool()> &done, double limit_ms) {
+        const std::uint64_t start = uv_hrtime();
+        std::uint64_t next = start;
+        while (uv_hrtime() - start < static_cast<std::uint64_t>(limit_ms * 1e6)) {
+            if (done())
+                return static_cast<double>(uv_hrtime() - start) / 1e6;
+            if (uv_hrtime() >= next) {
+                offload(TIERD_TIER_EDGE);
+                next += 100 * kMs;
+            }
+            uv_run(&loop, UV_RUN_ONCE);
+        }
+        return -1.0;
+    };
+    stream_until([] { return false; }, 1500);
+    const std::size_t tasks_before_drop = static_cast<std::size_t>(next_task);
+    EXPECT_GT(bandwidth(TIERD_TIER_EDGE), 5e6);
+
+    rate_bps = 0.2e6;
+    const double drop_ms =
+        stream_until([&] { return bandwidth(TIERD_TIER_EDGE) < 0.4e6; }, 3000 * kTimeSlack);
+    EXPECT_GE(drop_ms, 0.0) << "after 3 s at 0.2 Mbit/s: " << bandwidth(TIERD_TIER_EDGE) / 1e6
+                            << " Mbit/s";
+    EXPECT_LT(drop_ms, 1000 * kTimeSlack);
+    // ... and stays near the rate.
+    stream_until([] { return false; }, 1000);
+    EXPECT_GT(bandwidth(TIERD_TIER_EDGE), 0.2e6 / 1.5);
+    EXPECT_LT(bandwidth(TIERD_TIER_EDGE), 0.2e6 * 1.5);
+
+    rate_bps = 50e6;
+    const double recovery_ms =
+        stream_until([&] { return bandwidth(TIERD_TIER_EDGE) > 5e6; }, 3000 * kTimeSlack);
+    EXPECT_GE(recovery_ms, 0.0) << "after 3 s at 50 Mbit/s: " << bandwidth(TIERD_TIER_EDGE) / 1e6
+                                << " Mbit/s";
+    EXPECT_LT(recovery_ms, 1000 * kTimeSlack);
+
+    ASSERT_TRUE(run_until([&] { return client->pending() == 0; }, 5000));
+    EXPECT_EQ(answered, next_task);
+    EXPECT_EQ(fallbacks, 0);
+    // The premise: (nearly) every task was sent while another waited for its reply (the
+    // first was not; a loop that lagged 20 ms could send one more so).
+    std::size_t tasks = 0, crowded = 0;
+    for (const Sent &s : sent) {
+        if (s.probe)
+            continue;
+        ++tasks;
+        crowded += s.pending > 0 ? 1 : 0;
+    }
+    EXPECT_EQ(tasks, static_cast<std::size_t>(next_task));
+    EXPECT_GE(crowded * 10, tasks * 9) << crowded << " of " << tasks << " tasks crowded";
+    EXPECT_GE(tasks_before_drop, 10u);
+    if (HasFailure())
+        ADD_FAILURE() << "what the end sent:\n" << log();
+}
+
+// Four requests sent together every 400 ms over 0.5 Mbit/s: the k-th waits k times ~17 ms
+// behind the others on the uplink. Each reply is a sample less that wait, so the estimate
+// stays at the link's rate (within 20%, as NoProbeWhileOffloadsGiveSamples: the rtt that
+// the probes measured includes some framing); taken with the waits in, the samples would
+// read 0.55, 0.29, 0.2 and 0.15 Mbit/s and pull it to ~0.3. (Before the uplink was
+// modelled only the first of each four gave a sample.)
+TEST_F(ProbeTest, RequestsSentTogetherSampleTheLinkLessTheirWait) {
+    rate_bps = 0.5e6;
+    delay_ms = 20;
+    make_client(1000);
+    ASSERT_TRUE(run_until([&] { return bandwidth(TIERD_TIER_EDGE) > 0; }, 3000));
+    const std::uint64_t start = uv_hrtime();
+    for (int i = 0; i < 8; ++i) {
+        for (int k = 0; k < 4; ++k)
+            offload(TIERD_TIER_EDGE);
+        run_for(400);
+    }
+    ASSERT_TRUE(run_until([&] { return client->pending() == 0; }, 3000));
+    EXPECT_EQ(answered, 32);
+    EXPECT_GT(bandwidth(TIERD_TIER_EDGE), 0.4e6);
+    EXPECT_LT(bandwidth(TIERD_TIER_EDGE), 0.6e6);
+    // The premise: three of each four went out while another was pending.
+    std::size_t behind = 0;
+    for (const Sent &s : sent)
+        behind += !s.probe && s.at_ns >= start && s.pending > 0 ? 1 : 0;
+    EXPECT_EQ(behind, 24u);
+    if (HasFailure())
+        ADD_FAILURE() << "what the end sent:\n" << log();
+}
+
 } // namespace
 } // namespace tierd
