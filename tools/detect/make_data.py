@@ -72,6 +72,8 @@ def main():
     ap.add_argument("--seeds", default="1000-1059")
     ap.add_argument("--frames", type=int, default=200)
     ap.add_argument("--step", type=int, default=3)
+    ap.add_argument("--backgrounds", help="tierd-videogen --backgrounds DIR: more training "
+                    "backgrounds under the train list's file names (docs/detectors.md)")
     args = ap.parse_args()
     seeds = parse_seeds(args.seeds)
     if any(s < 1000 for s in seeds):
@@ -91,6 +93,8 @@ def main():
         # Every other seed is denser than the default (4-12 objects instead of 2-8):
         # more positives per frame; the test videos use the defaults.
         extra = ["--min-objects", "4", "--max-objects", "12"] if i % 2 else []
+        if args.backgrounds:
+            extra += ["--backgrounds", args.backgrounds]
         with tempfile.TemporaryDirectory() as tmp:
             subprocess.run([args.videogen, "--seed", str(seed), "--frames", str(args.frames),
                             "--split", "train", "--out", tmp, "--quiet"] + extra, check=True)
@@ -111,7 +115,7 @@ def main():
     for arr in arrays.values():
         arr.flush()
     with open(os.path.join(args.out, "boxes.json"), "w") as f:
-        json.dump({"width": 640, "height": 360, "seeds": seeds, "frames_per_seed": args.frames,
+        json.dump({"width": 640, "height": 360, "seeds": seeds, "backgrounds": args.backgrounds, "frames_per_seed": args.frames,
                    "step": args.step, "frames": records}, f)
     print(f"{row} frames written to {args.out}")
 

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Train one of tierd's video detectors on make_data.py's frames (docs/detectors.md).
 
-  train.py --net det-light|det-heavy --data DIR --out CKPT.pt --minutes M
+  train.py --net det-light|det-heavy --data DIR[,DIR...] --out CKPT.pt --minutes M
            [--batch B] [--lr LR] [--threads T] [--init CKPT.pt]
 
 Training runs for a wall-clock budget (the machine is shared, so a fixed epoch count
@@ -36,6 +36,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-steps", type=int, default=0, help="stop early (smoke tests)")
     ap.add_argument("--init", help="start from this checkpoint (continue training)")
+    ap.add_argument("--photometric", action="store_true",
+                    help="random per-image gain 0.75-1.25 and offset +-20 levels")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -45,12 +47,18 @@ def main():
     if args.init:
         net.load_state_dict(torch.load(args.init))
     in_w, in_h = net.input_size
-    frames = np.load(os.path.join(args.data, f"frames_{in_w}x{in_h}.npy"), mmap_mode="r")
-    with open(os.path.join(args.data, "boxes.json")) as f:
-        meta = json.load(f)
-    records = meta["frames"]
-    assert len(records) == frames.shape[0]
-    assert min(meta["seeds"]) >= 1000, "training uses training seeds only"
+    # --data DIR[,DIR...]: make_data.py outputs, used together.
+    arrays, records, where, seeds = [], [], [], []
+    for k, d in enumerate(args.data.split(",")):
+        arr = np.load(os.path.join(d, f"frames_{in_w}x{in_h}.npy"), mmap_mode="r")
+        with open(os.path.join(d, "boxes.json")) as f:
+            meta = json.load(f)
+        assert len(meta["frames"]) == arr.shape[0]
+        assert min(meta["seeds"]) >= 1000, "training uses training seeds only"
+        arrays.append(arr)
+        records += meta["frames"]
+        where += [(k, r) for r in range(arr.shape[0])]
+        seeds += meta["seeds"]
     n = len(records)
     print(f"{args.net}: {n} frames {in_w}x{in_h}, "
           f"{sum(p.numel() for p in net.parameters())} params, "
@@ -72,8 +80,8 @@ def main():
         with open(args.out[:-3] + ".json", "w") as f:
             json.dump({"net": args.net, "steps": step, "images_seen": seen,
                        "epochs": seen / n, "train_seconds": round(time.time() - start, 1),
-                       "frames": n, "seeds": meta["seeds"], "batch": args.batch,
-                       "lr": args.lr, "threads": args.threads, "init": args.init, "final": final,
+                       "frames": n, "seeds": seeds, "data": args.data, "batch": args.batch,
+                       "lr": args.lr, "threads": args.threads, "init": args.init, "photometric": args.photometric, "final": final,
                        "loss": smooth}, f)
 
     while True:
@@ -93,7 +101,13 @@ def main():
         idx = np.sort(order[pos:pos + args.batch])
         pos += args.batch
         flips = rng.random(len(idx)) < 0.5
-        x = frames[idx].astype(np.float32) / 255.0  # N,H,W,3 BGR
+        x = np.stack([arrays[where[i][0]][where[i][1]] for i in idx]).astype(np.float32)
+        if args.photometric:
+            # Per image gain and offset: lighting the training backgrounds do not show.
+            gain = rng.uniform(0.75, 1.25, (len(idx), 1, 1, 1)).astype(np.float32)
+            bias = rng.uniform(-20, 20, (len(idx), 1, 1, 1)).astype(np.float32)
+            x = np.clip(x * gain + bias, 0, 255)
+        x /= 255.0  # N,H,W,3 BGR
         x[flips] = x[flips, :, ::-1]
         x = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
         hm, hw, tb, rw = dn.encode_targets([records[i]["boxes"] for i in idx], in_w, in_h,
