@@ -118,4 +118,21 @@ BoxMove move_box(const Box &box, const MotionStep &step, const BoxMotionOptions 
     return moved;
 }
 
+BoxMove follow_box(const Box &box, const MotionStep &step, const BoxMotionOptions &options,
+                   Point &velocity) {
+    const auto frames = static_cast<float>(std::max<int64_t>(1, step.to_frame - step.from_frame));
+    BoxMove moved = move_box(box, step, options);
+    if (moved.support == 0) {
+        moved.box = box;
+        moved.box.x += velocity.x * frames;
+        moved.box.y += velocity.y * frames;
+        return moved;
+    }
+    const float vx = (moved.box.x + 0.5f * moved.box.width - box.x - 0.5f * box.width) / frames;
+    const float vy = (moved.box.y + 0.5f * moved.box.height - box.y - 0.5f * box.height) / frames;
+    velocity.x = 0.5f * (velocity.x + vx);
+    velocity.y = 0.5f * (velocity.y + vy);
+    return moved;
+}
+
 } // namespace fusion_track

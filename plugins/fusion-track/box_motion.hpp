@@ -59,6 +59,13 @@ struct BoxMotionOptions {
 // has too few, or else by the step's global shift.
 BoxMove move_box(const Box &box, const MotionStep &step, const BoxMotionOptions &options);
 
+// move_box() for a box followed over many steps: a box with points of its own moves by them
+// and updates `velocity` (pixels per frame, smoothed); a box without (hidden, blurred, or
+// leaving the image, where its points fall outside) coasts on `velocity` instead of the
+// camera's global shift, so an object that was leaving keeps leaving.
+BoxMove follow_box(const Box &box, const MotionStep &step, const BoxMotionOptions &options,
+                   Point &velocity);
+
 inline constexpr int kMinMovePoints = 3;
 inline constexpr int kMinScalePoints = 6;
 

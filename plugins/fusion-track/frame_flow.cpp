@@ -153,7 +153,10 @@ std::optional<MotionStep> FrameFlow::advance(const cv::Mat &frame, int64_t frame
     return step;
 }
 
-bool FrameFlow::catch_up(std::vector<Box> &boxes, int64_t from, const BoxMotionOptions &motion) {
+bool FrameFlow::catch_up(std::vector<Box> &boxes, int64_t from, const BoxMotionOptions &motion,
+                         std::vector<Point> &velocity, std::vector<int> &unsupported) {
+    velocity.assign(boxes.size(), Point{});
+    unsupported.assign(boxes.size(), 0);
     const auto start = std::find_if(cache_.begin(), cache_.end(),
                                     [&](const Cached &c) { return c.frame_index == from; });
     if (start == cache_.end())
@@ -185,8 +188,11 @@ bool FrameFlow::catch_up(std::vector<Box> &boxes, int64_t from, const BoxMotionO
         const MotionStep step =
             track(*from_pyramid, newest ? newest_ : *to_pyramid, small, seeds,
                   cache_[chain[i - 1]].frame_index, cache_[chain[i]].frame_index);
-        for (Box &box : boxes)
-            box = move_box(box, step, motion).box;
+        for (std::size_t b = 0; b < boxes.size(); ++b) {
+            const BoxMove moved = follow_box(boxes[b], step, motion, velocity[b]);
+            boxes[b] = moved.box;
+            unsupported[b] = moved.support > 0 ? 0 : unsupported[b] + 1;
+        }
         std::swap(from_pyramid, to_pyramid);
     }
     return true;

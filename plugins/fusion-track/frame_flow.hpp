@@ -52,7 +52,11 @@ class FrameFlow {
     // Moves `boxes` (in the pixels of frame `from`) to the newest frame given to advance(),
     // tracking points seeded in each box through the cached frames in between. False, with
     // `boxes` unchanged, when frame `from` is not in the cache (too old, or never seen).
-    bool catch_up(std::vector<Box> &boxes, int64_t from, const BoxMotionOptions &motion);
+    // Boxes are moved with follow_box(): `velocity` (one per box, pixels per frame) starts
+    // at 0 and ends with each box's motion; `unsupported` gets, for each box, how many
+    // passes in a row up to the newest frame moved it without enough points of its own.
+    bool catch_up(std::vector<Box> &boxes, int64_t from, const BoxMotionOptions &motion,
+                  std::vector<Point> &velocity, std::vector<int> &unsupported);
 
     // Forget every frame (the next advance() returns no motion).
     void reset();

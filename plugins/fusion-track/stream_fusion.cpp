@@ -81,15 +81,20 @@ void StreamFusion::apply_answer(const UpstreamAnswer &answer, int64_t frame_inde
         fresh.push_back(t);
         boxes.push_back(t.box);
     }
+    std::vector<int> unsupported(boxes.size(), 0);
+    std::vector<Point> velocity(boxes.size());
     if (answer.frame_index != frame_index &&
         (answer.frame_index > frame_index ||
-         !flow_.catch_up(boxes, answer.frame_index, options_.motion))) {
+         !flow_.catch_up(boxes, answer.frame_index, options_.motion, velocity, unsupported))) {
         tracks_.clear();
         result.answer = AnswerUse::beyond_history;
         return;
     }
-    for (std::size_t i = 0; i < fresh.size(); ++i)
+    for (std::size_t i = 0; i < fresh.size(); ++i) {
         fresh[i].box = boxes[i];
+        fresh[i].unsupported = unsupported[i];
+        fresh[i].velocity = velocity[i];
+    }
     // The same object keeps its id across answers.
     const auto matched = match_by_iou(
         fresh, std::span<const Track>(tracks_), kSameTrackIou,
@@ -121,7 +126,9 @@ StepResult StreamFusion::step(const cv::Mat &frame, int64_t frame_index,
         flow_.reset();
     if (motion)
         for (Track &t : tracks_) {
-            t.box = move_box(t.box, *motion, options_.motion).box;
+            const BoxMove moved = follow_box(t.box, *motion, options_.motion, t.velocity);
+            t.box = moved.box;
+            t.unsupported = moved.support > 0 ? 0 : t.unsupported + 1;
             t.moved = true;
         }
     last_frame_ = frame_index;
@@ -165,6 +172,8 @@ StepResult StreamFusion::step(const cv::Mat &frame, int64_t frame_index,
         Track &t = tracks_[i];
         const tierd_detection &l = local[j];
         t.box = mix(t.box, box_of(l), options_.local_weight);
+        // Seen by the end's detector too: the track is confirmed, whatever its flow said.
+        t.unsupported = 0;
         const float score = std::max(static_cast<float>(t.score * decay), l.score);
         out.push_back(tierd_detection{t.box.x, t.box.y, t.box.width, t.box.height, t.class_id,
                                       score, t.id, upstream_flags(t)});
@@ -174,8 +183,9 @@ StepResult StreamFusion::step(const cv::Mat &frame, int64_t frame_index,
         if (track_merged[i])
             continue;
         const Track &t = tracks_[i];
+        const double fade = std::pow(options_.unsupported_factor, t.unsupported);
         out.push_back(tierd_detection{t.box.x, t.box.y, t.box.width, t.box.height, t.class_id,
-                                      static_cast<float>(t.score * decay), t.id,
+                                      static_cast<float>(t.score * decay * fade), t.id,
                                       upstream_flags(t)});
     }
     for (std::size_t j = 0; j < local.size(); ++j)

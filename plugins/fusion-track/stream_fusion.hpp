@@ -39,6 +39,8 @@ struct FusionOptions {
     double score_half_life_ms = 1000; // an upstream box's score halves every this long
     double max_age_ms = 2000;         // answers older than this are not used
     float local_weight = 0.5f;        // weight of the local box in a merged box's position
+    // A track's score is multiplied by this for each step in a row without its own points.
+    double unsupported_factor = 0.7;
     FlowOptions flow;
     BoxMotionOptions motion;
 };
@@ -87,6 +89,10 @@ class StreamFusion {
         float score = 0; // the upstream detector's score for it
         int32_t id = 0;
         bool moved = false; // moved from an earlier frame at least once
+        // Optical-flow steps in a row that found too few points in the box to move it by
+        // its own motion: the object is likely hidden or lost; its score fades with it.
+        int unsupported = 0;
+        Point velocity; // pixels per frame, while its own points moved it
     };
 
     void reset();

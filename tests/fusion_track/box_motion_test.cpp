@@ -70,6 +70,26 @@ TEST(BoxMotion, ScaleFollowsTheSpreadOfThePointsWithinItsLimit) {
     EXPECT_FLOAT_EQ(fusion_track::move_box(box, step, options).box.width, 50.0f);
 }
 
+TEST(BoxMotion, AFollowedBoxWithoutPointsCoastsOnItsOwnVelocity) {
+    fusion_track::Point velocity{};
+    MotionStep seen;
+    seen.from_frame = 0;
+    seen.to_frame = 1;
+    add_pairs(seen, Box{100, 100, 40, 40}, 4.0f, 0.0f);
+    Box box = fusion_track::follow_box(Box{100, 100, 40, 40}, seen, {}, velocity).box;
+    EXPECT_FLOAT_EQ(box.x, 104.0f);
+    EXPECT_FLOAT_EQ(velocity.x, 2.0f); // smoothed from 0 towards 4 px per frame
+    // Two frames later its points are gone (it is leaving the image): it keeps going,
+    // not with the camera (global shift 0).
+    MotionStep lost;
+    lost.from_frame = 1;
+    lost.to_frame = 3;
+    const auto moved = fusion_track::follow_box(box, lost, {}, velocity);
+    EXPECT_EQ(moved.support, 0);
+    EXPECT_FLOAT_EQ(moved.box.x, 108.0f);
+    EXPECT_FLOAT_EQ(velocity.x, 2.0f); // unchanged while coasting
+}
+
 TEST(BoxMotion, IouOfBoxes) {
     EXPECT_FLOAT_EQ(fusion_track::box_iou({0, 0, 10, 10}, {0, 0, 10, 10}), 1.0f);
     EXPECT_FLOAT_EQ(fusion_track::box_iou({0, 0, 10, 10}, {5, 0, 10, 10}), 50.0f / 150.0f);
