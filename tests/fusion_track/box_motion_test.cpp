@@ -100,11 +100,11 @@ TEST(BoxMotion, IouOfBoxes) {
     EXPECT_FLOAT_EQ(clipped.height, 10.0f);
 }
 
-TEST(FrameFlowSeeds, BoxesGetTheirPointsFirstThenTheGrid) {
+TEST(FrameFlowSeeds, BoxesGetTheirPointsInTheirCentreWhileTheyFit) {
     const Box boxes[] = {{100, 100, 40, 40}, {400, 200, 10, 10}};
     // At scale 0.5 the first box is 20 px; its central 70% (14 px) gets 4 x 4 points at
     // least 3 px apart; the 5 px box still gets one.
-    const auto own = fusion_track::seed_points(cv::Size(320, 180), 0.5, boxes, 100, 0);
+    const auto own = fusion_track::seed_points(cv::Size(320, 180), 0.5, boxes, 100);
     ASSERT_EQ(own.size(), 17u);
     for (std::size_t i = 0; i < 16; ++i) {
         EXPECT_GE(own[i].x, 53.0f);
@@ -113,11 +113,8 @@ TEST(FrameFlowSeeds, BoxesGetTheirPointsFirstThenTheGrid) {
         EXPECT_LE(own[i].y, 67.0f);
     }
     EXPECT_NEAR(own[16].x, 202.5f, 1e-4);
-    // Boxes that do not fit in the budget get none; the grid comes after them.
-    EXPECT_EQ(fusion_track::seed_points(cv::Size(320, 180), 0.5, boxes, 16, 0).size(), 16u);
-    const auto with_grid = fusion_track::seed_points(cv::Size(320, 180), 0.5, boxes, 100, 50);
-    EXPECT_GE(with_grid.size(), 17u + 40u);
-    EXPECT_LE(with_grid.size(), 17u + 60u);
+    // Boxes that do not fit in the budget get none.
+    EXPECT_EQ(fusion_track::seed_points(cv::Size(320, 180), 0.5, boxes, 16).size(), 16u);
 }
 
 } // namespace
