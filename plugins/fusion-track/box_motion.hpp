@@ -34,7 +34,8 @@ struct MotionStep {
     int64_t to_frame = 0;
     std::vector<Point> from; // in from_frame's pixels
     std::vector<Point> to;   // the same points in to_frame's pixels (same size as `from`)
-    // The median displacement of all pairs: the camera's motion where most points lie on
+    // The median displacement of all pairs: the common motion of the tracked points (the
+    // camera's, when most objects stand still); what move_box() falls back on.
     // the background; what a box with too few points of its own moves by.
     Point global_shift;
 };

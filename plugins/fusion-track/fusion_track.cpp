@@ -84,8 +84,8 @@ class FusionTrack {
         tierd::key_double("flow_scale", "1", 0.1, 1,
                           "optical flow runs on frames resized by this factor"),
         tierd::key_int("max_points", "300", 16, 20000,
-                       "points tracked per frame: a few in each box of the previous frame, "
-                       "the rest on a grid"),
+                       "points tracked per optical-flow step, up to 25 in each box, best boxes "
+                       "first"),
         tierd::key_int("flow_window_px", "11", 5, 41,
                        "Lucas-Kanade window side, in pixels of the resized frame"),
         tierd::key_int("history_frames", "50", 1, 1024,
