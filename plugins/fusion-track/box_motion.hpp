@@ -36,7 +36,6 @@ struct MotionStep {
     std::vector<Point> to;   // the same points in to_frame's pixels (same size as `from`)
     // The median displacement of all pairs: the common motion of the tracked points (the
     // camera's, when most objects stand still); what move_box() falls back on.
-    // the background; what a box with too few points of its own moves by.
     Point global_shift;
 };
 
