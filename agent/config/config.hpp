@@ -135,6 +135,7 @@ struct OffloadConfig {
     int max_in_flight = 64;         // edge/cloud: requests served at once; more get "busy"
     int batch_max = 16;             // edge/cloud: waiting requests run as one batch, up to this
     std::int64_t probe_interval_ms = 1000; // end: link probes to each online tier; 0 = none
+    int frame_jpeg_quality = 75; // end: a video frame travels up as a JPEG of this quality; 0 = raw
 };
 
 // Bounds on untrusted input, so that no message can take a small device's memory

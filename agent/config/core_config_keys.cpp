@@ -406,6 +406,12 @@ std::vector<CoreConfigSection> build_sections() {
             "probes). Real offload round trips are the first source: a busy link is hardly "
             "probed.")
             .range(0, 600000));
+    add(key<&Config::offload, &OffloadConfig::frame_jpeg_quality>(
+            "frame_jpeg_quality",
+            "End: a video frame placed upstream (or sent up as a key frame) travels as a JPEG "
+            "of this quality, 1-100; 0 = raw pixels (3 bytes a pixel). Images that are not "
+            "video frames always travel as raw pixels.")
+            .range(0, 100));
 
     s.push_back(
         {"limits", "Bounds on untrusted input, sized for a device with 1 GB of memory.", {}});

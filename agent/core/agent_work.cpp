@@ -144,6 +144,7 @@ void Agent::start_pipeline() {
     o.local_first = c.pipeline.local_first;
     o.emulate_slowdown = c.pipeline.emulate_slowdown;
     o.probe_interval_ms = static_cast<int>(c.offload.probe_interval_ms);
+    o.frame_jpeg_quality = c.offload.frame_jpeg_quality;
     o.workers = pool_threads(c.workers.threads);
     o.max_batch = static_cast<std::size_t>(std::max(1, c.offload.batch_max));
     o.max_pixels = static_cast<std::uint64_t>(c.limits.max_pixels);

@@ -37,8 +37,9 @@ FrameIntake::FrameIntake(uv_loop_t *loop, Options options, std::shared_ptr<Plugi
       error_(std::move(failure)) {}
 
 std::string FrameIntake::kind_text() const {
-    return options_.source.kind == SourceKind::plugin ? options_.source.kind_name
-                                                      : std::string(to_string(options_.source.kind));
+    return options_.source.kind == SourceKind::plugin
+               ? options_.source.kind_name
+               : std::string(to_string(options_.source.kind));
 }
 
 std::string FrameIntake::description() const {
@@ -85,7 +86,8 @@ void FrameIntake::push(std::string payload) {
                 ++dropped_;
                 const std::size_t now_waiting = waiting - (over_count ? 1 : 0);
                 if (now_waiting < options_.max_waiting &&
-                    buffered_bytes_ + decoding_bytes_ + payload.size() <= options_.max_waiting_bytes) {
+                    buffered_bytes_ + decoding_bytes_ + payload.size() <=
+                        options_.max_waiting_bytes) {
                     room = true;
                     break;
                 }
@@ -116,9 +118,10 @@ void FrameIntake::decode(Message &m) const {
         const std::uint64_t pixels = static_cast<std::uint64_t>(request->image.total());
         if (options_.max_pixels > 0 && pixels > options_.max_pixels) {
             m.outcome = Message::Outcome::too_large;
-            m.why = std::to_string(request->image.cols) + "x" + std::to_string(request->image.rows) +
-                    " = " + std::to_string(pixels) + " pixels, over the limit of " +
-                    std::to_string(options_.max_pixels) + " (limits.max_pixels)";
+            m.why = std::to_string(request->image.cols) + "x" +
+                    std::to_string(request->image.rows) + " = " + std::to_string(pixels) +
+                    " pixels, over the limit of " + std::to_string(options_.max_pixels) +
+                    " (limits.max_pixels)";
             return;
         }
         m.image.image = request->image;
@@ -135,8 +138,8 @@ void FrameIntake::decode(Message &m) const {
     tierd_frame frame{};
     auto r = source_->decode(m.payload, options_.max_pixels, frame);
     if (!r.ok()) {
-        m.outcome = r.code == TIERD_ERANGE ? Message::Outcome::too_large
-                                           : Message::Outcome::undecodable;
+        m.outcome =
+            r.code == TIERD_ERANGE ? Message::Outcome::too_large : Message::Outcome::undecodable;
         m.why = r.error.empty() ? r.to_string() : r.error;
         return;
     }

@@ -32,9 +32,9 @@ class FrameIntake {
     struct Options {
         SourceConfig source;
         std::string device_id;
-        std::size_t max_waiting = 128;                // messages waiting, tasks included
-        std::size_t max_waiting_bytes = 64u << 20;    // their payload or pixel bytes
-        std::uint64_t max_pixels = 8u << 20;          // limits.max_pixels
+        std::size_t max_waiting = 128;             // messages waiting, tasks included
+        std::size_t max_waiting_bytes = 64u << 20; // their payload or pixel bytes
+        std::uint64_t max_pixels = 8u << 20;       // limits.max_pixels
         OverflowPolicy overflow = OverflowPolicy::reject;
     };
     // `source` may be null (the plugin was refused: `failure` says why; the intake reports
@@ -107,8 +107,8 @@ class FrameIntake {
     bool reading_ = false;
     bool source_done_ = false;
     bool stopping_ = false;
-    std::uint64_t taken_ = 0; // images handed out (for [source] limit)
-    std::uint64_t read_ = 0;  // images read from a pull source
+    std::uint64_t taken_ = 0;        // images handed out (for [source] limit)
+    std::uint64_t read_ = 0;         // images read from a pull source
     std::string state_ = "starting"; // starting | running | finished | stopped | failed
     std::string error_;
     std::string description_;

@@ -128,6 +128,11 @@ void JsonWriter::boolean(std::string_view key_name, bool value) {
     out_ += value ? "true" : "false";
 }
 
+void JsonWriter::raw(std::string_view name, std::string_view json) {
+    key(name);
+    out_ += json;
+}
+
 void JsonWriter::begin_object(std::string_view key_name) {
     key(key_name);
     out_ += '{';

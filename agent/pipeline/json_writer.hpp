@@ -26,6 +26,8 @@ class JsonWriter {
     void integer(std::string_view key, std::int64_t value);
     void unsigned_integer(std::string_view key, std::uint64_t value);
     void boolean(std::string_view key, bool value);
+    // `json` (already valid JSON text: an array, an object) as the value of `key`.
+    void raw(std::string_view key, std::string_view json);
     // A nested object: its members follow, then end_object().
     void begin_object(std::string_view key);
     void end_object();

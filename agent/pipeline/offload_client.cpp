@@ -163,6 +163,7 @@ void OffloadClient::send(TaskPtr task) {
         body_bytes = request->tensor.size() * 2;
     } else {
         request->image = task->in.image;
+        request->jpeg_quality = task->jpeg_quality; // video frames: JPEG (encoded on a worker)
         body_bytes = task->in.image.total() * task->in.image.elemSize();
     }
     auto encode = [request](std::string &payload, std::string &error) {
@@ -279,6 +280,7 @@ void OffloadClient::on_reply(const std::string &payload) {
     remote.result.energy_j = reply->energy_j;
     std::snprintf(remote.result.energy_source, sizeof remote.result.energy_source, "%s",
                   reply->energy_source.c_str());
+    remote.set_detections(std::move(reply->detections), reply->image_width, reply->image_height);
     remote.ok = true;
     task->offload.device = reply->device_id;
     task->error.clear(); // a failed local_first answer does not fail a task answered upstream

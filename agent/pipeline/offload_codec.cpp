@@ -1,5 +1,7 @@
 #include "agent/pipeline/offload_codec.hpp"
 
+#include "agent/pipeline/jpeg_codec.hpp"
+
 #include "agent/common/untrusted_json.hpp"
 
 #include <algorithm>
@@ -104,12 +106,30 @@ std::size_t shape_elements(const std::vector<std::int64_t> &shape, std::string &
 }
 
 // The request's budget, sent under both names (older serving agents read deadline_ms).
-double budget_of(const OffloadRequest &request) { return request.budget_ms; }
+double budget_of(const OffloadRequest &request) {
+    return request.budget_ms;
+}
 
 std::string encode_image(const OffloadRequest &request) {
     const cv::Mat &m = request.image;
     if (m.depth() != CV_8U || (m.channels() != 1 && m.channels() != 3))
         throw std::invalid_argument("offload: image must be 8-bit gray or BGR");
+    if (request.jpeg_quality > 0) {
+        std::string jpeg = encode_jpeg(m, request.jpeg_quality);
+        const nlohmann::json header = {{"v", 1},
+                                       {"task_id", request.task_id},
+                                       {"device_id", request.device_id},
+                                       {"model", request.model},
+                                       {"format", "jpeg"},
+                                       {"channels", m.channels()},
+                                       {"width", m.cols},
+                                       {"height", m.rows},
+                                       {"budget_ms", budget_of(request)},
+                                       {"deadline_ms", budget_of(request)}};
+        std::string out = frame(header, jpeg.size());
+        out += jpeg;
+        return out;
+    }
     // "deadline_ms" repeats the budget for serving agents that predate "budget_ms".
     const nlohmann::json header = {{"v", 1},
                                    {"task_id", request.task_id},
@@ -198,18 +218,25 @@ std::string encode_probe(const OffloadRequest &request) {
     return out;
 }
 
-// Image header: format and size, checked against the body's `size` bytes.
-bool check_image(const nlohmann::json &header, std::size_t size, OffloadRequestHeader &h,
+// Image header: format and size, checked against the body (its length; for a JPEG, the
+// size in its own header, read without decoding the pixels).
+bool check_image(const nlohmann::json &header, std::string_view body, OffloadRequestHeader &h,
                  std::string &error) {
+    const std::size_t size = body.size();
     const std::string format = header.at("format").get<std::string>();
     // Each side bounded first, so that w * h cannot overflow.
     const std::int64_t w =
         integer_within(header.at("width"), "image width", -kMaxPixels - 1, kMaxPixels + 1);
     const std::int64_t hgt =
         integer_within(header.at("height"), "image height", -kMaxPixels - 1, kMaxPixels + 1);
+    const bool jpeg = format == "jpeg";
     int channels = format == "gray8" ? 1 : format == "bgr8" ? 3 : 0;
-    if (channels == 0) {
-        error = "format \"" + format + "\" is not gray8 or bgr8";
+    if (jpeg)
+        channels = static_cast<int>(
+            integer_within(header.value("channels", nlohmann::json(3)), "channels", 1, 3));
+    if (channels != 1 && channels != 3) {
+        error = jpeg ? "jpeg channels must be 1 or 3"
+                     : "format \"" + format + "\" is not gray8, bgr8 or jpeg";
         return false;
     }
     if (w <= 0 || hgt <= 0 || w * hgt > kMaxPixels) {
@@ -218,7 +245,18 @@ bool check_image(const nlohmann::json &header, std::size_t size, OffloadRequestH
         return false;
     }
     const std::size_t need = static_cast<std::size_t>(w * hgt * channels);
-    if (size != need) {
+    if (jpeg) {
+        int jw = 0, jh = 0, jc = 0;
+        if (!read_jpeg_header(body, jw, jh, jc, error))
+            return false;
+        if (jw != w || jh != hgt || jc != channels) {
+            error = "the JPEG is " + std::to_string(jw) + "x" + std::to_string(jh) + " with " +
+                    std::to_string(jc) + " channels, the header says " + std::to_string(w) + "x" +
+                    std::to_string(hgt) + " with " + std::to_string(channels);
+            return false;
+        }
+        h.jpeg = true;
+    } else if (size != need) {
         error = "pixel data is " + std::to_string(size) + " bytes, expected " +
                 std::to_string(need) + " for " + format + " " + std::to_string(w) + "x" +
                 std::to_string(hgt);
@@ -427,7 +465,7 @@ std::optional<OffloadRequestHeader> decode_offload_header(std::string_view paylo
         bool good = false;
         if (kind == "image") {
             r.payload = OffloadRequest::Payload::image;
-            good = check_image(header, size, h, error);
+            good = check_image(header, payload.substr(8 + std::size_t{len}), h, error);
         } else if (kind == "tensor") {
             r.payload = OffloadRequest::Payload::tensor;
             good = check_tensor(header, size, h, error);
@@ -458,6 +496,13 @@ void decode_offload_body(OffloadRequestHeader &header, std::string_view payload)
     const char *body = payload.data() + header.body_offset;
     switch (r.payload) {
     case OffloadRequest::Payload::image:
+        if (header.jpeg) {
+            std::string error;
+            if (!decode_jpeg(payload.substr(header.body_offset), header.image_width,
+                             header.image_height, r.image, error))
+                throw std::runtime_error(error);
+            break;
+        }
         r.image = cv::Mat(header.image_height, header.image_width, CV_8UC(header.image_channels));
         std::memcpy(r.image.data, body, header.decoded_bytes);
         break;
@@ -511,7 +556,53 @@ std::string encode_offload_reply(const OffloadReply &reply) {
         j["probe"] = true;
     if (reply.cut_layer >= 0)
         j["cut"] = reply.cut_layer;
+    if (reply.ok && (!reply.detections.empty() || reply.image_width > 0)) {
+        nlohmann::json boxes = nlohmann::json::array();
+        for (const tierd_detection &d : reply.detections)
+            boxes.push_back({d.x, d.y, d.width, d.height, d.class_id, d.score});
+        j["detections"] = std::move(boxes);
+        j["image_size"] = {reply.image_width, reply.image_height};
+    }
     return dump(j);
+}
+
+// A reply's "detections" and "image_size" (see OffloadReply): every box six finite
+// numbers with a positive size, a class >= 0 and a score in [0, 1].
+static bool decode_detections(const nlohmann::json &j, OffloadReply &r, std::string &error) {
+    const nlohmann::json &boxes = j.at("detections");
+    const nlohmann::json &size = j.at("image_size");
+    if (!boxes.is_array() || boxes.size() > kOffloadMaxDetections || !size.is_array() ||
+        size.size() != 2) {
+        error = "reply: detections must be an array of at most " +
+                std::to_string(kOffloadMaxDetections) + " boxes, with image_size [w, h]";
+        return false;
+    }
+    r.image_width = static_cast<int>(integer_within(size[0], "image width", 1, kMaxPixels));
+    r.image_height = static_cast<int>(integer_within(size[1], "image height", 1, kMaxPixels));
+    r.detections.reserve(boxes.size());
+    for (const auto &b : boxes) {
+        if (!b.is_array() || b.size() != 6) {
+            error = "reply: a detection is not [x, y, width, height, class_id, score]";
+            return false;
+        }
+        tierd_detection d{};
+        d.x = b[0].get<float>();
+        d.y = b[1].get<float>();
+        d.width = b[2].get<float>();
+        d.height = b[3].get<float>();
+        d.class_id = static_cast<int32_t>(integer_within(b[4], "class_id", 0, 1 << 20));
+        d.score = b[5].get<float>();
+        d.track_id = -1;
+        d.flags = TIERD_DETECTION_UPSTREAM;
+        if (!std::isfinite(d.x) || !std::isfinite(d.y) || !(d.width > 0.0f) || !(d.height > 0.0f) ||
+            !std::isfinite(d.width) || !std::isfinite(d.height) ||
+            !(d.score >= 0.0f && d.score <= 1.0f)) {
+            error = "reply: a detection has a non-finite or empty box, or a score outside [0, 1]";
+            return false;
+        }
+        r.detections.push_back(d);
+    }
+    return true;
 }
 
 std::optional<OffloadReply> decode_offload_reply(const std::string &payload, std::string &error) {
@@ -547,6 +638,8 @@ std::optional<OffloadReply> decode_offload_reply(const std::string &payload, std
             r.queue_ms = -1.0; // negative or NaN: unknown
         r.queue_depth = std::max(int_member(j, "queue_depth", -1), -1);
         r.cut_layer = std::max(int_member(j, "cut", -1), -1);
+        if (r.ok && j.contains("detections") && !decode_detections(j, r, error))
+            return std::nullopt;
     } catch (const nlohmann::json::exception &e) {
         error = std::string("reply: ") + e.what();
         return std::nullopt;

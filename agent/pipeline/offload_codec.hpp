@@ -4,8 +4,10 @@
 // Request payload:  "TDI1" | header length (uint32, big-endian) | header (JSON, UTF-8) | body
 // Header, common:   {"v":1, "task_id", "device_id", "payload"?: "image"|"tensor"|"probe"}
 //                   ("payload" absent = "image", so older ends are understood unchanged)
-//   image:          + "model", "format": "gray8"|"bgr8", "width", "height", "budget_ms";
-//                   body = pixels (height rows of width * channels bytes, no padding)
+//   image:          + "model", "format": "gray8"|"bgr8"|"jpeg", "width", "height",
+//                   "budget_ms"; body = pixels (height rows of width * channels bytes, no
+//                   padding), or for "jpeg" a JPEG of that size with "channels" (1|3)
+//                   components, decoded to gray8 or bgr8
 //   tensor:         + "model", "budget_ms", "cut", "dtype": "f16"|"i8", "shape": [...],
 //                   "scale" (i8 only); body = the tensor crossing the model's cut,
 //                   row-major, batch 1 implied: f16 = IEEE 754 binary16 little-endian,
@@ -18,6 +20,8 @@
 // event loop and copy the body on a worker: decode_offload_header (cost grows with the
 // header only) and decode_offload_body. Pure functions; any thread.
 #pragma once
+
+#include <tierd/plugin.h>
 
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
@@ -52,6 +56,8 @@ struct OffloadRequest {
 
     // Payload::image
     cv::Mat image; // CV_8UC1 or CV_8UC3 (BGR)
+    // On encode: > 0 sends the image as a JPEG of this quality (1..100), 0 as raw pixels.
+    int jpeg_quality = 0;
 
     // Payload::tensor: the end ran the model's head up to a cut, the serving tier runs
     // the tail from `tensor`.
@@ -80,6 +86,7 @@ struct OffloadRequestHeader {
     std::size_t body_offset = 0; // where the body starts in the payload
     // Payload::image: the size the header gives (checked against the body's length).
     int image_width = 0, image_height = 0, image_channels = 0;
+    bool jpeg = false; // the body is a JPEG (its header already checked against the size)
     // Bytes the decoded body takes: the image's pixels x channels, or the tensor's
     // elements x 4 (float32); 0 for a probe.
     std::size_t decoded_bytes = 0;
@@ -101,7 +108,8 @@ std::optional<OffloadRequestHeader> decode_offload_header(std::string_view paylo
 
 // The second half: copies the image or tensor out of the body of `payload`, which must be
 // the payload `header` was decoded from, into header.request. Cannot fail (but for
-// std::bad_alloc). Its cost grows with the body: a worker's job for large ones.
+// std::bad_alloc), except for a JPEG whose data is corrupt past its header: then it
+// throws std::runtime_error saying so. Its cost grows with the body: a worker's job.
 void decode_offload_body(OffloadRequestHeader &header, std::string_view payload);
 
 // Both halves: the request, or nullopt and `error` as decode_offload_header says.
@@ -136,7 +144,15 @@ struct OffloadReply {
     int queue_depth = -1; // requests waiting there when this one was answered
     bool probe = false;   // the answer to a probe request (ok, no inference)
     int cut_layer = -1;   // echo of a tensor request's cut
+    // A detector's boxes (ABI 1.4), in pixels of the image_width x image_height image the
+    // request carried; on the wire "detections": [[x, y, width, height, class_id, score],
+    // ...] and "image_size": [width, height], both absent when there are none.
+    std::vector<tierd_detection> detections;
+    int image_width = 0, image_height = 0;
 };
+
+// At most this many detections a reply may carry; a decoder refuses more.
+inline constexpr std::size_t kOffloadMaxDetections = 4096;
 
 std::string encode_offload_reply(const OffloadReply &reply);
 // Nullopt (and `error`) for a payload that is not a reply document. A probe reply needs

@@ -16,6 +16,7 @@ namespace tierd {
 namespace {
 
 constexpr std::uint32_t kMaxScores = 1024;
+constexpr std::uint32_t kMaxDetections = 256; // boxes a reply carries at most
 
 // The reply for one answered request (worker thread; touches only that request).
 void fill_reply(OffloadReply &reply, const PluginCallResult &result,
@@ -35,6 +36,13 @@ void fill_reply(OffloadReply &reply, const PluginCallResult &result,
     reply.energy_j = out.energy_j;
     reply.energy_source =
         std::string(out.energy_source, strnlen(out.energy_source, sizeof out.energy_source));
+    // A detector's boxes (ABI 1.4), in pixels of the image the request carried.
+    const std::uint32_t boxes = tierd_result_detection_count(&out);
+    if (boxes > 0 || (out.detections != nullptr && out.image_width > 0)) {
+        reply.detections.assign(out.detections, out.detections + boxes);
+        reply.image_width = out.image_width;
+        reply.image_height = out.image_height;
+    }
 }
 
 // Split tails: one infer_tail() per request (worker thread).
@@ -76,6 +84,8 @@ void run_images(Batch &batch, PluginInstance &inference, const std::string &mode
     std::vector<std::string> sources(n);
     std::vector<const tierd_task *> task_ptrs(n);
     std::vector<std::vector<float>> scores(n, std::vector<float>(kMaxScores));
+    std::vector<std::vector<tierd_detection>> boxes(n,
+                                                    std::vector<tierd_detection>(kMaxDetections));
     std::vector<tierd_inference_result> outs(n);
     for (std::size_t i = 0; i < n; ++i) {
         const OffloadRequest &req = batch[i]->header.request;
@@ -95,6 +105,8 @@ void run_images(Batch &batch, PluginInstance &inference, const std::string &mode
         task_ptrs[i] = &tasks[i];
         outs[i].scores = scores[i].data();
         outs[i].score_capacity = kMaxScores;
+        outs[i].detections = boxes[i].data();
+        outs[i].detection_capacity = kMaxDetections;
     }
     bool batched = false;
     auto results = inference.infer_batch(task_ptrs, model, outs, &batched);

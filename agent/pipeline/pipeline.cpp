@@ -55,14 +55,15 @@ Pipeline::Pipeline(uv_loop_t *loop, PipelineOptions options, PluginsNow plugins,
           loop,
           FrameIntake::Options{options_.source, options_.device_id,
                                max_waiting_inputs(options_.max_in_flight),
-                               options_.max_waiting_bytes, options_.max_pixels,
-                               options_.overflow},
+                               options_.max_waiting_bytes, options_.max_pixels, options_.overflow},
           std::move(source), std::move(source_failure), [this] { dispatch(); },
           [this] { return static_cast<std::size_t>(in_flight_); }),
       offload_(loop,
                OffloadClient::Options{options_.device_id, options_.offload_timeout_ms,
                                       options_.probe_interval_ms},
                [this](TaskPtr task) {
+                   if (task->key_frame_copy)
+                       return key_frame_answered(std::move(task));
                    // Answered upstream, or back to run here (task->offload.fallback).
                    if (task->remote.ok)
                        return fuse(std::move(task));
@@ -74,8 +75,8 @@ Pipeline::Pipeline(uv_loop_t *loop, PipelineOptions options, PluginsNow plugins,
             std::move(publish)),
       prepare_lane_(
           loop, 1, 32,
-          [local_first = options_.local_first, slowdown = options_.emulate_slowdown](
-              std::vector<TaskPtr> &tasks) {
+          [local_first = options_.local_first,
+           slowdown = options_.emulate_slowdown](std::vector<TaskPtr> &tasks) {
               for (auto &t : tasks)
                   prepare_on_worker(*t, local_first, slowdown);
           },
@@ -99,8 +100,15 @@ Pipeline::Pipeline(uv_loop_t *loop, PipelineOptions options, PluginsNow plugins,
               }
               offload_.send(std::move(task));
           },
-          "pipeline head") {
-    for (auto *lane : {&prepare_lane_, &infer_lane_, &head_lane_})
+          "pipeline head"),
+      fuse_lane_(
+          loop, 1, 8,
+          [](std::vector<TaskPtr> &tasks) {
+              for (auto &t : tasks)
+                  fuse_frame_on_worker(*t);
+          },
+          [this](TaskPtr task) { finish(std::move(task)); }, "pipeline video fusion") {
+    for (auto *lane : {&prepare_lane_, &infer_lane_, &head_lane_, &fuse_lane_})
         lane->on_job_done = [this] { maybe_stopped(); };
 }
 
@@ -169,7 +177,7 @@ void Pipeline::dispatch() {
     }
 }
 
-void Pipeline::start_task(SourceImage img) {
+TaskPtr Pipeline::new_task() {
     TaskPtr task;
     if (!spare_tasks_.empty()) {
         task = std::move(spare_tasks_.back());
@@ -178,6 +186,11 @@ void Pipeline::start_task(SourceImage img) {
         task = std::make_unique<Task>();
         task->pre.features.resize(kMaxFeatures);
     }
+    return task;
+}
+
+void Pipeline::start_task(SourceImage img) {
+    TaskPtr task = new_task();
     Task &t = *task;
     t.seq = next_seq_++;
     t.in = std::move(img);
@@ -203,6 +216,17 @@ void Pipeline::start_task(SourceImage img) {
     t.start_ns = uv_hrtime();
     t.task.created_ns = t.start_ns;
     t.task.image = &t.image;
+    t.task.frame_index = -1;
+    if (t.in.frame_index >= 0) {
+        // A video frame: its stream is its source's.
+        t.stream = intake_.description();
+        t.task.stream = t.stream.c_str();
+        t.task.frame_index = t.in.frame_index;
+        t.task.captured_ns = t.start_ns;
+        t.jpeg_quality = options_.frame_jpeg_quality;
+        streams_.try_emplace(t.stream, t.stream)
+            .first->second.started(t.in.frame_index, t.start_ns);
+    }
     ++in_flight_;
 
     // The worker stages run as many calls at once as the workers and the plugins allow.
@@ -211,11 +235,11 @@ void Pipeline::start_task(SourceImage img) {
     infer_lane_.set_parallel(infer);
     head_lane_.set_parallel(infer);
     const bool local_first = options_.local_first && t.plugins.inference;
-    prepare_lane_.set_parallel(std::min(local_first ? infer : workers,
-                                        concurrency(t.plugins.preclassifier)));
+    prepare_lane_.set_parallel(
+        std::min(local_first ? infer : workers, concurrency(t.plugins.preclassifier)));
     // Stage preparing (worker), only when there is something to prepare.
     t.stage = Task::Stage::preparing;
-    if (local_first || t.plugins.preclassifier)
+    if (local_first || t.plugins.preclassifier || !t.stream.empty())
         return prepare_lane_.push(std::move(task));
     prepared(std::move(task));
 }
@@ -223,6 +247,8 @@ void Pipeline::start_task(SourceImage img) {
 // With local_first, the local model's answer first (the pre-classifier and the scheduler
 // see it as task.local_result); then the pre-classifier's features and routing hint.
 void Pipeline::prepare_on_worker(Task &t, bool local_first, double slowdown) {
+    if (!t.stream.empty())
+        t.thumbnail = frame_thumbnail(t.image);
     if (local_first && t.plugins.inference) {
         infer_here(t, "", slowdown);
         t.local_first = true;
@@ -244,6 +270,8 @@ void Pipeline::prepare_on_worker(Task &t, bool local_first, double slowdown) {
 void Pipeline::prepared(TaskPtr task) {
     task->stage = Task::Stage::deciding;
     decide(*task);
+    if (!task->stream.empty() && !task->upstream && task->decision.key_frame_tier != 0)
+        send_key_frame(*task);
     if (task->upstream) {
         const tierd_tier tier = task->decision.tier;
         if (!offload_.can_send(tier)) {
@@ -291,6 +319,11 @@ void Pipeline::decide(Task &task) {
                                  sink_.mean_local_compute_ms() / std::max(1, options_.workers);
         context.compute_power_w = options_.compute_power_w;
         context.power_source = options_.power_source.c_str();
+        tierd_stream_state stream{};
+        if (!task.stream.empty()) {
+            stream = streams_.at(task.stream).state(task, now);
+            context.stream = &stream;
+        }
         const uint64_t decide_start = uv_hrtime();
         auto r = task.plugins.scheduler->decide(task.task, task.pre.ok ? &task.pre.result : nullptr,
                                                 context, task.decision);
@@ -331,8 +364,9 @@ void Pipeline::head_on_worker(Task &t, double slowdown, std::atomic<std::uint32_
             break;
         t.head.tensor.resize(t.head.view.count);
         uint32_t seen = capacity.load(std::memory_order_relaxed);
-        while (seen < t.head.view.count &&
-               !capacity.compare_exchange_weak(seen, t.head.view.count, std::memory_order_relaxed)) {
+        while (
+            seen < t.head.view.count &&
+            !capacity.compare_exchange_weak(seen, t.head.view.count, std::memory_order_relaxed)) {
         }
     }
     t.head.ms = emulate(ms_since(start), slowdown);
@@ -433,14 +467,122 @@ void Pipeline::run_local(TaskPtr task) {
     infer_lane_.push(std::move(task));
 }
 
+// A key frame: a copy of the task's frame goes to the tier the scheduler named, with its
+// own task id; the local work goes on without waiting for it (key_frame_answered).
+void Pipeline::send_key_frame(Task &t) {
+    VideoStream &stream = streams_.at(t.stream);
+    const tierd_tier tier = t.decision.key_frame_tier;
+    if ((tier != TIERD_TIER_EDGE && tier != TIERD_TIER_CLOUD) || stopping_ ||
+        !offload_.can_send(tier)) {
+        stream.key_frame_lost();
+        return;
+    }
+    TaskPtr copy = new_task();
+    Task &c = *copy;
+    c.seq = t.seq;
+    c.in = t.in; // shares the frame (and its lease): no pixel copy
+    c.task_id = t.task_id + "-key";
+    c.source = t.source;
+    c.stream = t.stream;
+    c.image = t.image;
+    c.task = t.task;
+    c.task.task_id = c.task_id.c_str();
+    c.task.source = c.source.c_str();
+    c.task.stream = c.stream.c_str();
+    c.task.image = &c.image;
+    c.task.local_result = nullptr;
+    c.start_ns = t.start_ns;
+    c.jpeg_quality = t.jpeg_quality;
+    c.key_frame_copy = true;
+    c.decision.struct_size = sizeof c.decision;
+    c.decision.tier = tier;
+    c.decision.split_layer = -1;
+    std::memcpy(c.decision.model, t.decision.key_frame_model, sizeof c.decision.model);
+    c.decision.model[sizeof c.decision.model - 1] = '\0';
+    c.upstream = true;
+    c.stage = Task::Stage::offloaded;
+    stream.key_frame_sent(t);
+    offload_.send(std::move(copy));
+}
+
+void Pipeline::key_frame_answered(TaskPtr copy) {
+    auto it = streams_.find(copy->stream);
+    if (it != streams_.end()) {
+        if (copy->remote.ok)
+            it->second.upstream_arrived(copy->remote, copy->task.frame_index, copy->decision.tier,
+                                        copy->start_ns, uv_hrtime(), true);
+        else
+            it->second.key_frame_lost();
+    }
+    copy->in = SourceImage{};
+    copy->plugins = PipelinePlugins{};
+    copy->reset();
+    if (spare_tasks_.size() < static_cast<std::size_t>(options_.max_in_flight))
+        spare_tasks_.push_back(std::move(copy));
+    maybe_stopped();
+}
+
+// A stream frame's turn comes when every earlier frame of its stream has been handed to
+// fusion: fuse_frame() then sees the frames in order, one at a time.
+void Pipeline::fuse_stream_frame(TaskPtr task) {
+    VideoStream &stream = streams_.at(task->stream);
+    const uint64_t now = uv_hrtime();
+    // A frame placed upstream brings its own answer: the newest there is.
+    if (task->remote.ok)
+        stream.upstream_arrived(task->remote, task->task.frame_index, task->decision.tier,
+                                task->start_ns, now, false);
+    if (task->local.ok)
+        stream.saw_local(task->local.result);
+    stream.ready(std::move(task));
+    pump_stream(stream);
+}
+
+void Pipeline::pump_stream(VideoStream &stream) {
+    while (stream.has_next()) {
+        TaskPtr task = stream.take_next();
+        if (!task->plugins.fusion || !task->plugins.fusion->offers_fuse_frame()) {
+            // A fusion plugin without fuse_frame (or none): as any task, in order.
+            if (task->answered() && task->plugins.fusion) {
+                task->fused.prepare(kMaxScores);
+                auto r = task->plugins.fusion->fuse(
+                    task->task, task->local.ok ? &task->local.result : nullptr,
+                    task->remote.ok ? &task->remote.result : nullptr, task->fused.result);
+                task->fused.ok = r.ok();
+            }
+            finish(std::move(task));
+            continue;
+        }
+        // The snapshot is taken now, on the loop: an answer that arrives later is for the
+        // frames after this one.
+        task->have_upstream_view =
+            stream.upstream_for(uv_hrtime(), task->upstream_seen, task->upstream_view);
+        task->fused.prepare(kMaxScores);
+        fuse_lane_.push(std::move(task));
+    }
+}
+
+// Worker: the fusion plugin's fuse_frame() for one stream frame.
+void Pipeline::fuse_frame_on_worker(Task &t) {
+    // A frame placed upstream and answered has no local result: its upstream is its own.
+    const tierd_inference_result *local =
+        t.local.ok && !(t.upstream && t.remote.ok) ? &t.local.result : nullptr;
+    auto r = t.plugins.fusion->fuse_frame(
+        t.task, local, t.have_upstream_view ? &t.upstream_view : nullptr, t.fused.result);
+    t.fused.ok = r.ok();
+    if (!r.ok())
+        spdlog::warn("task {}: fusion: {}; using the local result", t.task_id, r.to_string());
+}
+
 // Stage fusing (loop): the fusion plugin combines the local and the remote answer.
 void Pipeline::fuse(TaskPtr task) {
     task->stage = Task::Stage::fusing;
+    if (!task->stream.empty())
+        return fuse_stream_frame(std::move(task));
     if (task->answered() && task->plugins.fusion) {
         task->fused.prepare(kMaxScores);
-        auto r = task->plugins.fusion->fuse(task->task, task->local.ok ? &task->local.result : nullptr,
-                                            task->remote.ok ? &task->remote.result : nullptr,
-                                            task->fused.result);
+        auto r = task->plugins.fusion->fuse(
+            task->task, task->local.ok ? &task->local.result : nullptr,
+            task->remote.ok ? &task->remote.result : nullptr, task->fused.result);
         task->fused.ok = r.ok();
         if (!r.ok())
             spdlog::warn("task {}: fusion: {}; using the local result", task->task_id,
@@ -512,7 +654,8 @@ void Pipeline::stop(std::function<void()> done) {
 
 void Pipeline::maybe_stopped() {
     if (!stopping_ || !stop_done_ || in_flight_ > 0 || rate_timer_closing_ || !offload_closed_ ||
-        !intake_.idle() || !prepare_lane_.idle() || !infer_lane_.idle() || !head_lane_.idle())
+        !intake_.idle() || !prepare_lane_.idle() || !infer_lane_.idle() || !head_lane_.idle() ||
+        !fuse_lane_.idle())
         return;
     // The results file last: its final chunk may still be on a worker.
     if (!sink_.idle())
@@ -542,7 +685,15 @@ nlohmann::json Pipeline::stats() const {
                         {"split_fallbacks", split_fallbacks_}};
     // Seconds from start() until the source finished (or until now while it runs).
     if (started_ != 0)
-        j["run_s"] = static_cast<double>((finished_ != 0 ? finished_ : uv_hrtime()) - started_) / 1e9;
+        j["run_s"] =
+            static_cast<double>((finished_ != 0 ? finished_ : uv_hrtime()) - started_) / 1e9;
+    if (!streams_.empty()) {
+        nlohmann::json streams = nlohmann::json::object();
+        const uint64_t now = uv_hrtime();
+        for (const auto &[name, stream] : streams_)
+            streams[name] = stream.stats(now);
+        j["streams"] = std::move(streams);
+    }
     sink_.add_stats(j);
     intake_.add_stats(j);
     offload_.add_stats(j);

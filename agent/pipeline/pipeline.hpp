@@ -24,6 +24,7 @@
 #include "agent/pipeline/offload_client.hpp"
 #include "agent/pipeline/result_sink.hpp"
 #include "agent/pipeline/task.hpp"
+#include "agent/pipeline/video_stream.hpp"
 
 #include <nlohmann/json.hpp>
 #include <uv.h>
@@ -32,6 +33,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,15 +47,16 @@ struct PipelineOptions {
     int offload_timeout_ms = 1000; // how long an upstream reply may take
     std::string device_id;
     tierd_tier local_tier = TIERD_TIER_END;
-    bool local_first = false;      // [pipeline] local_first (config.hpp PipelineConfig)
-    double emulate_slowdown = 1.0; // [pipeline] emulate_slowdown
-    int probe_interval_ms = 1000;  // [offload] probe_interval_ms: link probes; 0 = none
-    int workers = 1;               // worker threads: local tasks that run at once
-    std::size_t max_batch = 16;    // tasks per inference call when several wait
-    double compute_power_w = -1.0; // this device's compute power above idle; < 0 unknown
-    std::string power_source;      // where compute_power_w comes from
-    std::uint64_t max_pixels = 8u << 20;        // limits.max_pixels (input messages)
-    std::size_t max_waiting_bytes = 64u << 20;  // bytes of input messages waiting
+    bool local_first = false;            // [pipeline] local_first (config.hpp PipelineConfig)
+    double emulate_slowdown = 1.0;       // [pipeline] emulate_slowdown
+    int probe_interval_ms = 1000;        // [offload] probe_interval_ms: link probes; 0 = none
+    int frame_jpeg_quality = 75;         // [offload] frame_jpeg_quality: video frames sent up
+    int workers = 1;                     // worker threads: local tasks that run at once
+    std::size_t max_batch = 16;          // tasks per inference call when several wait
+    double compute_power_w = -1.0;       // this device's compute power above idle; < 0 unknown
+    std::string power_source;            // where compute_power_w comes from
+    std::uint64_t max_pixels = 8u << 20; // limits.max_pixels (input messages)
+    std::size_t max_waiting_bytes = 64u << 20;        // bytes of input messages waiting
     OverflowPolicy overflow = OverflowPolicy::reject; // workers.overflow (input messages)
 };
 
@@ -122,6 +125,14 @@ class Pipeline {
     void decide(Task &task);
     void run_local(TaskPtr task);
     void fuse(TaskPtr task);
+    // Video streams: a frame's result waits for its turn, then fuse_frame() on a worker.
+    void fuse_stream_frame(TaskPtr task);
+    void pump_stream(VideoStream &stream);
+    static void fuse_frame_on_worker(Task &task);
+    // A key frame's copy, sent beside the local work; its answer feeds the stream.
+    void send_key_frame(Task &task);
+    void key_frame_answered(TaskPtr copy);
+    TaskPtr new_task();
     void finish(TaskPtr task);
     void recycle(TaskPtr task);
     // Worker stages (worker thread; each touches only its own tasks).
@@ -142,6 +153,9 @@ class Pipeline {
     OffloadClient offload_;
     ResultSink sink_;
     WorkerLane<TaskPtr> prepare_lane_, infer_lane_, head_lane_;
+    // One fuse_frame() at a time, in the order pushed (frame order per stream).
+    WorkerLane<TaskPtr> fuse_lane_;
+    std::map<std::string, VideoStream> streams_;
     std::vector<TaskPtr> spare_tasks_; // finished tasks kept for reuse (their buffers)
 
     bool stopping_ = false;

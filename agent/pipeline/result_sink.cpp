@@ -34,6 +34,45 @@ std::string fixed_string(const char *text, std::size_t size) {
     return std::string(text, strnlen(text, size));
 }
 
+// A result's boxes as COCO-style objects (tierd-eval reads them as they are):
+// [{"bbox": [x, y, w, h], "category_id": class + 1, "score", "track_id"?, "upstream"?,
+//   "propagated"?}], keys sorted as JsonWriter requires.
+void append_detections(std::string &out, const tierd_inference_result &r) {
+    const std::uint32_t n = tierd_result_detection_count(&r);
+    out += '[';
+    for (std::uint32_t i = 0; i < n; ++i) {
+        const tierd_detection &d = r.detections[i];
+        if (i > 0)
+            out += ',';
+        out += "{\"bbox\":[";
+        JsonWriter::append_double(out, d.x);
+        out += ',';
+        JsonWriter::append_double(out, d.y);
+        out += ',';
+        JsonWriter::append_double(out, d.width);
+        out += ',';
+        JsonWriter::append_double(out, d.height);
+        out += "],\"category_id\":";
+        out += std::to_string(d.class_id + 1);
+        if (d.flags & TIERD_DETECTION_PROPAGATED)
+            out += ",\"propagated\":true";
+        out += ",\"score\":";
+        JsonWriter::append_double(out, d.score);
+        if (d.track_id >= 0) {
+            out += ",\"track_id\":";
+            out += std::to_string(d.track_id);
+        }
+        if (d.flags & TIERD_DETECTION_UPSTREAM)
+            out += ",\"upstream\":true";
+        out += '}';
+    }
+    out += ']';
+}
+
+bool is_detection_result(const tierd_inference_result &r) {
+    return tierd_result_detection_count(&r) > 0 || (r.detections != nullptr && r.image_width > 0);
+}
+
 } // namespace
 
 ResultSink::ResultSink(uv_loop_t *loop, Options options, Publish publish)
@@ -58,6 +97,12 @@ std::string ResultSink::document(const Task &task, bool ok, tierd_tier ran_on,
         if (task.in.label >= 0)
             w.boolean("correct", r.top_class == task.in.label);
     }
+    const bool detections = ok && is_detection_result(r);
+    if (detections) {
+        std::string boxes;
+        append_detections(boxes, r);
+        w.raw("detections", boxes);
+    }
     w.string("device_id", options_.device_id);
     if (options_.emulate_slowdown > 1.0)
         w.number("emulated_slowdown", options_.emulate_slowdown);
@@ -69,6 +114,8 @@ std::string ResultSink::document(const Task &task, bool ok, tierd_tier ran_on,
         w.string("error", task.error.empty() ? "no result" : task.error);
     if (!task.offload.fallback.empty())
         w.string("fallback", task.offload.fallback);
+    if (task.task.frame_index >= 0)
+        w.integer("frame", task.task.frame_index);
     if (task.in.label >= 0)
         w.integer("label", task.in.label);
     if (task.pre.ok && task.pre.result.light_ok_probability >= 0.0f)
@@ -109,6 +156,22 @@ std::string ResultSink::document(const Task &task, bool ok, tierd_tier ran_on,
         w.number("top_score", r.top_score);
     }
     w.integer("v", 1);
+    if (!task.stream.empty()) {
+        // What the stream's fusion had: the upstream answer it was handed (which frame,
+        // how old), or none — then this result is the end's own ("light_only").
+        w.begin_object("video");
+        w.boolean("key_frame", task.decision.key_frame_tier != 0);
+        w.boolean("light_only", !task.have_upstream_view && !task.remote.ok);
+        w.string("stream", task.stream);
+        if (task.have_upstream_view) {
+            w.begin_object("upstream");
+            w.number("age_ms", task.upstream_view.age_ms);
+            w.integer("frame", task.upstream_view.frame_index);
+            w.string("tier", tier_name(task.upstream_view.tier));
+            w.end_object();
+        }
+        w.end_object();
+    }
     w.finish();
     return out;
 }

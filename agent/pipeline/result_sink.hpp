@@ -68,7 +68,7 @@ class ResultSink {
     std::uint64_t done_ = 0, failed_ = 0, labelled_ = 0, correct_ = 0, fallbacks_ = 0;
     std::uint64_t by_tier_[4] = {0, 0, 0, 0};
     double total_ms_sum_ = 0.0;
-    double compute_ms_sum_ = 0.0;  // local compute time of finished tasks that computed here
+    double compute_ms_sum_ = 0.0;      // local compute time of finished tasks that computed here
     std::uint64_t local_computed_ = 0; // ... and their number
 };
 

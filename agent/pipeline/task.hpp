@@ -37,19 +37,45 @@ struct Task {
         finished,       // the result is written; the task goes back to the free list
     };
 
-    // An inference outcome and the buffer its scores live in.
+    // Boxes a result may carry (ABI 1.4 detection buffer): a detector writes its best ones.
+    static constexpr std::uint32_t kMaxDetections = 256;
+
+    // An inference outcome and the buffers its scores and detections live in.
     struct Outcome {
         std::vector<float> scores;
+        std::vector<tierd_detection> detections;
         tierd_inference_result result{};
         bool ok = false;
-        // Points `result` at a fresh scores buffer of `capacity` floats.
+        // Points `result` at fresh buffers of `capacity` scores and kMaxDetections boxes.
         void prepare(std::uint32_t capacity) {
             scores.resize(capacity);
+            detections.resize(kMaxDetections);
             result = tierd_inference_result{};
             result.struct_size = sizeof result;
             result.scores = scores.data();
             result.score_capacity = capacity;
+            result.detections = detections.data();
+            result.detection_capacity = kMaxDetections;
             ok = false;
+        }
+        // Takes `boxes` (an upstream reply's) as this result's detections.
+        void set_detections(std::vector<tierd_detection> boxes, int width, int height) {
+            detections = std::move(boxes);
+            result.detections = detections.data();
+            result.detection_capacity = result.detection_count =
+                static_cast<std::uint32_t>(detections.size());
+            result.image_width = width;
+            result.image_height = height;
+        }
+        // A deep copy of `other` (its buffers too), so it outlives `other`.
+        void copy_from(const Outcome &other) {
+            scores = other.scores;
+            detections = other.detections;
+            result = other.result;
+            result.scores = scores.data();
+            result.detections = detections.data();
+            result.features = nullptr;
+            ok = other.ok;
         }
     };
 
@@ -58,9 +84,20 @@ struct Task {
     SourceImage in;
     PipelinePlugins plugins;
     std::string task_id, source;
+    std::string stream; // the video stream the frame belongs to (task.stream), else ""
     tierd_image image{};
     tierd_task task{};
     std::uint64_t start_ns = 0;
+
+    // Video (a stream frame): a 32x18 gray thumbnail for the scene-change measure, made on
+    // the prepare worker; and, for a key frame's copy sent up, the stream it reports to.
+    std::vector<std::uint8_t> thumbnail;
+    bool key_frame_copy = false; // this task only carries a key frame upstream
+    int jpeg_quality = 0;        // > 0: its image travels upstream as a JPEG of this quality
+    // Stage fusing of a stream frame: the newest upstream answer when it was handed over.
+    Outcome upstream_seen;
+    tierd_upstream_result upstream_view{};
+    bool have_upstream_view = false;
 
     // Stage preparing: the pre-classifier.
     struct Preclass {
@@ -118,6 +155,13 @@ struct Task {
         plugins = PipelinePlugins{};
         task_id.clear();
         source.clear();
+        stream.clear();
+        thumbnail.clear();
+        key_frame_copy = false;
+        jpeg_quality = 0;
+        upstream_seen.ok = false;
+        upstream_view = tierd_upstream_result{};
+        have_upstream_view = false;
         image = tierd_image{};
         task = tierd_task{};
         start_ns = 0;

@@ -11,14 +11,21 @@ template <std::size_t N> void terminate_string(char (&s)[N]) {
     s[N - 1] = '\0';
 }
 
-// Resets an inference result for the plugin, keeping the caller's score buffer.
+// Resets an inference result for the plugin, keeping the caller's score, detection and
+// feature buffers.
 void prepare(tierd_inference_result &out) {
     float *scores = out.scores;
     const std::uint32_t capacity = out.score_capacity;
+    tierd_detection *detections = out.detections;
+    const std::uint32_t detection_capacity = out.detection_capacity;
+    tierd_tensor *features = out.features;
     out = tierd_inference_result{};
     out.struct_size = sizeof out;
     out.scores = scores;
     out.score_capacity = scores != nullptr ? capacity : 0;
+    out.detections = detections;
+    out.detection_capacity = detections != nullptr ? detection_capacity : 0;
+    out.features = features;
     out.top_class = -1;
     out.energy_j = -1;
 }
@@ -33,6 +40,9 @@ int check(int rc, tierd_inference_result &out, std::string &why) {
         out.score_count = out.score_capacity;
         return TIERD_EPLUGIN;
     }
+    // Detections past the buffer were never written: the count is clamped, not trusted.
+    if (out.detection_count > out.detection_capacity)
+        out.detection_count = out.detection_capacity;
     return rc;
 }
 
@@ -385,6 +395,30 @@ PluginCallResult PluginInstance::fuse(const tierd_task &task, const tierd_infere
     return r;
 }
 
+bool PluginInstance::offers_fuse_frame() const {
+    return library_->functions().fuse_frame != nullptr;
+}
+
+PluginCallResult PluginInstance::fuse_frame(const tierd_task &task,
+                                            const tierd_inference_result *local,
+                                            const tierd_upstream_result *upstream,
+                                            tierd_inference_result &out) {
+    WorkerCall call(*this);
+    PluginCallResult refusal;
+    if (!may_call(TIERD_KIND_FUSION, "fuse_frame", refusal))
+        return refusal;
+    if (library_->functions().fuse_frame == nullptr)
+        return {TIERD_ENOTSUP, "the fusion plugin has no fuse_frame()"};
+    prepare(out);
+    host_->take_error();
+    const int rc = library_->functions().fuse_frame(state_, &task, local, upstream, &out);
+    PluginCallResult r = finish(rc);
+    std::string why;
+    if (int checked = check(rc, out, why); checked != rc)
+        r = {checked, why};
+    return r;
+}
+
 namespace {
 
 // A frame as the plugin receives it: zero-filled, sized, no label.
@@ -392,6 +426,7 @@ void prepare(tierd_frame &out) {
     out = tierd_frame{};
     out.struct_size = sizeof out;
     out.label = -1;
+    out.frame_index = -1; // ABI 1.4: not a video frame unless the plugin says so
 }
 
 // After the plugin: the id terminated, and a frame the host can read.
@@ -400,7 +435,7 @@ PluginCallResult check_frame(PluginCallResult r, tierd_frame &out) {
     if (!r.ok())
         return r;
     const tierd_image &img = out.image;
-    const int channels = img.format == TIERD_PIXEL_GRAY8                                ? 1
+    const int channels = img.format == TIERD_PIXEL_GRAY8                                    ? 1
                          : img.format == TIERD_PIXEL_BGR8 || img.format == TIERD_PIXEL_RGB8 ? 3
                                                                                             : 0;
     if (img.data == nullptr || img.width <= 0 || img.height <= 0 || channels == 0 ||
@@ -444,9 +479,9 @@ PluginCallResult PluginInstance::decode(const std::string &payload, std::uint64_
         return {TIERD_ENOTSUP, name() + " is a pull source; it has no decode()"};
     prepare(out);
     host_->take_error();
-    const int rc = library_->functions().decode(
-        state_, reinterpret_cast<const std::uint8_t *>(payload.data()), payload.size(), max_pixels,
-        &out);
+    const int rc =
+        library_->functions().decode(state_, reinterpret_cast<const std::uint8_t *>(payload.data()),
+                                     payload.size(), max_pixels, &out);
     PluginCallResult r = check_frame(finish(rc), out);
     if (rc == TIERD_OK && !r.ok())
         release_frame(out);

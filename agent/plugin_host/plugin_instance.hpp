@@ -91,6 +91,12 @@ class PluginInstance {
                                 const tierd_tensor &input, tierd_inference_result &out);
     PluginCallResult fuse(const tierd_task &task, const tierd_inference_result *local,
                           const tierd_inference_result *remote, tierd_inference_result &out);
+    // Video fusion (ABI 1.4): one frame of a stream, in order (worker thread; the caller
+    // keeps a stream's frames in frame order and one at a time). offers_fuse_frame():
+    // the plugin has it (else stream frames go through fuse()).
+    bool offers_fuse_frame() const;
+    PluginCallResult fuse_frame(const tierd_task &task, const tierd_inference_result *local,
+                                const tierd_upstream_result *upstream, tierd_inference_result &out);
 
     // Sources (ABI 1.3). next(): a pull source's next frame (TIERD_EOF at the end).
     // decode(): a message source's frame from `payload`, refused (TIERD_ERANGE) when its
@@ -98,8 +104,7 @@ class PluginInstance {
     // on TIERD_OK the caller owes exactly one release_frame(out). Worker thread.
     bool is_pull_source() const;
     PluginCallResult next(tierd_frame &out);
-    PluginCallResult decode(const std::string &payload, std::uint64_t max_pixels,
-                            tierd_frame &out);
+    PluginCallResult decode(const std::string &payload, std::uint64_t max_pixels, tierd_frame &out);
     // Hands a frame back to the plugin. Any thread; does not block (may run while another
     // thread is in next()/decode(), as plugin.h allows).
     void release_frame(tierd_frame &frame);

@@ -86,7 +86,12 @@ std::string read_kind_ops(tierd_plugin_kind kind, const void *ops, PluginFunctio
         fns.infer_tail = copy.infer_tail;
         return error;
     }
-    case TIERD_KIND_FUSION: return read_ops(ops, &tierd_fusion_ops::fuse, fns.fuse, "fuse");
+    case TIERD_KIND_FUSION: {
+        tierd_fusion_ops copy{};
+        std::string error = read_ops(ops, &tierd_fusion_ops::fuse, fns.fuse, "fuse", &copy);
+        fns.fuse_frame = copy.fuse_frame; // ABI 1.4, optional
+        return error;
+    }
     case TIERD_KIND_SOURCE: {
         tierd_source_ops copy{};
         std::string error =

@@ -12,7 +12,6 @@
 namespace tierd {
 namespace {
 
-
 const toml::node *document_node(const Config &config, std::string_view section,
                                 std::string_view key) {
     const toml::table *table = config.document[section].as_table();
@@ -162,10 +161,10 @@ PrepareResult prepare_plugin(const Config &config, const std::string &name,
                                  " plugin, configured as " + slot_for(*kind).config_key);
     const bool configured_source =
         d.kind == TIERD_KIND_SOURCE && name == source_plugin_name(config.source);
-    auto validated = validate_plugin_config(
-        d, plugin_table(config, name), config.source_file,
-        configured_source ? source_keys_for_plugin(config) : std::vector<InheritedKey>{},
-        "source.");
+    auto validated = validate_plugin_config(d, plugin_table(config, name), config.source_file,
+                                            configured_source ? source_keys_for_plugin(config)
+                                                              : std::vector<InheritedKey>{},
+                                            "source.");
     if (!validated.ok()) {
         r.errors = std::move(validated.errors);
         return refuse(*path, "its [plugin." + name + "] table is invalid");

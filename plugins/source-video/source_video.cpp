@@ -31,8 +31,8 @@ class SourceVideo {
         });
         const bool opened = camera ? capture_.open(std::stoi(path_)) : capture_.open(path_);
         if (!opened || !capture_.isOpened())
-            throw tierd::Error(TIERD_EIO, path_ + (camera ? ": cannot open camera"
-                                                          : ": cannot open the video"));
+            throw tierd::Error(
+                TIERD_EIO, path_ + (camera ? ": cannot open camera" : ": cannot open the video"));
         name_ = camera ? "camera" + path_ : std::filesystem::path(path_).filename().string();
         description_ = "video:" + path_;
     }
@@ -44,7 +44,10 @@ class SourceVideo {
         if (const char *why =
                 tierd::set_frame_mat(out, tierd::image_codec::to_8bit_gray_or_bgr(frame)))
             throw tierd::Error(TIERD_EIO, path_ + ": " + why);
-        tierd::copy_string(out.id, name_ + "#" + std::to_string(frame_++));
+        tierd::copy_string(out.id, name_ + "#" + std::to_string(frame_));
+        // ABI 1.4: the frame's position makes its tasks a stream (in-order fusion, key
+        // frames); a source that leaves it at the host's -1 makes plain tasks.
+        out.frame_index = static_cast<int64_t>(frame_++);
         return TIERD_OK;
     }
 

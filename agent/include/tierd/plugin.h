@@ -588,9 +588,9 @@ typedef struct tierd_frame {
     uint64_t captured_ns; /* monotonic (services->monotonic_ns) capture time; 0 = unknown */
     void *owner;          /* the plugin's: passed back with the frame to release() */
     void *reserved[4];
-    /* ABI 1.4 (the host reads it only when the plugin's struct_size covers it). A video
-     * source sets the frame's 0-based position in its stream; the host's default, -1,
-     * means "not a video frame" (files of a directory, messages). Tasks made of frames
+    /* ABI 1.4. A video source sets the frame's 0-based position in its stream; the
+     * host's default, -1 (which an older plugin never touches), means "not a video frame"
+     * (files of a directory, messages). Tasks made of frames
      * with an index become a stream (tierd_task.stream = the source's name) and get the
      * stream treatment: in-order fusion, key frames, stream state for the scheduler. */
     int64_t frame_index;
