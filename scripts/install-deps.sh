@@ -6,6 +6,8 @@ pkgs=(cmake ninja-build g++ pkg-config python3 libuv1-dev libmosquitto-dev mosqu
       libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
       libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libopencv-dnn-dev
       libopencv-ml-dev libopencv-videoio-dev zlib1g-dev libssl-dev openssl systemd python3-onnx
+      libjpeg-dev         # video frames travel upstream as JPEG (agent/pipeline/jpeg_codec)
+      libopencv-video-dev # fusion-track's optical flow (calcOpticalFlowPyrLK)
       dataset-fashion-mnist libsqlite3-dev
       opencv-doc # tierd-videogen's backgrounds, vtest.avi (docs/video.md)
       # bench/scheduler/report.py draws the stream plot (bench/results/scheduler_stream.png)
