@@ -44,6 +44,13 @@ def option_of(rec):
     return m.group(1) if m else ("(%s)" % rec.get("reason", "?")[:40])
 
 
+def predicted_of(rec):
+    """The latency the scheduler predicted for the option it chose (its reason's "lat Xms")."""
+    m = re.search(r"(?:^|; )(?:force|latency|weighted|lexicographic|constraints): \S+ lat ([0-9.]+)ms",
+                  rec.get("reason", ""))
+    return float(m.group(1)) if m else None
+
+
 def short(option, model):
     """end:resnet-20 -> end; split:edge:resnet-20:50:i8 -> split@50 (edge, i8)."""
     if option.startswith("split:"):
@@ -385,6 +392,7 @@ def main():
                              "option": option_of(r) if r.get("ok") else None,
                              "tier": r.get("tier"), "split_layer": (r.get("split") or {}).get("layer"),
                              "latency_ms": round(r["timing_ms"]["total"], 3) if r.get("ok") else None,
+                             "predicted_ms": predicted_of(r) if r.get("ok") else None,
                              "fallback": r.get("fallback")} for r in recs],
                 "meta": meta}
 
@@ -559,10 +567,21 @@ def main():
          if build.get("binaries") else "")
       + (f"; the whole run took {elapsed // 60} min {elapsed % 60} s" if elapsed else "")
       + (f" over {invocations} invocations (resumed with WORK=DIR)." if invocations > 1 else "."))
+    loads = []
+    if os.path.exists(os.path.join(work, "load.txt")):
+        for line in open(os.path.join(work, "load.txt")):
+            f = line.split()
+            if len(f) >= 2:
+                loads.append(float(f[1]))
+    if loads:
+        w(f"- Load average (1 min, every 10 s during the run): median {pct(loads, 0.5):.1f}, max {max(loads):.1f} "
+          f"on {cores} cores (the busy loops below add ~{cores}; more is other work on this machine, which the "
+          "end's emulated slowdown multiplies into its compute times).")
     w("- Command: `sudo bench/scheduler/run.sh` with " + ", ".join(
         f"`{k}={env[k]}`" for k in ("BANDWIDTHS", "RTTS", "MODELS", "IMAGES", "WARMUP", "WIRES", "SLOWDOWN",
                                     "EDGE_SLOWDOWN", "CLOUD_SLOWDOWN", "CLOUD_RTT_MS", "CLOUD_MBIT",
-                                    "STREAM_SECONDS", "STREAM_HZ", "STREAM_RTT", "STREAM_MODEL",
+                                    "STREAM", "SWEEP", "PAIRED", "STREAM_SECONDS", "STREAM_HZ", "STREAM_RTT",
+                                    "STREAM_MODEL", "STREAM_FLOOR",
                                     "DEADLINE_MS", "SHAPER", "PROFILE_RUNS", "EARLY_STOP", "END_THREADS", "SPIN") if k in env) + ".")
     w(f"- Processes: real `{build.get('build', 'build')}/tierd` agents and a real mosquitto broker (`set_tcp_nodelay true`, "
       "no persistence), each in a network namespace: `tds-end` (end agent, role end, "
@@ -636,42 +655,46 @@ def main():
       "< 0.95 x that fixed placement's (a margin, so that noise does not count as a win), and the adaptive "
       "run mostly chose another placement (a run of the same placement differs by noise only).")
     w("")
-    w("## Targets")
-    w("")
-    w("From the issue: (1) *the adaptive choice must be within 5% of the best fixed placement at every "
-      "point and beat each fixed placement somewhere*; (2) *same figures side by side with the latency-only "
-      "(Neurosurgeon-like) scheduler: equal latency when asked for latency, and lower energy or bytes when "
-      "the policy asks for them*.")
-    w("")
-    w("| policy | judged on | points within 5% (adaptive run vs best fixed run) | of the misses: same placement as the best fixed | worst adaptive / best fixed | chose the best fixed placement | chosen placement's own fixed run within 5% of the best | fixed placements never beaten (per model) |")
-    w("|---|---|---|---|---|---|---|---|")
-    for pol, s in summary.items():
-        nb = "; ".join("%s: %s" % (m, ", ".join(k for k, v in b.items() if v == 0) or "none")
-                       for m, b in s["beaten"].items())
-        w(f"| {pol} | {METRIC[pol]} | **{s['within']} / {s['points']}** | {s['misses_same']} of {len(s['misses'])} | "
-          f"{s['worst_ratio']:.3f} | {s['chose_best']} / {s['points']} | {s['choice_within']} / {s['choice_known']} | {nb} |")
-    w("")
-    w("The first count is the issue's test (the adaptive run's measured mean against the best fixed run's). A "
-      "miss where the adaptive run chose the very placement that was best is run-to-run noise (see *Noise* "
-      "below). The last two columns judge the decision instead: the fixed run of the placement the adaptive "
-      "run mostly chose, measured at the same point, against the best fixed run.")
-    w("")
-    def miss_text(k, p, metric):
-        scale, nd = (1000, 2) if metric == "energy" else (1, 1 if metric == "latency" else 2)
-        t = "%s %g Mbit/s %g ms: %s %s vs best fixed %s %s (+%.1f%%)" % (
-            k[0], k[1], k[2], short(p["ad"].choice, k[0]), fmt(p["ad"].value(metric) * scale, nd),
-            p["best_name"], fmt(p["best"].value(metric) * scale, nd), 100 * (p["ratio"] - 1))
-        if p["same_as_best"]:
-            return t + ", same placement"
-        same = next((r for r in p["pool"].values() if r.meta.get("force") == p["ad"].choice), None)
-        if same is not None and metric == "latency":
-            t += ", predicted %s / %s ms, measured as fixed %s / %s ms" % (
-                fmt(same.predicted), fmt(p["best"].predicted), fmt(same.lat_mean), fmt(p["best"].lat_mean))
-        return t
-    for pol, s in summary.items():
-        if s["misses"]:
-            w(f"- **{pol}** misses: " + "; ".join(miss_text(k, p, METRIC[pol]) for k, p in s["misses"]) + ".")
-    w("")
+    if not analysis:
+        w("No sweep in this run (`SWEEP=0`): the stream alone.")
+        w("")
+    if analysis:
+        w("## Targets")
+        w("")
+        w("From the issue: (1) *the adaptive choice must be within 5% of the best fixed placement at every "
+          "point and beat each fixed placement somewhere*; (2) *same figures side by side with the latency-only "
+          "(Neurosurgeon-like) scheduler: equal latency when asked for latency, and lower energy or bytes when "
+          "the policy asks for them*.")
+        w("")
+        w("| policy | judged on | points within 5% (adaptive run vs best fixed run) | of the misses: same placement as the best fixed | worst adaptive / best fixed | chose the best fixed placement | chosen placement's own fixed run within 5% of the best | fixed placements never beaten (per model) |")
+        w("|---|---|---|---|---|---|---|---|")
+        for pol, s in summary.items():
+            nb = "; ".join("%s: %s" % (m, ", ".join(k for k, v in b.items() if v == 0) or "none")
+                           for m, b in s["beaten"].items())
+            w(f"| {pol} | {METRIC[pol]} | **{s['within']} / {s['points']}** | {s['misses_same']} of {len(s['misses'])} | "
+              f"{s['worst_ratio']:.3f} | {s['chose_best']} / {s['points']} | {s['choice_within']} / {s['choice_known']} | {nb} |")
+        w("")
+        w("The first count is the issue's test (the adaptive run's measured mean against the best fixed run's). A "
+          "miss where the adaptive run chose the very placement that was best is run-to-run noise (see *Noise* "
+          "below). The last two columns judge the decision instead: the fixed run of the placement the adaptive "
+          "run mostly chose, measured at the same point, against the best fixed run.")
+        w("")
+        def miss_text(k, p, metric):
+            scale, nd = (1000, 2) if metric == "energy" else (1, 1 if metric == "latency" else 2)
+            t = "%s %g Mbit/s %g ms: %s %s vs best fixed %s %s (+%.1f%%)" % (
+                k[0], k[1], k[2], short(p["ad"].choice, k[0]), fmt(p["ad"].value(metric) * scale, nd),
+                p["best_name"], fmt(p["best"].value(metric) * scale, nd), 100 * (p["ratio"] - 1))
+            if p["same_as_best"]:
+                return t + ", same placement"
+            same = next((r for r in p["pool"].values() if r.meta.get("force") == p["ad"].choice), None)
+            if same is not None and metric == "latency":
+                t += ", predicted %s / %s ms, measured as fixed %s / %s ms" % (
+                    fmt(same.predicted), fmt(p["best"].predicted), fmt(same.lat_mean), fmt(p["best"].lat_mean))
+            return t
+        for pol, s in summary.items():
+            if s["misses"]:
+                w(f"- **{pol}** misses: " + "; ".join(miss_text(k, p, METRIC[pol]) for k, p in s["misses"]) + ".")
+        w("")
     if paired_rows:
         within_p = sum(1 for r in paired_rows if r["within_5pct"])
         w("**Side by side, image by image (PAIRED).** At each point, after the runs above, the latency "
@@ -701,12 +724,13 @@ def main():
               sum(1 for r in control_rows if r["within_5pct"]), len(control_rows),
               100 * dev[len(dev) // 2], 100 * dev[min(len(dev) - 1, int(0.9 * len(dev)))], 100 * dev[-1]))
         w("")
-    w("How often each policy's adaptive run beats each fixed placement (points, of those swept):")
-    w("")
-    for pol, s in summary.items():
-        for m, b in s["beaten"].items():
-            w(f"- {pol}, {m}: " + ", ".join(f"{k} {v}" for k, v in b.items()))
-    w("")
+    if summary:
+        w("How often each policy's adaptive run beats each fixed placement (points, of those swept):")
+        w("")
+        for pol, s in summary.items():
+            for m, b in s["beaten"].items():
+                w(f"- {pol}, {m}: " + ", ".join(f"{k} {v}" for k, v in b.items()))
+        w("")
     if side_summary:
         n = side_summary["points"]
         w("Side by side with the Neurosurgeon-like scheduler (policy latency, tiers end,edge), per point and model "
@@ -874,18 +898,24 @@ def main():
                 f"{t} {pr[t]['probes']} ({pr[t]['bytes']} bytes of payload, {pr[t]['probes'] / T_:.1f}/s)" for t in pr)
               + f". The tasks' requests in the same run: {sum(1 for r in ad['records'] if r['tier'] in ('edge', 'cloud'))} offloads.")
             w("")
+        def off(rs):  # measured minus predicted latency of tasks with both
+            return [r["latency_ms"] - r["predicted_ms"] for r in rs
+                    if r["latency_ms"] is not None and r.get("predicted_ms") is not None]
         if ad and any(c.startswith("cloud:") for c in ad["choices"]):
-            w(f"The adaptive run sent {sum(v for c, v in ad['choices'].items() if c.startswith('cloud:'))} tasks to the "
-              "cloud, slower than the edge on every link setting here: its link estimate to the cloud is too "
-              "fast after a drop (see the probe note below).")
+            cl = [r for r in ad["records"] if (r["option"] or "").startswith("cloud:")]
+            w(f"The adaptive run sent {len(cl)} tasks to the cloud, slower than the edge on every link setting "
+              f"here (their latency measured minus predicted: a median {fmt(pct(off(cl), 0.5))} ms).")
             w("")
         if ad:
             w("The adaptive run over time (per 5 s window: link rate at the window's start, the placements "
-              "chosen, p50 latency; the static runs' p50 alongside; latencies are by the task's publish time):")
+              "chosen, p50 latency, and per placement the median of its tasks' latency as measured minus as "
+              "the scheduler predicted it when it chose (its `reason`): how well the link and compute "
+              "estimates follow; the static runs' p50 alongside; latencies are by the task's publish time):")
             w("")
             names = [n for n in stream if n != "adaptive-latency"]
-            w("| t (s) | uplink Mbit/s | adaptive placements | adaptive p50 ms | " + " | ".join(f"{n} p50" for n in names) + " |")
-            w("|---|---|---|---|" + "---|" * len(names))
+            w("| t (s) | uplink Mbit/s | adaptive placements | adaptive p50 ms | measured - predicted ms | "
+              + " | ".join(f"{n} p50" for n in names) + " |")
+            w("|---|---|---|---|---|" + "---|" * len(names))
             win = 5.0
             t = 0.0
             while t < T - 1e-9:
@@ -896,8 +926,11 @@ def main():
                     ch = Counter(short(r["option"], m["model"]) for r in rs if r["option"])
                     lat = [r["latency_ms"] for r in rs if r["latency_ms"] is not None]
                     rate = [r_ for at, r_ in sched if at <= t + 1e-9][-1]
+                    errs = ", ".join(
+                        f"{o} {fmt(pct(off([r for r in rs if r['option'] and short(r['option'], m['model']) == o]), 0.5))}"
+                        for o, _ in ch.most_common())
                     cells = [f"{t:g}-{t + win:g}", fmt(rate, 2),
-                             ", ".join(f"{o} {c}" for o, c in ch.most_common()), fmt(pct(lat, 0.5))]
+                             ", ".join(f"{o} {c}" for o, c in ch.most_common()), fmt(pct(lat, 0.5)), errs]
                     for n_ in names:
                         l2 = [r["latency_ms"] for r in sel(stream[n_]) if r["latency_ms"] is not None]
                         cells.append(fmt(pct(l2, 0.5)))
@@ -969,9 +1002,12 @@ def main():
         w("- Link probes (agent/pipeline/offload_client.cpp) share the end's one connection and uplink with the "
           "tasks, so they are sent only for what real round trips leave stale: an offload whose transfer is "
           "short (a fast link) is an RTT sample and checks the bandwidth; one whose transfer is long (a slow link) "
-          "is a bandwidth sample. A tier is probed when an estimate is older than `probe_interval_ms` (1 s), or "
+          "is a bandwidth sample; one sent while earlier messages of the end's were still on the uplink (a stream "
+          "whose round trip is longer than its period) is a sample less that wait, modelled at the current "
+          "estimates. A tier is probed when an estimate is older than `probe_interval_ms` (1 s), or "
           "to confirm an outlier; one probe at a time on the connection (the edge's and the cloud's never queue "
-          "behind each other), none while an offload waits for its reply; a bandwidth measurement is a canary "
+          "behind each other), none while an offload waits for its reply (unless an estimate is three intervals "
+          "old: then a canary alone, taken as an offload's round trip); a bandwidth measurement is a canary "
           "of a sixteenth of the large probe, then the large one (3 ms at the slowest estimate, 64 B-8 KiB) or, if "
           "the canary came back late, an empty one; after each, the next waits until probes took at most 5% "
           "of the link's time. A step (two samples in a row more than 2x off; RTT 1.5x and 2 ms) is followed at "

@@ -4,7 +4,9 @@
 # placement (all-end, all-edge, all-cloud, every split) against the adaptive scheduler
 # (plugins/scheduler-mo) under four policies, then a stream over a changing link.
 # Writes bench/results/scheduler.md and bench/results/scheduler.json (and
-# bench/results/scheduler_stream.png when /usr/bin/python3 has matplotlib).
+# bench/results/scheduler_stream.png when /usr/bin/python3 has matplotlib); with SWEEP=0
+# (the stream alone) bench/results/scheduler_stream.md and .json instead, so that a stream
+# run does not replace the sweep's report.
 #
 # Usage (root: it creates network namespaces):  bench/scheduler/run.sh
 # Environment (defaults in brackets):
@@ -339,7 +341,9 @@ t_end=$(date +%s)
 echo "$((t_end - t_start))" >>"$work/elapsed_s" # one line per invocation (WORK=DIR resumes)
 for name in a c; do kill_pidfile "$state/linkemu-$name.pid"; done
 cat "$work"/linkemu-*.log | grep -v '^linkemu [0-9.]*:' || true
+report=scheduler
+[ "$SWEEP" = 1 ] || report=scheduler_stream
 $py "$here/report.py" --work "$work" --top "$top" \
-    --md "$top/bench/results/scheduler.md" --json "$top/bench/results/scheduler.json" \
+    --md "$top/bench/results/$report.md" --json "$top/bench/results/$report.json" \
     --png "$top/bench/results/scheduler_stream.png" ${CONTROL_WORK:+--control "$CONTROL_WORK"}
-echo "wrote bench/results/scheduler.md and bench/results/scheduler.json ($((t_end - t_start)) s)"
+echo "wrote bench/results/$report.md and bench/results/$report.json ($((t_end - t_start)) s)"
