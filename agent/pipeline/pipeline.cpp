@@ -556,6 +556,12 @@ void Pipeline::pump_stream(VideoStream &stream) {
         // frames after this one.
         task->have_upstream_view =
             stream.upstream_for(uv_hrtime(), task->upstream_seen, task->upstream_view);
+        // An answer from a tier that is no longer reachable is not handed on: the end goes
+        // on with its own detector, and the result says so (video.light_only).
+        if (task->have_upstream_view && !offload_.can_send(task->upstream_view.tier)) {
+            task->have_upstream_view = false;
+            task->upstream_unreachable = true;
+        }
         task->fused.prepare(kMaxScores);
         fuse_lane_.push(std::move(task));
     }

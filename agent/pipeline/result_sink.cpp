@@ -163,6 +163,8 @@ std::string ResultSink::document(const Task &task, bool ok, tierd_tier ran_on,
         w.boolean("key_frame", task.decision.key_frame_tier != 0);
         w.boolean("light_only", !task.have_upstream_view && !task.remote.ok);
         w.string("stream", task.stream);
+        if (task.upstream_unreachable)
+            w.boolean("unreachable", true);
         if (task.have_upstream_view) {
             w.begin_object("upstream");
             w.number("age_ms", task.upstream_view.age_ms);

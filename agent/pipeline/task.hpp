@@ -98,6 +98,7 @@ struct Task {
     Outcome upstream_seen;
     tierd_upstream_result upstream_view{};
     bool have_upstream_view = false;
+    bool upstream_unreachable = false; // an answer was held but its tier is offline now
 
     // Stage preparing: the pre-classifier.
     struct Preclass {
@@ -162,6 +163,7 @@ struct Task {
         upstream_seen.ok = false;
         upstream_view = tierd_upstream_result{};
         have_upstream_view = false;
+        upstream_unreachable = false;
         image = tierd_image{};
         task = tierd_task{};
         start_ns = 0;
