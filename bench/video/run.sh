@@ -1,0 +1,346 @@
+#!/usr/bin/env bash
+# The video object detection benchmark (issue 16, section 6): generated test videos with
+# exact ground truth played through real tierd processes -- an end agent (source-video at
+# the video's 25 fps, det-light, scheduler-mo key frames, fusion-track) and an edge agent
+# (det-heavy) on a real mosquitto broker -- over an emulated link in two network
+# namespaces (bench/edge_based's linkemu.py + tc tbf: Wi-Fi-like and 4G-like), one fresh
+# link, broker and edge per run. Each run's results.jsonl (the end's own file, as it is)
+# is scored by tierd-eval; bench/video/report.py writes bench/results/video.{md,json,png}.
+#
+# Usage (root: it creates network namespaces):  bench/video/run.sh
+# Environment (defaults in brackets):
+#   SEEDS      test seeds of tierd-videogen ["1 2 3"]
+#   FRAMES     frames per video [600]
+#   LINKS      link settings ["wifi 4g"]
+#   ROWS       rows to run, in this order ["light-only heavy-every-frame box-fusion-10
+#              box-fusion-5 box-fusion-30 trigger"]; box-fusion-K is any K >= 1
+#   ORDER      seed-major (every row of seed 1, then seed 2 ...) or row-major [seed-major]
+#   PI=0       skip the emulated Pi 3B+ run: light-only with [pipeline] emulate_slowdown =
+#              PI_SLOWDOWN [28.9] on PI_SEED [1] for PI_FRAMES [60] frames, the end's
+#              frames/s measured (the rows above run with the end at this machine's speed)
+#   BUILD=DIR  the build tree whose tierd, plugins, tierd-videogen and tierd-eval run [build]
+#   NICE=N     priority of the benchmark's processes [-10]
+#   KEEP=1     keep the work directory; WORK=DIR use (and keep) DIR: runs already complete
+#              there are not run again, so rows and seeds can be added later
+#   REPORT=0   do not write bench/results/video.*; MD/JSON/PNG override the output paths
+#   TIMEOUT_MS the end's [offload] timeout_ms [2000]
+#   HEAVY_RATE_HZ  the source rate of the heavy-every-frame row [8]: det-heavy takes ~81 ms
+#              a frame at 1 thread here, so the edge cannot answer 25 frames/s and at 25 Hz
+#              half the frames time out and run det-light on the end instead; the row
+#              "heavy-every-frame-25hz" runs it at the video's rate anyway
+# Quick check:  SEEDS=1 FRAMES=100 LINKS=wifi PI=0 bench/video/run.sh
+#
+# Topology: tdv-end [end agent] 10.79.0.1 ==link== 10.79.0.2 tdv-edge [broker, edge agent,
+# the byte counters]. Settings (one-way delay = RTT / 2), as bench/edge_based:
+#   wifi  20 Mbit/s up and down, 5 ms +- 1 ms each way (RTT ~10 ms)
+#   4g     5 Mbit/s up, 20 Mbit/s down, 25 ms +- 5 ms each way (RTT ~50 ms)
+# Byte counts per run: uplink = the end's result documents' bytes_sent (offload requests);
+# downlink = the payload bytes of every message the broker delivers on the end's offload
+# reply topic (tierd/v1/dev/<end>/offload/reply, a mosquitto_sub at the broker), probe
+# replies counted apart; and the link's wire bytes per direction (IP packets through
+# linkemu: MQTT, TCP and IP headers, status, telemetry and probes included).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+py=/usr/bin/python3
+seeds=${SEEDS:-1 2 3}
+frames=${FRAMES:-600}
+links=${LINKS:-wifi 4g}
+rows=${ROWS:-light-only heavy-every-frame box-fusion-10 box-fusion-5 box-fusion-30 trigger}
+order=${ORDER:-seed-major}
+pi=${PI:-1}
+pi_slowdown=${PI_SLOWDOWN:-28.9} pi_seed=${PI_SEED:-1} pi_frames=${PI_FRAMES:-60}
+build=$top/${BUILD:-build}
+prio=${NICE:--10}
+timeout_ms=${TIMEOUT_MS:-2000}
+heavy_rate=${HEAVY_RATE_HZ:-8}
+manifest=$top/models/manifest.toml
+ns_end=tdv-end ns_edge=tdv-edge
+dev_end=tdv-e0 dev_edge=tdv-e1
+addr_end=10.79.0.1 addr_edge=10.79.0.2
+state=/run/tdv-video # pid files, so a crashed run's leftovers can be removed
+port=1883
+linkemu=$top/bench/edge_based/linkemu.py
+
+[ "$(id -u)" = 0 ] || { echo "run.sh needs root (network namespaces, tc)" >&2; exit 2; }
+for tool in ip tc mosquitto mosquitto_sub mosquitto_pub "$py"; do
+    command -v "$tool" >/dev/null || { echo "missing: $tool (scripts/install-deps.sh)" >&2; exit 2; }
+done
+for f in tierd tierd-videogen tierd-eval plugins/lib/fusion-track.so plugins/lib/scheduler-mo.so \
+    plugins/lib/inference-opencv.so plugins/lib/source-video.so; do
+    [ -e "$build/$f" ] || { echo "missing $build/$f (ninja -C $build tierd tierd-videogen tierd-eval fusion-track scheduler-mo inference-opencv source-video)" >&2; exit 2; }
+done
+grep -q 'name = "det-heavy"' "$manifest" || { echo "det-heavy is not in $manifest" >&2; exit 2; }
+
+link_params() { # NAME -> up_mbit down_mbit delay_ms jitter_ms
+    case $1 in
+    wifi) echo 20 20 5 1 ;;
+    4g) echo 5 20 25 5 ;;
+    *) echo "unknown link setting $1 (wifi, 4g)" >&2; return 1 ;;
+    esac
+}
+for l in $links; do link_params "$l" >/dev/null; done
+row_mode() { # ROW -> "key_frames K"
+    case $1 in
+    light-only) echo "off 10 25" ;;
+    heavy-every-frame) echo "upstream 10 $heavy_rate" ;;
+    heavy-every-frame-25hz) echo "upstream 10 25" ;;
+    trigger) echo "trigger 10 25" ;;
+    box-fusion-[0-9]*) echo "every ${1#box-fusion-} 25" ;;
+    key-track*) echo "key-track: fusion-track has no setting that ignores the local boxes (docs/fusion-track.md); not run" >&2; return 1 ;;
+    *) echo "unknown row $1" >&2; return 1 ;;
+    esac
+}
+for r in $rows; do row_mode "$r" >/dev/null; done
+
+# ---- teardown (also of a crashed run's leftovers)
+kill_pidfile() { # FILE: stop the process it names (ours), then forget it
+    local f=$1 pid
+    [ -f "$f" ] || return 0
+    pid=$(cat "$f")
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$pid" 2>/dev/null || true
+    fi
+    rm -f "$f"
+}
+link_down() {
+    local f
+    for f in end edge subreq subrep broker linkemu; do kill_pidfile "$state/$f.pid"; done
+    for ns in $ns_end $ns_edge; do
+        if ip netns list | grep -qw "$ns"; then
+            # anything still running in our namespaces is ours: stop it by pid
+            for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
+            ip netns del "$ns" 2>/dev/null || true
+        fi
+    done
+}
+teardown() {
+    link_down
+    kill_pidfile "$state/load.pid"
+}
+mkdir -p "$state"
+teardown
+
+if [ -n "${WORK:-}" ]; then
+    work=$WORK KEEP=1
+    mkdir -p "$work"
+else
+    work=$(mktemp -d /tmp/tdv-video.XXXXXX)
+fi
+work=$(cd "$work" && pwd)
+cleanup() {
+    teardown
+    if [ "${KEEP:-0}" = 1 ]; then echo "work directory kept: $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+# A private copy of the agent and its plugins: the build tree may be rebuilt meanwhile.
+mkdir -p "$work/bin/plugins"
+cp "$build/tierd" "$build/tierd-eval" "$build/tierd-videogen" "$work/bin/"
+cp "$build"/plugins/lib/*.so "$work/bin/plugins/"
+tierd=$work/bin/tierd
+(while :; do echo "$(date +%s) $(cut -d' ' -f1-3 /proc/loadavg)"; sleep 10; done) >>"$work/load.txt" &
+echo $! >"$state/load.pid"
+{
+    echo "commit $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    echo "build $build"
+    echo "cpu $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+    echo "cores $(nproc)"
+    echo "kernel $(uname -r)"
+    echo "started $(date -u +%FT%TZ)"
+} >"$work/machine.txt"
+
+# ---- videos (deterministic per seed; kept in the work directory)
+video() { # SEED FRAMES -> directory
+    local d=$work/videos/s$1-f$2
+    if [ ! -s "$d/gt.json" ]; then
+        "$work/bin/tierd-videogen" --seed "$1" --frames "$2" --out "$d" --quiet
+    fi
+    echo "$d"
+}
+
+link_up() { # LINK RUNDIR
+    local up down delay jitter out=$2
+    read -r up down delay jitter < <(link_params "$1")
+    ip netns add $ns_end
+    ip netns add $ns_edge
+    ip netns exec $ns_end ip link set lo up
+    ip netns exec $ns_edge ip link set lo up
+    nice -n "$prio" $py "$linkemu" $ns_end $dev_end $addr_end $ns_edge $dev_edge $addr_edge \
+        --delay-ms "$delay" --jitter-ms "$jitter" >"$out/linkemu.out" 2>"$out/linkemu.log" &
+    echo $! >"$state/linkemu.pid"
+    for _ in $(seq 50); do grep -q ready "$out/linkemu.out" 2>/dev/null && break; sleep 0.1; done
+    grep -q ready "$out/linkemu.out" || { cat "$out/linkemu.log" >&2; return 1; }
+    ip netns exec $ns_end tc qdisc add dev $dev_end root tbf rate "${up}mbit" burst 16kb latency 300ms
+    ip netns exec $ns_edge tc qdisc add dev $dev_edge root tbf rate "${down}mbit" burst 16kb latency 300ms
+    cat >"$out/mosquitto.conf" <<CONF
+listener $port $addr_edge
+listener $port 127.0.0.1
+allow_anonymous true
+persistence false
+set_tcp_nodelay true
+CONF
+    ip netns exec $ns_edge nice -n "$prio" mosquitto -c "$out/mosquitto.conf" >"$out/mosquitto.log" 2>&1 &
+    echo $! >"$state/broker.pid"
+    for _ in $(seq 50); do
+        ip netns exec $ns_edge mosquitto_pub -h 127.0.0.1 -p $port -t tdv/probe -n 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "the broker did not start" >&2
+    return 1
+}
+
+edge_up() { # RUNDIR
+    cat >"$1/edge.toml" <<CONF
+[agent]
+device_id = "tdv-edge-1"
+role = "edge"
+[mqtt]
+host = "127.0.0.1"
+port = $port
+[plugins]
+search_path = ["$work/bin/plugins"]
+preclassifier = ""
+fusion = ""
+[plugin.inference-opencv]
+manifest = "$manifest"
+models = "det-heavy"
+threads = 1
+CONF
+    ip netns exec $ns_edge nice -n "$prio" "$tierd" --config "$1/edge.toml" 2>"$1/edge.log" &
+    echo $! >"$state/edge.pid"
+    for _ in $(seq 60); do
+        ip netns exec $ns_edge mosquitto_sub -h 127.0.0.1 -p $port -t tierd/v1/dev/tdv-edge-1/status \
+            -C 1 -W 1 2>/dev/null | grep -q '"state":"online"' && return 0
+    done
+    echo "the edge agent did not come online; its log:" >&2
+    tail -20 "$1/edge.log" >&2
+    return 1
+}
+
+# run ROW LINK SEED FRAMES [SLOWDOWN]: one end agent over one whole video; everything of
+# the run lands in $work/LINK/sSEED-fFRAMES/ROW[-pi]/
+run() {
+    local row=$1 link=$2 seed=$3 n=$4 slowdown=${5:-1}
+    local out=$work/$link/s$seed-f$n/$row vdir mode k id=tdv-end-1
+    [ "$slowdown" = 1 ] || out=$out-pi
+    if [ -f "$out/done" ]; then
+        echo "  $link seed $seed $row: complete in $work, kept"
+        return 0
+    fi
+    read -r mode k rate < <(row_mode "$row")
+    vdir=$(video "$seed" "$n")
+    rm -rf "$out"
+    mkdir -p "$out"
+    link_up "$link" "$out"
+    edge_up "$out"
+    # the byte counters at the broker: requests (topic, payload length) and the end's replies
+    ip netns exec $ns_edge mosquitto_sub -h 127.0.0.1 -p $port -t 'tierd/v1/offload/#' -F '%t %l %x' \
+        >"$out/requests.hex" 2>/dev/null &
+    echo $! >"$state/subreq.pid"
+    ip netns exec $ns_edge mosquitto_sub -h 127.0.0.1 -p $port -t "tierd/v1/dev/$id/offload/reply" \
+        -F '%l %p' >"$out/replies.txt" 2>/dev/null &
+    echo $! >"$state/subrep.pid"
+    cat >"$out/end.toml" <<CONF
+[agent]
+device_id = "$id"
+role = "end"
+[mqtt]
+host = "$addr_edge"
+port = $port
+[hal]
+profile = "raspberry-pi-3b-plus"
+[source]
+kind = "video"
+path = "$vdir/video.avi"
+rate_hz = $rate
+[results]
+jsonl = "$out/results.jsonl"
+publish = false
+[offload]
+timeout_ms = $timeout_ms
+[pipeline]
+emulate_slowdown = $slowdown
+[plugins]
+search_path = ["$work/bin/plugins"]
+scheduler = "scheduler-mo"
+preclassifier = ""
+fusion = "fusion-track"
+[plugin.inference-opencv]
+manifest = "$manifest"
+models = "det-light"
+threads = 1
+[plugin.scheduler-mo]
+key_frames = "$mode"
+key_frame_interval = $k
+CONF
+    if ! "$tierd" --check-config "$out/end.toml" >"$out/check.txt" 2>&1; then
+        echo "the end's config for $row is refused:" >&2
+        cat "$out/check.txt" >&2
+        return 1
+    fi
+    local t0 pid lines=0 last=-1 still=0 t_first=0 polls=0
+    t0=$(date +%s.%N)
+    ip netns exec $ns_end nice -n "$prio" "$tierd" --config "$out/end.toml" 2>"$out/end.log" &
+    pid=$!
+    echo $pid >"$state/end.pid"
+    while :; do
+        sleep 0.2
+        lines=$([ -f "$out/results.jsonl" ] && wc -l <"$out/results.jsonl" || echo 0)
+        [ "$t_first" = 0 ] && [ "$lines" -ge 1 ] && t_first=$(date +%s.%N)
+        [ "$lines" -ge "$n" ] && break
+        polls=$((polls + 1))
+        [ $((polls % 5)) = 0 ] || continue
+        if ! kill -0 $pid 2>/dev/null; then
+            echo "the end agent ($row, $link, seed $seed) exited early; its log:" >&2
+            tail -20 "$out/end.log" >&2
+            return 1
+        fi
+        if [ "$lines" = "$last" ]; then still=$((still + 1)); else still=0; fi
+        [ $still -ge 60 ] && { echo "no progress for 60 s ($row, $link, seed $seed)" >&2; return 1; }
+        last=$lines
+        printf '\r  %-5s seed %-3s %-18s %5d / %d frames' "$link" "$seed" "$row" "$lines" "$n"
+    done
+    local t1
+    t1=$(date +%s.%N)
+    printf '\r  %-5s seed %-3s %-18s %5d / %d frames, %.0f s\n' "$link" "$seed" "$row" "$lines" "$n" \
+        "$(echo "$t1 - $t0" | bc)"
+    sleep 0.5 # the last reply's copy reaches the counters
+    kill_pidfile "$state/end.pid"
+    wait $pid 2>/dev/null || true
+    kill_pidfile "$state/subreq.pid"
+    kill_pidfile "$state/subrep.pid"
+    link_down # linkemu prints its byte counts on exit
+    $py "$here/parse_requests.py" "$out/requests.hex" "$out/requests.tsv" && rm -f "$out/requests.hex"
+    "$work/bin/tierd-eval" map "$vdir/gt.json" "$out/results.jsonl" --json >"$out/eval.json" 2>"$out/eval.err"
+    cat >"$out/run.json" <<JSON
+{"row": "$row", "link": "$link", "seed": $seed, "frames": $n, "key_frames": "$mode", "k": $k,
+ "emulate_slowdown": $slowdown, "rate_hz": $rate, "t_start": $t0, "t_first_result": $t_first, "t_end": $t1, "gt": "$vdir/gt.json",
+ "offload_timeout_ms": $timeout_ms}
+JSON
+    touch "$out/done"
+}
+
+echo "video benchmark: seeds [$seeds] x $frames frames, links [$links], rows [$rows], work $work"
+for link in $links; do
+    echo "link $link: $(link_params "$link" | awk '{printf "up %s Mbit/s, down %s Mbit/s, one-way %s ms +- %s ms", $1, $2, $3, $4}')"
+    if [ "$order" = row-major ]; then
+        for row in $rows; do for seed in $seeds; do run "$row" "$link" "$seed" "$frames"; done; done
+    else
+        for seed in $seeds; do for row in $rows; do run "$row" "$link" "$seed" "$frames"; done; done
+    fi
+done
+if [ "$pi" = 1 ]; then
+    first_link=${links%% *}
+    echo "emulated Pi 3B+: light-only, emulate_slowdown $pi_slowdown, seed $pi_seed, $pi_frames frames"
+    run light-only "$first_link" "$pi_seed" "$pi_frames" "$pi_slowdown"
+fi
+echo "finished $(date -u +%FT%TZ)" >>"$work/machine.txt"
+
+if [ "${REPORT:-1}" = 1 ]; then
+    $py "$here/report.py" --work "$work" \
+        --md "${MD:-$top/bench/results/video.md}" --json "${JSON:-$top/bench/results/video.json}" \
+        --png "${PNG:-$top/bench/results/video.png}"
+fi
