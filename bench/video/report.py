@@ -1,0 +1,303 @@
+#!/usr/bin/python3
+"""Summarises a bench/video/run.sh work directory into bench/results/video.{md,json,png}.
+
+Per run (WORK/LINK/sSEED-fFRAMES/ROW/): results.jsonl (the end's result documents),
+eval.json (tierd-eval map --json of it), requests.tsv (offload requests seen at the broker:
+topic, payload bytes, kind, task id), replies.txt (payload bytes and payload of every
+message on the end's offload reply topic), linkemu.log (IP bytes per direction), run.json.
+Per row and link, figures are pooled over the seeds that ran: mAP is the mean of the
+seeds' tierd-eval figures (as docs/detectors.md), byte and time figures are totals over
+all frames of all seeds divided by the frames, latency percentiles over all frames.
+"""
+import argparse
+import glob
+import json
+import os
+import re
+import statistics
+
+ROW_ORDER = ["light-only", "heavy-every-frame", "heavy-every-frame-25hz", "key-track",
+             "box-fusion-5", "box-fusion-10", "box-fusion-30", "trigger"]
+
+
+def percentile(xs, p):
+    xs = sorted(xs)
+    if not xs:
+        return None
+    i = (len(xs) - 1) * p / 100.0
+    lo = int(i)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (i - lo)
+
+
+def load_run(d):
+    run = json.load(open(os.path.join(d, "run.json")))
+    docs = [json.loads(l) for l in open(os.path.join(d, "results.jsonl")) if l.strip()]
+    ev = json.load(open(os.path.join(d, "eval.json")))
+    req = {"image": [0, 0], "probe": [0, 0], "other": [0, 0]}
+    tsv = os.path.join(d, "requests.tsv")
+    if os.path.exists(tsv):
+        for line in open(tsv):
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) < 3:
+                continue
+            kind = parts[2] if parts[2] in ("image", "probe") else "other"
+            req[kind][0] += 1
+            req[kind][1] += int(parts[1])
+    rep = {"answer": [0, 0], "probe": [0, 0]}
+    for line in open(os.path.join(d, "replies.txt"), errors="replace"):
+        parts = line.split(" ", 1)
+        if not parts[0].isdigit():
+            continue
+        kind = "probe" if '"probe":true' in (parts[1] if len(parts) > 1 else "") else "answer"
+        rep[kind][0] += 1
+        rep[kind][1] += int(parts[0])
+    wire = {}
+    for line in open(os.path.join(d, "linkemu.log"), errors="replace"):
+        m = re.match(r"linkemu (\S+)->(\S+): (\d+) packets, (\d+) bytes, (\d+) dropped", line)
+        if m:
+            wire["up" if m.group(1).endswith("end") else "down"] = (int(m.group(4)), int(m.group(5)))
+    return {"run": run, "docs": docs, "eval": ev, "req": req, "rep": rep, "wire": wire}
+
+
+def summarise(runs):
+    frames = sum(len(r["docs"]) for r in runs)
+    docs = [d for r in runs for d in r["docs"]]
+    seeds = sorted(r["run"]["seed"] for r in runs)
+    lat = [d["timing_ms"]["total"] for d in docs]
+    end_ms = [d["timing_ms"].get("inference", 0) + d["timing_ms"].get("preclassify", 0)
+              for d in docs]
+    end_docs = [d for d in docs if d.get("tier") == "end"]
+    energy = [d["energy_j"] for d in end_docs if "energy_j" in d]
+    sources = sorted({d.get("energy_source", "unknown") for d in end_docs})
+    up_img = sum(r["req"]["image"][1] for r in runs)
+    n_img = sum(r["req"]["image"][0] for r in runs)
+    fps = []
+    for r in runs:
+        span = r["run"]["t_end"] - r["run"]["t_first_result"]
+        if r["run"]["t_first_result"] > 0 and span > 0:
+            fps.append((len(r["docs"]) - 1) / span)
+    out = {
+        "seeds": seeds,
+        "frames": frames,
+        "map50": statistics.mean(r["eval"]["map50"] for r in runs),
+        "map50_95": statistics.mean(r["eval"]["map50_95"] for r in runs),
+        "map50_per_seed": [round(r["eval"]["map50"], 4) for r in sorted(runs, key=lambda r: r["run"]["seed"])],
+        "map50_95_per_seed": [round(r["eval"]["map50_95"], 4) for r in sorted(runs, key=lambda r: r["run"]["seed"])],
+        "upstream_frames_pct": 100.0 * n_img / frames,
+        "uplink_bytes_per_frame": up_img / frames,
+        "downlink_bytes_per_frame": sum(r["rep"]["answer"][1] for r in runs) / frames,
+        "probe_uplink_bytes_per_frame": sum(r["req"]["probe"][1] for r in runs) / frames,
+        "probe_downlink_bytes_per_frame": sum(r["rep"]["probe"][1] for r in runs) / frames,
+        "uplink_wire_bytes_per_frame": (sum(r["wire"].get("up", (0, 0))[0] for r in runs) / frames),
+        "downlink_wire_bytes_per_frame": (sum(r["wire"].get("down", (0, 0))[0] for r in runs) / frames),
+        "bytes_sent_per_frame": sum(d.get("bytes_sent", 0) for d in docs) / frames,
+        "key_frames_pct": 100.0 * sum(1 for d in docs if d.get("video", {}).get("key_frame")) / frames,
+        "answered_upstream_pct": 100.0 * sum(1 for d in docs if d.get("tier") in ("edge", "cloud")) / frames,
+        "fallback_frames": sum(1 for d in docs if "fallback" in d),
+        "light_only_pct": 100.0 * sum(1 for d in docs if d.get("video", {}).get("light_only")) / frames,
+        "end_ms_per_frame": statistics.mean(end_ms),
+        "latency_ms_p50": percentile(lat, 50),
+        "latency_ms_p99": percentile(lat, 99),
+        "energy_j_per_frame": (sum(energy) / frames) if energy else None,
+        "energy_source": ",".join(sources) if energy else "unknown",
+        "frames_per_s": statistics.mean(fps) if fps else None,
+        "rate_hz": runs[0]["run"].get("rate_hz"),
+        "emulate_slowdown": runs[0]["run"]["emulate_slowdown"],
+        "offload_timeout_ms": runs[0]["run"].get("offload_timeout_ms"),
+    }
+    return out
+
+
+def row_name(row):
+    if row.startswith("box-fusion-"):
+        return "box-fusion", int(row.split("-")[-1]), "every"
+    if row == "trigger":
+        return "box-fusion", None, "trigger"
+    if row.startswith("heavy-every-frame"):
+        return "heavy-every-frame", None, "upstream"
+    return row, None, "off"
+
+
+def fmt(x, nd=3):
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return ("%." + str(nd) + "f") % x
+    return str(x)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--md", required=True)
+    ap.add_argument("--json", required=True)
+    ap.add_argument("--png")
+    a = ap.parse_args()
+
+    groups = {}  # (link, frames, row, slowdown) -> [run]
+    for done in sorted(glob.glob(os.path.join(a.work, "*", "s*-f*", "*", "done"))):
+        d = os.path.dirname(done)
+        r = load_run(d)
+        run = r["run"]
+        key = (run["link"], run["frames"], run["row"], run["emulate_slowdown"])
+        groups.setdefault(key, []).append(r)
+
+    links = []
+    for key in groups:
+        if key[0] not in links:
+            links.append(key[0])
+    links.sort(key=lambda l: ["wifi", "4g"].index(l) if l in ("wifi", "4g") else 9)
+    out_json = []
+    tables = {}
+    pi_rows = []
+    for link in links:
+        rows = []
+        keys = sorted((k for k in groups if k[0] == link and k[3] == 1),
+                      key=lambda k: (ROW_ORDER.index(k[2]) if k[2] in ROW_ORDER else 99, k[1]))
+        for k in keys:
+            s = summarise(groups[k])
+            name, kk, policy = row_name(k[2])
+            obj = {"name": name, "k": kk, "policy": policy, "row": k[2]}
+            for f in ("map50", "map50_95", "upstream_frames_pct", "uplink_bytes_per_frame",
+                      "downlink_bytes_per_frame", "end_ms_per_frame", "latency_ms_p50",
+                      "latency_ms_p99", "energy_j_per_frame", "energy_source"):
+                obj[f] = s[f]
+            for f, v in s.items():
+                if f not in obj:
+                    obj[f] = v
+            for f, v in list(obj.items()):
+                if isinstance(v, float):
+                    obj[f] = round(v, 6)
+            rows.append(obj)
+        out_json.append({"link": link, "rows": rows})
+        tables[link] = rows
+        for k in groups:
+            if k[0] == link and k[3] != 1:
+                s = summarise(groups[k])
+                pi_rows.append((link, k, s))
+    if pi_rows:
+        for link, k, s in pi_rows:
+            out_json.append({"link": link, "emulated_pi": True, "rows": [dict(
+                {"name": row_name(k[2])[0], "k": None, "row": k[2]},
+                **{f: (round(v, 6) if isinstance(v, float) else v) for f, v in s.items()})]})
+    with open(a.json, "w") as f:
+        json.dump(out_json, f, indent=1)
+        f.write("\n")
+
+    # ---- Markdown
+    machine = open(os.path.join(a.work, "machine.txt")).read() if os.path.exists(
+        os.path.join(a.work, "machine.txt")) else ""
+    loads = []
+    if os.path.exists(os.path.join(a.work, "load.txt")):
+        for line in open(os.path.join(a.work, "load.txt")):
+            p = line.split()
+            if len(p) >= 2:
+                loads.append(float(p[1]))
+    md = []
+    md.append("# Video object detection benchmark (issue 16, section 6)\n")
+    md.append("Written by `bench/video/report.py` from a `bench/video/run.sh` work directory; "
+              "the notes under the tables are the author's reading of the figures.\n")
+    md.append("## Machine and commands\n")
+    md.append("```\n" + machine.strip() + "\n```\n")
+    if loads:
+        md.append("Load average (1 min) during the runs, sampled every 10 s: median %.1f, min %.1f, "
+                  "max %.1f on %s cores.\n" % (statistics.median(loads), min(loads), max(loads),
+                                               re.search(r"cores (\d+)", machine).group(1) if "cores" in machine else "?"))
+    cols = [("row", "row"), ("k", "K"), ("seeds", "seeds"), ("map50", "mAP@0.5"), ("map50_95", "mAP@[.5:.95]"),
+            ("upstream_frames_pct", "% up"), ("uplink_bytes_per_frame", "up B/frame"),
+            ("downlink_bytes_per_frame", "down B/frame"), ("uplink_wire_bytes_per_frame", "up wire B/frame"),
+            ("downlink_wire_bytes_per_frame", "down wire B/frame"), ("end_ms_per_frame", "end ms/frame"),
+            ("latency_ms_p50", "lat p50 ms"), ("latency_ms_p99", "lat p99 ms"),
+            ("energy_j_per_frame", "end J/frame"), ("frames_per_s", "fps"), ("rate_hz", "source Hz"),
+            ("fallback_frames", "fallbacks"), ("light_only_pct", "% light-only")]
+    for link in links:
+        md.append("## Link %s\n" % link)
+        md.append("| " + " | ".join(c[1] for c in cols) + " |")
+        md.append("|" + "---|" * len(cols))
+        for r in tables[link]:
+            cells = []
+            for c, _ in cols:
+                v = r.get(c)
+                if c == "seeds":
+                    v = ",".join(str(x) for x in v)
+                elif c in ("uplink_bytes_per_frame", "downlink_bytes_per_frame",
+                           "uplink_wire_bytes_per_frame", "downlink_wire_bytes_per_frame"):
+                    v = "%.0f" % v
+                elif c in ("upstream_frames_pct", "light_only_pct", "frames_per_s"):
+                    v = fmt(v, 1)
+                elif c in ("end_ms_per_frame", "latency_ms_p50", "latency_ms_p99"):
+                    v = fmt(v, 1)
+                elif c == "energy_j_per_frame":
+                    v = fmt(v, 4)
+                cells.append(fmt(v))
+            md.append("| " + " | ".join(cells) + " |")
+        md.append("")
+        md.append("Per seed (mAP@0.5 / mAP@[.5:.95]):\n")
+        for r in tables[link]:
+            md.append("- %s: %s" % (r["row"], ", ".join(
+                "seed %d %.3f / %.3f" % (s, a5, a595) for s, a5, a595 in
+                zip(r["seeds"], r["map50_per_seed"], r["map50_95_per_seed"]))))
+        md.append("")
+        sources = sorted({r["energy_source"] for r in tables[link]})
+        md.append("Energy source: %s.\n" % ", ".join(sources))
+
+        # targets
+        by = {r["row"]: r for r in tables[link]}
+        bf, heavy, light = by.get("box-fusion-10"), by.get("heavy-every-frame"), by.get("light-only")
+        md.append("### Targets (%s)\n" % link)
+        md.append("| target | measured | met |")
+        md.append("|---|---|---|")
+        if bf and heavy:
+            ratio = bf["map50"] / heavy["map50"] if heavy["map50"] > 0 else float("nan")
+            md.append("| box fusion K=10 mAP@0.5 >= 95%% of heavy-every-frame (DFF kept 98.5%%) | %.3f vs %.3f = %.1f%% | %s |"
+                      % (bf["map50"], heavy["map50"], 100 * ratio, "yes" if ratio >= 0.95 else "no"))
+        if bf and light:
+            md.append("| box fusion K=10 mAP@0.5 >= light-only + 5 points | %.3f vs %.3f + 0.05 = %.3f | %s |"
+                      % (bf["map50"], light["map50"], light["map50"] + 0.05,
+                         "yes" if bf["map50"] >= light["map50"] + 0.05 else "no"))
+        ref = heavy["uplink_bytes_per_frame"] if heavy else None
+        if bf and ref:
+            md.append("| uplink bytes <= 15%% of every frame as JPEG q75 (heavy-every-frame's requests: %.0f B/frame) | %.0f B/frame = %.1f%% | %s |"
+                      % (ref, bf["uplink_bytes_per_frame"], 100 * bf["uplink_bytes_per_frame"] / ref,
+                         "yes" if bf["uplink_bytes_per_frame"] <= 0.15 * ref else "no"))
+        if bf:
+            md.append("| the end sustains the video's 25 fps (light detector + fusion), box fusion K=10 | %.1f frames/s | %s |"
+                      % (bf["frames_per_s"] or 0, "yes" if (bf["frames_per_s"] or 0) >= 24.5 else "no"))
+        md.append("")
+    if pi_rows:
+        md.append("## Emulated Raspberry Pi 3B+\n")
+        md.append("| link | row | seed | frames | emulate_slowdown | frames/s | end ms/frame (emulated) | lat p50 ms | lat p99 ms | mAP@0.5 |")
+        md.append("|---|---|---|---|---|---|---|---|---|---|")
+        for link, k, s in pi_rows:
+            md.append("| %s | %s | %s | %d | %s | %s | %.0f | %.0f | %.0f | %.3f |" % (
+                link, k[2], ",".join(map(str, s["seeds"])), s["frames"], k[3], fmt(s["frames_per_s"], 2),
+                s["end_ms_per_frame"], s["latency_ms_p50"], s["latency_ms_p99"], s["map50"]))
+        md.append("")
+    with open(a.md, "w") as f:
+        f.write("\n".join(md) + "\n")
+
+    if a.png:
+        try:
+            import matplotlib
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError:
+            return
+        fig, axes = plt.subplots(1, len(links), figsize=(6 * len(links), 4.5), squeeze=False)
+        for ax, link in zip(axes[0], links):
+            for r in tables[link]:
+                x = max(r["uplink_bytes_per_frame"], 1)
+                ax.scatter([x], [r["map50"]])
+                ax.annotate(r["row"], (x, r["map50"]), fontsize=8, xytext=(4, 3), textcoords="offset points")
+            ax.set_xscale("log")
+            ax.set_xlabel("uplink bytes per frame (requests at the broker; log)")
+            ax.set_ylabel("mAP@0.5 (mean of seeds)")
+            ax.set_title("link %s" % link)
+            ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(a.png, dpi=110)
+
+
+if __name__ == "__main__":
+    main()
