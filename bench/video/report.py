@@ -100,7 +100,7 @@ def summarise(runs):
         "latency_ms_p50": percentile(lat, 50),
         "latency_ms_p99": percentile(lat, 99),
         "energy_j_per_frame": (sum(energy) / frames) if energy else None,
-        "energy_source": ",".join(sources) if energy else "unknown",
+        "energy_source": (",".join(sources) + " (the end's own detector: profile power x this machine's compute time; radio and JPEG encoding not included)") if energy else "none in the result documents (every frame answered upstream; the end's JPEG encoding and radio are not counted)",
         "frames_per_s": statistics.mean(fps) if fps else None,
         "rate_hz": runs[0]["run"].get("rate_hz"),
         "emulate_slowdown": runs[0]["run"]["emulate_slowdown"],
@@ -240,7 +240,7 @@ def main():
                 zip(r["seeds"], r["map50_per_seed"], r["map50_95_per_seed"]))))
         md.append("")
         sources = sorted({r["energy_source"] for r in tables[link]})
-        md.append("Energy source: %s.\n" % ", ".join(sources))
+        md.append("Energy sources: " + "; ".join(sources) + ".\n")
 
         # targets
         by = {r["row"]: r for r in tables[link]}

@@ -18,6 +18,8 @@
 #   PI=0       skip the emulated Pi 3B+ run: light-only with [pipeline] emulate_slowdown =
 #              PI_SLOWDOWN [28.9] on PI_SEED [1] for PI_FRAMES [60] frames, the end's
 #              frames/s measured (the rows above run with the end at this machine's speed)
+#   PI_WORKERS the emulated Pi's [workers] threads [1]: one frame at a time, as the 1-thread
+#              x 28.9 figure of docs/detectors.md (more workers overlap the emulated sleeps)
 #   BUILD=DIR  the build tree whose tierd, plugins, tierd-videogen and tierd-eval run [build]
 #   NICE=N     priority of the benchmark's processes [-10]
 #   KEEP=1     keep the work directory; WORK=DIR use (and keep) DIR: runs already complete
@@ -56,6 +58,7 @@ rows=${ROWS:-light-only heavy-every-frame box-fusion-10 box-fusion-5 box-fusion-
 order=${ORDER:-seed-major}
 pi=${PI:-1}
 pi_slowdown=${PI_SLOWDOWN:-28.9} pi_seed=${PI_SEED:-1} pi_frames=${PI_FRAMES:-60}
+pi_workers=${PI_WORKERS:-1}
 build=$top/${BUILD:-build}
 prio=${NICE:--10}
 timeout_ms=${TIMEOUT_MS:-2000}
@@ -234,7 +237,9 @@ CONF
 run() {
     local row=$1 link=$2 seed=$3 n=$4 slowdown=${5:-1}
     local out=$work/$link/s$seed-f$n/$row vdir mode k id=tdv-end-1
-    [ "$slowdown" = 1 ] || out=$out-pi
+    local workers=""
+    [ "$slowdown" = 1 ] || { out=$out-pi; workers="[workers]
+threads = $pi_workers"; }
     if [ -f "$out/done" ]; then
         echo "  $link seed $seed $row: complete in $work, kept"
         return 0
@@ -272,6 +277,7 @@ publish = false
 timeout_ms = $timeout_ms
 [pipeline]
 emulate_slowdown = $slowdown
+$workers
 [plugins]
 search_path = ["$work/bin/plugins"]
 scheduler = "scheduler-mo"
