@@ -16,6 +16,43 @@ import os
 import re
 import statistics
 
+METHOD = """## How each column is measured
+
+- **mAP@0.5, mAP@[.5:.95]**: `tierd-eval map gt.json results.jsonl --json` on the end's own
+  results file as written (one line per frame), per seed; the row's figure is the mean of
+  the seeds'. Both detectors run with inference-opencv `score_threshold` 0.05 (COCO wants the
+  low-scored boxes; docs/detectors.md measured with 0.05; the plugin's default is 0.3).
+- **% up**: offload requests with an image payload seen at the broker
+  (`mosquitto_sub -t 'tierd/v1/offload/#' -F '%t %l %x'` in the broker's namespace, each
+  request's header decoded by `bench/video/parse_requests.py`) / frames.
+- **up B/frame**: the payload bytes of those image requests (header + JPEG at the end's
+  `frame_jpeg_quality` 75) / frames. Not the result documents' `bytes_sent`: it is 0 for key
+  frames (see the notes). Probe requests are counted apart (`probe_uplink_bytes_per_frame` in
+  the JSON).
+- **down B/frame**: payload bytes of the replies on the end's reply topic
+  (`tierd/v1/dev/<end>/offload/reply`, a `mosquitto_sub -F '%l %p'` at the broker) that are
+  not probe replies / frames (probe replies apart: `probe_downlink_bytes_per_frame`).
+- **up/down wire B/frame**: IP bytes through the emulated link in each direction
+  (linkemu.py's counters; MQTT, TCP and IP headers, status, telemetry and probes included) /
+  frames; one fresh link, broker and edge per run.
+- **end ms/frame**: mean over frames of `timing_ms.inference + timing_ms.preclassify` (the
+  end's own detector; 0 on frames the edge answered). fusion-track's time per frame is not
+  in the result document, so it is not included.
+- **lat p50/p99**: `timing_ms.total` over all frames of all seeds (from the frame's task
+  start to its result, including the wait for earlier frames: results are written in
+  frame order).
+- **end J/frame**: the result documents' `energy_j` of frames the end computed, summed and
+  divided by all frames, with their `energy_source`.
+- **fps**: frames / seconds between the first and the last result line (polled every 0.2 s).
+- **Rows**: light-only = scheduler-mo `key_frames = "off"`; heavy-every-frame =
+  `key_frames = "upstream"` (every frame placed on the edge, det-heavy; see its source Hz);
+  box-fusion-K = `key_frames = "every"`, `key_frame_interval = K`, fusion-track defaults;
+  trigger = `key_frames = "trigger"` with its defaults and `key_frame_interval` 10. The end:
+  det-light, 1 OpenCV thread, fusion-track, `[hal] profile = "raspberry-pi-3b-plus"`,
+  `[offload] timeout_ms` as in run.json, at this machine's speed (`emulate_slowdown` 1)
+  except the emulated-Pi run. The edge: det-heavy, 1 OpenCV thread.
+"""
+
 ROW_ORDER = ["light-only", "heavy-every-frame", "heavy-every-frame-25hz", "key-track",
              "box-fusion-5", "box-fusion-10", "box-fusion-30", "trigger"]
 
@@ -133,6 +170,7 @@ def main():
     ap.add_argument("--md", required=True)
     ap.add_argument("--json", required=True)
     ap.add_argument("--png")
+    ap.add_argument("--notes", help="Markdown appended to the report (the author's reading)")
     a = ap.parse_args()
 
     groups = {}  # (link, frames, row, slowdown) -> [run]
@@ -264,6 +302,10 @@ def main():
         if bf:
             md.append("| the end sustains the video's 25 fps (light detector + fusion), box fusion K=10 | %.1f frames/s | %s |"
                       % (bf["frames_per_s"] or 0, "yes" if (bf["frames_per_s"] or 0) >= 24.5 else "no"))
+        if bf and heavy:
+            md.append("Anchor: Deep Feature Flow kept 73.0 / 74.1 = 98.5%% of its per-frame mAP@0.5 at K = 10; "
+                      "box fusion here keeps %.1f%% of heavy-every-frame's at K = 10 (%s).\n"
+                      % (100 * bf["map50"] / heavy["map50"], link))
         md.append("")
     if pi_rows:
         md.append("## Emulated Raspberry Pi 3B+\n")
@@ -274,10 +316,32 @@ def main():
                 link, k[2], ",".join(map(str, s["seeds"])), s["frames"], k[3], fmt(s["frames_per_s"], 2),
                 s["end_ms_per_frame"], s["latency_ms_p50"], s["latency_ms_p99"], s["map50"]))
         md.append("")
+    # ---- what ran and what did not (the issue's rows, links and >= 3 seeds)
+    md.append("## Runs: what ran, what did not\n")
+    expected = ["light-only", "heavy-every-frame", "key-track", "box-fusion-5", "box-fusion-10",
+                "box-fusion-30", "trigger"]
+    for link in ["wifi", "4g"]:
+        ran = {r["row"]: r for r in tables.get(link, [])}
+        parts = []
+        for row in expected + [r for r in ran if r not in expected]:
+            if row in ran:
+                parts.append("%s: seeds %s x %d frames" % (row, ",".join(map(str, ran[row]["seeds"])),
+                                                           ran[row]["frames"] // len(ran[row]["seeds"])))
+            elif row == "key-track":
+                parts.append("key-track: not run (fusion-track has no setting that ignores the end's "
+                             "boxes: `local_weight` = 0 only moves merged boxes to the track, unmatched "
+                             "local boxes stay in the output)")
+            else:
+                parts.append("%s: not run" % row)
+        md.append("- **%s**: %s." % (link, "; ".join(parts)))
+    md.append("")
+    md.append(METHOD)
+    if a.notes and os.path.exists(a.notes):
+        md.append(open(a.notes).read())
     with open(a.md, "w") as f:
         f.write("\n".join(md) + "\n")
 
-    if a.png:
+    if a.png and links:
         try:
             import matplotlib
             matplotlib.use("Agg")
