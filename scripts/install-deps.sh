@@ -12,6 +12,8 @@ pkgs=(cmake ninja-build g++ pkg-config python3 libuv1-dev libmosquitto-dev mosqu
       opencv-doc # tierd-videogen's backgrounds, vtest.avi (docs/video.md)
       # bench/scheduler/report.py draws the stream plot (bench/results/scheduler_stream.png)
       python3-matplotlib
+      # scripts/run-video.sh draws its annotated frames with OpenCV's Python binding
+      python3-opencv
       # the Debian packages (packaging/build-debs.sh) and their checks
       dpkg-dev debhelper lintian adduser
       # the sanitizer and fuzzing build (scripts/test-sanitizers.sh): clang 14, libFuzzer

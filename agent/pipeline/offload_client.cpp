@@ -243,6 +243,7 @@ void OffloadClient::on_reply(const std::string &payload) {
     TaskPtr task = std::move(it->second);
     pending_.erase(it);
     task->offload.ms = ms_since(task->offload.sent_ns);
+    task->offload.bytes_received = payload.size();
     const tierd_tier tier = task->decision.tier;
     LinkEstimator &estimator = link(tier);
     const std::uint64_t now = uv_hrtime();

@@ -508,6 +508,7 @@ void Pipeline::send_key_frame(Task &t) {
 void Pipeline::key_frame_answered(TaskPtr copy) {
     auto it = streams_.find(copy->stream);
     if (it != streams_.end()) {
+        it->second.key_frame_bytes(copy->offload.bytes_sent, copy->offload.bytes_received);
         if (copy->remote.ok)
             it->second.upstream_arrived(copy->remote, copy->task.frame_index, copy->decision.tier,
                                         copy->start_ns, uv_hrtime(), true);

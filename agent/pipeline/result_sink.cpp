@@ -91,6 +91,8 @@ std::string ResultSink::document(const Task &task, bool ok, tierd_tier ran_on,
     std::string out;
     out.reserve(640);
     JsonWriter w(out);
+    if (task.remote.ok)
+        w.unsigned_integer("bytes_received", task.offload.bytes_received);
     w.unsigned_integer("bytes_sent", task.offload.bytes_sent);
     if (ok) {
         w.number("compute_ms", r.compute_ms);

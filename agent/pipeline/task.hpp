@@ -131,6 +131,7 @@ struct Task {
         std::uint64_t sent_ns = 0;
         std::uint64_t deadline_ns = 0; // when the reply is given up
         std::size_t bytes_sent = 0;
+        std::size_t bytes_received = 0; // the reply's payload
         double ms = 0.0;
         std::string device;   // the agent that answered
         std::string fallback; // why it ran here although placed upstream

@@ -166,7 +166,9 @@ nlohmann::json VideoStream::stats(std::uint64_t now_ns) const {
                          {{"sent", key_sent_},
                           {"answered", key_answered_},
                           {"lost", key_lost_},
-                          {"in_flight", key_in_flight_}}},
+                          {"in_flight", key_in_flight_},
+                          {"bytes_up", key_bytes_up_},
+                          {"bytes_down", key_bytes_down_}}},
                         {"upstream_answers", upstream_sequence_},
                         {"last_key_frame", last_key_frame_}};
     if (have_upstream_)

@@ -45,6 +45,12 @@ class VideoStream {
         if (key_in_flight_ > 0)
             --key_in_flight_;
     }
+    // What a key frame's copy cost on the link: its request (sent, answered or not) and
+    // its reply.
+    void key_frame_bytes(std::size_t up, std::size_t down) {
+        key_bytes_up_ += up;
+        key_bytes_down_ += down;
+    }
     // An upstream answer about frame `frame_index` (a key frame's, or a frame placed
     // upstream whose own answer it is) arrived now.
     void upstream_arrived(const Task::Outcome &answer, std::int64_t frame_index, tierd_tier tier,
@@ -64,7 +70,8 @@ class VideoStream {
     void saw_local(const tierd_inference_result &local);
 
     bool idle() const { return open_.empty() && ready_.empty(); }
-    // {"frames", "key_frames": {"sent", "answered", "lost", "in_flight"},
+    // {"frames", "key_frames": {"sent", "answered", "lost", "in_flight", "bytes_up",
+    //  "bytes_down"},
     //  "upstream_answers", "upstream_age_ms"?, "last_key_frame"}
     nlohmann::json stats(std::uint64_t now_ns) const;
 
@@ -80,6 +87,7 @@ class VideoStream {
     std::int64_t last_key_frame_ = -1;
     std::uint32_t key_in_flight_ = 0;
     std::uint64_t key_sent_ = 0, key_answered_ = 0, key_lost_ = 0;
+    std::uint64_t key_bytes_up_ = 0, key_bytes_down_ = 0;
     std::vector<std::uint8_t> key_thumbnail_;
     int key_local_count_ = -1;
 
