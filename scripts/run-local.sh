@@ -18,8 +18,12 @@
 #                      (SLOWDOWN, default 28.9) and places each image whole on the end or
 #                      the edge, or split between them, by POLICY (weighted, latency,
 #                      lexicographic or constraints; default weighted)
+#   WORKLOAD=video     video object detection instead (scripts/run-video.sh: a generated
+#                      clip, det-light on the end, det-heavy on the edge for key frames,
+#                      box fusion; its header lists its own variables)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
+[ "${WORKLOAD:-images}" = video ] && exec "$top/scripts/run-video.sh"
 "$top/scripts/install-deps.sh"
 cmake -S "$top" -B "$top/build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 ninja -C "$top/build" tierd tierctl # tierctl too: the fleet console the README points to
