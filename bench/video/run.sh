@@ -24,7 +24,12 @@
 #   NICE=N     priority of the benchmark's processes [-10]
 #   KEEP=1     keep the work directory; WORK=DIR use (and keep) DIR: runs already complete
 #              there are not run again, so rows and seeds can be added later
-#   REPORT=0   do not write bench/results/video.*; MD/JSON/PNG override the output paths
+#   REPORT=0   do not write bench/results/video.*; MD/JSON/PNG override the output paths;
+#              NOTES (default bench/video/notes.md, the author's reading) is appended to the
+#              Markdown. To rewrite the report from a kept work directory:
+#              bench/video/report.py --work DIR --md bench/results/video.md
+#                  --json bench/results/video.json --png bench/results/video.png
+#                  --notes bench/video/notes.md
 #   TIMEOUT_MS the end's [offload] timeout_ms [2000]
 #   SCORE_THRESHOLD  inference-opencv's score_threshold on the end and the edge [0.05]: COCO
 #              mAP wants the low-scored boxes too (docs/detectors.md measured with 0.05);
@@ -358,7 +363,7 @@ echo "finished $(date -u +%FT%TZ)" >>"$work/machine.txt"
 if [ "${REPORT:-1}" = 1 ]; then
     $py "$here/report.py" --work "$work" \
         --md "${MD:-$top/bench/results/video.md}" --json "${JSON:-$top/bench/results/video.json}" \
-        --png "${PNG:-$top/bench/results/video.png}"
+        --png "${PNG:-$top/bench/results/video.png}" --notes "${NOTES:-$here/notes.md}"
 fi
 }
 main "$@"
