@@ -214,11 +214,14 @@ def main():
             if k[0] == link and k[3] != 1:
                 s = summarise(groups[k])
                 pi_rows.append((link, k, s))
-    if pi_rows:
-        for link, k, s in pi_rows:
-            out_json.append({"link": link, "emulated_pi": True, "rows": [dict(
-                {"name": row_name(k[2])[0], "k": None, "row": k[2]},
-                **{f: (round(v, 6) if isinstance(v, float) else v) for f, v in s.items()})]})
+    # The emulated-Pi runs: a key of their link's object (one object per link, as the issue
+    # asks), not rows of the benchmark.
+    for link, k, s in pi_rows:
+        for obj in out_json:
+            if obj["link"] == link:
+                obj.setdefault("emulated_pi", []).append(dict(
+                    {"name": row_name(k[2])[0], "k": None, "row": k[2]},
+                    **{f: (round(v, 6) if isinstance(v, float) else v) for f, v in s.items()}))
     with open(a.json, "w") as f:
         json.dump(out_json, f, indent=1)
         f.write("\n")
