@@ -203,10 +203,11 @@ TEST_F(KeyFramesPlugin, TasksWithoutAStreamOrFromAnOlderHostArePlacedAsBefore) {
     context_.struct_size = sizeof context_;
     tierd_decision small{};
     small.struct_size = offsetof(tierd_decision, key_frame_tier);
-    small.key_frame_tier = static_cast<tierd_tier>(77); // a canary past the struct's end
+    // A canary past the struct's end (a valid enum value: UBSan checks loads of enums).
+    small.key_frame_tier = TIERD_TIER_CLOUD;
     rc_ = inst.ops<tierd_scheduler_ops>()->decide(inst.get(), &task_, nullptr, &context_, &small);
     EXPECT_TRUE(rc_ == TIERD_OK || rc_ == TIERD_EINVAL) << rc_;
-    EXPECT_EQ(small.key_frame_tier, static_cast<tierd_tier>(77));
+    EXPECT_EQ(small.key_frame_tier, TIERD_TIER_CLOUD);
     if (rc_ == TIERD_OK) {
         EXPECT_EQ(small.tier, TIERD_TIER_EDGE) << small.reason;
     }
