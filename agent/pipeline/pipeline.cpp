@@ -555,8 +555,8 @@ void Pipeline::pump_stream(VideoStream &stream) {
         }
         // The snapshot is taken now, on the loop: an answer that arrives later is for the
         // frames after this one.
-        task->have_upstream_view =
-            stream.upstream_for(uv_hrtime(), task->upstream_seen, task->upstream_view);
+        task->have_upstream_view = stream.upstream_for(uv_hrtime(), task->task.frame_index,
+                                                       task->upstream_seen, task->upstream_view);
         // An answer from a tier that is no longer reachable is not handed on: the end goes
         // on with its own detector, and the result says so (video.light_only).
         if (task->have_upstream_view && !offload_.can_send(task->upstream_view.tier)) {

@@ -78,7 +78,9 @@ tierd_stream_state VideoStream::state(const Task &task, std::uint64_t now_ns) co
     s.key_frames_in_flight = key_in_flight_;
     s.frame_interval_ms = frame_interval_ms_;
     s.upstream_age_ms =
-        have_upstream_ ? static_cast<double>(now_ns - upstream_captured_ns_) / 1e6 : -1.0;
+        answers_.empty()
+            ? -1.0
+            : static_cast<double>(now_ns - answers_.rbegin()->second.captured_ns) / 1e6;
     int count = last_local_count_;
     double mean = last_local_mean_;
     if (task.local_first && task.local.ok)
@@ -110,17 +112,14 @@ void VideoStream::upstream_arrived(const Task::Outcome &answer, std::int64_t fra
         if (key_in_flight_ > 0)
             --key_in_flight_;
     }
-    // An answer about an older frame than the one held (replies overtaking each other)
-    // would move boxes backwards: keep the newer.
-    if (have_upstream_ && frame_index < upstream_frame_)
-        return;
-    upstream_.copy_from(answer);
-    have_upstream_ = true;
-    upstream_frame_ = frame_index;
-    upstream_tier_ = tier;
-    upstream_captured_ns_ = captured_ns;
-    upstream_arrived_ns_ = now_ns;
-    ++upstream_sequence_;
+    Answer &a = answers_[frame_index];
+    a.outcome.copy_from(answer);
+    a.tier = tier;
+    a.captured_ns = captured_ns;
+    a.arrived_ns = now_ns;
+    a.sequence = ++upstream_sequence_;
+    while (answers_.size() > kAnswersKept)
+        answers_.erase(answers_.begin());
 }
 
 void VideoStream::ready(TaskPtr task) {
@@ -140,19 +139,22 @@ TaskPtr VideoStream::take_next() {
     return task;
 }
 
-bool VideoStream::upstream_for(std::uint64_t now_ns, Task::Outcome &into,
+bool VideoStream::upstream_for(std::uint64_t now_ns, std::int64_t frame_index, Task::Outcome &into,
                                tierd_upstream_result &view) const {
-    if (!have_upstream_)
+    auto it = answers_.upper_bound(frame_index); // the first about a later frame
+    if (it == answers_.begin())
         return false;
-    into.copy_from(upstream_);
+    --it;
+    const Answer &a = it->second;
+    into.copy_from(a.outcome);
     view = tierd_upstream_result{};
     view.struct_size = sizeof view;
     view.result = &into.result;
-    view.frame_index = upstream_frame_;
-    view.tier = upstream_tier_;
-    view.age_ms = static_cast<double>(now_ns - upstream_captured_ns_) / 1e6;
-    view.arrived_ago_ms = static_cast<double>(now_ns - upstream_arrived_ns_) / 1e6;
-    view.sequence = upstream_sequence_;
+    view.frame_index = it->first;
+    view.tier = a.tier;
+    view.age_ms = static_cast<double>(now_ns - a.captured_ns) / 1e6;
+    view.arrived_ago_ms = static_cast<double>(now_ns - a.arrived_ns) / 1e6;
+    view.sequence = a.sequence;
     return true;
 }
 
@@ -171,8 +173,9 @@ nlohmann::json VideoStream::stats(std::uint64_t now_ns) const {
                           {"bytes_down", key_bytes_down_}}},
                         {"upstream_answers", upstream_sequence_},
                         {"last_key_frame", last_key_frame_}};
-    if (have_upstream_)
-        j["upstream_age_ms"] = static_cast<double>(now_ns - upstream_captured_ns_) / 1e6;
+    if (!answers_.empty())
+        j["upstream_age_ms"] =
+            static_cast<double>(now_ns - answers_.rbegin()->second.captured_ns) / 1e6;
     return j;
 }
 

@@ -62,9 +62,12 @@ class VideoStream {
     bool has_next() const;
     TaskPtr take_next();
 
-    // The newest upstream answer (for a fuse_frame call now): copies it into `into` and
-    // fills `view`; false when none has arrived.
-    bool upstream_for(std::uint64_t now_ns, Task::Outcome &into, tierd_upstream_result &view) const;
+    // The upstream answer for fusing frame `frame_index` now: the newest that has arrived
+    // about that frame or an earlier one (a frame fused late, behind a lagging end, is
+    // never handed an answer about a later frame: boxes are moved forward in time only).
+    // Copies it into `into` and fills `view`; false when there is none.
+    bool upstream_for(std::uint64_t now_ns, std::int64_t frame_index, Task::Outcome &into,
+                      tierd_upstream_result &view) const;
 
     // The local result of a frame as the scheduler's trigger inputs remember it.
     void saw_local(const tierd_inference_result &local);
@@ -91,12 +94,16 @@ class VideoStream {
     std::vector<std::uint8_t> key_thumbnail_;
     int key_local_count_ = -1;
 
-    // The newest upstream answer.
-    Task::Outcome upstream_;
-    bool have_upstream_ = false;
-    std::int64_t upstream_frame_ = -1;
-    tierd_tier upstream_tier_ = TIERD_TIER_EDGE;
-    std::uint64_t upstream_captured_ns_ = 0, upstream_arrived_ns_ = 0, upstream_sequence_ = 0;
+    // The newest upstream answers, by the frame they are about (a few: frames fused late
+    // need the one before a newer answer).
+    struct Answer {
+        Task::Outcome outcome;
+        tierd_tier tier = TIERD_TIER_EDGE;
+        std::uint64_t captured_ns = 0, arrived_ns = 0, sequence = 0;
+    };
+    static constexpr std::size_t kAnswersKept = 8;
+    std::map<std::int64_t, Answer> answers_;
+    std::uint64_t upstream_sequence_ = 0;
 
     // The last local result seen (the trigger inputs when this frame has none yet).
     int last_local_count_ = -1;

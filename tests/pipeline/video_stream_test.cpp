@@ -58,11 +58,11 @@ TEST(VideoStream, AFrameSeesOnlyAnAnswerThatHasArrived) {
     VideoStream s("v");
     Task::Outcome seen;
     tierd_upstream_result view{};
-    EXPECT_FALSE(s.upstream_for(5'000'000'000, seen, view)) << "nothing has arrived yet";
+    EXPECT_FALSE(s.upstream_for(5'000'000'000, 100, seen, view)) << "nothing has arrived yet";
     // Key frame 10, captured at t = 1.0 s, answered at t = 1.3 s.
     s.upstream_arrived(boxes({{100, 50, 40, 30, 2, 0.9f, -1, TIERD_DETECTION_UPSTREAM}}), 10,
                        TIERD_TIER_EDGE, 1'000'000'000, 1'300'000'000, true);
-    ASSERT_TRUE(s.upstream_for(1'400'000'000, seen, view));
+    ASSERT_TRUE(s.upstream_for(1'400'000'000, 30, seen, view));
     EXPECT_EQ(view.frame_index, 10);
     EXPECT_EQ(view.tier, TIERD_TIER_EDGE);
     EXPECT_NEAR(view.age_ms, 400.0, 1e-6);
@@ -76,7 +76,7 @@ TEST(VideoStream, AFrameSeesOnlyAnAnswerThatHasArrived) {
     EXPECT_FLOAT_EQ(view.result->detections[0].x, 100.0f);
     tierd_upstream_result newer{};
     Task::Outcome seen2;
-    ASSERT_TRUE(s.upstream_for(1'800'000'000, seen2, newer));
+    ASSERT_TRUE(s.upstream_for(1'800'000'000, 30, seen2, newer));
     EXPECT_EQ(newer.frame_index, 20);
     EXPECT_EQ(newer.sequence, 2u);
 }
@@ -87,10 +87,29 @@ TEST(VideoStream, AnAnswerAboutAnOlderFrameDoesNotReplaceANewerOne) {
     s.upstream_arrived(boxes({}), 10, TIERD_TIER_CLOUD, 1'000, 4'000, true);
     Task::Outcome seen;
     tierd_upstream_result view{};
-    ASSERT_TRUE(s.upstream_for(5'000, seen, view));
+    ASSERT_TRUE(s.upstream_for(5'000, 25, seen, view));
     EXPECT_EQ(view.frame_index, 20);
     EXPECT_EQ(s.stats(5'000)["key_frames"]["answered"], 2) << "both answers count as answered";
     EXPECT_EQ(s.stats(5'000)["key_frames"]["in_flight"], 0);
+}
+
+// An end that lags (its frames fused long after their key frames were sent) may hold an
+// answer about frame 50 when it fuses frame 34: frame 34 gets the answer about frame 30,
+// never one from its future (found under ASan on a loaded machine).
+TEST(VideoStream, AFrameFusedLateIsNeverHandedAnAnswerAboutALaterFrame) {
+    VideoStream s("v");
+    s.upstream_arrived(boxes({{1, 1, 5, 5, 0, 0.9f, -1, 0}}), 30, TIERD_TIER_EDGE, 1'000, 2'000,
+                       true);
+    s.upstream_arrived(boxes({{9, 9, 5, 5, 0, 0.9f, -1, 0}}), 50, TIERD_TIER_EDGE, 3'000, 4'000,
+                       true);
+    Task::Outcome seen;
+    tierd_upstream_result view{};
+    ASSERT_TRUE(s.upstream_for(5'000, 34, seen, view));
+    EXPECT_EQ(view.frame_index, 30);
+    EXPECT_FLOAT_EQ(view.result->detections[0].x, 1.0f);
+    ASSERT_TRUE(s.upstream_for(5'000, 50, seen, view));
+    EXPECT_EQ(view.frame_index, 50);
+    EXPECT_FALSE(s.upstream_for(5'000, 29, seen, view)) << "no answer about frame 29 or before";
 }
 
 TEST(VideoStream, TheSchedulerSeesKeyFramesInFlightAndTheChangeSinceTheLastOne) {
