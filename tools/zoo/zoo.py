@@ -481,9 +481,21 @@ def cmd_manifest(args):
                      f"{meta['torch_top1']}, max logit diff {diff})")
     if total >= 30 * 1000 * 1000:
         sys.exit(f"model files total {total} bytes: over the 30 MB budget")
-    with open(os.path.join(MODELS_DIR, "manifest.toml"), "w") as f:
-        f.write("\n".join(lines))
+    # The video detectors' tables are tools/detect/manifest.py's: kept as they are.
+    path = os.path.join(MODELS_DIR, "manifest.toml")
+    detectors = ""
+    if os.path.exists(path):
+        old = open(path).read()
+        at = old.find(DETECTOR_MARKER)
+        if at >= 0:
+            detectors = "\n" + old[at:]
+    with open(path, "w") as f:
+        f.write("\n".join(lines).rstrip("\n") + "\n" + detectors)
     print(f"wrote models/manifest.toml ({len(names)} models, {total / 1e6:.2f} MB of ONNX)")
+
+
+# Where tools/detect/manifest.py's [[detector]] tables begin in models/manifest.toml.
+DETECTOR_MARKER = "# ---- [[detector]] tables: tools/detect/manifest.py"
 
 
 def main():
