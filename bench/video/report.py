@@ -15,6 +15,7 @@ import json
 import os
 import re
 import statistics
+import sys
 
 METHOD = """## How each column is measured
 
@@ -350,6 +351,7 @@ def main():
             matplotlib.use("Agg")
             import matplotlib.pyplot as plt
         except ImportError:
+            print("report.py: no matplotlib in this Python; %s not written" % a.png, file=sys.stderr)
             return
         fig, axes = plt.subplots(1, len(links), figsize=(6 * len(links), 4.5), squeeze=False)
         for ax, link in zip(axes[0], links):
