@@ -69,6 +69,16 @@ void append_detections(std::string &out, const tierd_inference_result &r) {
     out += ']';
 }
 
+// Whether any box of the answer came from an upstream tier (the fusion may hold an
+// answer and still drop its boxes, e.g. as too old).
+bool has_upstream_box(const tierd_inference_result &r) {
+    const std::uint32_t n = tierd_result_detection_count(&r);
+    for (std::uint32_t i = 0; i < n; ++i)
+        if (r.detections[i].flags & TIERD_DETECTION_UPSTREAM)
+            return true;
+    return false;
+}
+
 bool is_detection_result(const tierd_inference_result &r) {
     return tierd_result_detection_count(&r) > 0 || (r.detections != nullptr && r.image_width > 0);
 }
@@ -163,7 +173,7 @@ std::string ResultSink::document(const Task &task, bool ok, tierd_tier ran_on,
         // how old), or none — then this result is the end's own ("light_only").
         w.begin_object("video");
         w.boolean("key_frame", task.decision.key_frame_tier != 0);
-        w.boolean("light_only", !task.have_upstream_view && !task.remote.ok);
+        w.boolean("light_only", !task.remote.ok && !has_upstream_box(r));
         w.string("stream", task.stream);
         if (task.upstream_unreachable)
             w.boolean("unreachable", true);

@@ -148,7 +148,11 @@ StepResult StreamFusion::step(const cv::Mat &frame, int64_t frame_index,
             apply_answer(*upstream, frame_index, result);
         else
             result.answer = AnswerUse::tracking;
-        decay = std::pow(0.5, std::max(0.0, upstream->age_ms) / options_.score_half_life_ms);
+        // An answer about this very frame (it was placed upstream) has nothing to be stale
+        // about: its round trip is no motion. Older answers fade with their age.
+        decay = upstream->frame_index == frame_index
+                    ? 1.0
+                    : std::pow(0.5, std::max(0.0, upstream->age_ms) / options_.score_half_life_ms);
     }
     if (width > 0 && height > 0)
         std::erase_if(tracks_, [&](const Track &t) {
