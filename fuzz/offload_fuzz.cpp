@@ -4,7 +4,8 @@
 // its two halves as the serving agent calls them (decode_offload_header on the loop,
 // decode_offload_body on a worker), and decode_offload_reply (JSON).
 // Properties: never a crash or UB; the header half accepts exactly what the whole does
-// and the two halves give the same request; a request that decodes encodes again and
+// (except a JPEG body corrupt past its header: the body half then throws
+// std::runtime_error and the whole refuses) and the two halves give the same request; a request that decodes encodes again and
 // decodes to the same kind, task, budget, image size or tensor shape; a reply that
 // decodes encodes again.
 #include "agent/pipeline/offload_codec.hpp"
@@ -14,6 +15,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 #include <string>
 
 namespace {
@@ -50,7 +52,7 @@ void round_trip(const tierd::OffloadRequest &r) {
 void halves_agree(const std::string &payload, const tierd::OffloadRequest *whole) {
     std::string error;
     auto header = tierd::decode_offload_header(payload, error);
-    if (static_cast<bool>(header) != (whole != nullptr))
+    if (!header && whole != nullptr)
         std::abort();
     if (!header)
         return;
@@ -58,7 +60,16 @@ void halves_agree(const std::string &payload, const tierd::OffloadRequest *whole
         header->decoded_bytes != static_cast<std::size_t>(header->image_pixels()) *
                                      static_cast<std::size_t>(header->image_channels))
         std::abort();
-    tierd::decode_offload_body(*header, payload);
+    bool body_refused = false;
+    try {
+        tierd::decode_offload_body(*header, payload);
+    } catch (const std::runtime_error &) {
+        body_refused = true;
+    }
+    if (body_refused != (whole == nullptr) || (body_refused && !header->jpeg))
+        std::abort(); // only a JPEG's body may refuse, and then the whole refuses too
+    if (body_refused)
+        return;
     const tierd::OffloadRequest &r = header->request;
     // Bytes, not floats: a NaN is not equal to itself.
     if (r.task_id != whole->task_id || r.tensor.size() != whole->tensor.size() ||

@@ -528,7 +528,12 @@ std::optional<OffloadRequest> decode_offload_request(std::string_view payload, s
     auto header = decode_offload_header(payload, error);
     if (!header)
         return std::nullopt;
-    decode_offload_body(*header, payload);
+    try {
+        decode_offload_body(*header, payload);
+    } catch (const std::runtime_error &e) { // a JPEG corrupt past its header
+        error = e.what();
+        return std::nullopt;
+    }
     return std::move(header->request);
 }
 

@@ -112,7 +112,8 @@ std::optional<OffloadRequestHeader> decode_offload_header(std::string_view paylo
 // throws std::runtime_error saying so. Its cost grows with the body: a worker's job.
 void decode_offload_body(OffloadRequestHeader &header, std::string_view payload);
 
-// Both halves: the request, or nullopt and `error` as decode_offload_header says.
+// Both halves: the request, or nullopt and `error` as decode_offload_header says (or as
+// decode_offload_body throws, for a JPEG corrupt past its header).
 std::optional<OffloadRequest> decode_offload_request(std::string_view payload, std::string &error);
 
 // Body bytes of a tensor of `elements` values sent as `wire` ("f16": 2 each, "i8": 1 each);

@@ -115,6 +115,9 @@ TEST(VideoOffloadCodec, AJpegCutShortIsRefusedByTheBodyDecoder) {
     auto header = decode_offload_header(cut, error);
     ASSERT_TRUE(header) << error;
     EXPECT_THROW(decode_offload_body(*header, cut), std::runtime_error);
+    // Both halves at once (the input topic's path) refuse it with the reason, no throw.
+    EXPECT_FALSE(decode_offload_request(cut, error));
+    EXPECT_NE(error.find("corrupt JPEG"), std::string::npos) << error;
 }
 
 TEST(VideoOffloadCodec, AReplyCarriesBoxesThatRoundTrip) {
