@@ -47,6 +47,12 @@ int main(int argc, char **argv) {
     write(offload, "req-image-gray8.bin", gray);
     image.image = gradient(4, 5, CV_8UC3);
     write(offload, "req-image-bgr8.bin", tierd::encode_offload_request(image));
+    // A video frame as an end sends it up (ABI 1.4): a small JPEG, so mutations reach
+    // libjpeg's header and entropy decoding within the fuzzer's 8 kB.
+    image.image = gradient(16, 8, CV_8UC3);
+    image.jpeg_quality = 75;
+    write(offload, "req-image-jpeg.bin", tierd::encode_offload_request(image));
+    image.jpeg_quality = 0;
 
     OffloadRequest tensor;
     tensor.payload = OffloadRequest::Payload::tensor;
