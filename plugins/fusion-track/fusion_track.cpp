@@ -102,6 +102,10 @@ class FusionTrack {
         tierd::key_int("threads", "0", 0, 256,
                        "OpenCV threads (cv::setNumThreads, process-wide); 0 leaves OpenCV's "
                        "setting as it is"),
+        tierd::key_bool("merge_local", "true",
+                        "merge the end's own boxes in; false: a frame's result is the "
+                        "upstream boxes tracked to it only (key frames + tracking), nothing "
+                        "before the first answer"),
         tierd::key_enum("prefer", "remote", preferences,
                         "fuse() of tasks that are not stream frames: which result wins when "
                         "both are available"),
@@ -162,7 +166,8 @@ class FusionTrack {
             height = local->image_height;
         }
 
-        std::vector<tierd_detection> local_boxes = detections_of(local);
+        std::vector<tierd_detection> local_boxes =
+            merge_local_ ? detections_of(local) : std::vector<tierd_detection>{};
         const auto [lx, ly] = scale_to(local, width, height);
         for (tierd_detection &d : local_boxes) {
             d.x *= lx;
@@ -224,6 +229,7 @@ class FusionTrack {
         options_ = o;
         max_streams_ = static_cast<std::size_t>(config.get_int("max_streams"));
         prefer_remote_ = config.get_string("prefer") == "remote";
+        merge_local_ = config.get_bool("merge_local");
         if (const int64_t threads = config.get_int("threads"); threads > 0)
             cv::setNumThreads(static_cast<int>(threads));
     }
@@ -274,6 +280,7 @@ class FusionTrack {
     FusionOptions options_;
     std::size_t max_streams_ = 8;
     bool prefer_remote_ = true;
+    bool merge_local_ = true; // false: key frames + tracking only (no local boxes)
     std::map<std::string, Stream> streams_;
     uint64_t clock_ = 0;
 };

@@ -197,8 +197,8 @@ TEST_F(FusionTrack, OffersFuseFrameAndDeclaresItsKeys) {
     std::vector<std::string> names;
     for (uint32_t i = 0; i < d_->config_key_count; ++i)
         names.push_back(d_->config_keys[i].name);
-    for (const char *key : {"iou_threshold", "score_half_life_ms", "max_age_ms", "flow_scale",
-                            "max_points", "history_frames", "threads", "prefer"})
+    for (const char *key : {"iou_threshold", "score_half_life_ms", "max_age_ms", "merge_local",
+                            "flow_scale", "max_points", "history_frames", "threads", "prefer"})
         EXPECT_NE(std::find(names.begin(), names.end(), key), names.end()) << key;
 }
 
@@ -280,6 +280,28 @@ TEST_F(FusionTrack, WithoutUpstreamTheResultIsTheLocalBoxes) {
         }
     }
     EXPECT_EQ(inst.host().counters["frames_light_only"], 3.0);
+}
+
+// merge_local = false: key frames + tracking only (the benchmark's "key-track" row):
+// nothing before the first answer, then only boxes that came from upstream.
+TEST_F(FusionTrack, WithoutLocalMergingOnlyUpstreamBoxesAreGiven) {
+    Instance inst(d_, {{"merge_local", "false"}});
+    ASSERT_EQ(inst.create_rc(), TIERD_OK) << inst.host().last_error;
+    for (int64_t n = 0; n < 6; ++n) {
+        const auto answer =
+            n >= 2 ? std::optional<Upstream>(Upstream{0, n * kFrameMs, 1, heavy_.at(0)})
+                   : std::nullopt;
+        ASSERT_EQ(fuse_frame(inst, "cam", n, static_cast<std::size_t>(n), light_.at(n), answer),
+                  TIERD_OK);
+        const auto got = boxes();
+        if (n < 2) {
+            EXPECT_TRUE(got.empty()) << "frame " << n << ": no answer yet, no local boxes";
+            continue;
+        }
+        EXPECT_FALSE(got.empty()) << "frame " << n;
+        for (const tierd_detection &d : got)
+            EXPECT_TRUE(d.flags & TIERD_DETECTION_UPSTREAM) << "frame " << n;
+    }
 }
 
 TEST_F(FusionTrack, AnAnswerOlderThanMaxAgeIsDropped) {
