@@ -13,7 +13,8 @@
 #   FRAMES     frames per video [600]
 #   LINKS      link settings ["wifi 4g"]
 #   ROWS       rows to run, in this order ["light-only heavy-every-frame box-fusion-10
-#              box-fusion-5 box-fusion-30 trigger"]; box-fusion-K is any K >= 1
+#              box-fusion-5 box-fusion-30 trigger"]; box-fusion-K and key-track-K (key frames + tracking
+#              only: fusion-track merge_local = false) for any K >= 1
 #   ORDER      seed-major (every row of seed 1, then seed 2 ...) or row-major [seed-major]
 #   PI=0       skip the emulated Pi 3B+ run: light-only with [pipeline] emulate_slowdown =
 #              PI_SLOWDOWN [28.9] on PI_SEED [1] for PI_FRAMES [60] frames, the end's
@@ -102,7 +103,7 @@ row_mode() { # ROW -> "key_frames K"
     heavy-every-frame-25hz) echo "upstream 10 25" ;;
     trigger) echo "trigger 10 25" ;;
     box-fusion-[0-9]*) echo "every ${1#box-fusion-} 25" ;;
-    key-track*) echo "key-track: fusion-track has no setting that ignores the local boxes (docs/fusion-track.md); not run" >&2; return 1 ;;
+    key-track-[0-9]*) echo "every ${1#key-track-} 25" ;; # fusion-track merge_local = false
     *) echo "unknown row $1" >&2; return 1 ;;
     esac
 }
@@ -296,6 +297,8 @@ score_threshold = $score
 [plugin.scheduler-mo]
 key_frames = "$mode"
 key_frame_interval = $k
+[plugin.fusion-track]
+merge_local = $([[ $row == key-track-* ]] && echo false || echo true)
 CONF
     if ! "$tierd" --check-config "$out/end.toml" >"$out/check.txt" 2>&1; then
         echo "the end's config for $row is refused:" >&2
