@@ -1,5 +1,7 @@
 #include "core/key_frames.hpp"
 
+#include "core/setting_checks.hpp"
+
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -27,16 +29,8 @@ std::optional<KeyFrameMode> parse_key_frame_mode(std::string_view text) {
 
 namespace {
 
-void require(bool ok, const std::string &what) {
-    if (!ok)
-        throw std::invalid_argument(what);
-}
-
-std::string number_text(double value) {
-    char buffer[32];
-    std::snprintf(buffer, sizeof buffer, "%g", value);
-    return buffer;
-}
+using checks::number_text;
+using checks::require;
 
 void at_least(const char *key, double value, double low) {
     require(std::isfinite(value) && value >= low,

@@ -1,5 +1,7 @@
 #include "core/policy.hpp"
 
+#include "core/setting_checks.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -45,16 +47,8 @@ std::optional<PolicyKind> parse_policy_kind(std::string_view text) {
 
 namespace {
 
-void require(bool ok, const std::string &what) {
-    if (!ok)
-        throw std::invalid_argument(what);
-}
-
-std::string number_text(double value) {
-    char buffer[32];
-    std::snprintf(buffer, sizeof buffer, "%g", value);
-    return buffer;
-}
+using checks::number_text;
+using checks::require;
 
 void check_range(const char *key, double value, double low, double high, const char *range) {
     require(std::isfinite(value) && value >= low && value <= high,
