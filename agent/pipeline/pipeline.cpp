@@ -515,11 +515,7 @@ void Pipeline::key_frame_answered(TaskPtr copy) {
         else
             it->second.key_frame_lost();
     }
-    copy->in = SourceImage{};
-    copy->plugins = PipelinePlugins{};
-    copy->reset();
-    if (spare_tasks_.size() < static_cast<std::size_t>(options_.max_in_flight))
-        spare_tasks_.push_back(std::move(copy));
+    recycle(std::move(copy));
     maybe_stopped();
 }
 
@@ -543,13 +539,7 @@ void Pipeline::pump_stream(VideoStream &stream) {
         TaskPtr task = stream.take_next();
         if (!task->plugins.fusion || !task->plugins.fusion->offers_fuse_frame()) {
             // A fusion plugin without fuse_frame (or none): as any task, in order.
-            if (task->answered() && task->plugins.fusion) {
-                task->fused.prepare(kMaxScores);
-                auto r = task->plugins.fusion->fuse(
-                    task->task, task->local.ok ? &task->local.result : nullptr,
-                    task->remote.ok ? &task->remote.result : nullptr, task->fused.result);
-                task->fused.ok = r.ok();
-            }
+            fuse_here(*task);
             finish(std::move(task));
             continue;
         }
@@ -585,17 +575,21 @@ void Pipeline::fuse(TaskPtr task) {
     task->stage = Task::Stage::fusing;
     if (!task->stream.empty())
         return fuse_stream_frame(std::move(task));
-    if (task->answered() && task->plugins.fusion) {
-        task->fused.prepare(kMaxScores);
-        auto r = task->plugins.fusion->fuse(
-            task->task, task->local.ok ? &task->local.result : nullptr,
-            task->remote.ok ? &task->remote.result : nullptr, task->fused.result);
-        task->fused.ok = r.ok();
-        if (!r.ok())
-            spdlog::warn("task {}: fusion: {}; using the local result", task->task_id,
-                         r.to_string());
-    }
+    fuse_here(*task);
     finish(std::move(task));
+}
+
+// The fusion plugin's fuse() on the loop, when there is a plugin and an answer to fuse.
+void Pipeline::fuse_here(Task &task) {
+    if (!task.answered() || !task.plugins.fusion)
+        return;
+    task.fused.prepare(kMaxScores);
+    auto r = task.plugins.fusion->fuse(task.task, task.local.ok ? &task.local.result : nullptr,
+                                       task.remote.ok ? &task.remote.result : nullptr,
+                                       task.fused.result);
+    task.fused.ok = r.ok();
+    if (!r.ok())
+        spdlog::warn("task {}: fusion: {}; using the local result", task.task_id, r.to_string());
 }
 
 void Pipeline::finish(TaskPtr task) {

@@ -125,6 +125,7 @@ class Pipeline {
     void decide(Task &task);
     void run_local(TaskPtr task);
     void fuse(TaskPtr task);
+    void fuse_here(Task &task); // fuse() of the fusion plugin (loop thread)
     // Video streams: a frame's result waits for its turn, then fuse_frame() on a worker.
     void fuse_stream_frame(TaskPtr task);
     void pump_stream(VideoStream &stream);
