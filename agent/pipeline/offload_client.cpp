@@ -281,7 +281,7 @@ void OffloadClient::on_reply(const std::string &payload) {
     remote.result.energy_j = reply->energy_j;
     std::snprintf(remote.result.energy_source, sizeof remote.result.energy_source, "%s",
                   reply->energy_source.c_str());
-    remote.set_detections(std::move(reply->detections), reply->image_width, reply->image_height);
+    remote.set_detections(reply->detections, reply->image_width, reply->image_height);
     remote.ok = true;
     task->offload.device = reply->device_id;
     task->error.clear(); // a failed local_first answer does not fail a task answered upstream

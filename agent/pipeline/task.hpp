@@ -58,9 +58,10 @@ struct Task {
             result.detection_capacity = kMaxDetections;
             ok = false;
         }
-        // Takes `boxes` (an upstream reply's) as this result's detections.
-        void set_detections(std::vector<tierd_detection> boxes, int width, int height) {
-            detections = std::move(boxes);
+        // Takes `boxes` (an upstream reply's) as this result's detections, into the buffer
+        // the task keeps (no allocation once it has held kMaxDetections).
+        void set_detections(const std::vector<tierd_detection> &boxes, int width, int height) {
+            detections.assign(boxes.begin(), boxes.end());
             result.detections = detections.data();
             result.detection_capacity = result.detection_count =
                 static_cast<std::uint32_t>(detections.size());
