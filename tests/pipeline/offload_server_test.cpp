@@ -253,23 +253,36 @@ TEST_F(OffloadServerTest, StopWithNothingRunningIsDoneAtOnceAndMayDestroyTheServ
 }
 
 // Issue 15 item 12: a large image is decoded on a worker; the loop only reads the header.
+// A ratio, not a fixed bound: the decode of the same payload is timed in the same run, so a
+// slow machine or a sanitizer build slows both sides alike.
 TEST_F(OffloadServerTest, LargeRequestIsNotDecodedOnTheLoop) {
     inference = make_inference(0);
     make_server(one_at_a_time());
     // 4000 x 4000 gray8: 16 MB of pixels, within the default bounds.
-    double fastest_ms = 1e9;
-    for (int i = 0; i < 3; ++i) {
+    double fastest_handle_ms = 1e9;
+    double fastest_decode_ms = 1e9;
+    for (int i = 0; i < 5; ++i) {
         const std::string id = "big-" + std::to_string(i);
         std::string payload = gray_request(id, 4000, 4000);
+        {
+            std::string error;
+            const std::uint64_t start = uv_hrtime();
+            auto decoded = decode_offload_request(payload, error);
+            fastest_decode_ms = std::min(fastest_decode_ms, ms_since(start));
+            ASSERT_TRUE(decoded) << error;
+        }
         const std::uint64_t start = uv_hrtime();
         send(id, std::move(payload));
-        fastest_ms = std::min(fastest_ms, ms_since(start));
+        fastest_handle_ms = std::min(fastest_handle_ms, ms_since(start));
         ASSERT_TRUE(run_until([&] { return reply_for(id) != nullptr; }));
         EXPECT_EQ(code_of(id), "ok");
     }
-    // Decoding copies 16 MB (several ms); reading the header takes microseconds.
-    RecordProperty("fastest_handle_us", static_cast<int>(fastest_ms * 1000.0));
-    EXPECT_LT(fastest_ms, 2.0) << "handle() blocked the loop";
+    // Decoding copies 16 MB (milliseconds); reading the header takes microseconds.
+    RecordProperty("fastest_handle_us", static_cast<int>(fastest_handle_ms * 1000.0));
+    RecordProperty("fastest_decode_us", static_cast<int>(fastest_decode_ms * 1000.0));
+    EXPECT_LT(fastest_handle_ms, fastest_decode_ms / 4.0)
+        << "handle() blocked the loop for " << fastest_handle_ms << " ms; decoding takes "
+        << fastest_decode_ms << " ms";
 }
 
 // Issue 15 item 11: what waits is bounded by bytes as well as by count.
