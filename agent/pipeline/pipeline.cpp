@@ -563,8 +563,10 @@ void Pipeline::fuse_frame_on_worker(Task &t) {
     // A frame placed upstream and answered has no local result: its upstream is its own.
     const tierd_inference_result *local =
         t.local.ok && !(t.upstream && t.remote.ok) ? &t.local.result : nullptr;
+    const uint64_t start = uv_hrtime();
     auto r = t.plugins.fusion->fuse_frame(
         t.task, local, t.have_upstream_view ? &t.upstream_view : nullptr, t.fused.result);
+    t.fuse_ms = static_cast<double>(uv_hrtime() - start) / 1e6;
     t.fused.ok = r.ok();
     if (!r.ok())
         spdlog::warn("task {}: fusion: {}; using the local result", t.task_id, r.to_string());
@@ -584,9 +586,11 @@ void Pipeline::fuse_here(Task &task) {
     if (!task.answered() || !task.plugins.fusion)
         return;
     task.fused.prepare(kMaxScores);
+    const uint64_t start = uv_hrtime();
     auto r = task.plugins.fusion->fuse(task.task, task.local.ok ? &task.local.result : nullptr,
                                        task.remote.ok ? &task.remote.result : nullptr,
                                        task.fused.result);
+    task.fuse_ms = static_cast<double>(uv_hrtime() - start) / 1e6;
     task.fused.ok = r.ok();
     if (!r.ok())
         spdlog::warn("task {}: fusion: {}; using the local result", task.task_id, r.to_string());

@@ -159,6 +159,8 @@ std::string ResultSink::document(const Task &task, bool ok, tierd_tier ran_on,
     w.string("task_id", task.task_id);
     w.string("tier", tier_name(ran_on));
     w.begin_object("timing_ms");
+    if (task.fuse_ms >= 0.0)
+        w.number("fuse", task.fuse_ms);
     w.number("inference", task.infer_ms);
     w.number("preclassify", task.pre.ms);
     w.number("total", total_ms);

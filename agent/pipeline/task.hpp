@@ -126,6 +126,7 @@ struct Task {
     Outcome local;
     bool local_first = false; // `local` was computed before the scheduler decided
     double infer_ms = 0.0;
+    double fuse_ms = -1.0; // the fusion plugin's fuse()/fuse_frame() call; < 0: none ran
 
     // Stage offloaded: the upstream tier's answer, or why it ran here instead.
     struct Offload {
@@ -181,6 +182,7 @@ struct Task {
         local.ok = remote.ok = fused.ok = false;
         local_first = false;
         infer_ms = 0.0;
+        fuse_ms = -1.0;
         offload = Offload{};
         error.clear();
     }

@@ -25,9 +25,11 @@ Usage: linkemu.py NS_A DEV_A ADDR_A NS_B DEV_B ADDR_B --delay-ms D [--jitter-ms 
   --rate-mbit R        serialise at R Mbit/s in both directions (0: no rate here, the default)
   --rate-mbit-back R2  the B -> A direction at R2 instead (A -> B stays at R)
   --control FILE       on SIGHUP, read FILE (JSON: any of "delay_ms", "jitter_ms",
-                       "rate_mbit" (both directions), "rate_mbit_ab", "rate_mbit_ba") and
-                       apply it to packets that arrive from then on; packets already on the
-                       wire keep their times and order. Each change is logged on stderr.
+                       "rate_mbit" (both directions), "rate_mbit_ab", "rate_mbit_ba",
+                       "loss" (0-1: the share of packets dropped in both directions; 1 cuts
+                       the link)) and apply it to packets that arrive from then on; packets
+                       already on the wire keep their times and order. Each change is logged
+                       on stderr.
 Prints "ready" on stdout once both devices are up; runs until SIGTERM/SIGINT.
 Counts packets, bytes and drops per direction and prints them on exit (stderr).
 """
@@ -91,7 +93,8 @@ def main():
     cfg = {"delay": a.delay_ms / 1000.0, "jitter": a.jitter_ms / 1000.0,
            # bytes per second; 0 = no serialisation here
            fa: a.rate_mbit * 1e6 / 8,
-           fb: (a.rate_mbit if a.rate_mbit_back is None else a.rate_mbit_back) * 1e6 / 8}
+           fb: (a.rate_mbit if a.rate_mbit_back is None else a.rate_mbit_back) * 1e6 / 8,
+           "loss": 0.0}  # share of packets dropped, both directions (1: the link is cut)
 
     def reconfigure():
         try:
@@ -109,8 +112,10 @@ def main():
             cfg[fa] = float(doc["rate_mbit_ab"]) * 1e6 / 8
         if "rate_mbit_ba" in doc:
             cfg[fb] = float(doc["rate_mbit_ba"]) * 1e6 / 8
-        print("linkemu %.3f: delay %.3f ms, jitter %.3f ms, rate %s / %s Mbit/s" % (
-            time.time(), cfg["delay"] * 1000, cfg["jitter"] * 1000,
+        if "loss" in doc:
+            cfg["loss"] = min(1.0, max(0.0, float(doc["loss"])))
+        print("linkemu %.3f: delay %.3f ms, jitter %.3f ms, loss %g, rate %s / %s Mbit/s" % (
+            time.time(), cfg["delay"] * 1000, cfg["jitter"] * 1000, cfg["loss"],
             "%g" % (cfg[fa] * 8 / 1e6) if cfg[fa] else "-",
             "%g" % (cfg[fb] * 8 / 1e6) if cfg[fb] else "-"), file=sys.stderr, flush=True)
 
@@ -158,7 +163,7 @@ def main():
                     break
                 except OSError:
                     break
-                if held[fd] >= a.limit:
+                if held[fd] >= a.limit or (cfg["loss"] > 0 and rng.random() < cfg["loss"]):
                     stats[fd][2] += 1
                     continue
                 rate = cfg[fd]

@@ -36,9 +36,10 @@ METHOD = """## How each column is measured
 - **up/down wire B/frame**: IP bytes through the emulated link in each direction
   (linkemu.py's counters; MQTT, TCP and IP headers, status, telemetry and probes included) /
   frames; one fresh link, broker and edge per run.
-- **end ms/frame**: mean over frames of `timing_ms.inference + timing_ms.preclassify` (the
-  end's own detector; 0 on frames the edge answered). fusion-track's time per frame is not
-  in the result document, so it is not included.
+- **end ms/frame**: mean over frames of `timing_ms.inference + timing_ms.preclassify +
+  timing_ms.fuse` (the end's own detector, 0 on frames the edge answered, and
+  fusion-track's `fuse_frame()`; runs before the fuse time was in the result documents
+  count the detector only).
 - **lat p50/p99**: `timing_ms.total` over all frames of all seeds (from the frame's task
   start to its result, including the wait for earlier frames: results are written in
   frame order).
@@ -48,7 +49,9 @@ METHOD = """## How each column is measured
 - **Rows**: light-only = scheduler-mo `key_frames = "off"`; heavy-every-frame =
   `key_frames = "upstream"` (every frame placed on the edge, det-heavy; see its source Hz);
   box-fusion-K = `key_frames = "every"`, `key_frame_interval = K`, fusion-track defaults;
-  trigger = `key_frames = "trigger"` with its defaults and `key_frame_interval` 10. The end:
+  trigger = `key_frames = "trigger"` with its defaults and `key_frame_interval` 10;
+  ROW-outage = ROW with the link cut (linkemu drops every packet, both ways) for OUTAGE_S
+  seconds once frame OUTAGE_AT's result is out (run.json `outage`). The end:
   det-light, 1 OpenCV thread, fusion-track, `[hal] profile = "raspberry-pi-3b-plus"`,
   `[offload] timeout_ms` as in run.json, at this machine's speed (`emulate_slowdown` 1)
   except the emulated-Pi run. The edge: det-heavy, 1 OpenCV thread.
@@ -56,7 +59,7 @@ METHOD = """## How each column is measured
 
 ROW_ORDER = ["light-only", "heavy-every-frame", "heavy-every-frame-25hz", "key-track-5",
              "key-track-10", "key-track-30",
-             "box-fusion-5", "box-fusion-10", "box-fusion-30", "trigger"]
+             "box-fusion-5", "box-fusion-10", "box-fusion-30", "trigger", "box-fusion-10-outage"]
 
 
 def percentile(xs, p):
@@ -105,7 +108,7 @@ def summarise(runs):
     seeds = sorted(r["run"]["seed"] for r in runs)
     lat = [d["timing_ms"]["total"] for d in docs]
     end_ms = [d["timing_ms"].get("inference", 0) + d["timing_ms"].get("preclassify", 0)
-              for d in docs]
+              + d["timing_ms"].get("fuse", 0) for d in docs]
     end_docs = [d for d in docs if d.get("tier") == "end"]
     energy = [d["energy_j"] for d in end_docs if "energy_j" in d]
     sources = sorted({d.get("energy_source", "unknown") for d in end_docs})
@@ -116,8 +119,23 @@ def summarise(runs):
         span = r["run"]["t_end"] - r["run"]["t_first_result"]
         if r["run"]["t_first_result"] > 0 and span > 0:
             fps.append((len(r["docs"]) - 1) / span)
+    # every frame exactly once: the frame indices of each run against 0 .. frames - 1
+    missing = duplicated = 0
+    for r in runs:
+        seen = {}
+        for d in r["docs"]:
+            seen[d.get("frame")] = seen.get(d.get("frame"), 0) + 1
+        missing += sum(1 for i in range(r["run"]["frames"]) if i not in seen)
+        duplicated += sum(c - 1 for c in seen.values() if c > 1)
+    outages = [r["run"]["outage"] for r in runs if r["run"].get("outage")]
     out = {
         "seeds": seeds,
+        "frames_expected": sum(r["run"]["frames"] for r in runs),
+        "frames_missing": missing,
+        "frames_duplicated": duplicated,
+        "unreachable_frames": sum(1 for d in docs if d.get("video", {}).get("unreachable")),
+        "outage_s": (statistics.mean(o["t_restored"] - o["t_cut"] for o in outages)
+                     if outages else None),
         "frames": frames,
         "map50": statistics.mean(r["eval"]["map50"] for r in runs),
         "map50_95": statistics.mean(r["eval"]["map50_95"] for r in runs),
@@ -144,11 +162,14 @@ def summarise(runs):
         "rate_hz": runs[0]["run"].get("rate_hz"),
         "emulate_slowdown": runs[0]["run"]["emulate_slowdown"],
         "offload_timeout_ms": runs[0]["run"].get("offload_timeout_ms"),
+        "outage_at_frame": outages[0]["at_frame"] if outages else None,
     }
     return out
 
 
 def row_name(row):
+    if row.endswith("-outage"):  # the same row with the link cut mid-video (its own run.json says when)
+        row = row[: -len("-outage")]
     if row.startswith("box-fusion-"):
         return "box-fusion", int(row.split("-")[-1]), "every"
     if row.startswith("key-track-"):
@@ -309,6 +330,12 @@ def main():
         if bf:
             md.append("| the end sustains the video's 25 fps (light detector + fusion), box fusion K=10 | %.1f frames/s | %s |"
                       % (bf["frames_per_s"] or 0, "yes" if (bf["frames_per_s"] or 0) >= 24.5 else "no"))
+        cut = [r for r in tables[link] if r["row"].endswith("-outage")]
+        for r in cut:
+            ok = r["frames_missing"] == 0 and r["frames_duplicated"] == 0 and r["frames"] == r["frames_expected"]
+            md.append("| upstream unreachable %.1f s mid-video (%s, link cut at frame %d): every frame a result, none lost or duplicated | %d results for %d frames, %d missing, %d duplicated; %d frames said unreachable | %s |"
+                      % (r["outage_s"] or 0, r["row"], r["outage_at_frame"], r["frames"], r["frames_expected"],
+                         r["frames_missing"], r["frames_duplicated"], r["unreachable_frames"], "yes" if ok else "no"))
         if bf and heavy:
             md.append("Anchor: Deep Feature Flow kept 73.0 / 74.1 = 98.5%% of its per-frame mAP@0.5 at K = 10; "
                       "box fusion here keeps %.1f%% of heavy-every-frame's at K = 10 (%s).\n"

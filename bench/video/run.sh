@@ -13,8 +13,12 @@
 #   FRAMES     frames per video [600]
 #   LINKS      link settings ["wifi 4g"]
 #   ROWS       rows to run, in this order ["light-only heavy-every-frame box-fusion-10
-#              box-fusion-5 box-fusion-30 trigger"]; box-fusion-K and key-track-K (key frames + tracking
-#              only: fusion-track merge_local = false) for any K >= 1
+#              box-fusion-5 box-fusion-30 trigger box-fusion-10-outage"]; box-fusion-K and
+#              key-track-K (key frames + tracking only: fusion-track merge_local = false) for
+#              any K >= 1; any row with "-outage" appended runs with the link cut mid-video
+#   OUTAGE_AT  the frame whose result cuts the link in an -outage row [200]
+#   OUTAGE_S   how long the link stays cut, seconds [10]: linkemu drops every packet both
+#              ways (TCP and the MQTT session stay up, as over a radio that lost its signal)
 #   ORDER      seed-major (every row of seed 1, then seed 2 ...) or row-major [seed-major]
 #   PI=0       skip the emulated Pi 3B+ run: light-only with [pipeline] emulate_slowdown =
 #              PI_SLOWDOWN [28.9] on PI_SEED [1] for PI_FRAMES [60] frames, the end's
@@ -60,7 +64,8 @@ py=/usr/bin/python3
 seeds=${SEEDS:-1 2 3}
 frames=${FRAMES:-600}
 links=${LINKS:-wifi 4g}
-rows=${ROWS:-light-only heavy-every-frame box-fusion-10 box-fusion-5 box-fusion-30 trigger}
+rows=${ROWS:-light-only heavy-every-frame box-fusion-10 box-fusion-5 box-fusion-30 trigger box-fusion-10-outage}
+outage_at=${OUTAGE_AT:-200} outage_s=${OUTAGE_S:-10}
 order=${ORDER:-seed-major}
 pi=${PI:-1}
 pi_slowdown=${PI_SLOWDOWN:-28.9} pi_seed=${PI_SEED:-1} pi_frames=${PI_FRAMES:-60}
@@ -102,6 +107,7 @@ row_mode() { # ROW -> "key_frames K"
     heavy-every-frame) echo "upstream 10 $heavy_rate" ;;
     heavy-every-frame-25hz) echo "upstream 10 25" ;;
     trigger) echo "trigger 10 25" ;;
+    *-outage) row_mode "${1%-outage}" ;;
     box-fusion-[0-9]*) echo "every ${1#box-fusion-} 25" ;;
     key-track-[0-9]*) echo "every ${1#key-track-} 25" ;; # fusion-track merge_local = false
     *) echo "unknown row $1" >&2; return 1 ;;
@@ -186,7 +192,8 @@ link_up() { # LINK RUNDIR
     ip netns exec $ns_end ip link set lo up
     ip netns exec $ns_edge ip link set lo up
     nice -n "$prio" $py "$linkemu" $ns_end $dev_end $addr_end $ns_edge $dev_edge $addr_edge \
-        --delay-ms "$delay" --jitter-ms "$jitter" >"$out/linkemu.out" 2>"$out/linkemu.log" &
+        --delay-ms "$delay" --jitter-ms "$jitter" --control "$out/linkctl.json" \
+        >"$out/linkemu.out" 2>"$out/linkemu.log" &
     echo $! >"$state/linkemu.pid"
     for _ in $(seq 50); do grep -q ready "$out/linkemu.out" 2>/dev/null && break; sleep 0.1; done
     grep -q ready "$out/linkemu.out" || { cat "$out/linkemu.log" >&2; return 1; }
@@ -306,6 +313,10 @@ CONF
         return 1
     fi
     local t0 pid lines=0 last=-1 still=0 t_first=0 polls=0
+    # an -outage row: the link is cut once the result of frame $outage_at is out, for
+    # $outage_s seconds (the times land in run.json)
+    local outage=none t_cut=0 t_restored=0
+    [[ $row == *-outage ]] && outage=pending
     t0=$(date +%s.%N)
     ip netns exec $ns_end nice -n "$prio" "$tierd" --config "$out/end.toml" 2>"$out/end.log" &
     pid=$!
@@ -314,7 +325,16 @@ CONF
         sleep 0.2
         lines=$([ -f "$out/results.jsonl" ] && wc -l <"$out/results.jsonl" || echo 0)
         [ "$t_first" = 0 ] && [ "$lines" -ge 1 ] && t_first=$(date +%s.%N)
-        [ "$lines" -ge "$n" ] && break
+        if [ "$outage" = pending ] && [ "$lines" -gt "$outage_at" ]; then
+            echo '{"loss": 1}' >"$out/linkctl.json"
+            kill -HUP "$(cat "$state/linkemu.pid")"
+            t_cut=$(date +%s.%N) outage=on
+        elif [ "$outage" = on ] && [ "$(echo "$(date +%s.%N) - $t_cut >= $outage_s" | bc)" = 1 ]; then
+            echo '{"loss": 0}' >"$out/linkctl.json"
+            kill -HUP "$(cat "$state/linkemu.pid")"
+            t_restored=$(date +%s.%N) outage=over
+        fi
+        [ "$lines" -ge "$n" ] && [ "$outage" != on ] && break
         polls=$((polls + 1))
         [ $((polls % 5)) = 0 ] || continue
         if ! kill -0 $pid 2>/dev/null; then
@@ -342,7 +362,8 @@ CONF
     cat >"$out/run.json" <<JSON
 {"row": "$row", "link": "$link", "seed": $seed, "frames": $n, "key_frames": "$mode", "k": $k,
  "emulate_slowdown": $slowdown, "rate_hz": $rate, "t_start": $t0, "t_first_result": $t_first, "t_end": $t1, "gt": "$vdir/gt.json",
- "offload_timeout_ms": $timeout_ms, "score_threshold": $score}
+ "offload_timeout_ms": $timeout_ms, "score_threshold": $score,
+ "outage": $([ "$outage" = none ] && echo null || echo "{\"at_frame\": $outage_at, \"seconds\": $outage_s, \"t_cut\": $t_cut, \"t_restored\": $t_restored}")}
 JSON
     touch "$out/done"
 }

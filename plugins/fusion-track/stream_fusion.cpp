@@ -135,6 +135,7 @@ StepResult StreamFusion::step(const cv::Mat &frame, int64_t frame_index,
 
     // 3. The upstream answer: none, expired, new, or the one being tracked.
     double decay = 1.0;
+    double unconfirmed = 1.0; // the score factor of local boxes no track confirms
     if (!upstream) {
         tracks_.clear();
         applied_sequence_.reset();
@@ -153,6 +154,9 @@ StepResult StreamFusion::step(const cv::Mat &frame, int64_t frame_index,
         decay = upstream->frame_index == frame_index
                     ? 1.0
                     : std::pow(0.5, std::max(0.0, upstream->age_ms) / options_.score_half_life_ms);
+        const double fresh =
+            std::pow(0.5, std::max(0.0, upstream->age_ms) / options_.unconfirmed_half_life_ms);
+        unconfirmed = 1.0 - (1.0 - options_.unconfirmed_local_factor) * fresh;
     }
     if (width > 0 && height > 0)
         std::erase_if(tracks_, [&](const Track &t) {
@@ -178,7 +182,10 @@ StepResult StreamFusion::step(const cv::Mat &frame, int64_t frame_index,
         t.box = mix(t.box, box_of(l), options_.local_weight);
         // Seen by the end's detector too: the track is confirmed, whatever its flow said.
         t.unsupported = 0;
-        const float score = std::max(static_cast<float>(t.score * decay), l.score);
+        const float score =
+            options_.blend_matched_scores
+                ? static_cast<float>(decay * t.score + (1.0 - decay) * l.score)
+                : std::max(static_cast<float>(t.score * decay), l.score);
         out.push_back(tierd_detection{t.box.x, t.box.y, t.box.width, t.box.height, t.class_id,
                                       score, t.id, upstream_flags(t)});
         track_merged[i] = local_merged[j] = true;
@@ -193,8 +200,10 @@ StepResult StreamFusion::step(const cv::Mat &frame, int64_t frame_index,
                                       upstream_flags(t)});
     }
     for (std::size_t j = 0; j < local.size(); ++j)
-        if (!local_merged[j])
+        if (!local_merged[j]) {
             out.push_back(local[j]);
+            out.back().score = static_cast<float>(out.back().score * unconfirmed);
+        }
     if (width > 0 && height > 0)
         for (tierd_detection &d : out) {
             const Box c = clip_box(box_of(d), width, height);

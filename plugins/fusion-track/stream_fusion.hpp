@@ -41,6 +41,13 @@ struct FusionOptions {
     float local_weight = 0.5f;        // weight of the local box in a merged box's position
     // A track's score is multiplied by this for each step in a row without its own points.
     double unsupported_factor = 0.7;
+    // A local box no tracked upstream box confirms: its score is multiplied by this while
+    // the answer is fresh, rising back to 1 with the answer's age (half-life
+    // unconfirmed_half_life_ms): the upstream detector looked there and found nothing, but
+    // an object may have entered since.
+    double unconfirmed_local_factor = 1.0;
+    double unconfirmed_half_life_ms = 1000;
+    bool blend_matched_scores = false;
     FlowOptions flow;
     BoxMotionOptions motion;
 };

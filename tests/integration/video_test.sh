@@ -104,6 +104,8 @@ for r in rows:
     for d in r["detections"]:
         x, y, w, h = d["bbox"]
         assert w > 0 and h > 0 and 1 <= d["category_id"] <= 10 and 0 <= d["score"] <= 1, d
+# fusion-track's fuse_frame() ran for every frame, and its time is in the result
+assert all(r["timing_ms"].get("fuse", -1) >= 0 for r in rows), rows[0]["timing_ms"]
 key = sum(r["video"]["key_frame"] for r in rows)
 fed = sum("upstream" in r["video"] for r in rows)
 light = sum(r["video"]["light_only"] for r in rows)
