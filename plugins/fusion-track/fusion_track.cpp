@@ -81,13 +81,10 @@ class FusionTrack {
         tierd::key_double("local_weight", "0.5", 0, 1,
                           "weight of the local box in the position of a merged box (0: the "
                           "tracked upstream box)"),
-        tierd::key_double("unconfirmed_local_factor", "1", 0, 1,
+        tierd::key_double("unconfirmed_local_factor", "0.5", 0, 1,
                           "a local box no tracked upstream box confirms has its score "
-                          "multiplied by this while the answer is fresh (1: left as it is)"),
-        tierd::key_double("unconfirmed_half_life_ms", "1000", 1, 1e7,
-                          "the factor above rises back to 1 with the answer's age, halving "
-                          "its distance to 1 every this many ms"),
-        tierd::key_bool("blend_matched_scores", "false", "experiment"),
+                          "multiplied by this while the answer is fresh, back towards 1 as "
+                          "it ages (score_half_life_ms); 1 leaves local boxes as they are"),
         tierd::key_double("flow_scale", "1", 0.1, 1,
                           "optical flow runs on frames resized by this factor"),
         tierd::key_int("max_points", "300", 16, 20000,
@@ -228,8 +225,6 @@ class FusionTrack {
         o.max_age_ms = config.get_double("max_age_ms");
         o.local_weight = static_cast<float>(config.get_double("local_weight"));
         o.unconfirmed_local_factor = config.get_double("unconfirmed_local_factor");
-        o.unconfirmed_half_life_ms = config.get_double("unconfirmed_half_life_ms");
-        o.blend_matched_scores = config.get_bool("blend_matched_scores");
         o.flow.scale = config.get_double("flow_scale");
         o.flow.max_points = static_cast<int>(config.get_int("max_points"));
         o.flow.window_px = static_cast<int>(config.get_int("flow_window_px"));

@@ -13,9 +13,11 @@
 //      light only;
 //   4. tracks and local boxes of the same class overlapping by >= iou_threshold become one
 //      box (position: the tracked box, mixed with the local one by local_weight, and kept
-//      as the track's new position; score: the larger); unmatched tracks stay with their
-//      score decayed by age (half-life), unmatched local boxes stay as they are; tracks that
-//      left the image are dropped.
+//      as the track's new position; score: the two detectors' scores weighted by the
+//      answer's freshness f = 0.5^(age / half-life): f x upstream + (1 - f) x local);
+//      unmatched tracks stay with f x their score; unmatched local boxes stay with their
+//      score x (1 - (1 - unconfirmed_local_factor) x f); tracks that left the image are
+//      dropped.
 //
 // Not thread-safe: one stream's frames are fused one at a time (the host's contract).
 #pragma once
@@ -42,12 +44,9 @@ struct FusionOptions {
     // A track's score is multiplied by this for each step in a row without its own points.
     double unsupported_factor = 0.7;
     // A local box no tracked upstream box confirms: its score is multiplied by this while
-    // the answer is fresh, rising back to 1 with the answer's age (half-life
-    // unconfirmed_half_life_ms): the upstream detector looked there and found nothing, but
-    // an object may have entered since.
-    double unconfirmed_local_factor = 1.0;
-    double unconfirmed_half_life_ms = 1000;
-    bool blend_matched_scores = false;
+    // the answer is fresh, rising back to 1 as the answer ages (same half-life): the
+    // upstream detector looked there and found nothing, but an object may have come since.
+    double unconfirmed_local_factor = 0.5;
     FlowOptions flow;
     BoxMotionOptions motion;
 };

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
@@ -318,6 +319,40 @@ TEST_F(FusionTrack, AnAnswerOlderThanMaxAgeIsDropped) {
             EXPECT_TRUE(boxes().empty()) << "frame " << n << ": an expired answer's boxes";
     }
     EXPECT_EQ(inst.host().counters["frames_answer_expired"], 4.0);
+}
+
+// Scores: a box both detectors found takes the upstream score while the answer is fresh
+// and the local one as it ages; a local box the upstream answer does not confirm is
+// discounted while that answer is fresh (the heavy detector looked there and saw nothing).
+TEST_F(FusionTrack, ScoresFollowTheAnswersFreshness) {
+    Instance inst(d_, {{"score_half_life_ms", "400"}, {"unconfirmed_local_factor", "0.5"}});
+    ASSERT_EQ(inst.create_rc(), TIERD_OK) << inst.host().last_error;
+    const tierd_detection heavy{100, 100, 60, 60, 3, 0.9f, -1, 0};
+    const std::vector<tierd_detection> local = {
+        tierd_detection{102, 101, 60, 60, 3, 0.3f, -1, 0},  // the same object
+        tierd_detection{400, 200, 50, 50, 5, 0.8f, -1, 0}}; // only the end sees it
+    auto score_of = [&](int32_t class_id) {
+        for (const tierd_detection &d : boxes())
+            if (d.class_id == class_id)
+                return static_cast<double>(d.score);
+        return -1.0;
+    };
+    // The same image every frame: nothing moves, only the answer's age changes.
+    for (int64_t n = 0; n < 3; ++n) {
+        const double age_ms = 400.0 * static_cast<double>(n); // 0, 1 and 2 half-lives
+        ASSERT_EQ(fuse_frame(inst, "cam", 10 + n, 0, local, Upstream{10, age_ms, 1, {heavy}}),
+                  TIERD_OK);
+        ASSERT_EQ(boxes().size(), 2u) << "frame " << n;
+        // An answer about this very frame is not stale (its round trip is no motion).
+        const double fresh = n == 0 ? 1.0 : std::pow(0.5, static_cast<double>(n));
+        EXPECT_NEAR(score_of(3), fresh * 0.9 + (1.0 - fresh) * 0.3, 1e-5) << "frame " << n;
+        const double unconfirmed = 1.0 - 0.5 * std::pow(0.5, static_cast<double>(n));
+        EXPECT_NEAR(score_of(5), 0.8 * unconfirmed, 1e-5) << "frame " << n;
+    }
+    // No answer: the end's own boxes as they are.
+    ASSERT_EQ(fuse_frame(inst, "cam", 13, 0, local, std::nullopt), TIERD_OK);
+    EXPECT_NEAR(score_of(3), 0.3, 1e-6);
+    EXPECT_NEAR(score_of(5), 0.8, 1e-6);
 }
 
 TEST_F(FusionTrack, ABufferTooSmallGetsTheBestBoxes) {
