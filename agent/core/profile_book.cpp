@@ -2,6 +2,8 @@
 
 #include "agent/common/untrusted_json.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 
 namespace tierd {
@@ -11,6 +13,11 @@ namespace {
 constexpr double kScaleAlpha = 0.1;    // EWMA weight of one observation
 constexpr double kScaleMove = 0.10;    // re-plan when the factor moved this much
 constexpr double kScaleBounds = 100.0; // ignore observations off by more than this
+// A factor no observation confirms relaxes towards 1 from this long after the last one,
+// with this half-life; combined() looks at most once per kRelaxCheckNs.
+constexpr std::uint64_t kRelaxAfterNs = 5'000'000'000ULL;
+constexpr double kRelaxHalfLifeNs = 20e9;
+constexpr std::uint64_t kRelaxCheckNs = 1'000'000'000ULL;
 
 // A present key must be a number (json::value() throws on anything else, null included);
 // an absent one is read as its default.
@@ -48,6 +55,14 @@ std::string profile_document_error(const nlohmann::json &doc) {
     return "";
 }
 
+ProfileBook::ProfileBook(std::string own_device, Clock clock)
+    : clock_(clock ? std::move(clock) : Clock([] {
+          return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                std::chrono::steady_clock::now().time_since_epoch())
+                                                .count());
+      })),
+      own_device_(std::move(own_device)) {}
+
 void ProfileBook::set_own(nlohmann::json profile) {
     own_ = std::move(profile);
     scales_.erase(""); // a fresh measurement
@@ -77,6 +92,7 @@ void ProfileBook::observe(const std::string &device, const std::string &model, d
     Scale &s = scales_[device == own_device_ ? std::string() : device];
     s.ewma = s.seen ? s.ewma + kScaleAlpha * (ratio - s.ewma) : ratio;
     s.seen = true;
+    s.observed_ns = s.relaxed_ns = clock_();
     if (std::abs(s.ewma - s.applied) > kScaleMove * s.applied) {
         s.applied = s.ewma;
         changed();
@@ -125,7 +141,30 @@ void ProfileBook::set_online(const std::map<std::string, std::string> &online_ro
     changed();
 }
 
+void ProfileBook::relax(std::uint64_t now_ns) {
+    for (auto &[device, s] : scales_) {
+        const std::uint64_t from = std::max(s.observed_ns + kRelaxAfterNs, s.relaxed_ns);
+        if (now_ns <= from)
+            continue;
+        s.ewma = 1.0 + (s.ewma - 1.0) * std::pow(0.5, static_cast<double>(now_ns - from) /
+                                                           kRelaxHalfLifeNs);
+        s.relaxed_ns = now_ns;
+        if (std::abs(s.ewma - s.applied) > kScaleMove * s.applied) {
+            s.applied = s.ewma;
+            changed();
+        }
+    }
+}
+
 std::pair<const std::string *, std::uint64_t> ProfileBook::combined() {
+    // Called for every decision: the relaxation is looked at once a second.
+    if (!scales_.empty()) {
+        const std::uint64_t now = clock_();
+        if (now - relax_checked_ns_ >= kRelaxCheckNs) {
+            relax_checked_ns_ = now;
+            relax(now);
+        }
+    }
     if (dirty_) {
         dirty_ = false;
         auto factor = [this](const std::string &device) {

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 
@@ -22,7 +23,9 @@ std::string profile_document_error(const nlohmann::json &doc);
 
 class ProfileBook {
   public:
-    explicit ProfileBook(std::string own_device) : own_device_(std::move(own_device)) {}
+    // A monotonic clock in ns (tests pass their own; the default is steady_clock).
+    using Clock = std::function<std::uint64_t()>;
+    explicit ProfileBook(std::string own_device, Clock clock = {});
 
     // This agent's profile (a profile_models() document).
     void set_own(nlohmann::json profile);
@@ -44,6 +47,12 @@ class ProfileBook {
     // seen / profiled time; once it moves more than 10% from the factor in use, the
     // combined profile is scaled by it (all of that device's times), so the scheduler
     // follows a device that is slower or busier than when it was profiled.
+    //
+    // A factor nothing confirms relaxes towards 1 (the profile as measured): from 5 s
+    // after a device's last observation it halves its distance to 1 every 20 s. Why: a
+    // device the scheduler stopped using because one stall made it look slow is never
+    // observed again, so its factor would stay wrong for good; relaxed, the device is
+    // tried again, and its next observations say whether it really is slower.
     void observe(const std::string &device, const std::string &model, double ms);
 
     // Who is in the book: {"own": bool, "remote": {device: tier}, "scale": {device:
@@ -52,6 +61,7 @@ class ProfileBook {
 
   private:
     void changed() { dirty_ = true; }
+    void relax(std::uint64_t now_ns);
     const nlohmann::json *profile_of(const std::string &device) const;
     static nlohmann::json scaled(const nlohmann::json &profile, double factor);
 
@@ -59,7 +69,11 @@ class ProfileBook {
         double ewma = 1.0;    // seen / profiled
         double applied = 1.0; // the factor the combined document uses
         bool seen = false;
+        std::uint64_t observed_ns = 0; // the last observation
+        std::uint64_t relaxed_ns = 0;  // relaxed up to this time
     };
+    Clock clock_;
+    std::uint64_t relax_checked_ns_ = 0;
     std::map<std::string, Scale> scales_; // "" = this agent
 
     std::string own_device_;

@@ -139,4 +139,37 @@ TEST(ProfileBook, ObservedComputeTimesScaleTheProfile) {
     EXPECT_FALSE(nlohmann::json::parse(*book.combined().first)["end"].contains("scale"));
 }
 
+// A factor nothing confirms any more (the scheduler stopped using the device after one
+// stall made it look slow) relaxes back towards the profile, so the device is tried again.
+TEST(ProfileBook, AnUnconfirmedFactorRelaxesTowardsTheProfile) {
+    std::uint64_t now = 1'000'000'000ULL;
+    ProfileBook book("end-1", [&] { return now; });
+    nlohmann::json own = profile("end-1", "end");
+    own["models"] = {{{"name", "m"}, {"full_ms", 10.0}}};
+    book.set_own(own);
+    auto scale = [&] {
+        const auto doc = nlohmann::json::parse(*book.combined().first);
+        return doc["end"].value("scale", 1.0);
+    };
+    for (int i = 0; i < 40; ++i)
+        book.observe("", "m", 30.0); // three times the profile
+    EXPECT_NEAR(scale(), 3.0, 0.3);
+    now += 4'000'000'000ULL; // within 5 s of the last observation: kept
+    EXPECT_NEAR(scale(), 3.0, 0.3);
+    now += 21'000'000'000ULL; // 20 s past those 5 s: half way back
+    EXPECT_NEAR(scale(), 2.0, 0.25);
+    now += 100'000'000'000ULL;
+    EXPECT_LT(scale(), 1.2);
+    // Observed again: the device's real speed wins at once.
+    for (int i = 0; i < 40; ++i)
+        book.observe("", "m", 30.0);
+    EXPECT_NEAR(scale(), 3.0, 0.3);
+    // A device observed all along does not relax.
+    for (int i = 0; i < 60; ++i) {
+        now += 1'000'000'000ULL;
+        book.observe("", "m", 30.0);
+    }
+    EXPECT_NEAR(scale(), 3.0, 0.3);
+}
+
 } // namespace
