@@ -95,6 +95,10 @@ bool OffloadClient::can_send(tierd_tier tier) const {
     return upstream_.send && upstream_.online && upstream_.online(tier);
 }
 
+bool OffloadClient::answering(tierd_tier tier) const {
+    return can_send(tier) && !link(tier).estimate(uv_hrtime()).degraded;
+}
+
 void OffloadClient::start() {
     if (started_)
         return;

@@ -127,6 +127,9 @@ class OffloadClient {
     const Upstream &upstream() const { return upstream_; }
     // An agent of `tier` is online and a request could be sent.
     bool can_send(tierd_tier tier) const;
+    // can_send(), and the link to `tier` is not degraded (timeouts in a row: a link cut
+    // that the MQTT connection has not noticed yet).
+    bool answering(tierd_tier tier) const;
 
     // Initialises the timers; call once before anything else is sent.
     void start();

@@ -547,9 +547,10 @@ void Pipeline::pump_stream(VideoStream &stream) {
         // frames after this one.
         task->have_upstream_view = stream.upstream_for(uv_hrtime(), task->task.frame_index,
                                                        task->upstream_seen, task->upstream_view);
-        // An answer from a tier that is no longer reachable is not handed on: the end goes
-        // on with its own detector, and the result says so (video.light_only).
-        if (task->have_upstream_view && !offload_.can_send(task->upstream_view.tier)) {
+        // An answer from a tier that is no longer reachable (offline, or its link degraded
+        // by timeouts in a row) is not handed on: the end goes on with its own detector,
+        // and the result says so (video.light_only, video.unreachable).
+        if (task->have_upstream_view && !offload_.answering(task->upstream_view.tier)) {
             task->have_upstream_view = false;
             task->upstream_unreachable = true;
         }

@@ -9,6 +9,10 @@
 #                       well as the light detector alone on the same clip
 #   edge_lost           the edge is killed mid-clip: every frame still gets its result
 #                       (light-only from then on, and each says so), none lost or repeated
+#   edge_frozen         the edge stops answering mid-clip but stays connected (SIGSTOP: a
+#                       link cut the MQTT connection has not noticed): once the key frames
+#                       time out in a row the results say "unreachable", light-only, none
+#                       lost or repeated
 set -euo pipefail
 case_name=$1 tierd=$2
 . "$3"
@@ -59,7 +63,7 @@ rate_hz = 25
 [results]
 jsonl = "$work/results-$1.jsonl"
 [offload]
-timeout_ms = 4000
+timeout_ms = ${end_timeout_ms:-4000}
 [plugins]
 scheduler = "scheduler-mo"
 preclassifier = ""
@@ -156,6 +160,25 @@ after = rows[first:]
 assert all(r["video"]["light_only"] and "upstream" not in r["video"] for r in after), \
     [r["frame"] for r in after if not r["video"]["light_only"]]
 assert len(after) >= 15, f"the end noticed only at frame {first}"
+PY
+    ;;
+edge_frozen)
+    start_edge
+    freeze_edge() { kill -STOP "$EDGE_PID"; }
+    end_timeout_ms=600 # three key frames (every 10 frames, 0.4 s) time out within ~2 s
+    run_end frozen every freeze_edge
+    kill -CONT "$EDGE_PID"
+    read -r key fed light < <(check_results frozen)
+    $py - "$work/results-frozen.jsonl" <<'PY' || fail "frozen: unreachable frames"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert any("upstream" in r["video"] for r in rows[:25]), "no answer before the edge froze"
+first = next((i for i, r in enumerate(rows) if r["video"].get("unreachable")), None)
+assert first is not None, "no result says the upstream is unreachable"
+assert first >= 25, f"frame {first} said unreachable before the edge froze"
+bad = [r["frame"] for r in rows[first:] if not r["video"]["light_only"] or "upstream" in r["video"]]
+assert not bad, f"fused with the frozen edge's answers after it was found unreachable: {bad}"
+assert len(rows) - first >= 10, f"the end noticed only at frame {first}"
 PY
     ;;
 *)
