@@ -70,6 +70,9 @@ struct MqttConfig {
     std::string tls_key_file;
     std::int64_t reconnect_min_ms = 500;
     std::int64_t reconnect_max_ms = 30000;
+    // How long sent data may stay unacknowledged before the connection counts as lost
+    // (TCP_USER_TIMEOUT); 0 = the kernel's default (retransmissions for ~15 minutes).
+    std::int64_t tcp_user_timeout_ms = 0;
     // While connection attempts keep failing the same way, how often the log says so
     // again (with the count of failed attempts); the first failure is logged at once.
     std::int64_t failure_reminder_s = 30;

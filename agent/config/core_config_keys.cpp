@@ -269,6 +269,13 @@ std::vector<CoreConfigSection> build_sections() {
             "reconnect_max_ms",
             "Maximum reconnect back-off in milliseconds; at least reconnect_min_ms.")
             .range(10, 600000));
+    add(key<&Config::mqtt, &MqttConfig::tcp_user_timeout_ms>(
+            "tcp_user_timeout_ms",
+            "How long data sent to the broker may stay unacknowledged before the connection "
+            "counts as lost and is made again (TCP_USER_TIMEOUT), in milliseconds; 0 = the "
+            "kernel's default (it retransmits, backing off, for about 15 minutes). A link "
+            "cut then ends in a reconnect, which is quick once the link is back.")
+            .range(0, 600000));
     add(key<&Config::mqtt, &MqttConfig::failure_reminder_s>(
             "failure_reminder_s",
             "While connection attempts keep failing the same way, the log repeats it at most "

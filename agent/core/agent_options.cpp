@@ -37,6 +37,7 @@ AgentOptions derive_agent_options(const Config &config) {
     options.mqtt.keepalive_s = config.mqtt.keepalive_s;
     options.mqtt.reconnect_min_ms = static_cast<int>(config.mqtt.reconnect_min_ms);
     options.mqtt.reconnect_max_ms = static_cast<int>(config.mqtt.reconnect_max_ms);
+    options.mqtt.tcp_user_timeout_ms = static_cast<int>(config.mqtt.tcp_user_timeout_ms);
     options.mqtt.failure_reminder_ms = static_cast<int>(config.mqtt.failure_reminder_s * 1000);
     options.mqtt.username = config.mqtt.username;
     options.mqtt.password = config.mqtt.password;
@@ -62,6 +63,7 @@ bool needs_new_mqtt_session(const AgentOptions &a, const AgentOptions &b) {
            x.tls_cert_file != y.tls_cert_file || x.tls_key_file != y.tls_key_file ||
            x.reconnect_min_ms != y.reconnect_min_ms || x.reconnect_max_ms != y.reconnect_max_ms ||
            x.failure_reminder_ms != y.failure_reminder_ms ||
+           x.tcp_user_timeout_ms != y.tcp_user_timeout_ms ||
            a.identity.device_id != b.identity.device_id || a.identity.role != b.identity.role ||
            a.groups != b.groups;
 }

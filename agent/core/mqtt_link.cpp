@@ -5,6 +5,8 @@
 
 #include <mqtt_protocol.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <spdlog/fmt/fmt.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
@@ -12,6 +14,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <random>
 #include <stdexcept>
@@ -313,6 +316,15 @@ void MqttLink::watch_socket() {
     if (polling_ && polled_fd_ != fd)
         unwatch_socket();
     if (!polling_) {
+        // Data unacknowledged this long ends the connection (then it is made again): a
+        // cut link is noticed in that time, and a new connection is not held back by
+        // the old one's retransmission back-off once the link returns.
+        if (options_.tcp_user_timeout_ms > 0) {
+            const unsigned int timeout = static_cast<unsigned int>(options_.tcp_user_timeout_ms);
+            if (setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout, sizeof timeout) != 0)
+                spdlog::warn("mqtt: TCP_USER_TIMEOUT {} ms not set: {}", timeout,
+                             std::strerror(errno));
+        }
         uv_poll_init_socket(loop_, &poll_, fd);
         poll_.data = this;
         polling_ = true;

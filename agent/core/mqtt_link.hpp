@@ -43,6 +43,8 @@ struct MqttLinkOptions {
     int keepalive_s = 30;
     int reconnect_min_ms = 500;
     int reconnect_max_ms = 30000;
+    // TCP_USER_TIMEOUT set on each connection's socket (ms); 0 = left at the kernel's.
+    int tcp_user_timeout_ms = 0;
     // Credentials and TLS; empty = not used. The password is never logged.
     std::string username;
     std::string password;

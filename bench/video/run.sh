@@ -36,6 +36,7 @@
 #                  --json bench/results/video.json --png bench/results/video.png
 #                  --notes bench/video/notes.md
 #   TIMEOUT_MS the end's [offload] timeout_ms [2000]
+#   TCP_USER_TIMEOUT_MS  the end's [mqtt] tcp_user_timeout_ms [the agent's default]
 #   SCORE_THRESHOLD  inference-opencv's score_threshold on the end and the edge [0.05]: COCO
 #              mAP wants the low-scored boxes too (docs/detectors.md measured with 0.05);
 #              the plugin's default is 0.3
@@ -73,6 +74,7 @@ pi_workers=${PI_WORKERS:-1}
 build=$top/${BUILD:-build}
 prio=${NICE:--10}
 timeout_ms=${TIMEOUT_MS:-2000}
+tcp_user_timeout=${TCP_USER_TIMEOUT_MS:-}
 heavy_rate=${HEAVY_RATE_HZ:-8}
 score=${SCORE_THRESHOLD:-0.05}
 manifest=$top/models/manifest.toml
@@ -172,7 +174,7 @@ echo $! >"$state/load.pid"
     echo "cores $(nproc)"
     echo "kernel $(uname -r)"
     echo "started $(date -u +%FT%TZ)"
-    echo "command SEEDS=\"$seeds\" FRAMES=$frames LINKS=\"$links\" ROWS=\"$rows\" PI=$pi HEAVY_RATE_HZ=$heavy_rate SCORE_THRESHOLD=$score TIMEOUT_MS=$timeout_ms NICE=$prio bench/video/run.sh"
+    echo "command SEEDS=\"$seeds\" FRAMES=$frames LINKS=\"$links\" ROWS=\"$rows\" PI=$pi HEAVY_RATE_HZ=$heavy_rate SCORE_THRESHOLD=$score TIMEOUT_MS=$timeout_ms${tcp_user_timeout:+ TCP_USER_TIMEOUT_MS=$tcp_user_timeout} NICE=$prio bench/video/run.sh"
 } >>"$work/machine.txt"
 
 # ---- videos (deterministic per seed; kept in the work directory)
@@ -277,6 +279,7 @@ role = "end"
 [mqtt]
 host = "$addr_edge"
 port = $port
+${tcp_user_timeout:+tcp_user_timeout_ms = $tcp_user_timeout}
 [hal]
 profile = "raspberry-pi-3b-plus"
 [source]
@@ -362,7 +365,7 @@ CONF
     cat >"$out/run.json" <<JSON
 {"row": "$row", "link": "$link", "seed": $seed, "frames": $n, "key_frames": "$mode", "k": $k,
  "emulate_slowdown": $slowdown, "rate_hz": $rate, "t_start": $t0, "t_first_result": $t_first, "t_end": $t1, "gt": "$vdir/gt.json",
- "offload_timeout_ms": $timeout_ms, "score_threshold": $score,
+ "offload_timeout_ms": $timeout_ms, "score_threshold": $score, "tcp_user_timeout_ms": ${tcp_user_timeout:-null},
  "outage": $([ "$outage" = none ] && echo null || echo "{\"at_frame\": $outage_at, \"seconds\": $outage_s, \"t_cut\": $t_cut, \"t_restored\": $t_restored}")}
 JSON
     touch "$out/done"

@@ -5,7 +5,11 @@
 #include "tests/mqtt/mqtt_test_support.hpp"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
+#include <filesystem>
 #include <memory>
 #include <regex>
 #include <sstream>
@@ -55,6 +59,56 @@ class MqttLinkTest : public ::testing::Test {
 
     uv_loop_t loop_{};
 };
+
+// The TCP_USER_TIMEOUT (ms) of this process's sockets connected to 127.0.0.1:`port`, as
+// the kernel reports it; -1 for each that cannot be read.
+std::vector<int> user_timeouts_of_sockets_to(int port) {
+    std::vector<int> found;
+    for (const auto &entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+        int fd = -1;
+        try {
+            fd = std::stoi(entry.path().filename().string());
+        } catch (const std::exception &) {
+            continue;
+        }
+        sockaddr_in peer{};
+        socklen_t length = sizeof peer;
+        if (getpeername(fd, reinterpret_cast<sockaddr *>(&peer), &length) != 0 ||
+            peer.sin_family != AF_INET || ntohs(peer.sin_port) != port)
+            continue;
+        unsigned int timeout = 0;
+        socklen_t size = sizeof timeout;
+        found.push_back(getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout, &size) == 0
+                            ? static_cast<int>(timeout)
+                            : -1);
+    }
+    return found;
+}
+
+// mqtt.tcp_user_timeout_ms reaches the connection's socket (a cut link then ends the
+// connection in that time instead of TCP's ~15 minutes of retransmissions).
+TEST_F(MqttLinkTest, TcpUserTimeoutIsSetOnTheConnection) {
+    Broker broker;
+    ASSERT_TRUE(broker.start());
+    MqttLinkOptions o = options("127.0.0.1", broker.port(), "timeout");
+    o.tcp_user_timeout_ms = 4321;
+    MqttLink link(&loop_, o);
+    bool connected = false;
+    link.on_connected = [&] { connected = true; };
+    link.start();
+    ASSERT_TRUE(run_until(&loop_, [&] { return connected; }));
+    EXPECT_EQ(user_timeouts_of_sockets_to(broker.port()), std::vector<int>{4321});
+    stop(link);
+
+    // 0 leaves the kernel's default (0 there too: no bound).
+    MqttLink plain(&loop_, options("127.0.0.1", broker.port(), "plain"));
+    connected = false;
+    plain.on_connected = [&] { connected = true; };
+    plain.start();
+    ASSERT_TRUE(run_until(&loop_, [&] { return connected; }));
+    EXPECT_EQ(user_timeouts_of_sockets_to(broker.port()), std::vector<int>{0});
+    stop(plain);
+}
 
 TEST_F(MqttLinkTest, ConnectsByNameAndDeliversWhatWasPublishedWhileConnecting) {
     Broker broker;
