@@ -3,8 +3,8 @@
 // by frame, and merged with the end's own boxes of each frame.
 //
 // Per frame (step(), in frame order):
-//   1. the motion from the previous frame is measured (FrameFlow, which also keeps the last
-//      flow.cached_frames frames, downscaled and gray);
+//   1. the motion of the tracks from the previous frame is measured (FrameFlow, which also
+//      keeps the last flow.cached_frames frames, downscaled and gray);
 //   2. the boxes tracked so far move with it;
 //   3. a new upstream answer (its sequence changed) about key frame k replaces them: its
 //      boxes are tracked from k through the cached frames to this frame (track ids carry
@@ -108,7 +108,7 @@ class StreamFusion {
     FrameFlow flow_;
     std::vector<Track> tracks_;
     std::optional<uint64_t> applied_sequence_;
-    std::vector<Box> previous_boxes_; // the last frame's output: where the flow seeds points
+    std::vector<Box> seed_boxes_; // where the flow seeds points: the tracks, best first
     int64_t last_frame_ = -1;
     int32_t next_track_id_ = 0;
 };
