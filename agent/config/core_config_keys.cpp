@@ -273,8 +273,9 @@ std::vector<CoreConfigSection> build_sections() {
             "tcp_user_timeout_ms",
             "How long data sent to the broker may stay unacknowledged before the connection "
             "counts as lost and is made again (TCP_USER_TIMEOUT), in milliseconds; 0 = the "
-            "kernel's default (it retransmits, backing off, for about 15 minutes). A link "
-            "cut then ends in a reconnect, which is quick once the link is back.")
+            "kernel's default (it retransmits, backing off, for about 15 minutes, and data "
+            "sent meanwhile waits behind). A link cut then ends in a reconnect, which is "
+            "quick once the link is back.")
             .range(0, 600000));
     add(key<&Config::mqtt, &MqttConfig::failure_reminder_s>(
             "failure_reminder_s",
