@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # CI's sanitizer step (docs/fuzzing.md): builds build-asan with clang, ASan + UBSan on
 # everything (TIERD_FUZZ=ON), runs the whole ctest suite under them, then fuzzes each
-# libFuzzer harness for FUZZ_SECONDS (default 30; 0 skips) two at a time. Any sanitizer
+# libFuzzer harness for FUZZ_SECONDS (default 20; 0 skips) two at a time. Any sanitizer
 # report, failed test or fuzzer crash fails the step; a crash leaves its input under
 # build-asan/fuzz-artifacts/<harness>/ (add it to fuzz/regressions/<harness>/).
 # ASAN_CTEST_ARGS adds ctest arguments (e.g. "-LE slow" to leave a label out).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${TIERD_ASAN_BUILD_DIR:-$top/build-asan}
-fuzz_seconds=${FUZZ_SECONDS:-30}
+fuzz_seconds=${FUZZ_SECONDS:-20}
 jobs=${JOBS:-2}
 
 "$top/scripts/install-deps.sh" # clang and libclang-rt-14-dev are on its list

@@ -9,7 +9,7 @@
 #      TIERD_TEST_PACKAGES=0 skips it.
 #   2. The whole ctest suite (unit tests, and integration tests against a real broker and
 #      real agents) under AddressSanitizer + UBSan in build-asan (clang), then each
-#      libFuzzer harness for FUZZ_SECONDS (default 30): scripts/test-sanitizers.sh,
+#      libFuzzer harness for FUZZ_SECONDS (default 20): scripts/test-sanitizers.sh,
 #      docs/fuzzing.md. TIERD_TEST_SANITIZERS=0 skips it.
 #   3. Only with TIERD_TEST_GCC=1 (or when step 2 is skipped): the suite again in build/
 #      (gcc, RelWithDebInfo, warnings as errors). CI leaves it out: a second build of
