@@ -2,6 +2,8 @@
 // status and the messages, and readers for what it wrote (gt.json, frames, label maps).
 #pragma once
 
+#include "tests/support/program_run.hpp"
+
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
 
@@ -12,19 +14,10 @@
 
 namespace tierd::videogen_test {
 
-// A fresh folder under /tmp, removed with everything in it by the destructor.
-struct TempDir {
-    TempDir();
-    ~TempDir();
-    TempDir(const TempDir &) = delete;
-    TempDir &operator=(const TempDir &) = delete;
-    std::filesystem::path path;
-};
-
-struct RunResult {
-    int exit_status = -1; // -1: did not exit normally
-    std::string out, err;
-};
+// A fresh folder under /tmp (removed by its destructor) and a finished run's exit status
+// and messages: tests/support/program_run.hpp.
+using test_support::TempDir;
+using RunResult = test_support::ProgramRun;
 
 // Runs tierd-videogen with `args` (no shell: each element is one argument): the one this
 // build made, or the one $TIERD_VIDEOGEN names (to run these tests against another build).
@@ -35,7 +28,7 @@ RunResult run_videogen(const std::vector<std::string> &args);
 RunResult generate(const std::filesystem::path &out, unsigned seed, int frames,
                    const std::vector<std::string> &extra = {});
 
-std::string read_bytes(const std::filesystem::path &path);
+using test_support::read_bytes;
 nlohmann::json read_json(const std::filesystem::path &path);
 
 // Every frame of a video, decoded by OpenCV's ffmpeg backend.
