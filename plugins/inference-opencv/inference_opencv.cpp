@@ -9,12 +9,18 @@
 // per caller running at that moment, loaded again from the file on first need — and
 // each call borrows one. int8 models (quantized once, at create) and split sub-models
 // take one caller at a time.
+//
+// adapt = "recalibrate": float classifiers adapt to the inputs they see, without labels
+// (online_recalibration.hpp, docs/adaptation.md); the adapted nets replace a model's pool
+// make-before-break, so a call holds the pool it started with (Lease keeps it alive).
 #include <tierd/plugin.hpp>
 #include <tierd/plugin_opencv.hpp>
 
 #include "calibration.hpp"
+#include "channel_recalibration.hpp"
 #include "detection_decoder.hpp"
 #include "model_manifest.hpp"
+#include "online_recalibration.hpp"
 
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
@@ -23,6 +29,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <condition_variable>
 #include <fstream>
@@ -47,6 +54,7 @@ class InferenceOpenCV {
 
     static constexpr const char *const backends[] = {"cpu", "opencl", "cuda", nullptr};
     static constexpr const char *const precisions[] = {"fp32", "int8", nullptr};
+    static constexpr const char *const adapt_modes[] = {"off", "recalibrate", nullptr};
     static constexpr tierd_config_key config_keys[] = {
         tierd::key_path("model", "",
                         "model file for cv::dnn::readNet; \"\" = none (or use manifest)",
@@ -90,6 +98,19 @@ class InferenceOpenCV {
         tierd::key_int("max_detections", "100", 1, 10000,
                        "detectors: at most this many boxes per image, best first (and no "
                        "more than the host's buffer holds)"),
+        tierd::key_enum("adapt", "off", adapt_modes,
+                        "recalibrate: float classifiers adapt to their recent inputs without "
+                        "labels (BatchNorm re-estimation; docs/adaptation.md)"),
+        tierd::key_int("adapt_samples", "256", 8, 100000,
+                       "adapt: inputs per adaptation (the most recent ones)"),
+        tierd::key_int("adapt_interval_ms", "10000", 0, 86400000,
+                       "adapt: at least this long between two adaptations"),
+        tierd::key_path("adapt_source", "",
+                        "adapt: IDX file of clean images the model was trained on (the "
+                        "reference statistics); \"\" = the manifest's dataset_dir/"
+                        "train-images-idx3-ubyte.gz",
+                        TIERD_CONFIG_MUST_EXIST),
+        tierd::key_int("adapt_source_images", "1000", 16, 60000, "adapt: how many of those images"),
     };
 
     InferenceOpenCV(tierd::Host host, const tierd::Config &config) : host_(host) {
@@ -148,6 +169,8 @@ class InferenceOpenCV {
             throw tierd::Error(TIERD_ECONFIG, "default_model '" + wanted + "' is not loaded");
         backend_ = backend;
         describe_ = make_description();
+        if (config.get_string("adapt") == "recalibrate")
+            start_adaptation(config);
     }
 
     // ABI 1.2: the models served and their cut points (static after create()).
@@ -267,13 +290,16 @@ class InferenceOpenCV {
         Loaded &chosen = loaded_[static_cast<size_t>(index)];
         if (chosen.detector)
             return detect(tasks, count, chosen, outs);
-        NetPool::Lease lease = chosen.pool->acquire();
+        NetPool::Lease lease = pool_of(chosen)->acquire();
         Replica &r = *lease;
         const Input &in = chosen.input;
         r.inputs.resize(count);
         for (uint32_t i = 0; i < count; ++i)
             if (int rc = to_input(tasks[i]->image, in, r.inputs[i]); rc != TIERD_OK)
                 return rc;
+        if (chosen.adapter != nullptr)
+            for (const auto &input : r.inputs)
+                chosen.adapter->observe(input);
 
         cv::Mat output;
         const Measure m = measure([&] {
@@ -456,7 +482,7 @@ class InferenceOpenCV {
 
     // A model's nets: one per caller running at once. A caller borrows a free one, or
     // makes a new one (`make`; none for int8, whose one net the callers take in turn).
-    class NetPool {
+    class NetPool : public std::enable_shared_from_this<NetPool> {
       public:
         using Make = std::function<std::unique_ptr<Replica>()>;
         NetPool(std::unique_ptr<Replica> first, Make make) : make_(std::move(make)) {
@@ -464,7 +490,8 @@ class InferenceOpenCV {
         }
         class Lease {
           public:
-            Lease(NetPool &pool, std::unique_ptr<Replica> r) : pool_(&pool), r_(std::move(r)) {}
+            Lease(std::shared_ptr<NetPool> pool, std::unique_ptr<Replica> r)
+                : pool_(std::move(pool)), r_(std::move(r)) {}
             Lease(Lease &&) = default;
             ~Lease() {
                 if (r_)
@@ -473,19 +500,19 @@ class InferenceOpenCV {
             Replica &operator*() const { return *r_; }
 
           private:
-            NetPool *pool_;
+            std::shared_ptr<NetPool> pool_; // a pool replaced meanwhile lives until then
             std::unique_ptr<Replica> r_;
         };
         Lease acquire() {
             std::unique_lock lock(mutex_);
             if (free_.empty() && make_) {
                 lock.unlock(); // loading a net takes a while: others keep running
-                return Lease(*this, make_());
+                return Lease(shared_from_this(), make_());
             }
             available_.wait(lock, [this] { return !free_.empty(); });
             auto r = std::move(free_.back());
             free_.pop_back();
-            return Lease(*this, std::move(r));
+            return Lease(shared_from_this(), std::move(r));
         }
 
       private:
@@ -504,12 +531,104 @@ class InferenceOpenCV {
 
     struct Loaded {
         std::string name;
-        std::shared_ptr<NetPool> pool;
+        std::string path;              // the model file
+        std::string backend;           // the backend its nets run on
+        std::shared_ptr<NetPool> pool; // replaced by adaptation: read it through pool_of()
+        inference_opencv::OnlineRecalibration *adapter = nullptr; // adapt = "recalibrate"
         double top1 = -1.0;
         Input input;
         bool detector = false; // a [[detector]]: infer() returns boxes (detect())
         double map50 = -1.0;
     };
+
+    // The model's current pool; without adaptation it never changes after create().
+    std::shared_ptr<NetPool> pool_of(const Loaded &loaded) const {
+        if (!adapting_)
+            return loaded.pool;
+        std::lock_guard lock(pools_mutex_);
+        return loaded.pool;
+    }
+
+    // adapt = "recalibrate": one OnlineRecalibration per float classifier (int8 nets,
+    // detectors and split sub-models keep their weights).
+    void start_adaptation(const tierd::Config &config) {
+        std::string source = config.get_string("adapt_source");
+        if (source.empty() && !dataset_dir_.empty())
+            source = dataset_dir_ + "/train-images-idx3-ubyte.gz";
+        if (source.empty())
+            throw tierd::Error(TIERD_ECONFIG,
+                               "adapt = \"recalibrate\" needs adapt_source (clean images the "
+                               "model was trained on) when the manifest names no dataset_dir");
+        std::vector<cv::Mat> clean;
+        try {
+            clean = inference_opencv::read_idx_images(
+                source, static_cast<int>(config.get_int("adapt_source_images")));
+        } catch (const std::exception &e) {
+            throw tierd::Error(TIERD_EIO, std::string("adapt_source: ") + e.what());
+        }
+        inference_opencv::OnlineRecalibration::Options options;
+        options.samples = static_cast<std::size_t>(config.get_int("adapt_samples"));
+        options.interval = std::chrono::milliseconds(config.get_int("adapt_interval_ms"));
+        adapting_ = true;
+        for (auto &entry : loaded_) {
+            if (entry.detector || int8_) {
+                host_.info("adapt: '" + entry.name +
+                           "' keeps its weights (only float "
+                           "classifiers adapt)");
+                continue;
+            }
+            std::shared_ptr<const inference_opencv::RecalibratableModel> model;
+            try {
+                model = std::make_shared<inference_opencv::RecalibratableModel>(entry.path);
+            } catch (const std::exception &e) {
+                throw tierd::Error(TIERD_EIO, "adapt: '" + entry.name + "': " + e.what());
+            }
+            const Input in = entry.input;
+            auto to_blob = [in](const std::vector<cv::Mat> &images) {
+                return cv::dnn::blobFromImages(images, in.scale, cv::Size(in.width, in.height),
+                                               cv::Scalar::all(in.mean), in.swap_rb, false, CV_32F);
+            };
+            Loaded *target = &entry; // loaded_ does not change after create()
+            auto install = [this, model,
+                            target](const inference_opencv::Recalibration &recalibration,
+                                    const inference_opencv::OnlineRecalibration::Report &report) {
+                const Input input = target->input;
+                const std::string backend = target->backend;
+                NetPool::Make make = [this, model, recalibration, input, backend] {
+                    auto r = std::make_unique<Replica>();
+                    r->net = model->build(recalibration);
+                    select_backend(r->net, backend);
+                    warm_up(r->net, input, false);
+                    host_.counter_add("nets_loaded", 1.0);
+                    return r;
+                };
+                // Make before break: the first adapted net is ready before the swap.
+                auto pool = std::make_shared<NetPool>(make(), make);
+                {
+                    std::lock_guard lock(pools_mutex_);
+                    target->pool.swap(pool);
+                }
+                host_.counter_add("adaptations", 1.0);
+                host_.gauge_set("last_adapt_ms", report.ms);
+                host_.info("adapted '" + target->name + "' to its last " +
+                           std::to_string(report.inputs) + " inputs in " +
+                           std::to_string(static_cast<long>(report.ms)) + " ms (" +
+                           std::to_string(report.bytes) + " bytes of per-channel maps)");
+            }; // the old pool goes when its last running call gives its net back
+            auto log = [this](bool warning, const std::string &text) {
+                if (warning)
+                    host_.warning(text);
+                else
+                    host_.info(text);
+            };
+            adapters_.push_back(std::make_unique<inference_opencv::OnlineRecalibration>(
+                model, clean, to_blob, options, install, log));
+            entry.adapter = adapters_.back().get();
+            host_.info("adapt: '" + entry.name + "' recalibrates every " +
+                       std::to_string(options.samples) + " inputs (at most every " +
+                       std::to_string(options.interval.count()) + " ms)");
+        }
+    }
 
     // A detector on each task's image, one forward pass per image (the images may differ in
     // size; the boxes are in each image's own pixels). The result carries the boxes in the
@@ -518,7 +637,7 @@ class InferenceOpenCV {
     // was found), so a scheduler reading top_score sees the frame's confidence.
     int detect(const tierd_task *const *tasks, uint32_t count, Loaded &chosen,
                tierd_inference_result *outs) {
-        NetPool::Lease lease = chosen.pool->acquire();
+        NetPool::Lease lease = pool_of(chosen)->acquire();
         Replica &r = *lease;
         const Input &in = chosen.input;
         static const std::vector<std::string> kOutputs = {"heatmap", "box"};
@@ -599,6 +718,7 @@ class InferenceOpenCV {
         settings_.channels = manifest.channels;
         settings_.scale = manifest.scale;
         settings_.mean = manifest.mean;
+        dataset_dir_ = manifest.dataset_dir;
         std::vector<std::string> names;
         for (size_t start = 0; start <= wanted.size();) {
             size_t comma = wanted.find(',', start);
@@ -663,6 +783,7 @@ class InferenceOpenCV {
               const Input &in, bool detector = false) {
         Loaded entry;
         entry.name = model_name;
+        entry.path = path;
         entry.input = in;
         entry.detector = detector;
         auto first = std::make_unique<Replica>();
@@ -709,6 +830,7 @@ class InferenceOpenCV {
                                                   input_shape(in) + ") failed: " + e2.what());
             }
         }
+        entry.backend = used;
         host_.info("loaded " + std::string(detector ? "detector" : "model") + " '" + path +
                    "' as '" + entry.name + "' (input " + input_shape(in) + ", backend " + used +
                    ")");
@@ -833,6 +955,11 @@ class InferenceOpenCV {
     std::mutex split_mutex_;
     inference_opencv::DecodeOptions decode_; // detectors' score threshold, NMS, top-K
     std::string describe_;
+    std::string dataset_dir_;        // the manifest's, for adapt_source's default
+    mutable std::mutex pools_mutex_; // Loaded::pool while adaptation may replace it
+    bool adapting_ = false;
+    // Last: destroyed first, so that no adaptation thread outlives what it installs into.
+    std::vector<std::unique_ptr<inference_opencv::OnlineRecalibration>> adapters_;
 };
 
 } // namespace

@@ -154,6 +154,7 @@ Manifest parse_manifest(std::string_view text, const std::string &path) {
         fail(path, nullptr, "scale and mean: expected numbers");
     m.scale = *scale;
     m.mean = *mean;
+    m.dataset_dir = doc["dataset_dir"].value_or(std::string());
     const toml::array *models = doc["model"].as_array();
     if (models == nullptr || models->empty())
         fail(path, doc.get("model"), "no [[model]] entries");

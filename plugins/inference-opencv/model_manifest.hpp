@@ -48,6 +48,7 @@ struct Manifest {
     int width = 28, height = 28, channels = 1;
     double scale = 1.0 / 255.0; // x = (pixel - mean) * scale
     double mean = 0.0;
+    std::string dataset_dir; // where the training data was (optional; "" when absent)
     std::vector<ManifestModel> models;
     std::vector<ManifestDetector> detectors; // [[detector]] tables; may be empty
 };
