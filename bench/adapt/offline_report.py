@@ -91,13 +91,17 @@ def main():
         clean = [r for r in rs if r["segment"] == "clean"]
         regains = [r["regain_vs_clean"] for r in photo if r["regain_vs_clean"] is not None]
         ms = sum(r["update_ms"] for r in rs) / len(rs)
-        clean_text = (f"{100 * clean[0]['accuracy_before']:.1f} → {100 * clean[0]['accuracy_after']:.1f}"
-                      if clean else "-")
-        w(f"| {model} | {method} | {n} "
-          f"| {mean(photo, 'accuracy_before'):.1f} → {mean(photo, 'accuracy_after'):.1f} "
-          f"| {min(regains):.2f} " if regains else f"| {model} | {method} | {n} | - | - ")
-        out[-1] += (f"| {mean(shifted, 'accuracy_before'):.1f} → {mean(shifted, 'accuracy_after'):.1f} "
-                    f"| {clean_text} | {ms:.0f} ({ms * PI_FACTOR / 1000:.1f} s) | {rs[0]['update_bytes']} |")
+        cells = [
+            model, method, str(n),
+            f"{mean(photo, 'accuracy_before'):.1f} → {mean(photo, 'accuracy_after'):.1f}",
+            f"{min(regains):.2f}" if regains else "-",
+            f"{mean(shifted, 'accuracy_before'):.1f} → {mean(shifted, 'accuracy_after'):.1f}",
+            (f"{100 * clean[0]['accuracy_before']:.1f} → {100 * clean[0]['accuracy_after']:.1f}"
+             if clean else "-"),
+            f"{ms:.0f} ({ms * PI_FACTOR / 1000:.1f} s)",
+            str(rs[0]["update_bytes"]),
+        ]
+        w("| " + " | ".join(cells) + " |")
     w("")
     for (model, method, n), rs in by_run.items():
         w(f"## {model}, {method}, N = {n}\n")

@@ -1,5 +1,6 @@
-// Calibration images for int8 quantization: the first images of an IDX file (gzipped or
-// raw, e.g. Fashion-MNIST's train-images-idx3-ubyte.gz). Read once in create().
+// Images from an IDX file (gzipped or raw, e.g. Fashion-MNIST's train-images-idx3-ubyte.gz)
+// as cv::Mat: int8 calibration and adaptation's clean source images (read once in
+// create()), and the adaptation tool and tests.
 #pragma once
 
 #include <opencv2/core.hpp>

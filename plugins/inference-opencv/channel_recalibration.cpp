@@ -121,13 +121,10 @@ LayerStats RecalibratableModel::measure(const cv::Mat &images,
     batch = std::max(1, batch);
     std::vector<std::vector<double>> sums(layers.size()), squares(layers.size());
     std::vector<double> counts(layers.size(), 0.0);
+    const std::vector<cv::String> names(layers.begin(), layers.end());
     for (int first = 0; first < n; first += batch) {
-        const cv::Range rows(first, std::min(n, first + batch));
-        std::vector<cv::Range> ranges(4, cv::Range::all());
-        ranges[0] = rows;
-        net.setInput(images(ranges.data()).clone());
+        net.setInput(batch_rows(images, first, std::min(n, first + batch)));
         std::vector<cv::Mat> outs;
-        std::vector<cv::String> names(layers.begin(), layers.end());
         net.forward(outs, names);
         for (std::size_t l = 0; l < layers.size(); ++l)
             accumulate(outs[l], sums[l], squares[l], counts[l]);
@@ -183,6 +180,12 @@ Recalibration RecalibratableModel::recalibrate(const LayerStats &source,
         result[name] = affine_for(name, target.at(name));
     }
     return result;
+}
+
+cv::Mat batch_rows(const cv::Mat &blob, int first, int last) {
+    std::vector<cv::Range> ranges(static_cast<std::size_t>(blob.dims), cv::Range::all());
+    ranges[0] = cv::Range(first, last);
+    return blob(ranges.data()).clone();
 }
 
 std::size_t recalibration_bytes(const Recalibration &recalibration) {

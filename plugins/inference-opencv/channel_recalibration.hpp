@@ -100,6 +100,10 @@ class RecalibratableModel {
     std::vector<std::string> convolutions_;
 };
 
+// Images first..last-1 of an NCHW blob, as a blob of their own (a copy: a net's input must
+// be continuous).
+cv::Mat batch_rows(const cv::Mat &blob, int first, int last);
+
 // Bytes of a recalibration as sent or stored: two float32 per channel.
 std::size_t recalibration_bytes(const Recalibration &recalibration);
 

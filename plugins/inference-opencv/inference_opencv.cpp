@@ -543,7 +543,7 @@ class InferenceOpenCV {
 
     // The model's current pool; without adaptation it never changes after create().
     std::shared_ptr<NetPool> pool_of(const Loaded &loaded) const {
-        if (!adapting_)
+        if (adapters_.empty()) // set in create(), before any call
             return loaded.pool;
         std::lock_guard lock(pools_mutex_);
         return loaded.pool;
@@ -569,7 +569,6 @@ class InferenceOpenCV {
         inference_opencv::OnlineRecalibration::Options options;
         options.samples = static_cast<std::size_t>(config.get_int("adapt_samples"));
         options.interval = std::chrono::milliseconds(config.get_int("adapt_interval_ms"));
-        adapting_ = true;
         for (auto &entry : loaded_) {
             if (entry.detector || int8_) {
                 host_.info("adapt: '" + entry.name +
@@ -957,7 +956,6 @@ class InferenceOpenCV {
     std::string describe_;
     std::string dataset_dir_;        // the manifest's, for adapt_source's default
     mutable std::mutex pools_mutex_; // Loaded::pool while adaptation may replace it
-    bool adapting_ = false;
     // Last: destroyed first, so that no adaptation thread outlives what it installs into.
     std::vector<std::unique_ptr<inference_opencv::OnlineRecalibration>> adapters_;
 };

@@ -1,5 +1,6 @@
 // Channel recalibration (BatchNorm re-estimation folded into the convolutions) on the zoo's
 // real resnet-20 and real Fashion-MNIST test images through OpenCV DNN.
+#include "calibration.hpp"
 #include "channel_recalibration.hpp"
 #include "model_manifest.hpp"
 
@@ -28,15 +29,13 @@ struct Data {
 
 // The test split's images from `first`, `count` of them.
 Data test_images(std::size_t first, std::size_t count) {
-    tierd::idx::ImageReader reader(kData + "/t10k-images-idx3-ubyte.gz");
+    const auto images = inference_opencv::read_idx_images(kData + "/t10k-images-idx3-ubyte.gz",
+                                                          static_cast<int>(first + count));
     const auto labels = tierd::idx::read_labels(kData + "/t10k-labels-idx1-ubyte.gz");
-    const auto pixels = reader.read(first + count);
     Data d;
-    for (std::size_t i = first; i < first + count; ++i) {
-        d.images.push_back(
-            cv::Mat(28, 28, CV_8UC1, const_cast<uint8_t *>(&pixels[i * 784])).clone());
-        d.labels.push_back(labels[i]);
-    }
+    d.images.assign(images.begin() + static_cast<std::ptrdiff_t>(first), images.end());
+    d.labels.assign(labels.begin() + static_cast<std::ptrdiff_t>(first),
+                    labels.begin() + static_cast<std::ptrdiff_t>(first + count));
     return d;
 }
 
@@ -164,12 +163,8 @@ TEST_F(ChannelRecalibration, WinsBackAccuracyUnderABrightnessShift) {
     RecalibratableModel model(path_);
     // Source statistics from the training split's first 500 images; adapt on 256
     // unlabeled shifted test images; evaluate on 500 others.
-    tierd::idx::ImageReader train(kData + "/train-images-idx3-ubyte.gz");
-    const auto pixels = train.read(500);
     Data clean;
-    for (std::size_t i = 0; i < 500; ++i)
-        clean.images.push_back(
-            cv::Mat(28, 28, CV_8UC1, const_cast<uint8_t *>(&pixels[i * 784])).clone());
+    clean.images = inference_opencv::read_idx_images(kData + "/train-images-idx3-ubyte.gz", 500);
     const auto source = model.source_statistics(blob(clean));
     const Data adapt_on = brighter(test_images(0, 256), 0.3 * 255);
     const Data evaluate = brighter(test_images(1000, 500), 0.3 * 255);

@@ -1,10 +1,10 @@
 // OnlineRecalibration (the plugin's adaptation thread) on the zoo's real cnn-xs and real
 // Fashion-MNIST images.
+#include "calibration.hpp"
 #include "online_recalibration.hpp"
 
 #include <gtest/gtest.h>
 #include <opencv2/dnn.hpp>
-#include <tierd/idx.hpp>
 
 #include <chrono>
 #include <condition_variable>
@@ -19,12 +19,8 @@ using inference_opencv::RecalibratableModel;
 using inference_opencv::Recalibration;
 
 std::vector<cv::Mat> images(const std::string &file, std::size_t count) {
-    tierd::idx::ImageReader reader(std::string(FASHION_MNIST_DIR) + "/" + file);
-    const auto pixels = reader.read(count);
-    std::vector<cv::Mat> out;
-    for (std::size_t i = 0; i < count; ++i)
-        out.push_back(cv::Mat(28, 28, CV_8UC1, const_cast<uint8_t *>(&pixels[i * 784])).clone());
-    return out;
+    return inference_opencv::read_idx_images(std::string(FASHION_MNIST_DIR) + "/" + file,
+                                             static_cast<int>(count));
 }
 
 cv::Mat to_blob(const std::vector<cv::Mat> &m) {

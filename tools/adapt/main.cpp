@@ -7,6 +7,7 @@
 // not adapt on) with and without the adaptation, and on the same source images unshifted
 // (what the adapted model does if the data turns clean again before it re-adapts).
 // docs/adaptation.md.
+#include "calibration.hpp"
 #include "channel_recalibration.hpp"
 #include "model_manifest.hpp"
 
@@ -21,6 +22,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -32,43 +34,24 @@ namespace {
 
 using inference_opencv::RecalibratableModel;
 
-struct Images {
-    std::vector<uint8_t> pixels; // count x rows x cols
-    int rows = 0, cols = 0;
-    std::size_t count() const {
-        return rows * cols == 0 ? 0 : pixels.size() / (static_cast<std::size_t>(rows) * cols);
-    }
-};
+using Images = std::vector<cv::Mat>; // CV_8UC1, as inference_opencv::read_idx_images gives
 
-Images read_images(const std::string &path, std::size_t limit = SIZE_MAX) {
-    tierd::idx::ImageReader reader(path);
-    Images out;
-    out.rows = reader.rows();
-    out.cols = reader.cols();
-    out.pixels = reader.read(limit);
-    return out;
-}
-
-// An NCHW float blob of the selected images, normalised as the manifest says.
+// An NCHW float blob of the selected images (all when `which` is empty), normalised as the
+// manifest says.
 cv::Mat to_blob(const Images &images, const std::vector<std::size_t> &which, double scale,
                 double mean) {
-    std::vector<cv::Mat> mats;
-    mats.reserve(which.size());
-    const std::size_t size = static_cast<std::size_t>(images.rows) * images.cols;
+    Images chosen;
     for (std::size_t i : which)
-        mats.emplace_back(images.rows, images.cols, CV_8UC1,
-                          const_cast<uint8_t *>(images.pixels.data() + i * size));
-    return cv::dnn::blobFromImages(mats, scale, cv::Size(images.cols, images.rows),
-                                   cv::Scalar(mean));
+        chosen.push_back(images.at(i));
+    const Images &use = which.empty() ? images : chosen;
+    return cv::dnn::blobFromImages(use, scale, use.at(0).size(), cv::Scalar(mean));
 }
 
 double accuracy(cv::dnn::Net &net, const cv::Mat &blob, const std::vector<int> &labels) {
     const int n = blob.size[0];
     int correct = 0;
     for (int first = 0; first < n; first += 256) {
-        std::vector<cv::Range> ranges(4, cv::Range::all());
-        ranges[0] = cv::Range(first, std::min(n, first + 256));
-        net.setInput(blob(ranges.data()).clone());
+        net.setInput(inference_opencv::batch_rows(blob, first, std::min(n, first + 256)));
         cv::Mat logits = net.forward();
         logits = logits.reshape(1, logits.size[0]);
         for (int r = 0; r < logits.rows; ++r) {
@@ -140,26 +123,27 @@ int main(int argc, char **argv) {
         if (!segments_file)
             throw std::runtime_error(drift_dir + "/segments.json: cannot open");
         const auto plan = nlohmann::json::parse(segments_file);
-        const Images stream = read_images(drift_dir + "/" + plan.at("images").get<std::string>());
+        constexpr int all = std::numeric_limits<int>::max();
+        const Images stream = inference_opencv::read_idx_images(
+            drift_dir + "/" + plan.at("images").get<std::string>(), all);
         const auto stream_labels =
             tierd::idx::read_labels(drift_dir + "/" + plan.at("labels").get<std::string>());
-        const Images originals = read_images(plan.at("source").at("images").get<std::string>());
+        const Images originals = inference_opencv::read_idx_images(
+            plan.at("source").at("images").get<std::string>(), all);
         const auto source_index = plan.at("source_index").get<std::vector<std::size_t>>();
 
         RecalibratableModel model(spec->path);
-        const Images clean = read_images(source_path, source_count);
-        std::vector<std::size_t> all_clean(clean.count());
-        for (std::size_t i = 0; i < all_clean.size(); ++i)
-            all_clean[i] = i;
+        const Images clean =
+            inference_opencv::read_idx_images(source_path, static_cast<int>(source_count));
         auto start = std::chrono::steady_clock::now();
         const auto source_stats = model.source_statistics(
-            to_blob(clean, all_clean, manifest.scale, manifest.mean), options.batch);
+            to_blob(clean, {}, manifest.scale, manifest.mean), options.batch);
         const double source_ms = ms_since(start);
         cv::dnn::Net plain = model.build();
 
         std::printf("model %s (%zu convolutions), source statistics from %zu images in %.0f ms; "
                     "adapting on %zu images per segment, %s, prior %.2f, %d thread(s)\n\n",
-                    model_name.c_str(), model.convolutions().size(), clean.count(), source_ms,
+                    model_name.c_str(), model.convolutions().size(), clean.size(), source_ms,
                     samples, options.sequential ? "layer by layer" : "one pass",
                     options.prior_weight, threads);
         std::printf("| segment | evaluated | none | adapted | gain (points) | clean, none | "
@@ -213,7 +197,7 @@ int main(int argc, char **argv) {
         if (!json_out.empty()) {
             nlohmann::json doc = {{"model", model_name},
                                   {"convolutions", model.convolutions().size()},
-                                  {"source_count", clean.count()},
+                                  {"source_count", clean.size()},
                                   {"samples", samples},
                                   {"sequential", options.sequential},
                                   {"prior_weight", options.prior_weight},
