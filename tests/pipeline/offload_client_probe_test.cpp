@@ -337,8 +337,11 @@ TEST_F(ProbeTest, NoProbeWhileOffloadsGiveSamples) {
             EXPECT_EQ(s.pad, 0u) << "a bandwidth probe to the edge although traffic measured it";
         }
     }
-    EXPECT_GT(bandwidth(TIERD_TIER_EDGE), 0.4e6);
-    EXPECT_LT(bandwidth(TIERD_TIER_EDGE), 0.6e6);
+    // Within kWireNoise of 0.5 Mbit/s, far from the 50 it was: each sample is a ~16 ms
+    // transfer timed through the loop, and a loop stalled ~10 ms (an ASan build with
+    // another test on both cores, CI at 9d4ce43: 0.21 Mbit/s) halves it.
+    EXPECT_GT(bandwidth(TIERD_TIER_EDGE), 0.5e6 / kWireNoise);
+    EXPECT_LT(bandwidth(TIERD_TIER_EDGE), 0.5e6 * kWireNoise);
     if (HasFailure())
         ADD_FAILURE() << "what the end sent:\n" << log();
 }
@@ -403,10 +406,11 @@ TEST_F(ProbeTest, FollowsADropAndARecoveryWhenEveryRequestIsCrowded) {
     EXPECT_GE(drop_ms, 0.0) << "after 3 s at 0.2 Mbit/s: " << bandwidth(TIERD_TIER_EDGE) / 1e6
                             << " Mbit/s";
     EXPECT_LT(drop_ms, 1000 * kTimeSlack);
-    // ... and stays near the rate.
+    // ... and stays near the rate (each sample a ~40 ms transfer timed through the loop:
+    // loop stalls under ASan read it slower).
     stream_until([] { return false; }, 1000);
-    EXPECT_GT(bandwidth(TIERD_TIER_EDGE), 0.2e6 / 1.5);
-    EXPECT_LT(bandwidth(TIERD_TIER_EDGE), 0.2e6 * 1.5);
+    EXPECT_GT(bandwidth(TIERD_TIER_EDGE), 0.2e6 / (1.5 * kTimeSlack));
+    EXPECT_LT(bandwidth(TIERD_TIER_EDGE), 0.2e6 * 1.5 * kTimeSlack);
 
     rate_bps = 50e6;
     const double recovery_ms =
@@ -453,8 +457,13 @@ TEST_F(ProbeTest, RequestsSentTogetherSampleTheLinkLessTheirWait) {
     }
     ASSERT_TRUE(run_until([&] { return client->pending() == 0; }, 3000));
     EXPECT_EQ(answered, 32);
-    EXPECT_GT(bandwidth(TIERD_TIER_EDGE), 0.4e6);
-    EXPECT_LT(bandwidth(TIERD_TIER_EDGE), 0.6e6);
+    // Within 20% of 0.5 Mbit/s (0.3 if the waits counted). Under ASan a loop stall of
+    // ~10 ms halves a ~16 ms sample (NoProbeWhileOffloadsGiveSamples read 0.21 Mbit/s in
+    // CI at 9d4ce43), which swamps that difference: there only kWireNoise is asked, and
+    // the release build checks the 20%.
+    const double tolerance = kTimeSlack > 1.0 ? kWireNoise : 1.25;
+    EXPECT_GT(bandwidth(TIERD_TIER_EDGE), 0.5e6 / tolerance);
+    EXPECT_LT(bandwidth(TIERD_TIER_EDGE), 0.5e6 * tolerance);
     // The premise: three of each four went out while another was pending.
     std::size_t behind = 0;
     for (const Sent &s : sent)
