@@ -250,8 +250,11 @@ LinkEstimator::Estimate LinkEstimator::estimate(std::uint64_t now_ns) const {
     e.degraded = degraded_;
     if (sampled_)
         e.age_ms = ms_between(last_sample_ns_, now_ns);
-    if (bandwidth_.checked)
+    if (bandwidth_.checked) {
         e.bandwidth_age_ms = ms_between(bandwidth_.checked_ns, now_ns);
+        e.bandwidth_checked_ns = bandwidth_.checked_ns;
+    }
+    e.bandwidth_unconfirmed = !bandwidth_.run.empty();
     if (rtt_.checked)
         e.rtt_age_ms = ms_between(rtt_.checked_ns, now_ns);
     return e;

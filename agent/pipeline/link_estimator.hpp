@@ -64,6 +64,10 @@ class LinkEstimator {
         // offload whose quick transfer agreed with the estimate) / the rtt (a sample).
         double bandwidth_age_ms = -1;
         double rtt_age_ms = -1;
+        std::uint64_t bandwidth_checked_ns = 0; // when the bandwidth was last checked (0: never)
+        // Bandwidth samples off the estimate (outliers) wait for another to tell a step
+        // from a stall: the estimate may be about to jump.
+        bool bandwidth_unconfirmed = false;
         bool connected() const { return !degraded; }
     };
 

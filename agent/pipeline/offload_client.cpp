@@ -126,12 +126,29 @@ void OffloadClient::probe_now() {
         probe_tick();
 }
 
+void OffloadClient::estimates(std::uint64_t now_ns, LinkEstimator::Estimate (&out)[2]) const {
+    out[0] = links_[0].estimate(now_ns);
+    out[1] = links_[1].estimate(now_ns);
+}
+
+void OffloadClient::observe_links(std::uint64_t now_ns) {
+    LinkEstimator::Estimate both[2];
+    estimates(now_ns, both);
+    shared_hop_.observe(both);
+}
+
 tierd_link_state OffloadClient::link_state(tierd_tier tier, std::uint64_t now_ns) const {
-    const LinkEstimator::Estimate e = link(tier).estimate(now_ns);
+    LinkEstimator::Estimate both[2];
+    estimates(now_ns, both);
+    const LinkEstimator::Estimate &e = both[tier_slot(tier)];
     tierd_link_state state{};
     state.struct_size = sizeof state;
     state.connected = upstream_.online && upstream_.online(tier) && !e.degraded ? 1 : 0;
     state.bandwidth_bps = e.bandwidth_bps;
+    // A drop the other tier's traffic saw on the shared hop, not measured here yet.
+    const double bound = shared_hop_.bound(tier_slot(tier), both);
+    if (bound > 0.0 && bound < state.bandwidth_bps)
+        state.bandwidth_bps = bound;
     state.rtt_ms = std::max(0.0, e.rtt_ms);
     state.bandwidth_stddev_bps = e.bandwidth_stddev_bps;
     state.rtt_stddev_ms = e.rtt_stddev_ms;
@@ -264,6 +281,7 @@ void OffloadClient::on_reply(const std::string &payload) {
     else
         estimator.on_offload(task->offload.ms - uplink_wait_ms, remote_ms, task->offload.bytes_sent,
                              payload.size(), now);
+    observe_links(now);
     if (number != uplink_number_.end()) {
         uplink_answered(number->second, tier, reply->ok ? remote_ms : 0.0, now);
         uplink_number_.erase(number);
@@ -339,7 +357,14 @@ void OffloadClient::probe_tick() {
         if (!upstream_.online(tier))
             continue;
         const LinkEstimator &estimator = link(tier);
-        const LinkEstimator::ProbeNeed need = estimator.probe_need(now, interval_ms);
+        LinkEstimator::ProbeNeed need = estimator.probe_need(now, interval_ms);
+        if (need != LinkEstimator::ProbeNeed::bandwidth) {
+            // The other tier saw the shared hop drop: measure this one's bandwidth now.
+            LinkEstimator::Estimate both[2];
+            estimates(now, both);
+            if (shared_hop_.bounded(tier_slot(tier), both))
+                need = LinkEstimator::ProbeNeed::bandwidth;
+        }
         if (need == LinkEstimator::ProbeNeed::none)
             continue;
         if (!pending_.empty()) {
@@ -447,6 +472,7 @@ void OffloadClient::on_probe_reply(const std::string &id) {
         // a lone small probe, or a canary whose pair could not go on, nothing known
         estimator.on_probe(rtt_ms, probe.bytes, now);
     }
+    observe_links(now);
     // Pacing: the next probe waits until these have taken at most kProbeShare of the
     // link's time at its (new) estimate.
     const double bps = estimator.estimate(now).bandwidth_bps;
@@ -513,8 +539,10 @@ void OffloadClient::add_stats(nlohmann::json &stats) const {
     stats["late_replies"] = late_replies_;
     nlohmann::json links = nlohmann::json::object();
     const std::uint64_t now = uv_hrtime();
+    LinkEstimator::Estimate both[2];
+    estimates(now, both);
     for (auto [name, index] : {std::pair{"edge", 0}, {"cloud", 1}}) {
-        const auto e = links_[index].estimate(now);
+        const auto &e = both[index];
         if (e.samples_rtt == 0 && e.samples_bw == 0 && e.timeouts == 0)
             continue;
         links[name] = {{"bandwidth_bps", e.bandwidth_bps},
@@ -528,7 +556,10 @@ void OffloadClient::add_stats(nlohmann::json &stats) const {
                        {"timeouts", e.timeouts},
                        {"degraded", e.degraded},
                        {"probes", probes_sent_[index]},
-                       {"probe_bytes", probe_bytes_[index]}};
+                       {"probe_bytes", probe_bytes_[index]},
+                       // the other tier's drop of the shared hop, until this one is measured
+                       // (0: none); the scheduler sees the lower of the two
+                       {"shared_hop_bound_bps", shared_hop_.bound(index, both)}};
     }
     stats["links"] = std::move(links);
 }

@@ -31,6 +31,7 @@
 #pragma once
 
 #include "agent/pipeline/link_estimator.hpp"
+#include "agent/pipeline/shared_hop.hpp"
 #include "agent/pipeline/task.hpp"
 
 #include <nlohmann/json.hpp>
@@ -203,6 +204,13 @@ class OffloadClient {
 
     // Link estimates for the edge [0] and the cloud [1].
     LinkEstimator links_[2];
+    // A drop of the shared first hop that one tier's samples show bounds the other's
+    // bandwidth (link_state) and asks for its probe, until it is measured again.
+    SharedHopBound shared_hop_;
+    // Both estimates now, in slot order.
+    void estimates(std::uint64_t now_ns, LinkEstimator::Estimate (&out)[2]) const;
+    // After a sample of either link: shared_hop_ sees it.
+    void observe_links(std::uint64_t now_ns);
     // The one probe in flight on the end's connection, if any. A bandwidth measurement is
     // two probes, one after the other: first a canary of a sixteenth of the large pad (a
     // link far slower than estimated shows in it, and it holds such a link 16 times less
