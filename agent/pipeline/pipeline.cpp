@@ -107,8 +107,19 @@ Pipeline::Pipeline(uv_loop_t *loop, PipelineOptions options, PluginsNow plugins,
               for (auto &t : tasks)
                   fuse_frame_on_worker(*t);
           },
-          [this](TaskPtr task) { finish(std::move(task)); }, "pipeline video fusion") {
-    for (auto *lane : {&prepare_lane_, &infer_lane_, &head_lane_, &fuse_lane_})
+          [this](TaskPtr task) { finish(std::move(task)); }, "pipeline video fusion"),
+      learn_lane_(
+          loop, 1, kMaxLearning,
+          [this](std::vector<TaskPtr> &tasks) {
+              for (auto &t : tasks)
+                  learn_on_worker(*t);
+          },
+          [this](TaskPtr task) {
+              recycle(std::move(task));
+              maybe_stopped();
+          },
+          "pipeline learning") {
+    for (auto *lane : {&prepare_lane_, &infer_lane_, &head_lane_, &fuse_lane_, &learn_lane_})
         lane->on_job_done = [this] { maybe_stopped(); };
 }
 
@@ -613,9 +624,43 @@ void Pipeline::finish(TaskPtr task) {
                 "", fixed_string(task->local.result.model, sizeof task->local.result.model),
                 task->infer_ms);
     }
-    recycle(std::move(task));
+    if (!stopping_ && learnable(*task)) {
+        if (learn_lane_.pending() + learn_lane_.running() < kMaxLearning) {
+            ++teacher_labels_;
+            learn_lane_.push(std::move(task));
+        } else {
+            ++teacher_labels_skipped_;
+        }
+    }
+    if (task)
+        recycle(std::move(task));
     dispatch();
     maybe_stopped();
+}
+
+bool Pipeline::learnable(const Task &task) {
+    // A whole-model answer from upstream about an image this device has: a split task's
+    // answer is its own model's tail, not a teacher's.
+    return task.remote.ok && !task.split && !task.key_frame_copy && task.error.empty() &&
+           task.task.image != nullptr && task.remote.result.top_class >= 0 &&
+           task.plugins.inference && task.plugins.inference->offers_learn();
+}
+
+void Pipeline::learn_on_worker(Task &task) {
+    const std::string device = task.offload.device;
+    tierd_teacher_label label{};
+    label.struct_size = sizeof label;
+    label.label = task.remote.result.top_class;
+    label.confidence = task.remote.result.top_score;
+    label.device = device.c_str();
+    label.model = task.remote.result.model;
+    label.answer = &task.remote.result;
+    label.local = task.local.ok ? &task.local.result : nullptr;
+    const PluginCallResult r = task.plugins.inference->learn(task.task, label);
+    if (!r.ok()) {
+        ++teacher_label_errors_;
+        spdlog::warn("task {}: learn(): {}", task.task_id, r.to_string());
+    }
 }
 
 void Pipeline::recycle(TaskPtr task) {
@@ -661,7 +706,7 @@ void Pipeline::stop(std::function<void()> done) {
 void Pipeline::maybe_stopped() {
     if (!stopping_ || !stop_done_ || in_flight_ > 0 || rate_timer_closing_ || !offload_closed_ ||
         !intake_.idle() || !prepare_lane_.idle() || !infer_lane_.idle() || !head_lane_.idle() ||
-        !fuse_lane_.idle())
+        !fuse_lane_.idle() || !learn_lane_.idle())
         return;
     // The results file last: its final chunk may still be on a worker.
     if (!sink_.idle())
@@ -689,6 +734,13 @@ nlohmann::json Pipeline::stats() const {
                         {"splits", splits_},
                         {"decide_us", decide_percentiles()},
                         {"split_fallbacks", split_fallbacks_}};
+    if (teacher_labels_ + teacher_labels_skipped_ > 0) {
+        // Teacher labels handed to the inference plugin's learn() (ABI 1.5), those not
+        // handed over because kMaxLearning waited already, and learn() calls that failed.
+        j["teacher_labels"] = teacher_labels_;
+        j["teacher_labels_skipped"] = teacher_labels_skipped_;
+        j["teacher_label_errors"] = teacher_label_errors_.load();
+    }
     // Seconds from start() until the source finished (or until now while it runs).
     if (started_ != 0)
         j["run_s"] =

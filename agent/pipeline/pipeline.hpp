@@ -156,6 +156,17 @@ class Pipeline {
     WorkerLane<TaskPtr> prepare_lane_, infer_lane_, head_lane_;
     // One fuse_frame() at a time, in the order pushed (frame order per stream).
     WorkerLane<TaskPtr> fuse_lane_;
+    // Teacher labels for the inference plugin's learn() (ABI 1.5), after the result went
+    // out: a finished task waits here with its image, at most kMaxLearning at a time (a
+    // task beyond that is not learned from: learning is best effort, and the tasks hold
+    // their source's frames).
+    static constexpr std::size_t kMaxLearning = 8;
+    WorkerLane<TaskPtr> learn_lane_;
+    void learn_on_worker(Task &task);
+    // Whether `task`'s answer is a teacher's label its inference plugin takes.
+    static bool learnable(const Task &task);
+    std::uint64_t teacher_labels_ = 0, teacher_labels_skipped_ = 0;
+    std::atomic<std::uint64_t> teacher_label_errors_{0};
     std::map<std::string, VideoStream> streams_;
     std::vector<TaskPtr> spare_tasks_; // finished tasks kept for reuse (their buffers)
 

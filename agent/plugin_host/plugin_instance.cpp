@@ -376,6 +376,21 @@ PluginCallResult PluginInstance::infer_tail(const tierd_task &task, const std::s
     return r;
 }
 
+bool PluginInstance::offers_learn() const {
+    return kind() == TIERD_KIND_INFERENCE && library_->functions().learn != nullptr;
+}
+
+PluginCallResult PluginInstance::learn(const tierd_task &task, const tierd_teacher_label &label) {
+    WorkerCall call(*this);
+    PluginCallResult refusal;
+    if (!may_call(TIERD_KIND_INFERENCE, "learn", refusal))
+        return refusal;
+    if (library_->functions().learn == nullptr)
+        return {TIERD_ENOTSUP, "the inference plugin does not learn"};
+    host_->take_error();
+    return finish(library_->functions().learn(state_, &task, &label));
+}
+
 PluginCallResult PluginInstance::fuse(const tierd_task &task, const tierd_inference_result *local,
                                       const tierd_inference_result *remote,
                                       tierd_inference_result &out) {

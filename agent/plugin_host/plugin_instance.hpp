@@ -91,6 +91,10 @@ class PluginInstance {
                                 const tierd_tensor &input, tierd_inference_result &out);
     PluginCallResult fuse(const tierd_task &task, const tierd_inference_result *local,
                           const tierd_inference_result *remote, tierd_inference_result &out);
+    // Learning (ABI 1.5): a teacher's label for `task` (worker thread). offers_learn():
+    // the inference plugin has learn().
+    bool offers_learn() const;
+    PluginCallResult learn(const tierd_task &task, const tierd_teacher_label &label);
     // Video fusion (ABI 1.4): one frame of a stream, in order (worker thread; the caller
     // keeps a stream's frames in frame order and one at a time). offers_fuse_frame():
     // the plugin has it (else stream frames go through fuse()).

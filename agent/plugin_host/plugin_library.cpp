@@ -84,6 +84,7 @@ std::string read_kind_ops(tierd_plugin_kind kind, const void *ops, PluginFunctio
         fns.describe = copy.describe;       // ABI 1.2
         fns.infer_head = copy.infer_head;
         fns.infer_tail = copy.infer_tail;
+        fns.learn = copy.learn; // ABI 1.5
         return error;
     }
     case TIERD_KIND_FUSION: {
@@ -114,10 +115,10 @@ std::string read_kind_ops(tierd_plugin_kind kind, const void *ops, PluginFunctio
 
 const std::vector<std::uint32_t> &host_abi_versions() {
     // Newest first; every minor of major 1 so far (minors only appended).
-    static const std::vector<std::uint32_t> versions{TIERD_ABI_MAKE(1, 4), TIERD_ABI_MAKE(1, 3),
-                                                     TIERD_ABI_MAKE(1, 2), TIERD_ABI_MAKE(1, 1),
-                                                     TIERD_ABI_MAKE(1, 0)};
-    static_assert(TIERD_ABI_VERSION == TIERD_ABI_MAKE(1, 4), "list the new minor here");
+    static const std::vector<std::uint32_t> versions{TIERD_ABI_MAKE(1, 5), TIERD_ABI_MAKE(1, 4),
+                                                     TIERD_ABI_MAKE(1, 3), TIERD_ABI_MAKE(1, 2),
+                                                     TIERD_ABI_MAKE(1, 1), TIERD_ABI_MAKE(1, 0)};
+    static_assert(TIERD_ABI_VERSION == TIERD_ABI_MAKE(1, 5), "list the new minor here");
     return versions;
 }
 

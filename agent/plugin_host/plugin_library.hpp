@@ -43,6 +43,7 @@ struct PluginFunctions {
     decltype(tierd_inference_ops::describe) describe = nullptr;       // optional (ABI 1.2)
     decltype(tierd_inference_ops::infer_head) infer_head = nullptr;   // optional (ABI 1.2)
     decltype(tierd_inference_ops::infer_tail) infer_tail = nullptr;   // optional (ABI 1.2)
+    decltype(tierd_inference_ops::learn) learn = nullptr;             // optional (ABI 1.5)
     decltype(tierd_fusion_ops::fuse) fuse = nullptr;
     decltype(tierd_fusion_ops::fuse_frame) fuse_frame = nullptr; // optional (ABI 1.4)
     // Sources (ABI 1.3): release always; exactly one of next (pull) and decode (message).

@@ -21,6 +21,8 @@
 #include "detection_decoder.hpp"
 #include "model_manifest.hpp"
 #include "online_recalibration.hpp"
+#include "teacher_judge.hpp"
+#include "teacher_labels.hpp"
 
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
@@ -111,6 +113,13 @@ class InferenceOpenCV {
                         "train-images-idx3-ubyte.gz",
                         TIERD_CONFIG_MUST_EXIST),
         tierd::key_int("adapt_source_images", "1000", 16, 60000, "adapt: how many of those images"),
+        tierd::key_int("adapt_labels", "512", 0, 100000,
+                       "adapt: teacher labels kept (the edge's or cloud's answers to the "
+                       "tasks sent there; half the latest, half a sample of all) to judge "
+                       "each adaptation by; 0 = none, every adaptation is installed"),
+        tierd::key_int("adapt_min_labels", "32", 1, 100000,
+                       "adapt: below this many teacher labels an adaptation is installed "
+                       "unjudged"),
     };
 
     InferenceOpenCV(tierd::Host host, const tierd::Config &config) : host_(host) {
@@ -175,6 +184,21 @@ class InferenceOpenCV {
 
     // ABI 1.2: the models served and their cut points (static after create()).
     const char *describe() const { return describe_.c_str(); }
+
+    // ABI 1.5: a teacher's answer for an image this device sent upstream. With adapt =
+    // "recalibrate" it joins the labels each adaptation is judged by; otherwise ignored.
+    int learn(const tierd_task &task, const tierd_teacher_label &label) {
+        if (!teacher_labels_ || loaded_.empty())
+            return TIERD_OK;
+        cv::Mat input;
+        if (int rc = to_input(task.image, loaded_[static_cast<size_t>(default_)].input, input);
+            rc != TIERD_OK)
+            return rc;
+        if (teacher_labels_->add(input, label.label, label.confidence,
+                                 label.model != nullptr ? label.model : ""))
+            host_.counter_add("teacher_labels", 1.0);
+        return TIERD_OK;
+    }
 
     // ABI 1.2, end side of a split: the model's head up to cut `layer` on the task image.
     int infer_head(const tierd_task &task, const char *model, int32_t layer, tierd_tensor &out,
@@ -566,10 +590,14 @@ class InferenceOpenCV {
         } catch (const std::exception &e) {
             throw tierd::Error(TIERD_EIO, std::string("adapt_source: ") + e.what());
         }
-        inference_opencv::OnlineRecalibration::Options options;
-        options.samples = static_cast<std::size_t>(config.get_int("adapt_samples"));
-        options.interval = std::chrono::milliseconds(config.get_int("adapt_interval_ms"));
+        const auto label_capacity = static_cast<std::size_t>(config.get_int("adapt_labels"));
+        if (label_capacity > 0)
+            teacher_labels_ = std::make_shared<inference_opencv::TeacherLabels>(label_capacity);
+        const auto min_labels = static_cast<std::size_t>(config.get_int("adapt_min_labels"));
         for (auto &entry : loaded_) {
+            inference_opencv::OnlineRecalibration::Options options;
+            options.samples = static_cast<std::size_t>(config.get_int("adapt_samples"));
+            options.interval = std::chrono::milliseconds(config.get_int("adapt_interval_ms"));
             if (entry.detector || int8_) {
                 host_.info("adapt: '" + entry.name +
                            "' keeps its weights (only float "
@@ -588,6 +616,16 @@ class InferenceOpenCV {
                                                cv::Scalar::all(in.mean), in.swap_rb, false, CV_32F);
             };
             Loaded *target = &entry; // loaded_ does not change after create()
+            if (teacher_labels_) {
+                auto judge = std::make_shared<inference_opencv::TeacherJudge>(
+                    model, entry.name, to_blob, teacher_labels_, min_labels);
+                options.judge = [this, judge](const inference_opencv::Recalibration &candidate,
+                                              std::string &why) {
+                    const auto verdict = (*judge)(candidate, why);
+                    report_judgement(judge->last());
+                    return verdict;
+                };
+            }
             auto install = [this, model,
                             target](const inference_opencv::Recalibration &recalibration,
                                     const inference_opencv::OnlineRecalibration::Report &report) {
@@ -627,6 +665,21 @@ class InferenceOpenCV {
                        std::to_string(options.samples) + " inputs (at most every " +
                        std::to_string(options.interval.count()) + " ms)");
         }
+    }
+
+    // A judgement's figures as the plugin's metrics.
+    void report_judgement(const inference_opencv::TeacherJudge::Scores &scores) {
+        using Verdict = inference_opencv::OnlineRecalibration::Verdict;
+        if (!scores.judged) {
+            host_.counter_add("adaptations_unjudged", 1.0);
+            return;
+        }
+        host_.gauge_set("teacher_agreement", scores.candidate);
+        host_.gauge_set("teacher_agreement_shipped", scores.shipped);
+        if (scores.verdict != Verdict::install)
+            host_.counter_add("adaptations_refused", 1.0);
+        if (scores.verdict == Verdict::revert)
+            host_.counter_add("adaptations_reverted", 1.0);
     }
 
     // A detector on each task's image, one forward pass per image (the images may differ in
@@ -956,6 +1009,8 @@ class InferenceOpenCV {
     std::string describe_;
     std::string dataset_dir_;        // the manifest's, for adapt_source's default
     mutable std::mutex pools_mutex_; // Loaded::pool while adaptation may replace it
+    // adapt = "recalibrate" with adapt_labels > 0: the teacher labels learn() keeps.
+    std::shared_ptr<inference_opencv::TeacherLabels> teacher_labels_;
     // Last: destroyed first, so that no adaptation thread outlives what it installs into.
     std::vector<std::unique_ptr<inference_opencv::OnlineRecalibration>> adapters_;
 };

@@ -103,7 +103,17 @@ void OnlineRecalibration::run() {
                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
                     .count();
             report.bytes = recalibration_bytes(recalibration);
-            install_(recalibration, report);
+            std::string why;
+            const Verdict verdict =
+                options_.judge ? options_.judge(recalibration, why) : Verdict::install;
+            if (verdict == Verdict::install) {
+                install_(recalibration, report);
+            } else if (verdict == Verdict::revert) {
+                log_(true, "adaptation refused, back to the shipped model: " + why);
+                install_(Recalibration{}, report);
+            } else {
+                log_(false, "adaptation refused, the model stays as it is: " + why);
+            }
         } catch (const std::exception &e) {
             log_(true, std::string("adaptation failed, the model stays as it was: ") + e.what());
         }

@@ -6,7 +6,8 @@
 // them. A thread of this object's own, at a lower priority than the workers, computes the
 // source statistics once (from clean images), then, whenever `samples` new inputs have
 // arrived and `interval` has passed since the last time, recalibrates the model to the
-// window (channel_recalibration.hpp) and hands the result to `install`, which builds the
+// window (channel_recalibration.hpp), asks the judge, if any (teacher labels:
+// teacher_labels.hpp), and hands the result to `install`, which builds the
 // adapted nets and swaps them in make-before-break: a call already running finishes on the
 // net it has, the next one gets an adapted net. Nothing a task waits for runs on that
 // thread.
@@ -34,10 +35,18 @@ namespace inference_opencv {
 
 class OnlineRecalibration {
   public:
+    // What a judge says of a new recalibration: install it, keep the model as it is, or
+    // go back to the model as it was shipped (an empty Recalibration).
+    enum class Verdict { install, keep, revert };
+    // Judges a new recalibration before it is installed (on the adaptation thread), and
+    // says why in `why`; unset = every one is installed.
+    using Judge = std::function<Verdict(const Recalibration &candidate, std::string &why)>;
+
     struct Options {
         std::size_t samples = 256;             // inputs per adaptation (the window)
         std::chrono::milliseconds interval{0}; // at least this long between adaptations
         RecalibrationOptions recalibration;    // prior weight, epsilon
+        Judge judge;
     };
     // What one adaptation did, for the log and the counters.
     struct Report {

@@ -65,7 +65,7 @@ extern "C" {
 
 /* The ABI this header describes. A plugin compiled against it speaks this version. */
 #define TIERD_ABI_MAJOR 1
-#define TIERD_ABI_MINOR 4
+#define TIERD_ABI_MINOR 5
 /* History: 1.0 first release. 1.1 appends tierd_task.local_result and
  * tierd_inference_ops.infer_batch. 1.2 adds split execution (tierd_tensor,
  * tierd_inference_ops.describe/infer_head/infer_tail, tierd_decision.wire) and the
@@ -76,7 +76,8 @@ extern "C" {
  * may run in parallel when the plugin says so). 1.4 adds video object detection:
  * tierd_detection, tierd_inference_result's detections and features,
  * tierd_task's stream and frame_index, tierd_decision's key frame, tierd_stream_state in
- * tierd_schedule_context, and tierd_fusion_ops.fuse_frame with tierd_upstream_result. */
+ * tierd_schedule_context, and tierd_fusion_ops.fuse_frame with tierd_upstream_result.
+ * 1.5 adds learning on the device: tierd_teacher_label and tierd_inference_ops.learn. */
 #define TIERD_ABI_VERSION TIERD_ABI_MAKE(TIERD_ABI_MAJOR, TIERD_ABI_MINOR)
 
 /* The one symbol a plugin exports. Build plugins with -fvisibility=hidden and mark
@@ -488,6 +489,24 @@ typedef struct tierd_preclassifier_ops {
     int (*classify)(void *instance, const tierd_task *task, tierd_preclass_result *out);
 } tierd_preclassifier_ops;
 
+/* ABI 1.5. A label for learning on the device: the answer a stronger model (the teacher)
+ * gave for a task this device placed upstream, with what the host knows of it. Borrowed
+ * for the learn() call, read-only; copy what you keep. */
+typedef struct tierd_teacher_label {
+    uint32_t struct_size;
+    int32_t label;      /* the teacher's class (its top_class), >= 0 */
+    float confidence;   /* its softmax probability, 0..1: how far to trust the label (a
+                           teacher suffers from a shift of the data too) */
+    const char *device; /* the device that answered, e.g. "edge-1" */
+    const char *model;  /* the teacher's model there */
+    /* The teacher's whole answer (its scores, score_count of them), for distillation;
+     * never NULL. */
+    const struct tierd_inference_result *answer;
+    /* The device's own answer to the task, when it computed one first ([pipeline]
+     * local_first); else NULL. */
+    const struct tierd_inference_result *local;
+} tierd_teacher_label;
+
 typedef struct tierd_inference_ops {
     uint32_t struct_size;
     /* Run `model` (NULL or "" = the plugin's default) on task->image.
@@ -528,6 +547,18 @@ typedef struct tierd_inference_ops {
      * Worker thread; may block. Inputs borrowed; `out` host-owned. */
     int (*infer_tail)(void *instance, const tierd_task *task, const char *model,
                       int32_t cut_layer, const tierd_tensor *input, tierd_inference_result *out);
+    /* ABI 1.5, optional (NULL: the plugin does not learn; the host then keeps no image for
+     * it). A teacher's label for task->image, a classification the host placed upstream
+     * and got answered (after the task's result went out: learning never delays a
+     * result). The plugin may keep a copy (the image and `label` are borrowed for the
+     * call) to adapt its models with — how, when and within what bounds is its own; it
+     * must not let a worse model replace a better one on the strength of labels alone
+     * (a teacher can be wrong). Return TIERD_OK whether it kept the sample or not; an
+     * error is logged and counted, and the host goes on. The host calls learn() for at
+     * most a few tasks at a time and skips (and counts) tasks while those wait.
+     * Worker thread; may block briefly (copying), not for training: train on a thread
+     * of the plugin's own. Inputs borrowed. */
+    int (*learn)(void *instance, const tierd_task *task, const tierd_teacher_label *label);
 } tierd_inference_ops;
 
 /* ABI 1.4. The newest upstream result of a video stream, as handed to fuse_frame(): an

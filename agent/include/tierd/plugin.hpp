@@ -505,6 +505,15 @@ struct has_infer_tail<T, std::enable_if_t<std::is_convertible<
                                  std::declval<tierd_inference_result &>())),
                              int>::value>> : std::true_type {};
 
+// Learning (ABI 1.5): int learn(const tierd_task &, const tierd_teacher_label &).
+template <class T, class = void> struct has_learn : std::false_type {};
+template <class T>
+struct has_learn<
+    T, std::enable_if_t<std::is_convertible<decltype(std::declval<T &>().learn(
+                                                std::declval<const tierd_task &>(),
+                                                std::declval<const tierd_teacher_label &>())),
+                                            int>::value>> : std::true_type {};
+
 // Sources (ABI 1.3).
 template <class T, class = void> struct has_next : std::false_type {};
 template <class T>
@@ -726,6 +735,18 @@ template <class T> struct Trampolines {
         else
             return TIERD_ENOTSUP;
     }
+    static int learn(void *instance, const tierd_task *task,
+                     const tierd_teacher_label *label) noexcept {
+        auto *box = static_cast<Box<T> *>(instance);
+        if (task == nullptr || label == nullptr || label->answer == nullptr)
+            return invalid(box->host, "learn: task, label and label->answer must not be NULL");
+        if (label->struct_size < sizeof(tierd_teacher_label))
+            return invalid(box->host, "learn: label->struct_size too small");
+        if constexpr (has_learn<T>::value)
+            return guarded(box->host, [&]() -> int { return box->plugin.learn(*task, *label); });
+        else
+            return TIERD_ENOTSUP;
+    }
     static int next(void *instance, tierd_frame *out) noexcept {
         auto *box = static_cast<Box<T> *>(instance);
         if (out == nullptr || out->struct_size < sizeof(tierd_frame))
@@ -806,14 +827,16 @@ template <class T> struct KindOps<T, TIERD_KIND_INFERENCE> {
     // infer_batch is offered only when the plugin class has one (ABI 1.1):
     // int infer_batch(const tierd_task *const *, uint32_t, const char *model,
     //                 tierd_inference_result *outs)
-    // describe/infer_head/infer_tail (ABI 1.2) likewise, each when the class has it.
+    // describe/infer_head/infer_tail (ABI 1.2) and learn (1.5) likewise, each when the
+    // class has it.
     static constexpr tierd_inference_ops table{
         sizeof(tierd_inference_ops),
         &Trampolines<T>::infer,
         has_infer_batch<T>::value ? &Trampolines<T>::infer_batch : nullptr,
         has_describe<T>::value ? &Trampolines<T>::describe : nullptr,
         has_infer_head<T>::value ? &Trampolines<T>::infer_head : nullptr,
-        has_infer_tail<T>::value ? &Trampolines<T>::infer_tail : nullptr};
+        has_infer_tail<T>::value ? &Trampolines<T>::infer_tail : nullptr,
+        has_learn<T>::value ? &Trampolines<T>::learn : nullptr};
 };
 template <class T> struct KindOps<T, TIERD_KIND_FUSION> {
     static_assert(has_fuse<T>::value,
