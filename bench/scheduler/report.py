@@ -1011,7 +1011,9 @@ def main():
           "of a sixteenth of the large probe, then the large one (3 ms at the slowest estimate, 64 B-8 KiB) or, if "
           "the canary came back late, an empty one; after each, the next waits until probes took at most 5% "
           "of the link's time. A step (two samples in a row more than 2x off; RTT 1.5x and 2 ms) is followed at "
-          "once.")
+          "once. Both tiers' paths start with the end's uplink: when one tier's bandwidth estimate falls more "
+          "than 1.5x below what it was at the other's last check, the other is taken as at most that figure "
+          "and probed at once, until its own estimate settles (docs/scheduling.md, \"The shared first hop\").")
     else:
         w("- Link probes share the uplink with the tasks: every `probe_interval_ms` the end writes a small and a "
           "large probe for the edge and then for the cloud, back to back into its one TCP connection. The cloud's "
