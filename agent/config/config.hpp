@@ -164,6 +164,10 @@ struct PipelineConfig {
     // takes this many times its real duration (the worker sleeps the difference).
     // 1 = off. For benchmarks that stand in for a weaker board; results say it is on.
     double emulate_slowdown = 1.0;
+    // End: images the local model answered that are also sent up, for the teacher's
+    // label only (the inference plugin's learn(), ABI 1.5), at most this many an hour,
+    // spread evenly; 0 = none (the cascade's own offloads are labels already).
+    double label_budget_per_hour = 0.0;
 };
 
 struct ResultsConfig {

@@ -391,6 +391,14 @@ std::vector<CoreConfigSection> build_sections() {
             "Emulate a slower device: local compute stages take this many times their real "
             "duration (the worker sleeps the difference); 1 = off. For benchmarks only.")
             .range(1, 10000));
+    add(key<&Config::pipeline, &PipelineConfig::label_budget_per_hour>(
+            "label_budget_per_hour",
+            "End: images the local model answered that are also sent to the edge (else the "
+            "cloud) for the teacher's label, which the inference plugin learns from "
+            "(learn(), ABI 1.5; docs/adaptation.md) — at most this many an hour, spread "
+            "evenly; 0 = none. The cascade's offloads are labels already: this adds "
+            "labels of images the local model was sure of.")
+            .range(0, 3.6e6));
 
     s.push_back({"offload", "Work sent up the hierarchy (end) and served (edge, cloud).", {}});
     keys = &s.back().keys;

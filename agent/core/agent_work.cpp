@@ -33,7 +33,9 @@ int pool_threads(int threads) {
 }
 
 tierd_tier local_tier(Role role) {
-    return role == Role::end ? TIERD_TIER_END : role == Role::edge ? TIERD_TIER_EDGE : TIERD_TIER_CLOUD;
+    return role == Role::end    ? TIERD_TIER_END
+           : role == Role::edge ? TIERD_TIER_EDGE
+                                : TIERD_TIER_CLOUD;
 }
 
 constexpr const char *kOffloadRoute = "offload/requests";
@@ -104,15 +106,15 @@ void Agent::update_offload_serving() {
     const bool can_serve = offload_server_ && !plugins_->loading() && plugins_->current().inference;
     const std::string role = options().identity.role;
     if (can_serve && !router_->has(kOffloadRoute)) {
-        router_->add(kOffloadRoute, topics::offload_request_share_filter(role),
-                     [role](const topics::Topic &t) {
-                         return t.kind == topics::TopicKind::offload_request && t.name == role;
-                     },
-                     [this](const MqttLink::Message &m, const topics::Topic &) {
-                         if (offload_server_)
-                             offload_server_->handle(m.payload, m.response_topic,
-                                                     m.correlation_data);
-                     });
+        router_->add(
+            kOffloadRoute, topics::offload_request_share_filter(role),
+            [role](const topics::Topic &t) {
+                return t.kind == topics::TopicKind::offload_request && t.name == role;
+            },
+            [this](const MqttLink::Message &m, const topics::Topic &) {
+                if (offload_server_)
+                    offload_server_->handle(m.payload, m.response_topic, m.correlation_data);
+            });
         spdlog::info("offload: serving {} requests", role);
     } else if (!can_serve && router_->has(kOffloadRoute)) {
         router_->remove(kOffloadRoute);
@@ -121,7 +123,9 @@ void Agent::update_offload_serving() {
     }
 }
 
-bool Agent::offload_subscribed() const { return router_ && router_->has(kOffloadRoute); }
+bool Agent::offload_subscribed() const {
+    return router_ && router_->has(kOffloadRoute);
+}
 
 void Agent::stop_offload_server(std::function<void()> done) {
     if (router_)
@@ -143,6 +147,7 @@ void Agent::start_pipeline() {
     o.offload_timeout_ms = static_cast<int>(c.offload.timeout_ms);
     o.local_first = c.pipeline.local_first;
     o.emulate_slowdown = c.pipeline.emulate_slowdown;
+    o.label_budget_per_hour = c.pipeline.label_budget_per_hour;
     o.probe_interval_ms = static_cast<int>(c.offload.probe_interval_ms);
     o.frame_jpeg_quality = c.offload.frame_jpeg_quality;
     o.workers = pool_threads(c.workers.threads);
@@ -165,11 +170,13 @@ void Agent::start_pipeline() {
         &loop_, std::move(o), [this] { return plugins_->current(); },
         // Every result goes through the durable spool, also during the drain at shutdown.
         [this](const std::string &payload) {
-            outbox_->put(topics::device_topic(options().identity.device_id,
-                                              topics::DeviceLeaf::results),
-                         payload);
+            outbox_->put(
+                topics::device_topic(options().identity.device_id, topics::DeviceLeaf::results),
+                payload);
         },
-        [this](std::shared_ptr<PluginInstance> instance) { plugins_->release(std::move(instance)); },
+        [this](std::shared_ptr<PluginInstance> instance) {
+            plugins_->release(std::move(instance));
+        },
         std::move(source), failure);
     pipeline_->set_upstream(Upstream{
         [this](tierd_tier tier) { return peers_->tier_online(tier); },
@@ -179,11 +186,10 @@ void Agent::start_pipeline() {
             // QoS 0: a request the end has given up on (its timeout ran here) must not be
             // sent again by the client after a reconnect (docs/mqtt.md, "Offload").
             const char *role = tier == TIERD_TIER_CLOUD ? "cloud" : "edge";
-            return mqtt_->publish(topics::offload_request_topic(role), payload, 0, false,
-                                  correlation,
-                                  topics::device_topic(options().identity.device_id,
-                                                       topics::DeviceLeaf::offload_reply)) ==
-                   MOSQ_ERR_SUCCESS;
+            return mqtt_->publish(
+                       topics::offload_request_topic(role), payload, 0, false, correlation,
+                       topics::device_topic(options().identity.device_id,
+                                            topics::DeviceLeaf::offload_reply)) == MOSQ_ERR_SUCCESS;
         },
         [this] { return profiles_->combined(); },
         [this](const std::string &device, const std::string &model, double ms) {

@@ -64,6 +64,8 @@ Pipeline::Pipeline(uv_loop_t *loop, PipelineOptions options, PluginsNow plugins,
                [this](TaskPtr task) {
                    if (task->key_frame_copy)
                        return key_frame_answered(std::move(task));
+                   if (task->label_copy)
+                       return label_answered(std::move(task));
                    // Answered upstream, or back to run here (task->offload.fallback).
                    if (task->remote.ok)
                        return fuse(std::move(task));
@@ -624,6 +626,7 @@ void Pipeline::finish(TaskPtr task) {
                 "", fixed_string(task->local.result.model, sizeof task->local.result.model),
                 task->infer_ms);
     }
+    maybe_request_label(*task);
     if (!stopping_ && learnable(*task)) {
         if (learn_lane_.pending() + learn_lane_.running() < kMaxLearning) {
             ++teacher_labels_;
@@ -635,6 +638,75 @@ void Pipeline::finish(TaskPtr task) {
     if (task)
         recycle(std::move(task));
     dispatch();
+    maybe_stopped();
+}
+
+void Pipeline::maybe_request_label(const Task &t) {
+    if (options_.label_budget_per_hour <= 0.0 || stopping_)
+        return;
+    // Tokens accrue at the budget's rate; at most a minute's worth wait (so a quiet hour
+    // does not end in a burst), and at least one, so that a small budget can spend.
+    const std::uint64_t now = uv_hrtime();
+    const double rate_per_s = options_.label_budget_per_hour / 3600.0;
+    if (label_tokens_at_ != 0)
+        label_tokens_ += static_cast<double>(now - label_tokens_at_) / 1e9 * rate_per_s;
+    label_tokens_at_ = now;
+    label_tokens_ = std::min(label_tokens_, std::max(1.0, 60.0 * rate_per_s));
+    // A classification answered here whose plugin learns, and an upstream to ask.
+    if (label_tokens_ < 1.0 || t.upstream || t.key_frame_copy || t.label_copy || !t.local.ok ||
+        t.local.result.top_class < 0 || !t.error.empty() || t.task.image == nullptr ||
+        !t.plugins.inference || !t.plugins.inference->offers_learn())
+        return;
+    const tierd_tier tier = offload_.answering(TIERD_TIER_EDGE)    ? TIERD_TIER_EDGE
+                            : offload_.answering(TIERD_TIER_CLOUD) ? TIERD_TIER_CLOUD
+                                                                   : TIERD_TIER_END;
+    if (tier == TIERD_TIER_END)
+        return;
+    label_tokens_ -= 1.0;
+    ++label_requests_;
+    TaskPtr copy = new_task();
+    Task &c = *copy;
+    c.seq = t.seq;
+    c.in = t.in; // shares the image (and its lease): no pixel copy
+    c.task_id = t.task_id + "-label";
+    c.source = t.source;
+    c.image = t.image;
+    c.task = t.task;
+    c.task.task_id = c.task_id.c_str();
+    c.task.source = c.source.c_str();
+    c.task.stream = nullptr;
+    c.task.frame_index = -1;
+    c.task.image = &c.image;
+    c.task.local_result = nullptr;
+    c.plugins = t.plugins; // the learner is the plugin that answered here
+    c.local = t.local;     // its own answer goes with the label
+    c.local.result.scores = c.local.scores.data();
+    c.local.result.detections = c.local.detections.data();
+    c.start_ns = now;
+    c.label_copy = true;
+    c.decision.struct_size = sizeof c.decision;
+    c.decision.tier = tier;
+    c.decision.split_layer = -1;
+    c.decision.model[0] = '\0'; // the tier's default: its heavy model
+    c.upstream = true;
+    c.stage = Task::Stage::offloaded;
+    offload_.send(std::move(copy));
+}
+
+void Pipeline::label_answered(TaskPtr copy) {
+    label_bytes_up_ += copy->offload.bytes_sent;
+    label_bytes_down_ += copy->offload.bytes_received;
+    if (!copy->remote.ok)
+        ++label_requests_failed_;
+    if (copy->remote.ok && !stopping_ && learnable(*copy) &&
+        learn_lane_.pending() + learn_lane_.running() < kMaxLearning) {
+        ++teacher_labels_;
+        learn_lane_.push(std::move(copy));
+        return;
+    }
+    if (copy->remote.ok && learnable(*copy))
+        ++teacher_labels_skipped_;
+    recycle(std::move(copy));
     maybe_stopped();
 }
 
@@ -740,6 +812,14 @@ nlohmann::json Pipeline::stats() const {
         j["teacher_labels"] = teacher_labels_;
         j["teacher_labels_skipped"] = teacher_labels_skipped_;
         j["teacher_label_errors"] = teacher_label_errors_.load();
+    }
+    if (options_.label_budget_per_hour > 0.0) {
+        // Copies sent up for their label alone ([pipeline] label_budget_per_hour), those
+        // that came back without one, and their bytes (not in any task's bytes_sent).
+        j["label_requests"] = label_requests_;
+        j["label_requests_failed"] = label_requests_failed_;
+        j["label_bytes_up"] = label_bytes_up_;
+        j["label_bytes_down"] = label_bytes_down_;
     }
     // Seconds from start() until the source finished (or until now while it runs).
     if (started_ != 0)

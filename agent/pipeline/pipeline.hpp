@@ -49,6 +49,7 @@ struct PipelineOptions {
     tierd_tier local_tier = TIERD_TIER_END;
     bool local_first = false;            // [pipeline] local_first (config.hpp PipelineConfig)
     double emulate_slowdown = 1.0;       // [pipeline] emulate_slowdown
+    double label_budget_per_hour = 0.0;  // [pipeline] label_budget_per_hour
     int probe_interval_ms = 1000;        // [offload] probe_interval_ms: link probes; 0 = none
     int frame_jpeg_quality = 75;         // [offload] frame_jpeg_quality: video frames sent up
     int workers = 1;                     // worker threads: local tasks that run at once
@@ -166,6 +167,16 @@ class Pipeline {
     // Whether `task`'s answer is a teacher's label its inference plugin takes.
     static bool learnable(const Task &task);
     std::uint64_t teacher_labels_ = 0, teacher_labels_skipped_ = 0;
+    // [pipeline] label_budget_per_hour: a token bucket (tokens accrue with time, at most
+    // one burst of a minute's budget) spent on copies of locally answered tasks sent up
+    // for their label alone.
+    double label_tokens_ = 0.0;
+    std::uint64_t label_tokens_at_ = 0;
+    std::uint64_t label_requests_ = 0, label_requests_failed_ = 0;
+    std::uint64_t label_bytes_up_ = 0, label_bytes_down_ = 0;
+    // Sends a copy of `t` (answered here) up for its label when the budget allows.
+    void maybe_request_label(const Task &t);
+    void label_answered(TaskPtr copy);
     std::atomic<std::uint64_t> teacher_label_errors_{0};
     std::map<std::string, VideoStream> streams_;
     std::vector<TaskPtr> spare_tasks_; // finished tasks kept for reuse (their buffers)

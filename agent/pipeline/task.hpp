@@ -94,6 +94,7 @@ struct Task {
     // the prepare worker; and, for a key frame's copy sent up, the stream it reports to.
     std::vector<std::uint8_t> thumbnail;
     bool key_frame_copy = false; // this task only carries a key frame upstream
+    bool label_copy = false;     // this task only asks upstream for a label (learn())
     int jpeg_quality = 0;        // > 0: its image travels upstream as a JPEG of this quality
     // Stage fusing of a stream frame: the newest upstream answer when it was handed over.
     Outcome upstream_seen;
@@ -162,6 +163,7 @@ struct Task {
         stream.clear();
         thumbnail.clear();
         key_frame_copy = false;
+        label_copy = false;
         jpeg_quality = 0;
         upstream_seen.ok = false;
         upstream_view = tierd_upstream_result{};

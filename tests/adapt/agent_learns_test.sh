@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# agent_learns_test.sh TIERD DRIFTGEN LIB_BROKER LIB_AGENTS SOURCE_DIR
+# agent_learns_test.sh TIERD DRIFTGEN LIB_BROKER LIB_AGENTS SOURCE_DIR [cascade|budget]
 # The teacher labels of the cascade reach the end's inference plugin (ABI 1.5 learn()) and
 # judge its adaptations: a real end agent (cnn-xs, local model first, scheduler-rule
 # by-confidence: the images it is unsure of go to the edge) and a real edge agent
@@ -15,8 +15,13 @@
 # tasks.teacher_labels, less those skipped) and the plugin kept them (its counter
 # teacher_labels); adaptations were judged by them (gauge teacher_agreement), and the
 # log says what each judgement saw.
+#
+# budget: the end keeps every image (scheduler-rule always-end: no cascade) and
+# [pipeline] label_budget_per_hour = 36000 (10 a second) sends copies of its images up for
+# their label alone. Checks: every image one result, all answered here (the copies make
+# none); about 10 label requests a second; each answered one reached the plugin.
 set -euo pipefail
-tierd=$1 driftgen=$2
+tierd=$1 driftgen=$2 mode=${6:-cascade}
 . "$3"
 fail() { echo "FAIL: $*" >&2; for a in end edge; do echo "--- $a log:" >&2; tail -30 "$work/$a.log" >&2 || true; done; exit 1; }
 . "$4"
@@ -30,6 +35,7 @@ trap 'stop_agents; stop_broker; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 start_broker "$work"
 end="it-learn-end-$$" edge="it-learn-edge-$$"
 count=1500
+[ "$mode" = budget ] && count=2000
 "$driftgen" --plan "brightness@3:$count" --seed 7 --out "$work/drift" --quiet ||
     fail "tierd-driftgen failed"
 manifest="$source_dir/models/manifest.toml"
@@ -45,16 +51,16 @@ port = $BROKER_PORT
 kind = "idx"
 path = "$work/drift/images-idx3-ubyte"
 labels = "$work/drift/labels-idx1-ubyte"
-rate_hz = 100.0
+rate_hz = $([ "$mode" = budget ] && echo 200.0 || echo 100.0)
 [results]
 jsonl = "$work/results.jsonl"
-[pipeline]
-local_first = true
-[plugins]
-scheduler = "scheduler-rule"
-[plugin.scheduler-rule]
-rule = "by-confidence"
-confidence_threshold = 0.9
+$(if [ "$mode" = budget ]; then
+    printf '[pipeline]\nlabel_budget_per_hour = 36000.0\n[plugins]\nscheduler = "scheduler-rule"\n'
+    printf '[plugin.scheduler-rule]\nrule = "always-end"\n'
+else
+    printf '[pipeline]\nlocal_first = true\n[plugins]\nscheduler = "scheduler-rule"\n'
+    printf '[plugin.scheduler-rule]\nrule = "by-confidence"\nconfidence_threshold = 0.9\n'
+fi)
 [plugin.inference-opencv]
 manifest = "$manifest"
 models = "cnn-xs"
@@ -84,20 +90,31 @@ rr() { mosquitto_rr -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$end/cmd" \
        -e "test/replies/$$" -m "$1" -W 10; }
 rr '{"op":"status"}' >"$work/status.json" || fail "no status reply"
 rr '{"op":"plugins.list"}' >"$work/plugins.json" || fail "no plugins.list reply"
-/usr/bin/python3 - "$work" "$count" <<'PY' || fail "checks"
+/usr/bin/python3 - "$work" "$count" "$mode" <<'PY' || fail "checks"
 import json, sys
-work, count = sys.argv[1], int(sys.argv[2])
+work, count, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 results = [json.loads(line) for line in open(f"{work}/results.jsonl")]
 assert len(results) == count, f"{len(results)} results for {count} images"
 indices = sorted(int(r["source"].rsplit("#", 1)[1]) for r in results)
 assert indices == list(range(count)), "a task was lost or repeated"
 edge_answers = sum(1 for r in results if r.get("tier") == "edge" and r["ok"])
-tasks = json.load(open(f"{work}/status.json"))["result"]["tasks"]
+status = json.load(open(f"{work}/status.json"))["result"]
+tasks = status["tasks"]
 given, skipped = tasks.get("teacher_labels", 0), tasks.get("teacher_labels_skipped", 0)
 print(f"{edge_answers} results answered by the edge; labels handed over {given}, skipped {skipped}, errors {tasks.get('teacher_label_errors')}")
-assert edge_answers >= 50, "the cascade sent too little to the edge to test anything"
-assert given + skipped == edge_answers, (given, skipped, edge_answers)
-assert given >= edge_answers * 0.9, "most labels must reach the plugin"
+if mode == "budget":
+    assert edge_answers == 0 and all(r.get("tier") == "end" for r in results), "always-end"
+    asked, failed = tasks["label_requests"], tasks["label_requests_failed"]
+    run_s = tasks["run_s"]
+    print(f"label requests {asked} in {run_s:.1f} s ({asked / run_s:.1f}/s, budget 10/s), failed {failed}, bytes up {tasks['label_bytes_up']} down {tasks['label_bytes_down']}")
+    assert 0.5 * 10 * run_s <= asked <= 10 * run_s + 2, (asked, run_s)
+    assert given + skipped + failed == asked, (given, skipped, failed, asked)
+    assert given >= asked * 0.9, "most labels must reach the plugin"
+    assert tasks["label_bytes_up"] > 784 * asked, "each copy carries its image"
+else:
+    assert edge_answers >= 50, "the cascade sent too little to the edge to test anything"
+    assert given + skipped == edge_answers, (given, skipped, edge_answers)
+    assert given >= edge_answers * 0.9, "most labels must reach the plugin"
 assert tasks.get("teacher_label_errors") == 0
 plugin = next(p for p in json.load(open(f"{work}/plugins.json"))["result"]["loaded"]
               if p["name"] == "inference-opencv")
