@@ -480,6 +480,31 @@ void Pipeline::run_local(TaskPtr task) {
     infer_lane_.push(std::move(task));
 }
 
+// A copy of `t` to send to `tier` on its own (a key frame, a label request): the same image
+// and its lease (no pixel copy), task id `t`'s + `suffix`, offloaded to the tier's default
+// model until the caller names one.
+TaskPtr Pipeline::upstream_copy(const Task &t, const char *suffix, tierd_tier tier) {
+    TaskPtr copy = new_task();
+    Task &c = *copy;
+    c.seq = t.seq;
+    c.in = t.in;
+    c.task_id = t.task_id + suffix;
+    c.source = t.source;
+    c.image = t.image;
+    c.task = t.task;
+    c.task.task_id = c.task_id.c_str();
+    c.task.source = c.source.c_str();
+    c.task.image = &c.image;
+    c.task.local_result = nullptr;
+    c.decision.struct_size = sizeof c.decision;
+    c.decision.tier = tier;
+    c.decision.split_layer = -1;
+    c.decision.model[0] = '\0';
+    c.upstream = true;
+    c.stage = Task::Stage::offloaded;
+    return copy;
+}
+
 // A key frame: a copy of the task's frame goes to the tier the scheduler named, with its
 // own task id; the local work goes on without waiting for it (key_frame_answered).
 void Pipeline::send_key_frame(Task &t) {
@@ -490,30 +515,15 @@ void Pipeline::send_key_frame(Task &t) {
         stream.key_frame_lost();
         return;
     }
-    TaskPtr copy = new_task();
+    TaskPtr copy = upstream_copy(t, "-key", tier);
     Task &c = *copy;
-    c.seq = t.seq;
-    c.in = t.in; // shares the frame (and its lease): no pixel copy
-    c.task_id = t.task_id + "-key";
-    c.source = t.source;
     c.stream = t.stream;
-    c.image = t.image;
-    c.task = t.task;
-    c.task.task_id = c.task_id.c_str();
-    c.task.source = c.source.c_str();
     c.task.stream = c.stream.c_str();
-    c.task.image = &c.image;
-    c.task.local_result = nullptr;
     c.start_ns = t.start_ns;
     c.jpeg_quality = t.jpeg_quality;
     c.key_frame_copy = true;
-    c.decision.struct_size = sizeof c.decision;
-    c.decision.tier = tier;
-    c.decision.split_layer = -1;
     std::memcpy(c.decision.model, t.decision.key_frame_model, sizeof c.decision.model);
     c.decision.model[sizeof c.decision.model - 1] = '\0';
-    c.upstream = true;
-    c.stage = Task::Stage::offloaded;
     stream.key_frame_sent(t);
     offload_.send(std::move(copy));
 }
@@ -664,32 +674,16 @@ void Pipeline::maybe_request_label(const Task &t) {
         return;
     label_tokens_ -= 1.0;
     ++label_requests_;
-    TaskPtr copy = new_task();
+    TaskPtr copy = upstream_copy(t, "-label", tier); // model "": the tier's default
     Task &c = *copy;
-    c.seq = t.seq;
-    c.in = t.in; // shares the image (and its lease): no pixel copy
-    c.task_id = t.task_id + "-label";
-    c.source = t.source;
-    c.image = t.image;
-    c.task = t.task;
-    c.task.task_id = c.task_id.c_str();
-    c.task.source = c.source.c_str();
     c.task.stream = nullptr;
     c.task.frame_index = -1;
-    c.task.image = &c.image;
-    c.task.local_result = nullptr;
     c.plugins = t.plugins; // the learner is the plugin that answered here
     c.local = t.local;     // its own answer goes with the label
     c.local.result.scores = c.local.scores.data();
     c.local.result.detections = c.local.detections.data();
     c.start_ns = now;
     c.label_copy = true;
-    c.decision.struct_size = sizeof c.decision;
-    c.decision.tier = tier;
-    c.decision.split_layer = -1;
-    c.decision.model[0] = '\0'; // the tier's default: its heavy model
-    c.upstream = true;
-    c.stage = Task::Stage::offloaded;
     offload_.send(std::move(copy));
 }
 

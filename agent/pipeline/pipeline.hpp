@@ -174,6 +174,7 @@ class Pipeline {
     std::uint64_t label_tokens_at_ = 0;
     std::uint64_t label_requests_ = 0, label_requests_failed_ = 0;
     std::uint64_t label_bytes_up_ = 0, label_bytes_down_ = 0;
+    TaskPtr upstream_copy(const Task &t, const char *suffix, tierd_tier tier);
     // Sends a copy of `t` (answered here) up for its label when the budget allows.
     void maybe_request_label(const Task &t);
     void label_answered(TaskPtr copy);

@@ -3,8 +3,7 @@
 # re-estimation folded into the convolutions; docs/adaptation.md) wins back on a
 # tierd-driftgen stream, per model, shift and number of unlabeled samples, through
 # tierd-adapt-eval (OpenCV DNN in C++, the code the agent will run). No agents, no broker:
-# this is the method's own figure; bench/adapt/run.sh (issue 18, section 5; not written
-# yet) is the one with real agents.
+# this is the method's own figure; bench/adapt/run.sh is the one with real agents.
 #
 # Writes bench/results/adapt_offline.md and bench/results/adapt_offline.json.
 # Environment (defaults in brackets):

@@ -210,6 +210,18 @@ class ProbeTest : public ::testing::Test {
         return -1.0;
     }
 
+    // 50 Mbit/s, 10 ms one way, probes every second: both tiers' estimates known, then a
+    // second of edge traffic (the cloud carries none).
+    void stream_to_the_edge_on_a_fast_link() {
+        rate_bps = 50e6;
+        delay_ms = 10;
+        make_client(1000);
+        ASSERT_TRUE(run_until(
+            [&] { return bandwidth(TIERD_TIER_EDGE) > 5e6 && bandwidth(TIERD_TIER_CLOUD) > 5e6; },
+            3000));
+        stream_edge_until([] { return false; }, 1000);
+    }
+
     // What the scheduler sees (the shared hop's bound applied).
     double bandwidth(tierd_tier tier) {
         return client->link_state(tier, uv_hrtime()).bandwidth_bps;
@@ -507,13 +519,7 @@ TEST_F(ProbeTest, RequestsSentTogetherSampleTheLinkLessTheirWait) {
 // when its next probe happened to come; in bench/scheduler's stream, whose traffic leaves
 // the cloud's probes few pauses, it trailed by seconds.)
 TEST_F(ProbeTest, ADropOfTheSharedUplinkSeenByTheEdgeBoundsTheCloudAtOnce) {
-    rate_bps = 50e6;
-    delay_ms = 10;
-    make_client(1000);
-    ASSERT_TRUE(run_until(
-        [&] { return bandwidth(TIERD_TIER_EDGE) > 5e6 && bandwidth(TIERD_TIER_CLOUD) > 5e6; },
-        3000));
-    stream_edge_until([] { return false; }, 1000);
+    ASSERT_NO_FATAL_FAILURE(stream_to_the_edge_on_a_fast_link());
     ASSERT_GT(bandwidth(TIERD_TIER_CLOUD), 5e6);
 
     rate_bps = 0.5e6;
@@ -557,13 +563,7 @@ TEST_F(ProbeTest, ADropOfTheSharedUplinkSeenByTheEdgeBoundsTheCloudAtOnce) {
 // cloud is bounded too, wrongly, until its probe answers. That must be short: the cloud's
 // estimate is back at the shared uplink's 50 Mbit/s within a second.
 TEST_F(ProbeTest, ADropOfTheEdgesOwnHopBoundsTheCloudOnlyUntilItsProbe) {
-    rate_bps = 50e6;
-    delay_ms = 10;
-    make_client(1000);
-    ASSERT_TRUE(run_until(
-        [&] { return bandwidth(TIERD_TIER_EDGE) > 5e6 && bandwidth(TIERD_TIER_CLOUD) > 5e6; },
-        3000));
-    stream_edge_until([] { return false; }, 1000);
+    ASSERT_NO_FATAL_FAILURE(stream_to_the_edge_on_a_fast_link());
 
     edge_hop_bps = 0.5e6;
     const double bounded_ms =

@@ -502,8 +502,8 @@ typedef struct tierd_teacher_label {
     /* The teacher's whole answer (its scores, score_count of them), for distillation;
      * never NULL. */
     const struct tierd_inference_result *answer;
-    /* The device's own answer to the task, when it computed one first ([pipeline]
-     * local_first); else NULL. */
+    /* The device's own answer to the task, when it computed one ([pipeline] local_first,
+     * or a copy sent up for its label alone); else NULL. */
     const struct tierd_inference_result *local;
 } tierd_teacher_label;
 
@@ -550,7 +550,8 @@ typedef struct tierd_inference_ops {
     /* ABI 1.5, optional (NULL: the plugin does not learn; the host then keeps no image for
      * it). A teacher's label for task->image, a classification the host placed upstream
      * and got answered (after the task's result went out: learning never delays a
-     * result). The plugin may keep a copy (the image and `label` are borrowed for the
+     * result), or answered here and sent up for its label alone ([pipeline]
+     * label_budget_per_hour). The plugin may keep a copy (the image and `label` are borrowed for the
      * call) to adapt its models with — how, when and within what bounds is its own; it
      * must not let a worse model replace a better one on the strength of labels alone
      * (a teacher can be wrong). Return TIERD_OK whether it kept the sample or not; an

@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Online adaptation with real agents (issue 18, section 5): an end and an edge agent on a
+# real mosquitto broker (loopback) play one tierd-driftgen stream — clean, then shifted
+# segments, then clean again — once per method, and the end's results say how right it was
+# over time. Methods:
+#   alone/none             the end's model alone (scheduler-rule always-end), no adaptation
+#   alone/recalibrate      the same, recalibrating online without labels (adapt =
+#                          "recalibrate", adapt_labels = 0: every adaptation goes in)
+#   cascade/none           the cascade: the end answers what its model is sure of (local
+#                          model first, scheduler-rule by-confidence), the edge the rest
+#   cascade/recalibrate    the cascade, the end recalibrating unjudged
+#   cascade/judged         the cascade, the end's adaptations judged by the edge's answers
+#                          (ABI 1.5 learn(), docs/adaptation.md); the edge does not adapt
+#   cascade/judged+teacher the same, the edge recalibrating too (on the images sent to it)
+# Writes bench/results/adapt.md, adapt.json and adapt.png (accuracy over time).
+#
+# Environment (defaults in brackets):
+#   BUILD=DIR      build tree with tierd and tierd-driftgen [build]
+#   PLAN           the stream [clean:1000,brightness@3:2500,contrast@3:2500,clean:1000]
+#   SEED           its seed [21]
+#   RATE           images per second [100]
+#   END_MODEL      the end's model [cnn-xs]; EDGE_MODEL the edge's [resnet-20]
+#   THRESHOLD      by-confidence threshold [0.9]
+#   SAMPLES        adapt_samples [256]; INTERVAL_MS adapt_interval_ms [2000]
+#   METHODS        which rows to run [all six above, in that order]
+#   OUT_DIR        where the reports go [bench/results]
+# Figures are accuracies and counts, not timings, but the adaptations run on threads of
+# their own: run it on a quiet machine, as any benchmark.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+BUILD=${BUILD:-build}
+PLAN=${PLAN:-clean:1000,brightness@3:2500,contrast@3:2500,clean:1000}
+SEED=${SEED:-21}
+RATE=${RATE:-100}
+END_MODEL=${END_MODEL:-cnn-xs}
+EDGE_MODEL=${EDGE_MODEL:-resnet-20}
+THRESHOLD=${THRESHOLD:-0.9}
+SAMPLES=${SAMPLES:-256}
+INTERVAL_MS=${INTERVAL_MS:-2000}
+METHODS=${METHODS:-alone/none alone/recalibrate cascade/none cascade/recalibrate cascade/judged cascade/judged+teacher}
+OUT_DIR=${OUT_DIR:-$top/bench/results}
+bin="$top/$BUILD"
+for tool in tierd tierd-driftgen; do
+    [ -x "$bin/$tool" ] || { echo "run.sh: $bin/$tool missing: build it (ninja -C $BUILD $tool)" >&2; exit 2; }
+done
+[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] ||
+    { echo "run.sh: dataset-fashion-mnist is missing (scripts/install-deps.sh)" >&2; exit 2; }
+. "$top/scripts/lib-broker.sh"
+work=$(mktemp -d /tmp/tierd-adapt-bench.XXXXXX)
+pids=()
+stop_agents() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+    pids=()
+}
+trap 'stop_agents; stop_broker; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
+start_broker "$work"
+"$bin/tierd-driftgen" --plan "$PLAN" --seed "$SEED" --out "$work/stream" --quiet
+count=$(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['count'])" \
+    "$work/stream/segments.json")
+manifest="$top/models/manifest.toml"
+
+rr() { # DEVICE JSON: one command's reply
+    mosquitto_rr -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$1/cmd" \
+        -e "bench/replies/$$" -m "$2" -W 10
+}
+wait_online() { # DEVICE
+    for _ in $(seq 60); do
+        mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$1/status" -C 1 -W 1 \
+            2>/dev/null | grep -q '"state":"online"' && return 0
+    done
+    echo "run.sh: agent $1 did not come online" >&2
+    return 1
+}
+adapt_keys() { # LABELS: the plugin's adapt keys, judged by LABELS teacher labels (0 = none)
+    printf 'adapt = "recalibrate"\nadapt_samples = %s\nadapt_interval_ms = %s\n' "$SAMPLES" "$INTERVAL_MS"
+    printf 'adapt_source_images = 1000\nadapt_labels = %s\n' "$1"
+}
+
+start=$(date +%s)
+runs=()
+for method in $METHODS; do
+    case $method in
+    alone/none | alone/recalibrate | cascade/none | cascade/recalibrate | cascade/judged | cascade/judged+teacher) ;;
+    *) echo "run.sh: unknown method $method" >&2; exit 2 ;;
+    esac
+    name=${method//\//-}
+    dir="$work/$name"
+    mkdir -p "$dir"
+    end="bench-adapt-end-$$" edge="bench-adapt-edge-$$"
+    if [ "${method%%/*}" = cascade ]; then
+        {
+            printf '[agent]\ndevice_id = "%s"\nrole = "edge"\n[mqtt]\nhost = "127.0.0.1"\nport = %s\n' "$edge" "$BROKER_PORT"
+            printf '[plugin.inference-opencv]\nmanifest = "%s"\nmodels = "%s"\n' "$manifest" "$EDGE_MODEL"
+            [ "$method" = cascade/judged+teacher ] && adapt_keys 0
+        } >"$dir/edge.toml"
+        "$bin/tierd" --config "$dir/edge.toml" >"$dir/edge.log" 2>&1 &
+        pids+=($!)
+        wait_online "$edge"
+    fi
+    {
+        printf '[agent]\ndevice_id = "%s"\n[mqtt]\nhost = "127.0.0.1"\nport = %s\n' "$end" "$BROKER_PORT"
+        printf '[source]\nkind = "idx"\npath = "%s"\nlabels = "%s"\nrate_hz = %s\n' \
+            "$work/stream/images-idx3-ubyte" "$work/stream/labels-idx1-ubyte" "$RATE"
+        printf '[results]\njsonl = "%s"\n' "$dir/results.jsonl"
+        if [ "${method%%/*}" = cascade ]; then
+            printf '[pipeline]\nlocal_first = true\n[plugins]\nscheduler = "scheduler-rule"\n'
+            printf '[plugin.scheduler-rule]\nrule = "by-confidence"\nconfidence_threshold = %s\n' "$THRESHOLD"
+        else
+            printf '[plugins]\nscheduler = "scheduler-rule"\n[plugin.scheduler-rule]\nrule = "always-end"\n'
+        fi
+        printf '[plugin.inference-opencv]\nmanifest = "%s"\nmodels = "%s"\n' "$manifest" "$END_MODEL"
+        case $method in
+        */recalibrate) adapt_keys 0 ;;
+        cascade/judged*) adapt_keys 512 ;;
+        esac
+    } >"$dir/end.toml"
+    "$bin/tierd" --check-config "$dir/end.toml" >/dev/null
+    echo "== $method: $count images at $RATE/s" >&2
+    "$bin/tierd" --config "$dir/end.toml" >"$dir/end.log" 2>&1 &
+    pids+=($!)
+    wait_online "$end"
+    deadline=$(( $(date +%s) + count / RATE + 120 ))
+    while :; do
+        lines=$( [ -f "$dir/results.jsonl" ] && wc -l <"$dir/results.jsonl" || echo 0)
+        [ "$lines" -ge "$count" ] && break
+        [ "$(date +%s)" -lt "$deadline" ] || { echo "run.sh: $method: $lines of $count results" >&2; exit 1; }
+        sleep 0.5
+    done
+    sleep 1 # the last labels and adaptations
+    rr "$end" '{"op":"status"}' >"$dir/status.json"
+    rr "$end" '{"op":"plugins.list"}' >"$dir/plugins.json"
+    grep -o "adapted '[^']*' to its last [0-9]* inputs in [0-9]* ms\|adaptation refused[^\"]*" \
+        "$dir/end.log" >"$dir/adaptations.txt" || true
+    stop_agents
+    runs+=("$method=$dir")
+done
+elapsed=$(( $(date +%s) - start ))
+commit=$(git -C "$top" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+dirty=$(git -C "$top" status --porcelain 2>/dev/null | grep -q . && echo " (working tree changed)" || true)
+machine="$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, Linux $(uname -r)"
+mkdir -p "$OUT_DIR"
+/usr/bin/python3 "$here/report.py" --machine "$machine" --commit "$commit$dirty" \
+    --seconds "$elapsed" --segments "$work/stream/segments.json" --plan "$PLAN" --seed "$SEED" \
+    --rate "$RATE" --end-model "$END_MODEL" --edge-model "$EDGE_MODEL" --threshold "$THRESHOLD" \
+    --samples "$SAMPLES" --interval-ms "$INTERVAL_MS" --out "$OUT_DIR" "${runs[@]}"
