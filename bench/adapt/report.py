@@ -114,9 +114,10 @@ def main():
                 if base_clean_first is not None and base_clean_first - row["accuracy_before"] >= 0.05:
                     row["regain_vs_clean"] = ((row["accuracy_after"] - row["accuracy_before"]) /
                                               (base_clean_first - row["accuracy_before"]))
-        if segments[-1]["name"] == "clean" and len(segments) > 1 and base_clean_first is not None:
-            # Forgetting: the last (clean) segment against the unadapted model on the first.
-            rows[-1]["forgetting_points"] = 100 * (base_clean_first - rows[-1]["accuracy_after"])
+        if segments[-1]["name"] == "clean" and len(segments) > 1 and base:
+            # Forgetting: on the last segment, clean again, the unadapted run's accuracy on
+            # the same images minus this method's (points; > 0: worse than not adapting).
+            rows[-1]["forgetting_points"] = 100 * (base[-1]["accuracy_after"] - rows[-1]["accuracy_after"])
         tasks, counters, gauges = run["status"]["tasks"], run["metrics"]["counters"], run["metrics"]["gauges"]
         labels = int(tasks.get("teacher_labels", 0))
         for row in rows:
@@ -175,8 +176,9 @@ def main():
       "before) / (clean − before), *clean* = the unadapted run on the first clean segment: "
       "not the issue's R, whose ceiling is an oracle fine-tuned on the shift with all labels "
       "(not built). *to plateau*: images into the segment until the rolling accuracy "
-      f"({WINDOW} images) is within {PLATEAU_POINTS} points of *after*. *forgetting*: the "
-      "unadapted clean accuracy minus the method's on the last (clean) segment, in points.")
+      f"({WINDOW} images) is within {PLATEAU_POINTS} points of *after* ({WINDOW}: at once). "
+      "*forgetting*: on the last segment, clean again, the unadapted run's accuracy minus "
+      "the method's, in points (> 0: worse than not adapting).")
     w(f"- update ms: the last adaptation's measuring and building, this machine; a Pi 3B+ "
       f"would take ~{PI_FACTOR}x (estimated, not measured). Bytes: the results' requests "
       "(`bytes_sent`) and replies (`bytes_received`).\n")
@@ -205,7 +207,8 @@ def main():
               f"{pct(row['answered_here_accuracy'])} | {pct(row['offloaded_fraction'])} | "
               f"{row['samples_to_plateau'] or '-'} | {row['bytes_up']} / {row['bytes_down']} | {f_} |")
     w("")
-    w("Plot: `adapt.png` (rolling accuracy of every method over the stream, segments shaded).")
+    w("Plot: `adapt.png` (rolling accuracy of every method over the stream, segments shaded; "
+      "a line hidden under another is the same to the image).")
     with open(os.path.join(a.out, "adapt.md"), "w") as f:
         f.write("\n".join(out) + "\n")
 
