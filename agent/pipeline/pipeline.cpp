@@ -637,16 +637,7 @@ void Pipeline::finish(TaskPtr task) {
                 task->infer_ms);
     }
     maybe_request_label(*task);
-    if (!stopping_ && learnable(*task)) {
-        if (learn_lane_.pending() + learn_lane_.running() < kMaxLearning) {
-            ++teacher_labels_;
-            learn_lane_.push(std::move(task));
-        } else {
-            ++teacher_labels_skipped_;
-        }
-    }
-    if (task)
-        recycle(std::move(task));
+    learn_or_recycle(std::move(task));
     dispatch();
     maybe_stopped();
 }
@@ -692,16 +683,19 @@ void Pipeline::label_answered(TaskPtr copy) {
     label_bytes_down_ += copy->offload.bytes_received;
     if (!copy->remote.ok)
         ++label_requests_failed_;
-    if (copy->remote.ok && !stopping_ && learnable(*copy) &&
-        learn_lane_.pending() + learn_lane_.running() < kMaxLearning) {
-        ++teacher_labels_;
-        learn_lane_.push(std::move(copy));
-        return;
-    }
-    if (copy->remote.ok && learnable(*copy))
-        ++teacher_labels_skipped_;
-    recycle(std::move(copy));
+    learn_or_recycle(std::move(copy));
     maybe_stopped();
+}
+
+void Pipeline::learn_or_recycle(TaskPtr task) {
+    if (!stopping_ && learnable(*task)) {
+        if (learn_lane_.pending() + learn_lane_.running() < kMaxLearning) {
+            ++teacher_labels_;
+            return learn_lane_.push(std::move(task)); // recycled after learn()
+        }
+        ++teacher_labels_skipped_;
+    }
+    recycle(std::move(task));
 }
 
 bool Pipeline::learnable(const Task &task) {

@@ -166,6 +166,9 @@ class Pipeline {
     void learn_on_worker(Task &task);
     // Whether `task`'s answer is a teacher's label its inference plugin takes.
     static bool learnable(const Task &task);
+    // A finished task (or answered label copy): to the learn lane when it is learnable
+    // and there is room (else counted skipped), otherwise recycled now.
+    void learn_or_recycle(TaskPtr task);
     std::uint64_t teacher_labels_ = 0, teacher_labels_skipped_ = 0;
     // [pipeline] label_budget_per_hour: a token bucket (tokens accrue with time, at most
     // one burst of a minute's budget) spent on copies of locally answered tasks sent up

@@ -127,9 +127,12 @@ for method in $METHODS; do
         [ "$(date +%s)" -lt "$deadline" ] || { echo "run.sh: $method: $lines of $count results" >&2; exit 1; }
         sleep 0.5
     done
-    sleep 1 # the last labels and adaptations
-    rr "$end" '{"op":"status"}' >"$dir/status.json"
-    rr "$end" '{"op":"plugins.list"}' >"$dir/plugins.json"
+    for _ in $(seq 100); do # the last labels reach the plugin after their results (10 s)
+        rr "$end" '{"op":"status"}' >"$dir/status.json"
+        rr "$end" '{"op":"plugins.list"}' >"$dir/plugins.json"
+        /usr/bin/python3 "$here/learning_settled.py" "$dir/status.json" "$dir/plugins.json" && break
+        sleep 0.1
+    done
     grep -o "adapted '[^']*' to its last [0-9]* inputs in [0-9]* ms\|adaptation refused[^\"]*" \
         "$dir/end.log" >"$dir/adaptations.txt" || true
     stop_agents

@@ -85,11 +85,16 @@ for _ in $(seq 1200); do # 15 s of stream, up to 60 s
     sleep 0.05
 done
 [ "$(lines)" -ge "$count" ] || fail "$(lines) of $count results"
-sleep 1 # the last labels reach the plugin after their results
 rr() { mosquitto_rr -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$end/cmd" \
        -e "test/replies/$$" -m "$1" -W 10; }
-rr '{"op":"status"}' >"$work/status.json" || fail "no status reply"
-rr '{"op":"plugins.list"}' >"$work/plugins.json" || fail "no plugins.list reply"
+# The last labels reach the plugin after their results: until nothing is in flight (10 s).
+for _ in $(seq 100); do
+    rr '{"op":"status"}' >"$work/status.json" || fail "no status reply"
+    rr '{"op":"plugins.list"}' >"$work/plugins.json" || fail "no plugins.list reply"
+    /usr/bin/python3 "$source_dir/bench/adapt/learning_settled.py" "$work/status.json" \
+        "$work/plugins.json" && break
+    sleep 0.1
+done
 /usr/bin/python3 - "$work" "$count" "$mode" <<'PY' || fail "checks"
 import json, sys
 work, count, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
