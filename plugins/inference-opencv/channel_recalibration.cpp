@@ -68,11 +68,15 @@ RecalibratableModel::RecalibratableModel(const std::string &onnx_path)
         if (layer->type == "Convolution" && output_channels(layer) > 0)
             convolutions_.push_back(name);
     }
+    if (const std::string head = find_head_layer(net); !head.empty())
+        head_ = read_head(net, head);
 }
 
-cv::dnn::Net RecalibratableModel::build(const Recalibration &recalibration, bool fusion) const {
+cv::dnn::Net RecalibratableModel::build(const Recalibration &recalibration, bool fusion,
+                                        const Head &head) const {
     cv::dnn::Net net = cv::dnn::readNetFromONNX(bytes_);
     net.enableFusion(fusion);
+    write_head(net, head);
     for (const auto &[name, affine] : recalibration) {
         if (net.getLayerId(name) < 0)
             throw std::invalid_argument("recalibration names no layer of the model: " + name);
@@ -193,6 +197,10 @@ std::size_t recalibration_bytes(const Recalibration &recalibration) {
     for (const auto &[name, affine] : recalibration)
         bytes += (affine.scale.size() + affine.shift.size()) * sizeof(float);
     return bytes;
+}
+
+std::size_t adaptation_bytes(const Adaptation &adaptation) {
+    return recalibration_bytes(adaptation.channels) + head_bytes(adaptation.head);
 }
 
 } // namespace inference_opencv

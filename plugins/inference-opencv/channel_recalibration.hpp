@@ -20,6 +20,8 @@
 // Threading: the functions here are pure (no shared state); a Net is used by one thread.
 #pragma once
 
+#include "head_finetune.hpp"
+
 #include <opencv2/core.hpp>
 #include <opencv2/dnn.hpp>
 
@@ -47,6 +49,14 @@ struct ChannelAffine {
 // Per convolution layer name; layers absent are unchanged.
 using Recalibration = std::map<std::string, ChannelAffine>;
 
+// All an adaptation changes in a shipped model: per-channel maps folded into its
+// convolutions (no labels needed) and, learnt from labels, its head (head_finetune.hpp).
+// Default: the model as shipped.
+struct Adaptation {
+    Recalibration channels;
+    Head head; // empty: the shipped head
+};
+
 struct RecalibrationOptions {
     // Weight of the source statistics mixed into the target ones (0 = target only, as
     // plain re-estimation; Schneider et al. use a prior for small target sets): the
@@ -73,11 +83,20 @@ class RecalibratableModel {
     // which is topological for ONNX).
     const std::vector<std::string> &convolutions() const { return convolutions_; }
 
-    // A fresh net with `recalibration` folded into its convolutions, fusion as asked
-    // (measuring needs it off so that a convolution's output is not its activation's).
-    // Throws std::invalid_argument when the recalibration names an unknown layer or its
-    // channel count differs from the layer's output channels.
-    cv::dnn::Net build(const Recalibration &recalibration = {}, bool fusion = true) const;
+    // The classifier's last linear layer (head_finetune.hpp) as shipped; empty when the
+    // net does not end in one.
+    const Head &shipped_head() const { return head_; }
+
+    // A fresh net with `recalibration` folded into its convolutions and `head` (unless
+    // empty) in place of the shipped head, fusion as asked (measuring needs it off so that
+    // a convolution's output is not its activation's). Throws std::invalid_argument when
+    // the recalibration names an unknown layer or its channel count differs from the
+    // layer's output channels, or the head does not fit.
+    cv::dnn::Net build(const Recalibration &recalibration = {}, bool fusion = true,
+                       const Head &head = {}) const;
+    cv::dnn::Net build(const Adaptation &adaptation) const {
+        return build(adaptation.channels, true, adaptation.head);
+    }
 
     // Per-channel statistics of the given layers' outputs over `images` (an NCHW float
     // blob as the model takes it), through the net with `recalibration` applied.
@@ -98,6 +117,7 @@ class RecalibratableModel {
   private:
     std::vector<uchar> bytes_;
     std::vector<std::string> convolutions_;
+    Head head_;
 };
 
 // Images first..last-1 of an NCHW blob, as a blob of their own (a copy: a net's input must
@@ -106,5 +126,7 @@ cv::Mat batch_rows(const cv::Mat &blob, int first, int last);
 
 // Bytes of a recalibration as sent or stored: two float32 per channel.
 std::size_t recalibration_bytes(const Recalibration &recalibration);
+// ... and of a whole adaptation (with its head's weights, head_bytes()).
+std::size_t adaptation_bytes(const Adaptation &adaptation);
 
 } // namespace inference_opencv

@@ -19,6 +19,7 @@
 #include "calibration.hpp"
 #include "channel_recalibration.hpp"
 #include "detection_decoder.hpp"
+#include "head_learner.hpp"
 #include "model_manifest.hpp"
 #include "online_recalibration.hpp"
 #include "teacher_judge.hpp"
@@ -29,6 +30,7 @@
 #include <opencv2/core/ocl.hpp>
 #include <opencv2/dnn.hpp>
 #include <opencv2/imgproc.hpp>
+#include <tierd/idx.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -56,7 +58,8 @@ class InferenceOpenCV {
 
     static constexpr const char *const backends[] = {"cpu", "opencl", "cuda", nullptr};
     static constexpr const char *const precisions[] = {"fp32", "int8", nullptr};
-    static constexpr const char *const adapt_modes[] = {"off", "recalibrate", nullptr};
+    static constexpr const char *const adapt_modes[] = {"off", "recalibrate", "recalibrate+head",
+                                                        nullptr};
     static constexpr tierd_config_key config_keys[] = {
         tierd::key_path("model", "",
                         "model file for cv::dnn::readNet; \"\" = none (or use manifest)",
@@ -102,7 +105,10 @@ class InferenceOpenCV {
                        "more than the host's buffer holds)"),
         tierd::key_enum("adapt", "off", adapt_modes,
                         "recalibrate: float classifiers adapt to their recent inputs without "
-                        "labels (BatchNorm re-estimation; docs/adaptation.md)"),
+                        "labels (BatchNorm re-estimation; docs/adaptation.md); "
+                        "recalibrate+head: and their last linear layer learns from the "
+                        "teacher labels (the edge's or cloud's answers), guarded by a held-back "
+                        "buffer"),
         tierd::key_int("adapt_samples", "256", 8, 100000,
                        "adapt: inputs per adaptation (the most recent ones)"),
         tierd::key_int("adapt_interval_ms", "10000", 0, 86400000,
@@ -119,7 +125,23 @@ class InferenceOpenCV {
                        "each adaptation by; 0 = none, every adaptation is installed"),
         tierd::key_int("adapt_min_labels", "32", 1, 100000,
                        "adapt: below this many teacher labels an adaptation is installed "
-                       "unjudged"),
+                       "unjudged (and a head learns from no fewer)"),
+        tierd::key_path("adapt_holdout", "",
+                        "adapt = recalibrate+head: IDX file of the held-back buffer, images "
+                        "with true labels of the kind the model was trained on; \"\" = the "
+                        "manifest's dataset_dir/train-images-idx3-ubyte.gz, after the "
+                        "adapt_source_images ones",
+                        TIERD_CONFIG_MUST_EXIST),
+        tierd::key_path("adapt_holdout_labels", "",
+                        "adapt = recalibrate+head: IDX labels of adapt_holdout; \"\" = the "
+                        "manifest's dataset_dir/train-labels-idx1-ubyte.gz",
+                        TIERD_CONFIG_MUST_EXIST),
+        tierd::key_int("adapt_holdout_images", "500", 0, 60000,
+                       "adapt = recalibrate+head: images of the held-back buffer; 0 = no "
+                       "guard (a head is judged by the teacher's held-out labels alone)"),
+        tierd::key_double("adapt_holdout_drop", "2", 0.0, 100.0,
+                          "adapt = recalibrate+head: a learnt head more than this many points "
+                          "below the shipped one on the held-back buffer is refused"),
     };
 
     InferenceOpenCV(tierd::Host host, const tierd::Config &config) : host_(host) {
@@ -178,15 +200,16 @@ class InferenceOpenCV {
             throw tierd::Error(TIERD_ECONFIG, "default_model '" + wanted + "' is not loaded");
         backend_ = backend;
         describe_ = make_description();
-        if (config.get_string("adapt") == "recalibrate")
+        if (config.get_string("adapt") != "off")
             start_adaptation(config);
     }
 
     // ABI 1.2: the models served and their cut points (static after create()).
     const char *describe() const { return describe_.c_str(); }
 
-    // ABI 1.5: a teacher's answer for an image this device sent upstream. With adapt =
-    // "recalibrate" it joins the labels each adaptation is judged by; otherwise ignored.
+    // ABI 1.5: a teacher's answer for an image this device sent upstream. With adapt on
+    // it joins the labels each adaptation is judged by (and, with "recalibrate+head", the
+    // labels heads learn from); otherwise ignored.
     int learn(const tierd_task &task, const tierd_teacher_label &label) {
         if (!teacher_labels_ || loaded_.empty())
             return TIERD_OK;
@@ -594,6 +617,13 @@ class InferenceOpenCV {
         if (label_capacity > 0)
             teacher_labels_ = std::make_shared<inference_opencv::TeacherLabels>(label_capacity);
         const auto min_labels = static_cast<std::size_t>(config.get_int("adapt_min_labels"));
+        const bool learn_heads = config.get_string("adapt") == "recalibrate+head";
+        if (learn_heads && !teacher_labels_)
+            throw tierd::Error(TIERD_ECONFIG, "adapt = \"recalibrate+head\" learns from teacher "
+                                              "labels: adapt_labels must be above 0");
+        HeldBack held_back;
+        if (learn_heads)
+            held_back = read_held_back(config, source);
         for (auto &entry : loaded_) {
             inference_opencv::OnlineRecalibration::Options options;
             options.samples = static_cast<std::size_t>(config.get_int("adapt_samples"));
@@ -616,10 +646,28 @@ class InferenceOpenCV {
                                                cv::Scalar::all(in.mean), in.swap_rb, false, CV_32F);
             };
             Loaded *target = &entry; // loaded_ does not change after create()
+            if (learn_heads && model->shipped_head().empty()) {
+                host_.warning("adapt: '" + entry.name +
+                              "' does not end in a linear layer: it "
+                              "recalibrates, no head learns");
+            } else if (learn_heads) {
+                inference_opencv::HeadLearner::Options head_options;
+                head_options.min_labels = min_labels;
+                head_options.max_holdout_drop = config.get_double("adapt_holdout_drop") / 100.0;
+                auto learner = std::make_shared<inference_opencv::HeadLearner>(
+                    model, entry.name, to_blob, teacher_labels_, held_back.images, held_back.labels,
+                    head_options);
+                options.learn = [this, learner](inference_opencv::Adaptation &candidate,
+                                                std::string &note) {
+                    (*learner)(candidate, note);
+                    report_head(learner->last());
+                };
+            }
             if (teacher_labels_) {
                 auto judge = std::make_shared<inference_opencv::TeacherJudge>(
-                    model, entry.name, to_blob, teacher_labels_, min_labels);
-                options.judge = [this, judge](const inference_opencv::Recalibration &candidate,
+                    model, entry.name, to_blob, teacher_labels_, min_labels,
+                    options.learn != nullptr);
+                options.judge = [this, judge](const inference_opencv::Adaptation &candidate,
                                               std::string &why) {
                     const auto verdict = (*judge)(candidate, why);
                     report_judgement(judge->last());
@@ -627,13 +675,13 @@ class InferenceOpenCV {
                 };
             }
             auto install = [this, model,
-                            target](const inference_opencv::Recalibration &recalibration,
+                            target](const inference_opencv::Adaptation &adaptation,
                                     const inference_opencv::OnlineRecalibration::Report &report) {
                 const Input input = target->input;
                 const std::string backend = target->backend;
-                NetPool::Make make = [this, model, recalibration, input, backend] {
+                NetPool::Make make = [this, model, adaptation, input, backend] {
                     auto r = std::make_unique<Replica>();
-                    r->net = model->build(recalibration);
+                    r->net = model->build(adaptation);
                     select_backend(r->net, backend);
                     warm_up(r->net, input, false);
                     host_.counter_add("nets_loaded", 1.0);
@@ -650,7 +698,9 @@ class InferenceOpenCV {
                 host_.info("adapted '" + target->name + "' to its last " +
                            std::to_string(report.inputs) + " inputs in " +
                            std::to_string(static_cast<long>(report.ms)) + " ms (" +
-                           std::to_string(report.bytes) + " bytes of per-channel maps)");
+                           std::to_string(report.bytes) +
+                           (adaptation.head.empty() ? " bytes of per-channel maps)"
+                                                    : " bytes of per-channel maps and head)"));
             }; // the old pool goes when its last running call gives its net back
             auto log = [this](bool warning, const std::string &text) {
                 if (warning)
@@ -661,10 +711,71 @@ class InferenceOpenCV {
             adapters_.push_back(std::make_unique<inference_opencv::OnlineRecalibration>(
                 model, clean, to_blob, options, install, log));
             entry.adapter = adapters_.back().get();
-            host_.info("adapt: '" + entry.name + "' recalibrates every " +
+            host_.info("adapt: '" + entry.name + "' recalibrates" +
+                       (options.learn ? " and learns its head" : "") + " every " +
                        std::to_string(options.samples) + " inputs (at most every " +
                        std::to_string(options.interval.count()) + " ms)");
         }
+    }
+
+    // adapt = "recalibrate+head": the held-back buffer that guards every learnt head
+    // (head_learner.hpp). By default the dataset's training images after the ones the
+    // source statistics come from.
+    struct HeldBack {
+        std::vector<cv::Mat> images;
+        std::vector<int> labels;
+    };
+    HeldBack read_held_back(const tierd::Config &config, const std::string &source) const {
+        const auto count = static_cast<std::size_t>(config.get_int("adapt_holdout_images"));
+        HeldBack held;
+        if (count == 0) {
+            host_.warning("adapt: adapt_holdout_images = 0: learnt heads are judged by the "
+                          "teacher's own held-out labels alone (a wrong teacher goes unseen)");
+            return held;
+        }
+        std::string images = config.get_string("adapt_holdout");
+        std::string labels = config.get_string("adapt_holdout_labels");
+        if (images.empty() && !dataset_dir_.empty())
+            images = dataset_dir_ + "/train-images-idx3-ubyte.gz";
+        if (labels.empty() && !dataset_dir_.empty())
+            labels = dataset_dir_ + "/train-labels-idx1-ubyte.gz";
+        if (images.empty() || labels.empty())
+            throw tierd::Error(TIERD_ECONFIG,
+                               "adapt = \"recalibrate+head\" needs adapt_holdout and "
+                               "adapt_holdout_labels (or adapt_holdout_images = 0) when the "
+                               "manifest names no dataset_dir");
+        // Not the images the source statistics are measured on, when it is the same file.
+        const std::size_t skip =
+            images == source ? static_cast<std::size_t>(config.get_int("adapt_source_images")) : 0;
+        try {
+            auto all = inference_opencv::read_idx_images(images, static_cast<int>(skip + count));
+            const auto all_labels = tierd::idx::read_labels(labels);
+            if (all.size() < skip + count || all_labels.size() < skip + count)
+                throw std::runtime_error("fewer than " + std::to_string(skip + count) +
+                                         " images with labels (" + std::to_string(skip) +
+                                         " skipped: the source statistics')");
+            for (std::size_t i = skip; i < skip + count; ++i) {
+                held.images.push_back(std::move(all[i]));
+                held.labels.push_back(all_labels[i]);
+            }
+        } catch (const std::exception &e) {
+            throw tierd::Error(TIERD_EIO, std::string("adapt_holdout: ") + e.what());
+        }
+        return held;
+    }
+
+    // A head's learning as the plugin's metrics.
+    void report_head(const inference_opencv::HeadLearner::Scores &scores) {
+        if (!scores.trained)
+            return;
+        host_.counter_add("heads_learnt", 1.0);
+        host_.gauge_set("last_head_ms", scores.ms);
+        if (scores.holdout >= 0) {
+            host_.gauge_set("head_holdout_accuracy", scores.holdout);
+            host_.gauge_set("head_holdout_accuracy_shipped", scores.holdout_shipped);
+        }
+        if (scores.refused)
+            host_.counter_add("heads_refused", 1.0);
     }
 
     // A judgement's figures as the plugin's metrics.

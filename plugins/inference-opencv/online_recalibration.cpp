@@ -95,22 +95,29 @@ void OnlineRecalibration::run() {
         const auto start = std::chrono::steady_clock::now();
         last = start;
         try {
-            const Recalibration recalibration =
+            Adaptation candidate;
+            candidate.channels =
                 model_->recalibrate(source_stats, to_blob_(snapshot), options_.recalibration);
+            if (options_.learn) {
+                std::string note;
+                options_.learn(candidate, note);
+                if (!note.empty())
+                    log_(false, note);
+            }
             Report report;
             report.inputs = snapshot.size();
             report.ms =
                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
                     .count();
-            report.bytes = recalibration_bytes(recalibration);
+            report.bytes = adaptation_bytes(candidate);
             std::string why;
             const Verdict verdict =
-                options_.judge ? options_.judge(recalibration, why) : Verdict::install;
+                options_.judge ? options_.judge(candidate, why) : Verdict::install;
             if (verdict == Verdict::install) {
-                install_(recalibration, report);
+                install_(candidate, report);
             } else if (verdict == Verdict::revert) {
                 log_(true, "adaptation refused, back to the shipped model: " + why);
-                install_(Recalibration{}, report);
+                install_(Adaptation{}, report);
             } else {
                 log_(false, "adaptation refused, the model stays as it is: " + why);
             }

@@ -35,29 +35,34 @@ namespace inference_opencv {
 
 class OnlineRecalibration {
   public:
-    // What a judge says of a new recalibration: install it, keep the model as it is, or
-    // go back to the model as it was shipped (an empty Recalibration).
+    // What a judge says of a new adaptation: install it, keep the model as it is, or
+    // go back to the model as it was shipped (an empty Adaptation).
     enum class Verdict { install, keep, revert };
-    // Judges a new recalibration before it is installed (on the adaptation thread), and
+    // Adds what labels teach to a new adaptation before it is judged (on the adaptation
+    // thread): its head (head_learner.hpp); says what it did in `note` (logged when not
+    // empty). Unset = recalibration only.
+    using Learn = std::function<void(Adaptation &candidate, std::string &note)>;
+    // Judges a new adaptation before it is installed (on the adaptation thread), and
     // says why in `why`; unset = every one is installed.
-    using Judge = std::function<Verdict(const Recalibration &candidate, std::string &why)>;
+    using Judge = std::function<Verdict(const Adaptation &candidate, std::string &why)>;
 
     struct Options {
         std::size_t samples = 256;             // inputs per adaptation (the window)
         std::chrono::milliseconds interval{0}; // at least this long between adaptations
         RecalibrationOptions recalibration;    // prior weight, epsilon
+        Learn learn;
         Judge judge;
     };
     // What one adaptation did, for the log and the counters.
     struct Report {
         std::size_t inputs = 0; // images it adapted on
-        double ms = 0.0;        // measuring and recalibrating, not the install
-        std::size_t bytes = 0;  // recalibration_bytes()
+        double ms = 0.0;        // measuring, recalibrating and learning, not the install
+        std::size_t bytes = 0;  // adaptation_bytes()
     };
     // Images (as observe() got them) -> the NCHW blob the model takes.
     using ToBlob = std::function<cv::Mat(const std::vector<cv::Mat> &)>;
     // Builds and swaps in the adapted nets; throws to refuse (logged by `log`).
-    using Install = std::function<void(const Recalibration &, const Report &)>;
+    using Install = std::function<void(const Adaptation &, const Report &)>;
     // Messages for the plugin's log: (true = warning, text).
     using Log = std::function<void(bool, const std::string &)>;
 

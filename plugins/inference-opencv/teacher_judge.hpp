@@ -1,15 +1,18 @@
-// TeacherJudge: decides whether a model's new recalibration (online_recalibration.hpp)
-// goes in, by the teacher labels the device has collected (teacher_labels.hpp).
+// TeacherJudge: decides whether a model's new adaptation (online_recalibration.hpp: a
+// recalibration, and a head learnt from labels) goes in, by the teacher labels the device
+// has collected (teacher_labels.hpp).
 //
-// A recalibration goes in when its answers agree with the labels (weighted by the
+// An adaptation goes in when its answers agree with the labels (weighted by the
 // teacher's confidence) at least as well as the model installed now and the model as
 // shipped, within kMargin (what a few hundred labels cannot tell apart). When it does
 // worse, the installed model stays — unless that one does worse than the shipped model
 // too, and then the shipped model comes back. So labels never let a worse model in, and a
 // model that adapted itself (without labels) into doing worse than it was shipped is
 // rolled back once labels show it. Labels the model itself gave (a teacher running a model
-// of the same name) are left out; with fewer than `min_labels` others, a recalibration
-// goes in unjudged, as it would without a judge.
+// of the same name) are left out; with fewer than `min_labels` others, an adaptation
+// goes in unjudged, as it would without a judge. When heads learn from the labels
+// (`held_out_only`), only the held-out labels judge: a head is never judged on the labels
+// it learnt from.
 //
 // Threading: call it from one thread at a time (the adaptation thread); `labels` may be
 // added to meanwhile.
@@ -38,16 +41,17 @@ class TeacherJudge {
         std::size_t labels = 0;
         double candidate = -1, installed = -1, shipped = -1;
         OnlineRecalibration::Verdict verdict = OnlineRecalibration::Verdict::install;
+        bool head = false;   // the candidate had a learnt head
         bool judged = false; // false: too few labels, installed unjudged
     };
     using ToBlob = std::function<cv::Mat(const std::vector<cv::Mat> &)>;
 
     TeacherJudge(std::shared_ptr<const RecalibratableModel> model, std::string model_name,
                  ToBlob to_blob, std::shared_ptr<const TeacherLabels> labels,
-                 std::size_t min_labels);
+                 std::size_t min_labels, bool held_out_only = false);
 
     // The verdict on `candidate`; `why` says what the labels showed.
-    OnlineRecalibration::Verdict operator()(const Recalibration &candidate, std::string &why);
+    OnlineRecalibration::Verdict operator()(const Adaptation &candidate, std::string &why);
 
     // The last judgement's figures.
     const Scores &last() const { return last_; }
@@ -58,6 +62,7 @@ class TeacherJudge {
     ToBlob to_blob_;
     std::shared_ptr<const TeacherLabels> labels_;
     std::size_t min_labels_;
+    bool held_out_only_;
     cv::dnn::Net shipped_, installed_; // built on first use; installed_ empty = shipped
     Scores last_;
 };

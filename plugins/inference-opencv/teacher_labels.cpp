@@ -17,6 +17,7 @@ bool TeacherLabels::add(const cv::Mat &image, int label, float weight, std::stri
         return false;
     TeacherLabel entry{image.clone(), label, std::min(weight, 1.0f), std::move(teacher_model)};
     std::lock_guard lock(mutex_);
+    entry.held_out = seen_ % kHeldOutEvery == 0;
     ++seen_;
     if (recent_.size() < recent_capacity_) {
         recent_.push_back(std::move(entry));
@@ -44,7 +45,7 @@ std::vector<TeacherLabel> TeacherLabels::snapshot() const {
     out.reserve(recent_.size() + sample_.size());
     for (const auto *part : {&recent_, &sample_})
         for (const auto &l : *part)
-            out.push_back({l.image.clone(), l.label, l.weight, l.teacher_model});
+            out.push_back({l.image.clone(), l.label, l.weight, l.teacher_model, l.held_out});
     return out;
 }
 

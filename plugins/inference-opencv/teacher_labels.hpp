@@ -30,10 +30,15 @@ struct TeacherLabel {
     int label = -1;            // the teacher's class
     float weight = 0;          // its confidence, 0..1
     std::string teacher_model; // the model that answered (a model is no judge of itself)
+    // Every kHeldOutEvery-th label added: never trained on (head_learner.hpp), so that a
+    // model whose head learnt from the others can be judged on these.
+    bool held_out = false;
 };
 
 class TeacherLabels {
   public:
+    static constexpr std::uint64_t kHeldOutEvery = 5;
+
     // `capacity` labels in all (at least 2): half recent, half a sample of all.
     explicit TeacherLabels(std::size_t capacity);
 

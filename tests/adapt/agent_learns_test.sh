@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# agent_learns_test.sh TIERD DRIFTGEN LIB_BROKER LIB_AGENTS SOURCE_DIR [cascade|budget]
+# agent_learns_test.sh TIERD DRIFTGEN LIB_BROKER LIB_AGENTS SOURCE_DIR
+#                      [cascade|budget|head|poisoned]
 # The teacher labels of the cascade reach the end's inference plugin (ABI 1.5 learn()) and
 # judge its adaptations: a real end agent (cnn-xs, local model first, scheduler-rule
 # by-confidence: the images it is unsure of go to the edge) and a real edge agent
@@ -20,6 +21,14 @@
 # [pipeline] label_budget_per_hour = 36000 (10 a second) sends copies of its images up for
 # their label alone. Checks: every image one result, all answered here (the copies make
 # none); about 10 label requests a second; each answered one reached the plugin.
+#
+# head: the end learns its head from the labels too (adapt = "recalibrate+head") on a
+# stream scaled down (scale@3: a shift the recalibration cannot undo). Checks: heads were
+# learnt from the labels, passed the held-back buffer and went in (the log says "and
+# head"), every image one result.
+# poisoned: the same with a poisoned teacher — the edge runs resnet-20 with its classes
+# shifted by one (the last layer's rows rolled: confident and always wrong). Checks: every
+# head learnt was refused by the held-back buffer, none went in, every image one result.
 set -euo pipefail
 tierd=$1 driftgen=$2 mode=${6:-cascade}
 . "$3"
@@ -35,11 +44,35 @@ trap 'stop_agents; stop_broker; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 start_broker "$work"
 end="it-learn-end-$$" edge="it-learn-edge-$$"
 count=1500
-[ "$mode" = budget ] && count=2000
-"$driftgen" --plan "brightness@3:$count" --seed 7 --out "$work/drift" --quiet ||
+shift_plan="brightness@3"
+case $mode in
+budget) count=2000 ;;
+head | poisoned) count=2500 shift_plan="scale@3" ;;
+esac
+"$driftgen" --plan "$shift_plan:$count" --seed 7 --out "$work/drift" --quiet ||
     fail "tierd-driftgen failed"
 manifest="$source_dir/models/manifest.toml"
-zoo_edge_config "$edge" "$manifest" "resnet-20" >"$work/edge.toml"
+edge_manifest=$manifest
+if [ "$mode" = poisoned ]; then
+    # The edge's resnet-20 answers class k+1 wherever it would answer k.
+    mkdir "$work/poisoned"
+    /usr/bin/python3 - "$source_dir/models/resnet-20.onnx" "$work/poisoned/resnet-20.onnx" <<'PY' ||
+import sys, numpy, onnx
+from onnx import numpy_helper
+model = onnx.load(sys.argv[1])
+gemm = [n for n in model.graph.node if n.op_type == "Gemm"][-1]
+for init in model.graph.initializer:
+    if init.name in gemm.input[1:]:
+        init.CopyFrom(numpy_helper.from_array(numpy.roll(numpy_helper.to_array(init), 1, axis=0), init.name))
+onnx.save(model, sys.argv[2])
+PY
+        fail "cannot write the poisoned model (python3-onnx)"
+    sha=$(sha256sum "$work/poisoned/resnet-20.onnx" | cut -d' ' -f1)
+    edge_manifest="$work/poisoned/manifest.toml"
+    sed -n '/^schema/,/^normalisation/p' "$manifest" >"$edge_manifest"
+    printf '[[model]]\nname = "resnet-20"\nfile = "resnet-20.onnx"\nsha256 = "%s"\n' "$sha" >>"$edge_manifest"
+fi
+zoo_edge_config "$edge" "$edge_manifest" "resnet-20" >"$work/edge.toml"
 printf 'adapt = "recalibrate"\nadapt_samples = 128\nadapt_interval_ms = 0\nadapt_source_images = 256\n' >>"$work/edge.toml"
 cat >"$work/end.toml" <<CONF
 [agent]
@@ -64,7 +97,7 @@ fi)
 [plugin.inference-opencv]
 manifest = "$manifest"
 models = "cnn-xs"
-adapt = "recalibrate"
+adapt = "$(case $mode in head | poisoned) echo recalibrate+head ;; *) echo recalibrate ;; esac)"
 adapt_samples = 128
 adapt_interval_ms = 0
 adapt_source_images = 256
@@ -79,7 +112,7 @@ wait_agent_online "$edge"
 "$tierd" --config "$work/end.toml" >"$work/end.log" 2>&1 &
 pids+=($!)
 lines() { [ -f "$work/results.jsonl" ] && wc -l <"$work/results.jsonl" || echo 0; }
-for _ in $(seq 1200); do # 15 s of stream, up to 60 s
+for _ in $(seq 1200); do # 15-25 s of stream, up to 60 s
     [ "$(lines)" -ge "$count" ] && break
     kill -0 "${pids[1]}" 2>/dev/null || fail "the end agent exited"
     sleep 0.05
@@ -121,6 +154,21 @@ else:
     assert given + skipped == edge_answers, (given, skipped, edge_answers)
     assert given >= edge_answers * 0.9, "most labels must reach the plugin"
 assert tasks.get("teacher_label_errors") == 0
+if mode in ("head", "poisoned"):
+    plugin = next(p for p in json.load(open(f"{work}/plugins.json"))["result"]["loaded"]
+                  if p["name"] == "inference-opencv")
+    counters, gauges = plugin["metrics"]["counters"], plugin["metrics"]["gauges"]
+    print("plugin counters", counters, "gauges", gauges)
+    learnt, refused = counters.get("heads_learnt", 0), counters.get("heads_refused", 0)
+    assert learnt >= 1, "no head was learnt"
+    installed = open(f"{work}/end.log").read().count("bytes of per-channel maps and head)")
+    print(f"heads learnt {learnt}, refused by the held-back buffer {refused}, installed {installed}")
+    if mode == "poisoned":
+        assert refused == learnt and installed == 0, "a poisoned head went in"
+    else:
+        assert installed >= 1, "no learnt head went in"
+        assert gauges["head_holdout_accuracy"] >= gauges["head_holdout_accuracy_shipped"] - 0.02
+    sys.exit(0)
 plugin = next(p for p in json.load(open(f"{work}/plugins.json"))["result"]["loaded"]
               if p["name"] == "inference-opencv")
 counters, gauges = plugin["metrics"]["counters"], plugin["metrics"]["gauges"]
@@ -131,6 +179,8 @@ assert judged >= 1, "no adaptation was judged by the labels"
 assert 0.0 <= gauges["teacher_agreement"] <= 1.0
 assert 0.0 <= gauges["teacher_agreement_shipped"] <= 1.0
 PY
+[ "$mode" = poisoned ] && { echo "ok: every head the poisoned teacher taught was refused"; exit 0; }
+[ "$mode" = head ] && { echo "ok: heads learnt from the teacher's labels went in"; exit 0; }
 grep -q "teacher labels agree" "$work/end.log" || grep -q "adapted 'cnn-xs'" "$work/end.log" ||
     fail "the log says nothing of the judgements"
 echo "ok: teacher labels reached the plugin and judged its adaptations"

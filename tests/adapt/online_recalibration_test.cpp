@@ -50,10 +50,11 @@ class OnlineRecalibrationTest : public ::testing::Test {
         options.interval = interval;
         return std::make_unique<OnlineRecalibration>(
             model_, images("train-images-idx3-ubyte.gz", 200), to_blob, options,
-            [this](const Recalibration &r, const OnlineRecalibration::Report &report) {
+            [this](const inference_opencv::Adaptation &a,
+                   const OnlineRecalibration::Report &report) {
                 std::lock_guard lock(installed_.mutex);
                 installed_.reports.push_back(report);
-                installed_.maps.push_back(r);
+                installed_.maps.push_back(a.channels);
                 installed_.done.notify_all();
             },
             [](bool, const std::string &text) { ADD_FAILURE() << text; });

@@ -95,7 +95,7 @@ class TeacherJudgeTest : public ::testing::Test {
                       labels.begin() + static_cast<std::ptrdiff_t>(shifted_.size()));
         const auto clean =
             inference_opencv::read_idx_images(kData + "/train-images-idx3-ubyte.gz", 500);
-        candidate_ =
+        candidate_.channels =
             model_->recalibrate(model_->source_statistics(to_blob(clean)), to_blob(shifted_));
         labels_ = std::make_shared<TeacherLabels>(512);
     }
@@ -132,7 +132,7 @@ class TeacherJudgeTest : public ::testing::Test {
     std::shared_ptr<RecalibratableModel> model_;
     std::vector<cv::Mat> shifted_;
     std::vector<int> truth_;
-    Recalibration candidate_;
+    inference_opencv::Adaptation candidate_;
     std::shared_ptr<TeacherLabels> labels_;
 };
 

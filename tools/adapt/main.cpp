@@ -17,12 +17,15 @@
 #include <opencv2/dnn.hpp>
 #include <tierd/idx.hpp>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -32,6 +35,8 @@
 
 namespace {
 
+using inference_opencv::batch_rows;
+using inference_opencv::LayerStats;
 using inference_opencv::RecalibratableModel;
 
 using Images = std::vector<cv::Mat>; // CV_8UC1, as inference_opencv::read_idx_images gives
@@ -80,6 +85,10 @@ int main(int argc, char **argv) {
     int threads = 1;
     inference_opencv::RecalibrationOptions options;
     bool one_pass = false;
+    std::size_t labels_per_segment = 0;
+    std::string teacher = "truth";
+    bool teacher_adapts = false;
+    inference_opencv::HeadTraining training;
     app.add_option("--model", model_name, "a [[model]] of the manifest, e.g. resnet-20")
         ->required();
     app.add_option("--drift", drift_dir, "a tierd-driftgen output folder (segments.json)")
@@ -104,6 +113,22 @@ int main(int argc, char **argv) {
     app.add_flag("--one-pass", one_pass,
                  "measure every layer in one pass of the unchanged net (default: layer by "
                  "layer through the layers already recalibrated)");
+    app.add_option("--labels", labels_per_segment,
+                   "fine-tune the head on this many teacher labels per segment (its first "
+                   "images; 0 = unsupervised only). Evaluates on each segment's second half "
+                   "and reports the oracle (all true labels of the first half) and R")
+        ->capture_default_str();
+    app.add_option("--teacher", teacher,
+                   "who labels: a [[model]] of the manifest (e.g. resnet-20), or 'truth'")
+        ->capture_default_str();
+    app.add_flag("--teacher-adapts", teacher_adapts,
+                 "the teacher recalibrates to the segment's window too");
+    app.add_option("--margin", training.margin, "head: logit margin of the targets")
+        ->capture_default_str();
+    app.add_option("--epochs", training.epochs, "head: passes over the labels")
+        ->capture_default_str();
+    app.add_option("--learning-rate", training.learning_rate, "head: backpropagation step")
+        ->capture_default_str();
     app.add_option("--threads", threads, "OpenCV threads")->capture_default_str();
     app.add_option("--json", json_out, "also write the rows as JSON to this file");
     CLI11_PARSE(app, argc, argv);
@@ -146,22 +171,56 @@ int main(int argc, char **argv) {
                     model_name.c_str(), model.convolutions().size(), clean.size(), source_ms,
                     samples, options.sequential ? "layer by layer" : "one pass",
                     options.prior_weight, threads);
-        std::printf("| segment | evaluated | none | adapted | gain (points) | clean, none | "
-                    "clean, adapted | adapt ms | update bytes |\n|---|---|---|---|---|---|---|"
-                    "---|---|\n");
+        // Supervised: a teacher (a model of the manifest, or the stream's true labels) labels
+        // the first --labels images of each segment; the head is fine-tuned on them on top
+        // of the recalibration. The oracle is the same with the true labels of the whole
+        // first half: what the head could reach with every label (R's ceiling).
+        const bool supervised = labels_per_segment > 0;
+        std::unique_ptr<RecalibratableModel> teacher_model;
+        LayerStats teacher_stats;
+        if (supervised && teacher != "truth") {
+            const inference_opencv::ManifestModel *t = nullptr;
+            for (const auto &m : manifest.models)
+                if (m.name == teacher)
+                    t = &m;
+            if (t == nullptr)
+                throw std::runtime_error(manifest_path + ": no [[model]] named " + teacher);
+            teacher_model = std::make_unique<RecalibratableModel>(t->path);
+            if (teacher_adapts)
+                teacher_stats = teacher_model->source_statistics(
+                    to_blob(clean, {}, manifest.scale, manifest.mean), options.batch);
+        }
+        if (supervised && model.shipped_head().empty())
+            throw std::runtime_error(model_name + " does not end in a linear layer: no head");
+        if (supervised)
+            std::printf(
+                "| segment | evaluated | none | recalibrated | + head on %zu labels of %s%s "
+                "| oracle (recalibrated + head, all %s) | R | teacher right | labels "
+                "used | head ms | head bytes | clean, none | clean, adapted |\n"
+                "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+                labels_per_segment, teacher.c_str(), teacher_adapts ? " (recalibrated)" : "",
+                "true labels");
+        else
+            std::printf("| segment | evaluated | none | adapted | gain (points) | clean, none | "
+                        "clean, adapted | adapt ms | update bytes |\n|---|---|---|---|---|---|---|"
+                        "---|---|\n");
         nlohmann::json rows = nlohmann::json::array();
         for (const auto &segment : plan.at("segments")) {
             const std::size_t first = segment.at("first"), count = segment.at("count");
-            if (count <= samples) {
-                std::printf("| %s | segment of %zu images is not longer than --samples |\n",
+            // Supervised runs evaluate on the second half (the oracle learns on the first).
+            const std::size_t held = supervised ? count / 2 : samples;
+            if (count <= samples || (supervised && labels_per_segment > held)) {
+                std::printf("| %s | segment of %zu images is too short for --samples/--labels |\n",
                             segment.at("name").get<std::string>().c_str(), count);
                 continue;
             }
-            std::vector<std::size_t> adapt_on, evaluate_on, evaluate_sources;
+            std::vector<std::size_t> adapt_on, evaluate_on, evaluate_sources, labelled;
             std::vector<int> labels;
             for (std::size_t i = first; i < first + samples; ++i)
                 adapt_on.push_back(i);
-            for (std::size_t i = first + samples; i < first + count; ++i) {
+            for (std::size_t i = first; i < first + held; ++i)
+                labelled.push_back(i);
+            for (std::size_t i = first + std::max(held, samples); i < first + count; ++i) {
                 evaluate_on.push_back(i);
                 evaluate_sources.push_back(source_index.at(i));
                 labels.push_back(stream_labels.at(i));
@@ -169,30 +228,107 @@ int main(int argc, char **argv) {
             const cv::Mat shifted = to_blob(stream, evaluate_on, manifest.scale, manifest.mean);
             const cv::Mat unshifted =
                 to_blob(originals, evaluate_sources, manifest.scale, manifest.mean);
+            const cv::Mat window = to_blob(stream, adapt_on, manifest.scale, manifest.mean);
             start = std::chrono::steady_clock::now();
-            const auto recalibration = model.recalibrate(
-                source_stats, to_blob(stream, adapt_on, manifest.scale, manifest.mean), options);
+            const auto recalibration = model.recalibrate(source_stats, window, options);
             cv::dnn::Net adapted = model.build(recalibration);
             const double adapt_ms = ms_since(start);
             const double none = accuracy(plain, shifted, labels);
             const double after = accuracy(adapted, shifted, labels);
             const double clean_none = accuracy(plain, unshifted, labels);
-            const double clean_after = accuracy(adapted, unshifted, labels);
             const std::size_t bytes = inference_opencv::recalibration_bytes(recalibration);
-            std::printf("| %s | %zu | %.1f | %.1f | %+.1f | %.1f | %.1f | %.0f | %zu |\n",
-                        segment.at("name").get<std::string>().c_str(), evaluate_on.size(),
-                        100 * none, 100 * after, 100 * (after - none), 100 * clean_none,
-                        100 * clean_after, adapt_ms, bytes);
+            const std::string name = segment.at("name").get<std::string>();
+            if (!supervised) {
+                const double clean_after = accuracy(adapted, unshifted, labels);
+                std::printf("| %s | %zu | %.1f | %.1f | %+.1f | %.1f | %.1f | %.0f | %zu |\n",
+                            name.c_str(), evaluate_on.size(), 100 * none, 100 * after,
+                            100 * (after - none), 100 * clean_none, 100 * clean_after, adapt_ms,
+                            bytes);
+                std::fflush(stdout);
+                rows.push_back({{"segment", name},
+                                {"evaluated", evaluate_on.size()},
+                                {"samples", samples},
+                                {"accuracy_none", none},
+                                {"accuracy_adapted", after},
+                                {"clean_accuracy_none", clean_none},
+                                {"clean_accuracy_adapted", clean_after},
+                                {"adapt_ms", adapt_ms},
+                                {"update_bytes", bytes}});
+                continue;
+            }
+            // The head's features of the labelled images, through the recalibrated net.
+            const cv::Mat labelled_blob = to_blob(stream, labelled, manifest.scale, manifest.mean);
+            cv::dnn::Net measuring = model.build(recalibration);
+            const cv::Mat features = inference_opencv::head_features(
+                measuring, model.shipped_head().layer, labelled_blob);
+            std::vector<int> truth, taught;
+            std::vector<float> weights;
+            for (std::size_t i : labelled)
+                truth.push_back(stream_labels.at(i));
+            if (teacher_model) {
+                cv::dnn::Net t = teacher_model->build(
+                    teacher_adapts ? teacher_model->recalibrate(teacher_stats, window, options)
+                                   : inference_opencv::Recalibration{});
+                t.setInput(batch_rows(labelled_blob, 0, static_cast<int>(labels_per_segment)));
+                cv::Mat logits = t.forward();
+                logits = logits.reshape(1, logits.size[0]);
+                for (int r = 0; r < logits.rows; ++r) {
+                    // The label, weighted by the teacher's softmax confidence.
+                    cv::Point best;
+                    double top = 0;
+                    cv::minMaxLoc(logits.row(r), nullptr, &top, nullptr, &best);
+                    cv::Mat p;
+                    cv::exp(logits.row(r) - top, p);
+                    taught.push_back(best.x);
+                    weights.push_back(static_cast<float>(1.0 / cv::sum(p)[0]));
+                }
+            } else {
+                taught.assign(truth.begin(), truth.begin() + labels_per_segment);
+                weights.assign(labels_per_segment, 1.0f);
+            }
+            int teacher_right = 0;
+            for (std::size_t i = 0; i < labels_per_segment; ++i)
+                teacher_right += taught[i] == truth[i];
+            start = std::chrono::steady_clock::now();
+            const auto head = inference_opencv::fine_tune_head(
+                model.shipped_head(), features.rowRange(0, static_cast<int>(labels_per_segment)),
+                taught, weights, training);
+            const double head_ms = ms_since(start);
+            const auto oracle_head = inference_opencv::fine_tune_head(
+                model.shipped_head(), features, truth, {}, training);
+            cv::dnn::Net tuned = model.build(recalibration, true, head);
+            cv::dnn::Net oracle = model.build(recalibration, true, oracle_head);
+            const double with_head = accuracy(tuned, shifted, labels);
+            const double with_oracle = accuracy(oracle, shifted, labels);
+            const double clean_after = accuracy(tuned, unshifted, labels);
+            const double regain =
+                with_oracle - none > 0.005 ? (with_head - none) / (with_oracle - none) : NAN;
+            std::printf("| %s | %zu | %.1f | %.1f | %.1f | %.1f | %.2f | %.1f | %zu | %.0f | %zu | "
+                        "%.1f | %.1f |\n",
+                        name.c_str(), evaluate_on.size(), 100 * none, 100 * after, 100 * with_head,
+                        100 * with_oracle, regain,
+                        100.0 * teacher_right / static_cast<double>(labels_per_segment),
+                        labels_per_segment, head_ms, inference_opencv::head_bytes(head),
+                        100 * clean_none, 100 * clean_after);
             std::fflush(stdout);
-            rows.push_back({{"segment", segment.at("name")},
-                            {"evaluated", evaluate_on.size()},
-                            {"samples", samples},
-                            {"accuracy_none", none},
-                            {"accuracy_adapted", after},
-                            {"clean_accuracy_none", clean_none},
-                            {"clean_accuracy_adapted", clean_after},
-                            {"adapt_ms", adapt_ms},
-                            {"update_bytes", bytes}});
+            rows.push_back(
+                {{"segment", name},
+                 {"evaluated", evaluate_on.size()},
+                 {"samples", samples},
+                 {"teacher", teacher},
+                 {"teacher_adapts", teacher_adapts},
+                 {"labels", labels_per_segment},
+                 {"teacher_accuracy", static_cast<double>(teacher_right) / labels_per_segment},
+                 {"accuracy_none", none},
+                 {"accuracy_recalibrated", after},
+                 {"accuracy_head", with_head},
+                 {"accuracy_oracle", with_oracle},
+                 {"oracle_labels", labelled.size()},
+                 {"regain", std::isnan(regain) ? nlohmann::json() : nlohmann::json(regain)},
+                 {"clean_accuracy_none", clean_none},
+                 {"clean_accuracy_adapted", clean_after},
+                 {"head_ms", head_ms},
+                 {"update_bytes", bytes + inference_opencv::head_bytes(head)}});
         }
         if (!json_out.empty()) {
             nlohmann::json doc = {{"model", model_name},
