@@ -77,6 +77,15 @@ def segment_row(method, seg, by_index):
     return row
 
 
+def oracle_for(oracle, segments, k):
+    """The oracle's row for segment k (tierd-adapt-eval writes one per segment, in order,
+    skipping none when every segment is long enough)."""
+    row = oracle.get(k)
+    if row is None or row.get("segment") != segments[k]["name"]:
+        return None
+    return row
+
+
 def main():
     ap = argparse.ArgumentParser()
     for k in ("machine", "commit", "segments", "plan", "end-model", "edge-model", "out"):
@@ -84,9 +93,14 @@ def main():
     for k in ("seconds", "seed", "rate", "samples", "interval-ms"):
         ap.add_argument("--" + k, type=int, required=True)
     ap.add_argument("--threshold", type=float, required=True)
+    ap.add_argument("--oracle", help="tierd-adapt-eval --labels --teacher truth --json output")
     ap.add_argument("runs", nargs="+", help="METHOD=DIR")
     a = ap.parse_args()
     segments = json.load(open(a.segments))["segments"]
+    oracle = {}  # segment name -> the oracle's row (names repeat: the last wins, same shift)
+    if a.oracle:
+        for k, row in enumerate(json.load(open(a.oracle))["rows"]):
+            oracle[k] = row
     runs = []
     for spec in a.runs:
         method, directory = spec.split("=", 1)
@@ -120,9 +134,19 @@ def main():
             rows[-1]["forgetting_points"] = 100 * (base[-1]["accuracy_after"] - rows[-1]["accuracy_after"])
         tasks, counters, gauges = run["status"]["tasks"], run["metrics"]["counters"], run["metrics"]["gauges"]
         labels = int(tasks.get("teacher_labels", 0))
-        for row in rows:
+        label_requests = int(tasks.get("label_requests", 0))
+        for k, row in enumerate(rows):
             row["labels"] = labels  # labels the end's plugin was handed over the whole run
+            row["label_requests"] = label_requests  # of them, copies sent for a label alone
             row["update_ms"] = gauges.get("last_adapt_ms")
+            o = oracle_for(oracle, segments, k)
+            if o is not None:
+                row["accuracy_oracle"] = o["accuracy_oracle"]
+                # R against the end model's oracle; "before" is the unadapted run of the
+                # same setting (for the cascade that includes the edge's answers).
+                if row["accuracy_before"] is not None and o["accuracy_oracle"] - row["accuracy_before"] >= 0.02:
+                    row["regain"] = ((row["accuracy_after"] - row["accuracy_before"]) /
+                                     (o["accuracy_oracle"] - row["accuracy_before"]))
         out_rows += [r for r in rows if r["shift"] != "clean" or r is rows[-1]]
         correct = [1 if run["by_index"][i].get("correct") else 0 for i in sorted(run["by_index"])]
         run_docs.append({
@@ -135,6 +159,14 @@ def main():
             "adaptations_refused": counters.get("adaptations_refused", 0),
             "adaptations_reverted": counters.get("adaptations_reverted", 0),
             "adaptations_unjudged": counters.get("adaptations_unjudged", 0),
+            "heads_learnt": counters.get("heads_learnt", 0),
+            "heads_refused": counters.get("heads_refused", 0),
+            "head_holdout_accuracy": gauges.get("head_holdout_accuracy"),
+            "head_holdout_accuracy_shipped": gauges.get("head_holdout_accuracy_shipped"),
+            "last_head_ms": gauges.get("last_head_ms"),
+            "label_requests": label_requests,
+            "label_bytes_up": tasks.get("label_bytes_up", 0),
+            "label_bytes_down": tasks.get("label_bytes_down", 0),
             "last_adapt_ms": gauges.get("last_adapt_ms"),
             "teacher_agreement": gauges.get("teacher_agreement"),
             "teacher_agreement_shipped": gauges.get("teacher_agreement_shipped"),
@@ -169,13 +201,23 @@ def main():
       "*recalibrate* installs every adaptation (`adapt_labels = 0`), *judged* keeps the edge's "
       "answers as teacher labels (512) and lets an adaptation in only when it agrees with them "
       "at least as well as the installed and the shipped model (docs/adaptation.md); "
-      "*+teacher*: the edge recalibrates too.")
+      "*+teacher*: the edge recalibrates too. *head*: `adapt = \"recalibrate+head\"` — the "
+      "end's last linear layer also learns from the teacher labels (OpenCV ml), each learnt "
+      "head guarded by a held-back buffer of 500 true-labelled training images; the edge "
+      "recalibrates. *head@P*: the end alone, P% of its images copied to the edge for their "
+      "label alone (`label_budget_per_hour`). *head-poisoned*: the edge's model answers "
+      "class k+1 for k (`poison_model.py`).")
     w("- Accuracy is the results' (`correct`, from the stream's labels): what the user gets, "
       "whichever tier answered. *after* = the segment's second half (settled); *before* = "
       "the unadapted run of the same setting on that half. **regain vs clean** = (after − "
-      "before) / (clean − before), *clean* = the unadapted run on the first clean segment: "
-      "not the issue's R, whose ceiling is an oracle fine-tuned on the shift with all labels "
-      "(not built). *to plateau*: images into the segment until the rolling accuracy "
+      "before) / (clean − before), *clean* = the unadapted run on the first clean segment. "
+      "**R** = (after − before) / (oracle − before), *oracle* = the end's model recalibrated "
+      "and its head fine-tuned with the true labels of the segment's first half, measured "
+      "offline on the same second half (`tierd-adapt-eval --labels 200 --teacher truth`; "
+      "its *none* column is the alone/none run's *after*, image for image); only where the "
+      "oracle is 2 points or more above *before*. The oracle tunes the head only (OpenCV "
+      "cannot backpropagate through the convolutions): a ceiling for what the end can learn "
+      "on the device, not for a model fine-tuned whole. *to plateau*: images into the segment until the rolling accuracy "
       f"({WINDOW} images) is within {PLATEAU_POINTS} points of *after* ({WINDOW}: at once). "
       "*forgetting*: on the last segment, clean again, the unadapted run's accuracy minus "
       "the method's, in points (> 0: worse than not adapting).")
@@ -183,27 +225,33 @@ def main():
       f"would take ~{PI_FACTOR}x (estimated, not measured). Bytes: the results' requests "
       "(`bytes_sent`) and replies (`bytes_received`).\n")
     w("## Runs\n")
-    w("| method | accuracy (whole stream) | offloaded | teacher labels | adaptations in / refused / reverted / unjudged | last update ms (Pi est.) | last judgement: agreement new / shipped |")
-    w("|---|---|---|---|---|---|---|")
+    w("| method | accuracy (whole stream) | offloaded | teacher labels (of them label copies) | adaptations in / refused / reverted / unjudged | heads learnt / refused | last held-back: head / shipped | last update ms (Pi est.) | last judgement: agreement new / shipped |")
+    w("|---|---|---|---|---|---|---|---|---|")
     for r in run_docs:
         ms = r["last_adapt_ms"]
         judged = ("-" if r["teacher_agreement"] is None else
                   f"{pct(r['teacher_agreement'])} / {pct(r['teacher_agreement_shipped'])}")
-        w(f"| {r['method']} | {pct(r['accuracy'])} | {r['offloaded']} | {r['teacher_labels']} | "
+        held = ("-" if r["head_holdout_accuracy"] is None else
+                f"{pct(r['head_holdout_accuracy'])} / {pct(r['head_holdout_accuracy_shipped'])}")
+        w(f"| {r['method']} | {pct(r['accuracy'])} | {r['offloaded']} | {r['teacher_labels']} "
+          f"({r['label_requests']}) | "
           f"{r['adaptations']:.0f} / {r['adaptations_refused']:.0f} / {r['adaptations_reverted']:.0f} / "
-          f"{r['adaptations_unjudged']:.0f} | "
+          f"{r['adaptations_unjudged']:.0f} | {r['heads_learnt']:.0f} / {r['heads_refused']:.0f} | "
+          f"{held} | "
           + ("-" if ms is None else f"{ms:.0f} ({ms * PI_FACTOR / 1000:.1f} s)") + f" | {judged} |")
     w("")
     w("## Per segment\n")
-    w("| segment | method | after | before | regain vs clean | answered here | offloaded | to plateau | bytes up / down | forgetting |")
-    w("|---|---|---|---|---|---|---|---|---|---|")
+    w("| segment | method | after | before | oracle | R | regain vs clean | answered here | offloaded | to plateau | bytes up / down | forgetting |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for seg_index, seg in enumerate(segments):
         for run in runs:
             row = per_run_segments[run["method"]][seg_index]
             g = "-" if row["regain_vs_clean"] is None else f"{row['regain_vs_clean']:.2f}"
             f_ = "" if row["forgetting_points"] is None else f"{row['forgetting_points']:+.1f}"
+            r_ = "-" if row["regain"] is None else f"{row['regain']:.2f}"
             w(f"| {seg['name']} ({seg['first']}-{seg['first'] + seg['count'] - 1}) | {row['method']} | "
-              f"{pct(row['accuracy_after'])} | {pct(row['accuracy_before'])} | {g} | "
+              f"{pct(row['accuracy_after'])} | {pct(row['accuracy_before'])} | "
+              f"{pct(row.get('accuracy_oracle'))} | {r_} | {g} | "
               f"{pct(row['answered_here_accuracy'])} | {pct(row['offloaded_fraction'])} | "
               f"{row['samples_to_plateau'] or '-'} | {row['bytes_up']} / {row['bytes_down']} | {f_} |")
     w("")

@@ -12,17 +12,31 @@
 #   cascade/judged         the cascade, the end's adaptations judged by the edge's answers
 #                          (ABI 1.5 learn(), docs/adaptation.md); the edge does not adapt
 #   cascade/judged+teacher the same, the edge recalibrating too (on the images sent to it)
+#   alone/head@P           the end alone, recalibrating and learning its head from teacher
+#                          labels (adapt = "recalibrate+head"): copies of P% of its images go
+#                          to the edge for their label alone ([pipeline]
+#                          label_budget_per_hour); the edge recalibrates. P = 1, 5, 20
+#   cascade/head           the cascade, the end learning its head from the edge's answers
+#                          (the edge recalibrating)
+#   cascade/head-poisoned  the same with a poisoned teacher: the edge's model answers class
+#                          k+1 for k (poison_model.py); the held-back buffer must refuse it
+# And once, offline, the oracle: tierd-adapt-eval --labels 200 --teacher truth on the same
+# stream — the end's model recalibrated and its head fine-tuned with the true labels of
+# each segment's first half, measured on the second half (R's ceiling).
 # Writes bench/results/adapt.md, adapt.json and adapt.png (accuracy over time).
 #
 # Environment (defaults in brackets):
 #   BUILD=DIR      build tree with tierd and tierd-driftgen [build]
-#   PLAN           the stream [clean:1000,brightness@3:2500,contrast@3:2500,clean:1000]
+#   PLAN           the stream [clean:1000,brightness@3:2500,scale@3:2500,contrast@3:2500,
+#                  clean:1000]
 #   SEED           its seed [21]
 #   RATE           images per second [100]
 #   END_MODEL      the end's model [cnn-xs]; EDGE_MODEL the edge's [resnet-20]
 #   THRESHOLD      by-confidence threshold [0.9]
 #   SAMPLES        adapt_samples [256]; INTERVAL_MS adapt_interval_ms [2000]
-#   METHODS        which rows to run [all six above, in that order]
+#   METHODS        which rows to run [alone/none alone/recalibrate alone/head@1 alone/head@5
+#                  alone/head@20 cascade/none cascade/judged+teacher cascade/head
+#                  cascade/head-poisoned; also cascade/recalibrate, cascade/judged]
 #   OUT_DIR        where the reports go [bench/results]
 # Figures are accuracies and counts, not timings, but the adaptations run on threads of
 # their own: run it on a quiet machine, as any benchmark.
@@ -30,7 +44,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 BUILD=${BUILD:-build}
-PLAN=${PLAN:-clean:1000,brightness@3:2500,contrast@3:2500,clean:1000}
+PLAN=${PLAN:-clean:1000,brightness@3:2500,scale@3:2500,contrast@3:2500,clean:1000}
 SEED=${SEED:-21}
 RATE=${RATE:-100}
 END_MODEL=${END_MODEL:-cnn-xs}
@@ -38,10 +52,10 @@ EDGE_MODEL=${EDGE_MODEL:-resnet-20}
 THRESHOLD=${THRESHOLD:-0.9}
 SAMPLES=${SAMPLES:-256}
 INTERVAL_MS=${INTERVAL_MS:-2000}
-METHODS=${METHODS:-alone/none alone/recalibrate cascade/none cascade/recalibrate cascade/judged cascade/judged+teacher}
+METHODS=${METHODS:-alone/none alone/recalibrate alone/head@1 alone/head@5 alone/head@20 cascade/none cascade/judged+teacher cascade/head cascade/head-poisoned}
 OUT_DIR=${OUT_DIR:-$top/bench/results}
 bin="$top/$BUILD"
-for tool in tierd tierd-driftgen; do
+for tool in tierd tierd-driftgen tierd-adapt-eval; do
     [ -x "$bin/$tool" ] || { echo "run.sh: $bin/$tool missing: build it (ninja -C $BUILD $tool)" >&2; exit 2; }
 done
 [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] ||
@@ -72,27 +86,34 @@ wait_online() { # DEVICE
     echo "run.sh: agent $1 did not come online" >&2
     return 1
 }
-adapt_keys() { # LABELS: the plugin's adapt keys, judged by LABELS teacher labels (0 = none)
-    printf 'adapt = "recalibrate"\nadapt_samples = %s\nadapt_interval_ms = %s\n' "$SAMPLES" "$INTERVAL_MS"
+adapt_keys() { # LABELS [MODE]: the plugin's adapt keys, judged by LABELS teacher labels (0 = none)
+    printf 'adapt = "%s"\nadapt_samples = %s\nadapt_interval_ms = %s\n' "${2:-recalibrate}" "$SAMPLES" "$INTERVAL_MS"
     printf 'adapt_source_images = 1000\nadapt_labels = %s\n' "$1"
 }
+# The oracle (offline, true labels) and the poisoned teacher's model, once.
+"$bin/tierd-adapt-eval" --model "$END_MODEL" --drift "$work/stream" --samples "$SAMPLES" \
+    --labels 200 --teacher truth --json "$work/oracle.json" >"$work/oracle.md"
+/usr/bin/python3 "$here/poison_model.py" "$manifest" "$EDGE_MODEL" "$work/poisoned"
 
 start=$(date +%s)
 runs=()
 for method in $METHODS; do
     case $method in
     alone/none | alone/recalibrate | cascade/none | cascade/recalibrate | cascade/judged | cascade/judged+teacher) ;;
+    alone/head@[0-9]* | cascade/head | cascade/head-poisoned) ;;
     *) echo "run.sh: unknown method $method" >&2; exit 2 ;;
     esac
     name=${method//\//-}
     dir="$work/$name"
     mkdir -p "$dir"
     end="bench-adapt-end-$$" edge="bench-adapt-edge-$$"
-    if [ "${method%%/*}" = cascade ]; then
+    if [ "${method%%/*}" = cascade ] || [ "${method#alone/head}" != "$method" ]; then
+        edge_manifest=$manifest
+        [ "$method" = cascade/head-poisoned ] && edge_manifest="$work/poisoned/manifest.toml"
         {
             printf '[agent]\ndevice_id = "%s"\nrole = "edge"\n[mqtt]\nhost = "127.0.0.1"\nport = %s\n' "$edge" "$BROKER_PORT"
-            printf '[plugin.inference-opencv]\nmanifest = "%s"\nmodels = "%s"\n' "$manifest" "$EDGE_MODEL"
-            [ "$method" = cascade/judged+teacher ] && adapt_keys 0
+            printf '[plugin.inference-opencv]\nmanifest = "%s"\nmodels = "%s"\n' "$edge_manifest" "$EDGE_MODEL"
+            case $method in cascade/judged+teacher | */head*) adapt_keys 0 ;; esac
         } >"$dir/edge.toml"
         "$bin/tierd" --config "$dir/edge.toml" >"$dir/edge.log" 2>&1 &
         pids+=($!)
@@ -107,12 +128,17 @@ for method in $METHODS; do
             printf '[pipeline]\nlocal_first = true\n[plugins]\nscheduler = "scheduler-rule"\n'
             printf '[plugin.scheduler-rule]\nrule = "by-confidence"\nconfidence_threshold = %s\n' "$THRESHOLD"
         else
+            case $method in alone/head@*)
+                budget=$(/usr/bin/python3 -c "print(${method#alone/head@} / 100 * $RATE * 3600)")
+                printf '[pipeline]\nlabel_budget_per_hour = %s\n' "$budget" ;;
+            esac
             printf '[plugins]\nscheduler = "scheduler-rule"\n[plugin.scheduler-rule]\nrule = "always-end"\n'
         fi
         printf '[plugin.inference-opencv]\nmanifest = "%s"\nmodels = "%s"\n' "$manifest" "$END_MODEL"
         case $method in
         */recalibrate) adapt_keys 0 ;;
         cascade/judged*) adapt_keys 512 ;;
+        */head*) adapt_keys 512 recalibrate+head ;;
         esac
     } >"$dir/end.toml"
     "$bin/tierd" --check-config "$dir/end.toml" >/dev/null
@@ -133,7 +159,7 @@ for method in $METHODS; do
         /usr/bin/python3 "$here/learning_settled.py" "$dir/status.json" "$dir/plugins.json" && break
         sleep 0.1
     done
-    grep -o "adapted '[^']*' to its last [0-9]* inputs in [0-9]* ms\|adaptation refused[^\"]*" \
+    grep -o "adapted '[^']*' to its last [0-9]* inputs in [0-9]* ms\|adaptation refused[^\"]*\|head [a-z]*[^\"]*" \
         "$dir/end.log" >"$dir/adaptations.txt" || true
     stop_agents
     runs+=("$method=$dir")
@@ -146,4 +172,5 @@ mkdir -p "$OUT_DIR"
 /usr/bin/python3 "$here/report.py" --machine "$machine" --commit "$commit$dirty" \
     --seconds "$elapsed" --segments "$work/stream/segments.json" --plan "$PLAN" --seed "$SEED" \
     --rate "$RATE" --end-model "$END_MODEL" --edge-model "$EDGE_MODEL" --threshold "$THRESHOLD" \
-    --samples "$SAMPLES" --interval-ms "$INTERVAL_MS" --out "$OUT_DIR" "${runs[@]}"
+    --samples "$SAMPLES" --interval-ms "$INTERVAL_MS" --oracle "$work/oracle.json" \
+    --out "$OUT_DIR" "${runs[@]}"

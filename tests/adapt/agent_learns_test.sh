@@ -55,22 +55,9 @@ manifest="$source_dir/models/manifest.toml"
 edge_manifest=$manifest
 if [ "$mode" = poisoned ]; then
     # The edge's resnet-20 answers class k+1 wherever it would answer k.
-    mkdir "$work/poisoned"
-    /usr/bin/python3 - "$source_dir/models/resnet-20.onnx" "$work/poisoned/resnet-20.onnx" <<'PY' ||
-import sys, numpy, onnx
-from onnx import numpy_helper
-model = onnx.load(sys.argv[1])
-gemm = [n for n in model.graph.node if n.op_type == "Gemm"][-1]
-for init in model.graph.initializer:
-    if init.name in gemm.input[1:]:
-        init.CopyFrom(numpy_helper.from_array(numpy.roll(numpy_helper.to_array(init), 1, axis=0), init.name))
-onnx.save(model, sys.argv[2])
-PY
-        fail "cannot write the poisoned model (python3-onnx)"
-    sha=$(sha256sum "$work/poisoned/resnet-20.onnx" | cut -d' ' -f1)
+    /usr/bin/python3 "$source_dir/bench/adapt/poison_model.py" "$manifest" resnet-20 \
+        "$work/poisoned" || fail "cannot write the poisoned model (python3-onnx)"
     edge_manifest="$work/poisoned/manifest.toml"
-    sed -n '/^schema/,/^normalisation/p' "$manifest" >"$edge_manifest"
-    printf '[[model]]\nname = "resnet-20"\nfile = "resnet-20.onnx"\nsha256 = "%s"\n' "$sha" >>"$edge_manifest"
 fi
 zoo_edge_config "$edge" "$edge_manifest" "resnet-20" >"$work/edge.toml"
 printf 'adapt = "recalibrate"\nadapt_samples = 128\nadapt_interval_ms = 0\nadapt_source_images = 256\n' >>"$work/edge.toml"
