@@ -205,7 +205,7 @@ def main():
       "end's last linear layer also learns from the teacher labels (OpenCV ml), each learnt "
       "head guarded by a held-back buffer of 500 true-labelled training images; the edge "
       "recalibrates. *head@P*: the end alone, P% of its images copied to the edge for their "
-      "label alone (`label_budget_per_hour`). *head-poisoned*: the edge's model answers "
+      "label alone (`label_budget_per_hour`). *+poisoned*: the edge's model answers "
       "class k+1 for k (`poison_model.py`).")
     w("- Accuracy is the results' (`correct`, from the stream's labels): what the user gets, "
       "whichever tier answered. *after* = the segment's second half (settled); *before* = "

@@ -18,8 +18,9 @@
 #                          label_budget_per_hour); the edge recalibrates. P = 1, 5, 20
 #   cascade/head           the cascade, the end learning its head from the edge's answers
 #                          (the edge recalibrating)
-#   cascade/head-poisoned  the same with a poisoned teacher: the edge's model answers class
-#                          k+1 for k (poison_model.py); the held-back buffer must refuse it
+#   alone/head@P+poisoned  alone/head@P with a poisoned teacher: the edge's model answers
+#                          class k+1 for k (poison_model.py); the held-back buffer must
+#                          refuse every head it teaches
 # And once, offline, the oracle: tierd-adapt-eval --labels 200 --teacher truth on the same
 # stream — the end's model recalibrated and its head fine-tuned with the true labels of
 # each segment's first half, measured on the second half (R's ceiling).
@@ -35,8 +36,8 @@
 #   THRESHOLD      by-confidence threshold [0.9]
 #   SAMPLES        adapt_samples [256]; INTERVAL_MS adapt_interval_ms [2000]
 #   METHODS        which rows to run [alone/none alone/recalibrate alone/head@1 alone/head@5
-#                  alone/head@20 cascade/none cascade/judged+teacher cascade/head
-#                  cascade/head-poisoned; also cascade/recalibrate, cascade/judged]
+#                  alone/head@20 alone/head@20+poisoned cascade/none cascade/judged+teacher
+#                  cascade/head; also cascade/recalibrate, cascade/judged]
 #   OUT_DIR        where the reports go [bench/results]
 # Figures are accuracies and counts, not timings, but the adaptations run on threads of
 # their own: run it on a quiet machine, as any benchmark.
@@ -52,7 +53,7 @@ EDGE_MODEL=${EDGE_MODEL:-resnet-20}
 THRESHOLD=${THRESHOLD:-0.9}
 SAMPLES=${SAMPLES:-256}
 INTERVAL_MS=${INTERVAL_MS:-2000}
-METHODS=${METHODS:-alone/none alone/recalibrate alone/head@1 alone/head@5 alone/head@20 cascade/none cascade/judged+teacher cascade/head cascade/head-poisoned}
+METHODS=${METHODS:-alone/none alone/recalibrate alone/head@1 alone/head@5 alone/head@20 alone/head@20+poisoned cascade/none cascade/judged+teacher cascade/head}
 OUT_DIR=${OUT_DIR:-$top/bench/results}
 bin="$top/$BUILD"
 for tool in tierd tierd-driftgen tierd-adapt-eval; do
@@ -100,16 +101,17 @@ runs=()
 for method in $METHODS; do
     case $method in
     alone/none | alone/recalibrate | cascade/none | cascade/recalibrate | cascade/judged | cascade/judged+teacher) ;;
-    alone/head@[0-9]* | cascade/head | cascade/head-poisoned) ;;
+    alone/head@[0-9]* | cascade/head) ;;
     *) echo "run.sh: unknown method $method" >&2; exit 2 ;;
     esac
     name=${method//\//-}
+    name=${name//+/-}
     dir="$work/$name"
     mkdir -p "$dir"
     end="bench-adapt-end-$$" edge="bench-adapt-edge-$$"
     if [ "${method%%/*}" = cascade ] || [ "${method#alone/head}" != "$method" ]; then
         edge_manifest=$manifest
-        [ "$method" = cascade/head-poisoned ] && edge_manifest="$work/poisoned/manifest.toml"
+        [ "${method%+poisoned}" != "$method" ] && edge_manifest="$work/poisoned/manifest.toml"
         {
             printf '[agent]\ndevice_id = "%s"\nrole = "edge"\n[mqtt]\nhost = "127.0.0.1"\nport = %s\n' "$edge" "$BROKER_PORT"
             printf '[plugin.inference-opencv]\nmanifest = "%s"\nmodels = "%s"\n' "$edge_manifest" "$EDGE_MODEL"
@@ -129,7 +131,8 @@ for method in $METHODS; do
             printf '[plugin.scheduler-rule]\nrule = "by-confidence"\nconfidence_threshold = %s\n' "$THRESHOLD"
         else
             case $method in alone/head@*)
-                budget=$(/usr/bin/python3 -c "print(${method#alone/head@} / 100 * $RATE * 3600)")
+                percent=${method#alone/head@}
+                budget=$(/usr/bin/python3 -c "print(${percent%+poisoned} / 100 * $RATE * 3600)")
                 printf '[pipeline]\nlabel_budget_per_hour = %s\n' "$budget" ;;
             esac
             printf '[plugins]\nscheduler = "scheduler-rule"\n[plugin.scheduler-rule]\nrule = "always-end"\n'
