@@ -2,13 +2,14 @@
 // images, on the device, with OpenCV's ml module (issue 18, section 3; docs/adaptation.md,
 // "Fine-tuning the head").
 //
-// Why OpenCV ml and not libtorch. The end devices run OpenCV already; its ml module is in
-// the same package set (libopencv-ml, ~1 MB) and trains a linear layer on a few hundred
-// samples in milliseconds with a few hundred KB of memory. libtorch 1.13 (Debian's
-// libtorch-dev) would add ~1 GB of packages and ~100 MB of resident memory to a 1 GB ARM
-// board, to train the same 4,000 numbers. What OpenCV ml cannot do is backpropagate
-// through the ONNX graph, so on the device only the head learns; the layers before it are
-// recalibrated without labels (channel_recalibration.hpp).
+// Why OpenCV ml and not libtorch. The end devices run OpenCV already; its ml module is
+// one more library of the same package set (libopencv-ml406: 0.5 MB installed, Debian 12)
+// and trains a linear layer on a few hundred samples in tens of milliseconds. libtorch
+// (libtorch1.13: 131 MB installed, with FFmpeg, oneDNN and glog among its dependencies)
+// would be the largest thing on a 1 GB ARM board, to train the same ~4,000 numbers. What
+// OpenCV ml cannot do is backpropagate through the ONNX graph, so on the device only the
+// head learns; the layers before it are recalibrated without labels
+// (channel_recalibration.hpp).
 //
 // How. The head's input features are read from the net (a forward pass up to the layer
 // that feeds the head). cv::ml::ANN_MLP, a one-layer perceptron with identity activation,
@@ -17,9 +18,8 @@
 // starts from what the model knows. ANN_MLP minimises squared error, not cross-entropy;
 // its targets are the head's own logits for the sample with the label's logit lifted
 // above every other by `margin` (and the others lowered to leave that margin): a
-// squared-hinge fit that changes only what the label contradicts, which keeps what the
-// model knew of the other classes (less forgetting than one-hot targets, measured in
-// docs/adaptation.md). The trained weights go back into a net built from the model's bytes
+// squared-hinge fit that changes only what the label contradicts and keeps what the
+// model knew of the other classes. The trained weights go back into a net built from the model's bytes
 // before its first forward pass, like the recalibration's.
 //
 // Threading: the functions are pure; a Net is used by one thread.
