@@ -214,6 +214,15 @@ struct PluginsConfig {
     std::string fusion = "fusion-passthrough";
 };
 
+// Model updates from the fleet (docs/models.md): the held-back buffer of labelled images an
+// activated version must not do worse on than the one it replaces.
+struct ModelsConfig {
+    std::string holdout;        // IDX images; "" = the inference manifest's dataset_dir test split
+    std::string holdout_labels; // IDX labels; "" = likewise
+    int holdout_images = 500;   // the last ones of the file; 0 = no check
+    double max_drop_points = 2.0;
+};
+
 struct Config {
     AgentConfig agent;
     WorkersConfig workers;
@@ -227,6 +236,7 @@ struct Config {
     LimitsConfig limits;
     PipelineConfig pipeline;
     PluginsConfig plugins;
+    ModelsConfig models;
     // [plugin.<name>] tables, kept raw; validated by the plugin host.
     std::map<std::string, toml::table> plugin_tables;
     // Where the configuration came from (file path or "<default>").

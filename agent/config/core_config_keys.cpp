@@ -462,6 +462,30 @@ std::vector<CoreConfigSection> build_sections() {
     add(key<&Config::plugins, &PluginsConfig::fusion>("fusion", "Fusion plugin; \"\" = none.")
             .rule(&plugin_name_rule));
 
+    s.push_back({"models",
+                 "Model updates from the fleet (models.update; kept under "
+                 "<agent.state_dir>/models): an activated version is checked on a held-back "
+                 "buffer of labelled images and rolled back when it does worse there than the "
+                 "version it replaced (docs/models.md).",
+                 {}});
+    keys = &s.back().keys;
+    add(key<&Config::models, &ModelsConfig::holdout>(
+            "holdout", "IDX images of the held-back buffer; \"\" = the inference plugin "
+                       "manifest's dataset_dir/t10k-images-idx3-ubyte.gz.")
+            .path());
+    add(key<&Config::models, &ModelsConfig::holdout_labels>(
+            "holdout_labels", "IDX labels of holdout; \"\" = the manifest's "
+                              "dataset_dir/t10k-labels-idx1-ubyte.gz.")
+            .path());
+    add(key<&Config::models, &ModelsConfig::holdout_images>(
+            "holdout_images", "How many images of the held-back buffer (the file's last ones); "
+                              "0 = no check.")
+            .range(0, 100000));
+    add(key<&Config::models, &ModelsConfig::max_drop_points>(
+            "max_drop_points", "An activated version more than this many accuracy points below "
+                               "the one it replaced on the held-back buffer is rolled back.")
+            .range(0, 100));
+
     // Defaults: what a default-built Config holds.
     const Config defaults;
     for (auto &section : s)

@@ -59,6 +59,7 @@ Agent::Agent(Config config, ConfigSource source, PluginPlan plugins)
     config_.register_commands(commands_);
     plugins_->register_commands(commands_, config_);
     register_scheduling_commands();
+    register_model_commands();
     register_test_hooks(commands_); // test-only, off unless TIERD_TEST_HOOKS=1
     load_saved_profile();
     open_outbox();

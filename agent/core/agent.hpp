@@ -15,6 +15,7 @@
 #include "agent/core/profile_book.hpp"
 #include "agent/core/topic_router.hpp"
 #include "agent/loop/loop_lag.hpp"
+#include "agent/models/model_store.hpp"
 #include "agent/pipeline/offload_server.hpp"
 #include "agent/pipeline/pipeline.hpp"
 #include "agent/spool/outbox.hpp"
@@ -83,6 +84,12 @@ class Agent {
     // Multi-objective scheduling (agent_scheduling.cpp): the `profile` and `policy.set`
     // commands, the saved profile, and publishing it for the other tiers.
     void register_scheduling_commands();
+    // Model updates (model_commands.cpp, docs/models.md): models.update / list / activate
+    // / rollback / unpin, and the activation with its held-back check.
+    void register_model_commands();
+    struct ModelActivation;
+    void activate_model(std::shared_ptr<ModelActivation> a);
+    void finish_activation(std::shared_ptr<ModelActivation> a);
     void load_saved_profile();
     void publish_profile();
     std::string profile_path() const;
@@ -144,6 +151,10 @@ class Agent {
     bool link_stopped_ = false;
     uv_timer_t offline_ack_timer_{};
     bool profiling_ = false; // a `profile` command is running
+    // <agent.state_dir>/models, opened at start (none without a state_dir). Used on
+    // workers one job at a time: model_busy_ (loop) says one is running.
+    std::shared_ptr<ModelStore> model_store_;
+    bool model_busy_ = false;
     uint64_t started_ms_ = 0;
 };
 

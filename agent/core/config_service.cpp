@@ -60,8 +60,9 @@ void ConfigService::refresh_view(const std::vector<RunningPlugin> &plugins) {
     // A table of a plugin that is not running: which of its keys are secret is unknown
     // here, so no value is shown.
     for (auto &[name, table] : tables.items()) {
-        const bool running = std::any_of(plugins.begin(), plugins.end(),
-                                         [&n = name](const RunningPlugin &p) { return p.name() == n; });
+        const bool running =
+            std::any_of(plugins.begin(), plugins.end(),
+                        [&n = name](const RunningPlugin &p) { return p.name() == n; });
         if (!running && table.is_object())
             for (auto &[key, value] : table.items())
                 value = "<not shown: plugin not running>";
@@ -81,6 +82,17 @@ bool ConfigService::begin(std::string &why) {
     }
     changing_ = true;
     return true;
+}
+
+void ConfigService::set_override(const std::string &key,
+                                 const std::optional<std::string> &toml_value) {
+    auto &sets = source_.overrides;
+    const std::string prefix = key + "=";
+    sets.erase(std::remove_if(sets.begin(), sets.end(),
+                              [&](const std::string &s) { return s.rfind(prefix, 0) == 0; }),
+               sets.end());
+    if (toml_value)
+        sets.push_back(prefix + *toml_value);
 }
 
 void ConfigService::reload(Done done) {
@@ -194,7 +206,9 @@ void ConfigService::register_commands(CommandTable &commands) {
                 if (error)
                     reply.fail(*error);
             },
-            [reply, applied_keys] { reply.ok({{"applied", applied_keys}}); });
+            [reply, applied_keys] {
+                reply.ok({{"applied", applied_keys}});
+            });
     });
     commands.add_async("reload", [this](const nlohmann::json &, CommandTable::Reply reply) {
         reload([this, reply](const std::optional<CommandError> &error) {

@@ -66,6 +66,10 @@ class ConfigService {
     // For the few changes made in place (plugins.load/unload name the plugin in [plugins]).
     Config &config() { return config_; }
     const ConfigSource &source() const { return source_; }
+    // Sets (a TOML value) or removes (nullopt) a lasting override KEY=VALUE of the config
+    // source, applied after the file by every later reload and SIGHUP as a --set is (the
+    // model store's manifest: docs/models.md). The running config is not changed by it.
+    void set_override(const std::string &key, const std::optional<std::string> &toml_value);
     const AgentOptions &options() const { return options_; }
     // Takes the applied change's config and options (Hooks::apply calls it).
     void commit(Config config, AgentOptions options);

@@ -78,6 +78,31 @@ tierd::ConfigErrors hal_profile_errors(const tierd::Config &config) {
     return {tierd::config_error_at(node, config.source_file, "hal.profile", problem)};
 }
 
+// A restart comes up on the model versions the store had active (docs/models.md): their
+// overlay manifest becomes a lasting override, as the activation made it. Unfinished
+// uploads are discarded and an active file that no longer verifies falls back first.
+std::optional<std::string> model_store_override(const tierd::Config &config) {
+    if (config.agent.state_dir.empty() || config.plugins.inference.empty())
+        return std::nullopt;
+    const auto dir = std::filesystem::path(config.agent.state_dir) / "models";
+    if (!std::filesystem::exists(dir / "store.json"))
+        return std::nullopt;
+    try {
+        tierd::ModelStore store(dir.string());
+        for (const auto &line : store.recover())
+            spdlog::warn("models: {}", line);
+        if (!store.any_active() || store.base_manifest().empty())
+            return std::nullopt;
+        const std::string overlay = store.overlay(store.base_manifest());
+        spdlog::info("models: serving the updated versions of {} ({})", store.base_manifest(),
+                     overlay);
+        return "plugin." + config.plugins.inference + ".manifest=" + nlohmann::json(overlay).dump();
+    } catch (const tierd::ModelStoreError &e) {
+        spdlog::error("models: the model store cannot be used ({}): the shipped models serve",
+                      e.message);
+        return std::nullopt;
+    }
+}
 
 } // namespace
 
@@ -154,6 +179,15 @@ int main(int argc, char **argv) {
     if (!result.ok()) {
         std::cerr << tierd::to_string(result.errors);
         return 1;
+    }
+    if (auto models = model_store_override(*result.config)) {
+        sets.push_back(*models);
+        result = config_file.empty() ? tierd::load_default_config(sets)
+                                     : tierd::load_config_file(config_file, sets);
+        if (!result.ok()) {
+            std::cerr << tierd::to_string(result.errors);
+            return 1;
+        }
     }
     // A bad key in a [plugin.<name>] table is a config error like any other. (A plugin
     // that cannot be loaded is not: the agent reports it and serves on.)

@@ -199,4 +199,20 @@ nlohmann::json profile_models(PluginInstance &inference, const ProfileOptions &o
             {"models", models}};
 }
 
+double top1_accuracy(PluginInstance &inference, const std::string &model,
+                     const std::vector<cv::Mat> &images, const std::vector<int> &labels) {
+    if (images.size() != labels.size())
+        throw std::runtime_error("top1_accuracy: one label per image");
+    if (images.empty())
+        return -1.0;
+    std::size_t right = 0;
+    for (std::size_t i = 0; i < images.size(); ++i) {
+        ImageTask t(images[i]);
+        Result r;
+        check(inference.infer(t.task, model, r.out), model);
+        right += r.out.top_class == labels[i];
+    }
+    return static_cast<double>(right) / static_cast<double>(images.size());
+}
+
 } // namespace tierd

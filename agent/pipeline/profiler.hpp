@@ -33,4 +33,10 @@ struct ProfileOptions {
 // Throws std::runtime_error when the plugin cannot describe itself or a model fails.
 nlohmann::json profile_models(PluginInstance &inference, const ProfileOptions &options);
 
+// Top-1 accuracy (0..1) of `model` on labelled images through the plugin's infer(), one
+// image per call: how a model update is checked on the held-back buffer (docs/models.md).
+// Throws std::runtime_error when a call fails or the sizes differ; -1 for no images.
+double top1_accuracy(PluginInstance &inference, const std::string &model,
+                     const std::vector<cv::Mat> &images, const std::vector<int> &labels);
+
 } // namespace tierd

@@ -19,8 +19,8 @@
 // its targets are the head's own logits for the sample with the label's logit lifted
 // above every other by `margin` (and the others lowered to leave that margin): a
 // squared-hinge fit that changes only what the label contradicts and keeps what the
-// model knew of the other classes. The trained weights go back into a net built from the model's bytes
-// before its first forward pass, like the recalibration's.
+// model knew of the other classes. The trained weights go back into a net built from the model's
+// bytes before its first forward pass, like the recalibration's.
 //
 // Threading: the functions are pure; a Net is used by one thread.
 #pragma once

@@ -27,7 +27,7 @@ OnlineRecalibration::Verdict TeacherJudge::operator()(const Adaptation &candidat
     using Verdict = OnlineRecalibration::Verdict;
     std::vector<TeacherLabel> labels;
     for (auto &l : labels_->snapshot())
-        if (l.teacher_model != model_name_ && (l.held_out || !held_out_only_))
+        if (l.recent && l.teacher_model != model_name_ && (l.held_out || !held_out_only_))
             labels.push_back(std::move(l));
     last_ = Scores{};
     last_.labels = labels.size();

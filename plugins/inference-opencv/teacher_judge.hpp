@@ -2,6 +2,12 @@
 // recalibration, and a head learnt from labels) goes in, by the teacher labels the device
 // has collected (teacher_labels.hpp).
 //
+// Only the latest labels judge (the replay buffer's ring, not its sample of all): an
+// adaptation follows the data as it is now, and judged on images of a segment the data
+// has left it would be kept out for fitting the present (measured: bench/adapt/run.sh kept
+// the brightness adaptation out this way). Forgetting is the held-back buffer's to catch
+// (head_learner.hpp), and a recalibration re-adapts when the data changes back.
+//
 // An adaptation goes in when its answers agree with the labels (weighted by the
 // teacher's confidence) at least as well as the model installed now and the model as
 // shipped, within kMargin (what a few hundred labels cannot tell apart). When it does

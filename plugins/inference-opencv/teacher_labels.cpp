@@ -45,7 +45,8 @@ std::vector<TeacherLabel> TeacherLabels::snapshot() const {
     out.reserve(recent_.size() + sample_.size());
     for (const auto *part : {&recent_, &sample_})
         for (const auto &l : *part)
-            out.push_back({l.image.clone(), l.label, l.weight, l.teacher_model, l.held_out});
+            out.push_back({l.image.clone(), l.label, l.weight, l.teacher_model, l.held_out,
+                           part == &recent_});
     return out;
 }
 

@@ -33,6 +33,8 @@ struct TeacherLabel {
     // Every kHeldOutEvery-th label added: never trained on (head_learner.hpp), so that a
     // model whose head learnt from the others can be judged on these.
     bool held_out = false;
+    // In the ring of the latest labels (the data as it is now), not the sample of all.
+    bool recent = false;
 };
 
 class TeacherLabels {
