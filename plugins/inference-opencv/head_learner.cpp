@@ -33,15 +33,18 @@ void HeadLearner::operator()(Adaptation &candidate, std::string &note) {
     const auto start = std::chrono::steady_clock::now();
     last_ = Scores{};
     candidate.head = Head{};
-    std::vector<cv::Mat> images;
-    std::vector<int> labels;
-    std::vector<float> weights;
-    for (auto &l : labels_->snapshot())
-        if (!l.held_out && l.teacher_model != model_name_) {
-            images.push_back(std::move(l.image));
-            labels.push_back(l.label);
-            weights.push_back(l.weight);
-        }
+    // The latest labels (the data as it is now, as the recalibration): four in five to
+    // learn from, the fifth held out to check what was learnt.
+    std::vector<cv::Mat> images, held_images;
+    std::vector<int> labels, held_labels;
+    std::vector<float> weights, held_weights;
+    for (auto &l : labels_->snapshot()) {
+        if (!l.recent || l.teacher_model == model_name_)
+            continue;
+        (l.held_out ? held_images : images).push_back(std::move(l.image));
+        (l.held_out ? held_labels : labels).push_back(l.label);
+        (l.held_out ? held_weights : weights).push_back(l.weight);
+    }
     last_.labels = labels.size();
     if (labels.size() < options_.min_labels) {
         note = "head: " + std::to_string(labels.size()) +
@@ -69,6 +72,18 @@ void HeadLearner::operator()(Adaptation &candidate, std::string &note) {
                 percent(last_.holdout_shipped) + ")";
         last_.refused = last_.holdout < last_.holdout_shipped - options_.max_holdout_drop;
     }
+    // Does the head agree better with the teacher's held-out labels than the shipped head
+    // on the same recalibrated layers? (It learnt from the others.)
+    std::string check = "too few held-out labels to check";
+    if (!last_.refused && held_labels.size() >= kMinHeldOut) {
+        const cv::Mat held = head_features(body, shipped.layer, to_blob_(held_images));
+        last_.agreement = head_accuracy(head, held, held_labels, held_weights);
+        last_.agreement_shipped = head_accuracy(shipped, held, held_labels, held_weights);
+        check = std::to_string(held_labels.size()) + " held-out labels agree " +
+                percent(last_.agreement) + " (shipped head " + percent(last_.agreement_shipped) +
+                ")";
+        last_.dropped = last_.agreement < last_.agreement_shipped;
+    }
     last_.ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     if (last_.refused) {
@@ -77,9 +92,14 @@ void HeadLearner::operator()(Adaptation &candidate, std::string &note) {
                percent(options_.max_holdout_drop) + " below: the teacher is not to be trusted";
         return;
     }
+    if (last_.dropped) {
+        note = "head dropped, the shipped head stays: learnt from " +
+               std::to_string(labels.size()) + " teacher labels, " + check;
+        return;
+    }
     candidate.head = std::move(head);
     note = "head learnt from " + std::to_string(labels.size()) + " teacher labels in " +
-           std::to_string(static_cast<long>(last_.ms)) + " ms, " + guard;
+           std::to_string(static_cast<long>(last_.ms)) + " ms, " + guard + "; " + check;
 }
 
 } // namespace inference_opencv

@@ -3,10 +3,13 @@
 // head fine-tuned on the teacher labels the device has collected (teacher_labels.hpp;
 // head_finetune.hpp does the training), before the TeacherJudge sees it.
 //
-// - It learns from the labels that are not held out (the judge's) and not the model's own
-//   (a teacher running a model of the same name), their features read through the
-//   candidate's recalibrated net, starting each time from the shipped head: the replay
-//   buffer holds old labels as well as new, so learning does not compound.
+// - It learns from the latest labels (the replay buffer's ring: the data as it is now,
+//   which the recalibration adapts to) that are not held out and not the model's own (a
+//   teacher running a model of the same name), their features read through the
+//   candidate's recalibrated net, starting each time from the shipped head, so learning
+//   does not compound.
+// - The held-out fifth checks it: a head that agrees less with them than the shipped head
+//   on the same recalibrated layers is dropped (the teacher itself says it did not help).
 // - The guard: a held-back buffer of images with true labels, of the kind the model was
 //   trained on (the operator's; by default part of the dataset's training split that the
 //   source statistics do not use). A new head whose accuracy there falls more than
@@ -36,6 +39,7 @@ namespace inference_opencv {
 
 class HeadLearner {
   public:
+    static constexpr std::size_t kMinHeldOut = 8; // fewer: no agreement check
     struct Options {
         std::size_t min_labels = 32;    // fewer labels to learn from: no head
         double max_holdout_drop = 0.02; // the guard, as a fraction (0.02 = 2 points)
@@ -48,6 +52,8 @@ class HeadLearner {
         double ms = 0.0;                               // features and training
         bool trained = false;                          // a head was fitted
         bool refused = false;                          // ... and the guard refused it
+        double agreement = -1.0, agreement_shipped = -1.0; // with the held-out labels
+        bool dropped = false; // ... it agreed less with them than the shipped head
     };
     using ToBlob = std::function<cv::Mat(const std::vector<cv::Mat> &)>;
 

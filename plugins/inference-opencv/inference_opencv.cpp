@@ -663,10 +663,13 @@ class InferenceOpenCV {
                     report_head(learner->last());
                 };
             }
-            if (teacher_labels_) {
+            // With heads learning, the teacher judges what it taught (the head, on its
+            // held-out labels: head_learner.hpp) and the held-back buffer guards it; the
+            // recalibration, which needs no teacher, goes in as it is — a teacher that
+            // suffers from the shift would keep it out (docs/adaptation.md).
+            if (teacher_labels_ && !options.learn) {
                 auto judge = std::make_shared<inference_opencv::TeacherJudge>(
-                    model, entry.name, to_blob, teacher_labels_, min_labels,
-                    options.learn != nullptr);
+                    model, entry.name, to_blob, teacher_labels_, min_labels);
                 options.judge = [this, judge](const inference_opencv::Adaptation &candidate,
                                               std::string &why) {
                     const auto verdict = (*judge)(candidate, why);
@@ -776,6 +779,12 @@ class InferenceOpenCV {
         }
         if (scores.refused)
             host_.counter_add("heads_refused", 1.0);
+        if (scores.dropped)
+            host_.counter_add("heads_dropped", 1.0);
+        if (scores.agreement >= 0) {
+            host_.gauge_set("head_teacher_agreement", scores.agreement);
+            host_.gauge_set("head_teacher_agreement_shipped", scores.agreement_shipped);
+        }
     }
 
     // A judgement's figures as the plugin's metrics.

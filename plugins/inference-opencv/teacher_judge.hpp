@@ -16,9 +16,9 @@
 // model that adapted itself (without labels) into doing worse than it was shipped is
 // rolled back once labels show it. Labels the model itself gave (a teacher running a model
 // of the same name) are left out; with fewer than `min_labels` others, an adaptation
-// goes in unjudged, as it would without a judge. When heads learn from the labels
-// (`held_out_only`), only the held-out labels judge: a head is never judged on the labels
-// it learnt from.
+// goes in unjudged, as it would without a judge. `held_out_only`: only the held-out labels
+// judge (for a candidate with a head learnt from the others; the plugin checks its heads
+// in the HeadLearner instead).
 //
 // Threading: call it from one thread at a time (the adaptation thread); `labels` may be
 // added to meanwhile.
