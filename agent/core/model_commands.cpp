@@ -285,7 +285,7 @@ void Agent::register_model_commands() {
         activate_model(a);
     });
 
-    commands_.add("models.unpin", [this, store_or_fail](const nlohmann::json &args) {
+    commands_.add("models.unpin", [store_or_fail](const nlohmann::json &args) {
         auto store = store_or_fail();
         const std::string name = string_arg(args, "name");
         store->unpin(name);
