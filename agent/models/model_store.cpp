@@ -1,5 +1,7 @@
 #include "agent/models/model_store.hpp"
 
+#include "agent/common/utc_time.hpp"
+
 #include <openssl/evp.h>
 #include <toml++/toml.h>
 
@@ -37,15 +39,6 @@ bool hex_digest(const std::string &s) {
             std::isupper(static_cast<unsigned char>(c)))
             return false;
     return true;
-}
-
-std::string utc_now() {
-    const std::time_t now = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&now, &tm);
-    char text[32];
-    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return text;
 }
 
 // Written whole: a reader (or a restart) sees the old file or the new one.
@@ -271,7 +264,7 @@ void ModelStore::finish(const std::string &name, const std::string &version) {
     if (ec)
         throw ModelStoreError{"io_error", "cannot move " + part + " into place: " + ec.message()};
     auto &m = models_[name];
-    m.versions[version] = ModelVersion{upload.sha256, upload.size, utc_now(), false, ""};
+    m.versions[version] = ModelVersion{upload.sha256, upload.size, utc_now_iso8601(), false, ""};
     save();
 }
 

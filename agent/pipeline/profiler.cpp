@@ -1,5 +1,6 @@
 #include "agent/pipeline/profiler.hpp"
 
+#include "agent/common/utc_time.hpp"
 #include "agent/pipeline/offload_codec.hpp"
 
 #include <algorithm>
@@ -109,15 +110,6 @@ std::vector<float> int8_round_trip(const tierd_tensor &shape_of, const std::vect
     return decoded->tensor;
 }
 
-std::string utc_now() {
-    const std::time_t now = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&now, &tm);
-    char text[32];
-    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return text;
-}
-
 } // namespace
 
 nlohmann::json profile_models(PluginInstance &inference, const ProfileOptions &options) {
@@ -195,7 +187,7 @@ nlohmann::json profile_models(PluginInstance &inference, const ProfileOptions &o
             {"slowdown", f},
             {"runs", runs},
             {"images", n_images},
-            {"measured_at", utc_now()},
+            {"measured_at", utc_now_iso8601()},
             {"models", models}};
 }
 

@@ -1,21 +1,13 @@
 #include "head_learner.hpp"
 
+#include "percent_text.hpp"
+
 #include <chrono>
 #include <cstdio>
 #include <stdexcept>
 #include <utility>
 
 namespace inference_opencv {
-namespace {
-
-std::string percent(double a) {
-    char text[16];
-    std::snprintf(text, sizeof text, "%.1f%%", a * 100.0);
-    return text;
-}
-
-} // namespace
-
 HeadLearner::HeadLearner(std::shared_ptr<const RecalibratableModel> model, std::string model_name,
                          ToBlob to_blob, std::shared_ptr<const TeacherLabels> labels,
                          std::vector<cv::Mat> holdout, std::vector<int> holdout_labels,

@@ -1,20 +1,12 @@
 #include "teacher_judge.hpp"
 
+#include "percent_text.hpp"
+
 #include <algorithm>
 #include <cstdio>
 #include <utility>
 
 namespace inference_opencv {
-namespace {
-
-std::string percent(double a) {
-    char text[16];
-    std::snprintf(text, sizeof text, "%.1f%%", a * 100.0);
-    return text;
-}
-
-} // namespace
-
 TeacherJudge::TeacherJudge(std::shared_ptr<const RecalibratableModel> model, std::string model_name,
                            ToBlob to_blob, std::shared_ptr<const TeacherLabels> labels,
                            std::size_t min_labels, bool held_out_only)
