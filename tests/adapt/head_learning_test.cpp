@@ -181,6 +181,24 @@ TEST_F(HeadLearningTest, APoisonedTeacherIsRefusedByTheHeldBackBuffer) {
     EXPECT_LT(accuracy_from(model_->build(candidate), 400), accuracy_from(model_->build(), 400));
 }
 
+TEST_F(HeadLearningTest, AHeadTheHeldOutLabelsContradictIsDropped) {
+    // The labels it learns from say k+1 where the held-out fifth (every fifth added) says
+    // k: what it learnt agrees less with the held-out ones than the shipped head does.
+    for (std::size_t i = 0; i < 400; ++i)
+        labels_->add(rotated_[i], i % 5 == 0 ? truth_[i] : (truth_[i] + 1) % 10, 1.0f, "resnet-20");
+    auto learn = learner(1.0); // no held-back guard: the held-out check alone
+    Adaptation candidate;
+    std::string note;
+    learn(candidate, note);
+    EXPECT_TRUE(learn.last().trained);
+    EXPECT_FALSE(learn.last().refused);
+    EXPECT_TRUE(learn.last().dropped) << note;
+    EXPECT_LT(learn.last().agreement, learn.last().agreement_shipped) << note;
+    EXPECT_TRUE(candidate.head.empty());
+    EXPECT_NE(note.find("head dropped"), std::string::npos) << note;
+    EXPECT_NE(note.find("80 held-out labels agree"), std::string::npos) << note;
+}
+
 TEST_F(HeadLearningTest, TooFewLabelsLeaveTheShippedHead) {
     for (std::size_t i = 0; i < 20; ++i)
         labels_->add(rotated_[i], truth_[i], 1.0f, "resnet-20");
