@@ -29,8 +29,9 @@ spdlog::level::level_enum spdlog_level(LogLevel level) {
 
 } // namespace
 
-Agent::Agent(Config config, ConfigSource source, PluginPlan plugins)
-    : config_(&loop_, std::move(config), std::move(source)) {
+Agent::Agent(Config config, ConfigSource source, PluginPlan plugins,
+             std::shared_ptr<ModelStore> models)
+    : config_(&loop_, std::move(config), std::move(source)), model_store_(std::move(models)) {
     uv_loop_init(&loop_);
     spdlog::set_level(spdlog_level(this->config().agent.log_level));
     // The HAL is built before the loop runs (a missing profile fails start-up clearly)

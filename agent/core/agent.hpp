@@ -34,7 +34,10 @@ class Agent {
     // Throws std::runtime_error when start-up fails (HAL profile, MQTT TLS setup).
     // `plugins`: the plan main() made of `config`'s plugins; start-up instantiates it
     // instead of opening every plugin again.
-    Agent(Config config, ConfigSource source, PluginPlan plugins);
+    // `models`: the model store main() opened and recovered (docs/models.md); none
+    // without agent.state_dir, and then models.* commands are refused.
+    Agent(Config config, ConfigSource source, PluginPlan plugins,
+          std::shared_ptr<ModelStore> models = nullptr);
     ~Agent();
     Agent(const Agent &) = delete;
     Agent &operator=(const Agent &) = delete;
@@ -151,7 +154,7 @@ class Agent {
     bool link_stopped_ = false;
     uv_timer_t offline_ack_timer_{};
     bool profiling_ = false; // a `profile` command is running
-    // <agent.state_dir>/models, opened at start (none without a state_dir). Used on
+    // <agent.state_dir>/models, opened by main() (none without a state_dir). Used on
     // workers one job at a time: model_busy_ (loop) says one is running.
     std::shared_ptr<ModelStore> model_store_;
     bool model_busy_ = false;

@@ -78,30 +78,39 @@ tierd::ConfigErrors hal_profile_errors(const tierd::Config &config) {
     return {tierd::config_error_at(node, config.source_file, "hal.profile", problem)};
 }
 
-// A restart comes up on the model versions the store had active (docs/models.md): their
-// overlay manifest becomes a lasting override, as the activation made it. Unfinished
-// uploads are discarded and an active file that no longer verifies falls back first.
-std::optional<std::string> model_store_override(const tierd::Config &config) {
-    if (config.agent.state_dir.empty() || config.plugins.inference.empty())
-        return std::nullopt;
-    const auto dir = std::filesystem::path(config.agent.state_dir) / "models";
-    if (!std::filesystem::exists(dir / "store.json"))
-        return std::nullopt;
+// The model store (docs/models.md), opened and recovered once, here: unfinished uploads
+// are discarded and an active file that no longer verifies falls back first. A restart
+// comes up on the versions it had active: their overlay manifest becomes a lasting
+// override (`override`), as the activation made it. No state_dir: no store.
+struct ModelStoreAtStart {
+    std::shared_ptr<tierd::ModelStore> store;
+    std::optional<std::string> override;
+};
+
+ModelStoreAtStart open_model_store(const tierd::Config &config) {
+    ModelStoreAtStart out;
+    if (config.agent.state_dir.empty())
+        return out;
     try {
-        tierd::ModelStore store(dir.string());
-        for (const auto &line : store.recover())
+        out.store = std::make_shared<tierd::ModelStore>(
+            (std::filesystem::path(config.agent.state_dir) / "models").string());
+        for (const auto &line : out.store->recover())
             spdlog::warn("models: {}", line);
-        if (!store.any_active() || store.base_manifest().empty())
-            return std::nullopt;
-        const std::string overlay = store.overlay(store.base_manifest());
-        spdlog::info("models: serving the updated versions of {} ({})", store.base_manifest(),
+        if (config.plugins.inference.empty() || !out.store->any_active() ||
+            out.store->base_manifest().empty())
+            return out;
+        const std::string overlay = out.store->overlay(out.store->base_manifest());
+        spdlog::info("models: serving the updated versions of {} ({})", out.store->base_manifest(),
                      overlay);
-        return "plugin." + config.plugins.inference + ".manifest=" + nlohmann::json(overlay).dump();
+        out.override =
+            "plugin." + config.plugins.inference + ".manifest=" + nlohmann::json(overlay).dump();
     } catch (const tierd::ModelStoreError &e) {
-        spdlog::error("models: the model store cannot be used ({}): the shipped models serve",
+        spdlog::error("models: the model store cannot be used ({}): the shipped models serve "
+                      "and updates are refused",
                       e.message);
-        return std::nullopt;
+        out = {};
     }
+    return out;
 }
 
 } // namespace
@@ -180,8 +189,9 @@ int main(int argc, char **argv) {
         std::cerr << tierd::to_string(result.errors);
         return 1;
     }
-    if (auto models = model_store_override(*result.config)) {
-        sets.push_back(*models);
+    auto models = open_model_store(*result.config);
+    if (models.override) {
+        sets.push_back(*models.override);
         result = config_file.empty() ? tierd::load_default_config(sets)
                                      : tierd::load_config_file(config_file, sets);
         if (!result.ok()) {
@@ -204,7 +214,8 @@ int main(int argc, char **argv) {
                            : std::max(1u, std::thread::hardware_concurrency());
     setenv("UV_THREADPOOL_SIZE", std::to_string(threads).c_str(), 1);
     try {
-        tierd::Agent agent(std::move(*result.config), {config_file, sets}, std::move(plan));
+        tierd::Agent agent(std::move(*result.config), {config_file, sets}, std::move(plan),
+                           std::move(models.store));
         return agent.run();
     } catch (const std::exception &e) {
         spdlog::critical("{}", e.what());

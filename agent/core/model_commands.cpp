@@ -135,22 +135,12 @@ struct Agent::ModelActivation {
     std::shared_ptr<HeldBack> held_back;
     double before = -1, after = -1;
     std::string error_code, error;
+    std::string why;         // the new version failed its check: rolled back
+    std::string store_error; // the store could not record the outcome
+    bool any_active = false; // after it: some model runs an update (the override stays)
 };
 
 void Agent::register_model_commands() {
-    const std::string &state_dir = config().agent.state_dir;
-    if (!state_dir.empty()) {
-        try {
-            model_store_ = std::make_shared<ModelStore>(
-                (std::filesystem::path(state_dir) / "models").string());
-            for (const auto &line : model_store_->recover())
-                spdlog::warn("models: {}", line);
-        } catch (const ModelStoreError &e) {
-            spdlog::error("models: the model store is unusable ({}): updates are refused",
-                          e.message);
-            model_store_.reset();
-        }
-    }
     auto store_or_fail = [this]() -> std::shared_ptr<ModelStore> {
         if (!model_store_)
             throw CommandError{"no_state_dir", "model updates are kept under agent.state_dir, "
@@ -285,11 +275,28 @@ void Agent::register_model_commands() {
         activate_model(a);
     });
 
-    commands_.add("models.unpin", [store_or_fail](const nlohmann::json &args) {
+    commands_.add_async("models.unpin", [this, store_or_fail](const nlohmann::json &args,
+                                                              CommandTable::Reply reply) {
         auto store = store_or_fail();
         const std::string name = string_arg(args, "name");
-        store->unpin(name);
-        return nlohmann::json{{"name", name}, {"pinned", false}};
+        model_busy_ = true;
+        auto error = std::make_shared<std::string>();
+        queue_loop_work(
+            &loop_,
+            [store, name, error] { // store.json is written on a worker
+                try {
+                    store->unpin(name);
+                } catch (const ModelStoreError &e) {
+                    *error = e.message;
+                }
+            },
+            [this, name, error, reply] {
+                model_busy_ = false;
+                if (!error->empty())
+                    return reply.fail({"io_error", *error});
+                reply.ok({{"name", name}, {"pinned", false}});
+            },
+            "model unpin");
     });
 }
 
@@ -355,21 +362,79 @@ void Agent::activate_model(std::shared_ptr<ModelActivation> a) {
 void Agent::finish_activation(std::shared_ptr<ModelActivation> a) {
     auto inference = plugins_->current().inference;
     const double max_drop = config().models.max_drop_points / 100.0;
-    auto on_worker = [a, inference]() mutable {
+    // The check and the store's record on a worker (it writes store.json); the loop then
+    // keeps the new version or changes back, and replies.
+    auto on_worker = [a, inference, max_drop, store = model_store_]() mutable {
+        const std::string before_shown =
+            a->previous.empty() ? "the shipped model" : "version " + a->previous;
         try {
             if (a->held_back && inference)
                 a->after =
                     top1_accuracy(*inference, a->name, a->held_back->images, a->held_back->labels);
         } catch (const std::exception &e) {
-            a->error = e.what();
+            a->why = "it failed on the held-back buffer: " + std::string(e.what());
         }
         inference.reset();
+        if (a->why.empty() && a->held_back && a->after < a->before - max_drop)
+            a->why = "held-back accuracy " + percent(a->after) + " against " + percent(a->before) +
+                     " for " + before_shown + " (" + a->held_back->describe + "), more than " +
+                     points(100.0 * max_drop) + " points lower";
+        try {
+            if (!a->why.empty()) {
+                if (!a->version.empty())
+                    store->reject(a->name, a->version, a->why);
+            } else {
+                store->activate(a->name, a->version, a->pinned, a->base_manifest,
+                                a->held_back && !a->version.empty()
+                                    ? "held-back " + percent(a->after) + " (" + before_shown + " " +
+                                          percent(a->before) + ")"
+                                    : std::string());
+                a->any_active = store->any_active();
+            }
+        } catch (const ModelStoreError &e) {
+            a->store_error = e.message;
+        }
     };
     auto on_loop = [this, a, max_drop] {
         const std::string shown =
             a->version.empty() ? "the shipped model" : "version " + a->version;
         const std::string before_shown =
             a->previous.empty() ? "the shipped model" : "version " + a->previous;
+        if (!a->store_error.empty())
+            spdlog::error("models: the store could not record {} of {}: {}", shown, a->name,
+                          a->store_error);
+        if (!a->why.empty()) {
+            spdlog::warn("models: {} {}: {}; rolling back to {}", a->name, shown, a->why,
+                         before_shown);
+            auto back = apply_changes(
+                config(), {{"plugin." + a->inference + ".manifest", a->running_manifest}});
+            if (!back.ok()) { // cannot happen: it is the config that ran a moment ago
+                model_busy_ = false;
+                return a->reply.fail({"internal", to_string(back.errors)});
+            }
+            config_.change_to(
+                std::move(*back.config),
+                [this, a, before_shown](const std::optional<CommandError> &error) {
+                    model_busy_ = false;
+                    if (error)
+                        return a->reply.fail({"rollback_failed", a->why + "; and the rollback to " +
+                                                                     before_shown +
+                                                                     " failed: " + error->message});
+                    a->reply.fail({"rolled_back", a->why + ": back to " + before_shown});
+                });
+            return;
+        }
+        model_busy_ = false;
+        // Later reloads, SIGHUPs and restarts come up on the same model.
+        const std::string key = "plugin." + a->inference + ".manifest";
+        if (a->any_active)
+            config_.set_override(key, nlohmann::json(a->overlay).dump());
+        else
+            config_.set_override(key, std::nullopt);
+        spdlog::info("models: {} now serves {} (was {}){}", a->name, shown, before_shown,
+                     a->held_back
+                         ? "; held-back " + percent(a->after) + ", was " + percent(a->before)
+                         : std::string());
         nlohmann::json result = a->extra;
         result.update({{"name", a->name},
                        {"version", a->version},
@@ -382,58 +447,6 @@ void Agent::finish_activation(std::shared_ptr<ModelActivation> a) {
                                    {"before", a->before},
                                    {"after", a->after},
                                    {"max_drop_points", 100.0 * max_drop}};
-        const bool failed = !a->error.empty() || (a->held_back && a->after < a->before - max_drop);
-        if (failed) {
-            const std::string why = !a->error.empty()
-                                        ? "it failed on the held-back buffer: " + a->error
-                                        : "held-back accuracy " + percent(a->after) + " against " +
-                                              percent(a->before) + " for " + before_shown + " (" +
-                                              a->held_back->describe + "), more than " +
-                                              points(100.0 * max_drop) + " points lower";
-            spdlog::warn("models: {} {}: {}; rolling back to {}", a->name, shown, why,
-                         before_shown);
-            auto back = apply_changes(
-                config(), {{"plugin." + a->inference + ".manifest", a->running_manifest}});
-            if (!back.ok()) { // cannot happen: it is the config that ran a moment ago
-                model_busy_ = false;
-                return a->reply.fail({"internal", to_string(back.errors)});
-            }
-            config_.change_to(
-                std::move(*back.config),
-                [this, a, why, before_shown](const std::optional<CommandError> &error) {
-                    model_busy_ = false;
-                    if (!a->version.empty())
-                        model_store_->reject(a->name, a->version, why);
-                    if (error)
-                        return a->reply.fail({"rollback_failed", why + "; and the rollback to " +
-                                                                     before_shown +
-                                                                     " failed: " + error->message});
-                    a->reply.fail({"rolled_back", why + ": back to " + before_shown});
-                });
-            return;
-        }
-        model_busy_ = false;
-        try {
-            model_store_->set_base_manifest(a->base_manifest);
-            model_store_->activate(a->name, a->version, a->pinned);
-            if (a->held_back && !a->version.empty())
-                model_store_->set_note(a->name, a->version,
-                                       "held-back " + percent(a->after) + " (" + before_shown +
-                                           " " + percent(a->before) + ")");
-        } catch (const ModelStoreError &e) {
-            spdlog::error("models: {} is active but the store could not be saved: {}", shown,
-                          e.message);
-        }
-        // Later reloads, SIGHUPs and restarts come up on the same model.
-        const std::string key = "plugin." + a->inference + ".manifest";
-        if (model_store_->any_active())
-            config_.set_override(key, nlohmann::json(a->overlay).dump());
-        else
-            config_.set_override(key, std::nullopt);
-        spdlog::info("models: {} now serves {} (was {}){}", a->name, shown, before_shown,
-                     a->held_back
-                         ? "; held-back " + percent(a->after) + ", was " + percent(a->before)
-                         : std::string());
         a->reply.ok(result);
     };
     queue_loop_work(&loop_, on_worker, on_loop, "model check");

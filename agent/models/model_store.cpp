@@ -277,7 +277,8 @@ ModelStore::upload(const std::string &name, const std::string &version) const {
     return std::make_pair(u->second.received, u->second.size);
 }
 
-void ModelStore::activate(const std::string &name, const std::string &version, bool pinned) {
+void ModelStore::activate(const std::string &name, const std::string &version, bool pinned,
+                          const std::string &base_manifest, const std::string &note) {
     std::lock_guard lock(mutex_);
     auto &m = models_[name];
     if (!version.empty()) {
@@ -289,8 +290,13 @@ void ModelStore::activate(const std::string &name, const std::string &version, b
         m.previous = m.active;
     m.active = version;
     m.pinned = pinned;
-    if (!version.empty())
+    if (!version.empty()) {
         m.versions[version].rejected = false;
+        if (!note.empty())
+            m.versions[version].note = note;
+    }
+    if (!base_manifest.empty())
+        base_manifest_ = base_manifest;
     save();
 }
 
@@ -303,18 +309,6 @@ void ModelStore::reject(const std::string &name, const std::string &version,
     if (auto v = m->second.versions.find(version); v != m->second.versions.end()) {
         v->second.rejected = true;
         v->second.note = why;
-        save();
-    }
-}
-
-void ModelStore::set_note(const std::string &name, const std::string &version,
-                          const std::string &note) {
-    std::lock_guard lock(mutex_);
-    auto m = models_.find(name);
-    if (m == models_.end())
-        return;
-    if (auto v = m->second.versions.find(version); v != m->second.versions.end()) {
-        v->second.note = note;
         save();
     }
 }
@@ -452,14 +446,6 @@ nlohmann::json ModelStore::json_locked() const {
     for (const auto &[k, u] : uploads_)
         uploads.push_back({{"upload", k}, {"received", u.received}, {"size", u.size}});
     return {{"models", models}, {"uploads", uploads}, {"base_manifest", base_manifest_}};
-}
-
-void ModelStore::set_base_manifest(const std::string &path) {
-    std::lock_guard lock(mutex_);
-    if (path != base_manifest_) {
-        base_manifest_ = path;
-        save();
-    }
 }
 
 bool ModelStore::is_overlay(const std::string &path) const {

@@ -81,12 +81,14 @@ class ModelStore {
     std::optional<std::pair<std::uint64_t, std::uint64_t>> upload(const std::string &name,
                                                                   const std::string &version) const;
 
-    // Makes `version` ("" = shipped) the active one (the current becomes `previous`) and
-    // saves. Throws ModelStoreError not_found for an unknown or rejected version.
-    void activate(const std::string &name, const std::string &version, bool pinned);
+    // Makes `version` ("" = shipped) the active one (the current becomes `previous`),
+    // remembers the manifest the overlays are made from (`base_manifest`, unless empty)
+    // and what the activation measured (`note`, on a stored version), and saves once.
+    // Throws ModelStoreError not_found for an unknown version.
+    void activate(const std::string &name, const std::string &version, bool pinned,
+                  const std::string &base_manifest = {}, const std::string &note = {});
     // Marks a version rejected (with why) and saves; the active version is not changed.
     void reject(const std::string &name, const std::string &version, const std::string &why);
-    void set_note(const std::string &name, const std::string &version, const std::string &note);
     void unpin(const std::string &name);
 
     const StoredModel *find(const std::string &name) const;
@@ -110,7 +112,6 @@ class ModelStore {
     // The manifest the overlays are made from (the config file's, before any update);
     // "" until the first activation. Saved with the store.
     const std::string &base_manifest() const { return base_manifest_; }
-    void set_base_manifest(const std::string &path);
     // True for a path this store wrote (an overlay manifest).
     bool is_overlay(const std::string &path) const;
 

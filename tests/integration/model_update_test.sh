@@ -63,6 +63,13 @@ start_agent() {
 }
 export TIERCTL_HOST=127.0.0.1 TIERCTL_PORT=$BROKER_PORT
 ctl() { "$tierctl" "$@"; }
+wait_for_stream() { # every image of the stream answered (20 s of stream; 60 s at most)
+    for _ in $(seq 600); do
+        [ "$(wc -l <"$work/results.jsonl")" -ge "$count" ] && return 0
+        sleep 0.1
+    done
+    fail "$(wc -l <"$work/results.jsonl") of $count results after 60 s"
+}
 rr() { mosquitto_rr -h 127.0.0.1 -p "$BROKER_PORT" -t "tierd/v1/dev/$dev/cmd" -e "test/replies/$$" -m "$1" -W 20; }
 start_agent
 
@@ -115,10 +122,7 @@ size=$(stat -c %s "$source_dir/models/resnet-20.onnx")
 rr "{\"op\":\"models.update\",\"args\":{\"name\":\"cnn-xs\",\"version\":\"5\",\"sha256\":\"$sha\",\"size\":$size,\"offset\":0,\"data\":\"$(cat "$work/half.b64")\"}}" >"$work/half.json"
 grep -q '"received":60000' "$work/half.json" || fail "first chunk: $(cat "$work/half.json")"
 # Let the stream finish before the restart: its results are counted below.
-for _ in $(seq 400); do
-    [ "$(wc -l <"$work/results.jsonl")" -ge "$count" ] && break
-    sleep 0.1
-done
+wait_for_stream
 stop_agent
 cp "$work/results.jsonl" "$work/results-before-restart.jsonl"
 : >"$work/results.jsonl"
@@ -143,10 +147,7 @@ import json, sys
 m = json.load(open(sys.argv[1]))["replies"][0]["reply"]["result"]["models"]["cnn-xs"]
 assert m["active"] == "" and m["pinned"] and m["previous"] == "2", m
 PY
-for _ in $(seq 400); do
-    [ "$(wc -l <"$work/results.jsonl")" -ge "$count" ] && break
-    sleep 0.1
-done
+wait_for_stream
 stop_agent
 
 # No task lost: both runs of the stream, every image exactly one result.
