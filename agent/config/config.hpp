@@ -141,6 +141,9 @@ struct OffloadConfig {
     int batch_max = 16;             // edge/cloud: waiting requests run as one batch, up to this
     std::int64_t probe_interval_ms = 1000; // end: link probes to each online tier; 0 = none
     int frame_jpeg_quality = 75; // end: a video frame travels up as a JPEG of this quality; 0 = raw
+    // edge/cloud: the last this many images answered are kept per requesting device, with
+    // the answers, for fine-tuning that device's model (samples.get); 0 = none kept
+    int keep_answered = 0;
 };
 
 // Bounds on untrusted input, so that no message can take a small device's memory

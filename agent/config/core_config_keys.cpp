@@ -428,6 +428,14 @@ std::vector<CoreConfigSection> build_sections() {
             "of this quality, 1-100; 0 = raw pixels (3 bytes a pixel). Images that are not "
             "video frames always travel as raw pixels.")
             .range(0, 100));
+    add(key<&Config::offload, &OffloadConfig::keep_answered>(
+            "keep_answered",
+            "Edge/cloud: the last this many single-channel images answered are kept in memory "
+            "per requesting device (at most 64 devices), each with this tier's answer as its "
+            "label, for a fine-tuning job that trains that device's model on them "
+            "(samples.get, tierctl samples; docs/adaptation.md). 0 = none kept. 28x28 images "
+            "take 0.8 KB each.")
+            .range(0, 100000));
 
     s.push_back(
         {"limits", "Bounds on untrusted input, sized for a device with 1 GB of memory.", {}});

@@ -61,6 +61,7 @@ Agent::Agent(Config config, ConfigSource source, PluginPlan plugins,
     plugins_->register_commands(commands_, config_);
     register_scheduling_commands();
     register_model_commands();
+    register_sample_commands();
     register_test_hooks(commands_); // test-only, off unless TIERD_TEST_HOOKS=1
     load_saved_profile();
     open_outbox();

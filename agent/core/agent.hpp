@@ -90,6 +90,7 @@ class Agent {
     // Model updates (model_commands.cpp, docs/models.md): models.update / list / activate
     // / rollback / unpin, and the activation with its held-back check.
     void register_model_commands();
+    void register_sample_commands();
     struct ModelActivation;
     void activate_model(std::shared_ptr<ModelActivation> a);
     void finish_activation(std::shared_ptr<ModelActivation> a);
@@ -127,6 +128,8 @@ class Agent {
     std::vector<std::string> early_inputs_;
     std::uint64_t early_inputs_dropped_ = 0;
     std::unique_ptr<OffloadServer> offload_server_; // roles edge and cloud
+    // What the offload server keeps of the images it answered ([offload] keep_answered).
+    std::shared_ptr<AnsweredSamples> answered_samples_ = std::make_shared<AnsweredSamples>();
     // Servers replaced (a role change) that still finish their running batches.
     std::vector<std::unique_ptr<OffloadServer>> retired_servers_;
 

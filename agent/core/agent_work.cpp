@@ -94,6 +94,11 @@ void Agent::update_offload_serving() {
                 plugins_->release(std::move(instance));
             });
     }
+    if (offload_server_) {
+        answered_samples_->set_capacity(
+            serving_role ? static_cast<std::size_t>(config().offload.keep_answered) : 0);
+        offload_server_->set_answered_samples(answered_samples_);
+    }
     if (!serving_role && offload_server_) {
         // A role change to end: what the server holds is answered, then it goes.
         OffloadServer *server = offload_server_.get();

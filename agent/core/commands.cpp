@@ -4,6 +4,22 @@
 
 namespace tierd {
 
+std::string string_arg(const nlohmann::json &args, const char *key) {
+    auto it = args.find(key);
+    if (it == args.end() || !it->is_string() || it->get<std::string>().empty())
+        throw CommandError{"invalid_args",
+                           std::string("\"") + key + "\" must be a non-empty string"};
+    return it->get<std::string>();
+}
+
+std::uint64_t count_arg(const nlohmann::json &args, const char *key) {
+    auto it = args.find(key);
+    if (it == args.end() || !it->is_number_unsigned())
+        throw CommandError{"invalid_args",
+                           std::string("\"") + key + "\" must be a non-negative integer"};
+    return it->get<std::uint64_t>();
+}
+
 namespace {
 
 nlohmann::json error_reply(const CommandError &error) {

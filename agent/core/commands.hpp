@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
@@ -17,6 +18,10 @@ struct CommandError {
     std::string code;
     std::string message;
 };
+
+// Arguments a handler requires: the value, or CommandError{"invalid_args"} naming the key.
+std::string string_arg(const nlohmann::json &args, const char *key);  // non-empty string
+std::uint64_t count_arg(const nlohmann::json &args, const char *key); // integer >= 0
 
 class CommandTable {
   public:

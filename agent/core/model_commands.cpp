@@ -20,6 +20,7 @@
 #include "agent/loop/loop_work.hpp"
 #include "agent/pipeline/image_source.hpp"
 #include "agent/pipeline/profiler.hpp"
+#include "common/base64.hpp"
 
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
@@ -72,26 +73,6 @@ HeldBack read_held_back(const ModelsConfig &c, const std::string &manifest) {
     return h;
 }
 
-// Standard base64 (RFC 4648) to bytes; false on anything else.
-bool decode_base64(const std::string &text, std::string &out) {
-    if (text.size() % 4 != 0)
-        return false;
-    for (char c : text)
-        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '/' && c != '=')
-            return false;
-    out.resize(text.size() / 4 * 3);
-    const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char *>(out.data()),
-                                  reinterpret_cast<const unsigned char *>(text.data()),
-                                  static_cast<int>(text.size()));
-    if (n < 0)
-        return false;
-    std::size_t padding = 0;
-    if (!text.empty() && text.back() == '=')
-        padding = text.size() >= 2 && text[text.size() - 2] == '=' ? 2 : 1;
-    out.resize(static_cast<std::size_t>(n) - padding);
-    return true;
-}
-
 std::string percent(double a) {
     char text[16];
     std::snprintf(text, sizeof text, "%.1f%%", 100.0 * a);
@@ -102,22 +83,6 @@ std::string points(double p) {
     char text[16];
     std::snprintf(text, sizeof text, "%.1f", p);
     return text;
-}
-
-std::string string_arg(const nlohmann::json &args, const char *key) {
-    auto it = args.find(key);
-    if (it == args.end() || !it->is_string() || it->get<std::string>().empty())
-        throw CommandError{"invalid_args",
-                           std::string("\"") + key + "\" must be a non-empty string"};
-    return it->get<std::string>();
-}
-
-std::uint64_t count_arg(const nlohmann::json &args, const char *key) {
-    auto it = args.find(key);
-    if (it == args.end() || !it->is_number_unsigned())
-        throw CommandError{"invalid_args",
-                           std::string("\"") + key + "\" must be a non-negative integer"};
-    return it->get<std::uint64_t>();
 }
 
 } // namespace

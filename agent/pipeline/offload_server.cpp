@@ -132,7 +132,7 @@ template <class Batch> void emulate_slowdown(Batch &batch, double slowdown, uint
 // keeps the reply set before the job: inference_failed.
 template <class Batch>
 void run_batch(Batch &batch, PluginInstance &inference, const std::string &model, double slowdown,
-               bool &used_batch) {
+               bool &used_batch, AnsweredSamples *keeper) {
     Batch ready;
     for (auto &r : batch) {
         try {
@@ -152,6 +152,11 @@ void run_batch(Batch &batch, PluginInstance &inference, const std::string &model
         else
             run_images(ready, inference, model, used_batch);
         emulate_slowdown(ready, slowdown, started);
+        if (keeper)
+            for (auto &r : ready)
+                if (r->reply.ok && r->reply.top_class >= 0)
+                    keeper->keep(r->header.request.device_id, r->header.request.image,
+                                 r->reply.top_class, r->reply.top_score, r->header.request.task_id);
     }
     for (auto &r : batch) {
         r->header.request.image.release();
@@ -371,8 +376,9 @@ void OffloadServer::dispatch() {
         // loop hands it to release() (a worker drops it), so when the plugin was unloaded
         // meanwhile its teardown never runs on the loop.
         auto held = std::make_shared<std::shared_ptr<PluginInstance>>(std::move(inference));
-        auto on_worker = [batch, held, model, used_batch, slowdown = limits_.slowdown] {
-            run_batch(*batch, **held, model, slowdown, *used_batch);
+        auto on_worker = [batch, held, model, used_batch, slowdown = limits_.slowdown,
+                          keeper = keeper_] {
+            run_batch(*batch, **held, model, slowdown, *used_batch, keeper.get());
         };
         auto on_loop = [this, batch, held, used_batch] {
             --jobs_running_;

@@ -23,6 +23,7 @@
 // once in stats() (see there).
 #pragma once
 
+#include "agent/pipeline/answered_samples.hpp"
 #include "agent/plugin_host/plugin_instance.hpp"
 
 #include <nlohmann/json.hpp>
@@ -89,6 +90,13 @@ class OffloadServer {
     // adds another `done` (each runs once).
     void stop(std::function<void()> done = {});
 
+    // Where the answered images are kept as labelled samples ([offload] keep_answered;
+    // answered_samples.hpp), or null. Loop thread; batches started before keep with the
+    // keeper they started with.
+    void set_answered_samples(std::shared_ptr<AnsweredSamples> keeper) {
+        keeper_ = std::move(keeper);
+    }
+
     // Every request is counted once: received = served + failed + busy + bad + too_large
     //   + no_inference + shutting_down + expired + probes + in_flight.
     // {"received", "served" (answered with a result), "failed" (inference_failed or
@@ -119,6 +127,7 @@ class OffloadServer {
     InferenceNow inference_;
     Send send_;
     Release release_;
+    std::shared_ptr<AnsweredSamples> keeper_;
     bool stopping_ = false;
     std::vector<std::function<void()>> stop_done_;
     int in_flight_ = 0;

@@ -131,6 +131,9 @@ class OnnxModule(nn.Module):
                 y = ins[0] + ins[1]
             elif op == "Flatten":
                 y = torch.flatten(ins[0], int(a.get("axis", 1)))
+            elif op == "Gemm" and (int(a.get("transB", 0)) == 1 and len(ins) == 3
+                                   and a.get("alpha", 1.0) == 1.0 and a.get("beta", 1.0) == 1.0):
+                y = F.linear(ins[0], ins[1], ins[2])  # exports as Gemm again
             elif op == "Gemm":
                 w = ins[1].t() if int(a.get("transB", 0)) else ins[1]
                 y = float(a.get("alpha", 1.0)) * (ins[0] @ w)
@@ -331,6 +334,8 @@ def main():
     ap.add_argument("--steps", type=int, default=20, help="tent: optimiser steps [20]")
     ap.add_argument("--replay", type=int, default=0,
                     help="full, head: this many labelled source images mixed in [0]")
+    ap.add_argument("--replay-from", default="",
+                    help="FIRST:COUNT of --source the replayed images are drawn from [all]")
     ap.add_argument("--source", default=FASHION + "/train-images-idx3-ubyte.gz",
                     help="source images (replay, tent's source statistics)")
     ap.add_argument("--source-labels", default=FASHION + "/train-labels-idx1-ubyte.gz")
@@ -370,7 +375,10 @@ def main():
         if args.replay > 0:
             src = read_idx(args.source)
             src_y = read_idx(args.source_labels)
-            pick = rng.choice(len(src), size=min(args.replay, len(src)), replace=False)
+            pool = parse_range(args.replay_from, len(src))
+            pick = pool.start + rng.choice(pool.stop - pool.start,
+                                           size=min(args.replay, pool.stop - pool.start),
+                                           replace=False)
             x = torch.cat([x, to_tensor(src[pick], args.scale, args.mean)])
             y = torch.cat([y, torch.from_numpy(src_y[pick].astype(np.int64))])
             replayed = len(pick)

@@ -51,5 +51,6 @@ Runner add_watch_command(CLI::App &app, const GlobalOptions &globals);
 Runner add_config_command(CLI::App &app, const GlobalOptions &globals);
 Runner add_plugins_command(CLI::App &app, const GlobalOptions &globals);
 Runner add_models_command(CLI::App &app, const GlobalOptions &globals);
+Runner add_samples_command(CLI::App &app, const GlobalOptions &globals);
 
 } // namespace tierctl

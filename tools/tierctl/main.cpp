@@ -80,6 +80,7 @@ int main(int argc, char **argv) {
     track("config", tierctl::add_config_command(app, globals));
     track("plugins", tierctl::add_plugins_command(app, globals));
     track("models", tierctl::add_models_command(app, globals));
+    track("samples", tierctl::add_samples_command(app, globals));
 
     try {
         app.parse(argc, argv);

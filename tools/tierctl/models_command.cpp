@@ -3,6 +3,7 @@
 // group or the fleet, one chunk after the other once every addressed device has taken the
 // one before; the last chunk's replies say whether each device verified, activated, or
 // rolled the version back.
+#include "common/base64.hpp"
 #include "tools/tierctl/console_cli.hpp"
 #include "tools/tierctl/exit_codes.hpp"
 #include "tools/tierctl/fleet_console.hpp"
@@ -45,15 +46,6 @@ std::string sha256_hex(const std::string &bytes) {
     for (unsigned int i = 0; i < length; ++i)
         hex += fmt::format("{:02x}", digest[i]);
     return hex;
-}
-
-std::string base64(const char *data, std::size_t size) {
-    std::string out(4 * ((size + 2) / 3), '\0');
-    const int n =
-        EVP_EncodeBlock(reinterpret_cast<unsigned char *>(out.data()),
-                        reinterpret_cast<const unsigned char *>(data), static_cast<int>(size));
-    out.resize(static_cast<std::size_t>(n));
-    return out;
 }
 
 // One cell per model: "cnn-xs 2 (pinned; was 1)".
@@ -137,9 +129,10 @@ int push(const GlobalOptions &globals, ModelsOptions &options, const Target &tar
     for (std::size_t offset = 0; offset < bytes.size(); offset += chunk) {
         const std::size_t n = std::min(chunk, bytes.size() - offset);
         const bool last = offset + n == bytes.size();
-        nlohmann::json args = {{"name", options.name}, {"version", options.version},
-                               {"sha256", digest},     {"size", bytes.size()},
-                               {"offset", offset},     {"data", base64(bytes.data() + offset, n)}};
+        nlohmann::json args = {
+            {"name", options.name}, {"version", options.version},
+            {"sha256", digest},     {"size", bytes.size()},
+            {"offset", offset},     {"data", tierd::encode_base64(bytes.data() + offset, n)}};
         if (last)
             args["activate"] = !options.no_activate;
         // The last chunk's reply comes after the activation and its held-back check.
