@@ -23,7 +23,10 @@ def load_run(directory):
     plugins = json.load(open(os.path.join(directory, "plugins.json")))["result"]["loaded"]
     metrics = next((p["metrics"] for p in plugins if p["name"] == "inference-opencv"),
                    {"counters": {}, "gauges": {}})
-    return by_index, status, metrics
+    rounds_path = os.path.join(directory, "rounds.jsonl")  # the edge's fine-tuning job
+    rounds = ([json.loads(line) for line in open(rounds_path)]
+              if os.path.exists(rounds_path) else None)
+    return by_index, status, metrics, rounds
 
 
 def rolling(correct, window):
@@ -94,6 +97,7 @@ def main():
         ap.add_argument("--" + k, type=int, required=True)
     ap.add_argument("--threshold", type=float, required=True)
     ap.add_argument("--oracle", help="tierd-adapt-eval --labels --teacher truth --json output")
+    ap.add_argument("--oracle-full", help="full_oracle.py --json output (whole-model oracle)")
     ap.add_argument("runs", nargs="+", help="METHOD=DIR")
     a = ap.parse_args()
     segments = json.load(open(a.segments))["segments"]
@@ -101,11 +105,16 @@ def main():
     if a.oracle:
         for k, row in enumerate(json.load(open(a.oracle))["rows"]):
             oracle[k] = row
+    oracle_full = {}  # segment index -> the whole-model oracle's row
+    if a.oracle_full:
+        for k, row in enumerate(json.load(open(a.oracle_full))["rows"]):
+            oracle_full[k] = row
     runs = []
     for spec in a.runs:
         method, directory = spec.split("=", 1)
-        by_index, status, metrics = load_run(directory)
-        runs.append({"method": method, "by_index": by_index, "status": status, "metrics": metrics})
+        by_index, status, metrics, rounds = load_run(directory)
+        runs.append({"method": method, "by_index": by_index, "status": status, "metrics": metrics,
+                     "rounds": rounds})
 
     def baseline(method):  # the unadapted run of the same setting
         return "cascade/none" if method.startswith("cascade/") else "alone/none"
@@ -139,14 +148,21 @@ def main():
             row["labels"] = labels  # labels the end's plugin was handed over the whole run
             row["label_requests"] = label_requests  # of them, copies sent for a label alone
             row["update_ms"] = gauges.get("last_adapt_ms")
-            o = oracle_for(oracle, segments, k)
-            if o is not None:
-                row["accuracy_oracle"] = o["accuracy_oracle"]
-                # R against the end model's oracle; "before" is the unadapted run of the
-                # same setting (for the cascade that includes the edge's answers).
-                if row["accuracy_before"] is not None and o["accuracy_oracle"] - row["accuracy_before"] >= 0.02:
-                    row["regain"] = ((row["accuracy_after"] - row["accuracy_before"]) /
-                                     (o["accuracy_oracle"] - row["accuracy_before"]))
+            # R against each oracle; "before" is the unadapted run of the same setting (for
+            # the cascade that includes the edge's answers). "regain" is the R, the
+            # whole model fine-tuned with all true labels, where that oracle was run;
+            # "regain_head" the device's own ceiling (its head, OpenCV ml).
+            for source, acc_key, r_key in ((oracle_for(oracle, segments, k), "accuracy_oracle_head", "regain_head"),
+                                           (oracle_for(oracle_full, segments, k), "accuracy_oracle", "regain")):
+                if source is None:
+                    continue
+                row[acc_key] = source["accuracy_oracle"]
+                if row["accuracy_before"] is not None and source["accuracy_oracle"] - row["accuracy_before"] >= 0.02:
+                    row[r_key] = ((row["accuracy_after"] - row["accuracy_before"]) /
+                                  (source["accuracy_oracle"] - row["accuracy_before"]))
+            if not oracle_full:  # no whole-model oracle: R is the head's, as before
+                row["accuracy_oracle"] = row.get("accuracy_oracle_head")
+                row["regain"] = row.get("regain_head")
         out_rows += [r for r in rows if r["shift"] != "clean" or r is rows[-1]]
         correct = [1 if run["by_index"][i].get("correct") else 0 for i in sorted(run["by_index"])]
         run_docs.append({
@@ -172,6 +188,18 @@ def main():
             "teacher_agreement_shipped": gauges.get("teacher_agreement_shipped"),
             "rolling": rolling(correct, WINDOW),
         })
+        rounds = run["rounds"]
+        if rounds is not None:  # the edge's fine-tuning job: its pushes and their verdicts
+            pushed = [r for r in rounds if "version" in r]
+            run_docs[-1]["edge_rounds"] = len(rounds)
+            run_docs[-1]["edge_pushes"] = len(pushed)
+            run_docs[-1]["edge_activated"] = sum(1 for r in pushed if r.get("outcome") == "activated")
+            run_docs[-1]["edge_rolled_back"] = sum(1 for r in pushed if r.get("outcome") == "rolled_back")
+            run_docs[-1]["edge_push_bytes"] = sum(r.get("bytes", 0) for r in pushed)
+            run_docs[-1]["edge_train_s"] = (sum(r["train_s"] for r in pushed) / len(pushed)
+                                            if pushed else None)
+            for row in rows:
+                row["update_bytes_down"] = run_docs[-1]["edge_push_bytes"]
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     doc = {
         "generated": now, "machine": a.machine, "commit": a.commit, "seconds": a.seconds,
@@ -211,13 +239,13 @@ def main():
       "whichever tier answered. *after* = the segment's second half (settled); *before* = "
       "the unadapted run of the same setting on that half. **regain vs clean** = (after − "
       "before) / (clean − before), *clean* = the unadapted run on the first clean segment. "
-      "**R** = (after − before) / (oracle − before), *oracle* = the end's model recalibrated "
-      "and its head fine-tuned with the true labels of the segment's first half, measured "
-      "offline on the same second half (`tierd-adapt-eval --labels 200 --teacher truth`; "
-      "its *none* column is the alone/none run's *after*, image for image); only where the "
-      "oracle is 2 points or more above *before*. The oracle tunes the head only (OpenCV "
-      "cannot backpropagate through the convolutions): a ceiling for what the end can learn "
-      "on the device, not for a model fine-tuned whole. *to plateau*: images into the segment until the rolling accuracy "
+      "**R** = (after − before) / (oracle − before), only where the oracle is 2 points or "
+      "more above *before*, against two oracles measured offline on the same second half: "
+      "*whole*, the issue's — the end's model adapted by TENT and fine-tuned whole with the "
+      "true labels of the segment's first half (torch, `full_oracle.py`); *head*, the "
+      "device's own ceiling — recalibrated and its head fine-tuned with those labels "
+      "(`tierd-adapt-eval --labels 200 --teacher truth`; OpenCV cannot backpropagate "
+      "through the convolutions). *to plateau*: images into the segment until the rolling accuracy "
       f"({WINDOW} images) is within {PLATEAU_POINTS} points of *after* ({WINDOW}: at once). "
       "*forgetting*: on the last segment, clean again, the unadapted run's accuracy minus "
       "the method's, in points (> 0: worse than not adapting).")
@@ -239,19 +267,33 @@ def main():
           f"{r['adaptations_unjudged']:.0f} | {r['heads_learnt']:.0f} / {r['heads_refused']:.0f} | "
           f"{held} | "
           + ("-" if ms is None else f"{ms:.0f} ({ms * PI_FACTOR / 1000:.1f} s)") + f" | {judged} |")
+    jobs = [r for r in run_docs if "edge_rounds" in r]
+    if jobs:
+        w("")
+        w("The edge's fine-tuning job (`tools/adapt/finetune_job.py`, whole model, torch, from "
+          "the shipped model on the last 1,000 images the edge answered for the end, as many "
+          "clean training images replayed; pushed with `tierctl models push`, judged by the "
+          "end's held-back buffer):\n")
+        w("| method | rounds | pushed | activated | rolled back | bytes pushed | mean training s |")
+        w("|---|---|---|---|---|---|---|")
+        for r in jobs:
+            t = "-" if r["edge_train_s"] is None else f"{r['edge_train_s']:.1f}"
+            w(f"| {r['method']} | {r['edge_rounds']} | {r['edge_pushes']} | {r['edge_activated']} | "
+              f"{r['edge_rolled_back']} | {r['edge_push_bytes']} | {t} |")
     w("")
     w("## Per segment\n")
-    w("| segment | method | after | before | oracle | R | regain vs clean | answered here | offloaded | to plateau | bytes up / down | forgetting |")
-    w("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    w("| segment | method | after | before | oracle whole / head | R (whole) | R (head) | regain vs clean | answered here | offloaded | to plateau | bytes up / down | forgetting |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for seg_index, seg in enumerate(segments):
         for run in runs:
             row = per_run_segments[run["method"]][seg_index]
             g = "-" if row["regain_vs_clean"] is None else f"{row['regain_vs_clean']:.2f}"
             f_ = "" if row["forgetting_points"] is None else f"{row['forgetting_points']:+.1f}"
             r_ = "-" if row["regain"] is None else f"{row['regain']:.2f}"
+            rh = "-" if row.get("regain_head") is None else f"{row['regain_head']:.2f}"
             w(f"| {seg['name']} ({seg['first']}-{seg['first'] + seg['count'] - 1}) | {row['method']} | "
               f"{pct(row['accuracy_after'])} | {pct(row['accuracy_before'])} | "
-              f"{pct(row.get('accuracy_oracle'))} | {r_} | {g} | "
+              f"{pct(row.get('accuracy_oracle'))} / {pct(row.get('accuracy_oracle_head'))} | {r_} | {rh} | {g} | "
               f"{pct(row['answered_here_accuracy'])} | {pct(row['offloaded_fraction'])} | "
               f"{row['samples_to_plateau'] or '-'} | {row['bytes_up']} / {row['bytes_down']} | {f_} |")
     w("")

@@ -21,9 +21,17 @@
 #   alone/head@P+poisoned  alone/head@P with a poisoned teacher: the edge's model answers
 #                          class k+1 for k (poison_model.py); the held-back buffer must
 #                          refuse every head it teaches
-# And once, offline, the oracle: tierd-adapt-eval --labels 200 --teacher truth on the same
-# stream — the end's model recalibrated and its head fine-tuned with the true labels of
-# each segment's first half, measured on the second half (R's ceiling).
+#   cascade/edge-finetune  the cascade, the end recalibrating; the edge (recalibrating too)
+#                          keeps what it answered ([offload] keep_answered = 1000) and its
+#                          fine-tuning job (tools/adapt/finetune_job.py, torch) trains the
+#                          end's whole model on it every 8 s and pushes it (models.update);
+#                          the end activates it or rolls it back by its held-back buffer
+#                          (the training split's last 500 images)
+# And once, offline, two oracles on the same stream, each measured on every segment's
+# second half: the device's (tierd-adapt-eval --labels 200 --teacher truth: recalibrated,
+# head fine-tuned with the true labels of the segment's first half) and the whole model's
+# (full_oracle.py: TENT, then every weight fine-tuned with those labels; needs
+# python3-torch, as cascade/edge-finetune does).
 # Writes bench/results/adapt.md, adapt.json and adapt.png (accuracy over time).
 #
 # Environment (defaults in brackets):
@@ -37,7 +45,8 @@
 #   SAMPLES        adapt_samples [256]; INTERVAL_MS adapt_interval_ms [2000]
 #   METHODS        which rows to run [alone/none alone/recalibrate alone/head@1 alone/head@5
 #                  alone/head@20 alone/head@20+poisoned cascade/none cascade/judged+teacher
-#                  cascade/head; also cascade/recalibrate, cascade/judged]
+#                  cascade/head cascade/edge-finetune; also cascade/recalibrate,
+#                  cascade/judged]
 #   OUT_DIR        where the reports go [bench/results]
 # Figures are accuracies and counts, not timings, but the adaptations run on threads of
 # their own: run it on a quiet machine, as any benchmark.
@@ -53,10 +62,10 @@ EDGE_MODEL=${EDGE_MODEL:-resnet-20}
 THRESHOLD=${THRESHOLD:-0.9}
 SAMPLES=${SAMPLES:-256}
 INTERVAL_MS=${INTERVAL_MS:-2000}
-METHODS=${METHODS:-alone/none alone/recalibrate alone/head@1 alone/head@5 alone/head@20 alone/head@20+poisoned cascade/none cascade/judged+teacher cascade/head}
+METHODS=${METHODS:-alone/none alone/recalibrate alone/head@1 alone/head@5 alone/head@20 alone/head@20+poisoned cascade/none cascade/judged+teacher cascade/head cascade/edge-finetune}
 OUT_DIR=${OUT_DIR:-$top/bench/results}
 bin="$top/$BUILD"
-for tool in tierd tierd-driftgen tierd-adapt-eval; do
+for tool in tierd tierctl tierd-driftgen tierd-adapt-eval; do
     [ -x "$bin/$tool" ] || { echo "run.sh: $bin/$tool missing: build it (ninja -C $BUILD $tool)" >&2; exit 2; }
 done
 [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] ||
@@ -95,13 +104,22 @@ adapt_keys() { # LABELS [MODE]: the plugin's adapt keys, judged by LABELS teache
 "$bin/tierd-adapt-eval" --model "$END_MODEL" --drift "$work/stream" --samples "$SAMPLES" \
     --labels 200 --teacher truth --json "$work/oracle.json" >"$work/oracle.md"
 /usr/bin/python3 "$here/poison_model.py" "$manifest" "$EDGE_MODEL" "$work/poisoned"
+oracle_full=()
+if /usr/bin/python3 -c "import torch" 2>/dev/null; then
+    /usr/bin/python3 "$here/full_oracle.py" --stream "$work/stream" \
+        --model "$top/models/$END_MODEL.onnx" --json "$work/oracle_full.json"
+    oracle_full=(--oracle-full "$work/oracle_full.json")
+else
+    echo "run.sh: no python3-torch: no whole-model oracle (R is the head oracle's)" >&2
+    case " $METHODS " in *edge-finetune*) echo "run.sh: cascade/edge-finetune needs python3-torch" >&2; exit 2 ;; esac
+fi
 
 start=$(date +%s)
 runs=()
 for method in $METHODS; do
     case $method in
     alone/none | alone/recalibrate | cascade/none | cascade/recalibrate | cascade/judged | cascade/judged+teacher) ;;
-    alone/head@[0-9]* | cascade/head) ;;
+    alone/head@[0-9]* | cascade/head | cascade/edge-finetune) ;;
     *) echo "run.sh: unknown method $method" >&2; exit 2 ;;
     esac
     name=${method//\//-}
@@ -115,14 +133,24 @@ for method in $METHODS; do
         {
             printf '[agent]\ndevice_id = "%s"\nrole = "edge"\n[mqtt]\nhost = "127.0.0.1"\nport = %s\n' "$edge" "$BROKER_PORT"
             printf '[plugin.inference-opencv]\nmanifest = "%s"\nmodels = "%s"\n' "$edge_manifest" "$EDGE_MODEL"
-            case $method in cascade/judged+teacher | */head*) adapt_keys 0 ;; esac
+            case $method in cascade/judged+teacher | */head* | */edge-finetune) adapt_keys 0 ;; esac
+            if [ "$method" = cascade/edge-finetune ]; then printf '[offload]\nkeep_answered = 1000\n'; fi
         } >"$dir/edge.toml"
         "$bin/tierd" --config "$dir/edge.toml" >"$dir/edge.log" 2>&1 &
         pids+=($!)
         wait_online "$edge"
     fi
     {
-        printf '[agent]\ndevice_id = "%s"\n[mqtt]\nhost = "127.0.0.1"\nport = %s\n' "$end" "$BROKER_PORT"
+        printf '[agent]\ndevice_id = "%s"\n' "$end"
+        if [ "$method" = cascade/edge-finetune ]; then printf 'state_dir = "%s"\n' "$dir/state"; fi
+        printf '[mqtt]\nhost = "127.0.0.1"\nport = %s\n' "$BROKER_PORT"
+        if [ "$method" = cascade/edge-finetune ]; then
+            # The held-back buffer: the training split's last 500 (the stream is the test
+            # split's, the job replays the training split's first 59,000).
+            printf '[models]\nholdout = "%s"\nholdout_labels = "%s"\nholdout_images = 500\n' \
+                /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz \
+                /usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz
+        fi
         printf '[source]\nkind = "idx"\npath = "%s"\nlabels = "%s"\nrate_hz = %s\n' \
             "$work/stream/images-idx3-ubyte" "$work/stream/labels-idx1-ubyte" "$RATE"
         printf '[results]\njsonl = "%s"\n' "$dir/results.jsonl"
@@ -139,7 +167,7 @@ for method in $METHODS; do
         fi
         printf '[plugin.inference-opencv]\nmanifest = "%s"\nmodels = "%s"\n' "$manifest" "$END_MODEL"
         case $method in
-        */recalibrate) adapt_keys 0 ;;
+        */recalibrate | */edge-finetune) adapt_keys 0 ;;
         cascade/judged*) adapt_keys 512 ;;
         */head*) adapt_keys 512 recalibrate+head ;;
         esac
@@ -149,6 +177,14 @@ for method in $METHODS; do
     "$bin/tierd" --config "$dir/end.toml" >"$dir/end.log" 2>&1 &
     pids+=($!)
     wait_online "$end"
+    job=
+    if [ "$method" = cascade/edge-finetune ]; then
+        TIERCTL_HOST=127.0.0.1 TIERCTL_PORT=$BROKER_PORT /usr/bin/python3 \
+            "$top/tools/adapt/finetune_job.py" --edge "$edge" --device "$end" --name "$END_MODEL" \
+            --model "$top/models/$END_MODEL.onnx" --every 8 --max 1000 --min 200 --threads 1 \
+            --tierctl "$bin/tierctl" --log "$dir/rounds.jsonl" >"$dir/job.log" 2>&1 &
+        job=$!
+    fi
     deadline=$(( $(date +%s) + count / RATE + 120 ))
     while :; do
         lines=$( [ -f "$dir/results.jsonl" ] && wc -l <"$dir/results.jsonl" || echo 0)
@@ -156,6 +192,11 @@ for method in $METHODS; do
         [ "$(date +%s)" -lt "$deadline" ] || { echo "run.sh: $method: $lines of $count results" >&2; exit 1; }
         sleep 0.5
     done
+    if [ -n "$job" ]; then
+        kill -TERM "$job" 2>/dev/null || true
+        wait "$job" 2>/dev/null || true
+        touch "$dir/rounds.jsonl"
+    fi
     for _ in $(seq 100); do # the last labels reach the plugin after their results (10 s)
         rr "$end" '{"op":"status"}' >"$dir/status.json"
         rr "$end" '{"op":"plugins.list"}' >"$dir/plugins.json"
@@ -176,4 +217,4 @@ mkdir -p "$OUT_DIR"
     --seconds "$elapsed" --segments "$work/stream/segments.json" --plan "$PLAN" --seed "$SEED" \
     --rate "$RATE" --end-model "$END_MODEL" --edge-model "$EDGE_MODEL" --threshold "$THRESHOLD" \
     --samples "$SAMPLES" --interval-ms "$INTERVAL_MS" --oracle "$work/oracle.json" \
-    --out "$OUT_DIR" "${runs[@]}"
+    "${oracle_full[@]}" --out "$OUT_DIR" "${runs[@]}"
