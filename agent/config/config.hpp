@@ -224,6 +224,11 @@ struct ModelsConfig {
     std::string holdout_labels; // IDX labels; "" = likewise
     int holdout_images = 500;   // the last ones of the file; 0 = no check
     double max_drop_points = 2.0;
+    // The second check: agreement with the teacher on the latest images answered upstream
+    // (their teacher labels, kept by the agent); 0 = none kept, no check.
+    int teacher_images = 500;
+    int teacher_min_images = 100;     // fewer kept at activation: no teacher check
+    double teacher_drop_points = 5.0; // agreement this many points lower: rolled back
 };
 
 struct Config {

@@ -493,6 +493,22 @@ std::vector<CoreConfigSection> build_sections() {
             "max_drop_points", "An activated version more than this many accuracy points below "
                                "the one it replaced on the held-back buffer is rolled back.")
             .range(0, 100));
+    add(key<&Config::models, &ModelsConfig::teacher_images>(
+            "teacher_images",
+            "The last this many images answered upstream (edge, cloud) are kept with the "
+            "upstream's answer, their teacher label; an activated version that agrees with "
+            "those labels more than teacher_drop_points less than the version it replaced is "
+            "rolled back. 0 = none kept, no such check. 28x28 images take 0.8 KB each.")
+            .range(0, 100000));
+    add(key<&Config::models, &ModelsConfig::teacher_min_images>(
+            "teacher_min_images", "Fewer teacher-labelled images kept than this at an "
+                                  "activation: the teacher check is skipped (too few to tell).")
+            .range(1, 100000));
+    add(key<&Config::models, &ModelsConfig::teacher_drop_points>(
+            "teacher_drop_points", "An activated version agreeing with the teacher labels more "
+                                   "than this many points less than the one it replaced is "
+                                   "rolled back.")
+            .range(0, 100));
 
     // Defaults: what a default-built Config holds.
     const Config defaults;

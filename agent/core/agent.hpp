@@ -130,6 +130,9 @@ class Agent {
     std::unique_ptr<OffloadServer> offload_server_; // roles edge and cloud
     // What the offload server keeps of the images it answered ([offload] keep_answered).
     std::shared_ptr<AnsweredSamples> answered_samples_ = std::make_shared<AnsweredSamples>();
+    // The latest images answered upstream with their teacher labels ([models] teacher_images):
+    // the model update's teacher check.
+    std::shared_ptr<AnsweredSamples> teacher_samples_ = std::make_shared<AnsweredSamples>();
     // Servers replaced (a role change) that still finish their running batches.
     std::vector<std::unique_ptr<OffloadServer>> retired_servers_;
 

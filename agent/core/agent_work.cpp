@@ -183,6 +183,9 @@ void Agent::start_pipeline() {
             plugins_->release(std::move(instance));
         },
         std::move(source), failure);
+    // The teacher labels outlive a pipeline restart (they are about the device's data).
+    teacher_samples_->set_capacity(static_cast<std::size_t>(c.models.teacher_images));
+    pipeline_->set_teacher_samples(teacher_samples_);
     pipeline_->set_upstream(Upstream{
         [this](tierd_tier tier) { return peers_->tier_online(tier); },
         [this](tierd_tier tier, const std::string &payload, const std::string &correlation) {

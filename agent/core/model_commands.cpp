@@ -9,8 +9,11 @@
 // a version the plugin cannot load is refused with nothing changed. Before the change the
 // running model's accuracy on the held-back buffer ([models] holdout) is measured; after
 // it, the new one's; a version more than [models] max_drop_points below is rolled back at
-// once (the same change, back) and marked rejected. The overlay stays as a lasting
-// override of the config source, so a reload or a restart comes up on the same model.
+// once (the same change, back) and marked rejected. The same holds for the agreement with
+// the teacher on the latest images answered upstream ([models] teacher_images, kept by the
+// pipeline with the upstream's answers): more than teacher_drop_points lower, rolled back —
+// the check a model that errs where the clean buffer does not look cannot pass. The overlay stays
+// as a lasting override of the config source, so a reload or a restart comes up on the same model.
 //
 // Threads: the commands run on the loop; file work and the accuracy checks on workers,
 // one model job at a time (model_busy_), with the store touched only by that job or,
@@ -99,6 +102,9 @@ struct Agent::ModelActivation {
     std::string base_manifest, overlay, previous;
     std::shared_ptr<HeldBack> held_back;
     double before = -1, after = -1;
+    std::shared_ptr<HeldBack> teacher; // the latest teacher-labelled images, when enough
+    double teacher_before = -1, teacher_after = -1;
+    double teacher_max_drop = 0; // [models] teacher_drop_points / 100
     std::string error_code, error;
     std::string why;         // the new version failed its check: rolled back
     std::string store_error; // the store could not record the outcome
@@ -291,13 +297,28 @@ void Agent::activate_model(std::shared_ptr<ModelActivation> a) {
     const StoredModel *m = store->find(a->name);
     a->previous = m == nullptr ? "" : m->active;
     const ModelsConfig models = config().models;
-    auto on_worker = [a, store, inference, models]() mutable {
+    auto teacher = a->check ? teacher_samples_ : nullptr;
+    auto on_worker = [a, store, inference, models, teacher]() mutable {
         try {
             a->overlay = store->overlay(a->base_manifest, {{a->name, a->version}});
             if (a->check && models.holdout_images > 0) {
                 a->held_back = std::make_shared<HeldBack>(read_held_back(models, a->base_manifest));
                 a->before =
                     top1_accuracy(*inference, a->name, a->held_back->images, a->held_back->labels);
+            }
+            if (teacher) {
+                const AnsweredSamples::Set set = teacher->get("");
+                if (set.samples.size() >= static_cast<std::size_t>(models.teacher_min_images)) {
+                    a->teacher = std::make_shared<HeldBack>();
+                    for (const auto &sample : set.samples) {
+                        a->teacher->images.push_back(sample.image);
+                        a->teacher->labels.push_back(sample.label);
+                    }
+                    a->teacher->describe = std::to_string(set.samples.size()) +
+                                           " images answered upstream, their teacher labels";
+                    a->teacher_before =
+                        top1_accuracy(*inference, a->name, a->teacher->images, a->teacher->labels);
+                }
             }
         } catch (const ModelStoreError &e) {
             a->error_code = e.code, a->error = e.message;
@@ -327,15 +348,19 @@ void Agent::activate_model(std::shared_ptr<ModelActivation> a) {
 void Agent::finish_activation(std::shared_ptr<ModelActivation> a) {
     auto inference = plugins_->current().inference;
     const double max_drop = config().models.max_drop_points / 100.0;
+    const double teacher_drop = config().models.teacher_drop_points / 100.0;
     // The check and the store's record on a worker (it writes store.json); the loop then
     // keeps the new version or changes back, and replies.
-    auto on_worker = [a, inference, max_drop, store = model_store_]() mutable {
+    auto on_worker = [a, inference, max_drop, teacher_drop, store = model_store_]() mutable {
         const std::string before_shown =
             a->previous.empty() ? "the shipped model" : "version " + a->previous;
         try {
             if (a->held_back && inference)
                 a->after =
                     top1_accuracy(*inference, a->name, a->held_back->images, a->held_back->labels);
+            if (a->teacher && inference)
+                a->teacher_after =
+                    top1_accuracy(*inference, a->name, a->teacher->images, a->teacher->labels);
         } catch (const std::exception &e) {
             a->why = "it failed on the held-back buffer: " + std::string(e.what());
         }
@@ -344,6 +369,11 @@ void Agent::finish_activation(std::shared_ptr<ModelActivation> a) {
             a->why = "held-back accuracy " + percent(a->after) + " against " + percent(a->before) +
                      " for " + before_shown + " (" + a->held_back->describe + "), more than " +
                      points(100.0 * max_drop) + " points lower";
+        if (a->why.empty() && a->teacher && a->teacher_after < a->teacher_before - teacher_drop)
+            a->why = "agreement with the teacher " + percent(a->teacher_after) + " against " +
+                     percent(a->teacher_before) + " for " + before_shown + " (" +
+                     a->teacher->describe + "), more than " + points(100.0 * teacher_drop) +
+                     " points lower";
         try {
             if (!a->why.empty()) {
                 if (!a->version.empty())
@@ -360,6 +390,7 @@ void Agent::finish_activation(std::shared_ptr<ModelActivation> a) {
             a->store_error = e.message;
         }
     };
+    a->teacher_max_drop = teacher_drop;
     auto on_loop = [this, a, max_drop] {
         const std::string shown =
             a->version.empty() ? "the shipped model" : "version " + a->version;
@@ -412,6 +443,11 @@ void Agent::finish_activation(std::shared_ptr<ModelActivation> a) {
                                    {"before", a->before},
                                    {"after", a->after},
                                    {"max_drop_points", 100.0 * max_drop}};
+        if (a->teacher)
+            result["teacher"] = {{"images", a->teacher->images.size()},
+                                 {"before", a->teacher_before},
+                                 {"after", a->teacher_after},
+                                 {"max_drop_points", 100.0 * a->teacher_max_drop}};
         a->reply.ok(result);
     };
     queue_loop_work(&loop_, on_worker, on_loop, "model check");

@@ -688,6 +688,7 @@ void Pipeline::label_answered(TaskPtr copy) {
 }
 
 void Pipeline::learn_or_recycle(TaskPtr task) {
+    keep_teacher_label(*task);
     if (!stopping_ && learnable(*task)) {
         if (learn_lane_.pending() + learn_lane_.running() < kMaxLearning) {
             ++teacher_labels_;
@@ -696,6 +697,20 @@ void Pipeline::learn_or_recycle(TaskPtr task) {
         ++teacher_labels_skipped_;
     }
     recycle(std::move(task));
+}
+
+void Pipeline::keep_teacher_label(const Task &task) {
+    // An upstream's whole-model class for a gray image this device has (the classifiers'
+    // input; a split task's answer is this device's own model's tail).
+    if (!teacher_samples_ || !task.remote.ok || task.split || task.key_frame_copy ||
+        !task.error.empty() || task.remote.result.top_class < 0 || task.task.image == nullptr ||
+        task.task.image->format != TIERD_PIXEL_GRAY8)
+        return;
+    const tierd_image &image = *task.task.image;
+    const cv::Mat view(image.height, image.width, CV_8UC1, const_cast<uint8_t *>(image.data),
+                       static_cast<std::size_t>(image.stride_bytes));
+    teacher_samples_->keep("", view, task.remote.result.top_class, task.remote.result.top_score,
+                           task.task_id);
 }
 
 bool Pipeline::learnable(const Task &task) {

@@ -20,6 +20,7 @@
 
 #include "agent/config/config.hpp"
 #include "agent/loop/worker_lane.hpp"
+#include "agent/pipeline/answered_samples.hpp"
 #include "agent/pipeline/frame_intake.hpp"
 #include "agent/pipeline/offload_client.hpp"
 #include "agent/pipeline/result_sink.hpp"
@@ -83,6 +84,12 @@ class Pipeline {
     // images from the input topic queue up to the buffer, then are dropped). resume()
     // tries again once it may return true.
     void set_admission(std::function<bool()> admit) { admit_ = std::move(admit); }
+    // Where each image answered upstream with a class is kept with that answer, its
+    // teacher label ([models] teacher_images; the model update's teacher check), or null.
+    // Kept under the key "" (one set per device). Set before start().
+    void set_teacher_samples(std::shared_ptr<AnsweredSamples> keeper) {
+        teacher_samples_ = std::move(keeper);
+    }
     void resume() { dispatch(); }
     // Starts the link probes ([offload] probe_interval_ms), ahead of start() so that the
     // first tasks already see link estimates. Idempotent; start() calls it too.
@@ -169,6 +176,8 @@ class Pipeline {
     // A finished task (or answered label copy): to the learn lane when it is learnable
     // and there is room (else counted skipped), otherwise recycled now.
     void learn_or_recycle(TaskPtr task);
+    // Keeps an upstream's answer about this device's image for the teacher check.
+    void keep_teacher_label(const Task &task);
     std::uint64_t teacher_labels_ = 0, teacher_labels_skipped_ = 0;
     // [pipeline] label_budget_per_hour: a token bucket (tokens accrue with time, at most
     // one burst of a minute's budget) spent on copies of locally answered tasks sent up
@@ -200,6 +209,7 @@ class Pipeline {
     double tokens_ = 0.0;
 
     std::function<bool()> admit_;
+    std::shared_ptr<AnsweredSamples> teacher_samples_;
     bool blocked_ = false; // the last dispatch() stopped at admit_ (status: "blocked")
     std::uint64_t splits_ = 0, split_fallbacks_ = 0;
     // The largest head tensor seen (floats): split tasks start with a buffer this big, so

@@ -9,6 +9,9 @@
 #    image of that task, byte for byte, and whose every label is the answer the end got
 #    from the edge for it (results.jsonl, by task id);
 #  - the end keeps nothing (samples.get answers not_keeping);
+#  - the end kept the edge's answers as teacher labels ([models] teacher_images): with the
+#    held-back check off, a version with its classes rolled by one is rolled back for
+#    agreeing less with them, and mobilenet-s's file as a version of cnn-xs stays;
 #  - with python3-torch installed (not in CI: the part is skipped, and says so), one round
 #    of tools/adapt/finetune_job.py trains the end's model on them and pushes it: the end
 #    verifies it and either activates it or rolls it back by its held-back buffer (the
@@ -120,6 +123,39 @@ for k, task in enumerate(about["task_ids"]):
     assert images[784 * k:784 * (k + 1)] == stream[784 * i:784 * (i + 1)], f"image of {task}"
 print(f"{kept} samples: each image the stream's, each label the edge's answer")
 PY
+# The teacher check of model updates ([models] teacher_images): the end kept the edge's
+# answers as teacher labels. With the held-back check off, only it stands between the end
+# and a bad version: cnn-xs with its classes rolled by one is rolled back for agreeing
+# less with the teacher; mobilenet-s's file as a version of cnn-xs agrees more and stays.
+"$tierctl" cmd "$end" set-config --args '{"changes": {"models.holdout_images": 0}}' >/dev/null ||
+    fail "set-config models.holdout_images"
+/usr/bin/python3 "$source_dir/bench/adapt/poison_model.py" "$manifest" cnn-xs "$work/poisoned" ||
+    fail "cannot write the poisoned model (python3-onnx)"
+set +e
+"$tierctl" models push "$end" "$work/poisoned/cnn-xs.onnx" --name cnn-xs --version t1 --json \
+    >"$work/push_t1.json"
+rc=$?
+set -e
+[ "$rc" = 1 ] && grep -q "agreement with the teacher" "$work/push_t1.json" ||
+    fail "the poisoned version was not rolled back by the teacher check ($rc): $(cat "$work/push_t1.json")"
+"$tierctl" models push "$end" "$source_dir/models/mobilenet-s.onnx" --name cnn-xs --version t2 \
+    --json >"$work/push_t2.json" || fail "mobilenet-s as cnn-xs t2: $(cat "$work/push_t2.json")"
+/usr/bin/python3 - "$work" <<'PY' || fail "the teacher check"
+import json, sys
+work = sys.argv[1]
+bad = json.load(open(f"{work}/push_t1.json"))["replies"][0]["reply"]["error"]["message"]
+good = json.load(open(f"{work}/push_t2.json"))["replies"][0]["reply"]["result"]
+print("t1:", bad)
+print("t2: teacher", good["teacher"])
+assert "held_back" not in good, "the held-back check was off"
+assert good["activated"] and good["teacher"]["images"] >= 100, good
+assert good["teacher"]["after"] >= good["teacher"]["before"] - 0.05, good["teacher"]
+PY
+"$tierctl" models rollback "$end" cnn-xs >/dev/null || fail "rollback to the shipped model"
+"$tierctl" models unpin "$end" cnn-xs >/dev/null || fail "unpin"
+"$tierctl" cmd "$end" set-config --args '{"changes": {"models.holdout_images": 300}}' >/dev/null ||
+    fail "set-config models.holdout_images back"
+
 if ! /usr/bin/python3 -c "import torch" 2>/dev/null; then
     echo "SKIP (part): python3-torch is not installed: no fine-tuning round (the samples path passed)"
     echo "ok: the edge kept what it answered, and tierctl pulled it exactly"

@@ -74,7 +74,8 @@ class OnnxModule(nn.Module):
     """Runs an ONNX graph of the zoo's operators with torch ops, initialisers as
     parameters. Differentiable (autograd), exportable again (tracing)."""
 
-    SUPPORTED = {"Conv", "Relu", "MaxPool", "GlobalAveragePool", "Add", "Flatten", "Gemm"}
+    SUPPORTED = {"Conv", "Relu", "MaxPool", "GlobalAveragePool", "Add", "Flatten", "Gemm",
+                 "Sigmoid", "Resize", "Constant"}
 
     def __init__(self, model):
         super().__init__()
@@ -85,7 +86,7 @@ class OnnxModule(nn.Module):
                 "operators the converter does not know: " + ", ".join(unknown))
         self.nodes = list(graph.node)
         self.input_name = graph.input[0].name
-        self.output_name = graph.output[0].name
+        self.output_names = [o.name for o in graph.output]
         self.keys = {}  # initialiser name -> parameter key (dots are not allowed in keys)
         self.params = nn.ParameterDict()
         for init in graph.initializer:
@@ -121,6 +122,16 @@ class OnnxModule(nn.Module):
                     y = self.norms[self.norm_keys[node.output[0]]](y)
             elif op == "Relu":
                 y = F.relu(ins[0])
+            elif op == "Sigmoid":
+                y = torch.sigmoid(ins[0])
+            elif op == "Constant":
+                y = torch.from_numpy(numpy_helper.to_array(a["value"]).copy())
+            elif op == "Resize":
+                # The detectors' 2x nearest upsampling (scales from a Constant).
+                scales = [float(v) for v in ins[-1]]
+                if a.get("mode", b"nearest") != b"nearest" or scales[:2] != [1.0, 1.0]:
+                    raise NotImplementedError(f"{node.name}: only nearest spatial Resize")
+                y = F.interpolate(ins[0], scale_factor=(scales[2], scales[3]), mode="nearest")
             elif op == "MaxPool":
                 pads = list(a.get("pads", [0, 0, 0, 0]))
                 y = F.max_pool2d(ins[0], list(a["kernel_shape"]),
@@ -140,7 +151,9 @@ class OnnxModule(nn.Module):
                 if len(ins) > 2:
                     y = y + float(a.get("beta", 1.0)) * ins[2]
             values[node.output[0]] = y
-        return values[self.output_name]
+        if len(self.output_names) == 1:
+            return values[self.output_names[0]]
+        return tuple(values[name] for name in self.output_names)
 
     def head_params(self):
         """The last Gemm's weight and bias."""
@@ -279,25 +292,29 @@ def fold_norms(net):
 
 # ------------------------------------------------------------------ export and check
 def export(net, model, out, sample):
-    """Writes `out` (ONNX, opset 13, the input's names) and returns the largest
-    |torch - OpenCV| logit difference on `sample`."""
+    """Writes `out` (ONNX, opset 13, the input's tensor names) and returns the largest
+    |torch - OpenCV| difference of any output on `sample`; nothing is written when it is
+    over 1e-3 (RuntimeError)."""
     import cv2  # OpenCV DNN: the device's runtime
 
     net.eval()
     in_name = model.graph.input[0].name
-    out_name = model.graph.output[0].name
+    out_names = [o.name for o in model.graph.output]
     fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=os.path.dirname(os.path.abspath(out)))
     os.close(fd)
     try:
         torch.onnx.export(net, sample[:1], tmp, opset_version=13, input_names=[in_name],
-                          output_names=[out_name],
-                          dynamic_axes={in_name: {0: "N"}, out_name: {0: "N"}},
+                          output_names=out_names,
+                          dynamic_axes={n: {0: "N"} for n in [in_name] + out_names},
                           do_constant_folding=True)
         cvnet = cv2.dnn.readNetFromONNX(tmp)
         cvnet.setInput(sample.numpy())
-        got = cvnet.forward()
-        want = predict(net, sample).numpy()
-        diff = float(np.abs(got - want).max())
+        got = cvnet.forward(out_names)
+        with torch.no_grad():
+            want = net(sample)
+        if len(out_names) == 1:
+            want = (want,)
+        diff = max(float(np.abs(g - w.numpy()).max()) for g, w in zip(got, want))
         if diff > 1e-3:
             raise RuntimeError(f"OpenCV and torch disagree on the exported model by {diff}")
         os.replace(tmp, out)
@@ -373,9 +390,13 @@ def main():
     replayed = 0
     if args.method in ("full", "head"):
         if args.replay > 0:
-            src = read_idx(args.source)
-            src_y = read_idx(args.source_labels)
-            pool = parse_range(args.replay_from, len(src))
+            try:
+                src = read_idx(args.source)
+                src_y = read_idx(args.source_labels)
+                pool = parse_range(args.replay_from, len(src))
+            except (OSError, ValueError) as e:
+                print(f"finetune.py: --replay: {e}", file=sys.stderr)
+                return 1
             pick = pool.start + rng.choice(pool.stop - pool.start,
                                            size=min(args.replay, pool.stop - pool.start),
                                            replace=False)
@@ -389,7 +410,11 @@ def main():
             p.requires_grad_(True)
         steps = train_supervised(net, x, y, params, args.epochs, lr, args.batch, args.seed)
     else:
-        src = read_idx(args.source)
+        try:
+            src = read_idx(args.source)
+        except (OSError, ValueError) as e:
+            print(f"finetune.py: --source: {e}", file=sys.stderr)
+            return 1
         pick = rng.choice(len(src), size=min(args.source_count, len(src)), replace=False)
         steps = tent(net, x, to_tensor(src[pick], args.scale, args.mean), args.steps, lr,
                      args.batch, args.seed)

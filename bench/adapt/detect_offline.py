@@ -1,0 +1,239 @@
+#!/usr/bin/python3
+"""Detection: the light detector learns from the heavy detector's key-frame boxes after a
+scene shift (issue 18: regain >= 60% of its gap within 2 minutes of video, <= 5% of the
+frames labelled upstream).
+
+  bench/adapt/detect_offline.py [--build build] [--seed 7] [--shifts dark,fog,blur]
+                                [--key-every 20] [--steps 300]
+
+Per shift: a 2-minute test video (tierd-videogen, test split, 25 fps, 3,000 frames) is
+shifted for good from its first frame (the camera's scene changed: `dark` gain 0.5 gamma
+1.5, `fog` contrast halved towards light gray, `blur` Gaussian sigma 2 — the video
+generator's own segments are short effects, these hold). Minute 1 is what the end sees
+while it learns: every KEY-EVERY-th frame goes up and det-heavy's boxes for it (score >=
+0.4, tierd-detect-run: the agent's decoder) are its labels. The edge then fine-tunes
+det-light (tools/adapt/detect_finetune.py: BatchNorm statistics re-estimated on the same
+key frames, then every weight on the teacher's boxes, half of each batch replayed from a
+training seed's true boxes) and the result is measured on minute 2 through OpenCV
+(tierd-detect-run, tierd-eval: mAP@0.5): before (det-light as shipped), after, and the
+teacher itself. Regain = (after - before) / (heavy - before). Forgetting: det-light's
+mAP@0.5 on minute 2 unshifted, shipped minus adapted. Writes
+bench/results/adapt_detect.md and .json ("rows" in bench/results/adapt.json's schema).
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import cv2
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(os.path.dirname(HERE))
+FPS, FRAMES = 25, 3000
+SHIFTS = {
+    "dark": lambda f: np.clip(255.0 * 0.5 * (f / 255.0) ** 1.5, 0, 255).astype(np.uint8),
+    "fog": lambda f: np.clip(0.5 * f + 100.0, 0, 255).astype(np.uint8),
+    "blur": lambda f: cv2.GaussianBlur(f, (0, 0), 2.0),
+}
+
+
+def run(cmd):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+
+
+def write_video(path, frames_iter, size=(640, 360)):
+    w = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"MJPG"), FPS, size)
+    n = 0
+    for f in frames_iter:
+        w.write(f)
+        n += 1
+    w.release()
+    return n
+
+
+def gt_subset(gt, first, count, video):
+    """The ground truth of frames [first, first + count) renumbered from 0 (image ids and
+    frame indices are the frame's position in its own video file)."""
+    out = dict(gt)
+    out["images"] = []
+    for im in gt["images"]:
+        if first <= im["id"] < first + count:
+            k = im["id"] - first
+            out["images"].append(dict(im, id=k, frame_index=k, file_name=f"{video}#{k}"))
+    out["annotations"] = [dict(a, image_id=a["image_id"] - first) for a in gt["annotations"]
+                          if first <= a["image_id"] < first + count]
+    return out
+
+
+def map50(build, gt_path, model, size, video, out):
+    run([os.path.join(build, "tierd-detect-run"), "--model", model, "--input", size, "--video",
+         video, "--out", out, "--threads", "2"])
+    return json.loads(run([os.path.join(build, "tierd-eval"), "map", gt_path, out, "--json"]))["map50"]
+
+
+def machine():
+    name = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    return f"{name}, {os.cpu_count()} cores, Linux {platform.release()}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--seed", type=int, default=7, help="test video seed (1-99) [7]")
+    ap.add_argument("--shifts", default="dark,fog,blur")
+    ap.add_argument("--key-every", type=int, default=20, help="1 key frame in N [20: 5%%]")
+    ap.add_argument("--steps", type=int, default=300, help="fine-tuning steps [300]")
+    ap.add_argument("--score", type=float, default=0.4, help="teacher boxes kept from [0.4]")
+    ap.add_argument("--out", default=os.path.join(TOP, "bench", "results", "adapt_detect"))
+    args = ap.parse_args()
+    build = os.path.join(TOP, args.build)
+    light = os.path.join(TOP, "models", "det-light.onnx")
+    heavy = os.path.join(TOP, "models", "det-heavy.onnx")
+    started = time.monotonic()
+    work = tempfile.mkdtemp(prefix="tierd-adapt-detect.")
+    try:
+        video_dir = os.path.join(work, "video")
+        run([os.path.join(build, "tierd-videogen"), "--seed", str(args.seed), "--frames",
+             str(FRAMES), "--fps", str(FPS), "--out", video_dir, "-q"])
+        run([sys.executable, os.path.join(TOP, "tools", "detect", "make_data.py"), "--videogen",
+             os.path.join(build, "tierd-videogen"), "--out", os.path.join(work, "replay"),
+             "--seeds", "1000,1001", "--frames", "120", "--step", "3"])
+        gt = json.load(open(os.path.join(video_dir, "gt.json")))
+        half = FRAMES // 2
+        eval_gt = os.path.join(work, "gt_eval.json")
+        with open(eval_gt, "w") as f:
+            json.dump(gt_subset(gt, half, FRAMES - half, "video.avi"), f)
+        cap = cv2.VideoCapture(os.path.join(video_dir, "video.avi"))
+        frames = []
+        while True:
+            ok, f = cap.read()
+            if not ok:
+                break
+            frames.append(f)
+        assert len(frames) == FRAMES, len(frames)
+        clean_eval = os.path.join(work, "clean_eval.avi")
+        write_video(clean_eval, frames[half:])
+        before_clean = map50(build, eval_gt, light, "320x176", clean_eval,
+                             os.path.join(work, "clean_light.jsonl"))
+        rows = []
+        for shift in args.shifts.split(","):
+            fn = SHIFTS[shift]
+            d = os.path.join(work, shift)
+            os.makedirs(d)
+            shifted_eval = os.path.join(d, "eval.avi")
+            write_video(shifted_eval, (fn(f) for f in frames[half:]))
+            keys = [fn(frames[i]) for i in range(0, half, args.key_every)]
+            key_video = os.path.join(d, "keys.avi")
+            write_video(key_video, keys)
+            # The teacher's boxes for the key frames (what the cloud answered).
+            key_jsonl = os.path.join(d, "keys.jsonl")
+            run([os.path.join(build, "tierd-detect-run"), "--model", heavy, "--input", "640x352",
+                 "--video", key_video, "--out", key_jsonl, "--threads", "2", "--score",
+                 str(args.score)])
+            boxes = [[] for _ in keys]
+            for line in open(key_jsonl):
+                r = json.loads(line)
+                boxes[r["frame"]] = [[*det["bbox"], det["category_id"] - 1, 0]
+                                     for det in r.get("detections", [])]
+            data = os.path.join(d, "teacher")
+            os.makedirs(data)
+            np.save(os.path.join(data, "frames_320x176.npy"),
+                    np.stack([cv2.resize(k, (320, 176), interpolation=cv2.INTER_LINEAR)
+                              for k in keys]))
+            with open(os.path.join(data, "boxes.json"), "w") as f:
+                json.dump({"frames": [{"boxes": b} for b in boxes]}, f)
+            before = map50(build, eval_gt, light, "320x176", shifted_eval,
+                           os.path.join(d, "light.jsonl"))
+            teacher = map50(build, eval_gt, heavy, "640x352", shifted_eval,
+                            os.path.join(d, "heavy.jsonl"))
+            key_bytes = sum(len(cv2.imencode(".jpg", k, [cv2.IMWRITE_JPEG_QUALITY, 75])[1])
+                            for k in keys)
+            box_bytes = os.path.getsize(key_jsonl)
+            variants = [("recalibrate (key frames, no labels)", ["--recalibrate", "--no-train"], 0),
+                        ("recalibrate + fine-tune on teacher boxes", ["--recalibrate"], len(keys)),
+                        ("fine-tune on teacher boxes", [], len(keys))]
+            rows.append({"task": "detection", "shift": shift, "method": "none",
+                         "accuracy_before": before, "accuracy_after": before, "regain": 0.0,
+                         "labels": 0, "bytes_up": 0, "bytes_down": 0, "update_ms": None,
+                         "forgetting_points": 0.0, "teacher_map50": teacher,
+                         "clean_map50": before_clean})
+            for name, extra, labels in variants:
+                out = os.path.join(d, "light-" + str(len(rows)) + ".onnx")
+                cmd = [sys.executable, os.path.join(TOP, "tools", "adapt", "detect_finetune.py"),
+                       "--model", light, "--out", out, "--data", data, "--replay",
+                       os.path.join(work, "replay"), "--steps", str(args.steps), *extra]
+                r = json.loads(run(cmd))
+                after = map50(build, eval_gt, out, "320x176", shifted_eval,
+                              os.path.join(d, "after.jsonl"))
+                clean_after = map50(build, eval_gt, out, "320x176", clean_eval,
+                                    os.path.join(d, "after_clean.jsonl"))
+                rows.append({"task": "detection", "shift": shift, "method": name,
+                             "accuracy_before": before, "accuracy_after": after,
+                             "regain": ((after - before) / (teacher - before)
+                                        if teacher - before >= 0.02 else None),
+                             "labels": labels, "labelled_fraction": len(keys) / half,
+                             "bytes_up": key_bytes, "bytes_down": box_bytes + r["bytes"],
+                             "update_bytes": r["bytes"], "update_ms": 1000 * r["train_s"],
+                             "forgetting_points": 100 * (before_clean - clean_after),
+                             "teacher_map50": teacher, "clean_map50": clean_after})
+                print(f"{shift}: {name}: {before:.3f} -> {after:.3f} (heavy {teacher:.3f})",
+                      file=sys.stderr)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    seconds = int(time.monotonic() - started)
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    commit = subprocess.run(["git", "-C", TOP, "rev-parse", "--short=12", "HEAD"],
+                            capture_output=True, text=True).stdout.strip() or "unknown"
+    if subprocess.run(["git", "-C", TOP, "status", "--porcelain"], capture_output=True,
+                      text=True).stdout.strip():
+        commit += " (working tree changed)"
+    doc = {"generated": now, "machine": machine(), "commit": commit, "seconds": seconds,
+           "seed": args.seed, "frames": FRAMES, "fps": FPS, "key_every": args.key_every,
+           "steps": args.steps, "teacher_score": args.score, "rows": rows}
+    with open(args.out + ".json", "w") as f:
+        json.dump(doc, f, indent=1)
+    pct = lambda v: f"{100 * v:.1f}"  # noqa: E731
+    md = ["# The light detector learns from key-frame boxes, offline\n",
+          "Generated by `bench/adapt/detect_offline.py`; do not edit.\n",
+          f"- Machine: {doc['machine']}; {now}; commit `{commit}`; {seconds} s in all.",
+          f"- Video: `tierd-videogen --seed {args.seed} --frames {FRAMES} --fps {FPS}` (test "
+          "split: backgrounds and items training never saw), shifted for good from frame 0. "
+          f"Minute 1: one frame in {args.key_every} goes up ({100 / args.key_every:.0f}%) and "
+          f"det-heavy's boxes (score >= {args.score}) are its labels; the edge adapts "
+          "det-light (`tools/adapt/detect_finetune.py`, torch, "
+          f"{args.steps} steps of 8 frames, half replayed from 2 training seeds' true boxes). "
+          "Minute 2 measures it: mAP@0.5 through OpenCV (`tierd-detect-run`, `tierd-eval`).",
+          "- **regain** = (after − before) / (heavy − before), heavy = det-heavy on the same "
+          "shifted minute (the teacher; the issue's target: ≥ 0.6). *forgetting*: det-light "
+          "on minute 2 unshifted, shipped minus adapted, points. *up*: the key frames as JPEG "
+          "(quality 75); *down*: their boxes and the update (the ONNX file). *train s*: on "
+          "this machine, 2 threads.\n",
+          "| shift | method | before | after | heavy (teacher) | regain | key frames labelled "
+          "| bytes up / down | update bytes | train s | forgetting |",
+          "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        md.append("| {} | {} | {} | {} | {} | {} | {} | {} / {} | {} | {} | {:+.1f} |".format(
+            r["shift"], r["method"], pct(r["accuracy_before"]), pct(r["accuracy_after"]),
+            pct(r["teacher_map50"]), "-" if r["regain"] is None else f"{r['regain']:.2f}",
+            r["labels"], r["bytes_up"], r["bytes_down"], r.get("update_bytes", "-"),
+            "-" if r["update_ms"] is None else f"{r['update_ms'] / 1000:.0f}",
+            r["forgetting_points"]))
+    md.append(f"\ndet-light on minute 2 unshifted, as shipped: mAP@0.5 {pct(before_clean)}.")
+    with open(args.out + ".md", "w") as f:
+        f.write("\n".join(md) + "\n")
+
+
+if __name__ == "__main__":
+    main()
