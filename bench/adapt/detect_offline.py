@@ -72,9 +72,12 @@ def gt_subset(gt, first, count, video):
     return out
 
 
-def map50(build, gt_path, model, size, video, out):
-    run([os.path.join(build, "tierd-detect-run"), "--model", model, "--input", size, "--video",
-         video, "--out", out, "--threads", "2"])
+def map50(build, gt_path, model, size, video, out, reuse=False):
+    """mAP@0.5 of `model` on `video`; with `reuse`, results already in `out` are kept
+    (--work: the shipped detectors' results do not change between runs)."""
+    if not (reuse and os.path.exists(out) and os.path.getsize(out) > 0):
+        run([os.path.join(build, "tierd-detect-run"), "--model", model, "--input", size,
+             "--video", video, "--out", out, "--threads", "2"])
     return json.loads(run([os.path.join(build, "tierd-eval"), "map", gt_path, out, "--json"]))["map50"]
 
 
@@ -97,19 +100,26 @@ def main():
     ap.add_argument("--steps", type=int, default=300, help="fine-tuning steps [300]")
     ap.add_argument("--score", type=float, default=0.4, help="teacher boxes kept from [0.4]")
     ap.add_argument("--out", default=os.path.join(TOP, "bench", "results", "adapt_detect"))
+    ap.add_argument("--work", help="keep the videos and teacher boxes here, and reuse them")
+    ap.add_argument("--finetune-args", default="",
+                    help="more detect_finetune.py arguments for the fine-tuning rows")
     args = ap.parse_args()
     build = os.path.join(TOP, args.build)
     light = os.path.join(TOP, "models", "det-light.onnx")
     heavy = os.path.join(TOP, "models", "det-heavy.onnx")
     started = time.monotonic()
-    work = tempfile.mkdtemp(prefix="tierd-adapt-detect.")
+    work = args.work or tempfile.mkdtemp(prefix="tierd-adapt-detect.")
+    os.makedirs(work, exist_ok=True)
     try:
         video_dir = os.path.join(work, "video")
-        run([os.path.join(build, "tierd-videogen"), "--seed", str(args.seed), "--frames",
-             str(FRAMES), "--fps", str(FPS), "--out", video_dir, "-q"])
-        run([sys.executable, os.path.join(TOP, "tools", "detect", "make_data.py"), "--videogen",
-             os.path.join(build, "tierd-videogen"), "--out", os.path.join(work, "replay"),
-             "--seeds", "1000,1001", "--frames", "120", "--step", "3"])
+        if not os.path.exists(os.path.join(video_dir, "gt.json")):
+            run([os.path.join(build, "tierd-videogen"), "--seed", str(args.seed), "--frames",
+                 str(FRAMES), "--fps", str(FPS), "--out", video_dir, "-q"])
+        if not os.path.exists(os.path.join(work, "replay", "boxes.json")):
+            run([sys.executable, os.path.join(TOP, "tools", "detect", "make_data.py"),
+                 "--videogen", os.path.join(build, "tierd-videogen"), "--out",
+                 os.path.join(work, "replay"), "--seeds", "1000,1001", "--frames", "120",
+                 "--step", "3"])
         gt = json.load(open(os.path.join(video_dir, "gt.json")))
         half = FRAMES // 2
         eval_gt = os.path.join(work, "gt_eval.json")
@@ -126,12 +136,12 @@ def main():
         clean_eval = os.path.join(work, "clean_eval.avi")
         write_video(clean_eval, frames[half:])
         before_clean = map50(build, eval_gt, light, "320x176", clean_eval,
-                             os.path.join(work, "clean_light.jsonl"))
+                             os.path.join(work, "clean_light.jsonl"), reuse=True)
         rows = []
         for shift in args.shifts.split(","):
             fn = SHIFTS[shift]
             d = os.path.join(work, shift)
-            os.makedirs(d)
+            os.makedirs(d, exist_ok=True)
             shifted_eval = os.path.join(d, "eval.avi")
             write_video(shifted_eval, (fn(f) for f in frames[half:]))
             keys = [fn(frames[i]) for i in range(0, half, args.key_every)]
@@ -148,16 +158,16 @@ def main():
                 boxes[r["frame"]] = [[*det["bbox"], det["category_id"] - 1, 0]
                                      for det in r.get("detections", [])]
             data = os.path.join(d, "teacher")
-            os.makedirs(data)
+            os.makedirs(data, exist_ok=True)
             np.save(os.path.join(data, "frames_320x176.npy"),
                     np.stack([cv2.resize(k, (320, 176), interpolation=cv2.INTER_LINEAR)
                               for k in keys]))
             with open(os.path.join(data, "boxes.json"), "w") as f:
                 json.dump({"frames": [{"boxes": b} for b in boxes]}, f)
             before = map50(build, eval_gt, light, "320x176", shifted_eval,
-                           os.path.join(d, "light.jsonl"))
+                           os.path.join(d, "light.jsonl"), reuse=True)
             teacher = map50(build, eval_gt, heavy, "640x352", shifted_eval,
-                            os.path.join(d, "heavy.jsonl"))
+                            os.path.join(d, "heavy.jsonl"), reuse=True)
             key_bytes = sum(len(cv2.imencode(".jpg", k, [cv2.IMWRITE_JPEG_QUALITY, 75])[1])
                             for k in keys)
             box_bytes = os.path.getsize(key_jsonl)
@@ -174,6 +184,8 @@ def main():
                 cmd = [sys.executable, os.path.join(TOP, "tools", "adapt", "detect_finetune.py"),
                        "--model", light, "--out", out, "--data", data, "--replay",
                        os.path.join(work, "replay"), "--steps", str(args.steps), *extra]
+                if "--no-train" not in extra:
+                    cmd += args.finetune_args.split()
                 r = json.loads(run(cmd))
                 after = map50(build, eval_gt, out, "320x176", shifted_eval,
                               os.path.join(d, "after.jsonl"))
@@ -191,7 +203,8 @@ def main():
                 print(f"{shift}: {name}: {before:.3f} -> {after:.3f} (heavy {teacher:.3f})",
                       file=sys.stderr)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not args.work:
+            shutil.rmtree(work, ignore_errors=True)
     seconds = int(time.monotonic() - started)
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     commit = subprocess.run(["git", "-C", TOP, "rev-parse", "--short=12", "HEAD"],

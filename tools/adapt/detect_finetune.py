@@ -80,10 +80,22 @@ def recalibrate(net, x_target, x_source):
     ft.fold_norms(net)
 
 
-def train(net, data, replay, steps, batch, lr, seed, stride):
+def head_params(net):
+    """The weights of the convolutions after the last Resize (the detection head: its
+    two branches of conv + 1x1 conv; the fused features before them stay)."""
+    last_resize = max(i for i, n in enumerate(net.nodes) if n.op_type == "Resize")
+    convs = [n for n in net.nodes[last_resize:] if n.op_type == "Conv"]
+    names = [i for n in convs for i in n.input[1:] if i]
+    # The first conv after the Resize fuses the pyramid (fuse8): not the head.
+    return [net.param(i) for i in names[2:]]
+
+
+def train(net, data, replay, steps, batch, lr, seed, stride, part="all"):
     frames, boxes = data
     rng = np.random.default_rng(seed)
-    params = list(net.params.values())
+    for p in net.params.values():
+        p.requires_grad_(False)
+    params = list(net.params.values()) if part == "all" else head_params(net)
     for p in params:
         p.requires_grad_(True)
     opt = torch.optim.Adam(params, lr=lr)
@@ -122,6 +134,8 @@ def main():
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--part", choices=["all", "head"], default="all",
+                    help="train every weight, or the detection head's only [all]")
     ap.add_argument("--recalibrate", action="store_true")
     ap.add_argument("--no-train", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
@@ -145,7 +159,7 @@ def main():
             return 2
         recalibrate(net, to_input(data[0][:256]), to_input(replay[0][:256]))
     steps = 0 if args.no_train else train(net, data, replay, args.steps, args.batch, args.lr,
-                                          args.seed, args.stride)
+                                          args.seed, args.stride, args.part)
     seconds = time.monotonic() - started
     try:
         diff = ft.export(net, model, args.out, to_input(data[0][:4]))
