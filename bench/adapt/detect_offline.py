@@ -101,9 +101,16 @@ def main():
     ap.add_argument("--score", type=float, default=0.4, help="teacher boxes kept from [0.4]")
     ap.add_argument("--out", default=os.path.join(TOP, "bench", "results", "adapt_detect"))
     ap.add_argument("--work", help="keep the videos and teacher boxes here, and reuse them")
+    ap.add_argument("--merge-into", default=os.path.join(TOP, "bench", "results", "adapt.json"),
+                    help="also put the rows into this adapt.json (task \"detection\"), "
+                         "replacing its detection rows; \"\" = no [bench/results/adapt.json]")
+    ap.add_argument("--merge-only", action="store_true",
+                    help="only merge the rows of an existing OUT.json (no runs)")
     ap.add_argument("--finetune-args", default="",
                     help="more detect_finetune.py arguments for the fine-tuning rows")
     args = ap.parse_args()
+    if args.merge_only:
+        return merge(args.out + ".json", args.merge_into)
     build = os.path.join(TOP, args.build)
     light = os.path.join(TOP, "models", "det-light.onnx")
     heavy = os.path.join(TOP, "models", "det-heavy.onnx")
@@ -246,7 +253,24 @@ def main():
     md.append(f"\ndet-light on minute 2 unshifted, as shipped: mAP@0.5 {pct(before_clean)}.")
     with open(args.out + ".md", "w") as f:
         f.write("\n".join(md) + "\n")
+    if args.merge_into and args.out == ap.get_default("out"):
+        merge(args.out + ".json", args.merge_into)
+
+
+def merge(detect_json, adapt_json):
+    """bench/results/adapt.json holds the issue's rows of both tasks: its detection rows
+    are replaced by this benchmark's (each naming where it came from)."""
+    if not adapt_json or not os.path.exists(adapt_json):
+        return 0
+    det = json.load(open(detect_json))
+    doc = json.load(open(adapt_json))
+    source = (f"bench/adapt/detect_offline.py, {det['generated']}, commit {det['commit']}")
+    doc["rows"] = [r for r in doc["rows"] if r.get("task") != "detection"]
+    doc["rows"] += [dict(r, source=source) for r in det["rows"]]
+    with open(adapt_json, "w") as f:
+        json.dump(doc, f, indent=1)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
