@@ -24,7 +24,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -36,6 +35,8 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+import run_info  # noqa: E402
 FPS, FRAMES = 25, 3000
 SHIFTS = {
     "dark": lambda f: np.clip(255.0 * 0.5 * (f / 255.0) ** 1.5, 0, 255).astype(np.uint8),
@@ -79,16 +80,6 @@ def map50(build, gt_path, model, size, video, out, reuse=False):
         run([os.path.join(build, "tierd-detect-run"), "--model", model, "--input", size,
              "--video", video, "--out", out, "--threads", "2"])
     return json.loads(run([os.path.join(build, "tierd-eval"), "map", gt_path, out, "--json"]))["map50"]
-
-
-def machine():
-    name = "unknown"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    return f"{name}, {os.cpu_count()} cores, Linux {platform.release()}"
 
 
 def main():
@@ -214,12 +205,8 @@ def main():
             shutil.rmtree(work, ignore_errors=True)
     seconds = int(time.monotonic() - started)
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    commit = subprocess.run(["git", "-C", TOP, "rev-parse", "--short=12", "HEAD"],
-                            capture_output=True, text=True).stdout.strip() or "unknown"
-    if subprocess.run(["git", "-C", TOP, "status", "--porcelain"], capture_output=True,
-                      text=True).stdout.strip():
-        commit += " (working tree changed)"
-    doc = {"generated": now, "machine": machine(), "commit": commit, "seconds": seconds,
+    commit = run_info.commit(TOP)
+    doc = {"generated": now, "machine": run_info.machine(), "commit": commit, "seconds": seconds,
            "seed": args.seed, "frames": FRAMES, "fps": FPS, "key_every": args.key_every,
            "steps": args.steps, "teacher_score": args.score, "rows": rows}
     with open(args.out + ".json", "w") as f:

@@ -25,7 +25,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(TOP, "tools", "adapt"))
 import finetune as ft  # noqa: E402
+import run_info  # noqa: E402
 
 import cv2  # noqa: E402
 
@@ -54,16 +54,6 @@ def write_labels(path, labels):
     """An IDX label file (unsigned bytes)."""
     with open(path, "wb") as f:
         f.write(bytes([0, 0, 8, 1]) + len(labels).to_bytes(4, "big") + labels.tobytes())
-
-
-def machine():
-    name = "unknown"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    return f"{name}, {os.cpu_count()} cores, Linux {platform.release()}"
 
 
 def main():
@@ -180,12 +170,8 @@ def main():
         print(f"{seg['name']}: none {none_acc:.3f} oracle {oracle_acc:.3f}", file=sys.stderr)
     seconds = int(time.monotonic() - started)
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    commit = subprocess.run(["git", "-C", TOP, "rev-parse", "--short=12", "HEAD"],
-                            capture_output=True, text=True).stdout.strip() or "unknown"
-    if subprocess.run(["git", "-C", TOP, "status", "--porcelain"], capture_output=True,
-                      text=True).stdout.strip():
-        commit += " (working tree changed)"
-    doc = {"generated": now, "machine": machine(), "commit": commit, "seconds": seconds,
+    commit = run_info.commit(TOP)
+    doc = {"generated": now, "machine": run_info.machine(), "commit": commit, "seconds": seconds,
            "plan": plan, "seed": args.seed, "model": args.model, "teacher": args.teacher,
            "rows": rows}
     with open(args.out + ".json", "w") as f:
