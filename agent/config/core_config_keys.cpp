@@ -430,7 +430,8 @@ std::vector<CoreConfigSection> build_sections() {
             .range(0, 100));
     add(key<&Config::offload, &OffloadConfig::keep_answered>(
             "keep_answered",
-            "Edge/cloud: the last this many single-channel images answered are kept in memory "
+            "Edge/cloud: the last this many single-channel images (of up to 256x256 pixels) "
+            "answered are kept in memory "
             "per requesting device (at most 64 devices), each with this tier's answer as its "
             "label, for a fine-tuning job that trains that device's model on them "
             "(samples.get, tierctl samples; docs/adaptation.md). 0 = none kept. 28x28 images "
@@ -495,7 +496,8 @@ std::vector<CoreConfigSection> build_sections() {
             .range(0, 100));
     add(key<&Config::models, &ModelsConfig::teacher_images>(
             "teacher_images",
-            "The last this many images answered upstream (edge, cloud) are kept with the "
+            "The last this many gray images (up to 256x256) answered upstream (edge, cloud) "
+            "are kept with the "
             "upstream's answer, their teacher label; an activated version that agrees with "
             "those labels more than teacher_drop_points less than the version it replaced is "
             "rolled back. 0 = none kept, no such check. 28x28 images take 0.8 KB each.")

@@ -26,7 +26,7 @@ bool AnsweredSamples::keep(const std::string &device_id, const cv::Mat &image, i
     std::lock_guard lock(mutex_);
     if (capacity_ == 0 || label < 0 || label > 255)
         return false;
-    if (image.empty() || image.type() != CV_8UC1) {
+    if (image.empty() || image.type() != CV_8UC1 || image.total() > std::size_t{kMaxPixels}) {
         ++skipped_;
         return false;
     }

@@ -6,9 +6,9 @@
 //
 // Bounded: the last `capacity` images per device (older ones drop first) and at most
 // kMaxDevices devices (the one answered longest ago drops first). Only single-channel
-// images are kept, all of one size per device (the first kept sets it; a device whose
-// images change size starts over): classifier inputs, which IDX files hold. Video frames
-// and split tensors are not kept.
+// images of at most kMaxPixels are kept, all of one size per device (the first kept sets it; a
+// device whose images change size starts over): classifier inputs, which IDX files hold. Video
+// frames and split tensors are not kept.
 //
 // Thread-safe: keep() runs on the offload server's workers, the rest on the loop.
 #pragma once
@@ -28,6 +28,9 @@ namespace tierd {
 class AnsweredSamples {
   public:
     static constexpr std::size_t kMaxDevices = 64;
+    // Larger images are not kept (counted skipped): classifier inputs are small, and the
+    // bound keeps the memory at capacity x 64 KB per device at most.
+    static constexpr int kMaxPixels = 256 * 256;
 
     struct Sample {
         cv::Mat image; // CV_8UC1, owned (a copy)
@@ -48,7 +51,8 @@ class AnsweredSamples {
     void set_capacity(std::size_t capacity);
     std::size_t capacity() const;
 
-    // Keeps `image` (copied when it qualifies: one channel, the device's size) answered
+    // Keeps `image` (copied when it qualifies: one channel, at most kMaxPixels; a new size
+    // starts the device over) answered
     // with `label` for `device_id`. Returns whether it was kept.
     bool keep(const std::string &device_id, const cv::Mat &image, int label, float score,
               const std::string &task_id);
@@ -56,9 +60,9 @@ class AnsweredSamples {
     // A copy of the last `max` (0 = all) samples kept for `device_id`; empty when none.
     Set get(const std::string &device_id, std::size_t max = 0) const;
 
-    // {"capacity", "kept" (since start), "skipped" (not one channel / other size),
-    //  "devices": {"<id>": count, ...}}
+    // Images kept per device now.
     std::map<std::string, std::size_t> counts() const;
+    // Since start: images kept, and images not kept for their format or size.
     std::uint64_t kept_total() const;
     std::uint64_t skipped_total() const;
 

@@ -43,7 +43,8 @@ TEST(AnsweredSamplesTest, OnlyOneChannelImagesOfTheDevicesSizeAndRealLabels) {
     AnsweredSamples keeper(10);
     EXPECT_FALSE(keeper.keep("d", cv::Mat(28, 28, CV_8UC3, cv::Scalar::all(1)), 1, 1, "bgr"));
     EXPECT_FALSE(keeper.keep("d", cv::Mat(), 1, 1, "empty"));
-    EXPECT_EQ(keeper.skipped_total(), 2u);
+    EXPECT_FALSE(keeper.keep("d", gray(257, 256, 1), 1, 1, "too large"));
+    EXPECT_EQ(keeper.skipped_total(), 3u);
     EXPECT_FALSE(keeper.keep("d", gray(28, 28, 1), -1, 1, "no class"));
     ASSERT_TRUE(keeper.keep("d", gray(28, 28, 1), 1, 1, "a"));
     ASSERT_TRUE(keeper.keep("d", gray(28, 28, 2), 2, 1, "b"));
