@@ -119,7 +119,7 @@ Runner add_samples_command(CLI::App &app, const GlobalOptions &globals) {
     pull_cmd->add_option("--max", pull_options->max, "Only the last N samples (default all)");
     add_target_options(pull_cmd, pull_options->target);
     pull_cmd->footer(kExitCodesHelp);
-    return [&globals, list, list_options, pull_cmd, pull_options] {
+    return [&globals, list, list_options, pull_options] {
         if (list->parsed()) {
             Target target = take_target(list_options->target, list_options->words);
             if (!list_options->words.empty())
