@@ -25,13 +25,11 @@
 #include "agent/pipeline/profiler.hpp"
 #include "common/base64.hpp"
 
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 #include <tierd/idx.hpp>
 #include <toml++/toml.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cstdio>
 #include <filesystem>
 

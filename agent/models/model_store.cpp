@@ -1,8 +1,8 @@
 #include "agent/models/model_store.hpp"
 
 #include "agent/common/utc_time.hpp"
+#include "common/sha256.hpp"
 
-#include <openssl/evp.h>
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -63,31 +63,11 @@ std::string key(const std::string &name, const std::string &version) {
 } // namespace
 
 std::string sha256_of_file(const std::string &path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        throw ModelStoreError{"io_error", path + ": cannot open"};
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-    char buffer[1 << 16];
-    while (in) {
-        in.read(buffer, sizeof buffer);
-        if (in.gcount() > 0)
-            EVP_DigestUpdate(ctx, buffer, static_cast<std::size_t>(in.gcount()));
+    try {
+        return sha256_file_hex(path);
+    } catch (const std::runtime_error &e) {
+        throw ModelStoreError{"io_error", e.what()};
     }
-    const bool bad = in.bad();
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    EVP_DigestFinal_ex(ctx, digest, &length);
-    EVP_MD_CTX_free(ctx);
-    if (bad)
-        throw ModelStoreError{"io_error", path + ": read error"};
-    std::string hex;
-    char two[3];
-    for (unsigned int i = 0; i < length; ++i) {
-        std::snprintf(two, sizeof two, "%02x", digest[i]);
-        hex += two;
-    }
-    return hex;
 }
 
 ModelStore::ModelStore(std::string dir) : dir_(std::move(dir)) {

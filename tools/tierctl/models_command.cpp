@@ -4,13 +4,13 @@
 // one before; the last chunk's replies say whether each device verified, activated, or
 // rolled the version back.
 #include "common/base64.hpp"
+#include "common/sha256.hpp"
 #include "tools/tierctl/console_cli.hpp"
 #include "tools/tierctl/exit_codes.hpp"
 #include "tools/tierctl/fleet_console.hpp"
 #include "tools/tierctl/table.hpp"
 
 #include <fmt/format.h>
-#include <openssl/evp.h>
 
 #include <cmath>
 #include <fstream>
@@ -36,16 +36,6 @@ std::string text(const nlohmann::json &entry, const char *key) {
         return "-";
     return it->is_string() ? (it->get<std::string>().empty() ? "-" : it->get<std::string>())
                            : it->dump();
-}
-
-std::string sha256_hex(const std::string &bytes) {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
-    std::string hex;
-    for (unsigned int i = 0; i < length; ++i)
-        hex += fmt::format("{:02x}", digest[i]);
-    return hex;
 }
 
 // One cell per model: "cnn-xs 2 (pinned; was 1)".
@@ -122,7 +112,7 @@ int push(const GlobalOptions &globals, ModelsOptions &options, const Target &tar
     const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     if (bytes.empty())
         throw UsageError(options.words.front() + ": empty file");
-    const std::string digest = sha256_hex(bytes);
+    const std::string digest = tierd::sha256_hex(bytes);
     FleetConsole console(globals.resolve());
     const auto timeout = std::chrono::milliseconds(std::llround(options.target.timeout_s * 1000.0));
     const std::size_t chunk = std::max<std::size_t>(1024, options.chunk_bytes);
