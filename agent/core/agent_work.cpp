@@ -61,6 +61,9 @@ void Agent::load_plugins_at_start() {
 void Agent::update_work() {
     if (shutting_down_)
         return;
+    // After every config change, not only when a pipeline starts: [models] teacher_images
+    // changes without one.
+    teacher_samples_->set_capacity(static_cast<std::size_t>(config().models.teacher_images));
     start_pipeline();
     if (pipeline_ && pipeline_->takes_messages() && router_ && !router_->has("input"))
         add_input_route();
@@ -184,7 +187,6 @@ void Agent::start_pipeline() {
         },
         std::move(source), failure);
     // The teacher labels outlive a pipeline restart (they are about the device's data).
-    teacher_samples_->set_capacity(static_cast<std::size_t>(c.models.teacher_images));
     pipeline_->set_teacher_samples(teacher_samples_);
     pipeline_->set_upstream(Upstream{
         [this](tierd_tier tier) { return peers_->tier_online(tier); },

@@ -102,7 +102,6 @@ struct Agent::ModelActivation {
     double before = -1, after = -1;
     std::shared_ptr<HeldBack> teacher; // the latest teacher-labelled images, when enough
     double teacher_before = -1, teacher_after = -1;
-    double teacher_max_drop = 0; // [models] teacher_drop_points / 100
     std::string error_code, error;
     std::string why;         // the new version failed its check: rolled back
     std::string store_error; // the store could not record the outcome
@@ -388,8 +387,7 @@ void Agent::finish_activation(std::shared_ptr<ModelActivation> a) {
             a->store_error = e.message;
         }
     };
-    a->teacher_max_drop = teacher_drop;
-    auto on_loop = [this, a, max_drop] {
+    auto on_loop = [this, a, max_drop, teacher_drop] {
         const std::string shown =
             a->version.empty() ? "the shipped model" : "version " + a->version;
         const std::string before_shown =
@@ -445,7 +443,7 @@ void Agent::finish_activation(std::shared_ptr<ModelActivation> a) {
             result["teacher"] = {{"images", a->teacher->images.size()},
                                  {"before", a->teacher_before},
                                  {"after", a->teacher_after},
-                                 {"max_drop_points", 100.0 * a->teacher_max_drop}};
+                                 {"max_drop_points", 100.0 * teacher_drop}};
         a->reply.ok(result);
     };
     queue_loop_work(&loop_, on_worker, on_loop, "model check");
