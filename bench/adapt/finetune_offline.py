@@ -22,7 +22,6 @@ adapted model's (> 0: it got worse on clean data). Writes
 bench/results/adapt_finetune.md and .json.
 """
 import argparse
-import datetime
 import json
 import os
 import subprocess
@@ -36,7 +35,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(TOP, "tools", "adapt"))
 import finetune as ft  # noqa: E402
-import run_info  # noqa: E402
+sys.path.insert(0, os.path.join(TOP, "bench"))
+import benchkit  # noqa: E402
 
 import cv2  # noqa: E402
 
@@ -169,9 +169,7 @@ def main():
                          "teacher_tent_accuracy": teacher_tent_acc, "evaluated": len(y_ev)})
         print(f"{seg['name']}: none {none_acc:.3f} oracle {oracle_acc:.3f}", file=sys.stderr)
     seconds = int(time.monotonic() - started)
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    commit = run_info.commit(TOP)
-    doc = {"generated": now, "machine": run_info.machine(), "commit": commit, "seconds": seconds,
+    doc = {**benchkit.run_stamp(TOP), "seconds": seconds,
            "plan": plan, "seed": args.seed, "model": args.model, "teacher": args.teacher,
            "rows": rows}
     with open(args.out + ".json", "w") as f:
