@@ -14,6 +14,9 @@ pkgs=(cmake ninja-build g++ pkg-config python3 libuv1-dev libmosquitto-dev mosqu
       python3-matplotlib
       # scripts/run-video.sh draws its annotated frames with OpenCV's Python binding
       python3-opencv
+      # the edge's fine-tuning job (tools/adapt: finetune.py, finetune_job.py) and its
+      # test adapt.edge_keeps_samples_for_finetuning; the adaptation benchmarks
+      python3-torch
       # the Debian packages (packaging/build-debs.sh) and their checks
       dpkg-dev debhelper lintian adduser
       # the sanitizer and fuzzing build (scripts/test-sanitizers.sh): clang 14, libFuzzer
