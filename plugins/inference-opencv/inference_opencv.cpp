@@ -36,6 +36,7 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <memory>
@@ -586,6 +587,7 @@ class InferenceOpenCV {
         Input input;
         bool detector = false; // a [[detector]]: infer() returns boxes (detect())
         double map50 = -1.0;
+        std::string features; // a detector's feature layer ("" = none offered)
     };
 
     // The model's current pool; without adaptation it never changes after create().
@@ -813,6 +815,8 @@ class InferenceOpenCV {
         Replica &r = *lease;
         const Input &in = chosen.input;
         static const std::vector<std::string> kOutputs = {"heatmap", "box"};
+        // With the feature layer as a third output when the host asks for features.
+        const std::vector<std::string> with_features = {"heatmap", "box", chosen.features};
         for (uint32_t i = 0; i < count; ++i) {
             tierd_inference_result &out = outs[i];
             uint32_t capacity = 0;
@@ -828,12 +832,13 @@ class InferenceOpenCV {
             if (int rc = to_input(tasks[i]->image, in, image); rc != TIERD_OK)
                 return rc;
             std::vector<inference_opencv::DetectionBox> boxes;
+            const bool features = out.features != nullptr && !chosen.features.empty();
             try {
                 const Measure m = measure([&] {
                     cv::dnn::blobFromImage(image, r.blob, in.scale, cv::Size(in.width, in.height),
                                            cv::Scalar::all(in.mean), in.swap_rb, false, CV_32F);
                     r.net.setInput(r.blob);
-                    r.net.forward(r.outputs, kOutputs);
+                    r.net.forward(r.outputs, features ? with_features : kOutputs);
                     boxes = inference_opencv::decode_detections(r.outputs[0], r.outputs[1],
                                                                 cv::Size(in.width, in.height),
                                                                 image.size(), decode_);
@@ -850,6 +855,13 @@ class InferenceOpenCV {
                 buffer[k] =
                     tierd_detection{b.x, b.y, b.width, b.height, b.class_id, b.score, -1, 0};
             }
+            if (out.features != nullptr) {
+                out.features->count = 0;
+                if (features)
+                    if (int rc = write_features(chosen.name, r.outputs[2], *out.features);
+                        rc != TIERD_OK)
+                        return rc;
+            }
             out.detection_count = static_cast<uint32_t>(n);
             out.image_width = image.cols;
             out.image_height = image.rows;
@@ -860,6 +872,29 @@ class InferenceOpenCV {
         }
         host_.counter_add("inferences", static_cast<double>(count));
         host_.counter_add("batches", 1.0);
+        return TIERD_OK;
+    }
+
+    // A feature map [1, C, H, W] into the host's tensor as [C, H, W] (the buffer rule of
+    // tierd_tensor: TIERD_ERANGE with count = the floats needed when it is too small).
+    int write_features(const std::string &model, const cv::Mat &map, tierd_tensor &out) const {
+        if (map.dims != 4 || map.size[0] != 1 || map.type() != CV_32F) {
+            host_.set_error("detector '" + model +
+                            "': its feature layer is not a [1, C, H, W] "
+                            "float map");
+            return TIERD_EPLUGIN;
+        }
+        const std::size_t n = map.total();
+        out.rank = 3;
+        out.shape[0] = map.size[1];
+        out.shape[1] = map.size[2];
+        out.shape[2] = map.size[3];
+        out.shape[3] = 0;
+        out.count = static_cast<uint32_t>(n);
+        if (out.data == nullptr || out.capacity < n)
+            return TIERD_ERANGE;
+        const cv::Mat flat = map.isContinuous() ? map : map.clone();
+        std::memcpy(out.data, flat.ptr<float>(), n * sizeof(float));
         return TIERD_OK;
     }
 
@@ -946,18 +981,19 @@ class InferenceOpenCV {
                 continue;
             check_sha(d.name, d.path, d.sha256);
             const Input in{d.width, d.height, d.channels, d.scale, d.mean, false};
-            load(d.name, d.path, backend, in, /*detector=*/true);
+            load(d.name, d.path, backend, in, /*detector=*/true, d.features);
             loaded_.back().map50 = d.map50;
         }
     }
 
     void load(const std::string &model_name, const std::string &path, const std::string &backend,
-              const Input &in, bool detector = false) {
+              const Input &in, bool detector = false, const std::string &features = "") {
         Loaded entry;
         entry.name = model_name;
         entry.path = path;
         entry.input = in;
         entry.detector = detector;
+        entry.features = features;
         auto first = std::make_unique<Replica>();
         cv::dnn::Net &net = first->net;
         if (!std::ifstream(path).good())
@@ -970,6 +1006,9 @@ class InferenceOpenCV {
         if (net.empty())
             throw tierd::Error(TIERD_EIO,
                                "cannot load model '" + path + "': OpenCV read no layers");
+        if (!features.empty() && net.getLayerId(features) < 0)
+            throw tierd::Error(TIERD_EINVAL, "detector '" + model_name + "': its features layer '" +
+                                                 features + "' is not in '" + path + "'");
         if (int8_ && !detector) {
             // One calibration blob for the network's one input (a list of batches throws).
             cv::Mat blob = cv::dnn::blobFromImages(

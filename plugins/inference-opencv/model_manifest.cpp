@@ -116,6 +116,12 @@ ManifestDetector read_detector(const std::string &path, const std::filesystem::p
     d.stride = static_cast<int>(stride);
     d.classes = static_cast<int>(classes);
     d.map50 = (*t)["map50"].value_or(-1.0);
+    if (const auto *features = (*t).get("features")) {
+        const auto layer = features->value<std::string>();
+        if (!layer || layer->empty())
+            fail(path, features, what + "features: expected the name of a layer (a string)");
+        d.features = *layer;
+    }
     return d;
 }
 

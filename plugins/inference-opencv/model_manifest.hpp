@@ -42,6 +42,10 @@ struct ManifestDetector {
     int stride = 0;      // input pixels per output cell
     int classes = 0;     // heatmap channels (class_id 0..classes-1)
     double map50 = -1.0; // mAP@0.5 on the test videos; -1 when the manifest has none
+    // The layer (OpenCV DNN name) whose output is the detector's feature map, handed out
+    // when the host asks for features (tierd_inference_result.features, e.g. for feature
+    // fusion, docs/feature-fusion.md); "" = it offers none.
+    std::string features;
 };
 
 struct Manifest {

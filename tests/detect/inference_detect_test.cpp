@@ -12,8 +12,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -170,6 +173,46 @@ TEST_F(InferenceDetect, TheBufferKeepsTheBestWhenFull) {
     EXPECT_EQ(out_.detection_count, 0u);
 }
 
+// Asked for features (ABI 1.4 `features`), a detector hands out its manifest's feature
+// layer — det-light's p8 map, [64, 22, 40] — beside the very boxes it gives without them;
+// a buffer too small gets TIERD_ERANGE with the count it needs.
+TEST_F(InferenceDetect, FeaturesAreTheManifestsLayerWhenAsked) {
+    Instance inst(d_, detector_config());
+    ASSERT_EQ(inst.create_rc(), TIERD_OK) << inst.host().last_error;
+    ASSERT_EQ(infer(inst, frames_[3], 100), TIERD_OK) << inst.host().last_error;
+    const std::vector<tierd_detection> plain(dets_.begin(), dets_.begin() + out_.detection_count);
+
+    std::vector<float> map(64 * 22 * 40, -1.0f);
+    tierd_tensor features{};
+    features.struct_size = sizeof features;
+    features.data = map.data();
+    features.capacity = static_cast<uint32_t>(map.size());
+    pixels_.assign(frames_[3].data, frames_[3].data + frames_[3].total() * 3);
+    task_ = std::make_unique<TaskImage>(pixels_, 640, 360, TIERD_PIXEL_BGR8);
+    out_.detection_count = 0;
+    out_.features = &features;
+    ASSERT_EQ(inst.ops<tierd_inference_ops>()->infer(inst.get(), &task_->task, "", &out_), TIERD_OK)
+        << inst.host().last_error;
+    ASSERT_EQ(out_.detection_count, plain.size());
+    for (std::size_t k = 0; k < plain.size(); ++k)
+        EXPECT_EQ(dets_[k].score, plain[k].score);
+    EXPECT_EQ(features.rank, 3u);
+    EXPECT_EQ(features.shape[0], 64);
+    EXPECT_EQ(features.shape[1], 22);
+    EXPECT_EQ(features.shape[2], 40);
+    EXPECT_EQ(features.count, map.size());
+    // A ReLU map: every value >= 0, finite, and not all zero.
+    EXPECT_TRUE(
+        std::all_of(map.begin(), map.end(), [](float v) { return std::isfinite(v) && v >= 0.0f; }));
+    EXPECT_GT(*std::max_element(map.begin(), map.end()), 0.0f);
+
+    features.capacity = 100;
+    features.count = 0;
+    EXPECT_EQ(inst.ops<tierd_inference_ops>()->infer(inst.get(), &task_->task, "", &out_),
+              TIERD_ERANGE);
+    EXPECT_EQ(features.count, map.size());
+}
+
 TEST_F(InferenceDetect, AnOlderResultStructIsRefused) {
     Instance inst(d_, detector_config());
     ASSERT_EQ(inst.create_rc(), TIERD_OK) << inst.host().last_error;
@@ -182,6 +225,27 @@ TEST_F(InferenceDetect, AnOlderResultStructIsRefused) {
     EXPECT_TRUE(rc == TIERD_EINVAL || rc == TIERD_ENOTSUP) << rc;
     EXPECT_FALSE(inst.host().last_error.empty());
     EXPECT_EQ(dets_[0].class_id, 99) << "wrote into a buffer an old host does not have";
+}
+
+// A manifest naming a features layer the network does not have is refused when the
+// detector loads, with the detector, the layer and the file in the error.
+TEST_F(InferenceDetect, AFeaturesLayerThatIsNotThereIsRefused) {
+    std::ifstream in(std::string(ZOO_MODELS_DIR) + "/manifest.toml");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string good = "features = \"onnx_node!/fuse8/fuse8.2/Relu\"";
+    const auto at = text.find(good);
+    ASSERT_NE(at, std::string::npos);
+    text.replace(at, good.size(), "features = \"no-such-layer\"");
+    const fs::path dir = dir_ / "bad-features";
+    fs::create_directories(dir);
+    fs::create_symlink(fs::path(ZOO_MODELS_DIR) / "det-light.onnx", dir / "det-light.onnx");
+    std::ofstream(dir / "manifest.toml") << text;
+    Instance inst(d_, {{"manifest", (dir / "manifest.toml").string()}, {"models", "det-light"}});
+    EXPECT_NE(inst.create_rc(), TIERD_OK);
+    EXPECT_NE(inst.host().last_error.find("det-light"), std::string::npos)
+        << inst.host().last_error;
+    EXPECT_NE(inst.host().last_error.find("no-such-layer"), std::string::npos)
+        << inst.host().last_error;
 }
 
 TEST_F(InferenceDetect, DetectorsLoadOnlyWhenNamed) {

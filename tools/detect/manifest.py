@@ -120,6 +120,9 @@ def toml_entry(name, spec, m, seeds, frames, export, train):
         "mean = 0.0",
         'outputs = ["heatmap", "box"]',
         f"stride = {spec['stride']}",
+        # det-heavy's p8 map travels to the end for feature fusion; det-light's own p8 map
+        # is the end's side of it (docs/feature-fusion.md).
+        'features = "onnx_node!/fuse8/fuse8.2/Relu"',
         "classes = 10",
         f"output_shape = [{h // spec['stride']}, {w // spec['stride']}]",
     ]
@@ -160,6 +163,8 @@ HEADER = f"""{MARKER}
 # on the 2-core machine that trained them (shared, so they vary with its load);
 # ms_per_frame_pi3_emulated = 1-thread figure x {PI3_SLOWDOWN} (scripts/run-local.sh's
 # SLOWDOWN), a multiplication. max_*_diff: |torch - OpenCV| over 16 test frames.
+# features: the layer whose output [1, 64, H/8, W/8] the detector hands out when the host
+# asks for its feature map (feature fusion, docs/feature-fusion.md).
 """
 
 
