@@ -14,6 +14,7 @@ namespace tierd {
 namespace {
 
 constexpr char kMagic[4] = {'T', 'D', 'I', '1'};
+constexpr char kReplyMagic[4] = {'T', 'D', 'R', '1'}; // a reply with a feature map
 constexpr std::int64_t kMaxPixels = 64LL * 1000 * 1000;
 constexpr std::uint32_t kMaxHeader = 64 * 1024;
 
@@ -116,30 +117,34 @@ std::string encode_image(const OffloadRequest &request) {
         throw std::invalid_argument("offload: image must be 8-bit gray or BGR");
     if (request.jpeg_quality > 0) {
         std::string jpeg = encode_jpeg(m, request.jpeg_quality);
-        const nlohmann::json header = {{"v", 1},
-                                       {"task_id", request.task_id},
-                                       {"device_id", request.device_id},
-                                       {"model", request.model},
-                                       {"format", "jpeg"},
-                                       {"channels", m.channels()},
-                                       {"width", m.cols},
-                                       {"height", m.rows},
-                                       {"budget_ms", budget_of(request)},
-                                       {"deadline_ms", budget_of(request)}};
+        nlohmann::json header = {{"v", 1},
+                                 {"task_id", request.task_id},
+                                 {"device_id", request.device_id},
+                                 {"model", request.model},
+                                 {"format", "jpeg"},
+                                 {"channels", m.channels()},
+                                 {"width", m.cols},
+                                 {"height", m.rows},
+                                 {"budget_ms", budget_of(request)},
+                                 {"deadline_ms", budget_of(request)}};
+        if (request.features != FeatureCompression::none)
+            header["features"] = to_string(request.features);
         std::string out = frame(header, jpeg.size());
         out += jpeg;
         return out;
     }
     // "deadline_ms" repeats the budget for serving agents that predate "budget_ms".
-    const nlohmann::json header = {{"v", 1},
-                                   {"task_id", request.task_id},
-                                   {"device_id", request.device_id},
-                                   {"model", request.model},
-                                   {"format", m.channels() == 1 ? "gray8" : "bgr8"},
-                                   {"width", m.cols},
-                                   {"height", m.rows},
-                                   {"budget_ms", budget_of(request)},
-                                   {"deadline_ms", budget_of(request)}};
+    nlohmann::json header = {{"v", 1},
+                             {"task_id", request.task_id},
+                             {"device_id", request.device_id},
+                             {"model", request.model},
+                             {"format", m.channels() == 1 ? "gray8" : "bgr8"},
+                             {"width", m.cols},
+                             {"height", m.rows},
+                             {"budget_ms", budget_of(request)},
+                             {"deadline_ms", budget_of(request)}};
+    if (request.features != FeatureCompression::none)
+        header["features"] = to_string(request.features);
     const std::size_t row =
         static_cast<std::size_t>(m.cols) * static_cast<std::size_t>(m.channels());
     std::string out = frame(header, row * static_cast<std::size_t>(m.rows));
@@ -224,6 +229,14 @@ bool check_image(const nlohmann::json &header, std::string_view body, OffloadReq
                  std::string &error) {
     const std::size_t size = body.size();
     const std::string format = header.at("format").get<std::string>();
+    if (header.contains("features")) {
+        const auto features = parse_feature_compression(header.at("features").get<std::string>());
+        if (!features) {
+            error = "features must be \"none\", \"whole\" or \"regions\"";
+            return false;
+        }
+        h.request.features = *features;
+    }
     // Each side bounded first, so that w * h cannot overflow.
     const std::int64_t w =
         integer_within(header.at("width"), "image width", -kMaxPixels - 1, kMaxPixels + 1);
@@ -568,7 +581,52 @@ std::string encode_offload_reply(const OffloadReply &reply) {
         j["detections"] = std::move(boxes);
         j["image_size"] = {reply.image_width, reply.image_height};
     }
+    if (reply.ok && reply.features != FeatureCompression::none) {
+        // A feature map travels as bytes after the JSON: "TDR1" | header length | header |
+        // the encoded map (feature_codec.hpp).
+        j["features"] = {{"compression", to_string(reply.features)},
+                         {"shape", reply.feature_shape},
+                         {"bytes", reply.feature_bytes.size()}};
+        const std::string header = dump(j);
+        std::string out(kReplyMagic, sizeof kReplyMagic);
+        const auto n = static_cast<std::uint32_t>(header.size());
+        for (int shift = 24; shift >= 0; shift -= 8)
+            out.push_back(static_cast<char>((n >> shift) & 0xff));
+        out += header;
+        out += reply.feature_bytes;
+        return out;
+    }
     return dump(j);
+}
+
+// A reply's "features" (see OffloadReply) and the bytes after the header.
+static bool decode_reply_features(const nlohmann::json &j, std::string_view body, OffloadReply &r,
+                                  std::string &error) {
+    const nlohmann::json &f = j.at("features");
+    const auto compression = parse_feature_compression(f.at("compression").get<std::string>());
+    const nlohmann::json &shape = f.at("shape");
+    if (!compression || *compression == FeatureCompression::none || !shape.is_array() ||
+        shape.size() != 3) {
+        error = "reply: features need a compression (whole or regions) and a shape [C, H, W]";
+        return false;
+    }
+    r.feature_shape = {
+        static_cast<int>(integer_within(shape[0], "feature channels", 1, kFeatureMaxChannels)),
+        static_cast<int>(integer_within(shape[1], "feature height", 1, kFeatureMaxSide)),
+        static_cast<int>(integer_within(shape[2], "feature width", 1, kFeatureMaxSide))};
+    if (static_cast<std::size_t>(r.feature_shape[0]) * r.feature_shape[1] * r.feature_shape[2] >
+        kFeatureMaxValues) {
+        error = "reply: feature map too large";
+        return false;
+    }
+    if (static_cast<std::size_t>(integer_within(f.at("bytes"), "feature bytes", 0, 1LL << 32)) !=
+        body.size()) {
+        error = "reply: feature bytes do not match the payload's length";
+        return false;
+    }
+    r.features = *compression;
+    r.feature_bytes.assign(body.data(), body.size());
+    return true;
 }
 
 // A reply's "detections" and "image_size" (see OffloadReply): every box six finite
@@ -611,7 +669,24 @@ static bool decode_detections(const nlohmann::json &j, OffloadReply &r, std::str
 }
 
 std::optional<OffloadReply> decode_offload_reply(const std::string &payload, std::string &error) {
-    auto j = parse_wire_json(payload.begin(), payload.end());
+    // A JSON document, or (with a feature map) "TDR1" | header length | header | bytes.
+    std::string_view header(payload), body;
+    if (payload.size() >= 4 && std::memcmp(payload.data(), kReplyMagic, 4) == 0) {
+        if (payload.size() < 8) {
+            error = "reply: truncated before its header length";
+            return std::nullopt;
+        }
+        std::uint32_t n = 0;
+        for (int i = 4; i < 8; ++i)
+            n = (n << 8) | static_cast<std::uint8_t>(payload[i]);
+        if (n > payload.size() - 8) {
+            error = "reply: header length past the end";
+            return std::nullopt;
+        }
+        header = std::string_view(payload).substr(8, n);
+        body = std::string_view(payload).substr(8 + n);
+    }
+    auto j = parse_wire_json(header.begin(), header.end());
     if (j.is_discarded() || !j.is_object()) {
         error = "reply is not a JSON object";
         return std::nullopt;
@@ -644,6 +719,12 @@ std::optional<OffloadReply> decode_offload_reply(const std::string &payload, std
         r.queue_depth = std::max(int_member(j, "queue_depth", -1), -1);
         r.cut_layer = std::max(int_member(j, "cut", -1), -1);
         if (r.ok && j.contains("detections") && !decode_detections(j, r, error))
+            return std::nullopt;
+        if (j.contains("features") != (header.size() != payload.size())) {
+            error = "reply: feature bytes without a \"features\" header, or the reverse";
+            return std::nullopt;
+        }
+        if (r.ok && j.contains("features") && !decode_reply_features(j, body, r, error))
             return std::nullopt;
     } catch (const nlohmann::json::exception &e) {
         error = std::string("reply: ") + e.what();

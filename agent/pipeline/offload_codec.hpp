@@ -13,6 +13,8 @@
 //                   row-major, batch 1 implied: f16 = IEEE 754 binary16 little-endian,
 //                   i8 = int8 q with x = q * scale (symmetric, scale = max|x| / 127)
 //   probe:          + "pad": N; body = N bytes (zeros) that the serving agent ignores
+// An image request may add "features": "whole" | "regions": the serving tier's feature
+// map of the image comes back with the reply (OffloadReply::features).
 // "budget_ms" is how long the end waits for the reply, counted from its publish (below);
 // encoders repeat it as "deadline_ms", its older name, which decoders read when
 // "budget_ms" is absent.
@@ -20,6 +22,8 @@
 // event loop and copy the body on a worker: decode_offload_header (cost grows with the
 // header only) and decode_offload_body. Pure functions; any thread.
 #pragma once
+
+#include "agent/pipeline/feature_codec.hpp"
 
 #include <tierd/plugin.h>
 
@@ -58,6 +62,9 @@ struct OffloadRequest {
     cv::Mat image; // CV_8UC1 or CV_8UC3 (BGR)
     // On encode: > 0 sends the image as a JPEG of this quality (1..100), 0 as raw pixels.
     int jpeg_quality = 0;
+    // The serving tier's feature map wanted with the answer ("features": "whole" |
+    // "regions"; absent = none), for feature fusion on the end (feature_codec.hpp).
+    FeatureCompression features = FeatureCompression::none;
 
     // Payload::tensor: the end ran the model's head up to a cut, the serving tier runs
     // the tail from `tensor`.
@@ -150,6 +157,13 @@ struct OffloadReply {
     // ...] and "image_size": [width, height], both absent when there are none.
     std::vector<tierd_detection> detections;
     int image_width = 0, image_height = 0;
+    // The detector's feature map, when the request asked for one and the model has one:
+    // `feature_bytes` encoded as feature_codec.hpp says, of shape [C, H, W]. On the wire the
+    // reply is then "TDR1" | header length (uint32, big-endian) | the JSON document with
+    // "features": {"compression", "shape", "bytes"} | the bytes; otherwise plain JSON.
+    FeatureCompression features = FeatureCompression::none;
+    std::vector<int> feature_shape;
+    std::string feature_bytes;
 };
 
 // At most this many detections a reply may carry; a decoder refuses more.
