@@ -27,6 +27,17 @@ foreach(module core imgproc imgcodecs videoio dnn ml)
   endif()
 endforeach()
 
+# OpenCV's `video` module (optical flow; libopencv-video-dev) is optional: the video fusion
+# plugins (fusion-track, fusion-feature) are left out with a message without it.
+find_path(TIERD_OPENCV_VIDEO_INCLUDE opencv2/video/tracking.hpp PATH_SUFFIXES opencv4)
+find_library(TIERD_OPENCV_VIDEO_LIBRARY opencv_video)
+if(TIERD_OPENCV_VIDEO_INCLUDE AND TIERD_OPENCV_VIDEO_LIBRARY AND NOT TARGET OpenCV::video)
+  add_library(OpenCV::video UNKNOWN IMPORTED)
+  set_target_properties(OpenCV::video PROPERTIES
+    IMPORTED_LOCATION ${TIERD_OPENCV_VIDEO_LIBRARY}
+    INTERFACE_INCLUDE_DIRECTORIES ${TIERD_OPENCV_VIDEO_INCLUDE})
+endif()
+
 if(TIERD_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()

@@ -135,12 +135,28 @@ inline std::string source_plugin_name(const SourceConfig &source) {
     return "source-" + std::string(to_string(source.kind));
 }
 
+// [offload] frame_features: what of the upstream detector's feature map comes back with a
+// video frame sent up (feature fusion, docs/feature-fusion.md).
+enum class FrameFeatures { none, whole, regions };
+
+constexpr std::string_view to_string(FrameFeatures f) {
+    switch (f) {
+    case FrameFeatures::none: return "none";
+    case FrameFeatures::whole: return "whole";
+    case FrameFeatures::regions: return "regions";
+    }
+    return "?";
+}
+
 struct OffloadConfig {
     std::int64_t timeout_ms = 1000; // end: how long an upstream reply may take
     int max_in_flight = 64;         // edge/cloud: requests served at once; more get "busy"
     int batch_max = 16;             // edge/cloud: waiting requests run as one batch, up to this
     std::int64_t probe_interval_ms = 1000; // end: link probes to each online tier; 0 = none
     int frame_jpeg_quality = 75; // end: a video frame travels up as a JPEG of this quality; 0 = raw
+    // end: the upstream's feature map asked for with each video frame sent up, and the end's
+    // own asked of its detector, for a fusion plugin that fuses features
+    FrameFeatures frame_features = FrameFeatures::none;
     // edge/cloud: the last this many images answered are kept per requesting device, with
     // the answers, for fine-tuning that device's model (samples.get); 0 = none kept
     int keep_answered = 0;

@@ -28,6 +28,10 @@ constexpr std::array<SpoolWhenFull, 3> all_values(SpoolWhenFull) {
 constexpr std::array<SpoolSync, 2> all_values(SpoolSync) {
     return {SpoolSync::normal, SpoolSync::full};
 }
+constexpr std::array<FrameFeatures, 3> all_values(FrameFeatures) {
+    return {FrameFeatures::none, FrameFeatures::whole, FrameFeatures::regions};
+}
+
 // The kinds a [source] names without a plugin of its own name (SourceKind::plugin).
 constexpr std::array<SourceKind, 5> builtin_source_kinds() {
     return {SourceKind::none, SourceKind::idx, SourceKind::directory, SourceKind::video,
@@ -428,6 +432,13 @@ std::vector<CoreConfigSection> build_sections() {
             "of this quality, 1-100; 0 = raw pixels (3 bytes a pixel). Images that are not "
             "video frames always travel as raw pixels.")
             .range(0, 100));
+    add(key<&Config::offload, &OffloadConfig::frame_features>(
+        "frame_features",
+        "End: feature fusion (docs/feature-fusion.md). With \"whole\" or \"regions\", each "
+        "video frame sent up asks the upstream detector for its feature map as well (8 bits "
+        "a value, deflated: the whole map, or only the cells inside its own boxes), and the "
+        "end's detector hands out its own map with each frame, for a fusion plugin that "
+        "fuses them (fusion-feature). \"none\": boxes only."));
     add(key<&Config::offload, &OffloadConfig::keep_answered>(
             "keep_answered",
             "Edge/cloud: the last this many single-channel images (of up to 256x256 pixels) "

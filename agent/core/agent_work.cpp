@@ -158,6 +158,10 @@ void Agent::start_pipeline() {
     o.label_budget_per_hour = c.pipeline.label_budget_per_hour;
     o.probe_interval_ms = static_cast<int>(c.offload.probe_interval_ms);
     o.frame_jpeg_quality = c.offload.frame_jpeg_quality;
+    o.frame_features = c.offload.frame_features == FrameFeatures::whole ? FeatureCompression::whole
+                       : c.offload.frame_features == FrameFeatures::regions
+                           ? FeatureCompression::regions
+                           : FeatureCompression::none;
     o.workers = pool_threads(c.workers.threads);
     o.max_batch = static_cast<std::size_t>(std::max(1, c.offload.batch_max));
     o.max_pixels = static_cast<std::uint64_t>(c.limits.max_pixels);

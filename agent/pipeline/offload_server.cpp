@@ -17,6 +17,9 @@ namespace {
 
 constexpr std::uint32_t kMaxScores = 1024;
 constexpr std::uint32_t kMaxDetections = 256; // boxes a reply carries at most
+// Floats a feature map may take before the plugin asks for more (TIERD_ERANGE): det-heavy's
+// p8 map is 64 x 44 x 80 = 225,280.
+constexpr std::uint32_t kFeatureFloats = 256 * 1024;
 
 // The reply for one answered request (worker thread; touches only that request).
 void fill_reply(OffloadReply &reply, const PluginCallResult &result,
@@ -42,6 +45,26 @@ void fill_reply(OffloadReply &reply, const PluginCallResult &result,
         reply.detections.assign(out.detections, out.detections + boxes);
         reply.image_width = out.image_width;
         reply.image_height = out.image_height;
+    }
+}
+
+// The map a detector handed out, encoded into the reply (worker thread). A model with no
+// feature map (count 0, or not [C, H, W]) answers without one: the end fuses nothing then.
+void attach_features(OffloadReply &reply, FeatureCompression compression, const tierd_tensor &map,
+                     const tierd_inference_result &out) {
+    if (map.count == 0 || map.rank != 3)
+        return;
+    const int c = map.shape[0], h = map.shape[1], w = map.shape[2];
+    try {
+        std::vector<std::uint8_t> cells;
+        if (compression == FeatureCompression::regions)
+            cells = feature_region_cells(out.detections, tierd_result_detection_count(&out),
+                                         out.image_width, out.image_height, h, w);
+        reply.feature_bytes = encode_feature_map(map.data, c, h, w, compression, cells);
+        reply.features = compression;
+        reply.feature_shape = {c, h, w};
+    } catch (const std::exception &e) {
+        spdlog::warn("offload: the feature map of {} is not sent: {}", reply.task_id, e.what());
     }
 }
 
@@ -87,6 +110,9 @@ void run_images(Batch &batch, PluginInstance &inference, const std::string &mode
     std::vector<std::vector<tierd_detection>> boxes(n,
                                                     std::vector<tierd_detection>(kMaxDetections));
     std::vector<tierd_inference_result> outs(n);
+    // Feature maps for the requests that ask for one (feature fusion on the end).
+    std::vector<std::vector<float>> maps(n);
+    std::vector<tierd_tensor> tensors(n);
     for (std::size_t i = 0; i < n; ++i) {
         const OffloadRequest &req = batch[i]->header.request;
         const cv::Mat &m = req.image;
@@ -107,12 +133,35 @@ void run_images(Batch &batch, PluginInstance &inference, const std::string &mode
         outs[i].score_capacity = kMaxScores;
         outs[i].detections = boxes[i].data();
         outs[i].detection_capacity = kMaxDetections;
+        if (req.features != FeatureCompression::none) {
+            maps[i].resize(kFeatureFloats);
+            tensors[i].struct_size = sizeof(tierd_tensor);
+            tensors[i].data = maps[i].data();
+            tensors[i].capacity = kFeatureFloats;
+            outs[i].features = &tensors[i];
+        }
     }
     bool batched = false;
     auto results = inference.infer_batch(task_ptrs, model, outs, &batched);
     used_batch = batched;
-    for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t i = 0; i < n; ++i) {
+        // A map larger than the buffer: once more, alone, with the room it asked for.
+        if (results[i].code == TIERD_ERANGE && outs[i].features != nullptr &&
+            tensors[i].count > tensors[i].capacity && tensors[i].count <= kFeatureMaxValues) {
+            maps[i].resize(tensors[i].count);
+            tensors[i].data = maps[i].data();
+            tensors[i].capacity = tensors[i].count;
+            std::vector<tierd_inference_result> one{outs[i]};
+            bool unused = false;
+            auto again = inference.infer_batch({task_ptrs[i]}, model, one, &unused);
+            results[i] = again[0];
+            outs[i] = one[0];
+        }
         fill_reply(batch[i]->reply, results[i], outs[i]);
+        if (outs[i].features != nullptr && batch[i]->reply.ok)
+            attach_features(batch[i]->reply, batch[i]->header.request.features, tensors[i],
+                            outs[i]);
+    }
 }
 
 // A tier that stands in for a slower machine: the batch's compute takes `slowdown` times

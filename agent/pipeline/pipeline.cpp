@@ -13,6 +13,8 @@ namespace {
 
 constexpr std::uint32_t kMaxFeatures = 64; // preclassifier feature buffer
 constexpr std::uint32_t kMaxScores = 1024; // class scores buffer
+// The local detector's feature map before it asks for more: det-light's p8 is 64 x 22 x 40.
+constexpr std::uint32_t kLocalFeatureFloats = 64 * 1024;
 
 const char *tier_name(tierd_tier tier) {
     switch (tier) {
@@ -237,6 +239,7 @@ void Pipeline::start_task(SourceImage img) {
         t.task.frame_index = t.in.frame_index;
         t.task.captured_ns = t.start_ns;
         t.jpeg_quality = options_.frame_jpeg_quality;
+        t.features = options_.frame_features;
         streams_.try_emplace(t.stream, t.stream)
             .first->second.started(t.in.frame_index, t.start_ns);
     }
@@ -402,7 +405,18 @@ void Pipeline::infer_here(Task &t, const std::string &model, double slowdown) {
     t.task.local_result = nullptr;
     const uint64_t start = uv_hrtime();
     t.local.prepare(kMaxScores);
+    if (t.features != FeatureCompression::none)
+        t.local.want_features(kLocalFeatureFloats);
     auto r = t.plugins.inference->infer(t.task, model, t.local.result);
+    if (r.code == TIERD_ERANGE && t.local.result.features != nullptr &&
+        t.local.feature_view.count > t.local.feature_view.capacity &&
+        t.local.feature_view.count <= kFeatureMaxValues) {
+        // A feature map larger than the buffer: once more with the room it asked for.
+        const std::uint32_t needed = t.local.feature_view.count;
+        t.local.prepare(kMaxScores);
+        t.local.want_features(needed);
+        r = t.plugins.inference->infer(t.task, model, t.local.result);
+    }
     t.infer_ms = emulate(ms_since(start), slowdown);
     if (slowdown > 1.0)
         t.local.result.compute_ms *= slowdown;
@@ -445,6 +459,8 @@ void Pipeline::infer_on_worker(std::vector<TaskPtr> &tasks, double slowdown) {
             Task &t = *group[i];
             t.task.local_result = nullptr;
             t.local.prepare(kMaxScores);
+            if (t.features != FeatureCompression::none)
+                t.local.want_features(kLocalFeatureFloats);
             outs[i] = t.local.result;
             task_ptrs.push_back(&t.task);
         }
@@ -455,6 +471,10 @@ void Pipeline::infer_on_worker(std::vector<TaskPtr> &tasks, double slowdown) {
             emulate(ms_since(start), slowdown) / static_cast<double>(group.size());
         for (std::size_t i = 0; i < group.size(); ++i) {
             Task &t = *group[i];
+            if (results[i].code == TIERD_ERANGE && t.features != FeatureCompression::none) {
+                infer_here(t, key.second, slowdown); // its feature map needs a larger buffer
+                continue;
+            }
             t.local.result = outs[i];
             t.infer_ms = share_ms;
             if (slowdown > 1.0)
@@ -521,6 +541,7 @@ void Pipeline::send_key_frame(Task &t) {
     c.task.stream = c.stream.c_str();
     c.start_ns = t.start_ns;
     c.jpeg_quality = t.jpeg_quality;
+    c.features = t.features;
     c.key_frame_copy = true;
     std::memcpy(c.decision.model, t.decision.key_frame_model, sizeof c.decision.model);
     c.decision.model[sizeof c.decision.model - 1] = '\0';

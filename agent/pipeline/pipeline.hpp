@@ -21,6 +21,7 @@
 #include "agent/config/config.hpp"
 #include "agent/loop/worker_lane.hpp"
 #include "agent/pipeline/answered_samples.hpp"
+#include "agent/pipeline/feature_codec.hpp"
 #include "agent/pipeline/frame_intake.hpp"
 #include "agent/pipeline/offload_client.hpp"
 #include "agent/pipeline/result_sink.hpp"
@@ -48,11 +49,14 @@ struct PipelineOptions {
     int offload_timeout_ms = 1000; // how long an upstream reply may take
     std::string device_id;
     tierd_tier local_tier = TIERD_TIER_END;
-    bool local_first = false;            // [pipeline] local_first (config.hpp PipelineConfig)
-    double emulate_slowdown = 1.0;       // [pipeline] emulate_slowdown
-    double label_budget_per_hour = 0.0;  // [pipeline] label_budget_per_hour
-    int probe_interval_ms = 1000;        // [offload] probe_interval_ms: link probes; 0 = none
-    int frame_jpeg_quality = 75;         // [offload] frame_jpeg_quality: video frames sent up
+    bool local_first = false;           // [pipeline] local_first (config.hpp PipelineConfig)
+    double emulate_slowdown = 1.0;      // [pipeline] emulate_slowdown
+    double label_budget_per_hour = 0.0; // [pipeline] label_budget_per_hour
+    int probe_interval_ms = 1000;       // [offload] probe_interval_ms: link probes; 0 = none
+    int frame_jpeg_quality = 75;        // [offload] frame_jpeg_quality: video frames sent up
+    // [offload] frame_features: feature maps asked of the upstream (with each video frame
+    // sent up) and of the local detector (each video frame), for feature fusion
+    FeatureCompression frame_features = FeatureCompression::none;
     int workers = 1;                     // worker threads: local tasks that run at once
     std::size_t max_batch = 16;          // tasks per inference call when several wait
     double compute_power_w = -1.0;       // this device's compute power above idle; < 0 unknown

@@ -7,11 +7,13 @@
 // point into it). Tasks are recycled (reset()) to keep their buffers.
 #pragma once
 
+#include "agent/pipeline/feature_codec.hpp"
 #include "agent/pipeline/source_frame.hpp"
 #include "agent/plugin_host/plugin_instance.hpp"
 
 #include <tierd/plugin.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -40,12 +42,41 @@ struct Task {
     // Boxes a result may carry (ABI 1.4 detection buffer): a detector writes its best ones.
     static constexpr std::uint32_t kMaxDetections = 256;
 
-    // An inference outcome and the buffers its scores and detections live in.
+    // An inference outcome and the buffers its scores, detections and features live in.
     struct Outcome {
         std::vector<float> scores;
         std::vector<tierd_detection> detections;
         tierd_inference_result result{};
         bool ok = false;
+        // The feature map (feature fusion): shared by the copies of this outcome (a stream
+        // keeps the newest upstream answer for many frames), so never written once shared;
+        // result.features points at feature_view when the outcome has one.
+        std::shared_ptr<std::vector<float>> feature_data;
+        tierd_tensor feature_view{};
+        // A buffer of `floats` for the inference to write its map into (after prepare()).
+        void want_features(std::uint32_t floats) {
+            if (!feature_data || feature_data.use_count() > 1)
+                feature_data = std::make_shared<std::vector<float>>();
+            feature_data->resize(floats);
+            feature_view = tierd_tensor{};
+            feature_view.struct_size = sizeof feature_view;
+            feature_view.data = feature_data->data();
+            feature_view.capacity = floats;
+            result.features = &feature_view;
+        }
+        // Takes `values` ([C, H, W], NaN where not sent) as this outcome's feature map.
+        void set_features(std::vector<float> values, const std::vector<int> &shape) {
+            feature_data = std::make_shared<std::vector<float>>(std::move(values));
+            feature_view = tierd_tensor{};
+            feature_view.struct_size = sizeof feature_view;
+            feature_view.rank = static_cast<std::uint32_t>(std::min<std::size_t>(shape.size(), 4));
+            for (std::uint32_t i = 0; i < feature_view.rank; ++i)
+                feature_view.shape[i] = shape[i];
+            feature_view.data = feature_data->data();
+            feature_view.capacity = feature_view.count =
+                static_cast<std::uint32_t>(feature_data->size());
+            result.features = &feature_view;
+        }
         // Points `result` at fresh buffers of `capacity` scores and kMaxDetections boxes.
         void prepare(std::uint32_t capacity) {
             scores.resize(capacity);
@@ -75,7 +106,9 @@ struct Task {
             result = other.result;
             result.scores = scores.data();
             result.detections = detections.data();
-            result.features = nullptr;
+            feature_data = other.feature_data;
+            feature_view = other.feature_view;
+            result.features = other.result.features != nullptr ? &feature_view : nullptr;
             ok = other.ok;
         }
     };
@@ -96,6 +129,9 @@ struct Task {
     bool key_frame_copy = false; // this task only carries a key frame upstream
     bool label_copy = false;     // this task only asks upstream for a label (learn())
     int jpeg_quality = 0;        // > 0: its image travels upstream as a JPEG of this quality
+    // A video frame's feature maps for feature fusion: asked of the upstream with the
+    // frame (when sent up) and of the local detector.
+    FeatureCompression features = FeatureCompression::none;
     // Stage fusing of a stream frame: the newest upstream answer when it was handed over.
     Outcome upstream_seen;
     tierd_upstream_result upstream_view{};
@@ -165,6 +201,7 @@ struct Task {
         key_frame_copy = false;
         label_copy = false;
         jpeg_quality = 0;
+        features = FeatureCompression::none;
         upstream_seen.ok = false;
         upstream_view = tierd_upstream_result{};
         have_upstream_view = false;

@@ -50,6 +50,10 @@ METHOD = """## How each column is measured
   `key_frames = "upstream"` (every frame placed on the edge, det-heavy; see its source Hz);
   box-fusion-K = `key_frames = "every"`, `key_frame_interval = K`, fusion-track defaults;
   trigger = `key_frames = "trigger"` with its defaults and `key_frame_interval` 10;
+  feature-fusion-K / feature-regions-K = key frames as box-fusion-K, the end's fusion plugin
+  fusion-feature (models/det-fusion.onnx) with `[offload] frame_features` "whole" /
+  "regions": det-heavy's feature map of each key frame comes back with its boxes (the
+  down B/frame column counts it) and is fused with det-light's (docs/feature-fusion.md);
   ROW-outage = ROW with the link cut (linkemu drops every packet, both ways) for OUTAGE_S
   seconds once frame OUTAGE_AT's result is out (run.json `outage`). The end:
   det-light, 1 OpenCV thread, fusion-track, `[hal] profile = "raspberry-pi-3b-plus"`,
@@ -59,7 +63,9 @@ METHOD = """## How each column is measured
 
 ROW_ORDER = ["light-only", "heavy-every-frame", "heavy-every-frame-25hz", "key-track-5",
              "key-track-10", "key-track-30",
-             "box-fusion-5", "box-fusion-10", "box-fusion-30", "trigger", "box-fusion-10-outage"]
+             "box-fusion-5", "box-fusion-10", "box-fusion-30", "trigger",
+             "feature-fusion-10", "feature-regions-10", "feature-fusion-5", "feature-regions-5",
+             "box-fusion-10-outage", "feature-fusion-10-outage"]
 
 
 def percentile(xs, p):
@@ -174,6 +180,8 @@ def row_name(row):
         return "box-fusion", int(row.split("-")[-1]), "every"
     if row.startswith("key-track-"):
         return "key-track", int(row.split("-")[-1]), "every"
+    if row.startswith("feature-fusion-") or row.startswith("feature-regions-"):
+        return row.rsplit("-", 1)[0], int(row.split("-")[-1]), "every"
     if row == "trigger":
         return "box-fusion", None, "trigger"
     if row.startswith("heavy-every-frame"):
@@ -330,6 +338,25 @@ def main():
         if bf:
             md.append("| the end sustains the video's 25 fps (light detector + fusion), box fusion K=10 | %.1f frames/s | %s |"
                       % (bf["frames_per_s"] or 0, "yes" if (bf["frames_per_s"] or 0) >= 24.5 else "no"))
+        for name in ("feature-fusion-10", "feature-regions-10"):
+            ff = by.get(name)
+            if not ff:
+                continue
+            if heavy:
+                ratio = ff["map50"] / heavy["map50"] if heavy["map50"] > 0 else float("nan")
+                md.append("| %s mAP@0.5 >= 97%% of heavy-every-frame | %.3f vs %.3f = %.1f%% | %s |"
+                          % (name, ff["map50"], heavy["map50"], 100 * ratio, "yes" if ratio >= 0.97 else "no"))
+            if light:
+                md.append("| %s mAP@0.5 >= light-only + 10 points | %.3f vs %.3f + 0.10 = %.3f | %s |"
+                          % (name, ff["map50"], light["map50"], light["map50"] + 0.10,
+                             "yes" if ff["map50"] >= light["map50"] + 0.10 else "no"))
+            if bf:
+                md.append("| %s mAP@0.5 above box fusion at the same upstream share (K=10) | %.3f vs %.3f | %s |"
+                          % (name, ff["map50"], bf["map50"], "yes" if ff["map50"] > bf["map50"] else "no"))
+            md.append("| %s: <= 10%% of frames sent up | %.1f%% | %s |"
+                      % (name, ff["upstream_frames_pct"], "yes" if ff["upstream_frames_pct"] <= 10.0 + 1e-9 else "no"))
+            md.append("| %s: the end keeps the video's 25 fps | %.1f frames/s | %s |"
+                      % (name, ff["frames_per_s"] or 0, "yes" if (ff["frames_per_s"] or 0) >= 24.5 else "no"))
         cut = [r for r in tables[link] if r["row"].endswith("-outage")]
         for r in cut:
             ok = r["frames_missing"] == 0 and r["frames_duplicated"] == 0 and r["frames"] == r["frames_expected"]

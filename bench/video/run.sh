@@ -15,7 +15,11 @@
 #   ROWS       rows to run, in this order ["light-only heavy-every-frame box-fusion-10
 #              box-fusion-5 box-fusion-30 trigger box-fusion-10-outage"]; box-fusion-K and
 #              key-track-K (key frames + tracking only: fusion-track merge_local = false) for
-#              any K >= 1; any row with "-outage" appended runs with the link cut mid-video
+#              any K >= 1; feature-fusion-K and feature-regions-K: feature-level fusion
+#              (fusion-feature, models/det-fusion.onnx; the edge's det-heavy map of each key
+#              frame comes back whole or only inside its boxes, [offload] frame_features;
+#              docs/feature-fusion.md); any row with "-outage" appended runs with the link
+#              cut mid-video
 #   OUTAGE_AT  the frame whose result cuts the link in an -outage row [200]
 #   OUTAGE_S   how long the link stays cut, seconds [10]: linkemu drops every packet both
 #              ways (TCP and the MQTT session stay up, as over a radio that lost its signal)
@@ -90,8 +94,8 @@ for tool in ip tc mosquitto mosquitto_sub mosquitto_pub "$py"; do
     command -v "$tool" >/dev/null || { echo "missing: $tool (scripts/install-deps.sh)" >&2; exit 2; }
 done
 for f in tierd tierd-videogen tierd-eval plugins/lib/fusion-track.so plugins/lib/scheduler-mo.so \
-    plugins/lib/inference-opencv.so plugins/lib/source-video.so; do
-    [ -e "$build/$f" ] || { echo "missing $build/$f (ninja -C $build tierd tierd-videogen tierd-eval fusion-track scheduler-mo inference-opencv source-video)" >&2; exit 2; }
+    plugins/lib/inference-opencv.so plugins/lib/source-video.so plugins/lib/fusion-feature.so; do
+    [ -e "$build/$f" ] || { echo "missing $build/$f (ninja -C $build tierd tierd-videogen tierd-eval fusion-track fusion-feature scheduler-mo inference-opencv source-video)" >&2; exit 2; }
 done
 grep -q 'name = "det-heavy"' "$manifest" || { echo "det-heavy is not in $manifest" >&2; exit 2; }
 
@@ -111,6 +115,8 @@ row_mode() { # ROW -> "key_frames K"
     trigger) echo "trigger 10 25" ;;
     *-outage) row_mode "${1%-outage}" ;;
     box-fusion-[0-9]*) echo "every ${1#box-fusion-} 25" ;;
+    feature-fusion-[0-9]*) echo "every ${1#feature-fusion-} 25" ;; # fusion-feature, whole map
+    feature-regions-[0-9]*) echo "every ${1#feature-regions-} 25" ;; # fusion-feature, regions
     key-track-[0-9]*) echo "every ${1#key-track-} 25" ;; # fusion-track merge_local = false
     *) echo "unknown row $1" >&2; return 1 ;;
     esac
@@ -291,6 +297,7 @@ jsonl = "$out/results.jsonl"
 publish = false
 [offload]
 timeout_ms = $timeout_ms
+frame_features = "$(case $row in feature-fusion-*) echo whole ;; feature-regions-*) echo regions ;; *) echo none ;; esac)"
 [pipeline]
 emulate_slowdown = $slowdown
 $workers
@@ -298,7 +305,7 @@ $workers
 search_path = ["$work/bin/plugins"]
 scheduler = "scheduler-mo"
 preclassifier = ""
-fusion = "fusion-track"
+fusion = "$([[ $row == feature-* ]] && echo fusion-feature || echo fusion-track)"
 [plugin.inference-opencv]
 manifest = "$manifest"
 models = "det-light"
@@ -309,6 +316,9 @@ key_frames = "$mode"
 key_frame_interval = $k
 [plugin.fusion-track]
 merge_local = $([[ $row == key-track-* ]] && echo false || echo true)
+[plugin.fusion-feature]
+model = "$top/models/det-fusion.onnx"
+score_threshold = $score
 CONF
     if ! "$tierd" --check-config "$out/end.toml" >"$out/check.txt" 2>&1; then
         echo "the end's config for $row is refused:" >&2

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# video_test.sh CASE TIERD LIB_BROKER SOURCE_DIR VIDEOGEN EVAL
+# video_test.sh CASE TIERD LIB_BROKER SOURCE_DIR VIDEOGEN EVAL [TIERCTL]
 # Video object detection through real agents (issue 16): a generated clip with exact
 # ground truth plays through an end agent (source-video, the light detector, key frames
 # every 10 frames by scheduler-mo, fusion-track) while an edge agent runs the heavy
@@ -13,10 +13,17 @@
 #                       link cut the MQTT connection has not noticed): once the key frames
 #                       time out in a row the results say "unreachable", light-only, none
 #                       lost or repeated
+#   feature_fused       feature fusion (issue 17; docs/feature-fusion.md): [offload]
+#                       frame_features = "whole", fusion-feature; the edge's det-heavy maps
+#                       come back with its key-frame boxes, the fusion plugin fuses them on
+#                       most frames (its counters, through tierctl plugins list), and the
+#                       fused boxes score above the light detector alone on the same clip
+#   feature_regions_edge_lost  the same with "regions" maps, and the edge killed mid-clip:
+#                       every frame still gets its result, light-only once it is gone
 set -euo pipefail
 case_name=$1 tierd=$2
 . "$3"
-source_dir=$4 videogen=$5 eval_tool=$6
+source_dir=$4 videogen=$5 eval_tool=$6 tierctl=${7:-}
 work=$(mktemp -d)
 trap 'kill -9 ${END_PID:-} ${EDGE_PID:-} 2>/dev/null || true; stop_broker; rm -rf "$work"' EXIT
 py=/usr/bin/python3
@@ -64,16 +71,21 @@ rate_hz = 25
 jsonl = "$work/results-$1.jsonl"
 [offload]
 timeout_ms = ${end_timeout_ms:-4000}
+frame_features = "${frame_features:-none}"
 [plugins]
 scheduler = "scheduler-mo"
 preclassifier = ""
-fusion = "fusion-track"
+fusion = "${fusion:-fusion-track}"
 [plugin.inference-opencv]
 manifest = "$manifest"
 models = "det-light"
+score_threshold = ${score:-0.3}
 [plugin.scheduler-mo]
 key_frames = "$2"
 key_frame_interval = 10
+[plugin.fusion-feature]
+model = "$source_dir/models/det-fusion.onnx"
+score_threshold = ${score:-0.3}
 CONF
     "$tierd" --config "$work/end-$1.toml" >>"$work/end.log" 2>&1 &
     END_PID=$!
@@ -88,6 +100,11 @@ CONF
         [ "$n" -ge "$frames" ] && grep -q "source finished" "$work/end.log" && break
         sleep 0.1
     done
+    # The fusion plugin's counters, while the end still runs.
+    if [ -n "$tierctl" ]; then
+        TIERCTL_HOST=127.0.0.1 TIERCTL_PORT=$BROKER_PORT "$tierctl" plugins list "$end" --json \
+            >"$work/plugins-$1.json" 2>>"$work/end.log" || true
+    fi
     kill "$END_PID"
     wait "$END_PID" || true
     [ "$(wc -l <"$work/results-$1.jsonl")" -ge "$frames" ] ||
@@ -180,6 +197,43 @@ bad = [r["frame"] for r in rows[first:] if not r["video"]["light_only"] or "upst
 assert not bad, f"fused with the frozen edge's answers after it was found unreachable: {bad}"
 assert len(rows) - first >= 10, f"the end noticed only at frame {first}"
 PY
+    ;;
+feature_fused)
+    [ -n "$tierctl" ] || fail "feature_fused needs TIERCTL"
+    start_edge
+    score=0.05 # mAP wants the low-scored boxes too (docs/detectors.md)
+    run_end light off
+    fusion=fusion-feature frame_features=whole run_end feat every
+    read -r key fed light < <(check_results feat)
+    [ "$key" -ge 6 ] || fail "only $key key frames sent"
+    fused=$($py -c '
+import json, sys
+p = json.load(open(sys.argv[1]))["replies"][0]["reply"]["result"]["loaded"]
+f = next(x for x in p if x["name"] == "fusion-feature")
+print(int(f["metrics"]["counters"].get("frames_fused", 0)))' "$work/plugins-feat.json") ||
+        fail "no fusion-feature counters in plugins list"
+    # Frames before the first answer (a few) are light-only; all the others fuse maps.
+    [ "$fused" -ge $((frames / 2)) ] || fail "only $fused frames were fused with the edge's maps"
+    m_light=$(map50 light) m_feat=$(map50 feat)
+    echo "mAP@0.5: light-only $m_light, feature fusion $m_feat (edge: $heavy; key frames $key, fused $fused)"
+    $py -c "import sys; sys.exit(0 if $m_feat > $m_light else 1)" ||
+        fail "feature fusion ($m_feat) did not score above light-only ($m_light)"
+    ;;
+feature_regions_edge_lost)
+    start_edge
+    kill_edge() { kill -9 "$EDGE_PID"; }
+    fusion=fusion-feature frame_features=regions run_end lost every kill_edge
+    read -r key fed light < <(check_results lost)
+    [ "$light" -ge 20 ] || fail "after the edge died only $light frames say light_only"
+    $py - "$work/results-lost.jsonl" <<'PY' || fail "lost: light-only frames"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert any("upstream" in r["video"] for r in rows[:25]), "no answer before the edge died"
+first = next((i for i, r in enumerate(rows) if r["video"].get("unreachable")), None)
+assert first is not None, "no result says the upstream is unreachable"
+assert all(r["video"]["light_only"] for r in rows[first:])
+PY
+    grep -q "feature map .* is dropped" "$work/end.log" && fail "a feature map was dropped"
     ;;
 *)
     echo "unknown case $case_name" >&2

@@ -442,7 +442,12 @@ typedef struct tierd_inference_result {
     /* ABI 1.4. Features, when the host asks for them (non-NULL): the model's feature map
      * for this image, e.g. for feature-level fusion; buffer rule as in tierd_tensor (host
      * owns data and sets capacity; TIERD_ERANGE with count = floats needed). NULL = not
-     * asked; a plugin that has none leaves count 0. */
+     * asked; a plugin that has none leaves count 0. A detector writes [C, H, W] (rank 3,
+     * its grid covering the whole image).
+     * As input (a fusion plugin's `local` and `upstream->result`, borrowed for the call,
+     * read-only): the host's copy of such a map, or NULL / count 0 when there is none. An
+     * upstream map that travelled with only some cells (docs/feature-fusion.md, "regions")
+     * has NaN in every channel of the cells not sent. */
     tierd_tensor *features;
 } tierd_inference_result;
 

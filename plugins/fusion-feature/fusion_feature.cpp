@@ -1,0 +1,361 @@
+// fusion-feature: feature-level fusion of video streams (docs/feature-fusion.md). The end's
+// detector (det-light) hands its feature map of every frame to fuse_frame() with its boxes
+// (`local->features`); the upstream answers key frames with its detector's (det-heavy's)
+// map as well (`upstream->result->features`, [offload] frame_features). For each frame the
+// key frame's map is moved to the frame by dense optical flow (feature_warp.hpp) and a small
+// trained head (models/det-fusion.onnx, run by OpenCV DNN) turns both maps into boxes,
+// decoded as the detectors' outputs are. Where a part is missing — no answer yet, an answer
+// older than max_age_ms, its key frame no longer cached, no map with it, no head — the
+// frame's result is the end's own boxes (light-only): every frame gets an answer.
+//
+// Threads: fuse() on the loop thread, only copying memory; fuse_frame() on a worker, one
+// call at a time (max_concurrent_calls 1), so the per-stream state needs no lock.
+#include "plugins/fusion-feature/feature_warp.hpp"
+#include "plugins/inference-opencv/detection_decoder.hpp"
+
+#include <tierd/plugin.hpp>
+#include <tierd/plugin_opencv.hpp>
+
+#include <opencv2/core/utility.hpp>
+#include <opencv2/dnn.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace {
+
+std::string bounded(const char *text, std::size_t size) {
+    return std::string(text, strnlen(text, size));
+}
+
+// The [C, H, W] map of a result, or nullopt when it has none.
+struct MapView {
+    const float *data = nullptr;
+    int channels = 0, height = 0, width = 0;
+};
+std::optional<MapView> map_of(const tierd_inference_result *r) {
+    if (r == nullptr ||
+        r->struct_size < offsetof(tierd_inference_result, features) + sizeof r->features ||
+        r->features == nullptr || r->features->data == nullptr || r->features->rank != 3 ||
+        r->features->count == 0)
+        return std::nullopt;
+    const tierd_tensor &t = *r->features;
+    if (static_cast<std::size_t>(t.shape[0]) * t.shape[1] * t.shape[2] != t.count ||
+        t.count > t.capacity)
+        return std::nullopt;
+    return MapView{t.data, t.shape[0], t.shape[1], t.shape[2]};
+}
+
+class FusionFeature {
+  public:
+    static constexpr const char *name = "fusion-feature";
+    static constexpr const char *version = "0.1.0";
+    static constexpr const char *description =
+        "video: moves the upstream detector's key-frame feature map to each frame by dense "
+        "optical flow and fuses it with the end detector's own map in a trained head";
+    static constexpr uint32_t max_concurrent_calls = 1;
+
+    static constexpr tierd_config_key config_keys[] = {
+        tierd::key_path("model", "",
+                        "the fusion head (ONNX: inputs light_p8 and key_p8, outputs heatmap "
+                        "and box; models/det-fusion.onnx); \"\" = none: light-only",
+                        TIERD_CONFIG_MUST_EXIST),
+        tierd::key_int("input_width", "320", 8, 8192,
+                       "the end detector's input width: the head's boxes are in its pixels"),
+        tierd::key_int("input_height", "176", 8, 8192, "the end detector's input height"),
+        tierd::key_double("score_threshold", "0.3", 0, 1, "fused boxes scoring below are dropped"),
+        tierd::key_double("nms_iou", "0.5", 0, 1, "per-class non-maximum suppression overlap"),
+        tierd::key_int("top_k", "100", 1, 10000, "at most this many fused boxes, best first"),
+        tierd::key_double("max_age_ms", "2000", 0, 1e7,
+                          "answers about key frames older than this are not used (light-only "
+                          "until a newer one arrives)"),
+        tierd::key_int("history_frames", "64", 1, 4096,
+                       "frames kept per stream (gray, 160 x 88) for the flow back to the key "
+                       "frame: how late an answer can still be used"),
+        tierd::key_int("max_streams", "8", 1, 4096,
+                       "streams with state at once; the least recently fused one is dropped "
+                       "beyond this"),
+        tierd::key_int("threads", "0", 0, 256,
+                       "OpenCV threads (cv::setNumThreads, process-wide); 0 leaves OpenCV's "
+                       "setting as it is"),
+    };
+
+    FusionFeature(tierd::Host host, const tierd::Config &config) : host_(host) { load(config); }
+
+    int reload(const tierd::Config &config) {
+        load(config);
+        streams_.clear();
+        return TIERD_OK;
+    }
+
+    // Not a stream frame: the remote result when there is one, else the local one.
+    int fuse(const tierd_task *, const tierd_inference_result *local,
+             const tierd_inference_result *remote, tierd_inference_result &out) {
+        const tierd_inference_result *pick = remote != nullptr ? remote : local;
+        if (pick == nullptr) {
+            host_.set_error("fuse: neither a local nor a remote result");
+            return TIERD_EINVAL;
+        }
+        copy_identity(*pick, out);
+        out.top_class = pick->top_class;
+        out.top_score = pick->top_score;
+        copy_boxes(*pick, out, pick->image_width, pick->image_height);
+        const uint32_t have =
+            pick->scores != nullptr ? std::min(pick->score_count, pick->score_capacity) : 0;
+        return tierd::write_scores(out, pick->scores, have);
+    }
+
+    int fuse_frame(const tierd_task &task, const tierd_inference_result *local,
+                   const tierd_upstream_result *upstream, tierd_inference_result &out) {
+        const bool has_stream_fields =
+            task.struct_size >= offsetof(tierd_task, captured_ns) + sizeof(task.captured_ns);
+        const int64_t frame_index = has_stream_fields ? task.frame_index : -1;
+        if (frame_index < 0) {
+            host_.set_error("fuse_frame: the task is not a frame of a stream (frame_index -1)");
+            return TIERD_EINVAL;
+        }
+        cv::Mat frame;
+        if (tierd::image_view(task.image, frame) != nullptr)
+            frame.release();
+        Stream &s = stream_state(has_stream_fields && task.stream ? task.stream : "");
+        if (!frame.empty())
+            remember(s, frame_index, frame);
+
+        const tierd_inference_result *key_result = upstream ? upstream->result : nullptr;
+        const tierd_inference_result *named = local != nullptr ? local : key_result;
+        if (named == nullptr) {
+            host_.set_error("fuse_frame: neither a local result nor an upstream answer");
+            return TIERD_EINVAL;
+        }
+        copy_identity(*named, out);
+        out.score_count = 0;
+        out.top_class = -1;
+        out.detection_count = 0;
+        const int width = frame.empty() ? named->image_width : frame.cols;
+        const int height = frame.empty() ? named->image_height : frame.rows;
+
+        std::vector<inference_opencv::DetectionBox> fused;
+        const char *why =
+            fuse_maps(s, frame_index, local, upstream, cv::Size(width, height), fused);
+        if (why == nullptr) {
+            host_.counter_add("frames_fused", 1.0);
+            write_boxes(fused, out);
+            out.top_score = fused.empty() ? 0.0f : fused.front().score;
+        } else {
+            // Light-only (or, for a frame answered upstream itself, its own answer).
+            host_.counter_add(why, 1.0);
+            copy_boxes(*named, out, width, height);
+            const uint32_t n = tierd_result_detection_count(&out);
+            out.top_score = n > 0 ? out.detections[0].score : 0.0f;
+        }
+        out.image_width = width;
+        out.image_height = height;
+        return TIERD_OK;
+    }
+
+  private:
+    struct Stream {
+        std::deque<std::pair<int64_t, cv::Mat>> frames; // flow_image()s, oldest first
+        uint64_t key_sequence = 0;                      // the answer key_map came with
+        std::vector<float> key_map;                     // its map, copied ([C, H, W])
+        int key_c = 0, key_h = 0, key_w = 0;
+        uint64_t used = 0;
+    };
+
+    // Why a frame is not fused (a counter's name), or nullptr when `fused` is its answer.
+    const char *fuse_maps(Stream &s, int64_t frame_index, const tierd_inference_result *local,
+                          const tierd_upstream_result *upstream, cv::Size frame,
+                          std::vector<inference_opencv::DetectionBox> &fused) {
+        if (head_.empty())
+            return "frames_no_head";
+        if (upstream == nullptr || upstream->result == nullptr)
+            return "frames_no_answer";
+        if (upstream->age_ms > max_age_ms_)
+            return "frames_answer_expired";
+        const auto light = map_of(local);
+        if (!light)
+            return "frames_no_local_map";
+        if (upstream->sequence != s.key_sequence) {
+            const auto key = map_of(upstream->result);
+            s.key_map.clear();
+            s.key_sequence = upstream->sequence;
+            if (key) {
+                s.key_map.assign(key->data, key->data + static_cast<std::size_t>(key->channels) *
+                                                            key->height * key->width);
+                s.key_c = key->channels;
+                s.key_h = key->height;
+                s.key_w = key->width;
+            }
+        }
+        if (s.key_map.empty())
+            return "frames_no_upstream_map";
+        const cv::Mat *key_frame = cached(s, upstream->frame_index);
+        const cv::Mat *current = cached(s, frame_index);
+        if (key_frame == nullptr || current == nullptr)
+            return "answers_beyond_history";
+        try {
+            const auto started = std::chrono::steady_clock::now();
+            const cv::Mat flow = upstream->frame_index == frame_index
+                                     ? cv::Mat()
+                                     : fusion_feature::flow_back(*current, *key_frame);
+            fusion_feature::warp_features(s.key_map.data(), s.key_c, s.key_h, s.key_w, flow,
+                                          warped_);
+            const int light_shape[] = {1, light->channels, light->height, light->width};
+            const int key_shape[] = {1, s.key_c + 1, s.key_h, s.key_w};
+            head_.setInput(cv::Mat(4, light_shape, CV_32F, const_cast<float *>(light->data)),
+                           "light_p8");
+            head_.setInput(cv::Mat(4, key_shape, CV_32F, warped_.data()), "key_p8");
+            head_.forward(outputs_, std::vector<std::string>{"heatmap", "box"});
+            fused = inference_opencv::decode_detections(outputs_[0], outputs_[1], input_, frame,
+                                                        decode_);
+            host_.gauge_set("fuse_frame_ms", std::chrono::duration<double, std::milli>(
+                                                 std::chrono::steady_clock::now() - started)
+                                                 .count());
+        } catch (const std::exception &e) {
+            // A map whose shape is not the head's: said once, then counted.
+            if (!warned_) {
+                host_.warning(std::string("the fusion head failed (light-only meanwhile): ") +
+                              e.what());
+                warned_ = true;
+            }
+            return "fusion_errors";
+        }
+        return nullptr;
+    }
+
+    void remember(Stream &s, int64_t index, const cv::Mat &frame) {
+        if (!s.frames.empty() && s.frames.back().first >= index)
+            s.frames.clear(); // the stream started over
+        s.frames.emplace_back(index, fusion_feature::flow_image(frame));
+        while (s.frames.size() > history_frames_)
+            s.frames.pop_front();
+    }
+
+    static const cv::Mat *cached(const Stream &s, int64_t index) {
+        for (auto it = s.frames.rbegin(); it != s.frames.rend(); ++it)
+            if (it->first == index)
+                return &it->second;
+        return nullptr;
+    }
+
+    void load(const tierd::Config &config) {
+        const std::string path = config.get_string("model");
+        head_ = cv::dnn::Net();
+        if (!path.empty()) {
+            try {
+                head_ = cv::dnn::readNetFromONNX(path);
+            } catch (const cv::Exception &e) {
+                throw tierd::Error(TIERD_EIO,
+                                   "cannot load the fusion head '" + path + "': " + e.what());
+            }
+            head_.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
+            head_.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
+        } else {
+            host_.warning("no fusion head configured ([plugin.fusion-feature] model = \"\"): "
+                          "every frame is light-only");
+        }
+        input_ = cv::Size(static_cast<int>(config.get_int("input_width")),
+                          static_cast<int>(config.get_int("input_height")));
+        decode_.score_threshold = static_cast<float>(config.get_double("score_threshold"));
+        decode_.nms_iou = static_cast<float>(config.get_double("nms_iou"));
+        decode_.top_k = static_cast<int>(config.get_int("top_k"));
+        max_age_ms_ = config.get_double("max_age_ms");
+        history_frames_ = static_cast<std::size_t>(config.get_int("history_frames"));
+        max_streams_ = static_cast<std::size_t>(config.get_int("max_streams"));
+        if (const int64_t threads = config.get_int("threads"); threads > 0)
+            cv::setNumThreads(static_cast<int>(threads));
+        warned_ = false;
+    }
+
+    Stream &stream_state(const std::string &stream) {
+        ++clock_;
+        auto it = streams_.find(stream);
+        if (it == streams_.end()) {
+            if (streams_.size() >= max_streams_) {
+                streams_.erase(std::min_element(
+                    streams_.begin(), streams_.end(),
+                    [](const auto &a, const auto &b) { return a.second.used < b.second.used; }));
+                host_.counter_add("streams_dropped", 1.0);
+            }
+            it = streams_.emplace(stream, Stream{}).first;
+        }
+        it->second.used = clock_;
+        return it->second;
+    }
+
+    static void write_boxes(const std::vector<inference_opencv::DetectionBox> &boxes,
+                            tierd_inference_result &out) {
+        uint32_t capacity = 0;
+        tierd_detection *buffer = tierd_result_detections(&out, &capacity);
+        if (buffer == nullptr)
+            return;
+        const auto n = static_cast<uint32_t>(std::min<std::size_t>(capacity, boxes.size()));
+        for (uint32_t k = 0; k < n; ++k) {
+            const auto &b = boxes[k];
+            buffer[k] = tierd_detection{b.x, b.y, b.width, b.height, b.class_id, b.score, -1, 0};
+        }
+        out.detection_count = n;
+    }
+
+    // `from`'s boxes, best first, scaled to a width x height image.
+    static void copy_boxes(const tierd_inference_result &from, tierd_inference_result &out,
+                           int width, int height) {
+        const uint32_t n = tierd_result_detection_count(&from);
+        uint32_t capacity = 0;
+        tierd_detection *buffer = tierd_result_detections(&out, &capacity);
+        if (n == 0 || buffer == nullptr)
+            return;
+        std::vector<tierd_detection> boxes(from.detections, from.detections + n);
+        std::stable_sort(boxes.begin(), boxes.end(),
+                         [](const auto &a, const auto &b) { return a.score > b.score; });
+        const float sx = from.image_width > 0 && width > 0
+                             ? static_cast<float>(width) / static_cast<float>(from.image_width)
+                             : 1.0f;
+        const float sy = from.image_height > 0 && height > 0
+                             ? static_cast<float>(height) / static_cast<float>(from.image_height)
+                             : 1.0f;
+        const auto m = static_cast<uint32_t>(std::min<std::size_t>(capacity, boxes.size()));
+        for (uint32_t k = 0; k < m; ++k) {
+            tierd_detection d = boxes[k];
+            d.x *= sx;
+            d.width *= sx;
+            d.y *= sy;
+            d.height *= sy;
+            buffer[k] = d;
+        }
+        out.detection_count = m;
+        out.image_width = width;
+        out.image_height = height;
+    }
+
+    static void copy_identity(const tierd_inference_result &from, tierd_inference_result &out) {
+        tierd::copy_string(out.model, bounded(from.model, sizeof from.model));
+        out.compute_ms = from.compute_ms;
+        out.energy_j = from.energy_j;
+        tierd::copy_string(out.energy_source,
+                           bounded(from.energy_source, sizeof from.energy_source));
+    }
+
+    tierd::Host host_;
+    cv::dnn::Net head_;
+    cv::Size input_{320, 176};
+    inference_opencv::DecodeOptions decode_;
+    double max_age_ms_ = 2000;
+    std::size_t history_frames_ = 64, max_streams_ = 8;
+    bool warned_ = false;
+    std::map<std::string, Stream> streams_;
+    uint64_t clock_ = 0;
+    std::vector<float> warped_;
+    std::vector<cv::Mat> outputs_;
+};
+
+} // namespace
+
+TIERD_PLUGIN(FusionFeature, TIERD_KIND_FUSION)
