@@ -11,9 +11,13 @@ frame D: light-only then):
   light-only      det-light on every frame
   heavy-every     det-heavy on every frame (the upper reference; 100% of frames sent up)
   box-fusion      fusion-track through fusion-replay: det-heavy's boxes of key k moved by
-                  sparse flow and merged with det-light's (what tierd runs today)
-  feature-fusion  det-heavy's p8 map of key k, 8-bit per channel (whole map), warped by
-                  Farneback flow n -> k and fused with det-light's p8 by the fusion head
+                  sparse flow and merged with det-light's (box-level fusion)
+  feature-head    det-heavy's p8 map of key k, 8-bit per channel (whole map), warped by
+                  Farneback flow n -> k and fused with det-light's p8 by the fusion head;
+                  its boxes alone
+  feature-fusion  what the fusion-feature plugin runs: feature-head's boxes, then key k's
+                  det-heavy boxes tracked and merged with them (fusion-track's box-level
+                  fusion, through fusion-replay, in place of det-light's boxes)
   feature-regions the same with only the cells inside det-heavy's boxes sent
 All through OpenCV DNN (the detectors' decoding mirrored in Python: feature_fusion.decode),
 mAP@0.5 and mAP@[.5:.95] by tierd-eval. Bytes down per key frame: each compression after
@@ -39,7 +43,11 @@ sys.path.insert(0, os.path.join(TOP, "tools", "fusion"))
 import benchkit  # noqa: E402
 import feature_fusion as ff  # noqa: E402
 
-ROWS = ["light-only", "heavy-every", "box-fusion", "feature-fusion", "feature-regions"]
+ROWS = ["light-only", "heavy-every", "box-fusion", "feature-head", "feature-fusion",
+        "feature-regions"]
+# Rows made by fusion-replay (box-level merge) over another row's boxes: row -> its "light".
+MERGED = {"box-fusion": "light-only", "feature-fusion": "head-whole",
+          "feature-regions": "head-regions"}
 
 
 def write_jsonl(path, per_frame):
@@ -70,7 +78,7 @@ def run_seed(args, build, seed, work, light, heavy, head, timing):
     gt = os.path.join(vdir, "gt.json")
     K, D = args.key_period, args.delay
     small = [ff.small_gray(f) for f in frames]
-    out = {r: [] for r in ROWS}
+    out = {r: [] for r in ROWS + ["head-whole", "head-regions"]}
     key_sent, bytes_whole, bytes_regions, light_p8s = {}, [], [], []
     for n, f in enumerate(frames):
         t0 = time.perf_counter()
@@ -93,8 +101,8 @@ def run_seed(args, build, seed, work, light, heavy, head, timing):
             bytes_regions.append(len(zlib.compress(q[:, cells].tobytes() + bits + side, 6)))
         k = ((n - D) // K) * K if K > 0 and n >= D else -1
         if k < 0:
-            out["feature-fusion"].append(light_dets)
-            out["feature-regions"].append(light_dets)
+            out["head-whole"].append(light_dets)
+            out["head-regions"].append(light_dets)
             continue
         sent, mask = key_sent[k]
         t0 = time.perf_counter()
@@ -102,25 +110,26 @@ def run_seed(args, build, seed, work, light, heavy, head, timing):
         t1 = time.perf_counter()
         warped = ff.warp_key(sent, np.ones_like(mask), flow)
         t2 = time.perf_counter()
-        out["feature-fusion"].append(fuse(head, lp8, warped))
+        out["head-whole"].append(fuse(head, lp8, warped))
         t3 = time.perf_counter()
         timing["flow"].append(1000 * (t1 - t0))
         timing["warp"].append(1000 * (t2 - t1))
         timing["head"].append(1000 * (t3 - t2))
         warped = ff.warp_key(sent * mask[None], mask, flow)
-        out["feature-regions"].append(fuse(head, lp8, warped))
-    # Box fusion: the same detections through fusion-replay and fusion-track.
+        out["head-regions"].append(fuse(head, lp8, warped))
+    out["feature-head"] = out["head-whole"]
+    # The box-level merges: the same detections through fusion-replay and fusion-track.
     heavy_keys = [d if (K > 0 and i % K == 0) else [] for i, d in enumerate(out["heavy-every"])]
-    paths = {}
-    for r in ROWS:
-        paths[r] = os.path.join(vdir, f"{r}.jsonl")
-        if r != "box-fusion":
+    paths = {r: os.path.join(vdir, f"{r}.jsonl") for r in out}
+    for r in out:
+        if r not in MERGED:
             write_jsonl(paths[r], out[r])
     write_jsonl(os.path.join(vdir, "heavy-keys.jsonl"), heavy_keys)
-    subprocess.run([os.path.join(build, "fusion-replay"), "--video",
-                    os.path.join(vdir, "video.avi"), "--light", paths["light-only"], "--heavy",
-                    os.path.join(vdir, "heavy-keys.jsonl"), "--key-period", str(K), "--delay",
-                    str(D), "--out", paths["box-fusion"]], check=True, capture_output=True)
+    for r, base in MERGED.items():
+        subprocess.run([os.path.join(build, "fusion-replay"), "--video",
+                        os.path.join(vdir, "video.avi"), "--light", paths[base], "--heavy",
+                        os.path.join(vdir, "heavy-keys.jsonl"), "--key-period", str(K),
+                        "--delay", str(D), "--out", paths[r]], check=True, capture_output=True)
     res = {"seed": seed, "frames": len(frames), "key_frames": len(key_sent),
            "bytes_whole": bytes_whole, "bytes_regions": bytes_regions}
     for r in ROWS:
@@ -190,6 +199,7 @@ def main():
           " bytes down per key frame |",
           "|---|---|---|---|---|---|"]
     down = {"feature-fusion": f"{bw:,.0f} (8-bit map, zlib)",
+            "feature-head": f"{bw:,.0f} (8-bit map, zlib)",
             "feature-regions": f"{br:,.0f} (8-bit regions + mask, zlib)",
             "box-fusion": "boxes only", "heavy-every": "boxes only", "light-only": "0"}
     for r in ROWS:

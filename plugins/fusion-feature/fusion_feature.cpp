@@ -6,11 +6,16 @@
 // trained head (models/det-fusion.onnx, run by OpenCV DNN) turns both maps into boxes,
 // decoded as the detectors' outputs are. Where a part is missing — no answer yet, an answer
 // older than max_age_ms, its key frame no longer cached, no map with it, no head — the
-// frame's result is the end's own boxes (light-only): every frame gets an answer.
+// frame's boxes are the end's own (light-only): every frame gets an answer.
+// Then (merge_boxes, the default) the upstream's own key-frame boxes are tracked to the
+// frame and merged with those boxes as fusion-track does with the end's (box-level fusion
+// over feature-level fusion): the two fusions are right about different objects, and
+// together they score above either (docs/feature-fusion.md, "Design").
 //
 // Threads: fuse() on the loop thread, only copying memory; fuse_frame() on a worker, one
 // call at a time (max_concurrent_calls 1), so the per-stream state needs no lock.
 #include "plugins/fusion-feature/feature_warp.hpp"
+#include "plugins/fusion-track/stream_fusion.hpp"
 #include "plugins/inference-opencv/detection_decoder.hpp"
 
 #include <tierd/plugin.hpp>
@@ -26,6 +31,7 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -79,6 +85,10 @@ class FusionFeature {
         tierd::key_int("history_frames", "64", 1, 4096,
                        "frames kept per stream (gray, 160 x 88) for the flow back to the key "
                        "frame: how late an answer can still be used"),
+        tierd::key_bool("merge_boxes", "true",
+                        "also track the upstream's key-frame boxes to each frame and merge "
+                        "them with the fused boxes (fusion-track's box-level fusion on top); "
+                        "false: the fused boxes alone"),
         tierd::key_int("max_streams", "8", 1, 4096,
                        "streams with state at once; the least recently fused one is dropped "
                        "beyond this"),
@@ -106,7 +116,11 @@ class FusionFeature {
         copy_identity(*pick, out);
         out.top_class = pick->top_class;
         out.top_score = pick->top_score;
-        copy_boxes(*pick, out, pick->image_width, pick->image_height);
+        write_boxes(scaled_boxes(*pick, pick->image_width, pick->image_height), out);
+        if (out.detection_count > 0) {
+            out.image_width = pick->image_width;
+            out.image_height = pick->image_height;
+        }
         const uint32_t have =
             pick->scores != nullptr ? std::min(pick->score_count, pick->score_capacity) : 0;
         return tierd::write_scores(out, pick->scores, have);
@@ -144,17 +158,20 @@ class FusionFeature {
         std::vector<inference_opencv::DetectionBox> fused;
         const char *why =
             fuse_maps(s, frame_index, local, upstream, cv::Size(width, height), fused);
+        std::vector<tierd_detection> boxes;
         if (why == nullptr) {
             host_.counter_add("frames_fused", 1.0);
-            write_boxes(fused, out);
-            out.top_score = fused.empty() ? 0.0f : fused.front().score;
+            for (const auto &b : fused)
+                boxes.push_back({b.x, b.y, b.width, b.height, b.class_id, b.score, -1, 0});
         } else {
             // Light-only (or, for a frame answered upstream itself, its own answer).
             host_.counter_add(why, 1.0);
-            copy_boxes(*named, out, width, height);
-            const uint32_t n = tierd_result_detection_count(&out);
-            out.top_score = n > 0 ? out.detections[0].score : 0.0f;
+            boxes = scaled_boxes(*named, width, height);
         }
+        if (merge_boxes_)
+            boxes = merge_tracked(s, frame, frame_index, boxes, upstream, width, height);
+        write_boxes(boxes, out);
+        out.top_score = out.detection_count > 0 ? out.detections[0].score : 0.0f;
         out.image_width = width;
         out.image_height = height;
         return TIERD_OK;
@@ -162,6 +179,8 @@ class FusionFeature {
 
   private:
     struct Stream {
+        explicit Stream(const fusion_track::FusionOptions &o) : boxes(o) {}
+        fusion_track::StreamFusion boxes;               // the upstream boxes tracked (merge_boxes)
         std::deque<std::pair<int64_t, cv::Mat>> frames; // flow_image()s, oldest first
         uint64_t key_sequence = 0;                      // the answer key_map came with
         std::vector<float> key_map;                     // its map, copied ([C, H, W])
@@ -230,6 +249,30 @@ class FusionFeature {
         return nullptr;
     }
 
+    // fusion-track's step: the upstream answer's boxes moved to this frame by sparse flow,
+    // merged with `boxes` (this frame's own, fused or light-only).
+    std::vector<tierd_detection> merge_tracked(Stream &s, const cv::Mat &frame, int64_t frame_index,
+                                               const std::vector<tierd_detection> &boxes,
+                                               const tierd_upstream_result *upstream, int width,
+                                               int height) {
+        std::optional<fusion_track::UpstreamAnswer> answer;
+        if (upstream != nullptr && upstream->result != nullptr) {
+            answer.emplace();
+            answer->frame_index = upstream->frame_index;
+            answer->age_ms = upstream->age_ms;
+            answer->sequence = upstream->sequence;
+            const tierd_inference_result &r = *upstream->result;
+            const uint32_t n = tierd_result_detection_count(&r);
+            if (n > 0)
+                answer->detections = std::span<const tierd_detection>(r.detections, n);
+            if (n > 0 && r.image_width > 0 && r.image_height > 0) {
+                answer->scale_x = static_cast<float>(width) / static_cast<float>(r.image_width);
+                answer->scale_y = static_cast<float>(height) / static_cast<float>(r.image_height);
+            }
+        }
+        return s.boxes.step(frame, frame_index, boxes, answer).detections;
+    }
+
     void remember(Stream &s, int64_t index, const cv::Mat &frame) {
         if (!s.frames.empty() && s.frames.back().first >= index)
             s.frames.clear(); // the stream started over
@@ -267,6 +310,9 @@ class FusionFeature {
         decode_.nms_iou = static_cast<float>(config.get_double("nms_iou"));
         decode_.top_k = static_cast<int>(config.get_int("top_k"));
         max_age_ms_ = config.get_double("max_age_ms");
+        merge_boxes_ = config.get_bool("merge_boxes");
+        track_options_ = fusion_track::FusionOptions{};
+        track_options_.max_age_ms = max_age_ms_;
         history_frames_ = static_cast<std::size_t>(config.get_int("history_frames"));
         max_streams_ = static_cast<std::size_t>(config.get_int("max_streams"));
         if (const int64_t threads = config.get_int("threads"); threads > 0)
@@ -284,34 +330,30 @@ class FusionFeature {
                     [](const auto &a, const auto &b) { return a.second.used < b.second.used; }));
                 host_.counter_add("streams_dropped", 1.0);
             }
-            it = streams_.emplace(stream, Stream{}).first;
+            it = streams_.emplace(stream, Stream(track_options_)).first;
         }
         it->second.used = clock_;
         return it->second;
     }
 
-    static void write_boxes(const std::vector<inference_opencv::DetectionBox> &boxes,
+    // `boxes` (best first) into the host's buffer: as many as fit.
+    static void write_boxes(const std::vector<tierd_detection> &boxes,
                             tierd_inference_result &out) {
         uint32_t capacity = 0;
         tierd_detection *buffer = tierd_result_detections(&out, &capacity);
         if (buffer == nullptr)
             return;
         const auto n = static_cast<uint32_t>(std::min<std::size_t>(capacity, boxes.size()));
-        for (uint32_t k = 0; k < n; ++k) {
-            const auto &b = boxes[k];
-            buffer[k] = tierd_detection{b.x, b.y, b.width, b.height, b.class_id, b.score, -1, 0};
-        }
+        std::copy_n(boxes.begin(), n, buffer);
         out.detection_count = n;
     }
 
     // `from`'s boxes, best first, scaled to a width x height image.
-    static void copy_boxes(const tierd_inference_result &from, tierd_inference_result &out,
-                           int width, int height) {
+    static std::vector<tierd_detection> scaled_boxes(const tierd_inference_result &from, int width,
+                                                     int height) {
         const uint32_t n = tierd_result_detection_count(&from);
-        uint32_t capacity = 0;
-        tierd_detection *buffer = tierd_result_detections(&out, &capacity);
-        if (n == 0 || buffer == nullptr)
-            return;
+        if (n == 0)
+            return {};
         std::vector<tierd_detection> boxes(from.detections, from.detections + n);
         std::stable_sort(boxes.begin(), boxes.end(),
                          [](const auto &a, const auto &b) { return a.score > b.score; });
@@ -321,18 +363,13 @@ class FusionFeature {
         const float sy = from.image_height > 0 && height > 0
                              ? static_cast<float>(height) / static_cast<float>(from.image_height)
                              : 1.0f;
-        const auto m = static_cast<uint32_t>(std::min<std::size_t>(capacity, boxes.size()));
-        for (uint32_t k = 0; k < m; ++k) {
-            tierd_detection d = boxes[k];
+        for (tierd_detection &d : boxes) {
             d.x *= sx;
             d.width *= sx;
             d.y *= sy;
             d.height *= sy;
-            buffer[k] = d;
         }
-        out.detection_count = m;
-        out.image_width = width;
-        out.image_height = height;
+        return boxes;
     }
 
     static void copy_identity(const tierd_inference_result &from, tierd_inference_result &out) {
@@ -348,6 +385,8 @@ class FusionFeature {
     cv::Size input_{320, 176};
     inference_opencv::DecodeOptions decode_;
     double max_age_ms_ = 2000;
+    bool merge_boxes_ = true;
+    fusion_track::FusionOptions track_options_;
     std::size_t history_frames_ = 64, max_streams_ = 8;
     bool warned_ = false;
     std::map<std::string, Stream> streams_;

@@ -2,8 +2,8 @@
 """Train the feature-fusion head on make_pairs.py's pairs and export it to ONNX
 (docs/feature-fusion.md).
 
-  train.py --data DIR --out models/det-fusion.onnx --minutes M [--batch 16] [--lr 2e-3]
-           [--threads 2] [--regions-share 0.5] [--max-steps N]
+  train.py --data DIR[,DIR...] --out models/det-fusion.onnx --minutes M [--batch 16]
+           [--lr 2e-3] [--threads 2] [--regions-share 0.5] [--init HEAD.onnx] [--max-steps N]
 
 Both detectors stay as they are (frozen: their maps were computed by make_pairs.py); only
 the head learns. Loss as the detectors' (tools/detect/detector_nets.py): CenterNet focal
@@ -37,9 +37,43 @@ import feature_fusion as ff  # noqa: E402
 SEED = 20261207
 
 
-def batch_inputs(light, key, idx, regions):
-    lp = torch.from_numpy(light[idx].astype(np.float32))
-    kp = torch.from_numpy(key[idx].astype(np.float32))
+class Pairs:
+    """make_pairs.py outputs, used together: rows of several memmaps as one."""
+
+    def __init__(self, dirs):
+        self.light, self.key, self.pairs, self.seeds, self.where = [], [], [], [], []
+        for k, d in enumerate(dirs):
+            self.light.append(np.load(os.path.join(d, "light.npy"), mmap_mode="r"))
+            self.key.append(np.load(os.path.join(d, "key.npy"), mmap_mode="r"))
+            meta = json.load(open(os.path.join(d, "pairs.json")))
+            assert min(meta["seeds"]) >= 1000, "training uses training seeds only"
+            assert len(meta["pairs"]) == self.light[-1].shape[0]
+            self.pairs += meta["pairs"]
+            self.seeds += meta["seeds"]
+            self.where += [(k, r) for r in range(len(meta["pairs"]))]
+
+    def __len__(self):
+        return len(self.pairs)
+
+    def rows(self, arrays, idx):
+        return np.stack([arrays[self.where[i][0]][self.where[i][1]] for i in idx])
+
+
+def load_onnx_weights(head, path):
+    """Starts from an exported head: its initialisers carry the parameters' names."""
+    import onnx
+    from onnx import numpy_helper
+    weights = {t.name: numpy_helper.to_array(t) for t in onnx.load(path).graph.initializer}
+    state = head.state_dict()
+    missing = [k for k in state if k not in weights]
+    if missing:
+        sys.exit(f"train.py: {path} lacks {missing}")
+    head.load_state_dict({k: torch.from_numpy(weights[k].copy()) for k in state})
+
+
+def batch_inputs(data, idx, regions):
+    lp = torch.from_numpy(data.rows(data.light, idx).astype(np.float32))
+    kp = torch.from_numpy(data.rows(data.key, idx).astype(np.float32))
     mask = kp[:, ff.KEY_C:ff.KEY_C + 1]
     r = torch.from_numpy(regions.astype(np.float32)).view(-1, 1, 1, 1)
     # regions: map zeroed outside the mask; whole: every cell sent (mask 1).
@@ -48,10 +82,10 @@ def batch_inputs(light, key, idx, regions):
     return lp, kp
 
 
-def export(head, path, light, key):
+def export(head, path, data):
     head.eval()
-    idx = np.arange(min(4, len(light)))
-    lp, kp = batch_inputs(light, key, idx, np.zeros(len(idx)))
+    idx = np.arange(min(4, len(data)))
+    lp, kp = batch_inputs(data, idx, np.zeros(len(idx)))
     torch.onnx.export(head, (lp[:1], kp[:1]), path, opset_version=13,
                       input_names=["light_p8", "key_p8"], output_names=["heatmap", "box"])
     net = cv2.dnn.readNetFromONNX(path)
@@ -79,18 +113,18 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--regions-share", type=float, default=0.5)
     ap.add_argument("--width", type=int, default=40)
+    ap.add_argument("--init", help="start from this exported head (continue training)")
     ap.add_argument("--max-steps", type=int, default=0, help="stop early (smoke tests)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(SEED)
     rng = np.random.default_rng(SEED)
-    light = np.load(os.path.join(args.data, "light.npy"), mmap_mode="r")
-    key = np.load(os.path.join(args.data, "key.npy"), mmap_mode="r")
-    meta = json.load(open(os.path.join(args.data, "pairs.json")))
-    pairs = meta["pairs"]
-    assert min(meta["seeds"]) >= 1000, "training uses training seeds only"
+    data = Pairs(args.data.split(","))
+    pairs = data.pairs
     n = len(pairs)
     head = ff.FusionHead(args.width)
+    if args.init:
+        load_onnx_weights(head, args.init)
     print(f"fusion head: {n} pairs, {sum(p.numel() for p in head.parameters())} params, "
           f"{ff.count_flops(head) / 1e9:.3f} GFLOPs", flush=True)
     opt = torch.optim.AdamW(head.parameters(), lr=args.lr, weight_decay=1e-4)
@@ -113,7 +147,7 @@ def main():
             order, pos = rng.permutation(n), 0
         idx = np.sort(order[pos:pos + args.batch])
         pos += args.batch
-        lp, kp = batch_inputs(light, key, idx, rng.random(len(idx)) < args.regions_share)
+        lp, kp = batch_inputs(data, idx, rng.random(len(idx)) < args.regions_share)
         hm, hw, tb, rw = dn.encode_targets([pairs[i]["boxes"] for i in idx], in_w, in_h,
                                            ff.OUT_STRIDE, np.zeros(len(idx), bool))
         ph, pb = head(lp, kp)
@@ -133,8 +167,9 @@ def main():
             el = time.time() - start
             print(f"step {step} t={el:.0f}s epoch={seen / n:.2f} lr={lr:.2e} "
                   f"hm={smooth[0]:.3f} giou={smooth[1]:.3f} {seen / el:.1f} pairs/s", flush=True)
-    worst = export(head, args.out, light, key)
-    info = {"pairs": n, "data": os.path.abspath(args.data), "seeds": meta["seeds"],
+    worst = export(head, args.out, data)
+    info = {"pairs": n, "data": [os.path.abspath(d) for d in args.data.split(",")],
+            "seeds": data.seeds, "init": args.init,
             "steps": step, "pairs_seen": seen, "epochs": seen / n,
             "train_seconds": round(time.time() - start, 1), "batch": args.batch, "lr": args.lr,
             "threads": args.threads, "width": args.width, "regions_share": args.regions_share,
