@@ -157,6 +157,12 @@ struct OffloadConfig {
     // end: the upstream's feature map asked for with each video frame sent up, and the end's
     // own asked of its detector, for a fusion plugin that fuses features
     FrameFeatures frame_features = FrameFeatures::none;
+    // end: region re-send (DDS-style) of video frames sent up: small and rough first, then
+    // the regions the serving tier is unsure of at frame_jpeg_quality
+    bool frame_resend = false;
+    double frame_low_scale = 0.75;
+    int frame_low_quality = 50;
+    double resend_sure = 0.5, resend_unsure = 0.25;
     // edge/cloud: the last this many images answered are kept per requesting device, with
     // the answers, for fine-tuning that device's model (samples.get); 0 = none kept
     int keep_answered = 0;

@@ -439,6 +439,30 @@ std::vector<CoreConfigSection> build_sections() {
         "a value, deflated: the whole map, or only the cells inside its own boxes), and the "
         "end's detector hands out its own map with each frame, for a fusion plugin that "
         "fuses them (fusion-feature). \"none\": boxes only."));
+    add(key<&Config::offload, &OffloadConfig::frame_resend>(
+        "frame_resend",
+        "End: region re-send (DDS-style; docs/feature-fusion.md). A video frame sent up "
+        "travels first resized by frame_low_scale at JPEG quality frame_low_quality; the "
+        "serving tier answers the boxes it is sure of (score >= resend_sure) and asks for "
+        "the regions of those in [resend_unsure, resend_sure), which follow at "
+        "frame_jpeg_quality; its boxes there replace the first round's. Fewer bytes up for "
+        "about the same boxes."));
+    add(key<&Config::offload, &OffloadConfig::frame_low_scale>(
+            "frame_low_scale", "End, frame_resend: the first round's size, a fraction of "
+                               "the frame's (each side).")
+            .range(0.1, 1.0));
+    add(key<&Config::offload, &OffloadConfig::frame_low_quality>(
+            "frame_low_quality", "End, frame_resend: the first round's JPEG quality (1-100).")
+            .range(1, 100));
+    add(key<&Config::offload, &OffloadConfig::resend_sure>(
+            "resend_sure", "End, frame_resend: boxes scoring at least this in the first "
+                           "round are kept as they are.")
+            .range(0, 1));
+    add(key<&Config::offload, &OffloadConfig::resend_unsure>(
+            "resend_unsure", "End, frame_resend: boxes scoring in [resend_unsure, "
+                             "resend_sure) in the first round have their region (plus a "
+                             "quarter of its size each side) sent again; at most resend_sure.")
+            .range(0, 1));
     add(key<&Config::offload, &OffloadConfig::keep_answered>(
             "keep_answered",
             "Edge/cloud: the last this many single-channel images (of up to 256x256 pixels) "

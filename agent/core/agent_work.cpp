@@ -158,6 +158,11 @@ void Agent::start_pipeline() {
     o.label_budget_per_hour = c.pipeline.label_budget_per_hour;
     o.probe_interval_ms = static_cast<int>(c.offload.probe_interval_ms);
     o.frame_jpeg_quality = c.offload.frame_jpeg_quality;
+    o.frame_resend = c.offload.frame_resend;
+    o.frame_low_scale = c.offload.frame_low_scale;
+    o.frame_low_quality = c.offload.frame_low_quality;
+    o.resend_sure = c.offload.resend_sure;
+    o.resend_unsure = c.offload.resend_unsure;
     o.frame_features = c.offload.frame_features == FrameFeatures::whole ? FeatureCompression::whole
                        : c.offload.frame_features == FrameFeatures::regions
                            ? FeatureCompression::regions

@@ -1,6 +1,7 @@
 #include "agent/pipeline/offload_client.hpp"
 
 #include "agent/loop/loop_work.hpp"
+#include "agent/pipeline/jpeg_codec.hpp"
 #include "agent/pipeline/offload_codec.hpp"
 
 #include <spdlog/spdlog.h>
@@ -187,6 +188,13 @@ void OffloadClient::send(TaskPtr task) {
         request->jpeg_quality = task->jpeg_quality; // video frames: JPEG (encoded on a worker)
         request->features = task->features;         // feature fusion: the upstream's map too
         body_bytes = task->in.image.total() * task->in.image.elemSize();
+        if (options_.frame_resend && task->jpeg_quality > 0 && task->in.image.channels() == 3) {
+            // Region re-send: the frame small and rough first (region_resend.hpp).
+            request->resend = ResendAsk{true, task->in.image.cols, task->in.image.rows,
+                                        options_.resend_sure, options_.resend_unsure};
+            request->low_scale = options_.low_scale;
+            request->low_quality = options_.low_quality;
+        }
     }
     auto encode = [request](std::string &payload, std::string &error) {
         try {
@@ -265,6 +273,7 @@ void OffloadClient::on_reply(const std::string &payload) {
     TaskPtr task = std::move(it->second);
     pending_.erase(it);
     task->offload.ms = ms_since(task->offload.sent_ns);
+    const std::size_t received_before = task->offload.bytes_received;
     task->offload.bytes_received = payload.size();
     const tierd_tier tier = task->decision.tier;
     LinkEstimator &estimator = link(tier);
@@ -279,7 +288,7 @@ void OffloadClient::on_reply(const std::string &payload) {
     estimator.on_queue(reply->queue_ms, reply->queue_depth, now);
     if (!reply->ok)
         estimator.on_error();
-    else
+    else if (task->offload.resend_regions == 0) // a second round's time spans both: no sample
         estimator.on_offload(task->offload.ms - uplink_wait_ms, remote_ms, task->offload.bytes_sent,
                              payload.size(), now);
     observe_links(now);
@@ -290,6 +299,9 @@ void OffloadClient::on_reply(const std::string &payload) {
     if (!reply->ok)
         return give_back(std::move(task),
                          "upstream-error: " + reply->error_code + ": " + reply->error_message);
+    task->offload.bytes_received += received_before; // a second round's reply adds to the first
+    if (!reply->resend.empty() && task->offload.resend_regions == 0)
+        return send_regions(std::move(task), reply->resend);
     Task::Outcome &remote = task->remote;
     remote.scores = std::move(reply->scores);
     remote.result = tierd_inference_result{};
@@ -322,6 +334,50 @@ void OffloadClient::on_reply(const std::string &payload) {
     task->offload.device = reply->device_id;
     task->error.clear(); // a failed local_first answer does not fail a task answered upstream
     answered_(std::move(task));
+}
+
+// Region re-send, the second round (loop): the regions the serving tier asked for, cut
+// from the frame and sent at the frame's JPEG quality under the same task id; the task
+// waits on, within its first deadline. A region outside the frame is clipped; one that
+// is empty after that leaves the task to the timeout's fallback.
+void OffloadClient::send_regions(TaskPtr task, const std::vector<cv::Rect> &regions) {
+    OffloadRequest request;
+    request.payload = OffloadRequest::Payload::regions;
+    request.task_id = task->task_id;
+    request.device_id = options_.device_id;
+    request.model = fixed_string(task->decision.model, sizeof task->decision.model);
+    const std::uint64_t now = uv_hrtime();
+    request.budget_ms = task->offload.deadline_ns > now
+                            ? static_cast<double>(task->offload.deadline_ns - now) / 1e6
+                            : 1.0;
+    const cv::Mat &frame = task->in.image;
+    const cv::Rect whole(0, 0, frame.cols, frame.rows);
+    std::string payload;
+    try {
+        for (const cv::Rect &asked : regions) {
+            const cv::Rect r = asked & whole;
+            if (r.area() <= 0)
+                throw std::invalid_argument("a region outside the frame");
+            request.regions.push_back(r);
+            // Crops of a few kB each: encoded here rather than adding a worker hop.
+            request.region_jpegs.push_back(
+                encode_jpeg(frame(r), task->jpeg_quality > 0 ? task->jpeg_quality : 75));
+        }
+        payload = encode_offload_request(request);
+    } catch (const std::exception &e) {
+        return give_back(std::move(task), std::string("resend-failed: ") + e.what());
+    }
+    const tierd_tier tier = task->decision.tier;
+    if (!upstream_.send || !upstream_.send(tier, payload, task->task_id)) {
+        link(tier).on_error();
+        return give_back(std::move(task), "broker-unreachable");
+    }
+    task->offload.bytes_sent += payload.size();
+    task->offload.resend_regions = static_cast<int>(request.regions.size());
+    ++resend_rounds_;
+    uplink_number_[task->task_id] = uplink_.add(tier, payload.size(), now);
+    std::string id = task->task_id;
+    pending_.emplace(std::move(id), std::move(task));
 }
 
 void OffloadClient::on_sweep(uv_timer_t *timer) {
@@ -551,6 +607,7 @@ void OffloadClient::stop(std::function<void()> closed) {
 void OffloadClient::add_stats(nlohmann::json &stats) const {
     stats["offload_pending"] = pending_.size();
     stats["late_replies"] = late_replies_;
+    stats["resend_rounds"] = resend_rounds_;
     nlohmann::json links = nlohmann::json::object();
     const std::uint64_t now = uv_hrtime();
     LinkEstimator::Estimate both[2];

@@ -31,6 +31,7 @@
 #pragma once
 
 #include "agent/pipeline/link_estimator.hpp"
+#include "agent/pipeline/region_resend.hpp"
 #include "agent/pipeline/shared_hop.hpp"
 #include "agent/pipeline/task.hpp"
 
@@ -117,6 +118,13 @@ class OffloadClient {
         // How old an estimate of each online tier's link may grow before a probe
         // refreshes it (real round trips refresh it for free); 0 = no probes.
         int probe_interval_ms = 1000;
+        // Region re-send ([offload] frame_resend...; region_resend.hpp): a video frame
+        // travels small (low_scale) at low_quality first; the regions the serving tier asks
+        // for again follow at the frame's own JPEG quality.
+        bool frame_resend = false;
+        double low_scale = 0.75;
+        int low_quality = 50;
+        float resend_sure = 0.5f, resend_unsure = 0.25f;
     };
     using Answered = std::function<void(TaskPtr task)>;
 
@@ -160,6 +168,8 @@ class OffloadClient {
   private:
     struct Probe; // below
     void publish(TaskPtr task, std::string payload);
+    // Region re-send: the second round of `task` with the regions its reply asked for.
+    void send_regions(TaskPtr task, const std::vector<cv::Rect> &regions);
     void give_back(TaskPtr task, std::string fallback);
     static void on_sweep(uv_timer_t *timer);
     static void on_probe_tick(uv_timer_t *timer);
@@ -190,6 +200,7 @@ class OffloadClient {
     uv_timer_t sweep_timer_{};
     bool sweeping_ = false;
     std::uint64_t late_replies_ = 0;
+    std::uint64_t resend_rounds_ = 0; // second rounds of region re-send sent
 
     // The messages on the end's uplink, and each pending task's number there (erased with
     // the task's reply, timeout or stop): a reply's sample is taken without the wait

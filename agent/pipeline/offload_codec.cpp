@@ -4,6 +4,8 @@
 
 #include "agent/common/untrusted_json.hpp"
 
+#include <opencv2/imgproc.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -112,11 +114,22 @@ double budget_of(const OffloadRequest &request) {
 }
 
 std::string encode_image(const OffloadRequest &request) {
-    const cv::Mat &m = request.image;
-    if (m.depth() != CV_8U || (m.channels() != 1 && m.channels() != 3))
+    const cv::Mat &frame_image = request.image;
+    if (frame_image.depth() != CV_8U ||
+        (frame_image.channels() != 1 && frame_image.channels() != 3))
         throw std::invalid_argument("offload: image must be 8-bit gray or BGR");
-    if (request.jpeg_quality > 0) {
-        std::string jpeg = encode_jpeg(m, request.jpeg_quality);
+    // Region re-send's first round: a small, low-quality copy of the frame.
+    const bool resend = request.resend.on;
+    if (resend && !(request.low_scale > 0.0 && request.low_scale <= 1.0))
+        throw std::invalid_argument("offload: low_scale must be in (0, 1]");
+    cv::Mat small;
+    if (resend && request.low_scale < 1.0)
+        cv::resize(frame_image, small, cv::Size(), request.low_scale, request.low_scale,
+                   cv::INTER_AREA);
+    const cv::Mat &m = small.empty() ? frame_image : small;
+    const int quality = resend ? std::clamp(request.low_quality, 1, 100) : request.jpeg_quality;
+    if (quality > 0) {
+        std::string jpeg = encode_jpeg(m, quality);
         nlohmann::json header = {{"v", 1},
                                  {"task_id", request.task_id},
                                  {"device_id", request.device_id},
@@ -129,6 +142,10 @@ std::string encode_image(const OffloadRequest &request) {
                                  {"deadline_ms", budget_of(request)}};
         if (request.features != FeatureCompression::none)
             header["features"] = to_string(request.features);
+        if (resend)
+            header["resend"] = {{"frame", {frame_image.cols, frame_image.rows}},
+                                {"sure", request.resend.sure},
+                                {"unsure", request.resend.unsure}};
         std::string out = frame(header, jpeg.size());
         out += jpeg;
         return out;
@@ -209,6 +226,32 @@ std::string encode_tensor(const OffloadRequest &request) {
     return out;
 }
 
+std::string encode_regions(const OffloadRequest &request) {
+    if (request.regions.empty() || request.regions.size() > kOffloadMaxRegions ||
+        request.regions.size() != request.region_jpegs.size())
+        throw std::invalid_argument("offload: 1 to " + std::to_string(kOffloadMaxRegions) +
+                                    " regions, one JPEG each");
+    nlohmann::json list = nlohmann::json::array();
+    std::size_t body = 0;
+    for (std::size_t i = 0; i < request.regions.size(); ++i) {
+        const cv::Rect &r = request.regions[i];
+        list.push_back({r.x, r.y, r.width, r.height, request.region_jpegs[i].size()});
+        body += request.region_jpegs[i].size();
+    }
+    const nlohmann::json header = {{"v", 1},
+                                   {"task_id", request.task_id},
+                                   {"device_id", request.device_id},
+                                   {"model", request.model},
+                                   {"budget_ms", budget_of(request)},
+                                   {"deadline_ms", budget_of(request)},
+                                   {"payload", "regions"},
+                                   {"regions", std::move(list)}};
+    std::string out = frame(header, body);
+    for (const std::string &j : request.region_jpegs)
+        out += j;
+    return out;
+}
+
 std::string encode_probe(const OffloadRequest &request) {
     if (request.pad > kOffloadMaxProbePad)
         throw std::invalid_argument("offload: probe pad " + std::to_string(request.pad) +
@@ -236,6 +279,28 @@ bool check_image(const nlohmann::json &header, std::string_view body, OffloadReq
             return false;
         }
         h.request.features = *features;
+    }
+    if (header.contains("resend")) {
+        const nlohmann::json &rs = header.at("resend");
+        const nlohmann::json &fr = rs.at("frame");
+        if (!fr.is_array() || fr.size() != 2) {
+            error = "resend: frame must be [width, height]";
+            return false;
+        }
+        ResendAsk &ask = h.request.resend;
+        ask.on = true;
+        ask.frame_width = static_cast<int>(integer_within(fr[0], "resend frame width", 1, 65536));
+        ask.frame_height = static_cast<int>(integer_within(fr[1], "resend frame height", 1, 65536));
+        ask.sure = rs.at("sure").get<float>();
+        ask.unsure = rs.at("unsure").get<float>();
+        if (!(ask.unsure >= 0.0f && ask.unsure <= ask.sure && ask.sure <= 1.0f)) {
+            error = "resend: expected 0 <= unsure <= sure <= 1";
+            return false;
+        }
+        if (static_cast<std::int64_t>(ask.frame_width) * ask.frame_height > kMaxPixels) {
+            error = "resend: the frame is over 64 megapixels";
+            return false;
+        }
     }
     // Each side bounded first, so that w * h cannot overflow.
     const std::int64_t w =
@@ -331,6 +396,56 @@ bool check_tensor(const nlohmann::json &header, std::size_t size, OffloadRequest
         return false;
     }
     r.scale = s;
+    return true;
+}
+
+// Regions header: each [x, y, w, h, bytes] a rectangle with a JPEG of exactly w x h (3
+// channels) whose bytes follow in order; the bytes add up to the body.
+bool check_regions(const nlohmann::json &header, std::string_view body, OffloadRequestHeader &h,
+                   std::string &error) {
+    const nlohmann::json &list = header.at("regions");
+    if (!list.is_array() || list.empty() || list.size() > kOffloadMaxRegions) {
+        error = "regions must be an array of 1 to " + std::to_string(kOffloadMaxRegions);
+        return false;
+    }
+    std::size_t at = 0, pixels = 0;
+    for (const auto &e : list) {
+        if (!e.is_array() || e.size() != 5) {
+            error = "a region is not [x, y, width, height, bytes]";
+            return false;
+        }
+        const cv::Rect r(static_cast<int>(integer_within(e[0], "region x", 0, 65535)),
+                         static_cast<int>(integer_within(e[1], "region y", 0, 65535)),
+                         static_cast<int>(integer_within(e[2], "region width", 1, 65536)),
+                         static_cast<int>(integer_within(e[3], "region height", 1, 65536)));
+        const auto n = static_cast<std::size_t>(integer_within(e[4], "region bytes", 1, 1LL << 30));
+        if (n > body.size() - at) {
+            error = "region JPEGs run past the body";
+            return false;
+        }
+        int jw = 0, jh = 0, jc = 0;
+        if (!read_jpeg_header(body.substr(at, n), jw, jh, jc, error))
+            return false;
+        if (jw != r.width || jh != r.height || jc != 3) {
+            error = "a region's JPEG is " + std::to_string(jw) + "x" + std::to_string(jh) +
+                    ", its rectangle " + std::to_string(r.width) + "x" + std::to_string(r.height);
+            return false;
+        }
+        pixels += static_cast<std::size_t>(r.width) * r.height;
+        if (pixels > static_cast<std::size_t>(kMaxPixels)) {
+            error = "the regions hold over 64 megapixels";
+            return false;
+        }
+        h.request.regions.push_back(r);
+        h.region_bytes.push_back(n);
+        at += n;
+    }
+    if (at != body.size()) {
+        error = "region JPEGs are " + std::to_string(at) + " bytes, the body " +
+                std::to_string(body.size());
+        return false;
+    }
+    h.decoded_bytes = pixels * 3;
     return true;
 }
 
@@ -442,6 +557,7 @@ std::string encode_offload_request(const OffloadRequest &request) {
     switch (request.payload) {
     case OffloadRequest::Payload::tensor: return encode_tensor(request);
     case OffloadRequest::Payload::probe: return encode_probe(request);
+    case OffloadRequest::Payload::regions: return encode_regions(request);
     case OffloadRequest::Payload::image: break;
     }
     return encode_image(request);
@@ -485,8 +601,11 @@ std::optional<OffloadRequestHeader> decode_offload_header(std::string_view paylo
         } else if (kind == "probe") {
             r.payload = OffloadRequest::Payload::probe;
             good = check_probe(header, size, r, error);
+        } else if (kind == "regions") {
+            r.payload = OffloadRequest::Payload::regions;
+            good = check_regions(header, payload.substr(8 + std::size_t{len}), h, error);
         } else {
-            error = "payload \"" + kind + "\" is not image, tensor or probe";
+            error = "payload \"" + kind + "\" is not image, tensor, probe or regions";
         }
         if (!good)
             return std::nullopt;
@@ -534,6 +653,18 @@ void decode_offload_body(OffloadRequestHeader &header, std::string_view payload)
         break;
     }
     case OffloadRequest::Payload::probe: break; // the pad is not read
+    case OffloadRequest::Payload::regions: {
+        std::size_t at = header.body_offset;
+        r.region_images.resize(r.regions.size());
+        for (std::size_t i = 0; i < r.regions.size(); ++i) {
+            std::string error;
+            if (!decode_jpeg(payload.substr(at, header.region_bytes[i]), r.regions[i].width,
+                             r.regions[i].height, r.region_images[i], error))
+                throw std::runtime_error("region " + std::to_string(i) + ": " + error);
+            at += header.region_bytes[i];
+        }
+        break;
+    }
     }
 }
 
@@ -580,6 +711,12 @@ std::string encode_offload_reply(const OffloadReply &reply) {
             boxes.push_back({d.x, d.y, d.width, d.height, d.class_id, d.score});
         j["detections"] = std::move(boxes);
         j["image_size"] = {reply.image_width, reply.image_height};
+    }
+    if (reply.ok && !reply.resend.empty()) {
+        nlohmann::json list = nlohmann::json::array();
+        for (const cv::Rect &r : reply.resend)
+            list.push_back({r.x, r.y, r.width, r.height});
+        j["resend"] = std::move(list);
     }
     if (reply.ok && reply.features != FeatureCompression::none) {
         // A feature map travels as bytes after the JSON: "TDR1" | header length | header |
@@ -726,6 +863,25 @@ std::optional<OffloadReply> decode_offload_reply(const std::string &payload, std
         }
         if (r.ok && j.contains("features") && !decode_reply_features(j, body, r, error))
             return std::nullopt;
+        if (r.ok && j.contains("resend")) {
+            const nlohmann::json &list = j.at("resend");
+            if (!list.is_array() || list.size() > kOffloadMaxRegions) {
+                error = "reply: resend must be an array of at most " +
+                        std::to_string(kOffloadMaxRegions) + " regions";
+                return std::nullopt;
+            }
+            for (const auto &e : list) {
+                if (!e.is_array() || e.size() != 4) {
+                    error = "reply: a resend region is not [x, y, width, height]";
+                    return std::nullopt;
+                }
+                r.resend.emplace_back(
+                    static_cast<int>(integer_within(e[0], "region x", 0, 65535)),
+                    static_cast<int>(integer_within(e[1], "region y", 0, 65535)),
+                    static_cast<int>(integer_within(e[2], "region width", 1, 65536)),
+                    static_cast<int>(integer_within(e[3], "region height", 1, 65536)));
+            }
+        }
     } catch (const nlohmann::json::exception &e) {
         error = std::string("reply: ") + e.what();
         return std::nullopt;

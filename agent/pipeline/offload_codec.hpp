@@ -14,7 +14,12 @@
 //                   i8 = int8 q with x = q * scale (symmetric, scale = max|x| / 127)
 //   probe:          + "pad": N; body = N bytes (zeros) that the serving agent ignores
 // An image request may add "features": "whole" | "regions": the serving tier's feature
-// map of the image comes back with the reply (OffloadReply::features).
+// map of the image comes back with the reply (OffloadReply::features); and "resend":
+// {"frame": [w, h], "sure", "unsure"}: the image is a small, low-quality copy of a frame of
+// that size, and the reply may ask for regions of it again (OffloadReply::resend).
+//   regions:        + "model", "budget_ms", "regions": [[x, y, w, h, bytes], ...]; body =
+//                   one JPEG (3 channels, exactly w x h) per region, in order: the second
+//                   round of region re-send (region_resend.hpp), same task_id
 // "budget_ms" is how long the end waits for the reply, counted from its publish (below);
 // encoders repeat it as "deadline_ms", its older name, which decoders read when
 // "budget_ms" is absent.
@@ -24,6 +29,7 @@
 #pragma once
 
 #include "agent/pipeline/feature_codec.hpp"
+#include "agent/pipeline/region_resend.hpp"
 
 #include <tierd/plugin.h>
 
@@ -46,7 +52,7 @@ inline constexpr std::size_t kOffloadMaxTensorElements = 16u * 1024 * 1024;
 inline constexpr std::size_t kOffloadMaxProbePad = 1024 * 1024;
 
 struct OffloadRequest {
-    enum class Payload { image, tensor, probe };
+    enum class Payload { image, tensor, probe, regions };
 
     std::string task_id;
     std::string device_id; // the end agent that asks
@@ -65,6 +71,19 @@ struct OffloadRequest {
     // The serving tier's feature map wanted with the answer ("features": "whole" |
     // "regions"; absent = none), for feature fusion on the end (feature_codec.hpp).
     FeatureCompression features = FeatureCompression::none;
+    // Region re-send, first round: `image` is the whole frame; on encode it travels resized
+    // by `low_scale` (0 < low_scale <= 1) as a JPEG of `low_quality` (1..100), with
+    // "resend" in the header (frame size and thresholds); on decode `image` is that small
+    // copy and `resend` says what the frame was.
+    ResendAsk resend;
+    double low_scale = 1.0;
+    int low_quality = 50;
+
+    // Payload::regions: the second round. Encode: `regions` (frame pixels) and their JPEGs
+    // in `region_jpegs`; decode: `regions` and the decoded crops in `region_images` (BGR).
+    std::vector<cv::Rect> regions;
+    std::vector<std::string> region_jpegs;
+    std::vector<cv::Mat> region_images;
 
     // Payload::tensor: the end ran the model's head up to a cut, the serving tier runs
     // the tail from `tensor`.
@@ -94,6 +113,7 @@ struct OffloadRequestHeader {
     // Payload::image: the size the header gives (checked against the body's length).
     int image_width = 0, image_height = 0, image_channels = 0;
     bool jpeg = false; // the body is a JPEG (its header already checked against the size)
+    std::vector<std::size_t> region_bytes; // Payload::regions: each region's JPEG bytes
     // Bytes the decoded body takes: the image's pixels x channels, or the tensor's
     // elements x 4 (float32); 0 for a probe.
     std::size_t decoded_bytes = 0;
@@ -152,6 +172,10 @@ struct OffloadReply {
     int queue_depth = -1; // requests waiting there when this one was answered
     bool probe = false;   // the answer to a probe request (ok, no inference)
     int cut_layer = -1;   // echo of a tensor request's cut
+    // Region re-send: the regions (frame pixels) the serving tier is unsure of and wants
+    // again at the end's quality (a first round's reply; "resend": [[x, y, w, h], ...]).
+    // Empty: the reply is final.
+    std::vector<cv::Rect> resend;
     // A detector's boxes (ABI 1.4), in pixels of the image_width x image_height image the
     // request carried; on the wire "detections": [[x, y, width, height, class_id, score],
     // ...] and "image_size": [width, height], both absent when there are none.
@@ -168,6 +192,8 @@ struct OffloadReply {
 
 // At most this many detections a reply may carry; a decoder refuses more.
 inline constexpr std::size_t kOffloadMaxDetections = 4096;
+// At most this many regions a re-send round names.
+inline constexpr std::size_t kOffloadMaxRegions = 64;
 
 std::string encode_offload_reply(const OffloadReply &reply);
 // Nullopt (and `error`) for a payload that is not a reply document. A probe reply needs

@@ -2,6 +2,9 @@
 
 #include "agent/loop/loop_work.hpp"
 #include "agent/pipeline/offload_codec.hpp"
+#include "agent/pipeline/region_resend.hpp"
+
+#include <opencv2/imgproc.hpp>
 
 #include <spdlog/spdlog.h>
 
@@ -9,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <thread>
 #include <vector>
 
@@ -176,17 +180,90 @@ template <class Batch> void emulate_slowdown(Batch &batch, double slowdown, uint
         r->reply.compute_ms *= slowdown;
 }
 
+// The key a re-send round is kept under: the asking device and its task.
+std::string resend_key(const OffloadRequest &r) {
+    return r.device_id + "\n" + r.task_id;
+}
+
+// Region re-send, before the inference (worker): a first round's small frame is resized
+// back to the frame's size; a second round's regions are pasted into the first round's
+// frame (kept in `cache`), so that both run as whole images. False (and the reply's error
+// set) when the second round has nothing to paste into.
+bool prepare_resend(OffloadRequest &r, ResendCache &cache, ResendState &first,
+                    OffloadReply &reply) {
+    if (r.resend.on) {
+        cv::Mat frame;
+        cv::resize(r.image, frame, cv::Size(r.resend.frame_width, r.resend.frame_height), 0, 0,
+                   cv::INTER_LINEAR);
+        r.image = frame;
+        return true;
+    }
+    if (r.payload != OffloadRequest::Payload::regions)
+        return true;
+    auto kept = cache.take(resend_key(r), uv_hrtime());
+    if (!kept) {
+        reply.error_code = "resend_expired";
+        reply.error_message =
+            "no first round of " + r.task_id + " is kept here (expired, or never asked for)";
+        return false;
+    }
+    first = std::move(*kept);
+    cv::Mat composite = first.frame.clone();
+    const cv::Rect whole(0, 0, composite.cols, composite.rows);
+    for (std::size_t i = 0; i < r.regions.size(); ++i) {
+        const cv::Rect &rect = r.regions[i];
+        if ((rect & whole) != rect || r.region_images[i].type() != composite.type()) {
+            reply.error_code = "bad_request";
+            reply.error_message = "region " + std::to_string(i) + " is not inside the frame";
+            return false;
+        }
+        r.region_images[i].copyTo(composite(rect));
+    }
+    r.image = composite;
+    return true;
+}
+
+// Region re-send, after the inference (worker): a first round that is unsure of some
+// boxes keeps its frame and asks for their regions; a second round's boxes replace the
+// first round's inside the regions.
+void finish_resend(OffloadRequest &r, ResendCache &cache, ResendState &first, OffloadReply &reply,
+                   uint64_t arrived_ns) {
+    if (!reply.ok)
+        return;
+    if (r.resend.on) {
+        const cv::Size size(r.resend.frame_width, r.resend.frame_height);
+        auto regions = uncertain_regions(reply.detections, r.resend.sure, r.resend.unsure, size);
+        if (regions.empty())
+            return; // sure of everything: final
+        ResendState keep;
+        keep.frame = r.image;
+        keep.boxes = reply.detections;
+        keep.regions = regions;
+        // Kept for the end's budget (at least 2 s): a second round later than that is moot.
+        const double keep_ms = std::max(2000.0, r.budget_ms);
+        keep.expires_ns = arrived_ns + static_cast<uint64_t>(keep_ms * 1e6);
+        cache.put(resend_key(r), std::move(keep), uv_hrtime());
+        reply.resend = std::move(regions);
+    } else if (r.payload == OffloadRequest::Payload::regions) {
+        reply.detections = merge_resend(first.boxes, reply.detections, first.regions);
+        reply.image_width = first.frame.cols;
+        reply.image_height = first.frame.rows;
+    }
+}
+
 // One batch on a worker: decode the bodies, run the inference, then free the large
 // buffers here rather than on the loop. A request whose body cannot be decoded (memory)
 // keeps the reply set before the job: inference_failed.
 template <class Batch>
 void run_batch(Batch &batch, PluginInstance &inference, const std::string &model, double slowdown,
-               bool &used_batch, AnsweredSamples *keeper) {
+               bool &used_batch, AnsweredSamples *keeper, ResendCache &resends) {
     Batch ready;
+    std::map<const void *, ResendState> firsts; // second rounds: their first round
     for (auto &r : batch) {
         try {
             decode_offload_body(r->header, r->payload);
-            ready.push_back(r);
+            if (prepare_resend(r->header.request, resends, firsts[r.get()], r->reply))
+                ready.push_back(r);
         } catch (const std::exception &e) {
             r->reply.error_message = std::string("decoding the request failed: ") + e.what();
         }
@@ -201,6 +278,8 @@ void run_batch(Batch &batch, PluginInstance &inference, const std::string &model
         else
             run_images(ready, inference, model, used_batch);
         emulate_slowdown(ready, slowdown, started);
+        for (auto &r : ready)
+            finish_resend(r->header.request, resends, firsts[r.get()], r->reply, r->arrived_ns);
         if (keeper)
             for (auto &r : ready)
                 if (r->reply.ok && r->reply.top_class >= 0)
@@ -210,6 +289,7 @@ void run_batch(Batch &batch, PluginInstance &inference, const std::string &model
     for (auto &r : batch) {
         r->header.request.image.release();
         std::vector<float>().swap(r->header.request.tensor);
+        r->header.request.region_images.clear();
     }
 }
 
@@ -284,6 +364,12 @@ void OffloadServer::handle(std::string payload, const std::string &response_topi
     if (stopping_)
         return refuse(shutting_down_, "shutting_down",
                       "the agent is shutting down and takes no new requests");
+    if (request.payload == OffloadRequest::Payload::image && request.resend.on &&
+        static_cast<std::int64_t>(request.resend.frame_width) * request.resend.frame_height >
+            limits_.max_pixels)
+        return refuse(too_large_, "too_large",
+                      "the re-send frame has more pixels than this agent's limit of " +
+                          std::to_string(limits_.max_pixels) + " (limits.max_pixels)");
     if (request.payload == OffloadRequest::Payload::image &&
         header->image_pixels() > limits_.max_pixels)
         return refuse(too_large_, "too_large",
@@ -426,8 +512,8 @@ void OffloadServer::dispatch() {
         // meanwhile its teardown never runs on the loop.
         auto held = std::make_shared<std::shared_ptr<PluginInstance>>(std::move(inference));
         auto on_worker = [batch, held, model, used_batch, slowdown = limits_.slowdown,
-                          keeper = keeper_] {
-            run_batch(*batch, **held, model, slowdown, *used_batch, keeper.get());
+                          keeper = keeper_, resends = resends_] {
+            run_batch(*batch, **held, model, slowdown, *used_batch, keeper.get(), *resends);
         };
         auto on_loop = [this, batch, held, used_batch] {
             --jobs_running_;

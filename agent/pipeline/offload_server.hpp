@@ -24,6 +24,7 @@
 #pragma once
 
 #include "agent/pipeline/answered_samples.hpp"
+#include "agent/pipeline/region_resend.hpp"
 #include "agent/plugin_host/plugin_instance.hpp"
 
 #include <nlohmann/json.hpp>
@@ -128,6 +129,8 @@ class OffloadServer {
     Send send_;
     Release release_;
     std::shared_ptr<AnsweredSamples> keeper_;
+    // Region re-send: first rounds kept until their second round (workers store and take).
+    std::shared_ptr<ResendCache> resends_ = std::make_shared<ResendCache>();
     bool stopping_ = false;
     std::vector<std::function<void()>> stop_done_;
     int in_flight_ = 0;

@@ -57,6 +57,11 @@ struct PipelineOptions {
     // [offload] frame_features: feature maps asked of the upstream (with each video frame
     // sent up) and of the local detector (each video frame), for feature fusion
     FeatureCompression frame_features = FeatureCompression::none;
+    // [offload] frame_resend and its settings: region re-send of video frames sent up
+    bool frame_resend = false;
+    double frame_low_scale = 0.75;
+    int frame_low_quality = 50;
+    double resend_sure = 0.5, resend_unsure = 0.25;
     int workers = 1;                     // worker threads: local tasks that run at once
     std::size_t max_batch = 16;          // tasks per inference call when several wait
     double compute_power_w = -1.0;       // this device's compute power above idle; < 0 unknown

@@ -172,8 +172,9 @@ struct Task {
         std::size_t bytes_sent = 0;
         std::size_t bytes_received = 0; // the reply's payload
         double ms = 0.0;
-        std::string device;   // the agent that answered
-        std::string fallback; // why it ran here although placed upstream
+        std::string device;     // the agent that answered
+        std::string fallback;   // why it ran here although placed upstream
+        int resend_regions = 0; // region re-send: regions sent in a second round
     } offload;
     Outcome remote;
 

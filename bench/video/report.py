@@ -54,6 +54,9 @@ METHOD = """## How each column is measured
   fusion-feature (models/det-fusion.onnx) with `[offload] frame_features` "whole" /
   "regions": det-heavy's feature map of each key frame comes back with its boxes (the
   down B/frame column counts it) and is fused with det-light's (docs/feature-fusion.md);
+  dds-K = box-fusion-K with `[offload] frame_resend` (region re-send: the key frame up at
+  0.75x and JPEG quality 50, then the regions the edge is unsure of at 75; up B/frame
+  counts both rounds);
   ROW-outage = ROW with the link cut (linkemu drops every packet, both ways) for OUTAGE_S
   seconds once frame OUTAGE_AT's result is out (run.json `outage`). The end:
   det-light, 1 OpenCV thread, fusion-track, `[hal] profile = "raspberry-pi-3b-plus"`,
@@ -65,6 +68,7 @@ ROW_ORDER = ["light-only", "heavy-every-frame", "heavy-every-frame-25hz", "key-t
              "key-track-10", "key-track-30",
              "box-fusion-5", "box-fusion-10", "box-fusion-30", "trigger",
              "feature-fusion-10", "feature-regions-10", "feature-fusion-5", "feature-regions-5",
+             "dds-10", "dds-5",
              "box-fusion-10-outage", "feature-fusion-10-outage"]
 
 
@@ -82,14 +86,15 @@ def load_run(d):
     run = json.load(open(os.path.join(d, "run.json")))
     docs = [json.loads(l) for l in open(os.path.join(d, "results.jsonl")) if l.strip()]
     ev = json.load(open(os.path.join(d, "eval.json")))
-    req = {"image": [0, 0], "probe": [0, 0], "other": [0, 0]}
+    # regions: second rounds of region re-send (frames already counted by their first round)
+    req = {"image": [0, 0], "probe": [0, 0], "regions": [0, 0], "other": [0, 0]}
     tsv = os.path.join(d, "requests.tsv")
     if os.path.exists(tsv):
         for line in open(tsv):
             parts = line.rstrip("\n").split("\t")
             if len(parts) < 3:
                 continue
-            kind = parts[2] if parts[2] in ("image", "probe") else "other"
+            kind = parts[2] if parts[2] in ("image", "probe", "regions") else "other"
             req[kind][0] += 1
             req[kind][1] += int(parts[1])
     rep = {"answer": [0, 0], "probe": [0, 0]}
@@ -97,7 +102,12 @@ def load_run(d):
         parts = line.split(" ", 1)
         if not parts[0].isdigit():
             continue
-        kind = "probe" if '"probe":true' in (parts[1] if len(parts) > 1 else "") else "answer"
+        text = parts[1].strip() if len(parts) > 1 else ""
+        # '%l %x' (hex: replies with a feature map are binary) or the older '%l %p'
+        if text and all(c in "0123456789abcdefABCDEF" for c in text[:64]):
+            text = bytes.fromhex(text[:8192] if len(text) % 2 == 0 else text[:8191]).decode(
+                "utf-8", "replace")
+        kind = "probe" if '"probe":true' in text else "answer"
         rep[kind][0] += 1
         rep[kind][1] += int(parts[0])
     wire = {}
@@ -118,7 +128,7 @@ def summarise(runs):
     end_docs = [d for d in docs if d.get("tier") == "end"]
     energy = [d["energy_j"] for d in end_docs if "energy_j" in d]
     sources = sorted({d.get("energy_source", "unknown") for d in end_docs})
-    up_img = sum(r["req"]["image"][1] for r in runs)
+    up_img = sum(r["req"]["image"][1] + r["req"]["regions"][1] for r in runs)
     n_img = sum(r["req"]["image"][0] for r in runs)
     fps = []
     for r in runs:
@@ -149,6 +159,7 @@ def summarise(runs):
         "map50_95_per_seed": [round(r["eval"]["map50_95"], 4) for r in sorted(runs, key=lambda r: r["run"]["seed"])],
         "upstream_frames_pct": 100.0 * n_img / frames,
         "uplink_bytes_per_frame": up_img / frames,
+        "resend_rounds": sum(r["req"]["regions"][0] for r in runs),
         "downlink_bytes_per_frame": sum(r["rep"]["answer"][1] for r in runs) / frames,
         "probe_uplink_bytes_per_frame": sum(r["req"]["probe"][1] for r in runs) / frames,
         "probe_downlink_bytes_per_frame": sum(r["rep"]["probe"][1] for r in runs) / frames,
@@ -180,6 +191,8 @@ def row_name(row):
         return "box-fusion", int(row.split("-")[-1]), "every"
     if row.startswith("key-track-"):
         return "key-track", int(row.split("-")[-1]), "every"
+    if row.startswith("dds-"):
+        return "dds", int(row.split("-")[-1]), "every"
     if row.startswith("feature-fusion-") or row.startswith("feature-regions-"):
         return row.rsplit("-", 1)[0], int(row.split("-")[-1]), "every"
     if row == "trigger":
@@ -357,6 +370,15 @@ def main():
                       % (name, ff["upstream_frames_pct"], "yes" if ff["upstream_frames_pct"] <= 10.0 + 1e-9 else "no"))
             md.append("| %s: the end keeps the video's 25 fps | %.1f frames/s | %s |"
                       % (name, ff["frames_per_s"] or 0, "yes" if (ff["frames_per_s"] or 0) >= 24.5 else "no"))
+        dds = by.get("dds-10")
+        if dds and bf:
+            ratio = dds["uplink_bytes_per_frame"] / bf["uplink_bytes_per_frame"] if bf["uplink_bytes_per_frame"] else float("nan")
+            md.append("| region re-send (dds-10) <= 50%% of the bytes of whole key frames at the same quality (box-fusion-10) | %.0f vs %.0f B/frame = %.1f%% (%d second rounds) | %s |"
+                      % (dds["uplink_bytes_per_frame"], bf["uplink_bytes_per_frame"], 100 * ratio,
+                         dds.get("resend_rounds", 0), "yes" if ratio <= 0.5 else "no"))
+            md.append("| region re-send (dds-10) mAP@0.5 within 1 point of box-fusion-10 | %.3f vs %.3f (%+.1f points) | %s |"
+                      % (dds["map50"], bf["map50"], 100 * (dds["map50"] - bf["map50"]),
+                         "yes" if abs(dds["map50"] - bf["map50"]) <= 0.01 + 1e-9 else "no"))
         cut = [r for r in tables[link] if r["row"].endswith("-outage")]
         for r in cut:
             ok = r["frames_missing"] == 0 and r["frames_duplicated"] == 0 and r["frames"] == r["frames_expected"]

@@ -18,15 +18,19 @@
 #              any K >= 1; feature-fusion-K and feature-regions-K: feature-level fusion
 #              (fusion-feature, models/det-fusion.onnx; the edge's det-heavy map of each key
 #              frame comes back whole or only inside its boxes, [offload] frame_features;
-#              docs/feature-fusion.md); any row with "-outage" appended runs with the link
-#              cut mid-video
+#              docs/feature-fusion.md); dds-K: box-fusion-K with region re-send ([offload]
+#              frame_resend: key frames up at 0.75x, quality 50, then the regions the edge
+#              is unsure of at 75); any row with "-outage" appended runs with the link cut
+#              mid-video
 #   OUTAGE_AT  the frame whose result cuts the link in an -outage row [200]
 #   OUTAGE_S   how long the link stays cut, seconds [10]: linkemu drops every packet both
 #              ways (TCP and the MQTT session stay up, as over a radio that lost its signal)
 #   ORDER      seed-major (every row of seed 1, then seed 2 ...) or row-major [seed-major]
-#   PI=0       skip the emulated Pi 3B+ run: light-only with [pipeline] emulate_slowdown =
-#              PI_SLOWDOWN [28.9] on PI_SEED [1] for PI_FRAMES [60] frames, the end's
-#              frames/s measured (the rows above run with the end at this machine's speed)
+#   PI=0       skip the emulated Pi 3B+ run: PI_ROW [light-only] with [pipeline]
+#              emulate_slowdown = PI_SLOWDOWN [28.9] on PI_SEED [1] for PI_FRAMES [60]
+#              frames, the end's frames/s measured (the rows above run with the end at this
+#              machine's speed). The slowdown stretches the end's detector only, not the
+#              fusion plugin's own work (flow, fusion head)
 #   PI_WORKERS the emulated Pi's [workers] threads [1]: one frame at a time, as the 1-thread
 #              x 28.9 figure of docs/detectors.md (more workers overlap the emulated sleeps)
 #   BUILD=DIR  the build tree whose tierd, plugins, tierd-videogen and tierd-eval run [build]
@@ -75,6 +79,7 @@ order=${ORDER:-seed-major}
 pi=${PI:-1}
 pi_slowdown=${PI_SLOWDOWN:-28.9} pi_seed=${PI_SEED:-1} pi_frames=${PI_FRAMES:-60}
 pi_workers=${PI_WORKERS:-1}
+pi_row=${PI_ROW:-light-only}
 build=$top/${BUILD:-build}
 prio=${NICE:--10}
 timeout_ms=${TIMEOUT_MS:-2000}
@@ -117,11 +122,12 @@ row_mode() { # ROW -> "key_frames K"
     box-fusion-[0-9]*) echo "every ${1#box-fusion-} 25" ;;
     feature-fusion-[0-9]*) echo "every ${1#feature-fusion-} 25" ;; # fusion-feature, whole map
     feature-regions-[0-9]*) echo "every ${1#feature-regions-} 25" ;; # fusion-feature, regions
+    dds-[0-9]*) echo "every ${1#dds-} 25" ;; # box-fusion-K with region re-send
     key-track-[0-9]*) echo "every ${1#key-track-} 25" ;; # fusion-track merge_local = false
     *) echo "unknown row $1" >&2; return 1 ;;
     esac
 }
-for r in $rows; do row_mode "$r" >/dev/null; done
+for r in $rows $pi_row; do row_mode "$r" >/dev/null; done
 
 # ---- teardown (also of a crashed run's leftovers)
 kill_pidfile() { # FILE: stop the process it names (ours), then forget it
@@ -180,7 +186,7 @@ echo $! >"$state/load.pid"
     echo "cores $(nproc)"
     echo "kernel $(uname -r)"
     echo "started $(date -u +%FT%TZ)"
-    echo "command SEEDS=\"$seeds\" FRAMES=$frames LINKS=\"$links\" ROWS=\"$rows\" PI=$pi HEAVY_RATE_HZ=$heavy_rate SCORE_THRESHOLD=$score TIMEOUT_MS=$timeout_ms${tcp_user_timeout:+ TCP_USER_TIMEOUT_MS=$tcp_user_timeout} NICE=$prio bench/video/run.sh"
+    echo "command SEEDS=\"$seeds\" FRAMES=$frames LINKS=\"$links\" ROWS=\"$rows\" PI=$pi PI_ROW=$pi_row HEAVY_RATE_HZ=$heavy_rate SCORE_THRESHOLD=$score TIMEOUT_MS=$timeout_ms${tcp_user_timeout:+ TCP_USER_TIMEOUT_MS=$tcp_user_timeout} NICE=$prio bench/video/run.sh"
 } >>"$work/machine.txt"
 
 # ---- videos (deterministic per seed; kept in the work directory)
@@ -276,7 +282,7 @@ threads = $pi_workers"; }
         >"$out/requests.hex" 2>/dev/null &
     echo $! >"$state/subreq.pid"
     ip netns exec $ns_edge mosquitto_sub -h 127.0.0.1 -p $port -t "tierd/v1/dev/$id/offload/reply" \
-        -F '%l %p' >"$out/replies.txt" 2>/dev/null &
+        -F '%l %x' >"$out/replies.txt" 2>/dev/null &
     echo $! >"$state/subrep.pid"
     cat >"$out/end.toml" <<CONF
 [agent]
@@ -298,6 +304,7 @@ publish = false
 [offload]
 timeout_ms = $timeout_ms
 frame_features = "$(case $row in feature-fusion-*) echo whole ;; feature-regions-*) echo regions ;; *) echo none ;; esac)"
+frame_resend = $([[ $row == dds-* ]] && echo true || echo false)
 [pipeline]
 emulate_slowdown = $slowdown
 $workers
@@ -392,8 +399,8 @@ for link in $links; do
 done
 if [ "$pi" = 1 ]; then
     first_link=${links%% *}
-    echo "emulated Pi 3B+: light-only, emulate_slowdown $pi_slowdown, seed $pi_seed, $pi_frames frames"
-    run light-only "$first_link" "$pi_seed" "$pi_frames" "$pi_slowdown"
+    echo "emulated Pi 3B+: $pi_row, emulate_slowdown $pi_slowdown, seed $pi_seed, $pi_frames frames"
+    run "$pi_row" "$first_link" "$pi_seed" "$pi_frames" "$pi_slowdown"
 fi
 echo "finished $(date -u +%FT%TZ)" >>"$work/machine.txt"
 

@@ -1,0 +1,107 @@
+#include "agent/pipeline/region_resend.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace tierd {
+namespace {
+
+bool centre_in(const tierd_detection &d, const cv::Rect &r) {
+    const float cx = d.x + d.width / 2, cy = d.y + d.height / 2;
+    return cx >= static_cast<float>(r.x) && cx < static_cast<float>(r.x + r.width) &&
+           cy >= static_cast<float>(r.y) && cy < static_cast<float>(r.y + r.height);
+}
+
+} // namespace
+
+std::vector<cv::Rect> uncertain_regions(const std::vector<tierd_detection> &boxes, float sure,
+                                        float unsure, cv::Size frame, float margin,
+                                        std::size_t max_regions) {
+    std::vector<tierd_detection> asked;
+    for (const tierd_detection &d : boxes)
+        if (d.score >= unsure && d.score < sure && d.width > 0 && d.height > 0)
+            asked.push_back(d);
+    std::stable_sort(asked.begin(), asked.end(),
+                     [](const auto &a, const auto &b) { return a.score > b.score; });
+    if (asked.size() > max_regions)
+        asked.resize(max_regions);
+    const cv::Rect whole(0, 0, frame.width, frame.height);
+    std::vector<cv::Rect> rects;
+    for (const tierd_detection &d : asked) {
+        const float mx = margin * d.width, my = margin * d.height;
+        const int x1 = static_cast<int>(std::floor(d.x - mx));
+        const int y1 = static_cast<int>(std::floor(d.y - my));
+        const int x2 = static_cast<int>(std::ceil(d.x + d.width + mx));
+        const int y2 = static_cast<int>(std::ceil(d.y + d.height + my));
+        const cv::Rect r = cv::Rect(x1, y1, x2 - x1, y2 - y1) & whole;
+        if (r.area() > 0)
+            rects.push_back(r);
+    }
+    // Merge until no two overlap.
+    for (bool merged = true; merged;) {
+        merged = false;
+        for (std::size_t i = 0; i < rects.size() && !merged; ++i)
+            for (std::size_t j = i + 1; j < rects.size() && !merged; ++j)
+                if ((rects[i] & rects[j]).area() > 0) {
+                    rects[i] |= rects[j];
+                    rects.erase(rects.begin() + static_cast<std::ptrdiff_t>(j));
+                    merged = true;
+                }
+    }
+    return rects;
+}
+
+std::vector<tierd_detection> merge_resend(const std::vector<tierd_detection> &first,
+                                          const std::vector<tierd_detection> &second,
+                                          const std::vector<cv::Rect> &regions) {
+    auto in_any = [&](const tierd_detection &d) {
+        return std::any_of(regions.begin(), regions.end(),
+                           [&](const cv::Rect &r) { return centre_in(d, r); });
+    };
+    std::vector<tierd_detection> out;
+    for (const tierd_detection &d : first)
+        if (!in_any(d))
+            out.push_back(d);
+    for (const tierd_detection &d : second)
+        if (in_any(d))
+            out.push_back(d);
+    std::stable_sort(out.begin(), out.end(),
+                     [](const auto &a, const auto &b) { return a.score > b.score; });
+    return out;
+}
+
+void ResendCache::put(const std::string &key, ResendState state, std::uint64_t now_ns) {
+    std::lock_guard lock(mutex_);
+    expire(now_ns);
+    while (entries_.size() >= capacity_ && !entries_.empty()) {
+        auto oldest =
+            std::min_element(entries_.begin(), entries_.end(), [](const auto &a, const auto &b) {
+                return a.second.expires_ns < b.second.expires_ns;
+            });
+        entries_.erase(oldest);
+    }
+    entries_[key] = std::move(state);
+}
+
+std::optional<ResendState> ResendCache::take(const std::string &key, std::uint64_t now_ns) {
+    std::lock_guard lock(mutex_);
+    expire(now_ns);
+    auto it = entries_.find(key);
+    if (it == entries_.end())
+        return std::nullopt;
+    ResendState s = std::move(it->second);
+    entries_.erase(it);
+    return s;
+}
+
+std::size_t ResendCache::size() const {
+    std::lock_guard lock(mutex_);
+    return entries_.size();
+}
+
+void ResendCache::expire(std::uint64_t now_ns) {
+    for (auto it = entries_.begin(); it != entries_.end();)
+        it = it->second.expires_ns <= now_ns ? entries_.erase(it) : std::next(it);
+}
+
+} // namespace tierd
