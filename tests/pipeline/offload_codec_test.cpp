@@ -493,7 +493,7 @@ TEST(OffloadCodec, PayloadKindDefaultsToImage) {
     EXPECT_FALSE(header_of(encode_offload_request(sample(3))).contains("payload"));
     EXPECT_FALSE(
         decode_offload_request(with_header(R"({"task_id":"t","payload":"video"})", 0), error));
-    EXPECT_NE(error.find("payload \"video\" is not image, tensor or probe"), std::string::npos)
+    EXPECT_NE(error.find("payload \"video\" is not image, tensor, probe or regions"), std::string::npos)
         << error;
 }
 
