@@ -19,9 +19,10 @@
 #              (fusion-feature, models/det-fusion.onnx; the edge's det-heavy map of each key
 #              frame comes back whole or only inside its boxes, [offload] frame_features;
 #              docs/feature-fusion.md); dds-K: box-fusion-K with region re-send ([offload]
-#              frame_resend: key frames up at 0.75x, quality 50, then the regions the edge
-#              is unsure of at 75); any row with "-outage" appended runs with the link cut
-#              mid-video
+#              frame_resend: key frames up at DDS_LOW_SCALE [0.75] of their size, JPEG
+#              quality DDS_LOW_QUALITY [50], then the regions of the boxes the edge scored
+#              in [DDS_UNSURE [0.25], DDS_SURE [0.5]) at 75); any row with "-outage"
+#              appended runs with the link cut mid-video
 #   OUTAGE_AT  the frame whose result cuts the link in an -outage row [200]
 #   OUTAGE_S   how long the link stays cut, seconds [10]: linkemu drops every packet both
 #              ways (TCP and the MQTT session stay up, as over a radio that lost its signal)
@@ -80,6 +81,8 @@ pi=${PI:-1}
 pi_slowdown=${PI_SLOWDOWN:-28.9} pi_seed=${PI_SEED:-1} pi_frames=${PI_FRAMES:-60}
 pi_workers=${PI_WORKERS:-1}
 pi_row=${PI_ROW:-light-only}
+dds_low_scale=${DDS_LOW_SCALE:-0.75} dds_low_quality=${DDS_LOW_QUALITY:-50}
+dds_sure=${DDS_SURE:-0.5} dds_unsure=${DDS_UNSURE:-0.25}
 build=$top/${BUILD:-build}
 prio=${NICE:--10}
 timeout_ms=${TIMEOUT_MS:-2000}
@@ -186,7 +189,7 @@ echo $! >"$state/load.pid"
     echo "cores $(nproc)"
     echo "kernel $(uname -r)"
     echo "started $(date -u +%FT%TZ)"
-    echo "command SEEDS=\"$seeds\" FRAMES=$frames LINKS=\"$links\" ROWS=\"$rows\" PI=$pi PI_ROW=$pi_row HEAVY_RATE_HZ=$heavy_rate SCORE_THRESHOLD=$score TIMEOUT_MS=$timeout_ms${tcp_user_timeout:+ TCP_USER_TIMEOUT_MS=$tcp_user_timeout} NICE=$prio bench/video/run.sh"
+    echo "command SEEDS=\"$seeds\" FRAMES=$frames LINKS=\"$links\" ROWS=\"$rows\" PI=$pi PI_ROW=$pi_row DDS_LOW_SCALE=$dds_low_scale DDS_LOW_QUALITY=$dds_low_quality DDS_SURE=$dds_sure DDS_UNSURE=$dds_unsure HEAVY_RATE_HZ=$heavy_rate SCORE_THRESHOLD=$score TIMEOUT_MS=$timeout_ms${tcp_user_timeout:+ TCP_USER_TIMEOUT_MS=$tcp_user_timeout} NICE=$prio bench/video/run.sh"
 } >>"$work/machine.txt"
 
 # ---- videos (deterministic per seed; kept in the work directory)
@@ -305,6 +308,10 @@ publish = false
 timeout_ms = $timeout_ms
 frame_features = "$(case $row in feature-fusion-*) echo whole ;; feature-regions-*) echo regions ;; *) echo none ;; esac)"
 frame_resend = $([[ $row == dds-* ]] && echo true || echo false)
+frame_low_scale = $dds_low_scale
+frame_low_quality = $dds_low_quality
+resend_sure = $dds_sure
+resend_unsure = $dds_unsure
 [pipeline]
 emulate_slowdown = $slowdown
 $workers

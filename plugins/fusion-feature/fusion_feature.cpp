@@ -15,6 +15,7 @@
 // Threads: fuse() on the loop thread, only copying memory; fuse_frame() on a worker, one
 // call at a time (max_concurrent_calls 1), so the per-stream state needs no lock.
 #include "plugins/fusion-feature/feature_warp.hpp"
+#include "plugins/fusion-track/result_boxes.hpp"
 #include "plugins/fusion-track/stream_fusion.hpp"
 #include "plugins/inference-opencv/detection_decoder.hpp"
 
@@ -37,9 +38,8 @@
 
 namespace {
 
-std::string bounded(const char *text, std::size_t size) {
-    return std::string(text, strnlen(text, size));
-}
+using fusion_track::copy_identity;
+using fusion_track::write_detections;
 
 // The [C, H, W] map of a result, or nullopt when it has none.
 struct MapView {
@@ -116,7 +116,7 @@ class FusionFeature {
         copy_identity(*pick, out);
         out.top_class = pick->top_class;
         out.top_score = pick->top_score;
-        write_boxes(scaled_boxes(*pick, pick->image_width, pick->image_height), out);
+        write_detections(out, scaled_boxes(*pick, pick->image_width, pick->image_height));
         if (out.detection_count > 0) {
             out.image_width = pick->image_width;
             out.image_height = pick->image_height;
@@ -142,18 +142,17 @@ class FusionFeature {
         if (!frame.empty())
             remember(s, frame_index, frame);
 
+        // The result the frame is named after: its own, else the upstream answer's. Neither
+        // (its work failed everywhere): the frame is still answered, with what is tracked.
         const tierd_inference_result *key_result = upstream ? upstream->result : nullptr;
         const tierd_inference_result *named = local != nullptr ? local : key_result;
-        if (named == nullptr) {
-            host_.set_error("fuse_frame: neither a local result nor an upstream answer");
-            return TIERD_EINVAL;
-        }
-        copy_identity(*named, out);
+        if (named != nullptr)
+            copy_identity(*named, out);
         out.score_count = 0;
         out.top_class = -1;
         out.detection_count = 0;
-        const int width = frame.empty() ? named->image_width : frame.cols;
-        const int height = frame.empty() ? named->image_height : frame.rows;
+        const int width = !frame.empty() ? frame.cols : named ? named->image_width : 0;
+        const int height = !frame.empty() ? frame.rows : named ? named->image_height : 0;
 
         std::vector<inference_opencv::DetectionBox> fused;
         const char *why =
@@ -166,11 +165,12 @@ class FusionFeature {
         } else {
             // Light-only (or, for a frame answered upstream itself, its own answer).
             host_.counter_add(why, 1.0);
-            boxes = scaled_boxes(*named, width, height);
+            if (named != nullptr)
+                boxes = scaled_boxes(*named, width, height);
         }
         if (merge_boxes_)
             boxes = merge_tracked(s, frame, frame_index, boxes, upstream, width, height);
-        write_boxes(boxes, out);
+        write_detections(out, boxes);
         out.top_score = out.detection_count > 0 ? out.detections[0].score : 0.0f;
         out.image_width = width;
         out.image_height = height;
@@ -336,18 +336,6 @@ class FusionFeature {
         return it->second;
     }
 
-    // `boxes` (best first) into the host's buffer: as many as fit.
-    static void write_boxes(const std::vector<tierd_detection> &boxes,
-                            tierd_inference_result &out) {
-        uint32_t capacity = 0;
-        tierd_detection *buffer = tierd_result_detections(&out, &capacity);
-        if (buffer == nullptr)
-            return;
-        const auto n = static_cast<uint32_t>(std::min<std::size_t>(capacity, boxes.size()));
-        std::copy_n(boxes.begin(), n, buffer);
-        out.detection_count = n;
-    }
-
     // `from`'s boxes, best first, scaled to a width x height image.
     static std::vector<tierd_detection> scaled_boxes(const tierd_inference_result &from, int width,
                                                      int height) {
@@ -370,14 +358,6 @@ class FusionFeature {
             d.height *= sy;
         }
         return boxes;
-    }
-
-    static void copy_identity(const tierd_inference_result &from, tierd_inference_result &out) {
-        tierd::copy_string(out.model, bounded(from.model, sizeof from.model));
-        out.compute_ms = from.compute_ms;
-        out.energy_j = from.energy_j;
-        tierd::copy_string(out.energy_source,
-                           bounded(from.energy_source, sizeof from.energy_source));
     }
 
     tierd::Host host_;

@@ -6,6 +6,7 @@
 //
 // Threads: fuse() on the loop thread, only copying memory; fuse_frame() on a worker, one
 // call at a time (max_concurrent_calls 1), so the per-stream state needs no lock.
+#include "plugins/fusion-track/result_boxes.hpp"
 #include "plugins/fusion-track/stream_fusion.hpp"
 
 #include <tierd/plugin.hpp>
@@ -27,20 +28,8 @@ using fusion_track::FusionOptions;
 using fusion_track::StreamFusion;
 using fusion_track::UpstreamAnswer;
 
-std::string bounded(const char *text, std::size_t size) {
-    return std::string(text, strnlen(text, size));
-}
-
-// Writes `detections` (best first) into the host's buffer of `out`: as many as fit.
-void write_detections(tierd_inference_result &out, const std::vector<tierd_detection> &detections) {
-    uint32_t capacity = 0;
-    tierd_detection *buffer = tierd_result_detections(&out, &capacity);
-    if (buffer == nullptr)
-        return;
-    const auto n = static_cast<uint32_t>(std::min<std::size_t>(capacity, detections.size()));
-    std::copy_n(detections.begin(), n, buffer);
-    out.detection_count = n;
-}
+using fusion_track::copy_identity;
+using fusion_track::write_detections;
 
 std::vector<tierd_detection> detections_of(const tierd_inference_result *result) {
     const uint32_t n = tierd_result_detection_count(result);
@@ -266,14 +255,6 @@ class FusionTrack {
         case AnswerUse::none: host_.counter_add("frames_light_only", 1.0); break;
         case AnswerUse::tracking: break;
         }
-    }
-
-    static void copy_identity(const tierd_inference_result &from, tierd_inference_result &out) {
-        tierd::copy_string(out.model, bounded(from.model, sizeof from.model));
-        out.compute_ms = from.compute_ms;
-        out.energy_j = from.energy_j;
-        tierd::copy_string(out.energy_source,
-                           bounded(from.energy_source, sizeof from.energy_source));
     }
 
     struct Stream {

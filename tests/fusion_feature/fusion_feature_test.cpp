@@ -295,6 +295,10 @@ TEST_F(FusionFeature, WithoutAMapOrWithAnExpiredAnswerTheFrameIsLightOnly) {
     // No local result (a frame answered upstream itself): its own answer's boxes.
     ASSERT_EQ(fuse(inst, 10, 10, 0.0, nullptr, /*with_local=*/false), TIERD_OK);
     EXPECT_EQ(out_.detection_count, heavy_[10].boxes.size());
+    // Neither a local result nor an answer (the frame's work failed everywhere): still
+    // answered, with nothing to show.
+    ASSERT_EQ(fuse(inst, 11, -1, 0.0, nullptr, /*with_local=*/false), TIERD_OK);
+    EXPECT_EQ(out_.detection_count, 0u);
     // No head configured: every frame light-only, and said so once.
     Instance none(d_, {{"model", ""}, {"merge_boxes", "false"}});
     ASSERT_EQ(none.create_rc(), TIERD_OK);
