@@ -21,6 +21,10 @@
 namespace {
 
 void round_trip(const tierd::OffloadRequest &r) {
+    // A decoded regions request holds the decoded crops, not their JPEG bytes: there is
+    // nothing to encode it from (halves_agree checks it).
+    if (r.payload == tierd::OffloadRequest::Payload::regions)
+        return;
     if (r.payload == tierd::OffloadRequest::Payload::tensor && r.wire == "i8")
         for (float x : r.tensor)
             if (!std::isfinite(x))
@@ -45,6 +49,7 @@ void round_trip(const tierd::OffloadRequest &r) {
         if (again->pad != r.pad)
             std::abort();
         break;
+    case tierd::OffloadRequest::Payload::regions: break; // returned above
     }
 }
 
@@ -66,7 +71,9 @@ void halves_agree(const std::string &payload, const tierd::OffloadRequest *whole
     } catch (const std::runtime_error &) {
         body_refused = true;
     }
-    if (body_refused != (whole == nullptr) || (body_refused && !header->jpeg))
+    const bool jpeg_body =
+        header->jpeg || header->request.payload == tierd::OffloadRequest::Payload::regions;
+    if (body_refused != (whole == nullptr) || (body_refused && !jpeg_body))
         std::abort(); // only a JPEG's body may refuse, and then the whole refuses too
     if (body_refused)
         return;
@@ -75,8 +82,12 @@ void halves_agree(const std::string &payload, const tierd::OffloadRequest *whole
     if (r.task_id != whole->task_id || r.tensor.size() != whole->tensor.size() ||
         (!r.tensor.empty() && std::memcmp(r.tensor.data(), whole->tensor.data(),
                                           r.tensor.size() * sizeof(float)) != 0) ||
-        r.image.size() != whole->image.size() || r.image.type() != whole->image.type())
+        r.image.size() != whole->image.size() || r.image.type() != whole->image.type() ||
+        r.regions != whole->regions || r.region_images.size() != whole->region_images.size())
         std::abort();
+    for (std::size_t i = 0; i < r.regions.size(); ++i)
+        if (r.region_images[i].size() != r.regions[i].size())
+            std::abort(); // each crop is its rectangle's size
 }
 
 } // namespace
