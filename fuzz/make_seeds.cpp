@@ -2,6 +2,7 @@
 // encoded by the real codec (corpus/offload/), and a JPEG and "TDI1" image for the input
 // topic (corpus/image/). Usage: fuzz_make_seeds <fuzz/corpus dir>. The output is
 // committed; re-run it after changing the wire format (fuzz/make_corpus.py does the rest).
+#include "agent/pipeline/jpeg_codec.hpp"
 #include "agent/pipeline/offload_codec.hpp"
 
 #include <opencv2/imgcodecs.hpp>
@@ -52,7 +53,24 @@ int main(int argc, char **argv) {
     image.image = gradient(16, 8, CV_8UC3);
     image.jpeg_quality = 75;
     write(offload, "req-image-jpeg.bin", tierd::encode_offload_request(image));
+    // Feature fusion and region re-send's first round (issue 17): the same frame asking
+    // for the edge's feature map, and sent small with "resend".
+    image.features = tierd::FeatureCompression::regions;
+    image.resend = tierd::ResendAsk{true, 16, 8, 0.5f, 0.25f};
+    image.low_scale = 0.5;
+    write(offload, "req-image-resend.bin", tierd::encode_offload_request(image));
+    image.features = tierd::FeatureCompression::none;
+    image.resend = tierd::ResendAsk{};
     image.jpeg_quality = 0;
+    // Region re-send's second round: two small JPEG crops.
+    OffloadRequest regions;
+    regions.payload = OffloadRequest::Payload::regions;
+    regions.task_id = "cam-17-1733-41";
+    regions.device_id = "cam-17";
+    regions.regions = {cv::Rect(0, 0, 8, 8), cv::Rect(8, 0, 8, 8)};
+    regions.region_jpegs = {tierd::encode_jpeg(gradient(8, 8, CV_8UC3), 75),
+                            tierd::encode_jpeg(gradient(8, 8, CV_8UC3), 50)};
+    write(offload, "req-regions.bin", tierd::encode_offload_request(regions));
 
     OffloadRequest tensor;
     tensor.payload = OffloadRequest::Payload::tensor;
@@ -102,6 +120,22 @@ int main(int argc, char **argv) {
     pong.ok = true;
     pong.probe = true;
     write(offload, "reply-probe.json", tierd::encode_offload_reply(pong));
+    // A detector's reply with a feature map ("TDR1", feature_codec.hpp) and one asking for
+    // regions again.
+    tierd::OffloadReply mapped;
+    mapped.task_id = "cam-17-1733-41";
+    mapped.device_id = "edge-2";
+    mapped.ok = true;
+    mapped.detections = {{1, 2, 3, 4, 5, 0.5f, -1, 0}};
+    mapped.image_width = 16;
+    mapped.image_height = 8;
+    const std::vector<float> map = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+    mapped.features = tierd::FeatureCompression::whole;
+    mapped.feature_shape = {3, 2, 2};
+    mapped.feature_bytes =
+        tierd::encode_feature_map(map.data(), 3, 2, 2, tierd::FeatureCompression::whole);
+    mapped.resend = {cv::Rect(0, 0, 8, 8)};
+    write(offload, "reply-features.bin", tierd::encode_offload_reply(mapped));
 
     const auto images = out / "image";
     write(images, "tdi1-gray28.bin", gray);
