@@ -160,7 +160,7 @@ struct OffloadConfig {
     // end: region re-send (DDS-style) of video frames sent up: small and rough first, then
     // the regions the serving tier is unsure of at frame_jpeg_quality
     bool frame_resend = false;
-    double frame_low_scale = 0.75;
+    double frame_low_scale = 0.6;
     int frame_low_quality = 50;
     double resend_sure = 0.5, resend_unsure = 0.25;
     // edge/cloud: the last this many images answered are kept per requesting device, with

@@ -59,7 +59,7 @@ struct PipelineOptions {
     FeatureCompression frame_features = FeatureCompression::none;
     // [offload] frame_resend and its settings: region re-send of video frames sent up
     bool frame_resend = false;
-    double frame_low_scale = 0.75;
+    double frame_low_scale = 0.6;
     int frame_low_quality = 50;
     double resend_sure = 0.5, resend_unsure = 0.25;
     int workers = 1;                     // worker threads: local tasks that run at once
