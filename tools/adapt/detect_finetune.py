@@ -111,11 +111,9 @@ def train(net, data, replay, steps, batch, lr, seed, stride, part="all"):
             bs += [replay[1][i] for i in rpick]
         flips = rng.random(batch) < 0.5
         x = to_input(np.concatenate(xs), flips)
-        hm, hw, tb, rw = dn.encode_targets(bs, in_w, in_h, stride, flips)
         pred_hm, pred_box = net(x)
-        loss = (dn.focal_loss(pred_hm, torch.from_numpy(hm), torch.from_numpy(hw)) +
-                5.0 * dn.giou_loss(dn.decode_boxes(pred_box, stride), torch.from_numpy(tb),
-                                   torch.from_numpy(rw)))
+        l_hm, l_box = dn.detection_loss(pred_hm, pred_box, bs, in_w, in_h, stride, flips)
+        loss = l_hm + dn.BOX_WEIGHT * l_box
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 10.0)

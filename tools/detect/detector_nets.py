@@ -219,6 +219,27 @@ def giou_loss(pred, target, weight):
     return ((1 - giou) * w).sum() / (w.sum() + 1e-6)
 
 
+BOX_WEIGHT = 5.0  # total loss = focal + BOX_WEIGHT x GIoU (docs/detectors.md)
+
+
+def detection_loss(pred_hm, pred_box, boxes_list, in_w, in_h, stride, flips):
+    """The detectors' loss terms for one batch: (focal on the heatmap, GIoU on the boxes),
+    targets from `boxes_list` as encode_targets takes them; the loss is focal + BOX_WEIGHT
+    x GIoU."""
+    hm, hw, tb, rw = encode_targets(boxes_list, in_w, in_h, stride, flips)
+    l_hm = focal_loss(pred_hm, torch.from_numpy(hm), torch.from_numpy(hw))
+    l_box = giou_loss(decode_boxes(pred_box, stride), torch.from_numpy(tb), torch.from_numpy(rw))
+    return l_hm, l_box
+
+
+def warmup_cosine_lr(base, frac, warm=0.03):
+    """The learning rate at `frac` (0..1) of a training budget: linear warm-up from 10% of
+    `base` over the first `warm`, then cosine decay to 2% of it at the end."""
+    if frac < warm:
+        return base * (0.1 + 0.9 * frac / warm)
+    return base * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * (frac - warm) / (1 - warm))))
+
+
 def count_flops(model, w, h):
     """2 x multiply-adds of the convolutions for one input image."""
     total = 0

@@ -11,7 +11,6 @@ state dict) every 2 minutes and at the end, plus CKPT.json with what was done.
 """
 import argparse
 import json
-import math
 import os
 import time
 
@@ -88,11 +87,7 @@ def main():
         frac = (time.time() - start) / budget
         if frac >= 1.0 or (args.max_steps and step >= args.max_steps):
             break
-        warm = 0.03
-        if frac < warm:
-            lr = args.lr * (0.1 + 0.9 * frac / warm)
-        else:
-            lr = args.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * (frac - warm) / (1 - warm))))
+        lr = dn.warmup_cosine_lr(args.lr, frac)
         for g in opt.param_groups:
             g["lr"] = lr
         if pos + args.batch > n:
@@ -110,13 +105,10 @@ def main():
         x /= 255.0  # N,H,W,3 BGR
         x[flips] = x[flips, :, ::-1]
         x = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
-        hm, hw, tb, rw = dn.encode_targets([records[i]["boxes"] for i in idx], in_w, in_h,
-                                           net.stride, flips)
         pred_hm, pred_box = net(x)
-        l_hm = dn.focal_loss(pred_hm, torch.from_numpy(hm), torch.from_numpy(hw))
-        l_box = dn.giou_loss(dn.decode_boxes(pred_box, net.stride), torch.from_numpy(tb),
-                             torch.from_numpy(rw))
-        loss = l_hm + 5.0 * l_box
+        l_hm, l_box = dn.detection_loss(pred_hm, pred_box, [records[i]["boxes"] for i in idx],
+                                        in_w, in_h, net.stride, flips)
+        loss = l_hm + dn.BOX_WEIGHT * l_box
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)

@@ -17,7 +17,6 @@ was done).
 """
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -139,8 +138,7 @@ def main():
         frac = (time.time() - start) / budget
         if frac >= 1.0 or (args.max_steps and step >= args.max_steps):
             break
-        lr = args.lr * (0.1 + 0.9 * frac / 0.03) if frac < 0.03 else \
-            args.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * (frac - 0.03) / 0.97)))
+        lr = dn.warmup_cosine_lr(args.lr, frac)
         for g in opt.param_groups:
             g["lr"] = lr
         if pos + args.batch > n:
@@ -148,13 +146,10 @@ def main():
         idx = np.sort(order[pos:pos + args.batch])
         pos += args.batch
         lp, kp = batch_inputs(data, idx, rng.random(len(idx)) < args.regions_share)
-        hm, hw, tb, rw = dn.encode_targets([pairs[i]["boxes"] for i in idx], in_w, in_h,
-                                           ff.OUT_STRIDE, np.zeros(len(idx), bool))
         ph, pb = head(lp, kp)
-        l_hm = dn.focal_loss(ph, torch.from_numpy(hm), torch.from_numpy(hw))
-        l_box = dn.giou_loss(dn.decode_boxes(pb, ff.OUT_STRIDE), torch.from_numpy(tb),
-                             torch.from_numpy(rw))
-        loss = l_hm + 5.0 * l_box
+        l_hm, l_box = dn.detection_loss(ph, pb, [pairs[i]["boxes"] for i in idx], in_w, in_h,
+                                        ff.OUT_STRIDE, np.zeros(len(idx), bool))
+        loss = l_hm + dn.BOX_WEIGHT * l_box
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(head.parameters(), 10.0)
