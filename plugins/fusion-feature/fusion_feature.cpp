@@ -17,6 +17,7 @@
 #include "plugins/fusion-feature/feature_warp.hpp"
 #include "plugins/fusion-track/result_boxes.hpp"
 #include "plugins/fusion-track/stream_fusion.hpp"
+#include "plugins/fusion-track/stream_table.hpp"
 #include "plugins/inference-opencv/detection_decoder.hpp"
 
 #include <tierd/plugin.hpp>
@@ -185,7 +186,6 @@ class FusionFeature {
         uint64_t key_sequence = 0;                      // the answer key_map came with
         std::vector<float> key_map;                     // its map, copied ([C, H, W])
         int key_c = 0, key_h = 0, key_w = 0;
-        uint64_t used = 0;
     };
 
     // Why a frame is not fused (a counter's name), or nullptr when `fused` is its answer.
@@ -314,26 +314,21 @@ class FusionFeature {
         track_options_ = fusion_track::FusionOptions{};
         track_options_.max_age_ms = max_age_ms_;
         history_frames_ = static_cast<std::size_t>(config.get_int("history_frames"));
-        max_streams_ = static_cast<std::size_t>(config.get_int("max_streams"));
+        streams_.set_capacity(static_cast<std::size_t>(config.get_int("max_streams")));
         if (const int64_t threads = config.get_int("threads"); threads > 0)
             cv::setNumThreads(static_cast<int>(threads));
         warned_ = false;
     }
 
+    // The stream's state, made on its first frame; beyond max_streams the least recently
+    // fused stream is forgotten.
     Stream &stream_state(const std::string &stream) {
-        ++clock_;
-        auto it = streams_.find(stream);
-        if (it == streams_.end()) {
-            if (streams_.size() >= max_streams_) {
-                streams_.erase(std::min_element(
-                    streams_.begin(), streams_.end(),
-                    [](const auto &a, const auto &b) { return a.second.used < b.second.used; }));
-                host_.counter_add("streams_dropped", 1.0);
-            }
-            it = streams_.emplace(stream, Stream(track_options_)).first;
-        }
-        it->second.used = clock_;
-        return it->second;
+        bool dropped = false;
+        Stream &s = streams_.get(
+            stream, [this] { return Stream(track_options_); }, dropped);
+        if (dropped)
+            host_.counter_add("streams_dropped", 1.0);
+        return s;
     }
 
     // `from`'s boxes, best first, scaled to a width x height image.
@@ -367,10 +362,9 @@ class FusionFeature {
     double max_age_ms_ = 2000;
     bool merge_boxes_ = true;
     fusion_track::FusionOptions track_options_;
-    std::size_t history_frames_ = 64, max_streams_ = 8;
+    std::size_t history_frames_ = 64;
     bool warned_ = false;
-    std::map<std::string, Stream> streams_;
-    uint64_t clock_ = 0;
+    fusion_track::StreamTable<Stream> streams_;
     std::vector<float> warped_;
     std::vector<cv::Mat> outputs_;
 };

@@ -8,6 +8,7 @@
 // call at a time (max_concurrent_calls 1), so the per-stream state needs no lock.
 #include "plugins/fusion-track/result_boxes.hpp"
 #include "plugins/fusion-track/stream_fusion.hpp"
+#include "plugins/fusion-track/stream_table.hpp"
 
 #include <tierd/plugin.hpp>
 #include <tierd/plugin_opencv.hpp>
@@ -221,7 +222,7 @@ class FusionTrack {
         o.flow.max_catch_up_steps = static_cast<int>(config.get_int("catch_up_steps"));
         o.motion.estimate_scale = config.get_bool("estimate_scale");
         options_ = o;
-        max_streams_ = static_cast<std::size_t>(config.get_int("max_streams"));
+        streams_.set_capacity(static_cast<std::size_t>(config.get_int("max_streams")));
         prefer_remote_ = config.get_string("prefer") == "remote";
         merge_local_ = config.get_bool("merge_local");
         if (const int64_t threads = config.get_int("threads"); threads > 0)
@@ -231,20 +232,12 @@ class FusionTrack {
     // The stream's state, made on its first frame; beyond max_streams the least recently
     // fused stream is forgotten.
     StreamFusion &stream_state(const std::string &stream) {
-        ++clock_;
-        auto it = streams_.find(stream);
-        if (it == streams_.end()) {
-            if (streams_.size() >= max_streams_) {
-                auto oldest = std::min_element(
-                    streams_.begin(), streams_.end(),
-                    [](const auto &a, const auto &b) { return a.second.used < b.second.used; });
-                streams_.erase(oldest);
-                host_.counter_add("streams_dropped", 1.0);
-            }
-            it = streams_.emplace(stream, Stream{StreamFusion(options_), 0}).first;
-        }
-        it->second.used = clock_;
-        return it->second.fusion;
+        bool dropped = false;
+        StreamFusion &fusion = streams_.get(
+            stream, [this] { return StreamFusion(options_); }, dropped);
+        if (dropped)
+            host_.counter_add("streams_dropped", 1.0);
+        return fusion;
     }
 
     void count(AnswerUse use) {
@@ -257,18 +250,11 @@ class FusionTrack {
         }
     }
 
-    struct Stream {
-        StreamFusion fusion;
-        uint64_t used = 0;
-    };
-
     tierd::Host host_;
     FusionOptions options_;
-    std::size_t max_streams_ = 8;
     bool prefer_remote_ = true;
     bool merge_local_ = true; // false: key frames + tracking only (no local boxes)
-    std::map<std::string, Stream> streams_;
-    uint64_t clock_ = 0;
+    fusion_track::StreamTable<StreamFusion> streams_;
 };
 
 } // namespace
