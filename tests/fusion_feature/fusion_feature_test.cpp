@@ -35,6 +35,26 @@ constexpr int kKeyPeriod = 10;
 constexpr int kDelay = 3;
 constexpr double kFrameMs = 40.0;
 
+// A task around a decoded BGR frame (borrowed), of stream `stream` when it is not NULL.
+struct FrameTask {
+    tierd_image image{};
+    tierd_task task{};
+    FrameTask(const cv::Mat &frame, const char *stream = nullptr, int64_t index = -1) {
+        image = {sizeof(tierd_image),
+                 TIERD_PIXEL_BGR8,
+                 frame.cols,
+                 frame.rows,
+                 static_cast<int32_t>(frame.step[0]),
+                 frame.data};
+        task.struct_size = sizeof task;
+        task.task_id = "t";
+        task.source = stream ? stream : "test";
+        task.image = &image;
+        task.stream = stream;
+        task.frame_index = index;
+    }
+};
+
 // A detector's answer for one frame: its boxes and its feature map.
 struct Detected {
     std::vector<tierd_detection> boxes;
@@ -104,17 +124,7 @@ class FusionFeature : public ::testing::Test {
 
     static Detected detect(Instance &inst, const cv::Mat &frame) {
         Detected d;
-        tierd_image image{sizeof(tierd_image),
-                          TIERD_PIXEL_BGR8,
-                          frame.cols,
-                          frame.rows,
-                          static_cast<int32_t>(frame.step[0]),
-                          frame.data};
-        tierd_task task{};
-        task.struct_size = sizeof task;
-        task.task_id = "t";
-        task.source = "test";
-        task.image = &image;
+        FrameTask t(frame);
         std::vector<tierd_detection> boxes(100);
         std::vector<float> map(256 * 1024);
         tierd_tensor features{};
@@ -129,7 +139,7 @@ class FusionFeature : public ::testing::Test {
         r.detections = boxes.data();
         r.detection_capacity = 100;
         r.features = &features;
-        if (inst.ops<tierd_inference_ops>()->infer(inst.get(), &task, "", &r) != TIERD_OK)
+        if (inst.ops<tierd_inference_ops>()->infer(inst.get(), &t.task, "", &r) != TIERD_OK)
             return d;
         d.boxes.assign(boxes.begin(), boxes.begin() + r.detection_count);
         map.resize(features.count);
@@ -165,20 +175,7 @@ class FusionFeature : public ::testing::Test {
     // frame's det-heavy answer (or `upstream_override`), `age_ms` old.
     int fuse(Instance &inst, int64_t n, int64_t key, double age_ms,
              Detected *upstream_override = nullptr, bool with_local = true) {
-        const cv::Mat &frame = frames_.at(n);
-        tierd_image image{sizeof(tierd_image),
-                          TIERD_PIXEL_BGR8,
-                          frame.cols,
-                          frame.rows,
-                          static_cast<int32_t>(frame.step[0]),
-                          frame.data};
-        tierd_task task{};
-        task.struct_size = sizeof task;
-        task.task_id = "t";
-        task.source = "cam";
-        task.image = &image;
-        task.stream = "cam";
-        task.frame_index = n;
+        FrameTask t(frames_.at(n), "cam", n);
         tierd_tensor light_view, heavy_view;
         tierd_inference_result local = result_of(light_[n], light_view, "det-light");
         Detected *answer = upstream_override ? upstream_override
@@ -204,7 +201,7 @@ class FusionFeature : public ::testing::Test {
         out_.detections = out_boxes_.data();
         out_.detection_capacity = 100;
         return inst.ops<tierd_fusion_ops>()->fuse_frame(
-            inst.get(), &task, with_local ? &local : nullptr, answer ? &up : nullptr, &out_);
+            inst.get(), &t.task, with_local ? &local : nullptr, answer ? &up : nullptr, &out_);
     }
     std::vector<tierd_detection> boxes() const {
         return {out_boxes_.begin(), out_boxes_.begin() + out_.detection_count};
