@@ -196,21 +196,23 @@ void OffloadClient::send(TaskPtr task) {
             request->low_quality = options_.low_quality;
         }
     }
-    auto encode = [request](std::string &payload, std::string &error) {
-        try {
-            payload = encode_offload_request(*request);
-        } catch (const std::exception &e) {
-            error = e.what();
-        }
-    };
+    encode_and_publish(
+        std::move(task), [request] { return encode_offload_request(*request); }, body_bytes);
+}
+
+void OffloadClient::encode_and_publish(TaskPtr task, std::function<std::string()> encode,
+                                       std::size_t body_bytes) {
     if (body_bytes <= kEncodeOnLoopBytes) {
-        std::string payload, error;
-        encode(payload, error);
-        if (!error.empty())
-            return give_back(std::move(task), "encode-failed: " + error);
+        std::string payload;
+        try {
+            payload = encode();
+        } catch (const std::exception &e) {
+            return give_back(std::move(task), std::string("encode-failed: ") + e.what());
+        }
         return publish(std::move(task), std::move(payload));
     }
-    // A large image or tensor: the copy (and f16/i8 conversion) runs on a worker.
+    // A large image or tensor (or region crops): the copy, the f16/i8 conversion or the
+    // JPEG encoding runs on a worker.
     ++encoding_;
     struct Encoded {
         TaskPtr task;
@@ -219,7 +221,14 @@ void OffloadClient::send(TaskPtr task) {
     auto job = std::make_shared<Encoded>();
     job->task = std::move(task);
     queue_loop_work(
-        loop_, [job, encode] { encode(job->payload, job->error); },
+        loop_,
+        [job, encode = std::move(encode)] {
+            try {
+                job->payload = encode();
+            } catch (const std::exception &e) {
+                job->error = e.what();
+            }
+        },
         [this, job] {
             --encoding_;
             if (!job->error.empty())
@@ -236,18 +245,29 @@ void OffloadClient::send(TaskPtr task) {
 
 void OffloadClient::publish(TaskPtr task, std::string payload) {
     const tierd_tier tier = task->decision.tier;
-    task->offload.bytes_sent = payload.size();
-    task->offload.sent_ns = uv_hrtime();
+    // A second round of region re-send adds to the first's bytes and keeps its deadline.
+    const bool second_round = task->offload.resend_regions > 0;
+    const std::uint64_t now = uv_hrtime();
+    if (second_round) {
+        task->offload.bytes_sent += payload.size();
+    } else {
+        task->offload.bytes_sent = payload.size();
+        task->offload.sent_ns = now;
+    }
     if (!upstream_.send || !upstream_.send(tier, payload, task->task_id)) {
         link(tier).on_error();
         return give_back(std::move(task), "broker-unreachable");
     }
-    const std::uint64_t timeout_ns = static_cast<std::uint64_t>(options_.timeout_ms) * 1000000u;
-    task->offload.deadline_ns = task->offload.sent_ns + timeout_ns;
     task->stage = Task::Stage::offloaded;
-    if (task->offload.sent_ns > timeout_ns)
-        uplink_.forget_before(task->offload.sent_ns - timeout_ns);
-    uplink_number_[task->task_id] = uplink_.add(tier, payload.size(), task->offload.sent_ns);
+    if (second_round) {
+        ++resend_rounds_;
+    } else {
+        const std::uint64_t timeout_ns = static_cast<std::uint64_t>(options_.timeout_ms) * 1000000u;
+        task->offload.deadline_ns = now + timeout_ns;
+        if (now > timeout_ns)
+            uplink_.forget_before(now - timeout_ns);
+    }
+    uplink_number_[task->task_id] = uplink_.add(tier, payload.size(), now);
     std::string id = task->task_id;
     pending_.emplace(std::move(id), std::move(task));
     if (!sweeping_) {
@@ -302,36 +322,63 @@ void OffloadClient::on_reply(const std::string &payload) {
     task->offload.bytes_received += received_before; // a second round's reply adds to the first
     if (!reply->resend.empty() && task->offload.resend_regions == 0)
         return send_regions(std::move(task), reply->resend);
+    if (reply->features == FeatureCompression::none)
+        return finish_reply(std::move(task), std::move(*reply), {});
+    // A feature map: inflating and dequantising it (about 1 ms for 64 x 44 x 80) runs on a
+    // worker, then the answer goes on as any other.
+    ++encoding_;
+    struct Decoded {
+        TaskPtr task;
+        OffloadReply reply;
+        std::vector<float> values;
+        std::string why;
+    };
+    auto job = std::make_shared<Decoded>();
+    job->task = std::move(task);
+    job->reply = std::move(*reply);
+    queue_loop_work(
+        loop_,
+        [job] {
+            const auto &r = job->reply;
+            if (!decode_feature_map(r.feature_bytes, r.feature_shape[0], r.feature_shape[1],
+                                    r.feature_shape[2], r.features, job->values, job->why))
+                job->values.clear();
+            std::string().swap(job->reply.feature_bytes);
+        },
+        [this, job] {
+            --encoding_;
+            if (!job->why.empty())
+                spdlog::warn("offload: the feature map of {} from {} is dropped: {}",
+                             job->task->task_id, job->reply.device_id, job->why);
+            finish_reply(std::move(job->task), std::move(job->reply), std::move(job->values));
+            if (stopping_ && idle() && closed_)
+                std::exchange(closed_, nullptr)();
+        },
+        "offload features");
+}
+
+// The upstream's answer into the task's remote outcome (loop): its scores, boxes and
+// feature map (`features`, [C, H, W] as the reply's shape; empty: none).
+void OffloadClient::finish_reply(TaskPtr task, OffloadReply reply, std::vector<float> features) {
     Task::Outcome &remote = task->remote;
-    remote.scores = std::move(reply->scores);
+    remote.scores = std::move(reply.scores);
     remote.result = tierd_inference_result{};
     remote.result.struct_size = sizeof remote.result;
     remote.result.scores = remote.scores.data();
     remote.result.score_capacity = static_cast<std::uint32_t>(remote.scores.size());
     remote.result.score_count = static_cast<std::uint32_t>(remote.scores.size());
-    remote.result.top_class = reply->top_class;
-    remote.result.top_score = reply->top_score;
-    std::snprintf(remote.result.model, sizeof remote.result.model, "%s", reply->model.c_str());
-    remote.result.compute_ms = reply->compute_ms;
-    remote.result.energy_j = reply->energy_j;
+    remote.result.top_class = reply.top_class;
+    remote.result.top_score = reply.top_score;
+    std::snprintf(remote.result.model, sizeof remote.result.model, "%s", reply.model.c_str());
+    remote.result.compute_ms = reply.compute_ms;
+    remote.result.energy_j = reply.energy_j;
     std::snprintf(remote.result.energy_source, sizeof remote.result.energy_source, "%s",
-                  reply->energy_source.c_str());
-    remote.set_detections(reply->detections, reply->image_width, reply->image_height);
-    if (reply->features != FeatureCompression::none) {
-        // Inflating and dequantising a 64 x 44 x 80 map takes about a millisecond, once per
-        // key frame: done here on the loop rather than adding a worker hop to the answer.
-        std::vector<float> values;
-        std::string why;
-        const auto &shape = reply->feature_shape;
-        if (decode_feature_map(reply->feature_bytes, shape[0], shape[1], shape[2], reply->features,
-                               values, why))
-            remote.set_features(std::move(values), shape);
-        else
-            spdlog::warn("offload: the feature map of {} from {} is dropped: {}", task->task_id,
-                         reply->device_id, why);
-    }
+                  reply.energy_source.c_str());
+    remote.set_detections(reply.detections, reply.image_width, reply.image_height);
+    if (!features.empty())
+        remote.set_features(std::move(features), reply.feature_shape);
     remote.ok = true;
-    task->offload.device = reply->device_id;
+    task->offload.device = reply.device_id;
     task->error.clear(); // a failed local_first answer does not fail a task answered upstream
     answered_(std::move(task));
 }
@@ -341,43 +388,37 @@ void OffloadClient::on_reply(const std::string &payload) {
 // waits on, within its first deadline. A region outside the frame is clipped; one that
 // is empty after that leaves the task to the timeout's fallback.
 void OffloadClient::send_regions(TaskPtr task, const std::vector<cv::Rect> &regions) {
-    OffloadRequest request;
-    request.payload = OffloadRequest::Payload::regions;
-    request.task_id = task->task_id;
-    request.device_id = options_.device_id;
-    request.model = fixed_string(task->decision.model, sizeof task->decision.model);
+    auto request = std::make_shared<OffloadRequest>();
+    request->payload = OffloadRequest::Payload::regions;
+    request->task_id = task->task_id;
+    request->device_id = options_.device_id;
+    request->model = fixed_string(task->decision.model, sizeof task->decision.model);
     const std::uint64_t now = uv_hrtime();
-    request.budget_ms = task->offload.deadline_ns > now
-                            ? static_cast<double>(task->offload.deadline_ns - now) / 1e6
-                            : 1.0;
+    request->budget_ms = task->offload.deadline_ns > now
+                             ? static_cast<double>(task->offload.deadline_ns - now) / 1e6
+                             : 1.0;
     const cv::Mat &frame = task->in.image;
     const cv::Rect whole(0, 0, frame.cols, frame.rows);
-    std::string payload;
-    try {
-        for (const cv::Rect &asked : regions) {
-            const cv::Rect r = asked & whole;
-            if (r.area() <= 0)
-                throw std::invalid_argument("a region outside the frame");
-            request.regions.push_back(r);
-            // Crops of a few kB each: encoded here rather than adding a worker hop.
-            request.region_jpegs.push_back(
-                encode_jpeg(frame(r), task->jpeg_quality > 0 ? task->jpeg_quality : 75));
-        }
-        payload = encode_offload_request(request);
-    } catch (const std::exception &e) {
-        return give_back(std::move(task), std::string("resend-failed: ") + e.what());
+    std::vector<cv::Mat> crops; // views into the frame, which the task (with the job) keeps
+    std::size_t body_bytes = 0;
+    for (const cv::Rect &asked : regions) {
+        const cv::Rect r = asked & whole;
+        if (r.area() <= 0)
+            return give_back(std::move(task), "resend-failed: a region outside the frame");
+        request->regions.push_back(r);
+        crops.push_back(frame(r));
+        body_bytes += crops.back().total() * crops.back().elemSize();
     }
-    const tierd_tier tier = task->decision.tier;
-    if (!upstream_.send || !upstream_.send(tier, payload, task->task_id)) {
-        link(tier).on_error();
-        return give_back(std::move(task), "broker-unreachable");
-    }
-    task->offload.bytes_sent += payload.size();
-    task->offload.resend_regions = static_cast<int>(request.regions.size());
-    ++resend_rounds_;
-    uplink_number_[task->task_id] = uplink_.add(tier, payload.size(), now);
-    std::string id = task->task_id;
-    pending_.emplace(std::move(id), std::move(task));
+    task->offload.resend_regions = static_cast<int>(request->regions.size());
+    const int quality = task->jpeg_quality > 0 ? task->jpeg_quality : 75;
+    encode_and_publish(
+        std::move(task),
+        [request, crops = std::move(crops), quality] {
+            for (const cv::Mat &crop : crops)
+                request->region_jpegs.push_back(encode_jpeg(crop, quality));
+            return encode_offload_request(*request);
+        },
+        body_bytes);
 }
 
 void OffloadClient::on_sweep(uv_timer_t *timer) {

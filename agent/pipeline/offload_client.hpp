@@ -31,7 +31,7 @@
 #pragma once
 
 #include "agent/pipeline/link_estimator.hpp"
-#include "agent/pipeline/region_resend.hpp"
+#include "agent/pipeline/offload_codec.hpp"
 #include "agent/pipeline/shared_hop.hpp"
 #include "agent/pipeline/task.hpp"
 
@@ -167,9 +167,18 @@ class OffloadClient {
 
   private:
     struct Probe; // below
+    // Runs `encode` (which may throw) on the loop when the body is small, else on a worker,
+    // then publishes the payload for `task`.
+    void encode_and_publish(TaskPtr task, std::function<std::string()> encode,
+                            std::size_t body_bytes);
+    // Sends `payload` for `task` and waits for its reply: a first request (its deadline
+    // starts), or a second round of region re-send (task.offload.resend_regions > 0: its
+    // bytes add up, the first deadline stays).
     void publish(TaskPtr task, std::string payload);
     // Region re-send: the second round of `task` with the regions its reply asked for.
     void send_regions(TaskPtr task, const std::vector<cv::Rect> &regions);
+    // A successful final reply into task.remote, then `answered`.
+    void finish_reply(TaskPtr task, OffloadReply reply, std::vector<float> features);
     void give_back(TaskPtr task, std::string fallback);
     static void on_sweep(uv_timer_t *timer);
     static void on_probe_tick(uv_timer_t *timer);
@@ -191,7 +200,7 @@ class OffloadClient {
     Upstream upstream_;
     bool started_ = false;
     bool stopping_ = false;
-    int encoding_ = 0; // requests being encoded on a worker
+    int encoding_ = 0; // requests being encoded, or replies' feature maps decoded, on a worker
     int closing_ = 0;  // timers whose close callback has not run
     std::function<void()> closed_;
 
