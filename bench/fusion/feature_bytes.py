@@ -36,20 +36,19 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(TOP, "bench"))
+sys.path.insert(0, os.path.join(TOP, "tools", "fusion"))
 import benchkit  # noqa: E402
+import feature_fusion as ff  # noqa: E402
 
 LAYERS = {"p8": "onnx_node!/fuse8/fuse8.2/Relu", "p4": "onnx_node!/Add_2"}
 
 
 def quantise_i8(x):
-    """Per-channel affine 8-bit: returns the dequantised map and the bytes (values +
-    a float32 scale and offset per channel)."""
-    c = x.shape[0]
-    lo = x.reshape(c, -1).min(1)[:, None, None]
-    hi = x.reshape(c, -1).max(1)[:, None, None]
-    scale = np.where(hi > lo, (hi - lo) / 255.0, 1.0)
-    q = np.round((x - lo) / scale).clip(0, 255).astype(np.uint8)
-    return q.astype(np.float32) * scale + lo, q, 8 * c
+    """Per-channel affine 8-bit, as the agent sends maps (tools/fusion/feature_fusion.py):
+    returns the dequantised map and the bytes (values + a float32 scale and offset per
+    channel)."""
+    q, lo, scale = ff.quantise_u8(x)
+    return ff.dequantise_u8(q, lo, scale), q, 8 * x.shape[0]
 
 
 def rel_error(x, y):
