@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <map>
 #include <thread>
@@ -114,7 +115,7 @@ Pipeline::Pipeline(uv_loop_t *loop, PipelineOptions options, PluginsNow plugins,
               for (auto &t : tasks)
                   fuse_frame_on_worker(*t);
           },
-          [this](TaskPtr task) { finish(std::move(task)); }, "pipeline video fusion"),
+          [this](TaskPtr task) { stream_frame_fused(std::move(task)); }, "pipeline video fusion"),
       learn_lane_(
           loop, 1, kMaxLearning,
           [this](std::vector<TaskPtr> &tasks) {
@@ -618,6 +619,20 @@ void Pipeline::fuse_frame_on_worker(Task &t) {
     t.fused.ok = r.ok();
     if (!r.ok())
         spdlog::warn("task {}: fusion: {}; using the local result", t.task_id, r.to_string());
+}
+
+// Loop: a stream frame came back from fuse_frame(); the stream keeps the plugin's warp
+// error for the scheduler's next decisions (ABI 1.6), then the frame finishes.
+void Pipeline::stream_frame_fused(TaskPtr task) {
+    const tierd_inference_result &fused = task->fused.result;
+    if (task->fused.ok && task->have_upstream_view && fused.warp_error >= 0.0 &&
+        std::isfinite(fused.warp_error)) {
+        auto it = streams_.find(task->stream);
+        if (it != streams_.end())
+            it->second.fused(task->task.frame_index, task->upstream_view.frame_index,
+                             std::min(fused.warp_error, 1.0));
+    }
+    finish(std::move(task));
 }
 
 // Stage fusing (loop): the fusion plugin combines the local and the remote answer.

@@ -147,6 +147,7 @@ class Pipeline {
     void fuse_stream_frame(TaskPtr task);
     void pump_stream(VideoStream &stream);
     static void fuse_frame_on_worker(Task &task);
+    void stream_frame_fused(TaskPtr task);
     // A key frame's copy, sent beside the local work; its answer feeds the stream.
     void send_key_frame(Task &task);
     void key_frame_answered(TaskPtr copy);

@@ -184,6 +184,8 @@ std::string ResultSink::document(const Task &task, bool ok, tierd_tier ran_on,
             w.number("age_ms", task.upstream_view.age_ms);
             w.integer("frame", task.upstream_view.frame_index);
             w.string("tier", tier_name(task.upstream_view.tier));
+            if (task.fused.ok && task.fused.result.warp_error >= 0.0)
+                w.number("warp_error", task.fused.result.warp_error);
             w.end_object();
         }
         w.end_object();

@@ -87,6 +87,7 @@ struct Task {
             result.score_capacity = capacity;
             result.detections = detections.data();
             result.detection_capacity = kMaxDetections;
+            result.warp_error = -1.0; // ABI 1.6: not measured
             ok = false;
         }
         // Takes `boxes` (an upstream reply's) as this result's detections, into the buffer

@@ -89,7 +89,17 @@ tierd_stream_state VideoStream::state(const Task &task, std::uint64_t now_ns) co
     s.local_mean_score = mean;
     s.local_detections_change = count >= 0 && key_local_count_ >= 0 ? count - key_local_count_ : 0;
     s.scene_change = thumbnail_difference(task.thumbnail, key_thumbnail_);
+    s.warp_error = warp_error_;
+    s.warp_error_frame = warp_error_frame_;
+    s.warp_error_key_frame = warp_error_key_frame_;
     return s;
+}
+
+void VideoStream::fused(std::int64_t frame_index, std::int64_t key_frame, double warp_error) {
+    // Frames are fused in order, so the newest call is the newest frame.
+    warp_error_ = warp_error;
+    warp_error_frame_ = frame_index;
+    warp_error_key_frame_ = key_frame;
 }
 
 void VideoStream::key_frame_sent(const Task &task) {
@@ -176,6 +186,10 @@ nlohmann::json VideoStream::stats(std::uint64_t now_ns) const {
     if (!answers_.empty())
         j["upstream_age_ms"] =
             static_cast<double>(now_ns - answers_.rbegin()->second.captured_ns) / 1e6;
+    if (warp_error_ >= 0.0)
+        j["warp_error"] = {{"value", warp_error_},
+                           {"frame", warp_error_frame_},
+                           {"key_frame", warp_error_key_frame_}};
     return j;
 }
 

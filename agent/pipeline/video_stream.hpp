@@ -71,11 +71,15 @@ class VideoStream {
 
     // The local result of a frame as the scheduler's trigger inputs remember it.
     void saw_local(const tierd_inference_result &local);
+    // The fusion plugin carried the answer about `key_frame` to `frame_index` with this
+    // warp error (ABI 1.6, >= 0); the scheduler sees the newest from then on.
+    void fused(std::int64_t frame_index, std::int64_t key_frame, double warp_error);
 
     bool idle() const { return open_.empty() && ready_.empty(); }
     // {"frames", "key_frames": {"sent", "answered", "lost", "in_flight", "bytes_up",
     //  "bytes_down"},
-    //  "upstream_answers", "upstream_age_ms"?, "last_key_frame"}
+    //  "upstream_answers", "upstream_age_ms"?, "last_key_frame",
+    //  "warp_error"?: {"value", "frame", "key_frame"}}
     nlohmann::json stats(std::uint64_t now_ns) const;
 
   private:
@@ -108,6 +112,10 @@ class VideoStream {
     // The last local result seen (the trigger inputs when this frame has none yet).
     int last_local_count_ = -1;
     double last_local_mean_ = -1.0;
+
+    // The newest warp error the fusion plugin reported, and where (-1: none yet).
+    double warp_error_ = -1.0;
+    std::int64_t warp_error_frame_ = -1, warp_error_key_frame_ = -1;
 };
 
 } // namespace tierd

@@ -28,6 +28,7 @@ void prepare(tierd_inference_result &out) {
     out.features = features;
     out.top_class = -1;
     out.energy_j = -1;
+    out.warp_error = -1; // ABI 1.6: "not measured" unless fuse_frame() says otherwise
 }
 
 // After the plugin: strings terminated, count within what the buffer holds.

@@ -54,6 +54,12 @@ METHOD = """## How each column is measured
   fusion-feature (models/det-fusion.onnx) with `[offload] frame_features` "whole" /
   "regions": det-heavy's feature map of each key frame comes back with its boxes (the
   down B/frame column counts it) and is fused with det-light's (docs/feature-fusion.md);
+  feature-adaptive-K = feature-fusion-K's plugins with adaptive key frames: scheduler-mo
+  `key_frames = "trigger"` on fusion-feature's warp error (`key_frame_warp_error`,
+  extrapolated to the answer's arrival from the link estimate) or a gap over
+  `key_frame_max_gap_ms`, the other triggers off, at most 1/K of the frames
+  (`key_frame_max_share`, over `key_frame_share_window` frames), one in flight (run.json
+  `adaptive`);
   dds-K = box-fusion-K with `[offload] frame_resend` (region re-send: the key frame up at
   0.6x (DDS_LOW_SCALE) and JPEG quality 50, then the regions the edge is unsure of at 75; up B/frame
   counts both rounds);
@@ -67,7 +73,8 @@ METHOD = """## How each column is measured
 ROW_ORDER = ["light-only", "heavy-every-frame", "heavy-every-frame-25hz", "key-track-5",
              "key-track-10", "key-track-30",
              "box-fusion-5", "box-fusion-10", "box-fusion-30", "trigger",
-             "feature-fusion-10", "feature-regions-10", "feature-fusion-5", "feature-regions-5",
+             "feature-fusion-10", "feature-regions-10", "feature-adaptive-10", "feature-fusion-5",
+             "feature-regions-5", "feature-adaptive-5",
              "dds-10", "dds-5",
              "box-fusion-10-outage", "feature-fusion-10-outage"]
 
@@ -195,6 +202,8 @@ def row_name(row):
         return "dds", int(row.split("-")[-1]), "every"
     if row.startswith("feature-fusion-") or row.startswith("feature-regions-"):
         return row.rsplit("-", 1)[0], int(row.split("-")[-1]), "every"
+    if row.startswith("feature-adaptive-"):
+        return "feature-adaptive", int(row.split("-")[-1]), "trigger"
     if row == "trigger":
         return "box-fusion", None, "trigger"
     if row.startswith("heavy-every-frame"):
@@ -351,7 +360,7 @@ def main():
         if bf:
             md.append("| the end sustains the video's 25 fps (light detector + fusion), box fusion K=10 | %.1f frames/s | %s |"
                       % (bf["frames_per_s"] or 0, "yes" if (bf["frames_per_s"] or 0) >= 24.5 else "no"))
-        for name in ("feature-fusion-10", "feature-regions-10"):
+        for name in ("feature-fusion-10", "feature-regions-10", "feature-adaptive-10"):
             ff = by.get(name)
             if not ff:
                 continue
@@ -370,6 +379,14 @@ def main():
                       % (name, ff["upstream_frames_pct"], "yes" if ff["upstream_frames_pct"] <= 10.0 + 1e-9 else "no"))
             md.append("| %s: the end keeps the video's 25 fps | %.1f frames/s | %s |"
                       % (name, ff["frames_per_s"] or 0, "yes" if (ff["frames_per_s"] or 0) >= 24.5 else "no"))
+        fixed, adaptive = by.get("feature-fusion-10"), by.get("feature-adaptive-10")
+        if fixed and adaptive:
+            better = (adaptive["map50"] > fixed["map50"]
+                      and adaptive["upstream_frames_pct"] <= fixed["upstream_frames_pct"] + 1e-9)
+            md.append("| adaptive key frames (feature-adaptive-10, on the warp error) above every-10 (feature-fusion-10) at no more frames sent up | %.3f at %.1f%% vs %.3f at %.1f%% (%+.1f points) | %s |"
+                      % (adaptive["map50"], adaptive["upstream_frames_pct"], fixed["map50"],
+                         fixed["upstream_frames_pct"], 100 * (adaptive["map50"] - fixed["map50"]),
+                         "yes" if better else "no"))
         dds = by.get("dds-10")
         if dds and bf:
             ratio = dds["uplink_bytes_per_frame"] / bf["uplink_bytes_per_frame"] if bf["uplink_bytes_per_frame"] else float("nan")

@@ -21,7 +21,12 @@
 #              docs/feature-fusion.md); dds-K: box-fusion-K with region re-send ([offload]
 #              frame_resend: key frames up at DDS_LOW_SCALE [0.6] of their size, JPEG
 #              quality DDS_LOW_QUALITY [50], then the regions of the boxes the edge scored
-#              in [DDS_UNSURE [0.25], DDS_SURE [0.5]) at 75); any row with "-outage"
+#              in [DDS_UNSURE [0.25], DDS_SURE [0.5]) at 75); feature-adaptive-K:
+#              feature-fusion with adaptive key frames (scheduler-mo trigger mode on
+#              fusion-feature's warp error >= WARP_ERROR [0.015] extrapolated to the
+#              answer's arrival, or a gap over WARP_MAX_GAP_MS [1000]; the other triggers
+#              off; at most 1/K of the frames over WARP_WINDOW [100] frames, one in
+#              flight); any row with "-outage"
 #              appended runs with the link cut mid-video
 #   OUTAGE_AT  the frame whose result cuts the link in an -outage row [200]
 #   OUTAGE_S   how long the link stays cut, seconds [10]: linkemu drops every packet both
@@ -83,6 +88,8 @@ pi_workers=${PI_WORKERS:-1}
 pi_row=${PI_ROW:-light-only}
 dds_low_scale=${DDS_LOW_SCALE:-0.6} dds_low_quality=${DDS_LOW_QUALITY:-50}
 dds_sure=${DDS_SURE:-0.5} dds_unsure=${DDS_UNSURE:-0.25}
+warp_error=${WARP_ERROR:-0.015} warp_max_gap_ms=${WARP_MAX_GAP_MS:-1000}
+warp_window=${WARP_WINDOW:-100}
 build=$top/${BUILD:-build}
 prio=${NICE:--10}
 timeout_ms=${TIMEOUT_MS:-2000}
@@ -125,6 +132,7 @@ row_mode() { # ROW -> "key_frames K"
     box-fusion-[0-9]*) echo "every ${1#box-fusion-} 25" ;;
     feature-fusion-[0-9]*) echo "every ${1#feature-fusion-} 25" ;; # fusion-feature, whole map
     feature-regions-[0-9]*) echo "every ${1#feature-regions-} 25" ;; # fusion-feature, regions
+    feature-adaptive-[0-9]*) echo "trigger ${1#feature-adaptive-} 25" ;; # on the warp error
     dds-[0-9]*) echo "every ${1#dds-} 25" ;; # box-fusion-K with region re-send
     key-track-[0-9]*) echo "every ${1#key-track-} 25" ;; # fusion-track merge_local = false
     *) echo "unknown row $1" >&2; return 1 ;;
@@ -306,7 +314,7 @@ jsonl = "$out/results.jsonl"
 publish = false
 [offload]
 timeout_ms = $timeout_ms
-frame_features = "$(case $row in feature-fusion-*) echo whole ;; feature-regions-*) echo regions ;; *) echo none ;; esac)"
+frame_features = "$(case $row in feature-fusion-* | feature-adaptive-*) echo whole ;; feature-regions-*) echo regions ;; *) echo none ;; esac)"
 frame_resend = $([[ $row == dds-* ]] && echo true || echo false)
 frame_low_scale = $dds_low_scale
 frame_low_quality = $dds_low_quality
@@ -328,7 +336,17 @@ score_threshold = $score
 [plugin.scheduler-mo]
 key_frames = "$mode"
 key_frame_interval = $k
-[plugin.fusion-track]
+$([[ $row == feature-adaptive-* ]] && cat <<ADAPTIVE
+key_frame_warp_error = $warp_error
+key_frame_max_gap_ms = $warp_max_gap_ms
+key_frame_scene_change = 0
+key_frame_score_floor = 0
+key_frame_objects_change = 0
+key_frame_max_share = $(echo "scale=6; 1 / $k" | bc)
+key_frame_share_window = $warp_window
+key_frame_max_in_flight = 1
+ADAPTIVE
+)[plugin.fusion-track]
 merge_local = $([[ $row == key-track-* ]] && echo false || echo true)
 [plugin.fusion-feature]
 model = "$top/models/det-fusion.onnx"
@@ -389,6 +407,7 @@ CONF
     cat >"$out/run.json" <<JSON
 {"row": "$row", "link": "$link", "seed": $seed, "frames": $n, "key_frames": "$mode", "k": $k,
  "emulate_slowdown": $slowdown, "rate_hz": $rate, "t_start": $t0, "t_first_result": $t_first, "t_end": $t1, "gt": "$vdir/gt.json",
+ "adaptive": $([[ $row == feature-adaptive-* ]] && echo "{\"warp_error\": $warp_error, \"max_gap_ms\": $warp_max_gap_ms, \"window\": $warp_window}" || echo null),
  "offload_timeout_ms": $timeout_ms, "score_threshold": $score, "tcp_user_timeout_ms": ${tcp_user_timeout:-null},
  "outage": $([ "$outage" = none ] && echo null || echo "{\"at_frame\": $outage_at, \"seconds\": $outage_s, \"t_cut\": $t_cut, \"t_restored\": $t_restored}")}
 JSON

@@ -27,6 +27,30 @@ cv::Mat flow_back(const cv::Mat &current, const cv::Mat &key) {
     return flow;
 }
 
+double warp_error(const cv::Mat &current, const cv::Mat &key, const cv::Mat &flow) {
+    CV_Assert(current.type() == CV_8UC1 && key.type() == CV_8UC1 && current.size() == key.size());
+    cv::Mat moved;
+    if (flow.empty()) {
+        moved = key;
+    } else {
+        CV_Assert(flow.type() == CV_32FC2 && flow.size() == current.size());
+        cv::Mat map(flow.size(), CV_32FC2);
+        for (int y = 0; y < flow.rows; ++y) {
+            const auto *f = flow.ptr<cv::Vec2f>(y);
+            auto *m = map.ptr<cv::Vec2f>(y);
+            for (int x = 0; x < flow.cols; ++x)
+                m[x] = cv::Vec2f(static_cast<float>(x) + f[x][0], static_cast<float>(y) + f[x][1]);
+        }
+        cv::remap(key, moved, map, cv::noArray(), cv::INTER_LINEAR, cv::BORDER_REPLICATE);
+    }
+    cv::Mat a, b;
+    current.convertTo(a, CV_32F);
+    moved.convertTo(b, CV_32F, 1.0, cv::mean(current)[0] - cv::mean(moved)[0]);
+    cv::Mat difference;
+    cv::absdiff(a, b, difference);
+    return std::min(1.0, cv::mean(difference)[0] / 255.0);
+}
+
 void warp_features(const float *key, int channels, int height, int width, const cv::Mat &flow,
                    std::vector<float> &out) {
     const std::size_t plane = static_cast<std::size_t>(height) * width;

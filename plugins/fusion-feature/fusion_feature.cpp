@@ -156,8 +156,11 @@ class FusionFeature {
         const int height = !frame.empty() ? frame.rows : named ? named->image_height : 0;
 
         std::vector<inference_opencv::DetectionBox> fused;
+        double warp_error = -1;
         const char *why =
-            fuse_maps(s, frame_index, local, upstream, cv::Size(width, height), fused);
+            fuse_maps(s, frame_index, local, upstream, cv::Size(width, height), fused, warp_error);
+        if (warp_error >= 0) // ABI 1.6: the scheduler's key-frame policy may weigh it
+            tierd_result_set_warp_error(&out, warp_error);
         std::vector<tierd_detection> boxes;
         if (why == nullptr) {
             host_.counter_add("frames_fused", 1.0);
@@ -189,9 +192,10 @@ class FusionFeature {
     };
 
     // Why a frame is not fused (a counter's name), or nullptr when `fused` is its answer.
+    // `warp_error` gets fusion_feature::warp_error() whenever the key map was moved.
     const char *fuse_maps(Stream &s, int64_t frame_index, const tierd_inference_result *local,
                           const tierd_upstream_result *upstream, cv::Size frame,
-                          std::vector<inference_opencv::DetectionBox> &fused) {
+                          std::vector<inference_opencv::DetectionBox> &fused, double &warp_error) {
         if (head_.empty())
             return "frames_no_head";
         if (upstream == nullptr || upstream->result == nullptr)
@@ -226,6 +230,8 @@ class FusionFeature {
                                      : fusion_feature::flow_back(*current, *key_frame);
             fusion_feature::warp_features(s.key_map.data(), s.key_c, s.key_h, s.key_w, flow,
                                           warped_);
+            warp_error = fusion_feature::warp_error(*current, *key_frame, flow);
+            host_.gauge_set("warp_error", warp_error);
             const int light_shape[] = {1, light->channels, light->height, light->width};
             const int key_shape[] = {1, s.key_c + 1, s.key_h, s.key_w};
             head_.setInput(cv::Mat(4, light_shape, CV_32F, const_cast<float *>(light->data)),

@@ -43,13 +43,14 @@ ConfigMap to_map(const tierd::Config &config) {
                             "light_model", "key_frames", "key_frame_model"})
         map[key] = config.get_string(key);
     for (const char *key : {"key_frame_interval", "key_frame_min_gap", "key_frame_objects_change",
-                            "key_frame_max_in_flight"})
+                            "key_frame_max_in_flight", "key_frame_share_window"})
         map[key] = static_cast<double>(config.get_int(key));
     for (const char *key :
          {"w_latency", "w_energy", "w_bytes", "w_accuracy", "tolerance", "deadline_ms",
           "min_accuracy", "max_energy_j", "battery_floor", "redecide_threshold", "reply_bytes",
           "key_frame_max_gap_ms", "key_frame_scene_change", "key_frame_score_floor",
-          "key_frame_bytes", "key_frame_max_energy_j"})
+          "key_frame_bytes", "key_frame_max_energy_j", "key_frame_warp_error",
+          "key_frame_max_share"})
         map[key] = config.get_double(key);
     return map;
 }
@@ -141,6 +142,16 @@ class SchedulerMo {
         tierd::key_double("key_frame_max_energy_j", "0", 0.0, 1e6,
                           "trigger: no key frame whose radio energy exceeds this (J); 0 = no "
                           "bound"),
+        tierd::key_double("key_frame_warp_error", "0", 0.0, 1.0,
+                          "trigger: a key frame when the fused features' warp error (the "
+                          "fusion plugin's, 0..1), extrapolated to when the answer would "
+                          "arrive, reaches this; 0 = off"),
+        tierd::key_double("key_frame_max_share", "0", 0.0, 1.0,
+                          "trigger: at most this share of a stream's frames are key frames "
+                          "(over any key_frame_share_window frames); 0 = no bound"),
+        tierd::key_int("key_frame_share_window", "100", 1, 1e6,
+                       "trigger: the frames key_frame_max_share is counted over (the "
+                       "budget a still scene saves for a busy one)"),
         tierd::key_string("key_frame_model", "",
                           "the model key frames (and upstream-mode frames) run upstream; \"\" = "
                           "that tier's default"),
@@ -224,6 +235,9 @@ class SchedulerMo {
         SCHEDULER_MO_READ(local_mean_score);
         SCHEDULER_MO_READ(local_detections_change);
         SCHEDULER_MO_READ(scene_change);
+        SCHEDULER_MO_READ(warp_error); // ABI 1.6
+        SCHEDULER_MO_READ(warp_error_frame);
+        SCHEDULER_MO_READ(warp_error_key_frame);
 #undef SCHEDULER_MO_READ
         return out;
     }
@@ -260,7 +274,17 @@ class SchedulerMo {
         if (task.image != nullptr && task.image->width > 0 && task.image->height > 0)
             input.frame_pixels =
                 static_cast<double>(task.image->width) * static_cast<double>(task.image->height);
+        // The share budget is per stream, by name (a 1.4 task has one).
+        const char *stream_name =
+            task.struct_size >= offsetof(tierd_task, stream) + sizeof task.stream ? task.stream
+                                                                                  : nullptr;
+        const bool budgeted =
+            key_frames_->settings().mode == KeyFrameMode::trigger && stream_name != nullptr;
+        if (budgeted)
+            input.budget = budget_->available(stream_name, input.stream.frame_index);
         const KeyFrameDecision d = key_frames_->decide(input);
+        if (budgeted && d.action == KeyFrameAction::key_frame)
+            budget_->spend(stream_name, input.stream.frame_index);
         switch (d.action) {
         case KeyFrameAction::upstream:
             out.tier = abi_tier(d.tier);
@@ -340,6 +364,8 @@ class SchedulerMo {
         }
         policy_ = policy;
         settings_ = settings;
+        budget_ = std::make_unique<KeyFrameBudget>(key_frames->settings().max_share,
+                                                   key_frames->settings().share_window);
         key_frames_ = std::move(key_frames);
         key_frames_->set_profiles(profiles_);
         compute_w_ = config.get_double("compute_w");
@@ -408,6 +434,7 @@ class SchedulerMo {
     std::unique_ptr<Scheduler> scheduler_;
     std::optional<ProfileSet> profiles_; // the last parsed profiles, for the key frames
     std::unique_ptr<KeyFramePolicy> key_frames_;
+    std::unique_ptr<KeyFrameBudget> budget_; // trigger mode's share budget, per stream
     std::string why_none_ = "mo: no profiles yet";
 };
 

@@ -91,4 +91,35 @@ TEST(FeatureWarp, TheFlowOfAShiftedSceneFindsTheShift) {
     EXPECT_NEAR(mean[1], 0.0, 0.5);
 }
 
+// A textured scene, as TheFlowOfAShiftedSceneFindsTheShift uses.
+cv::Mat textured_scene() {
+    cv::Mat scene(360, 700, CV_8UC3);
+    cv::RNG rng(5);
+    rng.fill(scene, cv::RNG::UNIFORM, 0, 255);
+    cv::GaussianBlur(scene, scene, cv::Size(9, 9), 3);
+    return scene;
+}
+
+TEST(FeatureWarp, TheWarpErrorIsSmallWhenTheFlowFollowsTheMotion) {
+    using fusion_feature::warp_error;
+    const cv::Mat scene = textured_scene();
+    const cv::Mat key = flow_image(scene(cv::Rect(16, 0, 640, 360)));
+    const cv::Mat current = flow_image(scene(cv::Rect(0, 0, 640, 360)));
+    // The same image: nothing to carry.
+    EXPECT_NEAR(warp_error(key, key, cv::Mat()), 0.0, 1e-9);
+    // The shift, followed by the flow, leaves little; not followed, much more.
+    const double followed = warp_error(current, key, flow_back(current, key));
+    const double not_followed = warp_error(current, key, cv::Mat());
+    EXPECT_LT(followed, 0.02);
+    EXPECT_GT(not_followed, 3 * followed);
+    // A light change alone is not motion: brighter by 30 levels, the same scene.
+    cv::Mat brighter;
+    key.convertTo(brighter, -1, 1.0, 30);
+    EXPECT_LT(warp_error(brighter, key, cv::Mat()), 0.01);
+    // An object that was not in the key frame raises it.
+    cv::Mat with_object = current.clone();
+    cv::rectangle(with_object, cv::Rect(60, 30, 30, 30), cv::Scalar(255), cv::FILLED);
+    EXPECT_GT(warp_error(with_object, key, flow_back(with_object, key)), followed + 0.01);
+}
+
 } // namespace

@@ -200,6 +200,7 @@ class FusionFeature : public ::testing::Test {
         out_.score_capacity = 4;
         out_.detections = out_boxes_.data();
         out_.detection_capacity = 100;
+        out_.warp_error = -1; // as the host sets it (ABI 1.6): not measured
         return inst.ops<tierd_fusion_ops>()->fuse_frame(
             inst.get(), &t.task, with_local ? &local : nullptr, answer ? &up : nullptr, &out_);
     }
@@ -250,19 +251,36 @@ TEST_F(FusionFeature, FusedFeaturesBeatTheLightDetectorAlone) {
     Instance inst(d_, config());
     ASSERT_EQ(inst.create_rc(), TIERD_OK) << inst.host().last_error;
     std::vector<tierd::eval::Detection> fused, light;
+    double warp_near = 0, warp_far = 0; // ABI 1.6's warp error, kDelay and kKeyPeriod+ frames on
+    int near_count = 0, far_count = 0;
     for (int64_t n = 0; n < kFrames; ++n) {
         const int64_t key = n >= kDelay ? ((n - kDelay) / kKeyPeriod) * kKeyPeriod : -1;
         ASSERT_EQ(fuse(inst, n, key, static_cast<double>(n - key) * kFrameMs), TIERD_OK)
             << inst.host().last_error;
         EXPECT_EQ(out_.image_width, 640);
         if (n < kDelay) {
-            // Nothing has arrived: the frame's answer is det-light's own boxes.
+            // Nothing has arrived: the frame's answer is det-light's own boxes, and there
+            // is no warp error to report.
             EXPECT_EQ(out_.detection_count, light_[n].boxes.size());
+            EXPECT_EQ(out_.warp_error, -1);
             continue;
+        }
+        ASSERT_GE(out_.warp_error, 0) << n;
+        ASSERT_LE(out_.warp_error, 1) << n;
+        if (n - key == kDelay) {
+            warp_near += out_.warp_error;
+            ++near_count;
+        } else if (n - key >= kKeyPeriod) {
+            warp_far += out_.warp_error;
+            ++far_count;
         }
         append(fused, n, boxes());
         append(light, n, light_[n].boxes);
     }
+    // Carried further, the answer fits the frame less (the policy's signal).
+    ASSERT_GT(near_count, 0);
+    ASSERT_GT(far_count, 0);
+    EXPECT_GT(warp_far / far_count, warp_near / near_count);
     EXPECT_EQ(inst.host().counters["frames_fused"], kFrames - kDelay);
     const double fused_map = map50(fused), light_map = map50(light);
     RecordProperty("map50_fused", std::to_string(fused_map));

@@ -20,6 +20,11 @@
 #                       fused boxes score above the light detector alone on the same clip
 #   feature_regions_edge_lost  the same with "regions" maps, and the edge killed mid-clip:
 #                       every frame still gets its result, light-only once it is gone
+#   feature_adaptive    adaptive key frames with features (issue 17, section 3): scheduler-mo
+#                       in trigger mode on fusion-feature's warp error alone, within a 10%
+#                       share budget; the fused frames carry their warp error, key frames
+#                       are sent on it ("warp" reasons), never more than the budget allows,
+#                       and the result scores above the light detector alone
 #   resend_fused        region re-send ([offload] frame_resend): key frames go up small and
 #                       rough, the edge asks for the regions it is unsure of, the end sends
 #                       them; second rounds happen (the end's status), every frame is
@@ -30,7 +35,9 @@ case_name=$1 tierd=$2
 . "$3"
 source_dir=$4 videogen=$5 eval_tool=$6 tierctl=${7:-}
 work=$(mktemp -d)
-trap 'kill -9 ${END_PID:-} ${EDGE_PID:-} 2>/dev/null || true; stop_broker; rm -rf "$work"' EXIT
+# KEEP_WORK=1 keeps the clip, configs, logs and results (the path is printed).
+trap 'kill -9 ${END_PID:-} ${EDGE_PID:-} 2>/dev/null || true; stop_broker
+      if [ "${KEEP_WORK:-0}" = 1 ]; then echo "work kept: $work"; else rm -rf "$work"; fi' EXIT
 py=/usr/bin/python3
 manifest=$source_dir/models/manifest.toml
 end="it-video-end-$$" edge="it-video-edge-$$"
@@ -89,6 +96,7 @@ score_threshold = ${score:-0.3}
 [plugin.scheduler-mo]
 key_frames = "$2"
 key_frame_interval = 10
+${scheduler_extra:-}
 [plugin.fusion-feature]
 model = "$source_dir/models/det-fusion.onnx"
 score_threshold = ${score:-0.3}
@@ -226,6 +234,44 @@ print(int(f["metrics"]["counters"].get("frames_fused", 0)))' "$work/plugins-feat
     echo "mAP@0.5: light-only $m_light, feature fusion $m_feat (edge: $heavy; key frames $key, fused $fused)"
     $py -c "import sys; sys.exit(0 if $m_feat > $m_light else 1)" ||
         fail "feature fusion ($m_feat) did not score above light-only ($m_light)"
+    ;;
+feature_adaptive)
+    [ -n "$tierctl" ] || fail "feature_adaptive needs TIERCTL"
+    start_edge
+    score=0.05
+    run_end light off
+    # Only the warp error triggers (and the first frame); at most 10% of the frames over
+    # any 50 (a bucket of 5) go up.
+    scheduler_extra='key_frame_max_gap_ms = 0
+key_frame_scene_change = 0
+key_frame_score_floor = 0
+key_frame_objects_change = 0
+key_frame_warp_error = 0.03
+key_frame_max_share = 0.1
+key_frame_share_window = 50
+key_frame_max_in_flight = 1' fusion=fusion-feature frame_features=whole run_end adaptive trigger
+    read -r key fed light < <(check_results adaptive)
+    $py - "$work/results-adaptive.jsonl" "$frames" <<'PY' || fail "adaptive: key frames"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+n = int(sys.argv[2])
+keys = [r["frame"] for r in rows if r["video"]["key_frame"]]
+warp_keys = [r["frame"] for r in rows if r["video"]["key_frame"] and "warp" in r["reason"]]
+carried = [r["video"]["upstream"]["warp_error"] for r in rows
+           if "warp_error" in r["video"].get("upstream", {})]
+print(f"key frames {keys} (on the warp error: {warp_keys}); warp error on {len(carried)} "
+      f"frames, mean {sum(carried) / max(1, len(carried)):.4f}, max {max(carried, default=0):.4f}")
+assert keys and keys[0] == 0, keys
+assert warp_keys, "no key frame was sent on the warp error"
+assert len(carried) >= n // 2, f"only {len(carried)} frames report a warp error"
+assert all(0 <= w <= 1 for w in carried), carried
+# The budget: 5 at first, then 0.1 a frame.
+assert len(keys) <= 5 + 0.1 * n, f"{len(keys)} key frames in {n} frames"
+PY
+    m_light=$(map50 light) m_adaptive=$(map50 adaptive)
+    echo "mAP@0.5: light-only $m_light, adaptive key frames $m_adaptive"
+    $py -c "import sys; sys.exit(0 if $m_adaptive > $m_light else 1)" ||
+        fail "adaptive key frames ($m_adaptive) did not score above light-only ($m_light)"
     ;;
 feature_regions_edge_lost)
     start_edge

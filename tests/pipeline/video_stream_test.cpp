@@ -141,6 +141,25 @@ TEST(VideoStream, TheSchedulerSeesKeyFramesInFlightAndTheChangeSinceTheLastOne) 
     EXPECT_EQ(s.state(*later, 1'500'000'000).key_frames_in_flight, 0u);
 }
 
+TEST(VideoStream, TheSchedulerSeesTheNewestWarpErrorTheFusionReported) {
+    VideoStream s("video:test.avi");
+    s.started(0, 1000);
+    TaskPtr t = frame_task(5);
+    tierd_stream_state st = s.state(*t, 2000);
+    // ABI 1.6: none reported yet.
+    EXPECT_EQ(st.warp_error, -1);
+    EXPECT_EQ(st.warp_error_frame, -1);
+    EXPECT_EQ(st.warp_error_key_frame, -1);
+    EXPECT_FALSE(s.stats(2000).contains("warp_error"));
+    s.fused(3, 0, 0.02);
+    s.fused(4, 0, 0.035);
+    st = s.state(*t, 2000);
+    EXPECT_DOUBLE_EQ(st.warp_error, 0.035);
+    EXPECT_EQ(st.warp_error_frame, 4);
+    EXPECT_EQ(st.warp_error_key_frame, 0);
+    EXPECT_DOUBLE_EQ(s.stats(2000)["warp_error"]["value"].get<double>(), 0.035);
+}
+
 TEST(VideoStream, ThumbnailsMeasureChangeAndIgnoreTinyImages) {
     std::vector<std::uint8_t> pixels(640 * 360 * 3, 0);
     tierd_image img{sizeof(tierd_image), TIERD_PIXEL_BGR8, 640, 360, 640 * 3, pixels.data()};

@@ -60,6 +60,9 @@ class KeyFramesPlugin : public ::testing::Test {
         stream_.local_detections = -1;
         stream_.local_mean_score = -1;
         stream_.scene_change = -1;
+        stream_.warp_error = -1;
+        stream_.warp_error_frame = -1;
+        stream_.warp_error_key_frame = -1;
         context_.stream = &stream_;
     }
     tierd_decision decide(Instance &inst, uint32_t decision_size = sizeof(tierd_decision)) {
@@ -159,6 +162,57 @@ TEST_F(KeyFramesPlugin, InFlightCapAndMinGapComeFromTheStreamState) {
     out = frame(inst, 13, 10);
     EXPECT_EQ(out.key_frame_tier, TIERD_TIER_EDGE) << out.reason;
     EXPECT_TRUE(contains(out.reason, "objects +1")) << out.reason;
+}
+
+TEST_F(KeyFramesPlugin, TheFusionsWarpErrorTriggersAKeyFrame) {
+    Instance inst(d_, {{"key_frames", "trigger"},
+                       {"key_frame_max_gap_ms", "0"},
+                       {"key_frame_objects_change", "0"},
+                       {"key_frame_warp_error", "0.05"}});
+    ASSERT_EQ(inst.create_rc(), TIERD_OK) << inst.host().last_error;
+    // ABI 1.6: measured 0.06 on frame 19 with the answer about key frame 10.
+    stream_.warp_error = 0.06;
+    stream_.warp_error_frame = 19;
+    stream_.warp_error_key_frame = 10;
+    tierd_decision out = frame(inst, 20, 10);
+    EXPECT_EQ(out.key_frame_tier, TIERD_TIER_EDGE) << out.reason;
+    EXPECT_TRUE(contains(out.reason, "key frame: warp 0.0")) << out.reason;
+    // A 1.5 host's stream state ends before the warp error: the plugin does not read it.
+    stream_.struct_size = offsetof(tierd_stream_state, warp_error);
+    out = frame(inst, 20, 10);
+    EXPECT_EQ(out.key_frame_tier, 0) << out.reason;
+    EXPECT_TRUE(contains(out.reason, "no trigger")) << out.reason;
+}
+
+TEST_F(KeyFramesPlugin, TheShareBudgetIsKeptPerStream) {
+    Instance inst(d_, {{"key_frames", "trigger"},
+                       {"key_frame_min_gap", "1"},
+                       {"key_frame_max_in_flight", "100"},
+                       {"key_frame_scene_change", "0.1"},
+                       {"key_frame_max_share", "0.1"},
+                       {"key_frame_share_window", "20"}});
+    ASSERT_EQ(inst.create_rc(), TIERD_OK) << inst.host().last_error;
+    stream_.scene_change = 0.5; // a trigger on every frame
+    auto run = [&](const char *stream, int frames) {
+        task_.stream = stream;
+        int64_t last = -1;
+        int sent = 0;
+        for (int64_t i = 0; i < frames; ++i) {
+            tierd_decision out = frame(inst, i, last);
+            if (out.key_frame_tier != 0) {
+                last = i;
+                ++sent;
+            } else if (last >= 0) {
+                EXPECT_TRUE(contains(out.reason, "share 0.1 spent")) << i << ": " << out.reason;
+            }
+        }
+        return sent;
+    };
+    // The bucket holds 2 (0.1 x 20): frames 0 and 1, then one every 10 frames (11, 21,
+    // ..., 91): 11 in 100 frames.
+    EXPECT_EQ(run("a.avi", 100), 11);
+    // Another stream has its own budget: 0, 1 and 11.
+    EXPECT_EQ(run("b.avi", 20), 3);
 }
 
 TEST_F(KeyFramesPlugin, UpstreamModePlacesTheFrameOnTheEdge) {

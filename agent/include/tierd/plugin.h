@@ -65,7 +65,7 @@ extern "C" {
 
 /* The ABI this header describes. A plugin compiled against it speaks this version. */
 #define TIERD_ABI_MAJOR 1
-#define TIERD_ABI_MINOR 5
+#define TIERD_ABI_MINOR 6
 /* History: 1.0 first release. 1.1 appends tierd_task.local_result and
  * tierd_inference_ops.infer_batch. 1.2 adds split execution (tierd_tensor,
  * tierd_inference_ops.describe/infer_head/infer_tail, tierd_decision.wire) and the
@@ -77,7 +77,10 @@ extern "C" {
  * tierd_detection, tierd_inference_result's detections and features,
  * tierd_task's stream and frame_index, tierd_decision's key frame, tierd_stream_state in
  * tierd_schedule_context, and tierd_fusion_ops.fuse_frame with tierd_upstream_result.
- * 1.5 adds learning on the device: tierd_teacher_label and tierd_inference_ops.learn. */
+ * 1.5 adds learning on the device: tierd_teacher_label and tierd_inference_ops.learn.
+ * 1.6 adds adaptive key frames: tierd_inference_result.warp_error (a fusion plugin says
+ * how well it carried the upstream answer to the frame) and tierd_stream_state's
+ * warp_error fields (the scheduler sees the newest). */
 #define TIERD_ABI_VERSION TIERD_ABI_MAKE(TIERD_ABI_MAJOR, TIERD_ABI_MINOR)
 
 /* The one symbol a plugin exports. Build plugins with -fvisibility=hidden and mark
@@ -329,10 +332,10 @@ typedef struct tierd_preclass_result {
  * Filled by the host; borrowed for the decide() call. */
 typedef struct tierd_stream_state {
     uint32_t struct_size;
-    int64_t frame_index;          /* this frame's position in the stream */
-    int64_t last_key_frame;       /* frame_index of the last frame sent up, -1 = none yet */
+    int64_t frame_index;           /* this frame's position in the stream */
+    int64_t last_key_frame;        /* frame_index of the last frame sent up, -1 = none yet */
     uint32_t key_frames_in_flight; /* sent up and not yet answered (or timed out) */
-    double frame_interval_ms;     /* measured time between frames (EWMA); 0 if unknown */
+    double frame_interval_ms;      /* measured time between frames (EWMA); 0 if unknown */
     /* Age of the newest upstream result now: time since the frame it is about was
      * captured; < 0 when none has arrived. */
     double upstream_age_ms;
@@ -346,6 +349,14 @@ typedef struct tierd_stream_state {
     /* How different this frame is from the last key frame: the mean absolute difference
      * of 32x18 gray thumbnails, 0 (same) .. 1 (black vs white); < 0 when unknown. */
     double scene_change;
+    /* ABI 1.6 (check struct_size). The newest warp error the fusion plugin reported for
+     * this stream (tierd_inference_result.warp_error): measured on frame
+     * warp_error_frame (an earlier frame: fusion runs after the decision) with the answer
+     * about key frame warp_error_key_frame. -1 / -1 / -1 when none has been reported (no
+     * answer fused yet, or a fusion plugin that does not measure it). */
+    double warp_error;
+    int64_t warp_error_frame;
+    int64_t warp_error_key_frame;
 } tierd_stream_state;
 
 /* The network link to one upstream tier, as the host currently estimates it. */
@@ -449,15 +460,32 @@ typedef struct tierd_inference_result {
      * upstream map that travelled with only some cells (docs/feature-fusion.md, "regions")
      * has NaN in every channel of the cells not sent. */
     tierd_tensor *features;
+    /* ABI 1.6 (check struct_size; write it with tierd_result_set_warp_error). Written by a
+     * fusion plugin's fuse_frame() only: how far the upstream answer it used for this frame
+     * had to be carried — the mean absolute difference, in gray levels scaled to [0, 1],
+     * between this frame and the answer's key frame moved onto it by the plugin's motion
+     * estimate (0 on the key frame itself; motion it could not follow, objects that
+     * appeared and changed light raise it). The host sets -1 before the call: "not
+     * measured" (no upstream answer used, or a plugin that does not measure it); the
+     * host hands the newest value to the scheduler (tierd_stream_state.warp_error), where
+     * a key-frame policy may send a new key frame when it grows. Ignored elsewhere. */
+    double warp_error;
 } tierd_inference_result;
+
+/* Sets out->warp_error when the host's struct has the field (ABI >= 1.6); a no-op on an
+ * older host. Any thread. */
+static inline void tierd_result_set_warp_error(struct tierd_inference_result *out, double value) {
+    if (out != NULL &&
+        out->struct_size >= offsetof(tierd_inference_result, warp_error) + sizeof(out->warp_error))
+        out->warp_error = value;
+}
 
 /* The detection buffer of `result` when the struct has the 1.4 fields, else NULL
  * (capacity 0). Any thread. */
 static inline tierd_detection *tierd_result_detections(struct tierd_inference_result *result,
                                                        uint32_t *capacity) {
-    if (result == NULL ||
-        result->struct_size < offsetof(struct tierd_inference_result, features) +
-                                  sizeof(result->features)) {
+    if (result == NULL || result->struct_size < offsetof(struct tierd_inference_result, features) +
+                                                    sizeof(result->features)) {
         if (capacity != NULL)
             *capacity = 0;
         return NULL;
@@ -470,8 +498,8 @@ static inline tierd_detection *tierd_result_detections(struct tierd_inference_re
 /* How many detections a (1.4 or older) result carries; 0 for an older struct. */
 static inline uint32_t tierd_result_detection_count(const struct tierd_inference_result *result) {
     if (result == NULL || result->detections == NULL ||
-        result->struct_size < offsetof(struct tierd_inference_result, features) +
-                                  sizeof(result->features))
+        result->struct_size <
+            offsetof(struct tierd_inference_result, features) + sizeof(result->features))
         return 0;
     return result->detection_count < result->detection_capacity ? result->detection_count
                                                                 : result->detection_capacity;
@@ -543,27 +571,26 @@ typedef struct tierd_inference_ops {
      * energy_source and model as in infer(); its scores are not written
      * (score_count 0, top_class -1). TIERD_ENOENT: no such model or cut here.
      * Worker thread; may block. Inputs borrowed; `out` and `meta` host-owned. */
-    int (*infer_head)(void *instance, const tierd_task *task, const char *model,
-                      int32_t cut_layer, tierd_tensor *out, tierd_inference_result *meta);
+    int (*infer_head)(void *instance, const tierd_task *task, const char *model, int32_t cut_layer,
+                      tierd_tensor *out, tierd_inference_result *meta);
     /* ABI 1.2, optional. Split execution, edge/cloud side: run `model` from cut
      * `cut_layer` to its output on `input` and fill `out` as infer() does. task->image
      * is NULL here (only the tensor travelled). TIERD_ENOENT: no such model or cut
      * here; TIERD_EINVAL: the tensor's shape is not the cut's.
      * Worker thread; may block. Inputs borrowed; `out` host-owned. */
-    int (*infer_tail)(void *instance, const tierd_task *task, const char *model,
-                      int32_t cut_layer, const tierd_tensor *input, tierd_inference_result *out);
+    int (*infer_tail)(void *instance, const tierd_task *task, const char *model, int32_t cut_layer,
+                      const tierd_tensor *input, tierd_inference_result *out);
     /* ABI 1.5, optional (NULL: the plugin does not learn; the host then keeps no image for
      * it). A teacher's label for task->image, a classification the host placed upstream
      * and got answered (after the task's result went out: learning never delays a
      * result), or answered here and sent up for its label alone ([pipeline]
-     * label_budget_per_hour). The plugin may keep a copy (the image and `label` are borrowed for the
-     * call) to adapt its models with — how, when and within what bounds is its own; it
-     * must not let a worse model replace a better one on the strength of labels alone
-     * (a teacher can be wrong). Return TIERD_OK whether it kept the sample or not; an
-     * error is logged and counted, and the host goes on. The host calls learn() for at
-     * most a few tasks at a time and skips (and counts) tasks while those wait.
-     * Worker thread; may block briefly (copying), not for training: train on a thread
-     * of the plugin's own. Inputs borrowed. */
+     * label_budget_per_hour). The plugin may keep a copy (the image and `label` are borrowed for
+     * the call) to adapt its models with — how, when and within what bounds is its own; it must not
+     * let a worse model replace a better one on the strength of labels alone (a teacher can be
+     * wrong). Return TIERD_OK whether it kept the sample or not; an error is logged and counted,
+     * and the host goes on. The host calls learn() for at most a few tasks at a time and skips (and
+     * counts) tasks while those wait. Worker thread; may block briefly (copying), not for training:
+     * train on a thread of the plugin's own. Inputs borrowed. */
     int (*learn)(void *instance, const tierd_task *task, const tierd_teacher_label *label);
 } tierd_inference_ops;
 
@@ -573,8 +600,8 @@ typedef struct tierd_inference_ops {
 typedef struct tierd_upstream_result {
     uint32_t struct_size;
     const struct tierd_inference_result *result; /* its boxes are in key-frame pixels */
-    int64_t frame_index; /* the key frame the result is about */
-    tierd_tier tier;     /* who computed it */
+    int64_t frame_index;                         /* the key frame the result is about */
+    tierd_tier tier;                             /* who computed it */
     /* Time from the key frame's capture to this call, and from the answer's arrival on
      * the end to this call (both >= 0). The answer was not known before it arrived: the
      * host hands it only to frames it fuses after the arrival. */

@@ -2,6 +2,7 @@
 
 #include "core/setting_checks.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -84,6 +85,9 @@ void KeyFrameSettings::validate() const {
     in_unit("key_frame_score_floor", score_floor);
     at_least("key_frame_bytes", frame_bytes, 0);
     at_least("key_frame_max_energy_j", max_energy_j, 0);
+    in_unit("key_frame_warp_error", warp_error);
+    in_unit("key_frame_max_share", max_share);
+    at_least("key_frame_share_window", static_cast<double>(share_window), 1);
 }
 
 KeyFrameSettings parse_key_frame_settings(const ConfigMap &map) {
@@ -98,6 +102,7 @@ KeyFrameSettings parse_key_frame_settings(const ConfigMap &map) {
     read_count(map, "key_frame_min_gap", 1, s.min_gap);
     read_count(map, "key_frame_max_in_flight", 1, s.max_in_flight);
     read_count(map, "key_frame_objects_change", 0, s.objects_change);
+    read_count(map, "key_frame_share_window", 1, s.share_window);
     auto number = [&](const char *key, double &field) {
         if (auto value = get_number(map, key))
             field = *value;
@@ -107,6 +112,8 @@ KeyFrameSettings parse_key_frame_settings(const ConfigMap &map) {
     number("key_frame_score_floor", s.score_floor);
     number("key_frame_bytes", s.frame_bytes);
     number("key_frame_max_energy_j", s.max_energy_j);
+    number("key_frame_warp_error", s.warp_error);
+    number("key_frame_max_share", s.max_share);
     if (auto model = get_string(map, "key_frame_model"))
         s.model = *model;
     s.validate();
@@ -190,7 +197,30 @@ KeyFramePolicy::Route KeyFramePolicy::route(const KeyFrameInput &input, double f
     return best;
 }
 
-std::string KeyFramePolicy::trigger(const StreamState &s) const {
+double KeyFramePolicy::predicted_warp_error(const KeyFrameInput &input, double frame_bytes) const {
+    const StreamState &s = input.stream;
+    // Measured, about an answer the stream has (not one a newer key frame will replace),
+    // on a frame at or after that key frame.
+    if (s.warp_error < 0 || s.warp_error_frame < 0 || s.warp_error_key_frame < 0 ||
+        s.warp_error_key_frame < s.last_key_frame || s.warp_error_frame < s.warp_error_key_frame)
+        return -1;
+    const double gap = static_cast<double>(s.warp_error_frame - s.warp_error_key_frame);
+    const double rate = gap >= 1 ? s.warp_error / gap : 0.0;
+    // Frames until an answer sent now would be used: those since the measurement, and the
+    // answer's round trip (when the link estimate gives one).
+    double lead =
+        static_cast<double>(std::max<std::int64_t>(0, s.frame_index - s.warp_error_frame));
+    const Route r = route(input, frame_bytes);
+    if (r.ok && r.answer_ms > 0) {
+        const double interval =
+            s.frame_interval_ms > 0 ? s.frame_interval_ms : kAssumedFrameIntervalMs;
+        lead += r.answer_ms / interval;
+    }
+    return s.warp_error + rate * lead;
+}
+
+std::string KeyFramePolicy::trigger(const KeyFrameInput &input, double frame_bytes) const {
+    const StreamState &s = input.stream;
     if (s.last_key_frame < 0)
         return "first";
     const KeyFrameSettings &k = settings_;
@@ -209,6 +239,12 @@ std::string KeyFramePolicy::trigger(const StreamState &s) const {
         std::snprintf(text, sizeof text, "objects %+d",
                       static_cast<int>(s.local_detections_change));
         return text;
+    }
+    if (k.warp_error > 0) {
+        const double predicted = predicted_warp_error(input, frame_bytes);
+        if (predicted >= k.warp_error)
+            return "warp " + short_number(predicted) + " (" + short_number(s.warp_error) + " at " +
+                   std::to_string(s.warp_error_frame) + ")";
     }
     return "";
 }
@@ -257,7 +293,7 @@ KeyFrameDecision KeyFramePolicy::decide(const KeyFrameInput &input) const {
                               std::to_string(k.interval));
         why = s.last_key_frame < 0 ? "first" : "every " + std::to_string(k.interval);
     } else {
-        why = trigger(s);
+        why = trigger(input, out.frame_bytes);
         if (why.empty())
             return finish(KeyFrameAction::local, Route{}, "no key frame: no trigger");
         if (s.last_key_frame >= 0 && since < k.min_gap)
@@ -268,6 +304,10 @@ KeyFrameDecision KeyFramePolicy::decide(const KeyFrameInput &input) const {
             return finish(KeyFrameAction::local, Route{},
                           "no key frame: " + std::to_string(s.key_frames_in_flight) +
                               " in flight (" + why + ")");
+        if (input.budget >= 0 && input.budget < 1)
+            return finish(KeyFrameAction::local, Route{},
+                          "no key frame: share " + short_number(k.max_share) + " spent (" + why +
+                              ")");
     }
 
     Route r = route(input, out.frame_bytes);
@@ -288,6 +328,52 @@ KeyFrameDecision KeyFramePolicy::decide(const KeyFrameInput &input) const {
                               short_number(k.max_energy_j * 1000) + "mJ (" + why + ")");
     }
     return finish(KeyFrameAction::key_frame, r, "key frame: " + why);
+}
+
+KeyFrameBudget::KeyFrameBudget(double max_share, std::int64_t window)
+    : share_(max_share),
+      capacity_(std::max(1.0, max_share * static_cast<double>(std::max<std::int64_t>(1, window)))) {
+}
+
+KeyFrameBudget::Bucket &KeyFrameBudget::bucket(const std::string &stream,
+                                               std::int64_t frame_index) {
+    auto it = buckets_.find(stream);
+    if (it == buckets_.end()) {
+        if (buckets_.size() >= kStreams) {
+            auto oldest = buckets_.begin();
+            for (auto b = buckets_.begin(); b != buckets_.end(); ++b)
+                if (b->second.used < oldest->second.used)
+                    oldest = b;
+            buckets_.erase(oldest);
+        }
+        it = buckets_.emplace(stream, Bucket{}).first;
+    }
+    Bucket &b = it->second;
+    b.used = ++clock_;
+    if (b.frame < 0 || frame_index < b.frame) { // new, or the stream started over
+        b.tokens = capacity_;
+        b.frame = frame_index;
+    } else {
+        b.tokens =
+            std::min(capacity_, b.tokens + share_ * static_cast<double>(frame_index - b.frame));
+        // Sums of 0.1 miss 1.0 by an ulp: count in billionths, so ten frames make a key frame.
+        b.tokens = std::round(b.tokens * 1e9) / 1e9;
+        b.frame = frame_index;
+    }
+    return b;
+}
+
+double KeyFrameBudget::available(const std::string &stream, std::int64_t frame_index) {
+    if (share_ <= 0)
+        return -1;
+    return bucket(stream, frame_index).tokens;
+}
+
+void KeyFrameBudget::spend(const std::string &stream, std::int64_t frame_index) {
+    if (share_ <= 0)
+        return;
+    Bucket &b = bucket(stream, frame_index);
+    b.tokens = std::max(0.0, b.tokens - 1.0);
 }
 
 } // namespace scheduler_mo

@@ -15,6 +15,8 @@
 //               - local_mean_score < key_frame_score_floor (the light detector is unsure),
 //               - |local_detections_change| >= key_frame_objects_change (objects entering
 //                 or leaving),
+//               - the fused features' warp error, as it will be when this key frame's
+//                 answer could arrive, reaches key_frame_warp_error (ABI 1.6; below),
 //             and none of these vetoes holds:
 //               - fewer than key_frame_min_gap frames since the last key frame,
 //               - key_frames_in_flight >= key_frame_max_in_flight,
@@ -22,9 +24,24 @@
 //                 0.15 bytes: a JPEG at about quality 75) takes longer than K frame
 //                 intervals (the time until an `every` cadence would send the next one),
 //               - its radio energy tx_w x upload_s + rx_w x reply_s exceeds
-//                 key_frame_max_energy_j (0 = no bound).
+//                 key_frame_max_energy_j (0 = no bound),
+//               - the stream's share budget is spent (key_frame_max_share, 0 = no
+//                 bound; a token bucket per stream, KeyFrameBudget, below): in the long
+//                 run at most that share of the frames go up, and a still stretch of up to
+//                 key_frame_share_window frames saves its key frames for a busy one; the
+//                 triggers decide WHEN the budget is spent.
 //             Each trigger threshold (max gap, scene change, score floor, objects
-//             change) is off at 0.
+//             change, warp error) is off at 0.
+//             The warp error trigger (adaptive key frames with features): the fusion
+//             plugin reports how far it had to carry the last answer (the residual of the
+//             key frame moved onto the frame by its flow, 0..1) on frame f about key frame
+//             k. It grows as the answer ages; the policy assumes it keeps growing at its
+//             rate so far, warp / (f - k) per frame, and predicts it for the frame on which
+//             an answer sent now would first be used: warp + rate x (frames since f + the
+//             answer's predicted round trip in frames, from the link estimate). A slow link
+//             thus sends earlier; a still scene (warp ~ 0) waits for the max gap. A warp
+//             error about an answer older than the last key frame is not used (the newer
+//             answer is on its way).
 //   upstream  every frame placed upstream, nothing here (the "heavy-every-frame" row);
 //             while no upstream tier is usable, the frame runs here with the light model.
 // In every mode a key frame needs a usable upstream tier: allowed by `tiers`, known to the
@@ -48,6 +65,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -76,6 +94,9 @@ struct KeyFrameSettings {
     std::int64_t max_in_flight = 2;  // key_frame_max_in_flight (>= 1)
     double frame_bytes = 0;          // key_frame_bytes; 0 = pixels x kJpegBytesPerPixel
     double max_energy_j = 0;         // key_frame_max_energy_j; 0 = no bound
+    double warp_error = 0;           // key_frame_warp_error, 0..1; 0 = off
+    double max_share = 0;            // key_frame_max_share, 0..1; 0 = no bound
+    std::int64_t share_window = 100; // key_frame_share_window: frames (>= 1)
     std::string model;               // key_frame_model; "" = the tier's default
 
     // Throws std::invalid_argument naming the key.
@@ -85,7 +106,8 @@ struct KeyFrameSettings {
 // Keys: key_frames (off|every|trigger|upstream), key_frame_interval, key_frame_min_gap,
 // key_frame_max_gap_ms, key_frame_scene_change, key_frame_score_floor,
 // key_frame_objects_change, key_frame_max_in_flight, key_frame_bytes,
-// key_frame_max_energy_j, key_frame_model. Absent keys keep their defaults; other keys are
+// key_frame_max_energy_j, key_frame_warp_error, key_frame_max_share,
+// key_frame_share_window, key_frame_model. Absent keys keep their defaults; other keys are
 // ignored. Validated; errors (std::invalid_argument) name the key and the bad value.
 KeyFrameSettings parse_key_frame_settings(const ConfigMap &map);
 
@@ -100,6 +122,11 @@ struct StreamState {
     double local_mean_score = -1; // < 0 = unknown
     std::int32_t local_detections_change = 0;
     double scene_change = -1; // < 0 = unknown
+    // ABI 1.6: the fusion plugin's newest warp error, on frame warp_error_frame with the
+    // answer about warp_error_key_frame; < 0 = none.
+    double warp_error = -1;
+    std::int64_t warp_error_frame = -1;
+    std::int64_t warp_error_key_frame = -1;
 };
 
 // One upstream tier as the key-frame policy sees it.
@@ -117,6 +144,9 @@ struct KeyFrameInput {
     UpstreamTier edge;
     UpstreamTier cloud;
     double frame_pixels = 0; // width x height of the frame; 0 = unknown
+    // Key frames the stream's share budget allows now (KeyFrameBudget::available); < 0 =
+    // no budget. Below 1 vetoes a trigger-mode key frame.
+    double budget = -1;
     const UpstreamTier &tier(Tier which) const { return which == Tier::cloud ? cloud : edge; }
 };
 
@@ -165,12 +195,47 @@ class KeyFramePolicy {
     };
     Route route(const KeyFrameInput &input, double frame_bytes) const;
     // Why a data-driven trigger fires, or "" (mode trigger).
-    std::string trigger(const StreamState &stream) const;
+    std::string trigger(const KeyFrameInput &input, double frame_bytes) const;
+    // The warp error predicted for the first frame an answer sent now would serve, or
+    // < 0 when the stream has none to go by (see the warp error trigger above).
+    double predicted_warp_error(const KeyFrameInput &input, double frame_bytes) const;
 
     KeyFrameSettings settings_;
     Settings placement_;
     DevicePower power_;
     std::optional<ProfileSet> profiles_;
+};
+
+// The share budget of trigger mode, per stream: a token bucket that gains max_share of a
+// key frame per frame, holds at most max(1, max_share x window) and starts full, so any n
+// frames hold at most max_share x n key frames plus what the bucket held (the long-run
+// share is max_share). Keyed by stream name;
+// the least recently used of more than kStreams streams is forgotten (it starts full again
+// if it comes back). A stream whose frame_index goes backwards started over: full again.
+// Not thread-safe: the plugin calls it from decide() (the loop thread).
+class KeyFrameBudget {
+  public:
+    static constexpr std::size_t kStreams = 256;
+
+    // max_share 0 = no budget (available() is -1).
+    KeyFrameBudget(double max_share, std::int64_t window);
+
+    // Key frames the budget allows at this frame of `stream` (fractional; >= 1 allows one).
+    double available(const std::string &stream, std::int64_t frame_index);
+    // A key frame was decided at this frame: one token spent.
+    void spend(const std::string &stream, std::int64_t frame_index);
+
+  private:
+    struct Bucket {
+        double tokens = 0;
+        std::int64_t frame = -1; // the frame `tokens` is counted to
+        std::uint64_t used = 0;  // recency, for forgetting
+    };
+    Bucket &bucket(const std::string &stream, std::int64_t frame_index);
+
+    double share_ = 0, capacity_ = 1;
+    std::uint64_t clock_ = 0;
+    std::map<std::string, Bucket, std::less<>> buckets_;
 };
 
 } // namespace scheduler_mo
