@@ -23,7 +23,7 @@
 #              quality DDS_LOW_QUALITY [50], then the regions of the boxes the edge scored
 #              in [DDS_UNSURE [0.25], DDS_SURE [0.5]) at 75); feature-adaptive-K:
 #              feature-fusion with adaptive key frames (scheduler-mo trigger mode on
-#              fusion-feature's warp error >= WARP_ERROR [0.015] extrapolated to the
+#              fusion-feature's warp error >= WARP_ERROR [0.025] extrapolated to the
 #              answer's arrival, or a gap over WARP_MAX_GAP_MS [1000]; the other triggers
 #              off; at most 1/K of the frames over WARP_WINDOW [100] frames, one in
 #              flight); any row with "-outage"
@@ -88,7 +88,7 @@ pi_workers=${PI_WORKERS:-1}
 pi_row=${PI_ROW:-light-only}
 dds_low_scale=${DDS_LOW_SCALE:-0.6} dds_low_quality=${DDS_LOW_QUALITY:-50}
 dds_sure=${DDS_SURE:-0.5} dds_unsure=${DDS_UNSURE:-0.25}
-warp_error=${WARP_ERROR:-0.015} warp_max_gap_ms=${WARP_MAX_GAP_MS:-1000}
+warp_error=${WARP_ERROR:-0.025} warp_max_gap_ms=${WARP_MAX_GAP_MS:-1000}
 warp_window=${WARP_WINDOW:-100}
 build=$top/${BUILD:-build}
 prio=${NICE:--10}
@@ -197,7 +197,7 @@ echo $! >"$state/load.pid"
     echo "cores $(nproc)"
     echo "kernel $(uname -r)"
     echo "started $(date -u +%FT%TZ)"
-    echo "command SEEDS=\"$seeds\" FRAMES=$frames LINKS=\"$links\" ROWS=\"$rows\" PI=$pi PI_ROW=$pi_row DDS_LOW_SCALE=$dds_low_scale DDS_LOW_QUALITY=$dds_low_quality DDS_SURE=$dds_sure DDS_UNSURE=$dds_unsure HEAVY_RATE_HZ=$heavy_rate SCORE_THRESHOLD=$score TIMEOUT_MS=$timeout_ms${tcp_user_timeout:+ TCP_USER_TIMEOUT_MS=$tcp_user_timeout} NICE=$prio bench/video/run.sh"
+    echo "command SEEDS=\"$seeds\" FRAMES=$frames LINKS=\"$links\" ROWS=\"$rows\" PI=$pi PI_ROW=$pi_row DDS_LOW_SCALE=$dds_low_scale DDS_LOW_QUALITY=$dds_low_quality DDS_SURE=$dds_sure DDS_UNSURE=$dds_unsure WARP_ERROR=$warp_error WARP_MAX_GAP_MS=$warp_max_gap_ms WARP_WINDOW=$warp_window HEAVY_RATE_HZ=$heavy_rate SCORE_THRESHOLD=$score TIMEOUT_MS=$timeout_ms${tcp_user_timeout:+ TCP_USER_TIMEOUT_MS=$tcp_user_timeout} NICE=$prio bench/video/run.sh"
 } >>"$work/machine.txt"
 
 # ---- videos (deterministic per seed; kept in the work directory)
@@ -342,11 +342,12 @@ key_frame_max_gap_ms = $warp_max_gap_ms
 key_frame_scene_change = 0
 key_frame_score_floor = 0
 key_frame_objects_change = 0
-key_frame_max_share = $(echo "scale=6; 1 / $k" | bc)
+key_frame_max_share = $(awk -v k="$k" 'BEGIN { printf "%.6f", 1 / k }')
 key_frame_share_window = $warp_window
 key_frame_max_in_flight = 1
 ADAPTIVE
-)[plugin.fusion-track]
+)
+[plugin.fusion-track]
 merge_local = $([[ $row == key-track-* ]] && echo false || echo true)
 [plugin.fusion-feature]
 model = "$top/models/det-fusion.onnx"

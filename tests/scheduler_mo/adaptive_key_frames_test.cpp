@@ -126,17 +126,16 @@ TEST(AdaptiveKeyFrames, TheMinGapAndInFlightCapStillHold) {
 }
 
 TEST(AdaptiveKeyFrames, ASpentShareBudgetVetoesEveryTrigger) {
-    KeyFramePolicy p = KeyFramePolicy(
-        parse_key_frame_settings({{"key_frames", std::string("trigger")},
-                                  {"key_frame_max_share", 0.1}}),
-        fixture_settings(), fixture_power());
+    KeyFramePolicy p =
+        KeyFramePolicy(parse_key_frame_settings(
+                           {{"key_frames", std::string("trigger")}, {"key_frame_max_share", 0.1}}),
+                       fixture_settings(), fixture_power());
     KeyFrameInput f = frame(0.2);
     f.stream.scene_change = 0.9;
     f.budget = 0.95;
     KeyFrameDecision d = p.decide(f);
     EXPECT_EQ(d.action, KeyFrameAction::local);
-    EXPECT_TRUE(contains(d.reason, "no key frame: share 0.1 spent (scene change 0.9)"))
-        << d.reason;
+    EXPECT_TRUE(contains(d.reason, "no key frame: share 0.1 spent (scene change 0.9)")) << d.reason;
     f.budget = 1.0;
     EXPECT_EQ(p.decide(f).action, KeyFrameAction::key_frame);
     f.budget = -1; // no budget
@@ -151,22 +150,21 @@ TEST(KeyFrameBudget, BoundsTheLongRunShare) {
             budget.spend("cam", i);
             ++sent;
         }
-    // The full bucket (10) then one every 10 frames: at most 0.1 x 1000 + 10.
-    EXPECT_GE(sent, 100);
-    EXPECT_LE(sent, 110);
+    // The first, then one every 10 frames: 0, 10, ..., 990.
+    EXPECT_EQ(sent, 100);
     // A still stretch refills it, up to the cap.
     EXPECT_NEAR(budget.available("cam", 1050), 5.0, 1.0);
     EXPECT_DOUBLE_EQ(budget.available("cam", 5000), 10.0);
 }
 
 TEST(KeyFrameBudget, StreamsAreSeparateAndARestartRefills) {
-    KeyFrameBudget budget(0.5, 4); // holds 2
-    budget.spend("a", 0);
+    KeyFrameBudget budget(0.5, 4); // holds 2, starts with 1
     budget.spend("a", 0);
     EXPECT_DOUBLE_EQ(budget.available("a", 0), 0.0);
-    EXPECT_DOUBLE_EQ(budget.available("b", 0), 2.0);
+    EXPECT_DOUBLE_EQ(budget.available("b", 0), 1.0);
     EXPECT_DOUBLE_EQ(budget.available("a", 1), 0.5);
-    EXPECT_DOUBLE_EQ(budget.available("a", 0), 2.0); // frame 0 again: the stream started over
+    EXPECT_DOUBLE_EQ(budget.available("a", 9), 2.0); // at most 2
+    EXPECT_DOUBLE_EQ(budget.available("a", 0), 1.0); // frame 0 again: the stream started over
     // A small share still allows one key frame (the bucket holds at least 1).
     KeyFrameBudget small(0.01, 10);
     EXPECT_DOUBLE_EQ(small.available("c", 0), 1.0);
@@ -178,11 +176,11 @@ TEST(KeyFrameBudget, StreamsAreSeparateAndARestartRefills) {
 TEST(KeyFrameBudget, ForgetsTheLeastRecentlyUsedStream) {
     KeyFrameBudget budget(0.1, 100);
     budget.spend("first", 0);
-    EXPECT_DOUBLE_EQ(budget.available("first", 0), 9.0);
+    EXPECT_DOUBLE_EQ(budget.available("first", 5), 0.5);
     for (std::size_t i = 0; i < KeyFrameBudget::kStreams; ++i)
         budget.available("s" + std::to_string(i), 0);
-    // "first" was the least recently used of kStreams + 1: forgotten, full again.
-    EXPECT_DOUBLE_EQ(budget.available("first", 0), 10.0);
+    // "first" was the least recently used of kStreams + 1: forgotten, it starts over.
+    EXPECT_DOUBLE_EQ(budget.available("first", 6), 1.0);
 }
 
 } // namespace

@@ -208,11 +208,10 @@ TEST_F(KeyFramesPlugin, TheShareBudgetIsKeptPerStream) {
         }
         return sent;
     };
-    // The bucket holds 2 (0.1 x 20): frames 0 and 1, then one every 10 frames (11, 21,
-    // ..., 91): 11 in 100 frames.
-    EXPECT_EQ(run("a.avi", 100), 11);
-    // Another stream has its own budget: 0, 1 and 11.
-    EXPECT_EQ(run("b.avi", 20), 3);
+    // The first frame, then one every 10 frames (10, 20, ..., 90): 10 in 100 frames.
+    EXPECT_EQ(run("a.avi", 100), 10);
+    // Another stream has its own budget: 0 and 10.
+    EXPECT_EQ(run("b.avi", 20), 2);
 }
 
 TEST_F(KeyFramesPlugin, UpstreamModePlacesTheFrameOnTheEdge) {

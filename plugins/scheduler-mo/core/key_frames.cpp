@@ -351,7 +351,7 @@ KeyFrameBudget::Bucket &KeyFrameBudget::bucket(const std::string &stream,
     Bucket &b = it->second;
     b.used = ++clock_;
     if (b.frame < 0 || frame_index < b.frame) { // new, or the stream started over
-        b.tokens = capacity_;
+        b.tokens = 1.0;                         // the first key frame; the rest is earned
         b.frame = frame_index;
     } else {
         b.tokens =

@@ -26,8 +26,8 @@
 //               - its radio energy tx_w x upload_s + rx_w x reply_s exceeds
 //                 key_frame_max_energy_j (0 = no bound),
 //               - the stream's share budget is spent (key_frame_max_share, 0 = no
-//                 bound; a token bucket per stream, KeyFrameBudget, below): in the long
-//                 run at most that share of the frames go up, and a still stretch of up to
+//                 bound; a token bucket per stream, KeyFrameBudget, below): at most that
+//                 share of the frames go up (plus the first), and a still stretch of up to
 //                 key_frame_share_window frames saves its key frames for a busy one; the
 //                 triggers decide WHEN the budget is spent.
 //             Each trigger threshold (max gap, scene change, score floor, objects
@@ -206,12 +206,13 @@ class KeyFramePolicy {
     std::optional<ProfileSet> profiles_;
 };
 
-// The share budget of trigger mode, per stream: a token bucket that gains max_share of a
-// key frame per frame, holds at most max(1, max_share x window) and starts full, so any n
-// frames hold at most max_share x n key frames plus what the bucket held (the long-run
-// share is max_share). Keyed by stream name;
-// the least recently used of more than kStreams streams is forgotten (it starts full again
-// if it comes back). A stream whose frame_index goes backwards started over: full again.
+// The share budget of trigger mode, per stream: a token bucket that starts with one token
+// (the first key frame), gains max_share of a key frame per frame and holds at most
+// max(1, max_share x window), so the first n frames of a stream hold at most
+// 1 + max_share x n key frames, and a still stretch saves up to `window` frames' worth
+// for a busy one. Keyed by stream name; the least recently used of more than kStreams
+// streams is forgotten (it starts over if it comes back), and so is a stream whose
+// frame_index goes backwards (it started over).
 // Not thread-safe: the plugin calls it from decide() (the loop thread).
 class KeyFrameBudget {
   public:
