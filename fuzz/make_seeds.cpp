@@ -4,6 +4,7 @@
 // committed; re-run it after changing the wire format (fuzz/make_corpus.py does the rest).
 #include "agent/pipeline/jpeg_codec.hpp"
 #include "agent/pipeline/offload_codec.hpp"
+#include "agent/pipeline/region_resend.hpp"
 
 #include <opencv2/imgcodecs.hpp>
 
@@ -71,6 +72,13 @@ int main(int argc, char **argv) {
     regions.region_jpegs = {tierd::encode_jpeg(gradient(8, 8, CV_8UC3), 75),
                             tierd::encode_jpeg(gradient(8, 8, CV_8UC3), 50)};
     write(offload, "req-regions.bin", tierd::encode_offload_request(regions));
+    // The same as one mosaic JPEG (pack_regions: side by side on 16-pixel blocks).
+    const tierd::Mosaic mosaic = tierd::pack_regions(regions.regions);
+    regions.mosaic_size = mosaic.size;
+    regions.mosaic_at = mosaic.at;
+    regions.mosaic_jpeg = tierd::encode_jpeg(
+        tierd::compose_mosaic(gradient(16, 8, CV_8UC3), regions.regions, mosaic), 75);
+    write(offload, "req-regions-mosaic.bin", tierd::encode_offload_request(regions));
 
     OffloadRequest tensor;
     tensor.payload = OffloadRequest::Payload::tensor;

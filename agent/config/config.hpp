@@ -163,6 +163,7 @@ struct OffloadConfig {
     double frame_low_scale = 0.6;
     int frame_low_quality = 50;
     double resend_sure = 0.5, resend_unsure = 0.25;
+    bool resend_mosaic = true; // the second round's crops as one JPEG
     // edge/cloud: the last this many images answered are kept per requesting device, with
     // the answers, for fine-tuning that device's model (samples.get); 0 = none kept
     int keep_answered = 0;

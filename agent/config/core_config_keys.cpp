@@ -463,6 +463,11 @@ std::vector<CoreConfigSection> build_sections() {
                              "resend_sure) in the first round have their region (plus a "
                              "quarter of its size each side) sent again; at most resend_sure.")
             .range(0, 1));
+    add(key<&Config::offload, &OffloadConfig::resend_mosaic>(
+        "resend_mosaic",
+        "End, frame_resend: the regions asked for again travel packed into one JPEG (one "
+        "header and one set of tables instead of one per region: ~600 bytes saved a "
+        "region). false: one JPEG per region, for a serving tier older than the mosaic."));
     add(key<&Config::offload, &OffloadConfig::keep_answered>(
             "keep_answered",
             "Edge/cloud: the last this many single-channel images (of up to 256x256 pixels) "

@@ -163,6 +163,7 @@ void Agent::start_pipeline() {
     o.frame_low_quality = c.offload.frame_low_quality;
     o.resend_sure = c.offload.resend_sure;
     o.resend_unsure = c.offload.resend_unsure;
+    o.resend_mosaic = c.offload.resend_mosaic;
     o.frame_features = c.offload.frame_features == FrameFeatures::whole ? FeatureCompression::whole
                        : c.offload.frame_features == FrameFeatures::regions
                            ? FeatureCompression::regions

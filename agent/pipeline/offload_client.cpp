@@ -411,6 +411,21 @@ void OffloadClient::send_regions(TaskPtr task, const std::vector<cv::Rect> &regi
     }
     task->offload.resend_regions = static_cast<int>(request->regions.size());
     const int quality = task->jpeg_quality > 0 ? task->jpeg_quality : 75;
+    if (options_.resend_mosaic) {
+        // One JPEG for all the crops (the frame stays with the task, and so with the job).
+        const Mosaic mosaic = pack_regions(request->regions);
+        request->mosaic_size = mosaic.size;
+        request->mosaic_at = mosaic.at;
+        encode_and_publish(
+            std::move(task),
+            [request, frame, quality, mosaic] {
+                request->mosaic_jpeg =
+                    encode_jpeg(compose_mosaic(frame, request->regions, mosaic), quality);
+                return encode_offload_request(*request);
+            },
+            body_bytes);
+        return;
+    }
     encode_and_publish(
         std::move(task),
         [request, crops = std::move(crops), quality] {

@@ -125,6 +125,7 @@ class OffloadClient {
         double low_scale = 0.6;
         int low_quality = 50;
         float resend_sure = 0.5f, resend_unsure = 0.25f;
+        bool resend_mosaic = true; // the second round as one mosaic JPEG (pack_regions())
     };
     using Answered = std::function<void(TaskPtr task)>;
 

@@ -227,25 +227,36 @@ std::string encode_tensor(const OffloadRequest &request) {
 }
 
 std::string encode_regions(const OffloadRequest &request) {
+    const bool mosaic = !request.mosaic_jpeg.empty();
     if (request.regions.empty() || request.regions.size() > kOffloadMaxRegions ||
-        request.regions.size() != request.region_jpegs.size())
+        request.regions.size() != (mosaic ? request.mosaic_at.size() : request.region_jpegs.size()))
         throw std::invalid_argument("offload: 1 to " + std::to_string(kOffloadMaxRegions) +
-                                    " regions, one JPEG each");
+                                    " regions, one JPEG or mosaic place each");
     nlohmann::json list = nlohmann::json::array();
     std::size_t body = 0;
     for (std::size_t i = 0; i < request.regions.size(); ++i) {
         const cv::Rect &r = request.regions[i];
-        list.push_back({r.x, r.y, r.width, r.height, request.region_jpegs[i].size()});
-        body += request.region_jpegs[i].size();
+        if (mosaic) {
+            list.push_back(
+                {r.x, r.y, r.width, r.height, request.mosaic_at[i].x, request.mosaic_at[i].y});
+        } else {
+            list.push_back({r.x, r.y, r.width, r.height, request.region_jpegs[i].size()});
+            body += request.region_jpegs[i].size();
+        }
     }
-    const nlohmann::json header = {{"v", 1},
-                                   {"task_id", request.task_id},
-                                   {"device_id", request.device_id},
-                                   {"model", request.model},
-                                   {"budget_ms", budget_of(request)},
-                                   {"deadline_ms", budget_of(request)},
-                                   {"payload", "regions"},
-                                   {"regions", std::move(list)}};
+    nlohmann::json header = {{"v", 1},
+                             {"task_id", request.task_id},
+                             {"device_id", request.device_id},
+                             {"model", request.model},
+                             {"budget_ms", budget_of(request)},
+                             {"deadline_ms", budget_of(request)},
+                             {"payload", "regions"},
+                             {"regions", std::move(list)}};
+    if (mosaic) {
+        header["mosaic"] = {request.mosaic_size.width, request.mosaic_size.height,
+                            request.mosaic_jpeg.size()};
+        return frame(header, request.mosaic_jpeg.size()) + request.mosaic_jpeg;
+    }
     std::string out = frame(header, body);
     for (const std::string &j : request.region_jpegs)
         out += j;
@@ -399,8 +410,63 @@ bool check_tensor(const nlohmann::json &header, std::size_t size, OffloadRequest
     return true;
 }
 
+// Mosaic regions header: "mosaic": [W, H, bytes] and each region [x, y, w, h, mx, my], its
+// pixels at (mx, my) of the body's one JPEG (3 channels, exactly W x H, `bytes` long),
+// inside it.
+bool check_mosaic(const nlohmann::json &header, const nlohmann::json &list, std::string_view body,
+                  OffloadRequestHeader &h, std::string &error) {
+    const nlohmann::json &size = header.at("mosaic");
+    if (!size.is_array() || size.size() != 3) {
+        error = "mosaic is not [width, height, bytes]";
+        return false;
+    }
+    if (integer_within(size[2], "mosaic bytes", 1, 1LL << 30) !=
+        static_cast<std::int64_t>(body.size())) {
+        error = "the mosaic's JPEG is " + dump(size[2]) + " bytes, the body " +
+                std::to_string(body.size());
+        return false;
+    }
+    const cv::Size mosaic(static_cast<int>(integer_within(size[0], "mosaic width", 1, 65536)),
+                          static_cast<int>(integer_within(size[1], "mosaic height", 1, 65536)));
+    if (static_cast<double>(mosaic.width) * mosaic.height > kMaxPixels) {
+        error = "the mosaic holds over 64 megapixels";
+        return false;
+    }
+    int jw = 0, jh = 0, jc = 0;
+    if (!read_jpeg_header(body, jw, jh, jc, error))
+        return false;
+    if (jw != mosaic.width || jh != mosaic.height || jc != 3) {
+        error = "the mosaic's JPEG is " + std::to_string(jw) + "x" + std::to_string(jh) +
+                ", its header says " + std::to_string(mosaic.width) + "x" +
+                std::to_string(mosaic.height);
+        return false;
+    }
+    const cv::Rect inside(0, 0, mosaic.width, mosaic.height);
+    for (const auto &e : list) {
+        if (!e.is_array() || e.size() != 6) {
+            error = "a mosaic region is not [x, y, width, height, mosaic x, mosaic y]";
+            return false;
+        }
+        const cv::Rect r(static_cast<int>(integer_within(e[0], "region x", 0, 65535)),
+                         static_cast<int>(integer_within(e[1], "region y", 0, 65535)),
+                         static_cast<int>(integer_within(e[2], "region width", 1, 65536)),
+                         static_cast<int>(integer_within(e[3], "region height", 1, 65536)));
+        const cv::Point at(static_cast<int>(integer_within(e[4], "region mosaic x", 0, 65535)),
+                           static_cast<int>(integer_within(e[5], "region mosaic y", 0, 65535)));
+        if ((cv::Rect(at, r.size()) & inside) != cv::Rect(at, r.size())) {
+            error = "a region lies outside the mosaic";
+            return false;
+        }
+        h.request.regions.push_back(r);
+        h.request.mosaic_at.push_back(at);
+    }
+    h.request.mosaic_size = mosaic;
+    h.decoded_bytes = static_cast<std::size_t>(mosaic.width) * mosaic.height * 3;
+    return true;
+}
+
 // Regions header: each [x, y, w, h, bytes] a rectangle with a JPEG of exactly w x h (3
-// channels) whose bytes follow in order; the bytes add up to the body.
+// channels) whose bytes follow in order; the bytes add up to the body. Or a mosaic.
 bool check_regions(const nlohmann::json &header, std::string_view body, OffloadRequestHeader &h,
                    std::string &error) {
     const nlohmann::json &list = header.at("regions");
@@ -408,6 +474,8 @@ bool check_regions(const nlohmann::json &header, std::string_view body, OffloadR
         error = "regions must be an array of 1 to " + std::to_string(kOffloadMaxRegions);
         return false;
     }
+    if (header.contains("mosaic"))
+        return check_mosaic(header, list, body, h, error);
     std::size_t at = 0, pixels = 0;
     for (const auto &e : list) {
         if (!e.is_array() || e.size() != 5) {
@@ -656,6 +724,16 @@ void decode_offload_body(OffloadRequestHeader &header, std::string_view payload)
     case OffloadRequest::Payload::regions: {
         std::size_t at = header.body_offset;
         r.region_images.resize(r.regions.size());
+        if (r.mosaic_size.area() > 0) {
+            cv::Mat mosaic;
+            std::string error;
+            if (!decode_jpeg(payload.substr(at), r.mosaic_size.width, r.mosaic_size.height, mosaic,
+                             error))
+                throw std::runtime_error("mosaic: " + error);
+            for (std::size_t i = 0; i < r.regions.size(); ++i)
+                r.region_images[i] = mosaic(cv::Rect(r.mosaic_at[i], r.regions[i].size())).clone();
+            break;
+        }
         for (std::size_t i = 0; i < r.regions.size(); ++i) {
             std::string error;
             if (!decode_jpeg(payload.substr(at, header.region_bytes[i]), r.regions[i].width,

@@ -19,7 +19,9 @@
 // that size, and the reply may ask for regions of it again (OffloadReply::resend).
 //   regions:        + "model", "budget_ms", "regions": [[x, y, w, h, bytes], ...]; body =
 //                   one JPEG (3 channels, exactly w x h) per region, in order: the second
-//                   round of region re-send (region_resend.hpp), same task_id
+//                   round of region re-send (region_resend.hpp), same task_id; or, with
+//                   "mosaic": [W, H, bytes], "regions": [[x, y, w, h, mx, my], ...] and a
+//                   body of one JPEG (3 channels, W x H) holding each region at (mx, my)
 // "budget_ms" is how long the end waits for the reply, counted from its publish (below);
 // encoders repeat it as "deadline_ms", its older name, which decoders read when
 // "budget_ms" is absent.
@@ -84,6 +86,12 @@ struct OffloadRequest {
     std::vector<cv::Rect> regions;
     std::vector<std::string> region_jpegs;
     std::vector<cv::Mat> region_images;
+    // Or, encoded as one image (region_resend.hpp, pack_regions()): when mosaic_jpeg is
+    // set, it is sent in place of region_jpegs, with region i at mosaic_at[i] of an image
+    // of mosaic_size. Decoding fills region_images either way (and these, for a mosaic).
+    cv::Size mosaic_size;
+    std::vector<cv::Point> mosaic_at;
+    std::string mosaic_jpeg;
 
     // Payload::tensor: the end ran the model's head up to a cut, the serving tier runs
     // the tail from `tensor`.

@@ -62,11 +62,11 @@ Pipeline::Pipeline(uv_loop_t *loop, PipelineOptions options, PluginsNow plugins,
           std::move(source), std::move(source_failure), [this] { dispatch(); },
           [this] { return static_cast<std::size_t>(in_flight_); }),
       offload_(loop,
-               OffloadClient::Options{options_.device_id, options_.offload_timeout_ms,
-                                      options_.probe_interval_ms, options_.frame_resend,
-                                      options_.frame_low_scale, options_.frame_low_quality,
-                                      static_cast<float>(options_.resend_sure),
-                                      static_cast<float>(options_.resend_unsure)},
+               OffloadClient::Options{
+                   options_.device_id, options_.offload_timeout_ms, options_.probe_interval_ms,
+                   options_.frame_resend, options_.frame_low_scale, options_.frame_low_quality,
+                   static_cast<float>(options_.resend_sure),
+                   static_cast<float>(options_.resend_unsure), options_.resend_mosaic},
                [this](TaskPtr task) {
                    if (task->key_frame_copy)
                        return key_frame_answered(std::move(task));

@@ -104,4 +104,49 @@ void ResendCache::expire(std::uint64_t now_ns) {
         it = it->second.expires_ns <= now_ns ? entries_.erase(it) : std::next(it);
 }
 
+Mosaic pack_regions(const std::vector<cv::Rect> &regions, int align) {
+    Mosaic m;
+    m.at.assign(regions.size(), cv::Point());
+    if (regions.empty())
+        return m;
+    align = std::max(1, align);
+    auto up = [align](int v) { return (v + align - 1) / align * align; };
+    double area = 0;
+    int widest = 0;
+    for (const cv::Rect &r : regions) {
+        area += static_cast<double>(up(r.width)) * up(r.height);
+        widest = std::max(widest, up(r.width));
+    }
+    const int row_width = std::max(widest, up(static_cast<int>(std::sqrt(area * 1.25))));
+    std::vector<std::size_t> order(regions.size());
+    for (std::size_t i = 0; i < order.size(); ++i)
+        order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+        return regions[a].height > regions[b].height;
+    });
+    int x = 0, y = 0, shelf = 0, width = 0;
+    for (std::size_t i : order) {
+        const int w = up(regions[i].width), h = up(regions[i].height);
+        if (x > 0 && x + w > row_width) { // the next shelf
+            y += shelf;
+            x = 0;
+            shelf = 0;
+        }
+        m.at[i] = cv::Point(x, y);
+        x += w;
+        shelf = std::max(shelf, h);
+        width = std::max(width, x);
+    }
+    m.size = cv::Size(width, y + shelf);
+    return m;
+}
+
+cv::Mat compose_mosaic(const cv::Mat &frame, const std::vector<cv::Rect> &regions,
+                       const Mosaic &mosaic) {
+    cv::Mat out(mosaic.size, frame.type(), cv::Scalar::all(128));
+    for (std::size_t i = 0; i < regions.size() && i < mosaic.at.size(); ++i)
+        frame(regions[i]).copyTo(out(cv::Rect(mosaic.at[i], regions[i].size())));
+    return out;
+}
+
 } // namespace tierd

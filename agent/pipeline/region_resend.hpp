@@ -42,6 +42,21 @@ std::vector<tierd_detection> merge_resend(const std::vector<tierd_detection> &fi
                                           const std::vector<tierd_detection> &second,
                                           const std::vector<cv::Rect> &regions);
 
+// Where the second round's crops go in one image (the "mosaic"): one JPEG header and one
+// set of tables for all of them instead of one per crop (a header is ~600 bytes, about
+// what a small crop's pixels cost). Shelf packing, tallest first, each crop at a multiple
+// of `align` pixels (16: whole 4:2:0 JPEG blocks, so no block mixes two crops) with the
+// rows no wider than max(the widest crop, the square root of their area x 1.25), so the
+// image stays about square. `at[i]` is where regions[i] goes.
+struct Mosaic {
+    cv::Size size;
+    std::vector<cv::Point> at;
+};
+Mosaic pack_regions(const std::vector<cv::Rect> &regions, int align = 16);
+// The mosaic image of `frame`'s `regions` (BGR or gray as the frame; unused pixels gray).
+cv::Mat compose_mosaic(const cv::Mat &frame, const std::vector<cv::Rect> &regions,
+                       const Mosaic &mosaic);
+
 // What the serving tier keeps of a first round until the second arrives.
 struct ResendState {
     cv::Mat frame;                      // the low image, resized to the frame's size (BGR)

@@ -26,7 +26,8 @@
 #              fusion-feature's warp error >= WARP_ERROR [0.025] extrapolated to the
 #              answer's arrival, or a gap over WARP_MAX_GAP_MS [1000]; the other triggers
 #              off; at most 1/K of the frames over WARP_WINDOW [100] frames, one in
-#              flight); any row with "-outage"
+#              flight; fusion-feature's warp_measure WARP_MEASURE [mean]); any row
+#              with "-outage"
 #              appended runs with the link cut mid-video
 #   OUTAGE_AT  the frame whose result cuts the link in an -outage row [200]
 #   OUTAGE_S   how long the link stays cut, seconds [10]: linkemu drops every packet both
@@ -89,7 +90,7 @@ pi_row=${PI_ROW:-light-only}
 dds_low_scale=${DDS_LOW_SCALE:-0.6} dds_low_quality=${DDS_LOW_QUALITY:-50}
 dds_sure=${DDS_SURE:-0.5} dds_unsure=${DDS_UNSURE:-0.25}
 warp_error=${WARP_ERROR:-0.025} warp_max_gap_ms=${WARP_MAX_GAP_MS:-1000}
-warp_window=${WARP_WINDOW:-100}
+warp_window=${WARP_WINDOW:-100} warp_measure=${WARP_MEASURE:-mean}
 build=$top/${BUILD:-build}
 prio=${NICE:--10}
 timeout_ms=${TIMEOUT_MS:-2000}
@@ -197,7 +198,7 @@ echo $! >"$state/load.pid"
     echo "cores $(nproc)"
     echo "kernel $(uname -r)"
     echo "started $(date -u +%FT%TZ)"
-    echo "command SEEDS=\"$seeds\" FRAMES=$frames LINKS=\"$links\" ROWS=\"$rows\" PI=$pi PI_ROW=$pi_row DDS_LOW_SCALE=$dds_low_scale DDS_LOW_QUALITY=$dds_low_quality DDS_SURE=$dds_sure DDS_UNSURE=$dds_unsure WARP_ERROR=$warp_error WARP_MAX_GAP_MS=$warp_max_gap_ms WARP_WINDOW=$warp_window HEAVY_RATE_HZ=$heavy_rate SCORE_THRESHOLD=$score TIMEOUT_MS=$timeout_ms${tcp_user_timeout:+ TCP_USER_TIMEOUT_MS=$tcp_user_timeout} NICE=$prio bench/video/run.sh"
+    echo "command SEEDS=\"$seeds\" FRAMES=$frames LINKS=\"$links\" ROWS=\"$rows\" PI=$pi PI_ROW=$pi_row DDS_LOW_SCALE=$dds_low_scale DDS_LOW_QUALITY=$dds_low_quality DDS_SURE=$dds_sure DDS_UNSURE=$dds_unsure WARP_ERROR=$warp_error WARP_MAX_GAP_MS=$warp_max_gap_ms WARP_WINDOW=$warp_window WARP_MEASURE=$warp_measure HEAVY_RATE_HZ=$heavy_rate SCORE_THRESHOLD=$score TIMEOUT_MS=$timeout_ms${tcp_user_timeout:+ TCP_USER_TIMEOUT_MS=$tcp_user_timeout} NICE=$prio bench/video/run.sh"
 } >>"$work/machine.txt"
 
 # ---- videos (deterministic per seed; kept in the work directory)
@@ -352,6 +353,7 @@ merge_local = $([[ $row == key-track-* ]] && echo false || echo true)
 [plugin.fusion-feature]
 model = "$top/models/det-fusion.onnx"
 score_threshold = $score
+warp_measure = "$warp_measure"
 CONF
     if ! "$tierd" --check-config "$out/end.toml" >"$out/check.txt" 2>&1; then
         echo "the end's config for $row is refused:" >&2
@@ -408,7 +410,7 @@ CONF
     cat >"$out/run.json" <<JSON
 {"row": "$row", "link": "$link", "seed": $seed, "frames": $n, "key_frames": "$mode", "k": $k,
  "emulate_slowdown": $slowdown, "rate_hz": $rate, "t_start": $t0, "t_first_result": $t_first, "t_end": $t1, "gt": "$vdir/gt.json",
- "adaptive": $([[ $row == feature-adaptive-* ]] && echo "{\"warp_error\": $warp_error, \"max_gap_ms\": $warp_max_gap_ms, \"window\": $warp_window}" || echo null),
+ "adaptive": $([[ $row == feature-adaptive-* ]] && echo "{\"warp_error\": $warp_error, \"max_gap_ms\": $warp_max_gap_ms, \"window\": $warp_window, \"measure\": \"$warp_measure\"}" || echo null),
  "offload_timeout_ms": $timeout_ms, "score_threshold": $score, "tcp_user_timeout_ms": ${tcp_user_timeout:-null},
  "outage": $([ "$outage" = none ] && echo null || echo "{\"at_frame\": $outage_at, \"seconds\": $outage_s, \"t_cut\": $t_cut, \"t_restored\": $t_restored}")}
 JSON

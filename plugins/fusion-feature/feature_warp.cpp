@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
+#include <vector>
 
 namespace fusion_feature {
 
@@ -27,7 +29,8 @@ cv::Mat flow_back(const cv::Mat &current, const cv::Mat &key) {
     return flow;
 }
 
-double warp_error(const cv::Mat &current, const cv::Mat &key, const cv::Mat &flow) {
+double warp_error(const cv::Mat &current, const cv::Mat &key, const cv::Mat &flow,
+                  WarpMeasure measure) {
     CV_Assert(current.type() == CV_8UC1 && key.type() == CV_8UC1 && current.size() == key.size());
     cv::Mat moved;
     if (flow.empty()) {
@@ -48,7 +51,23 @@ double warp_error(const cv::Mat &current, const cv::Mat &key, const cv::Mat &flo
     moved.convertTo(b, CV_32F, 1.0, cv::mean(current)[0] - cv::mean(moved)[0]);
     cv::Mat difference;
     cv::absdiff(a, b, difference);
-    return std::min(1.0, cv::mean(difference)[0] / 255.0);
+    if (measure == WarpMeasure::mean)
+        return std::min(1.0, cv::mean(difference)[0] / 255.0);
+    // The 8 x 8 blocks' means (20 x 11 at the flow size), the worst tenth averaged.
+    constexpr int kBlock = 8;
+    cv::Mat blocks;
+    cv::resize(
+        difference, blocks,
+        cv::Size(std::max(1, difference.cols / kBlock), std::max(1, difference.rows / kBlock)), 0,
+        0, cv::INTER_AREA);
+    std::vector<float> values(blocks.begin<float>(), blocks.end<float>());
+    const std::size_t worst = std::max<std::size_t>(1, values.size() / 10);
+    std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(worst - 1),
+                     values.end(), std::greater<>());
+    double sum = 0;
+    for (std::size_t i = 0; i < worst; ++i)
+        sum += values[i];
+    return std::min(1.0, sum / static_cast<double>(worst) / 255.0);
 }
 
 void warp_features(const float *key, int channels, int height, int width, const cv::Mat &flow,

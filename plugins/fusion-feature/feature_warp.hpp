@@ -21,13 +21,21 @@ cv::Mat flow_image(const cv::Mat &frame_bgr_or_gray);
 // (x, y) of the current frame was in the key frame, minus (x, y). CV_32FC2, kFlowSize.
 cv::Mat flow_back(const cv::Mat &current, const cv::Mat &key);
 
+// How the residual of a warp is summed up into one number.
+enum class WarpMeasure {
+    mean,         // over the whole frame
+    worst_blocks, // over the worst tenth of its 8 x 8 blocks (local changes count fully)
+};
+
 // How well `flow` (flow_back(current, key), or empty: no motion) carries `key` onto
-// `current` (both flow_image()s): the mean absolute difference, in [0, 1] of the gray range,
+// `current` (both flow_image()s): the absolute difference, in [0, 1] of the gray range,
 // between `current` and `key` sampled where the flow says each pixel came from, after
-// taking out the difference of their mean brightness (a light change is not motion). Near 0
-// when the motion was followed; raised by motion the flow missed, objects that appeared or
-// left, blur and noise. The fusion plugin reports it as ABI 1.6's warp_error.
-double warp_error(const cv::Mat &current, const cv::Mat &key, const cv::Mat &flow);
+// taking out the difference of their mean brightness (a light change is not motion),
+// averaged as `measure` says. Near 0 when the motion was followed; raised by motion the
+// flow missed, objects that appeared or left, blur and noise. The fusion plugin reports it
+// as ABI 1.6's warp_error.
+double warp_error(const cv::Mat &current, const cv::Mat &key, const cv::Mat &flow,
+                  WarpMeasure measure = WarpMeasure::mean);
 
 // `key` ([channels][height][width] floats, NaN = a cell the sender left out) moved by
 // `flow` (flow_back(), any size: resampled to the map's grid) into `out`, resized to

@@ -69,6 +69,7 @@ class FusionFeature {
         "optical flow and fuses it with the end detector's own map in a trained head";
     static constexpr uint32_t max_concurrent_calls = 1;
 
+    static constexpr const char *const warp_measures[] = {"mean", "worst_blocks", nullptr};
     static constexpr tierd_config_key config_keys[] = {
         tierd::key_path("model", "",
                         "the fusion head (ONNX: inputs light_p8 and key_p8, outputs heatmap "
@@ -83,6 +84,10 @@ class FusionFeature {
         tierd::key_double("max_age_ms", "2000", 0, 1e7,
                           "answers about key frames older than this are not used (light-only "
                           "until a newer one arrives)"),
+        tierd::key_enum("warp_measure", "mean", warp_measures,
+                        "the warp error the scheduler sees (ABI 1.6): the residual of the key "
+                        "frame moved onto the frame, over the whole frame (mean) or its worst "
+                        "tenth of 8x8 blocks (worst_blocks: a local change counts fully)"),
         tierd::key_int("history_frames", "64", 1, 4096,
                        "frames kept per stream (gray, 160 x 88) for the flow back to the key "
                        "frame: how late an answer can still be used"),
@@ -230,7 +235,7 @@ class FusionFeature {
                                      : fusion_feature::flow_back(*current, *key_frame);
             fusion_feature::warp_features(s.key_map.data(), s.key_c, s.key_h, s.key_w, flow,
                                           warped_);
-            warp_error = fusion_feature::warp_error(*current, *key_frame, flow);
+            warp_error = fusion_feature::warp_error(*current, *key_frame, flow, warp_measure_);
             host_.gauge_set("warp_error", warp_error);
             const int light_shape[] = {1, light->channels, light->height, light->width};
             const int key_shape[] = {1, s.key_c + 1, s.key_h, s.key_w};
@@ -317,6 +322,9 @@ class FusionFeature {
         decode_.top_k = static_cast<int>(config.get_int("top_k"));
         max_age_ms_ = config.get_double("max_age_ms");
         merge_boxes_ = config.get_bool("merge_boxes");
+        warp_measure_ = config.get_string("warp_measure") == "worst_blocks"
+                            ? fusion_feature::WarpMeasure::worst_blocks
+                            : fusion_feature::WarpMeasure::mean;
         track_options_ = fusion_track::FusionOptions{};
         track_options_.max_age_ms = max_age_ms_;
         history_frames_ = static_cast<std::size_t>(config.get_int("history_frames"));
@@ -367,6 +375,7 @@ class FusionFeature {
     inference_opencv::DecodeOptions decode_;
     double max_age_ms_ = 2000;
     bool merge_boxes_ = true;
+    fusion_feature::WarpMeasure warp_measure_ = fusion_feature::WarpMeasure::mean;
     fusion_track::FusionOptions track_options_;
     std::size_t history_frames_ = 64;
     bool warned_ = false;

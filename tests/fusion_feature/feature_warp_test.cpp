@@ -122,4 +122,20 @@ TEST(FeatureWarp, TheWarpErrorIsSmallWhenTheFlowFollowsTheMotion) {
     EXPECT_GT(warp_error(with_object, key, flow_back(with_object, key)), followed + 0.01);
 }
 
+TEST(FeatureWarp, TheWorstBlocksCountALocalChangeFully) {
+    using fusion_feature::warp_error;
+    using fusion_feature::WarpMeasure;
+    const cv::Mat scene = textured_scene();
+    const cv::Mat key = flow_image(scene(cv::Rect(0, 0, 640, 360)));
+    // A small object (16 x 16 flow pixels, 1.8% of the frame) appears; nothing else moves.
+    cv::Mat with_object = key.clone();
+    cv::rectangle(with_object, cv::Rect(64, 40, 16, 16), cv::Scalar(255), cv::FILLED);
+    const double mean = warp_error(with_object, key, cv::Mat(), WarpMeasure::mean);
+    const double worst = warp_error(with_object, key, cv::Mat(), WarpMeasure::worst_blocks);
+    EXPECT_LT(mean, 0.02);      // diluted by the 98% that did not change
+    EXPECT_GT(worst, 5 * mean); // a tenth of the blocks holds it
+    EXPECT_LE(worst, 1.0);
+    EXPECT_NEAR(warp_error(key, key, cv::Mat(), WarpMeasure::worst_blocks), 0.0, 1e-9);
+}
+
 } // namespace

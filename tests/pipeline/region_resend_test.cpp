@@ -6,6 +6,7 @@
 #include "agent/pipeline/region_resend.hpp"
 
 #include <gtest/gtest.h>
+#include <opencv2/imgproc.hpp>
 
 #include <string>
 #include <vector>
@@ -127,6 +128,106 @@ TEST(RegionResend, BothRoundsTravelOnTheWire) {
     ASSERT_EQ(back->regions, reply.resend);
     ASSERT_EQ(back->region_images.size(), 2u);
     EXPECT_EQ(back->region_images[1].size(), cv::Size(64, 32));
+}
+
+// A frame whose crops compress like a camera's (smooth), not like noise.
+cv::Mat smooth(int width, int height) {
+    cv::Mat m = textured(width, height);
+    cv::GaussianBlur(m, m, cv::Size(15, 15), 5);
+    return m;
+}
+
+TEST(RegionResend, PackedRegionsDoNotOverlapAndSitOnWholeBlocks) {
+    cv::RNG rng(17);
+    for (int trial = 0; trial < 50; ++trial) {
+        std::vector<cv::Rect> regions;
+        const int n = rng.uniform(1, 33);
+        double area = 0;
+        for (int i = 0; i < n; ++i) {
+            regions.emplace_back(rng.uniform(0, 500), rng.uniform(0, 300), rng.uniform(1, 220),
+                                 rng.uniform(1, 160));
+            area +=
+                ((regions.back().width + 15) / 16 * 16) * ((regions.back().height + 15) / 16 * 16);
+        }
+        const Mosaic m = pack_regions(regions);
+        ASSERT_EQ(m.at.size(), regions.size());
+        const cv::Rect inside(cv::Point(), m.size);
+        for (std::size_t i = 0; i < regions.size(); ++i) {
+            const cv::Rect placed(m.at[i], regions[i].size());
+            EXPECT_EQ(placed & inside, placed) << trial << ":" << i;
+            EXPECT_EQ(m.at[i].x % 16, 0);
+            EXPECT_EQ(m.at[i].y % 16, 0);
+            // Whole 16-pixel blocks: no block holds two crops.
+            const cv::Rect blocks(m.at[i], cv::Size((regions[i].width + 15) / 16 * 16,
+                                                    (regions[i].height + 15) / 16 * 16));
+            for (std::size_t j = 0; j < i; ++j) {
+                const cv::Rect other(m.at[j], cv::Size((regions[j].width + 15) / 16 * 16,
+                                                       (regions[j].height + 15) / 16 * 16));
+                EXPECT_EQ((blocks & other).area(), 0) << trial << ": " << i << " and " << j;
+            }
+        }
+        // Not much wasted: shelves of the tallest first.
+        EXPECT_LE(static_cast<double>(m.size.area()), 2.5 * area) << trial;
+    }
+    EXPECT_EQ(pack_regions({}).size, cv::Size());
+}
+
+TEST(RegionResend, AMosaicTravelsAsOneJpegAndComesBackAsItsRegions) {
+    const cv::Mat frame = smooth(640, 360);
+    OffloadRequest second;
+    second.payload = OffloadRequest::Payload::regions;
+    second.task_id = "cam-1-9-key";
+    second.device_id = "cam-1";
+    second.regions = {cv::Rect(10, 20, 70, 40), cv::Rect(300, 100, 64, 90),
+                      cv::Rect(500, 250, 110, 60), cv::Rect(200, 300, 50, 50)};
+    for (const cv::Rect &rect : second.regions)
+        second.region_jpegs.push_back(encode_jpeg(frame(rect), 75));
+    const std::string one_each = encode_offload_request(second);
+    const Mosaic m = pack_regions(second.regions);
+    second.mosaic_size = m.size;
+    second.mosaic_at = m.at;
+    second.mosaic_jpeg = encode_jpeg(compose_mosaic(frame, second.regions, m), 75);
+    const std::string mosaic = encode_offload_request(second);
+    // One header and one set of tables in place of four.
+    EXPECT_LT(mosaic.size() + 1000, one_each.size()) << mosaic.size() << " vs " << one_each.size();
+    std::string error;
+    auto back = decode_offload_request(mosaic, error);
+    ASSERT_TRUE(back) << error;
+    ASSERT_EQ(back->regions, second.regions);
+    ASSERT_EQ(back->region_images.size(), second.regions.size());
+    for (std::size_t i = 0; i < second.regions.size(); ++i) {
+        ASSERT_EQ(back->region_images[i].size(), second.regions[i].size());
+        cv::Mat diff;
+        cv::absdiff(back->region_images[i], frame(second.regions[i]), diff);
+        EXPECT_LT(cv::mean(diff)[0], 4.0) << i; // JPEG at 75, nothing else
+    }
+}
+
+TEST(RegionResend, MalformedMosaicsAreRefusedWithAReason) {
+    const cv::Mat frame = smooth(200, 100);
+    OffloadRequest second;
+    second.payload = OffloadRequest::Payload::regions;
+    second.task_id = "t";
+    second.regions = {cv::Rect(0, 0, 30, 40), cv::Rect(50, 50, 20, 20)};
+    const Mosaic m = pack_regions(second.regions);
+    second.mosaic_size = m.size;
+    second.mosaic_at = m.at;
+    second.mosaic_jpeg = encode_jpeg(compose_mosaic(frame, second.regions, m), 75);
+    std::string error;
+    EXPECT_TRUE(decode_offload_request(encode_offload_request(second), error)) << error;
+    // A region placed past the mosaic's edge.
+    OffloadRequest outside = second;
+    outside.mosaic_at[1] = cv::Point(m.size.width - 10, 0);
+    EXPECT_FALSE(decode_offload_request(encode_offload_request(outside), error));
+    EXPECT_NE(error.find("outside the mosaic"), std::string::npos) << error;
+    // A JPEG that is not the size the header gives.
+    OffloadRequest wrong = second;
+    wrong.mosaic_size = cv::Size(m.size.width + 16, m.size.height);
+    EXPECT_FALSE(decode_offload_request(encode_offload_request(wrong), error));
+    EXPECT_NE(error.find("mosaic's JPEG"), std::string::npos) << error;
+    // Cut short.
+    const std::string wire = encode_offload_request(second);
+    EXPECT_FALSE(decode_offload_request(wire.substr(0, wire.size() - 40), error));
 }
 
 TEST(RegionResend, MalformedRoundsAreRefusedWithAReason) {
