@@ -462,10 +462,13 @@ typedef struct tierd_inference_result {
     tierd_tensor *features;
     /* ABI 1.6 (check struct_size; write it with tierd_result_set_warp_error). Written by a
      * fusion plugin's fuse_frame() only: how far the upstream answer it used for this frame
-     * had to be carried — the mean absolute difference, in gray levels scaled to [0, 1],
+     * had to be carried — the absolute difference, in gray levels scaled to [0, 1],
      * between this frame and the answer's key frame moved onto it by the plugin's motion
-     * estimate (0 on the key frame itself; motion it could not follow, objects that
-     * appeared and changed light raise it). The host sets -1 before the call: "not
+     * estimate, averaged over the frame or the part the plugin documents (fusion-feature:
+     * the whole frame, or its worst tenth of blocks). 0 on the key frame itself; motion
+     * the plugin could not follow and objects that appeared or left raise it. A plugin
+     * that stays in [0, 1] with one meaning per configuration lets one threshold serve
+     * (scheduler-mo's key_frame_warp_error). The host sets -1 before the call: "not
      * measured" (no upstream answer used, or a plugin that does not measure it); the
      * host hands the newest value to the scheduler (tierd_stream_state.warp_error), where
      * a key-frame policy may send a new key frame when it grows. Ignored elsewhere. */
