@@ -160,7 +160,7 @@ struct OffloadConfig {
     // end: region re-send (DDS-style) of video frames sent up: small and rough first, then
     // the regions the serving tier is unsure of at frame_jpeg_quality
     bool frame_resend = false;
-    double frame_low_scale = 0.6;
+    double frame_low_scale = 0.65;
     int frame_low_quality = 50;
     double resend_sure = 0.5, resend_unsure = 0.25;
     bool resend_mosaic = true; // the second round's crops as one JPEG

@@ -122,7 +122,7 @@ class OffloadClient {
         // travels small (low_scale) at low_quality first; the regions the serving tier asks
         // for again follow at the frame's own JPEG quality.
         bool frame_resend = false;
-        double low_scale = 0.6;
+        double low_scale = 0.65;
         int low_quality = 50;
         float resend_sure = 0.5f, resend_unsure = 0.25f;
         bool resend_mosaic = true; // the second round as one mosaic JPEG (pack_regions())

@@ -59,7 +59,7 @@ struct PipelineOptions {
     FeatureCompression frame_features = FeatureCompression::none;
     // [offload] frame_resend and its settings: region re-send of video frames sent up
     bool frame_resend = false;
-    double frame_low_scale = 0.6;
+    double frame_low_scale = 0.65;
     int frame_low_quality = 50;
     double resend_sure = 0.5, resend_unsure = 0.25;
     bool resend_mosaic = true;

@@ -61,7 +61,7 @@ METHOD = """## How each column is measured
   (`key_frame_max_share`, over `key_frame_share_window` frames), one in flight (run.json
   `adaptive`);
   dds-K = box-fusion-K with `[offload] frame_resend` (region re-send: the key frame up at
-  0.6x (DDS_LOW_SCALE) and JPEG quality 50, then the regions the edge is unsure of at 75; up B/frame
+  0.65x (DDS_LOW_SCALE) and JPEG quality 50, then the regions the edge is unsure of at 75; up B/frame
   counts both rounds);
   ROW-outage = ROW with the link cut (linkemu drops every packet, both ways) for OUTAGE_S
   seconds once frame OUTAGE_AT's result is out (run.json `outage`). The end:

@@ -19,7 +19,7 @@
 #              (fusion-feature, models/det-fusion.onnx; the edge's det-heavy map of each key
 #              frame comes back whole or only inside its boxes, [offload] frame_features;
 #              docs/feature-fusion.md); dds-K: box-fusion-K with region re-send ([offload]
-#              frame_resend: key frames up at DDS_LOW_SCALE [0.6] of their size, JPEG
+#              frame_resend: key frames up at DDS_LOW_SCALE [0.65] of their size, JPEG
 #              quality DDS_LOW_QUALITY [50], then the regions of the boxes the edge scored
 #              in [DDS_UNSURE [0.25], DDS_SURE [0.5]) at 75); feature-adaptive-K:
 #              feature-fusion with adaptive key frames (scheduler-mo trigger mode on
@@ -87,7 +87,7 @@ pi=${PI:-1}
 pi_slowdown=${PI_SLOWDOWN:-28.9} pi_seed=${PI_SEED:-1} pi_frames=${PI_FRAMES:-60}
 pi_workers=${PI_WORKERS:-1}
 pi_row=${PI_ROW:-light-only}
-dds_low_scale=${DDS_LOW_SCALE:-0.6} dds_low_quality=${DDS_LOW_QUALITY:-50}
+dds_low_scale=${DDS_LOW_SCALE:-0.65} dds_low_quality=${DDS_LOW_QUALITY:-50}
 dds_sure=${DDS_SURE:-0.5} dds_unsure=${DDS_UNSURE:-0.25}
 warp_error=${WARP_ERROR:-0.025} warp_max_gap_ms=${WARP_MAX_GAP_MS:-1000}
 warp_window=${WARP_WINDOW:-100} warp_measure=${WARP_MEASURE:-mean}
