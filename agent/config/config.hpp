@@ -163,7 +163,8 @@ struct OffloadConfig {
     double frame_low_scale = 0.65;
     int frame_low_quality = 50;
     double resend_sure = 0.5, resend_unsure = 0.25;
-    bool resend_mosaic = true; // the second round's crops as one JPEG
+    bool resend_mosaic = true;   // the second round's crops as one JPEG
+    double resend_margin = 0.25; // a region is its box grown by this much each side
     // edge/cloud: the last this many images answered are kept per requesting device, with
     // the answers, for fine-tuning that device's model (samples.get); 0 = none kept
     int keep_answered = 0;

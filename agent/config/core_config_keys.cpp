@@ -463,6 +463,11 @@ std::vector<CoreConfigSection> build_sections() {
                              "resend_sure) in the first round have their region (plus a "
                              "quarter of its size each side) sent again; at most resend_sure.")
             .range(0, 1));
+    add(key<&Config::offload, &OffloadConfig::resend_margin>(
+            "resend_margin", "End, frame_resend: each region asked for again is its box grown "
+                             "by this fraction of its size on every side (context for the "
+                             "detector; more bytes).")
+            .range(0, 1));
     add(key<&Config::offload, &OffloadConfig::resend_mosaic>(
         "resend_mosaic",
         "End, frame_resend: the regions asked for again travel packed into one JPEG (one "

@@ -164,6 +164,7 @@ void Agent::start_pipeline() {
     o.resend_sure = c.offload.resend_sure;
     o.resend_unsure = c.offload.resend_unsure;
     o.resend_mosaic = c.offload.resend_mosaic;
+    o.resend_margin = c.offload.resend_margin;
     o.frame_features = c.offload.frame_features == FrameFeatures::whole ? FeatureCompression::whole
                        : c.offload.frame_features == FrameFeatures::regions
                            ? FeatureCompression::regions

@@ -190,8 +190,12 @@ void OffloadClient::send(TaskPtr task) {
         body_bytes = task->in.image.total() * task->in.image.elemSize();
         if (options_.frame_resend && task->jpeg_quality > 0 && task->in.image.channels() == 3) {
             // Region re-send: the frame small and rough first (region_resend.hpp).
-            request->resend = ResendAsk{true, task->in.image.cols, task->in.image.rows,
-                                        options_.resend_sure, options_.resend_unsure};
+            request->resend = ResendAsk{true,
+                                        task->in.image.cols,
+                                        task->in.image.rows,
+                                        options_.resend_sure,
+                                        options_.resend_unsure,
+                                        options_.resend_margin};
             request->low_scale = options_.low_scale;
             request->low_quality = options_.low_quality;
         }

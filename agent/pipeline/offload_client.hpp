@@ -125,7 +125,8 @@ class OffloadClient {
         double low_scale = 0.65;
         int low_quality = 50;
         float resend_sure = 0.5f, resend_unsure = 0.25f;
-        bool resend_mosaic = true; // the second round as one mosaic JPEG (pack_regions())
+        bool resend_mosaic = true;   // the second round as one mosaic JPEG (pack_regions())
+        float resend_margin = 0.25f; // regions: boxes grown by this much of their size
     };
     using Answered = std::function<void(TaskPtr task)>;
 

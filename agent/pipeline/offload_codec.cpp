@@ -145,7 +145,8 @@ std::string encode_image(const OffloadRequest &request) {
         if (resend)
             header["resend"] = {{"frame", {frame_image.cols, frame_image.rows}},
                                 {"sure", request.resend.sure},
-                                {"unsure", request.resend.unsure}};
+                                {"unsure", request.resend.unsure},
+                                {"margin", request.resend.margin}};
         std::string out = frame(header, jpeg.size());
         out += jpeg;
         return out;
@@ -306,6 +307,11 @@ bool check_image(const nlohmann::json &header, std::string_view body, OffloadReq
         ask.unsure = rs.at("unsure").get<float>();
         if (!(ask.unsure >= 0.0f && ask.unsure <= ask.sure && ask.sure <= 1.0f)) {
             error = "resend: expected 0 <= unsure <= sure <= 1";
+            return false;
+        }
+        ask.margin = rs.value("margin", 0.25f); // absent: an end older than the field
+        if (!(ask.margin >= 0.0f && ask.margin <= 1.0f)) {
+            error = "resend: margin must be within 0 and 1";
             return false;
         }
         if (static_cast<std::int64_t>(ask.frame_width) * ask.frame_height > kMaxPixels) {

@@ -232,7 +232,8 @@ void finish_resend(OffloadRequest &r, ResendCache &cache, ResendState &first, Of
         return;
     if (r.resend.on) {
         const cv::Size size(r.resend.frame_width, r.resend.frame_height);
-        auto regions = uncertain_regions(reply.detections, r.resend.sure, r.resend.unsure, size);
+        auto regions = uncertain_regions(reply.detections, r.resend.sure, r.resend.unsure, size,
+                                         r.resend.margin);
         if (regions.empty())
             return; // sure of everything: final
         ResendState keep;

@@ -66,7 +66,8 @@ Pipeline::Pipeline(uv_loop_t *loop, PipelineOptions options, PluginsNow plugins,
                    options_.device_id, options_.offload_timeout_ms, options_.probe_interval_ms,
                    options_.frame_resend, options_.frame_low_scale, options_.frame_low_quality,
                    static_cast<float>(options_.resend_sure),
-                   static_cast<float>(options_.resend_unsure), options_.resend_mosaic},
+                   static_cast<float>(options_.resend_unsure), options_.resend_mosaic,
+                   static_cast<float>(options_.resend_margin)},
                [this](TaskPtr task) {
                    if (task->key_frame_copy)
                        return key_frame_answered(std::move(task));

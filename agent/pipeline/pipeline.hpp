@@ -63,6 +63,7 @@ struct PipelineOptions {
     int frame_low_quality = 50;
     double resend_sure = 0.5, resend_unsure = 0.25;
     bool resend_mosaic = true;
+    double resend_margin = 0.25;
     int workers = 1;                     // worker threads: local tasks that run at once
     std::size_t max_batch = 16;          // tasks per inference call when several wait
     double compute_power_w = -1.0;       // this device's compute power above idle; < 0 unknown

@@ -26,6 +26,7 @@ struct ResendAsk {
     int frame_width = 0, frame_height = 0; // the frame's own size (the low image is smaller)
     float sure = 0.5f;                     // boxes scoring at least this are kept as they are
     float unsure = 0.25f;                  // boxes in [unsure, sure) get their region re-sent
+    float margin = 0.25f; // a region is its box grown by this much of its size each side
 };
 
 // The regions of `boxes` (frame pixels) scoring in [unsure, sure), each grown by `margin`

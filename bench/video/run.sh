@@ -21,7 +21,8 @@
 #              docs/feature-fusion.md); dds-K: box-fusion-K with region re-send ([offload]
 #              frame_resend: key frames up at DDS_LOW_SCALE [0.65] of their size, JPEG
 #              quality DDS_LOW_QUALITY [50], then the regions of the boxes the edge scored
-#              in [DDS_UNSURE [0.25], DDS_SURE [0.5]) at 75); feature-adaptive-K:
+#              in [DDS_UNSURE [0.25], DDS_SURE [0.5]), grown by DDS_MARGIN [0.25] of
+#              their size each side, at 75); feature-adaptive-K:
 #              feature-fusion with adaptive key frames (scheduler-mo trigger mode on
 #              fusion-feature's warp error >= WARP_ERROR [0.025] extrapolated to the
 #              answer's arrival, or a gap over WARP_MAX_GAP_MS [1000]; the other triggers
@@ -88,7 +89,7 @@ pi_slowdown=${PI_SLOWDOWN:-28.9} pi_seed=${PI_SEED:-1} pi_frames=${PI_FRAMES:-60
 pi_workers=${PI_WORKERS:-1}
 pi_row=${PI_ROW:-light-only}
 dds_low_scale=${DDS_LOW_SCALE:-0.65} dds_low_quality=${DDS_LOW_QUALITY:-50}
-dds_sure=${DDS_SURE:-0.5} dds_unsure=${DDS_UNSURE:-0.25}
+dds_sure=${DDS_SURE:-0.5} dds_unsure=${DDS_UNSURE:-0.25} dds_margin=${DDS_MARGIN:-0.25}
 warp_error=${WARP_ERROR:-0.025} warp_max_gap_ms=${WARP_MAX_GAP_MS:-1000}
 warp_window=${WARP_WINDOW:-100} warp_measure=${WARP_MEASURE:-mean}
 build=$top/${BUILD:-build}
@@ -198,7 +199,7 @@ echo $! >"$state/load.pid"
     echo "cores $(nproc)"
     echo "kernel $(uname -r)"
     echo "started $(date -u +%FT%TZ)"
-    echo "command SEEDS=\"$seeds\" FRAMES=$frames LINKS=\"$links\" ROWS=\"$rows\" PI=$pi PI_ROW=$pi_row DDS_LOW_SCALE=$dds_low_scale DDS_LOW_QUALITY=$dds_low_quality DDS_SURE=$dds_sure DDS_UNSURE=$dds_unsure WARP_ERROR=$warp_error WARP_MAX_GAP_MS=$warp_max_gap_ms WARP_WINDOW=$warp_window WARP_MEASURE=$warp_measure HEAVY_RATE_HZ=$heavy_rate SCORE_THRESHOLD=$score TIMEOUT_MS=$timeout_ms${tcp_user_timeout:+ TCP_USER_TIMEOUT_MS=$tcp_user_timeout} NICE=$prio bench/video/run.sh"
+    echo "command SEEDS=\"$seeds\" FRAMES=$frames LINKS=\"$links\" ROWS=\"$rows\" PI=$pi PI_ROW=$pi_row DDS_LOW_SCALE=$dds_low_scale DDS_LOW_QUALITY=$dds_low_quality DDS_SURE=$dds_sure DDS_UNSURE=$dds_unsure DDS_MARGIN=$dds_margin WARP_ERROR=$warp_error WARP_MAX_GAP_MS=$warp_max_gap_ms WARP_WINDOW=$warp_window WARP_MEASURE=$warp_measure HEAVY_RATE_HZ=$heavy_rate SCORE_THRESHOLD=$score TIMEOUT_MS=$timeout_ms${tcp_user_timeout:+ TCP_USER_TIMEOUT_MS=$tcp_user_timeout} NICE=$prio bench/video/run.sh"
 } >>"$work/machine.txt"
 
 # ---- videos (deterministic per seed; kept in the work directory)
@@ -321,6 +322,7 @@ frame_low_scale = $dds_low_scale
 frame_low_quality = $dds_low_quality
 resend_sure = $dds_sure
 resend_unsure = $dds_unsure
+resend_margin = $dds_margin
 [pipeline]
 emulate_slowdown = $slowdown
 $workers

@@ -257,6 +257,14 @@ TEST(RegionResend, MalformedRoundsAreRefusedWithAReason) {
     first.resend = ResendAsk{true, 64, 36, 0.2f, 0.4f};
     EXPECT_FALSE(decode_offload_request(encode_offload_request(first), error));
     EXPECT_NE(error.find("unsure"), std::string::npos) << error;
+    // A margin outside [0, 1]; the margin travels.
+    first.resend = ResendAsk{true, 64, 36, 0.5f, 0.25f, 1.5f};
+    EXPECT_FALSE(decode_offload_request(encode_offload_request(first), error));
+    EXPECT_NE(error.find("margin"), std::string::npos) << error;
+    first.resend.margin = 0.1f;
+    auto margin = decode_offload_request(encode_offload_request(first), error);
+    ASSERT_TRUE(margin) << error;
+    EXPECT_FLOAT_EQ(margin->resend.margin, 0.1f);
     // A reply naming a region that is not [x, y, w, h].
     EXPECT_FALSE(decode_offload_reply(
         R"({"v":1,"task_id":"t","ok":true,"top_class":-1,"top_score":0,"resend":[[1,2,3]]})",
