@@ -416,6 +416,15 @@ bool check_tensor(const nlohmann::json &header, std::size_t size, OffloadRequest
     return true;
 }
 
+// The rectangle a region entry starts with: [x, y, w, h, ...] within 16 bits (throws as
+// integer_within does).
+cv::Rect region_rect(const nlohmann::json &e) {
+    return {static_cast<int>(integer_within(e[0], "region x", 0, 65535)),
+            static_cast<int>(integer_within(e[1], "region y", 0, 65535)),
+            static_cast<int>(integer_within(e[2], "region width", 1, 65536)),
+            static_cast<int>(integer_within(e[3], "region height", 1, 65536))};
+}
+
 // Mosaic regions header: "mosaic": [W, H, bytes] and each region [x, y, w, h, mx, my], its
 // pixels at (mx, my) of the body's one JPEG (3 channels, exactly W x H, `bytes` long),
 // inside it.
@@ -453,10 +462,7 @@ bool check_mosaic(const nlohmann::json &header, const nlohmann::json &list, std:
             error = "a mosaic region is not [x, y, width, height, mosaic x, mosaic y]";
             return false;
         }
-        const cv::Rect r(static_cast<int>(integer_within(e[0], "region x", 0, 65535)),
-                         static_cast<int>(integer_within(e[1], "region y", 0, 65535)),
-                         static_cast<int>(integer_within(e[2], "region width", 1, 65536)),
-                         static_cast<int>(integer_within(e[3], "region height", 1, 65536)));
+        const cv::Rect r = region_rect(e);
         const cv::Point at(static_cast<int>(integer_within(e[4], "region mosaic x", 0, 65535)),
                            static_cast<int>(integer_within(e[5], "region mosaic y", 0, 65535)));
         if ((cv::Rect(at, r.size()) & inside) != cv::Rect(at, r.size())) {
@@ -488,10 +494,7 @@ bool check_regions(const nlohmann::json &header, std::string_view body, OffloadR
             error = "a region is not [x, y, width, height, bytes]";
             return false;
         }
-        const cv::Rect r(static_cast<int>(integer_within(e[0], "region x", 0, 65535)),
-                         static_cast<int>(integer_within(e[1], "region y", 0, 65535)),
-                         static_cast<int>(integer_within(e[2], "region width", 1, 65536)),
-                         static_cast<int>(integer_within(e[3], "region height", 1, 65536)));
+        const cv::Rect r = region_rect(e);
         const auto n = static_cast<std::size_t>(integer_within(e[4], "region bytes", 1, 1LL << 30));
         if (n > body.size() - at) {
             error = "region JPEGs run past the body";
