@@ -12,14 +12,32 @@ bool centre_in(const tierd_detection &d, const cv::Rect &r) {
            cy >= static_cast<float>(r.y) && cy < static_cast<float>(r.y + r.height);
 }
 
+float iou(const tierd_detection &a, const tierd_detection &b) {
+    const float x1 = std::max(a.x, b.x), y1 = std::max(a.y, b.y);
+    const float x2 = std::min(a.x + a.width, b.x + b.width);
+    const float y2 = std::min(a.y + a.height, b.y + b.height);
+    const float inter = std::max(0.0f, x2 - x1) * std::max(0.0f, y2 - y1);
+    const float uni = a.width * a.height + b.width * b.height - inter;
+    return uni > 0 ? inter / uni : 0.0f;
+}
+
 } // namespace
 
 std::vector<cv::Rect> uncertain_regions(const std::vector<tierd_detection> &boxes, float sure,
                                         float unsure, cv::Size frame, float margin,
                                         std::size_t max_regions) {
+    // An unsure box on an object a sure box already found (another class's guess, a
+    // second box of it) asks for nothing new: DDS drops proposals that overlap a confident
+    // detection the same way.
+    auto already_found = [&](const tierd_detection &d) {
+        for (const tierd_detection &s : boxes)
+            if (s.score >= sure && iou(s, d) > kFoundIou)
+                return true;
+        return false;
+    };
     std::vector<tierd_detection> asked;
     for (const tierd_detection &d : boxes)
-        if (d.score >= unsure && d.score < sure && d.width > 0 && d.height > 0)
+        if (d.score >= unsure && d.score < sure && d.width > 0 && d.height > 0 && !already_found(d))
             asked.push_back(d);
     std::stable_sort(asked.begin(), asked.end(),
                      [](const auto &a, const auto &b) { return a.score > b.score; });

@@ -29,10 +29,14 @@ struct ResendAsk {
     float margin = 0.25f; // a region is its box grown by this much of its size each side
 };
 
-// The regions of `boxes` (frame pixels) scoring in [unsure, sure), each grown by `margin`
-// of its size on every side, clipped to the frame, overlapping ones merged into their
-// bounding rectangle (one crop per region: fewer JPEG headers, no pixel twice). At most
-// `max_regions` (the highest-scoring boxes first); empty when nothing is uncertain.
+// An unsure box overlapping a sure one by more than this (IoU) is on an object already found.
+inline constexpr float kFoundIou = 0.3f;
+
+// The regions of `boxes` (frame pixels) scoring in [unsure, sure) that overlap no sure box
+// by more than kFoundIou, each grown by `margin` of its size on every side, clipped to the
+// frame, overlapping ones merged into their bounding rectangle (one crop per region: no
+// pixel twice). At most `max_regions` (the highest-scoring boxes first); empty when
+// nothing is uncertain.
 std::vector<cv::Rect> uncertain_regions(const std::vector<tierd_detection> &boxes, float sure,
                                         float unsure, cv::Size frame, float margin = 0.25f,
                                         std::size_t max_regions = 32);

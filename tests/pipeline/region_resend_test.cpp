@@ -47,6 +47,20 @@ TEST(RegionResend, OnlyUncertainBoxesAreAskedForGrownClippedAndMerged) {
     EXPECT_EQ(few[0].x, 10 + 60 * 9 - 5);
 }
 
+TEST(RegionResend, AnObjectASureBoxFoundIsNotAskedForAgain) {
+    const cv::Size frame(640, 360);
+    // Another class's guess on the sure box's object (IoU 0.86), and an unsure box that
+    // only touches it (IoU 0.14): the first asks for nothing, the second for its region.
+    const std::vector<tierd_detection> boxes = {
+        box(100, 100, 40, 40, 0.9f, 3),
+        box(102, 102, 40, 38, 0.45f, 5),
+        box(130, 100, 40, 40, 0.4f, 2),
+    };
+    const auto regions = uncertain_regions(boxes, 0.5f, 0.25f, frame);
+    ASSERT_EQ(regions.size(), 1u);
+    EXPECT_EQ(regions[0], cv::Rect(cv::Point(120, 90), cv::Point(180, 150)));
+}
+
 TEST(RegionResend, TheSecondRoundReplacesTheFirstInsideTheRegions) {
     const std::vector<cv::Rect> regions = {cv::Rect(280, 180, 80, 60)};
     const auto merged =
