@@ -77,7 +77,7 @@ int main(int argc, char **argv) {
     regions.mosaic_size = mosaic.size;
     regions.mosaic_at = mosaic.at;
     regions.mosaic_jpeg = tierd::encode_jpeg(
-        tierd::compose_mosaic(gradient(16, 8, CV_8UC3), regions.regions, mosaic), 75);
+        tierd::compose_mosaic(gradient(8, 16, CV_8UC3), regions.regions, mosaic), 75);
     write(offload, "req-regions-mosaic.bin", tierd::encode_offload_request(regions));
 
     OffloadRequest tensor;
