@@ -113,6 +113,18 @@ double budget_of(const OffloadRequest &request) {
     return request.budget_ms;
 }
 
+// What every request that asks for work says: who asks, for which model, and how long it
+// waits ("deadline_ms" repeats the budget for serving agents that predate "budget_ms").
+// nlohmann::json orders an object's keys, so the encoders add the rest in any order.
+nlohmann::json work_header(const OffloadRequest &request) {
+    return {{"v", 1},
+            {"task_id", request.task_id},
+            {"device_id", request.device_id},
+            {"model", request.model},
+            {"budget_ms", budget_of(request)},
+            {"deadline_ms", budget_of(request)}};
+}
+
 std::string encode_image(const OffloadRequest &request) {
     const cv::Mat &frame_image = request.image;
     if (frame_image.depth() != CV_8U ||
@@ -130,16 +142,11 @@ std::string encode_image(const OffloadRequest &request) {
     const int quality = resend ? std::clamp(request.low_quality, 1, 100) : request.jpeg_quality;
     if (quality > 0) {
         std::string jpeg = encode_jpeg(m, quality);
-        nlohmann::json header = {{"v", 1},
-                                 {"task_id", request.task_id},
-                                 {"device_id", request.device_id},
-                                 {"model", request.model},
-                                 {"format", "jpeg"},
-                                 {"channels", m.channels()},
-                                 {"width", m.cols},
-                                 {"height", m.rows},
-                                 {"budget_ms", budget_of(request)},
-                                 {"deadline_ms", budget_of(request)}};
+        nlohmann::json header = work_header(request);
+        header["format"] = "jpeg";
+        header["channels"] = m.channels();
+        header["width"] = m.cols;
+        header["height"] = m.rows;
         if (request.features != FeatureCompression::none)
             header["features"] = to_string(request.features);
         if (resend)
@@ -151,16 +158,10 @@ std::string encode_image(const OffloadRequest &request) {
         out += jpeg;
         return out;
     }
-    // "deadline_ms" repeats the budget for serving agents that predate "budget_ms".
-    nlohmann::json header = {{"v", 1},
-                             {"task_id", request.task_id},
-                             {"device_id", request.device_id},
-                             {"model", request.model},
-                             {"format", m.channels() == 1 ? "gray8" : "bgr8"},
-                             {"width", m.cols},
-                             {"height", m.rows},
-                             {"budget_ms", budget_of(request)},
-                             {"deadline_ms", budget_of(request)}};
+    nlohmann::json header = work_header(request);
+    header["format"] = m.channels() == 1 ? "gray8" : "bgr8";
+    header["width"] = m.cols;
+    header["height"] = m.rows;
     if (request.features != FeatureCompression::none)
         header["features"] = to_string(request.features);
     const std::size_t row =
@@ -186,16 +187,11 @@ std::string encode_tensor(const OffloadRequest &request) {
     if (request.tensor.size() != n)
         throw std::invalid_argument("offload: tensor has " + std::to_string(request.tensor.size()) +
                                     " values, its shape " + std::to_string(n));
-    nlohmann::json header = {{"v", 1},
-                             {"task_id", request.task_id},
-                             {"device_id", request.device_id},
-                             {"model", request.model},
-                             {"budget_ms", budget_of(request)},
-                             {"deadline_ms", budget_of(request)},
-                             {"payload", "tensor"},
-                             {"cut", request.cut_layer},
-                             {"dtype", request.wire},
-                             {"shape", request.shape}};
+    nlohmann::json header = work_header(request);
+    header["payload"] = "tensor";
+    header["cut"] = request.cut_layer;
+    header["dtype"] = request.wire;
+    header["shape"] = request.shape;
     const float *x = request.tensor.data();
     if (width == 2) {
         std::string out = frame(header, 2 * n);
@@ -245,14 +241,9 @@ std::string encode_regions(const OffloadRequest &request) {
             body += request.region_jpegs[i].size();
         }
     }
-    nlohmann::json header = {{"v", 1},
-                             {"task_id", request.task_id},
-                             {"device_id", request.device_id},
-                             {"model", request.model},
-                             {"budget_ms", budget_of(request)},
-                             {"deadline_ms", budget_of(request)},
-                             {"payload", "regions"},
-                             {"regions", std::move(list)}};
+    nlohmann::json header = work_header(request);
+    header["payload"] = "regions";
+    header["regions"] = std::move(list);
     if (mosaic) {
         header["mosaic"] = {request.mosaic_size.width, request.mosaic_size.height,
                             request.mosaic_jpeg.size()};
