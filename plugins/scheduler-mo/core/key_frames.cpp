@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <stdexcept>
 
 namespace scheduler_mo {
@@ -197,7 +198,7 @@ KeyFramePolicy::Route KeyFramePolicy::route(const KeyFrameInput &input, double f
     return best;
 }
 
-double KeyFramePolicy::predicted_warp_error(const KeyFrameInput &input, double frame_bytes) const {
+double KeyFramePolicy::predicted_warp_error(const KeyFrameInput &input, const Route &r) const {
     const StreamState &s = input.stream;
     // Measured, about an answer the stream has (not one a newer key frame will replace),
     // on a frame at or after that key frame.
@@ -210,7 +211,6 @@ double KeyFramePolicy::predicted_warp_error(const KeyFrameInput &input, double f
     // answer's round trip (when the link estimate gives one).
     double lead =
         static_cast<double>(std::max<std::int64_t>(0, s.frame_index - s.warp_error_frame));
-    const Route r = route(input, frame_bytes);
     if (r.ok && r.answer_ms > 0) {
         const double interval =
             s.frame_interval_ms > 0 ? s.frame_interval_ms : kAssumedFrameIntervalMs;
@@ -219,7 +219,7 @@ double KeyFramePolicy::predicted_warp_error(const KeyFrameInput &input, double f
     return s.warp_error + rate * lead;
 }
 
-std::string KeyFramePolicy::trigger(const KeyFrameInput &input, double frame_bytes) const {
+std::string KeyFramePolicy::trigger(const KeyFrameInput &input, const Route &r) const {
     const StreamState &s = input.stream;
     if (s.last_key_frame < 0)
         return "first";
@@ -241,7 +241,7 @@ std::string KeyFramePolicy::trigger(const KeyFrameInput &input, double frame_byt
         return text;
     }
     if (k.warp_error > 0) {
-        const double predicted = predicted_warp_error(input, frame_bytes);
+        const double predicted = predicted_warp_error(input, r);
         if (predicted >= k.warp_error)
             return "warp " + short_number(predicted) + " (" + short_number(s.warp_error) + " at " +
                    std::to_string(s.warp_error_frame) + ")";
@@ -286,6 +286,8 @@ KeyFrameDecision KeyFramePolicy::decide(const KeyFrameInput &input) const {
 
     const std::int64_t since = s.frame_index - s.last_key_frame;
     std::string why;
+    // The route is worked out once: in trigger mode the warp error trigger needs it first.
+    std::optional<Route> r;
     if (k.mode == KeyFrameMode::every) {
         if (s.last_key_frame >= 0 && since < k.interval)
             return finish(KeyFrameAction::local, Route{},
@@ -293,7 +295,8 @@ KeyFrameDecision KeyFramePolicy::decide(const KeyFrameInput &input) const {
                               std::to_string(k.interval));
         why = s.last_key_frame < 0 ? "first" : "every " + std::to_string(k.interval);
     } else {
-        why = trigger(input, out.frame_bytes);
+        r = route(input, out.frame_bytes);
+        why = trigger(input, *r);
         if (why.empty())
             return finish(KeyFrameAction::local, Route{}, "no key frame: no trigger");
         if (s.last_key_frame >= 0 && since < k.min_gap)
@@ -310,24 +313,26 @@ KeyFrameDecision KeyFramePolicy::decide(const KeyFrameInput &input) const {
                               ")");
     }
 
-    Route r = route(input, out.frame_bytes);
-    if (!r.ok)
-        return finish(KeyFrameAction::local, r,
-                      "no key frame: no upstream (" + r.why_not + "; " + why + ")");
-    if (k.mode == KeyFrameMode::trigger && r.upload_ms >= 0) {
+    if (!r)
+        r = route(input, out.frame_bytes);
+    const Route &to = *r;
+    if (!to.ok)
+        return finish(KeyFrameAction::local, to,
+                      "no key frame: no upstream (" + to.why_not + "; " + why + ")");
+    if (k.mode == KeyFrameMode::trigger && to.upload_ms >= 0) {
         // The upload must be done before an every-K cadence would send the next frame.
         double interval = s.frame_interval_ms > 0 ? s.frame_interval_ms : kAssumedFrameIntervalMs;
         double budget_ms = interval * static_cast<double>(k.interval);
-        if (r.upload_ms > budget_ms)
-            return finish(KeyFrameAction::local, r,
-                          "no key frame: link busy (up " + ms_text(r.upload_ms) + ">" +
+        if (to.upload_ms > budget_ms)
+            return finish(KeyFrameAction::local, to,
+                          "no key frame: link busy (up " + ms_text(to.upload_ms) + ">" +
                               ms_text(budget_ms) + "; " + why + ")");
-        if (k.max_energy_j > 0 && r.energy_j > k.max_energy_j)
-            return finish(KeyFrameAction::local, r,
-                          "no key frame: energy " + short_number(r.energy_j * 1000) + "mJ>" +
+        if (k.max_energy_j > 0 && to.energy_j > k.max_energy_j)
+            return finish(KeyFrameAction::local, to,
+                          "no key frame: energy " + short_number(to.energy_j * 1000) + "mJ>" +
                               short_number(k.max_energy_j * 1000) + "mJ (" + why + ")");
     }
-    return finish(KeyFrameAction::key_frame, r, "key frame: " + why);
+    return finish(KeyFrameAction::key_frame, to, "key frame: " + why);
 }
 
 KeyFrameBudget::KeyFrameBudget(double max_share, std::int64_t window)

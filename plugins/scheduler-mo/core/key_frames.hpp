@@ -195,10 +195,11 @@ class KeyFramePolicy {
     };
     Route route(const KeyFrameInput &input, double frame_bytes) const;
     // Why a data-driven trigger fires, or "" (mode trigger).
-    std::string trigger(const KeyFrameInput &input, double frame_bytes) const;
-    // The warp error predicted for the first frame an answer sent now would serve, or
-    // < 0 when the stream has none to go by (see the warp error trigger above).
-    double predicted_warp_error(const KeyFrameInput &input, double frame_bytes) const;
+    // `r` is route()'s choice for this frame (the warp error trigger uses its answer time).
+    std::string trigger(const KeyFrameInput &input, const Route &r) const;
+    // The warp error predicted for the first frame an answer sent by route `r` would
+    // serve, or < 0 when the stream has none to go by (see the warp error trigger above).
+    double predicted_warp_error(const KeyFrameInput &input, const Route &r) const;
 
     KeyFrameSettings settings_;
     Settings placement_;
