@@ -548,6 +548,10 @@ void Pipeline::send_key_frame(Task &t) {
     c.jpeg_quality = t.jpeg_quality;
     c.features = t.features;
     c.key_frame_copy = true;
+    // A detector that learns (ABI 1.7) gets the teacher's boxes for this frame once they
+    // are back (key_frame_answered).
+    if (t.plugins.inference && t.plugins.inference->offers_learn_detections())
+        c.plugins.inference = t.plugins.inference;
     std::memcpy(c.decision.model, t.decision.key_frame_model, sizeof c.decision.model);
     c.decision.model[sizeof c.decision.model - 1] = '\0';
     stream.key_frame_sent(t);
@@ -564,7 +568,7 @@ void Pipeline::key_frame_answered(TaskPtr copy) {
         else
             it->second.key_frame_lost();
     }
-    recycle(std::move(copy));
+    learn_or_recycle(std::move(copy));
     maybe_stopped();
 }
 
@@ -755,10 +759,14 @@ void Pipeline::keep_teacher_label(const Task &task) {
 
 bool Pipeline::learnable(const Task &task) {
     // A whole-model answer from upstream about an image this device has: a split task's
-    // answer is its own model's tail, not a teacher's.
-    return task.remote.ok && !task.split && !task.key_frame_copy && task.error.empty() &&
-           task.task.image != nullptr && task.remote.result.top_class >= 0 &&
-           task.plugins.inference && task.plugins.inference->offers_learn();
+    // answer is its own model's tail, not a teacher's. A key frame's boxes go to a
+    // detector that takes them (ABI 1.7; send_key_frame kept the plugin only then).
+    if (!task.remote.ok || task.split || !task.error.empty() || task.task.image == nullptr ||
+        !task.plugins.inference)
+        return false;
+    if (task.key_frame_copy)
+        return task.plugins.inference->offers_learn_detections();
+    return task.remote.result.top_class >= 0 && task.plugins.inference->offers_learn();
 }
 
 void Pipeline::learn_on_worker(Task &task) {
@@ -767,6 +775,15 @@ void Pipeline::learn_on_worker(Task &task) {
     label.struct_size = sizeof label;
     label.label = task.remote.result.top_class;
     label.confidence = task.remote.result.top_score;
+    if (task.key_frame_copy) { // a key frame's boxes (ABI 1.7): label -1, their mean score
+        const tierd_inference_result &answer = task.remote.result;
+        double sum = 0.0;
+        for (uint32_t i = 0; i < answer.detection_count; ++i)
+            sum += answer.detections[i].score;
+        label.label = -1;
+        label.confidence =
+            answer.detection_count > 0 ? static_cast<float>(sum / answer.detection_count) : 0.0f;
+    }
     label.device = device.c_str();
     label.model = task.remote.result.model;
     label.answer = &task.remote.result;

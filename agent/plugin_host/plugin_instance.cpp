@@ -381,6 +381,10 @@ bool PluginInstance::offers_learn() const {
     return kind() == TIERD_KIND_INFERENCE && library_->functions().learn != nullptr;
 }
 
+bool PluginInstance::offers_learn_detections() const {
+    return offers_learn() && library_->descriptor().abi_version >= TIERD_ABI_MAKE(1, 7);
+}
+
 PluginCallResult PluginInstance::learn(const tierd_task &task, const tierd_teacher_label &label) {
     WorkerCall call(*this);
     PluginCallResult refusal;

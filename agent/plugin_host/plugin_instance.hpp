@@ -94,6 +94,9 @@ class PluginInstance {
     // Learning (ABI 1.5): a teacher's label for `task` (worker thread). offers_learn():
     // the inference plugin has learn().
     bool offers_learn() const;
+    // ... and takes a video key frame's boxes too (ABI 1.7: only a plugin that speaks 1.7
+    // is handed them; an older learner reads `label` as a class).
+    bool offers_learn_detections() const;
     PluginCallResult learn(const tierd_task &task, const tierd_teacher_label &label);
     // Video fusion (ABI 1.4): one frame of a stream, in order (worker thread; the caller
     // keeps a stream's frames in frame order and one at a time). offers_fuse_frame():

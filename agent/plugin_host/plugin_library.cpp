@@ -116,9 +116,9 @@ std::string read_kind_ops(tierd_plugin_kind kind, const void *ops, PluginFunctio
 const std::vector<std::uint32_t> &host_abi_versions() {
     // Newest first; every minor of major 1 so far (minors only appended).
     static const std::vector<std::uint32_t> versions{
-        TIERD_ABI_MAKE(1, 6), TIERD_ABI_MAKE(1, 5), TIERD_ABI_MAKE(1, 4), TIERD_ABI_MAKE(1, 3),
-        TIERD_ABI_MAKE(1, 2), TIERD_ABI_MAKE(1, 1), TIERD_ABI_MAKE(1, 0)};
-    static_assert(TIERD_ABI_VERSION == TIERD_ABI_MAKE(1, 6), "list the new minor here");
+        TIERD_ABI_MAKE(1, 7), TIERD_ABI_MAKE(1, 6), TIERD_ABI_MAKE(1, 5), TIERD_ABI_MAKE(1, 4),
+        TIERD_ABI_MAKE(1, 3), TIERD_ABI_MAKE(1, 2), TIERD_ABI_MAKE(1, 1), TIERD_ABI_MAKE(1, 0)};
+    static_assert(TIERD_ABI_VERSION == TIERD_ABI_MAKE(1, 7), "list the new minor here");
     return versions;
 }
 

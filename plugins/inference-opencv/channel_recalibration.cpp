@@ -4,6 +4,7 @@
 #include <cmath>
 #include <fstream>
 #include <iterator>
+#include <set>
 #include <stdexcept>
 
 namespace inference_opencv {
@@ -51,6 +52,32 @@ void accumulate(const cv::Mat &out, std::vector<double> &sum, std::vector<double
     count_per_channel += static_cast<double>(n) * static_cast<double>(plane);
 }
 
+// The convolutions that make a net's answers: those whose output reaches a net output
+// through layers without weights only (activations, reshapes, identities) — a detector's
+// heatmap and box convolutions. They had no BatchNorm to fold (a prediction layer has
+// none in any of our exports), so re-estimating one would not undo a shift but move the
+// answers themselves (measured: a recalibrated det-light agreed far less with the
+// teacher's boxes until they were left out).
+std::set<std::string> prediction_convolutions(cv::dnn::Net &net) {
+    std::set<std::string> found;
+    std::vector<int> todo = net.getUnconnectedOutLayers(); // from each output, backwards
+    std::set<int> seen;
+    while (!todo.empty()) {
+        const int id = todo.back();
+        todo.pop_back();
+        if (id <= 0 || !seen.insert(id).second) // 0 is the net's input
+            continue;
+        const auto layer = net.getLayer(id);
+        if (layer->type == "Convolution") {
+            found.insert(layer->name);
+        } else if (layer->blobs.empty()) { // past an activation, reshape or identity
+            for (const auto &input : net.getLayerInputs(id))
+                todo.push_back(net.getLayerId(input->name));
+        }
+    }
+    return found;
+}
+
 } // namespace
 
 RecalibratableModel::RecalibratableModel(const std::string &onnx_path)
@@ -61,11 +88,12 @@ RecalibratableModel::RecalibratableModel(const std::string &onnx_path)
     } catch (const cv::Exception &e) {
         throw std::runtime_error(onnx_path + ": OpenCV cannot import it: " + e.what());
     }
+    const std::set<std::string> predictions = prediction_convolutions(net);
     for (const auto &name : net.getLayerNames()) {
         const auto layer = net.getLayer(name);
         // Convolutions whose weights are constants of the graph (all of the zoo's); one
         // fed its weights at run time has nothing to fold a map into.
-        if (layer->type == "Convolution" && output_channels(layer) > 0)
+        if (layer->type == "Convolution" && output_channels(layer) > 0 && !predictions.count(name))
             convolutions_.push_back(name);
     }
     if (const std::string head = find_head_layer(net); !head.empty())

@@ -79,8 +79,10 @@ class RecalibratableModel {
     // cannot import it.
     explicit RecalibratableModel(const std::string &onnx_path);
 
-    // The names of the convolution layers, in the net's order (OpenCV's import order,
-    // which is topological for ONNX).
+    // The names of the convolution layers it recalibrates, in the net's order (OpenCV's
+    // import order, which is topological for ONNX): all but the prediction layers, the
+    // convolutions whose output reaches a net output through layers without weights (a
+    // detector's heatmap and box convolutions; they had no BatchNorm).
     const std::vector<std::string> &convolutions() const { return convolutions_; }
 
     // The classifier's last linear layer (head_finetune.hpp) as shipped; empty when the

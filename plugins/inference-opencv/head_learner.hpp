@@ -47,11 +47,11 @@ class HeadLearner {
     };
     // What the last call did.
     struct Scores {
-        std::size_t labels = 0;                        // learnt from
-        double holdout = -1.0, holdout_shipped = -1.0; // accuracy on the held-back buffer
-        double ms = 0.0;                               // features and training
-        bool trained = false;                          // a head was fitted
-        bool refused = false;                          // ... and the guard refused it
+        std::size_t labels = 0;                            // learnt from
+        double holdout = -1.0, holdout_shipped = -1.0;     // accuracy on the held-back buffer
+        double ms = 0.0;                                   // features and training
+        bool trained = false;                              // a head was fitted
+        bool refused = false;                              // ... and the guard refused it
         double agreement = -1.0, agreement_shipped = -1.0; // with the held-out labels
         bool dropped = false; // ... it agreed less with them than the shipped head
     };

@@ -10,9 +10,11 @@
 // each call borrows one. int8 models (quantized once, at create) and split sub-models
 // take one caller at a time.
 //
-// adapt = "recalibrate": float classifiers adapt to the inputs they see, without labels
-// (online_recalibration.hpp, docs/adaptation.md); the adapted nets replace a model's pool
-// make-before-break, so a call holds the pool it started with (Lease keeps it alive).
+// adapt = "recalibrate": float classifiers and detectors adapt to the inputs they see,
+// without labels (online_recalibration.hpp, docs/adaptation.md), judged by the teacher's
+// answers when there are some (class labels, or key-frame boxes: teacher_frames.hpp); the
+// adapted nets replace a model's pool make-before-break, so a call holds the pool it
+// started with (Lease keeps it alive).
 #include <tierd/plugin.hpp>
 #include <tierd/plugin_opencv.hpp>
 
@@ -22,6 +24,7 @@
 #include "head_learner.hpp"
 #include "model_manifest.hpp"
 #include "online_recalibration.hpp"
+#include "teacher_frames.hpp"
 #include "teacher_judge.hpp"
 #include "teacher_labels.hpp"
 
@@ -30,13 +33,16 @@
 #include <opencv2/core/ocl.hpp>
 #include <opencv2/dnn.hpp>
 #include <opencv2/imgproc.hpp>
+#include <opencv2/videoio.hpp>
 #include <tierd/idx.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <memory>
@@ -105,8 +111,8 @@ class InferenceOpenCV {
                        "detectors: at most this many boxes per image, best first (and no "
                        "more than the host's buffer holds)"),
         tierd::key_enum("adapt", "off", adapt_modes,
-                        "recalibrate: float classifiers adapt to their recent inputs without "
-                        "labels (BatchNorm re-estimation; docs/adaptation.md); "
+                        "recalibrate: float classifiers and detectors adapt to their recent "
+                        "inputs without labels (BatchNorm re-estimation; docs/adaptation.md); "
                         "recalibrate+head: and their last linear layer learns from the "
                         "teacher labels (the edge's or cloud's answers), guarded by a held-back "
                         "buffer"),
@@ -143,6 +149,31 @@ class InferenceOpenCV {
         tierd::key_double("adapt_holdout_drop", "2", 0.0, 100.0,
                           "adapt = recalibrate+head: a learnt head more than this many points "
                           "below the shipped one on the held-back buffer is refused"),
+        tierd::key_path("adapt_detector_source", "",
+                        "adapt, detectors: a video (or an image sequence OpenCV reads, e.g. "
+                        "frames/%04d.png), or a directory of videos, of clean scenes of the "
+                        "kind the detector was trained on (the reference statistics: several "
+                        "scenes, as training had; tierd-videogen --split train writes them); "
+                        "required when a detector adapts"),
+        tierd::key_int("adapt_detector_source_frames", "64", 8, 10000,
+                       "adapt, detectors: frames taken from adapt_detector_source, spread "
+                       "evenly over it"),
+        tierd::key_int("adapt_detector_samples", "64", 8, 4096,
+                       "adapt, detectors: frames per adaptation (the most recent ones kept); "
+                       "an adaptation starts once a quarter of them are new"),
+        tierd::key_int("adapt_detector_every", "10", 1, 10000,
+                       "adapt, detectors: one frame in this many is kept, so that the frames "
+                       "adapted on span the scene (adapt_detector_samples x this), not its "
+                       "last seconds"),
+        tierd::key_int("adapt_key_frames", "32", 0, 10000,
+                       "adapt, detectors: teacher key frames kept (the frames sent upstream "
+                       "with the boxes the edge or cloud found, ABI 1.7) to judge each "
+                       "adaptation by; 0 = none, every adaptation is installed"),
+        tierd::key_int("adapt_min_key_frames", "8", 1, 10000,
+                       "adapt, detectors: below this many teacher key frames an adaptation "
+                       "is installed unjudged"),
+        tierd::key_double("adapt_teacher_score", "0.4", 0.0, 1.0,
+                          "adapt, detectors: the teacher's boxes scoring below are not labels"),
     };
 
     InferenceOpenCV(tierd::Host host, const tierd::Config &config) : host_(host) {
@@ -210,8 +241,11 @@ class InferenceOpenCV {
 
     // ABI 1.5: a teacher's answer for an image this device sent upstream. With adapt on
     // it joins the labels each adaptation is judged by (and, with "recalibrate+head", the
-    // labels heads learn from); otherwise ignored.
+    // labels heads learn from); otherwise ignored. ABI 1.7: label -1 is a video key
+    // frame with the teacher's boxes, kept to judge the detectors' adaptations.
     int learn(const tierd_task &task, const tierd_teacher_label &label) {
+        if (label.label < 0)
+            return learn_key_frame(task, label);
         if (!teacher_labels_ || loaded_.empty())
             return TIERD_OK;
         cv::Mat input;
@@ -221,6 +255,43 @@ class InferenceOpenCV {
         if (teacher_labels_->add(input, label.label, label.confidence,
                                  label.model != nullptr ? label.model : ""))
             host_.counter_add("teacher_labels", 1.0);
+        return TIERD_OK;
+    }
+
+    // ABI 1.7: a key frame's teacher boxes, for every detector that adapts and keeps
+    // teacher key frames (each at its own input size).
+    int learn_key_frame(const tierd_task &task, const tierd_teacher_label &label) {
+        if (label.answer == nullptr)
+            return TIERD_OK;
+        bool wanted = false;
+        for (const auto &entry : loaded_)
+            wanted = wanted || entry.teacher_frames != nullptr;
+        if (!wanted)
+            return TIERD_OK;
+        cv::Mat frame;
+        if (int rc = to_input(task.image, Input{0, 0, 3, 1.0, 0.0, false}, frame); rc != TIERD_OK)
+            return rc;
+        auto *answer = const_cast<tierd_inference_result *>(label.answer);
+        uint32_t capacity = 0;
+        const tierd_detection *found = tierd_result_detections(answer, &capacity);
+        const uint32_t count = std::min(tierd_result_detection_count(answer), capacity);
+        std::vector<inference_opencv::DetectionBox> boxes;
+        for (uint32_t i = 0; i < count && found != nullptr; ++i)
+            boxes.push_back({found[i].x, found[i].y, found[i].width, found[i].height,
+                             found[i].class_id, found[i].score});
+        // The boxes are in the pixels of the image the teacher answered for: this frame,
+        // unless the answer says otherwise.
+        cv::Size teacher_size = frame.size();
+        if (answer->struct_size >=
+                offsetof(tierd_inference_result, image_height) + sizeof answer->image_height &&
+            answer->image_width > 0 && answer->image_height > 0)
+            teacher_size = cv::Size(answer->image_width, answer->image_height);
+        for (auto &entry : loaded_)
+            if (entry.teacher_frames != nullptr &&
+                entry.teacher_frames->add(frame, teacher_size, boxes,
+                                          cv::Size(entry.input.width, entry.input.height),
+                                          label.model != nullptr ? label.model : ""))
+                host_.counter_add("teacher_key_frames", 1.0);
         return TIERD_OK;
     }
 
@@ -526,6 +597,7 @@ class InferenceOpenCV {
         cv::Mat blob;
         std::vector<cv::Mat> inputs;
         std::vector<cv::Mat> outputs; // a detector's heatmap and box
+        cv::Mat resized;              // a detector's frame at its input size, to adapt on
     };
 
     // A model's nets: one per caller running at once. A caller borrows a free one, or
@@ -583,6 +655,13 @@ class InferenceOpenCV {
         std::string backend;           // the backend its nets run on
         std::shared_ptr<NetPool> pool; // replaced by adaptation: read it through pool_of()
         inference_opencv::OnlineRecalibration *adapter = nullptr; // adapt = "recalibrate"
+        // A detector that adapts: the teacher's key frames its adaptations are judged by
+        // (adapt_key_frames > 0), added to by learn() (ABI 1.7).
+        std::shared_ptr<inference_opencv::TeacherFrames> teacher_frames;
+        std::uint64_t observe_every = 1; // a detector's window keeps one frame in this many
+        // Frames seen, for observe_every (behind a pointer: Loaded lives in a vector).
+        std::unique_ptr<std::atomic<std::uint64_t>> observed =
+            std::make_unique<std::atomic<std::uint64_t>>(0);
         double top1 = -1.0;
         Input input;
         bool detector = false; // a [[detector]]: infer() returns boxes (detect())
@@ -598,56 +677,59 @@ class InferenceOpenCV {
         return loaded.pool;
     }
 
-    // adapt = "recalibrate": one OnlineRecalibration per float classifier (int8 nets,
-    // detectors and split sub-models keep their weights).
+    // adapt = "recalibrate": one OnlineRecalibration per float classifier and per detector
+    // (int8 nets and split sub-models keep their weights).
     void start_adaptation(const tierd::Config &config) {
-        std::string source = config.get_string("adapt_source");
-        if (source.empty() && !dataset_dir_.empty())
-            source = dataset_dir_ + "/train-images-idx3-ubyte.gz";
-        if (source.empty())
-            throw tierd::Error(TIERD_ECONFIG,
-                               "adapt = \"recalibrate\" needs adapt_source (clean images the "
-                               "model was trained on) when the manifest names no dataset_dir");
-        std::vector<cv::Mat> clean;
-        try {
-            clean = inference_opencv::read_idx_images(
-                source, static_cast<int>(config.get_int("adapt_source_images")));
-        } catch (const std::exception &e) {
-            throw tierd::Error(TIERD_EIO, std::string("adapt_source: ") + e.what());
-        }
         const auto label_capacity = static_cast<std::size_t>(config.get_int("adapt_labels"));
-        if (label_capacity > 0)
-            teacher_labels_ = std::make_shared<inference_opencv::TeacherLabels>(label_capacity);
         const auto min_labels = static_cast<std::size_t>(config.get_int("adapt_min_labels"));
         const bool learn_heads = config.get_string("adapt") == "recalibrate+head";
-        if (learn_heads && !teacher_labels_)
-            throw tierd::Error(TIERD_ECONFIG, "adapt = \"recalibrate+head\" learns from teacher "
-                                              "labels: adapt_labels must be above 0");
+        std::string source; // the classifiers' clean images, read when one adapts
+        std::vector<cv::Mat> clean;
         HeldBack held_back;
-        if (learn_heads)
-            held_back = read_held_back(config, source);
         for (auto &entry : loaded_) {
+            if (int8_) {
+                host_.info("adapt: '" + entry.name +
+                           "' keeps its weights (int8 nets do not adapt)");
+                continue;
+            }
+            if (entry.detector) {
+                start_detector_adaptation(entry, config);
+                continue;
+            }
+            if (clean.empty()) {
+                source = config.get_string("adapt_source");
+                if (source.empty() && !dataset_dir_.empty())
+                    source = dataset_dir_ + "/train-images-idx3-ubyte.gz";
+                if (source.empty())
+                    throw tierd::Error(TIERD_ECONFIG,
+                                       "adapt = \"recalibrate\" needs adapt_source (clean images "
+                                       "the model was trained on) when the manifest names no "
+                                       "dataset_dir");
+                try {
+                    clean = inference_opencv::read_idx_images(
+                        source, static_cast<int>(config.get_int("adapt_source_images")));
+                } catch (const std::exception &e) {
+                    throw tierd::Error(TIERD_EIO, std::string("adapt_source: ") + e.what());
+                }
+                if (label_capacity > 0)
+                    teacher_labels_ =
+                        std::make_shared<inference_opencv::TeacherLabels>(label_capacity);
+                if (learn_heads && !teacher_labels_)
+                    throw tierd::Error(TIERD_ECONFIG,
+                                       "adapt = \"recalibrate+head\" learns from teacher "
+                                       "labels: adapt_labels must be above 0");
+                if (learn_heads)
+                    held_back = read_held_back(config, source);
+            }
             inference_opencv::OnlineRecalibration::Options options;
             options.samples = static_cast<std::size_t>(config.get_int("adapt_samples"));
             options.interval = std::chrono::milliseconds(config.get_int("adapt_interval_ms"));
-            if (entry.detector || int8_) {
-                host_.info("adapt: '" + entry.name +
-                           "' keeps its weights (only float "
-                           "classifiers adapt)");
-                continue;
-            }
-            std::shared_ptr<const inference_opencv::RecalibratableModel> model;
-            try {
-                model = std::make_shared<inference_opencv::RecalibratableModel>(entry.path);
-            } catch (const std::exception &e) {
-                throw tierd::Error(TIERD_EIO, "adapt: '" + entry.name + "': " + e.what());
-            }
+            auto model = recalibratable(entry);
             const Input in = entry.input;
             auto to_blob = [in](const std::vector<cv::Mat> &images) {
                 return cv::dnn::blobFromImages(images, in.scale, cv::Size(in.width, in.height),
                                                cv::Scalar::all(in.mean), in.swap_rb, false, CV_32F);
             };
-            Loaded *target = &entry; // loaded_ does not change after create()
             if (learn_heads && model->shipped_head().empty()) {
                 host_.warning("adapt: '" + entry.name +
                               "' does not end in a linear layer: it "
@@ -669,58 +751,204 @@ class InferenceOpenCV {
             // held-out labels: head_learner.hpp) and the held-back buffer guards it; the
             // recalibration, which needs no teacher, goes in as it is — a teacher that
             // suffers from the shift would keep it out (docs/adaptation.md).
-            if (teacher_labels_ && !options.learn) {
-                auto judge = std::make_shared<inference_opencv::TeacherJudge>(
-                    model, entry.name, to_blob, teacher_labels_, min_labels);
-                options.judge = [this, judge](const inference_opencv::Adaptation &candidate,
-                                              std::string &why) {
-                    const auto verdict = (*judge)(candidate, why);
-                    report_judgement(judge->last());
-                    return verdict;
-                };
-            }
-            auto install = [this, model,
-                            target](const inference_opencv::Adaptation &adaptation,
-                                    const inference_opencv::OnlineRecalibration::Report &report) {
-                const Input input = target->input;
-                const std::string backend = target->backend;
-                NetPool::Make make = [this, model, adaptation, input, backend] {
-                    auto r = std::make_unique<Replica>();
-                    r->net = model->build(adaptation);
-                    select_backend(r->net, backend);
-                    warm_up(r->net, input, false);
-                    host_.counter_add("nets_loaded", 1.0);
-                    return r;
-                };
-                // Make before break: the first adapted net is ready before the swap.
-                auto pool = std::make_shared<NetPool>(make(), make);
-                {
-                    std::lock_guard lock(pools_mutex_);
-                    target->pool.swap(pool);
-                }
-                host_.counter_add("adaptations", 1.0);
-                host_.gauge_set("last_adapt_ms", report.ms);
-                host_.info("adapted '" + target->name + "' to its last " +
-                           std::to_string(report.inputs) + " inputs in " +
-                           std::to_string(static_cast<long>(report.ms)) + " ms (" +
-                           std::to_string(report.bytes) +
-                           (adaptation.head.empty() ? " bytes of per-channel maps)"
-                                                    : " bytes of per-channel maps and head)"));
-            }; // the old pool goes when its last running call gives its net back
-            auto log = [this](bool warning, const std::string &text) {
-                if (warning)
-                    host_.warning(text);
-                else
-                    host_.info(text);
-            };
-            adapters_.push_back(std::make_unique<inference_opencv::OnlineRecalibration>(
-                model, clean, to_blob, options, install, log));
-            entry.adapter = adapters_.back().get();
-            host_.info("adapt: '" + entry.name + "' recalibrates" +
-                       (options.learn ? " and learns its head" : "") + " every " +
-                       std::to_string(options.samples) + " inputs (at most every " +
-                       std::to_string(options.interval.count()) + " ms)");
+            if (teacher_labels_ && !options.learn)
+                options.judge = judged_by(std::make_shared<inference_opencv::TeacherJudge>(
+                    model, entry.name, to_blob, teacher_labels_, min_labels));
+            start_adapter(entry, model, clean, to_blob, options);
         }
+    }
+
+    // A detector adapts the same way, on its recent frames, with clean frames from
+    // adapt_detector_source as the reference, judged by the teacher's key-frame boxes
+    // (teacher_frames.hpp) when adapt_key_frames > 0.
+    void start_detector_adaptation(Loaded &entry, const tierd::Config &config) {
+        const std::string source = config.get_string("adapt_detector_source");
+        if (source.empty())
+            throw tierd::Error(TIERD_ECONFIG,
+                               "adapt: detector '" + entry.name +
+                                   "' needs adapt_detector_source (a video of the clean scenes "
+                                   "it was trained on; tierd-videogen --split train writes one)");
+        if (!std::filesystem::exists(source)) // a directory is allowed: checked here
+            throw tierd::Error(TIERD_ECONFIG,
+                               "adapt_detector_source: no file or directory at '" + source + "'");
+        const Input in = entry.input;
+        const cv::Size size(in.width, in.height);
+        std::vector<cv::Mat> clean;
+        try {
+            clean = read_clean_frames(
+                source, static_cast<std::size_t>(config.get_int("adapt_detector_source_frames")),
+                size);
+        } catch (const std::exception &e) {
+            throw tierd::Error(TIERD_EIO, std::string("adapt_detector_source: ") + e.what());
+        }
+        inference_opencv::OnlineRecalibration::Options options;
+        options.samples = static_cast<std::size_t>(config.get_int("adapt_detector_samples"));
+        options.fresh = std::max<std::size_t>(1, options.samples / 4);
+        options.interval = std::chrono::milliseconds(config.get_int("adapt_interval_ms"));
+        entry.observe_every = static_cast<std::uint64_t>(config.get_int("adapt_detector_every"));
+        options.recalibration.batch = 8; // a detector's activations are large: few frames a pass
+        auto model = recalibratable(entry);
+        auto to_blob = [in](const std::vector<cv::Mat> &images) {
+            return cv::dnn::blobFromImages(images, in.scale, cv::Size(in.width, in.height),
+                                           cv::Scalar::all(in.mean), in.swap_rb, false, CV_32F);
+        };
+        const auto capacity = static_cast<std::size_t>(config.get_int("adapt_key_frames"));
+        if (capacity > 0) {
+            auto frames = std::make_shared<inference_opencv::TeacherFrames>(capacity);
+            entry.teacher_frames = frames;
+            inference_opencv::FrameAgreementOptions agreement;
+            agreement.teacher_min_score =
+                static_cast<float>(config.get_double("adapt_teacher_score"));
+            agreement.decode.nms_iou = decode_.nms_iou;
+            auto take = [frames, name = entry.name, in, agreement] {
+                auto kept = std::make_shared<std::vector<inference_opencv::TeacherFrame>>();
+                std::size_t with_boxes = 0; // what recall is measured on
+                for (auto &f : frames->snapshot()) {
+                    if (f.teacher_model == name) // a model is no judge of itself
+                        continue;
+                    with_boxes += std::any_of(f.boxes.begin(), f.boxes.end(), [&](const auto &b) {
+                        return b.score >= agreement.teacher_min_score;
+                    });
+                    kept->push_back(std::move(f));
+                }
+                inference_opencv::TeacherJudge::Labels labels;
+                labels.count = with_boxes;
+                labels.noun = "teacher key frames with boxes";
+                labels.agreement = [kept, in, agreement](cv::dnn::Net &net) {
+                    auto one = [in](const cv::Mat &image) {
+                        return cv::dnn::blobFromImage(
+                            image, in.scale, cv::Size(in.width, in.height),
+                            cv::Scalar::all(in.mean), in.swap_rb, false, CV_32F);
+                    };
+                    return inference_opencv::detection_agreement(net, *kept, one, agreement);
+                };
+                return labels;
+            };
+            options.judge = judged_by(std::make_shared<inference_opencv::TeacherJudge>(
+                model, take, static_cast<std::size_t>(config.get_int("adapt_min_key_frames")),
+                kDetectorMargin));
+        }
+        if (config.get_string("adapt") == "recalibrate+head")
+            host_.info("adapt: detector '" + entry.name + "' recalibrates only (no head learns)");
+        start_adapter(entry, model, clean, to_blob, options);
+    }
+
+    // How much lower (AP@0.5, 0..1) a detector's adaptation may agree with the teacher's
+    // key frames than the model now and still count as "as well": AP on a few dozen
+    // frames moves by about this much between two runs of the same model on other frames.
+    static constexpr double kDetectorMargin = 0.01;
+
+    std::shared_ptr<const inference_opencv::RecalibratableModel>
+    recalibratable(const Loaded &entry) {
+        try {
+            return std::make_shared<inference_opencv::RecalibratableModel>(entry.path);
+        } catch (const std::exception &e) {
+            throw tierd::Error(TIERD_EIO, "adapt: '" + entry.name + "': " + e.what());
+        }
+    }
+
+    inference_opencv::OnlineRecalibration::Judge
+    judged_by(std::shared_ptr<inference_opencv::TeacherJudge> judge) {
+        return [this, judge](const inference_opencv::Adaptation &candidate, std::string &why) {
+            const auto verdict = (*judge)(candidate, why);
+            report_judgement(judge->last());
+            return verdict;
+        };
+    }
+
+    // Starts `entry`'s adaptation thread; its adaptations replace the entry's pool
+    // make-before-break.
+    void start_adapter(Loaded &entry,
+                       std::shared_ptr<const inference_opencv::RecalibratableModel> model,
+                       const std::vector<cv::Mat> &clean,
+                       inference_opencv::OnlineRecalibration::ToBlob to_blob,
+                       const inference_opencv::OnlineRecalibration::Options &options) {
+        Loaded *target = &entry; // loaded_ does not change after create()
+        auto install = [this, model,
+                        target](const inference_opencv::Adaptation &adaptation,
+                                const inference_opencv::OnlineRecalibration::Report &report) {
+            const Input input = target->input;
+            const std::string backend = target->backend;
+            const bool detector = target->detector;
+            NetPool::Make make = [this, model, adaptation, input, backend, detector] {
+                auto r = std::make_unique<Replica>();
+                r->net = model->build(adaptation);
+                select_backend(r->net, backend);
+                warm_up(r->net, input, detector);
+                host_.counter_add("nets_loaded", 1.0);
+                return r;
+            };
+            // Make before break: the first adapted net is ready before the swap.
+            auto pool = std::make_shared<NetPool>(make(), make);
+            {
+                std::lock_guard lock(pools_mutex_);
+                target->pool.swap(pool);
+            }
+            host_.counter_add("adaptations", 1.0);
+            host_.gauge_set("last_adapt_ms", report.ms);
+            host_.info("adapted '" + target->name + "' to its last " +
+                       std::to_string(report.inputs) + " inputs in " +
+                       std::to_string(static_cast<long>(report.ms)) + " ms (" +
+                       std::to_string(report.bytes) +
+                       (adaptation.head.empty() ? " bytes of per-channel maps)"
+                                                : " bytes of per-channel maps and head)"));
+        }; // the old pool goes when its last running call gives its net back
+        auto log = [this](bool warning, const std::string &text) {
+            if (warning)
+                host_.warning(text);
+            else
+                host_.info(text);
+        };
+        adapters_.push_back(std::make_unique<inference_opencv::OnlineRecalibration>(
+            model, clean, std::move(to_blob), options, install, log));
+        entry.adapter = adapters_.back().get();
+        host_.info("adapt: '" + entry.name + "' recalibrates" +
+                   (options.learn ? " and learns its head" : "") +
+                   (options.judge ? ", judged by the teacher's answers," : "") + " every " +
+                   std::to_string(options.samples) + " inputs (at most every " +
+                   std::to_string(options.interval.count()) + " ms)");
+    }
+
+    // `count` frames spread evenly over the video (or image sequence) at `path`, or over
+    // every video in the directory `path` (in name order, an equal share each), resized to
+    // `size`. Throws std::runtime_error naming the file when one cannot be read or there
+    // are no frames.
+    static std::vector<cv::Mat> read_clean_frames(const std::string &path, std::size_t count,
+                                                  cv::Size size) {
+        std::vector<std::string> videos;
+        if (std::filesystem::is_directory(path)) {
+            for (const auto &file : std::filesystem::directory_iterator(path))
+                if (file.is_regular_file())
+                    videos.push_back(file.path().string());
+            std::sort(videos.begin(), videos.end());
+            if (videos.empty())
+                throw std::runtime_error("the directory '" + path + "' has no videos");
+        } else {
+            videos.push_back(path);
+        }
+        const std::size_t share = (count + videos.size() - 1) / videos.size();
+        std::vector<cv::Mat> frames;
+        for (const auto &file : videos) {
+            cv::VideoCapture video(file);
+            if (!video.isOpened())
+                throw std::runtime_error("'" + file + "' is not a video OpenCV can read");
+            const double total = video.get(cv::CAP_PROP_FRAME_COUNT);
+            const std::size_t step =
+                total > 0 ? std::max<std::size_t>(1, static_cast<std::size_t>(total) / share) : 1;
+            cv::Mat frame;
+            std::size_t taken = 0;
+            for (std::size_t i = 0; taken < share && frames.size() < count && video.read(frame);
+                 ++i)
+                if (i % step == 0) {
+                    cv::Mat resized;
+                    cv::resize(frame, resized, size, 0, 0, cv::INTER_LINEAR);
+                    frames.push_back(std::move(resized));
+                    ++taken;
+                }
+            if (taken == 0)
+                throw std::runtime_error("'" + file + "' has no frames");
+        }
+        return frames;
     }
 
     // adapt = "recalibrate+head": the held-back buffer that guards every learnt head
@@ -831,6 +1059,13 @@ class InferenceOpenCV {
             cv::Mat image;
             if (int rc = to_input(tasks[i]->image, in, image); rc != TIERD_OK)
                 return rc;
+            // The window keeps one frame in observe_every, at the net's size: frames a few
+            // seconds apart show the scene, consecutive ones mostly the objects in it now
+            // (measured: 64 frames over 2.5 s made det-light worse, over 50 s better).
+            if (chosen.adapter != nullptr && (*chosen.observed)++ % chosen.observe_every == 0) {
+                cv::resize(image, r.resized, cv::Size(in.width, in.height), 0, 0, cv::INTER_LINEAR);
+                chosen.adapter->observe(r.resized);
+            }
             std::vector<inference_opencv::DetectionBox> boxes;
             const bool features = out.features != nullptr && !chosen.features.empty();
             try {

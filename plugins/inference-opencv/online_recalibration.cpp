@@ -31,6 +31,8 @@ OnlineRecalibration::OnlineRecalibration(std::shared_ptr<const RecalibratableMod
       options_(options), install_(std::move(install)), log_(std::move(log)) {
     if (options_.samples == 0)
         options_.samples = 1;
+    if (options_.fresh == 0 || options_.fresh > options_.samples)
+        options_.fresh = options_.samples;
     window_.reserve(options_.samples);
     thread_ = std::thread([this] { run(); });
 }
@@ -54,7 +56,7 @@ void OnlineRecalibration::observe(const cv::Mat &image) {
             image.copyTo(window_[next_]); // same size: no allocation
         }
         next_ = (next_ + 1) % options_.samples;
-        full = ++fresh_ >= options_.samples;
+        full = ++fresh_ >= options_.fresh;
     }
     if (full)
         wake_.notify_one();
@@ -80,9 +82,9 @@ void OnlineRecalibration::run() {
                 if (stopping_)
                     return;
                 const auto due = last + options_.interval;
-                if (fresh_ >= options_.samples && std::chrono::steady_clock::now() >= due)
+                if (fresh_ >= options_.fresh && std::chrono::steady_clock::now() >= due)
                     break;
-                if (fresh_ >= options_.samples)
+                if (fresh_ >= options_.fresh)
                     wake_.wait_until(lock, due);
                 else
                     wake_.wait(lock);

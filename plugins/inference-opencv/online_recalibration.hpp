@@ -4,7 +4,7 @@
 //
 // infer() hands each input image to observe(), which keeps the most recent `samples` of
 // them. A thread of this object's own, at a lower priority than the workers, computes the
-// source statistics once (from clean images), then, whenever `samples` new inputs have
+// source statistics once (from clean images), then, whenever `fresh` new inputs have
 // arrived and `interval` has passed since the last time, recalibrates the model to the
 // window (channel_recalibration.hpp), asks the judge, if any (teacher labels:
 // teacher_labels.hpp), and hands the result to `install`, which builds the
@@ -47,7 +47,10 @@ class OnlineRecalibration {
     using Judge = std::function<Verdict(const Adaptation &candidate, std::string &why)>;
 
     struct Options {
-        std::size_t samples = 256;             // inputs per adaptation (the window)
+        std::size_t samples = 256; // inputs per adaptation (the window)
+        // New inputs that start the next adaptation; 0 = `samples` (the window renewed).
+        // Fewer: the window slides, and the first adaptation comes once this many are in.
+        std::size_t fresh = 0;
         std::chrono::milliseconds interval{0}; // at least this long between adaptations
         RecalibrationOptions recalibration;    // prior weight, epsilon
         Learn learn;

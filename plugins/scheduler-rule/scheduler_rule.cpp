@@ -9,12 +9,20 @@
 //                 [pipeline] local_first = true, ABI 1.1 tierd_task.local_result) and its
 //                 top softmax score is below `confidence_threshold`, and the edge tier is
 //                 connected -> edge with `heavy_model`; anything else -> this device (the
-//                 local answer is kept)
+//                 local answer is kept). With `min_upstream_share` > 0, also the answers
+//                 among that least confident share of the last `share_window` go up, above
+//                 the threshold or not: a model that adapted or was updated and grew surer
+//                 of itself keeps sending its hardest tasks to the teacher, instead of
+//                 keeping answers a fixed threshold now lets through (docs/scheduling.md)
 //
-// decide() runs on the loop thread and only compares a few values: it never blocks.
+// decide() runs on the loop thread and only compares a few values (and, with a share,
+// selects in a window of a few hundred scores): it never blocks.
 #include <tierd/plugin.hpp>
 
+#include <algorithm>
+#include <cstddef>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -37,6 +45,13 @@ class SchedulerRule {
         tierd::key_double("confidence_threshold", "0.95", 0.0, 1.0,
                           "by-confidence: offload when the local top softmax score is below "
                           "this"),
+        tierd::key_double("min_upstream_share", "0", 0.0, 1.0,
+                          "by-confidence: also offload the answers among this least confident "
+                          "share of the last share_window, above the threshold or not (0 = "
+                          "off): a model that adapted and grew surer keeps sending its hardest "
+                          "tasks up"),
+        tierd::key_int("share_window", "200", 20, 100000,
+                       "by-confidence: local answers min_upstream_share is taken over"),
         tierd::key_string("light_model", "",
                           "model for tasks kept on this device; \"\" = the inference default"),
         tierd::key_string("heavy_model", "",
@@ -46,9 +61,11 @@ class SchedulerRule {
     SchedulerRule(tierd::Host host, const tierd::Config &config)
         : host_(host), settings_(load(config)) {}
 
-    // A bad value leaves the running settings untouched.
+    // A bad value leaves the running settings untouched; the recent scores stay.
     int reload(const tierd::Config &config) {
         settings_ = load(config);
+        if (recent_.size() > settings_.share_window)
+            recent_.clear(), next_ = 0;
         return TIERD_OK;
     }
 
@@ -101,6 +118,8 @@ class SchedulerRule {
     struct Settings {
         Rule rule = Rule::by_route;
         double confidence_threshold = 0.95;
+        double min_upstream_share = 0.0;
+        std::size_t share_window = 200;
         std::string light_model;
         std::string heavy_model;
     };
@@ -111,6 +130,8 @@ class SchedulerRule {
         s.light_model = config.get_string("light_model");
         s.heavy_model = config.get_string("heavy_model");
         s.confidence_threshold = config.get_double("confidence_threshold");
+        s.min_upstream_share = config.get_double("min_upstream_share");
+        s.share_window = static_cast<std::size_t>(config.get_int("share_window"));
         constexpr size_t limit = sizeof(tierd_decision{}.model) - 1; // 63
         if (s.light_model.size() > limit || s.heavy_model.size() > limit)
             throw tierd::Error(TIERD_ECONFIG,
@@ -132,20 +153,51 @@ class SchedulerRule {
         throw tierd::Error(TIERD_ECONFIG, "rule: unknown value '" + rule + "'");
     }
     void by_confidence(const tierd_task &task, const tierd_schedule_context &context,
-                       tierd_decision &out) const {
+                       tierd_decision &out) {
         const tierd_inference_result *local = tierd_task_local_result(&task);
         if (local == nullptr)
             return place(out, TIERD_TIER_END, settings_.light_model,
                          "by-confidence: no local result (set [pipeline] local_first = true)");
-        if (local->top_score >= settings_.confidence_threshold)
+        const bool unsure = local->top_score < settings_.confidence_threshold;
+        // Every answer joins the window, the unsure ones too.
+        const bool in_share = among_least_confident(local->top_score) && !unsure;
+        if (!unsure && !in_share)
             return place(out, TIERD_TIER_END, settings_.light_model,
                          "by-confidence: local model confident");
         if (!edge_connected(context))
             return place(out, TIERD_TIER_END, settings_.light_model,
-                         "by-confidence: local model unsure but edge not connected");
+                         unsure ? "by-confidence: local model unsure but edge not connected"
+                                : "by-confidence: among the least confident share but edge not "
+                                  "connected");
+        if (in_share)
+            host_.counter_add("decisions_share", 1.0);
         place(out, TIERD_TIER_EDGE, settings_.heavy_model,
-              "by-confidence: local model unsure and edge connected");
+              unsure ? "by-confidence: local model unsure and edge connected"
+                     : "by-confidence: among the least confident share of recent answers");
     }
+
+    // Keeps `score` in the window and says whether it is below the min_upstream_share
+    // quantile of the window (at least 20 scores in it; off when the share is 0).
+    bool among_least_confident(float score) {
+        if (settings_.min_upstream_share <= 0.0)
+            return false;
+        if (recent_.size() < settings_.share_window)
+            recent_.push_back(score);
+        else
+            recent_[next_] = score;
+        next_ = (next_ + 1) % settings_.share_window;
+        if (recent_.size() < kMinScores)
+            return false;
+        sorted_.assign(recent_.begin(), recent_.end());
+        const auto k = static_cast<std::size_t>(settings_.min_upstream_share *
+                                                static_cast<double>(sorted_.size()));
+        if (k == 0)
+            return false;
+        std::nth_element(sorted_.begin(), sorted_.begin() + static_cast<std::ptrdiff_t>(k - 1),
+                         sorted_.end());
+        return score <= sorted_[k - 1];
+    }
+    static constexpr std::size_t kMinScores = 20; // fewer: the quantile says little
 
     static bool edge_connected(const tierd_schedule_context &context) {
         return context.edge != nullptr && context.edge->connected != 0;
@@ -159,6 +211,9 @@ class SchedulerRule {
 
     tierd::Host host_;
     Settings settings_;
+    std::vector<float> recent_; // the last share_window local top scores (a ring)
+    std::size_t next_ = 0;
+    std::vector<float> sorted_; // scratch for the quantile
 };
 
 } // namespace

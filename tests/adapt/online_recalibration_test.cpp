@@ -44,10 +44,12 @@ class OnlineRecalibrationTest : public ::testing::Test {
         std::make_shared<RecalibratableModel>(std::string(TIERD_MODELS_DIR) + "/cnn-xs.onnx");
     Installed installed_;
     std::unique_ptr<OnlineRecalibration> start(std::size_t samples,
-                                               std::chrono::milliseconds interval) {
+                                               std::chrono::milliseconds interval,
+                                               std::size_t fresh = 0) {
         OnlineRecalibration::Options options;
         options.samples = samples;
         options.interval = interval;
+        options.fresh = fresh;
         return std::make_unique<OnlineRecalibration>(
             model_, images("train-images-idx3-ubyte.gz", 200), to_blob, options,
             [this](const inference_opencv::Adaptation &a,
@@ -86,6 +88,25 @@ TEST_F(OnlineRecalibrationTest, AdaptsOnceAWindowOfNewInputsIsThere) {
         online->observe(test[i] + 60);
     ASSERT_TRUE(installed_.wait_for(2));
     EXPECT_EQ(installed_.reports[1].inputs, 32u);
+}
+
+TEST_F(OnlineRecalibrationTest, ASlidingWindowAdaptsEveryFewNewInputsOnAllItHolds) {
+    // A window of 32 that starts an adaptation every 8 new inputs (a detector's: frames
+    // spread over the scene, adapted on often).
+    auto online = start(32, std::chrono::milliseconds(0), 8);
+    const auto test = images("t10k-images-idx3-ubyte.gz", 40);
+    for (std::size_t i = 0; i < 8; ++i)
+        online->observe(test[i] + 60);
+    ASSERT_TRUE(installed_.wait_for(1));
+    EXPECT_EQ(installed_.reports[0].inputs, 8u); // the first once 8 are in
+    for (std::size_t i = 8; i < 40; ++i) {
+        online->observe(test[i] + 60);
+        if ((i + 1) % 8 == 0) { // one at a time: the next 8 arrive after it took its copy
+            ASSERT_TRUE(installed_.wait_for((i + 1) / 8));
+        }
+    }
+    ASSERT_TRUE(installed_.wait_for(5));
+    EXPECT_EQ(installed_.reports.back().inputs, 32u); // then the whole window, sliding
 }
 
 TEST_F(OnlineRecalibrationTest, WaitsOutTheIntervalBetweenAdaptations) {

@@ -25,6 +25,11 @@
 #                       share budget; the fused frames carry their warp error, key frames
 #                       are sent on it ("warp" reasons), never more than the budget allows,
 #                       and the result scores no worse than the light detector alone
+#   detector_adapts     the light detector adapts to a fogged clip without labels (issue 18:
+#                       adapt = "recalibrate" on a detector), its adaptations judged by the
+#                       edge's boxes for the key frames (ABI 1.7 learn()): key frames reach
+#                       the plugin, adaptations are judged by them (installed or refused),
+#                       every frame still gets exactly one result
 #   resend_fused        region re-send ([offload] frame_resend): key frames go up small and
 #                       rough, the edge asks for the regions it is unsure of, the end sends
 #                       them; second rounds happen (the end's status), every frame is
@@ -93,6 +98,7 @@ fusion = "${fusion:-fusion-track}"
 manifest = "$manifest"
 models = "det-light"
 score_threshold = ${score:-0.3}
+${inference_extra:-}
 [plugin.scheduler-mo]
 key_frames = "$2"
 key_frame_interval = 10
@@ -234,6 +240,36 @@ print(int(f["metrics"]["counters"].get("frames_fused", 0)))' "$work/plugins-feat
     echo "mAP@0.5: light-only $m_light, feature fusion $m_feat (edge: $heavy; key frames $key, fused $fused)"
     $py -c "import sys; sys.exit(0 if $m_feat > $m_light else 1)" ||
         fail "feature fusion ($m_feat) did not score above light-only ($m_light)"
+    ;;
+detector_adapts)
+    [ -n "$tierctl" ] || fail "detector_adapts needs TIERCTL"
+    $py "$source_dir/bench/adapt/shift_video.py" --in "$work/clip/video.avi" \
+        --out "$work/clip/fog.avi" --shift fog || fail "shift_video.py"
+    mv "$work/clip/fog.avi" "$work/clip/video.avi"
+    "$videogen" --seed 1000 --split train --frames 40 --out "$work/train" -q ||
+        fail "tierd-videogen (training clip)"
+    start_edge
+    inference_extra="adapt = \"recalibrate\"
+adapt_detector_source = \"$work/train/video.avi\"
+adapt_detector_source_frames = 16
+adapt_detector_samples = 16
+adapt_detector_every = 2
+adapt_interval_ms = 0
+adapt_min_key_frames = 2
+adapt_teacher_score = 0.3" run_end adapts every
+    read -r key fed light < <(check_results adapts)
+    $py - "$work/plugins-adapts.json" <<'PY' || fail "adapts: the plugin's metrics"
+import json, sys
+p = json.load(open(sys.argv[1]))["replies"][0]["reply"]["result"]["loaded"]
+m = next(x for x in p if x["name"] == "inference-opencv")["metrics"]
+c, g = m["counters"], m["gauges"]
+print("inference-opencv:", c, g)
+assert c.get("teacher_key_frames", 0) >= 4, c      # the edge's boxes reached the plugin
+judged = c.get("adaptations", 0) + c.get("adaptations_refused", 0) - c.get("adaptations_unjudged", 0)
+assert judged >= 1, c                                # ... and judged an adaptation
+assert 0 <= g["teacher_agreement"] <= 1 and 0 <= g["teacher_agreement_shipped"] <= 1, g
+PY
+    grep -q "judged by the teacher's answers" "$work/end.log" || fail "adapts: no judge"
     ;;
 feature_adaptive)
     [ -n "$tierctl" ] || fail "feature_adaptive needs TIERCTL"

@@ -57,14 +57,16 @@ TEST(PluginLibrary, ReportsDlopenFailureText) {
 TEST(PluginLibrary, RejectsPluginWithNewerAbi) {
     std::string err = open_error(BAD_REFUSES_VERSION_PATH);
     EXPECT_THAT(err, HasSubstr(BAD_REFUSES_VERSION_PATH));
-    EXPECT_THAT(err, HasSubstr("plugin speaks no ABI version this host serves (host serves 1.6, "
-                               "1.5, 1.4, 1.3, 1.2, 1.1, 1.0)"));
+    EXPECT_THAT(err,
+                HasSubstr("plugin speaks no ABI version this host serves (host serves 1.7, 1.6, "
+                          "1.5, 1.4, 1.3, 1.2, 1.1, 1.0)"));
 }
 
 TEST(PluginLibrary, RejectsPluginClaimingAnUnofferedAbi) {
-    EXPECT_THAT(open_error(BAD_CLAIMS_NEWER_PATH),
-                HasSubstr("claims ABI 2.0, which this host did not offer (host serves 1.6, 1.5, "
-                          "1.4, 1.3, 1.2, 1.1, 1.0)"));
+    EXPECT_THAT(
+        open_error(BAD_CLAIMS_NEWER_PATH),
+        HasSubstr("claims ABI 2.0, which this host did not offer (host serves 1.7, 1.6, 1.5, "
+                  "1.4, 1.3, 1.2, 1.1, 1.0)"));
 }
 
 TEST(PluginLibrary, RejectsPluginWithoutEntrySymbol) {

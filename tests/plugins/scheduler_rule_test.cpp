@@ -161,6 +161,62 @@ TEST_F(SchedulerRule, ByConfidenceOffloadsUnsureLocalAnswers) {
     EXPECT_EQ(inst.host().counters["decisions_end"], 4.0);
 }
 
+TEST_F(SchedulerRule, AMinimumShareKeepsTheLeastConfidentGoingUpWhenTheModelGrowsSure) {
+    Overrides o = models("by-confidence");
+    o["confidence_threshold"] = "0.9";
+    o["min_upstream_share"] = "0.25";
+    o["share_window"] = "40";
+    Instance inst(d_, o);
+    ASSERT_EQ(inst.create_rc(), TIERD_OK) << inst.host().last_error;
+    tierd_inference_result local{};
+    local.struct_size = sizeof local;
+    local.top_class = 1;
+    task_.local_result = &local;
+    // A model sure of everything (40 scores in 0.95..0.99, above the threshold, each 40
+    // in a row all different): at first (fewer than 20 scores) all stay; then the least
+    // sure quarter of the last 40 goes up.
+    int up = 0, up_early = 0;
+    for (int i = 0; i < 200; ++i) {
+        local.top_score = 0.95f + 0.001f * static_cast<float>((i * 37) % 40);
+        const tierd_decision out = decide(inst, -1);
+        ASSERT_EQ(rc_, TIERD_OK);
+        if (out.tier == TIERD_TIER_EDGE) {
+            EXPECT_STREQ(out.reason,
+                         "by-confidence: among the least confident share of recent answers");
+            EXPECT_STREQ(out.model, "resnet152");
+            (i < 19 ? up_early : up) += 1;
+        }
+    }
+    EXPECT_EQ(up_early, 0);
+    EXPECT_NEAR(up, 181 / 4, 5);
+    EXPECT_EQ(inst.host().counters["decisions_share"], static_cast<double>(up));
+    // Unsure answers still go up by the threshold, and count in the window.
+    local.top_score = 0.5f;
+    tierd_decision out = decide(inst, -1);
+    EXPECT_EQ(out.tier, TIERD_TIER_EDGE);
+    EXPECT_STREQ(out.reason, "by-confidence: local model unsure and edge connected");
+    // No edge: kept, and said why.
+    edge_.connected = 0;
+    local.top_score = 0.95f;
+    out = decide(inst, -1);
+    EXPECT_EQ(out.tier, TIERD_TIER_END);
+    EXPECT_STREQ(out.reason,
+                 "by-confidence: among the least confident share but edge not connected");
+}
+
+TEST_F(SchedulerRule, WithoutAShareASureModelKeepsEverything) {
+    Overrides o = models("by-confidence");
+    o["confidence_threshold"] = "0.9";
+    Instance inst(d_, o);
+    ASSERT_EQ(inst.create_rc(), TIERD_OK) << inst.host().last_error;
+    tierd_inference_result local{};
+    local.struct_size = sizeof local;
+    local.top_score = 0.95f;
+    task_.local_result = &local;
+    for (int i = 0; i < 100; ++i)
+        EXPECT_EQ(decide(inst, -1).tier, TIERD_TIER_END);
+}
+
 TEST_F(SchedulerRule, DefaultsAreByRouteWithTheInferenceDefaultModel) {
     Instance inst(d_);
     ASSERT_EQ(inst.create_rc(), TIERD_OK);

@@ -65,7 +65,7 @@ extern "C" {
 
 /* The ABI this header describes. A plugin compiled against it speaks this version. */
 #define TIERD_ABI_MAJOR 1
-#define TIERD_ABI_MINOR 6
+#define TIERD_ABI_MINOR 7
 /* History: 1.0 first release. 1.1 appends tierd_task.local_result and
  * tierd_inference_ops.infer_batch. 1.2 adds split execution (tierd_tensor,
  * tierd_inference_ops.describe/infer_head/infer_tail, tierd_decision.wire) and the
@@ -80,7 +80,9 @@ extern "C" {
  * 1.5 adds learning on the device: tierd_teacher_label and tierd_inference_ops.learn.
  * 1.6 adds adaptive key frames: tierd_inference_result.warp_error (a fusion plugin says
  * how well it carried the upstream answer to the frame) and tierd_stream_state's
- * warp_error fields (the scheduler sees the newest). */
+ * warp_error fields (the scheduler sees the newest). 1.7 extends learn() to detectors: a
+ * plugin that speaks 1.7 also gets the upstream's boxes for each video key frame it
+ * detected on (tierd_teacher_label with label -1; see learn()). */
 #define TIERD_ABI_VERSION TIERD_ABI_MAKE(TIERD_ABI_MAJOR, TIERD_ABI_MINOR)
 
 /* The one symbol a plugin exports. Build plugins with -fvisibility=hidden and mark
@@ -530,9 +532,15 @@ typedef struct tierd_preclassifier_ops {
  * for the learn() call, read-only; copy what you keep. */
 typedef struct tierd_teacher_label {
     uint32_t struct_size;
-    int32_t label;      /* the teacher's class (its top_class), >= 0 */
-    float confidence;   /* its softmax probability, 0..1: how far to trust the label (a
-                           teacher suffers from a shift of the data too) */
+    /* The teacher's class (its top_class), >= 0. ABI 1.7: -1 for a video key frame's
+     * detections — the teacher's boxes are then answer->detections (read them with
+     * tierd_result_detections(); detection_count may be 0: "nothing here" is a label too),
+     * in the pixels of answer->image_width x answer->image_height. */
+    int32_t label;
+    /* How far to trust the label (a teacher suffers from a shift of the data too), 0..1:
+     * for a class its softmax probability; for detections the mean score of its boxes (0
+     * when it found none). */
+    float confidence;
     const char *device; /* the device that answered, e.g. "edge-1" */
     const char *model;  /* the teacher's model there */
     /* The teacher's whole answer (its scores, score_count of them), for distillation;
@@ -587,7 +595,10 @@ typedef struct tierd_inference_ops {
      * it). A teacher's label for task->image, a classification the host placed upstream
      * and got answered (after the task's result went out: learning never delays a
      * result), or answered here and sent up for its label alone ([pipeline]
-     * label_budget_per_hour). The plugin may keep a copy (the image and `label` are borrowed for
+     * label_budget_per_hour). ABI 1.7: to a plugin that speaks 1.7 (only), also each video
+     * key frame the host sent upstream for a stream this plugin detects on, with the
+     * teacher's boxes (label -1, see tierd_teacher_label) and `local` NULL; a plugin built
+     * for 1.5 or 1.6 is never handed one. The plugin may keep a copy (the image and `label` are borrowed for
      * the call) to adapt its models with — how, when and within what bounds is its own; it must not
      * let a worse model replace a better one on the strength of labels alone (a teacher can be
      * wrong). Return TIERD_OK whether it kept the sample or not; an error is logged and counted,
