@@ -172,8 +172,12 @@ class InferenceOpenCV {
         tierd::key_int("adapt_min_key_frames", "8", 1, 10000,
                        "adapt, detectors: below this many teacher key frames an adaptation "
                        "is installed unjudged"),
-        tierd::key_double("adapt_teacher_score", "0.4", 0.0, 1.0,
-                          "adapt, detectors: the teacher's boxes scoring below are not labels"),
+        tierd::key_double("adapt_teacher_score", "0.3", 0.0, 1.0,
+                          "adapt, detectors: the teacher's boxes scoring this or more are labels"),
+        tierd::key_double("adapt_teacher_unsure_score", "0.1", 0.0, 1.0,
+                          "adapt, detectors: the teacher's boxes scoring from this up to "
+                          "adapt_teacher_score are places it is unsure of: a detection there "
+                          "counts neither way"),
     };
 
     InferenceOpenCV(tierd::Host host, const tierd::Config &config) : host_(host) {
@@ -799,6 +803,8 @@ class InferenceOpenCV {
             inference_opencv::FrameAgreementOptions agreement;
             agreement.teacher_min_score =
                 static_cast<float>(config.get_double("adapt_teacher_score"));
+            agreement.teacher_unsure_score =
+                static_cast<float>(config.get_double("adapt_teacher_unsure_score"));
             agreement.decode.nms_iou = decode_.nms_iou;
             auto take = [frames, name = entry.name, in, agreement] {
                 auto kept = std::make_shared<std::vector<inference_opencv::TeacherFrame>>();
@@ -905,8 +911,9 @@ class InferenceOpenCV {
         host_.info("adapt: '" + entry.name + "' recalibrates" +
                    (options.learn ? " and learns its head" : "") +
                    (options.judge ? ", judged by the teacher's answers," : "") + " every " +
-                   std::to_string(options.samples) + " inputs (at most every " +
-                   std::to_string(options.interval.count()) + " ms)");
+                   std::to_string(options.fresh > 0 ? options.fresh : options.samples) +
+                   " new inputs, on the last " + std::to_string(options.samples) +
+                   " (at most every " + std::to_string(options.interval.count()) + " ms)");
     }
 
     // `count` frames spread evenly over the video (or image sequence) at `path`, or over

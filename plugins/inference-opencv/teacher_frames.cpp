@@ -70,19 +70,22 @@ double detection_agreement(cv::dnn::Net &net, const std::vector<TeacherFrame> &f
     eval::GroundTruth truth;
     std::vector<eval::Detection> found;
     std::set<std::int64_t> categories;
+    std::size_t labels = 0; // boxes of the first band
     static const std::vector<std::string> kOutputs = {"heatmap", "box"};
     std::vector<cv::Mat> outputs;
     for (std::size_t i = 0; i < frames.size(); ++i) {
         const auto id = static_cast<std::int64_t>(i);
         truth.image_ids.push_back(id);
         for (const auto &b : frames[i].boxes) {
-            if (b.score < options.teacher_min_score)
+            if (b.score < std::min(options.teacher_unsure_score, options.teacher_min_score))
                 continue;
             eval::GroundTruthObject object;
             object.image_id = id;
             object.category_id = b.class_id + 1;
             object.box = {b.x, b.y, b.width, b.height};
             object.area_px2 = eval::box_area(object.box);
+            object.is_crowd = b.score < options.teacher_min_score; // unsure: ignored
+            labels += object.is_crowd ? 0 : 1;
             truth.objects.push_back(object);
             categories.insert(object.category_id);
         }
@@ -93,7 +96,7 @@ double detection_agreement(cv::dnn::Net &net, const std::vector<TeacherFrame> &f
              decode_detections(outputs[0], outputs[1], image.size(), image.size(), options.decode))
             found.push_back({id, b.class_id + 1, {b.x, b.y, b.width, b.height}, b.score});
     }
-    if (truth.objects.empty())
+    if (labels == 0)
         return -1.0;
     for (std::int64_t c : categories)
         truth.categories.push_back({c, {}});

@@ -6,10 +6,13 @@
 // Agreement is the detector's AP@0.5 with the teacher's confident boxes as the ground
 // truth, by tierd-eval's COCO evaluator (tools/eval): a ranking measure as mAP is, so that
 // a change the benchmark's mAP would see (boxes found, lost, scored in another order) moves
-// it too. The teacher's confidence weighs its labels by a floor: its boxes below
-// `teacher_min_score` are not labels (a teacher under a shift is unsure of many); a frame
-// where it found nothing above the floor still counts, every box the detector puts there
-// is a false positive.
+// it too. The teacher's confidence weighs its labels in three bands: its boxes scoring
+// `teacher_min_score` or more are labels; those between `teacher_unsure_score` and that
+// are places it is unsure of — a detection there is neither right nor wrong (COCO's crowd
+// regions: ignored); below, nothing. A frame where the teacher found nothing still counts:
+// every box the detector puts there is a false positive. (A teacher under the same shift
+// finds fewer objects, and more of them unsure: without the middle band, a student that
+// adapted and finds objects the teacher is unsure of was judged worse than before.)
 //
 // Threading: add() from any number of worker threads; snapshot() from any thread;
 // detection_agreement() on a net that one thread uses.
@@ -58,14 +61,16 @@ class TeacherFrames {
 };
 
 struct FrameAgreementOptions {
-    float teacher_min_score = 0.4f;         // teacher boxes below are not labels
+    float teacher_min_score = 0.3f;         // teacher boxes from here on are labels
+    float teacher_unsure_score = 0.1f;      // from here to teacher_min_score: ignored regions
     DecodeOptions decode{0.05f, 0.5f, 100}; // the detector's boxes, as mAP is measured
 };
 
 // The detector's AP@0.5 (0..1) on `frames` against the teacher's boxes scoring at least
-// options.teacher_min_score; -1 when no frame has such a box (nothing to measure recall
-// on). `to_blob` turns one frame into the net's input; the net must output "heatmap" and
-// "box" (docs/detectors.md). Throws what the net or the decoder throws.
+// options.teacher_min_score, its boxes from teacher_unsure_score up to that ignored; -1
+// when no frame has a box of the first kind (nothing to measure recall on). `to_blob` turns one
+// frame into the net's input; the net must output "heatmap" and "box" (docs/detectors.md). Throws
+// what the net or the decoder throws.
 double detection_agreement(cv::dnn::Net &net, const std::vector<TeacherFrame> &frames,
                            const std::function<cv::Mat(const cv::Mat &)> &to_blob,
                            const FrameAgreementOptions &options = {});

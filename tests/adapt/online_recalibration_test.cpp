@@ -43,9 +43,8 @@ class OnlineRecalibrationTest : public ::testing::Test {
     std::shared_ptr<const RecalibratableModel> model_ =
         std::make_shared<RecalibratableModel>(std::string(TIERD_MODELS_DIR) + "/cnn-xs.onnx");
     Installed installed_;
-    std::unique_ptr<OnlineRecalibration> start(std::size_t samples,
-                                               std::chrono::milliseconds interval,
-                                               std::size_t fresh = 0) {
+    std::unique_ptr<OnlineRecalibration>
+    start(std::size_t samples, std::chrono::milliseconds interval, std::size_t fresh = 0) {
         OnlineRecalibration::Options options;
         options.samples = samples;
         options.interval = interval;
