@@ -35,13 +35,10 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(TOP, "bench"))
+sys.path.insert(0, HERE)
 import benchkit  # noqa: E402
+from shift_video import SHIFTS  # noqa: E402  (the same shifts the live run plays)
 FPS, FRAMES = 25, 3000
-SHIFTS = {
-    "dark": lambda f: np.clip(255.0 * 0.5 * (f / 255.0) ** 1.5, 0, 255).astype(np.uint8),
-    "fog": lambda f: np.clip(0.5 * f + 100.0, 0, 255).astype(np.uint8),
-    "blur": lambda f: cv2.GaussianBlur(f, (0, 0), 2.0),
-}
 
 
 def run(cmd):
@@ -226,14 +223,16 @@ def main():
 
 
 def merge(detect_json, adapt_json):
-    """bench/results/adapt.json holds the issue's rows of both tasks: its detection rows
-    are replaced by this benchmark's (each naming where it came from)."""
+    """bench/results/adapt.json holds the issue's rows of both tasks: the detection rows
+    this benchmark wrote before are replaced by its new ones (each naming where it came
+    from; bench/adapt/detect_live.sh's rows stay)."""
     if not adapt_json or not os.path.exists(adapt_json):
         return 0
     det = json.load(open(detect_json))
     doc = json.load(open(adapt_json))
     source = (f"bench/adapt/detect_offline.py, {det['generated']}, commit {det['commit']}")
-    doc["rows"] = [r for r in doc["rows"] if r.get("task") != "detection"]
+    doc["rows"] = [r for r in doc["rows"] if r.get("task") != "detection"
+                   or not r.get("source", "").startswith("bench/adapt/detect_offline.py")]
     doc["rows"] += [dict(r, source=source) for r in det["rows"]]
     with open(adapt_json, "w") as f:
         json.dump(doc, f, indent=1)

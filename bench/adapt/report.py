@@ -96,6 +96,7 @@ def main():
     for k in ("seconds", "seed", "rate", "samples", "interval-ms"):
         ap.add_argument("--" + k, type=int, required=True)
     ap.add_argument("--threshold", type=float, required=True)
+    ap.add_argument("--share", type=float, default=0.0, help="the cascade's min_upstream_share")
     ap.add_argument("--oracle", help="tierd-adapt-eval --labels --teacher truth --json output")
     ap.add_argument("--oracle-full", help="full_oracle.py --json output (whole-model oracle)")
     ap.add_argument("runs", nargs="+", help="METHOD=DIR")
@@ -204,7 +205,7 @@ def main():
     doc = {
         "generated": now, "machine": a.machine, "commit": a.commit, "seconds": a.seconds,
         "plan": a.plan, "seed": a.seed, "rate": a.rate, "end_model": a.end_model,
-        "edge_model": a.edge_model, "threshold": a.threshold, "adapt_samples": a.samples,
+        "edge_model": a.edge_model, "threshold": a.threshold, "share": a.share, "adapt_samples": a.samples,
         "adapt_interval_ms": a.interval_ms, "window": WINDOW, "segments": segments,
         "rows": out_rows,
         "runs": [{k: v for k, v in r.items() if k != "rolling"} for r in run_docs],
@@ -224,7 +225,10 @@ def main():
       "fresh pair of agents (`build/tierd`) on a real mosquitto on loopback.")
     w(f"- End: {a.end_model}. *alone*: scheduler-rule always-end. *cascade*: `local_first`, "
       f"scheduler-rule by-confidence {a.threshold} — what the end's model is less sure of goes "
-      f"to the edge ({a.edge_model}), whose answer is the result. Adapting: `adapt = "
+      f"to the edge ({a.edge_model}), whose answer is the result"
+      + (f"; with `min_upstream_share = {a.share}`: at least the least sure {100 * a.share:.0f}% of "
+         "its last 200 answers go up, above the threshold or not" if a.share > 0 else "")
+      + ". Adapting: `adapt = "
       f"\"recalibrate\"`, `adapt_samples = {a.samples}`, `adapt_interval_ms = {a.interval_ms}`; "
       "*recalibrate* installs every adaptation (`adapt_labels = 0`), *judged* keeps the edge's "
       "answers as teacher labels (512) and lets an adaptation in only when it agrees with them "

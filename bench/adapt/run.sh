@@ -42,6 +42,8 @@
 #   RATE           images per second [100]
 #   END_MODEL      the end's model [cnn-xs]; EDGE_MODEL the edge's [resnet-20]
 #   THRESHOLD      by-confidence threshold [0.9]
+#   SHARE          the cascade's min_upstream_share [0: off]: at least this least confident
+#                  share of the end's recent answers goes up, above the threshold or not
 #   SAMPLES        adapt_samples [256]; INTERVAL_MS adapt_interval_ms [2000]
 #   METHODS        which rows to run [alone/none alone/recalibrate alone/head@1 alone/head@5
 #                  alone/head@20 alone/head@20+poisoned cascade/none cascade/judged+teacher
@@ -60,6 +62,7 @@ RATE=${RATE:-100}
 END_MODEL=${END_MODEL:-cnn-xs}
 EDGE_MODEL=${EDGE_MODEL:-resnet-20}
 THRESHOLD=${THRESHOLD:-0.9}
+SHARE=${SHARE:-0}
 SAMPLES=${SAMPLES:-256}
 INTERVAL_MS=${INTERVAL_MS:-2000}
 METHODS=${METHODS:-alone/none alone/recalibrate alone/head@1 alone/head@5 alone/head@20 alone/head@20+poisoned cascade/none cascade/judged+teacher cascade/head cascade/edge-finetune}
@@ -156,7 +159,7 @@ for method in $METHODS; do
         printf '[results]\njsonl = "%s"\n' "$dir/results.jsonl"
         if [ "${method%%/*}" = cascade ]; then
             printf '[pipeline]\nlocal_first = true\n[plugins]\nscheduler = "scheduler-rule"\n'
-            printf '[plugin.scheduler-rule]\nrule = "by-confidence"\nconfidence_threshold = %s\n' "$THRESHOLD"
+            printf '[plugin.scheduler-rule]\nrule = "by-confidence"\nconfidence_threshold = %s\nmin_upstream_share = %s\n' "$THRESHOLD" "$SHARE"
         else
             case $method in alone/head@*)
                 percent=${method#alone/head@}
@@ -215,6 +218,6 @@ machine="$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, Linu
 mkdir -p "$OUT_DIR"
 /usr/bin/python3 "$here/report.py" --machine "$machine" --commit "$commit$dirty" \
     --seconds "$elapsed" --segments "$work/stream/segments.json" --plan "$PLAN" --seed "$SEED" \
-    --rate "$RATE" --end-model "$END_MODEL" --edge-model "$EDGE_MODEL" --threshold "$THRESHOLD" \
+    --rate "$RATE" --end-model "$END_MODEL" --edge-model "$EDGE_MODEL" --threshold "$THRESHOLD" --share "$SHARE" \
     --samples "$SAMPLES" --interval-ms "$INTERVAL_MS" --oracle "$work/oracle.json" \
     "${oracle_full[@]}" --out "$OUT_DIR" "${runs[@]}"
