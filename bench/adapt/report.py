@@ -97,6 +97,7 @@ def main():
         ap.add_argument("--" + k, type=int, required=True)
     ap.add_argument("--threshold", type=float, required=True)
     ap.add_argument("--share", type=float, default=0.0, help="the cascade's min_upstream_share")
+    ap.add_argument("--edge-samples", type=int, default=0, help="the edge's adapt_samples")
     ap.add_argument("--oracle", help="tierd-adapt-eval --labels --teacher truth --json output")
     ap.add_argument("--oracle-full", help="full_oracle.py --json output (whole-model oracle)")
     ap.add_argument("runs", nargs="+", help="METHOD=DIR")
@@ -205,7 +206,7 @@ def main():
     doc = {
         "generated": now, "machine": a.machine, "commit": a.commit, "seconds": a.seconds,
         "plan": a.plan, "seed": a.seed, "rate": a.rate, "end_model": a.end_model,
-        "edge_model": a.edge_model, "threshold": a.threshold, "share": a.share, "adapt_samples": a.samples,
+        "edge_model": a.edge_model, "threshold": a.threshold, "share": a.share, "edge_samples": a.edge_samples or a.samples, "adapt_samples": a.samples,
         "adapt_interval_ms": a.interval_ms, "window": WINDOW, "segments": segments,
         "rows": out_rows,
         "runs": [{k: v for k, v in r.items() if k != "rolling"} for r in run_docs],
@@ -228,7 +229,10 @@ def main():
       f"to the edge ({a.edge_model}), whose answer is the result"
       + (f"; with `min_upstream_share = {a.share}`: at least the least sure {100 * a.share:.0f}% of "
          "its last 200 answers go up, above the threshold or not" if a.share > 0 else "")
-      + ". Adapting: `adapt = "
+      + ". Adapting: "
+      + (f"the edge, where it recalibrates, on its last {a.edge_samples} images; "
+         if a.edge_samples and a.edge_samples != a.samples else "")
+      + "`adapt = "
       f"\"recalibrate\"`, `adapt_samples = {a.samples}`, `adapt_interval_ms = {a.interval_ms}`; "
       "*recalibrate* installs every adaptation (`adapt_labels = 0`), *judged* keeps the edge's "
       "answers as teacher labels (512) and lets an adaptation in only when it agrees with them "

@@ -45,6 +45,8 @@
 #   SHARE          the cascade's min_upstream_share [0: off]: at least this least confident
 #                  share of the end's recent answers goes up, above the threshold or not
 #   SAMPLES        adapt_samples [256]; INTERVAL_MS adapt_interval_ms [2000]
+#   EDGE_SAMPLES   the edge's adapt_samples when it recalibrates [SAMPLES]: a smaller window
+#                  follows the data back sooner (the edge sees only what it is sent)
 #   METHODS        which rows to run [alone/none alone/recalibrate alone/head@1 alone/head@5
 #                  alone/head@20 alone/head@20+poisoned cascade/none cascade/judged+teacher
 #                  cascade/head cascade/edge-finetune; also cascade/recalibrate,
@@ -64,6 +66,7 @@ EDGE_MODEL=${EDGE_MODEL:-resnet-20}
 THRESHOLD=${THRESHOLD:-0.9}
 SHARE=${SHARE:-0}
 SAMPLES=${SAMPLES:-256}
+EDGE_SAMPLES=${EDGE_SAMPLES:-$SAMPLES}
 INTERVAL_MS=${INTERVAL_MS:-2000}
 METHODS=${METHODS:-alone/none alone/recalibrate alone/head@1 alone/head@5 alone/head@20 alone/head@20+poisoned cascade/none cascade/judged+teacher cascade/head cascade/edge-finetune}
 OUT_DIR=${OUT_DIR:-$top/bench/results}
@@ -99,8 +102,8 @@ wait_online() { # DEVICE
     echo "run.sh: agent $1 did not come online" >&2
     return 1
 }
-adapt_keys() { # LABELS [MODE]: the plugin's adapt keys, judged by LABELS teacher labels (0 = none)
-    printf 'adapt = "%s"\nadapt_samples = %s\nadapt_interval_ms = %s\n' "${2:-recalibrate}" "$SAMPLES" "$INTERVAL_MS"
+adapt_keys() { # LABELS [MODE [SAMPLES]]: the plugin's adapt keys, judged by LABELS teacher labels (0 = none)
+    printf 'adapt = "%s"\nadapt_samples = %s\nadapt_interval_ms = %s\n' "${2:-recalibrate}" "${3:-$SAMPLES}" "$INTERVAL_MS"
     printf 'adapt_source_images = 1000\nadapt_labels = %s\n' "$1"
 }
 # The oracle (offline, true labels) and the poisoned teacher's model, once.
@@ -136,7 +139,7 @@ for method in $METHODS; do
         {
             printf '[agent]\ndevice_id = "%s"\nrole = "edge"\n[mqtt]\nhost = "127.0.0.1"\nport = %s\n' "$edge" "$BROKER_PORT"
             printf '[plugin.inference-opencv]\nmanifest = "%s"\nmodels = "%s"\n' "$edge_manifest" "$EDGE_MODEL"
-            case $method in cascade/judged+teacher | */head* | */edge-finetune) adapt_keys 0 ;; esac
+            case $method in cascade/judged+teacher | */head* | */edge-finetune) adapt_keys 0 recalibrate "$EDGE_SAMPLES" ;; esac
             if [ "$method" = cascade/edge-finetune ]; then printf '[offload]\nkeep_answered = 1000\n'; fi
         } >"$dir/edge.toml"
         "$bin/tierd" --config "$dir/edge.toml" >"$dir/edge.log" 2>&1 &
@@ -218,6 +221,6 @@ machine="$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, Linu
 mkdir -p "$OUT_DIR"
 /usr/bin/python3 "$here/report.py" --machine "$machine" --commit "$commit$dirty" \
     --seconds "$elapsed" --segments "$work/stream/segments.json" --plan "$PLAN" --seed "$SEED" \
-    --rate "$RATE" --end-model "$END_MODEL" --edge-model "$EDGE_MODEL" --threshold "$THRESHOLD" --share "$SHARE" \
+    --rate "$RATE" --end-model "$END_MODEL" --edge-model "$EDGE_MODEL" --threshold "$THRESHOLD" --share "$SHARE" --edge-samples "$EDGE_SAMPLES" \
     --samples "$SAMPLES" --interval-ms "$INTERVAL_MS" --oracle "$work/oracle.json" \
     "${oracle_full[@]}" --out "$OUT_DIR" "${runs[@]}"

@@ -1066,9 +1066,9 @@ class InferenceOpenCV {
             cv::Mat image;
             if (int rc = to_input(tasks[i]->image, in, image); rc != TIERD_OK)
                 return rc;
-            // The window keeps one frame in observe_every, at the net's size: frames a few
-            // seconds apart show the scene, consecutive ones mostly the objects in it now
-            // (measured: 64 frames over 2.5 s made det-light worse, over 50 s better).
+            // The window keeps one frame in observe_every, at the net's size: frames seconds
+            // apart show the scene, consecutive ones mostly the objects in it now (measured
+            // offline: the longer the span of 64 frames, the better; docs/adaptation.md).
             if (chosen.adapter != nullptr && (*chosen.observed)++ % chosen.observe_every == 0) {
                 cv::resize(image, r.resized, cv::Size(in.width, in.height), 0, 0, cv::INTER_LINEAR);
                 chosen.adapter->observe(r.resized);
