@@ -120,6 +120,11 @@ CONF
         [ "$n" -ge "$frames" ] && grep -q "source finished" "$work/end.log" && break
         sleep 0.1
     done
+    # A case that waits for the end's plugins to finish what the clip started (their
+    # background work) names a check to poll, up to 60 s, before the snapshot below.
+    if [ -n "${settled_check:-}" ]; then
+        for _ in $(seq 120); do "$settled_check" && break; sleep 0.5; done
+    fi
     # The fusion plugin's counters and the end's status, while the end still runs.
     if [ -n "$tierctl" ]; then
         TIERCTL_HOST=127.0.0.1 TIERCTL_PORT=$BROKER_PORT "$tierctl" plugins list "$end" --json \
@@ -249,6 +254,13 @@ detector_adapts)
     "$videogen" --seed 1000 --split train --frames 40 --out "$work/train" -q ||
         fail "tierd-videogen (training clip)"
     start_edge
+    # The adaptations run on a low-priority thread: on a busy machine the clip can end
+    # before one was judged. The end keeps running until one was (or 60 s).
+    judged_once() {
+        TIERCTL_HOST=127.0.0.1 TIERCTL_PORT=$BROKER_PORT "$tierctl" plugins list "$end" --json \
+            2>/dev/null | grep -q '"teacher_agreement"'
+    }
+    settled_check=judged_once
     inference_extra="adapt = \"recalibrate\"
 adapt_detector_source = \"$work/train/video.avi\"
 adapt_detector_source_frames = 16
