@@ -687,9 +687,10 @@ class InferenceOpenCV {
         const auto label_capacity = static_cast<std::size_t>(config.get_int("adapt_labels"));
         const auto min_labels = static_cast<std::size_t>(config.get_int("adapt_min_labels"));
         const bool learn_heads = config.get_string("adapt") == "recalibrate+head";
-        std::string source; // the classifiers' clean images, read when one adapts
+        std::string source; // the classifiers' clean images, read when the first one adapts
         std::vector<cv::Mat> clean;
         HeldBack held_back;
+        bool classifiers_prepared = false;
         for (auto &entry : loaded_) {
             if (int8_) {
                 host_.info("adapt: '" + entry.name +
@@ -700,7 +701,8 @@ class InferenceOpenCV {
                 start_detector_adaptation(entry, config);
                 continue;
             }
-            if (clean.empty()) {
+            if (!classifiers_prepared) {
+                classifiers_prepared = true;
                 source = config.get_string("adapt_source");
                 if (source.empty() && !dataset_dir_.empty())
                     source = dataset_dir_ + "/train-images-idx3-ubyte.gz";
@@ -729,11 +731,7 @@ class InferenceOpenCV {
             options.samples = static_cast<std::size_t>(config.get_int("adapt_samples"));
             options.interval = std::chrono::milliseconds(config.get_int("adapt_interval_ms"));
             auto model = recalibratable(entry);
-            const Input in = entry.input;
-            auto to_blob = [in](const std::vector<cv::Mat> &images) {
-                return cv::dnn::blobFromImages(images, in.scale, cv::Size(in.width, in.height),
-                                               cv::Scalar::all(in.mean), in.swap_rb, false, CV_32F);
-            };
+            const auto to_blob = blob_maker(entry.input);
             if (learn_heads && model->shipped_head().empty()) {
                 host_.warning("adapt: '" + entry.name +
                               "' does not end in a linear layer: it "
@@ -792,10 +790,7 @@ class InferenceOpenCV {
         entry.observe_every = static_cast<std::uint64_t>(config.get_int("adapt_detector_every"));
         options.recalibration.batch = 8; // a detector's activations are large: few frames a pass
         auto model = recalibratable(entry);
-        auto to_blob = [in](const std::vector<cv::Mat> &images) {
-            return cv::dnn::blobFromImages(images, in.scale, cv::Size(in.width, in.height),
-                                           cv::Scalar::all(in.mean), in.swap_rb, false, CV_32F);
-        };
+        const auto to_blob = blob_maker(in);
         const auto capacity = static_cast<std::size_t>(config.get_int("adapt_key_frames"));
         if (capacity > 0) {
             auto frames = std::make_shared<inference_opencv::TeacherFrames>(capacity);
@@ -806,37 +801,51 @@ class InferenceOpenCV {
             agreement.teacher_unsure_score =
                 static_cast<float>(config.get_double("adapt_teacher_unsure_score"));
             agreement.decode.nms_iou = decode_.nms_iou;
-            auto take = [frames, name = entry.name, in, agreement] {
-                auto kept = std::make_shared<std::vector<inference_opencv::TeacherFrame>>();
-                std::size_t with_boxes = 0; // what recall is measured on
-                for (auto &f : frames->snapshot()) {
-                    if (f.teacher_model == name) // a model is no judge of itself
-                        continue;
-                    with_boxes += std::any_of(f.boxes.begin(), f.boxes.end(), [&](const auto &b) {
-                        return b.score >= agreement.teacher_min_score;
-                    });
-                    kept->push_back(std::move(f));
-                }
-                inference_opencv::TeacherJudge::Labels labels;
-                labels.count = with_boxes;
-                labels.noun = "teacher key frames with boxes";
-                labels.agreement = [kept, in, agreement](cv::dnn::Net &net) {
-                    auto one = [in](const cv::Mat &image) {
-                        return cv::dnn::blobFromImage(
-                            image, in.scale, cv::Size(in.width, in.height),
-                            cv::Scalar::all(in.mean), in.swap_rb, false, CV_32F);
-                    };
-                    return inference_opencv::detection_agreement(net, *kept, one, agreement);
-                };
-                return labels;
-            };
             options.judge = judged_by(std::make_shared<inference_opencv::TeacherJudge>(
-                model, take, static_cast<std::size_t>(config.get_int("adapt_min_key_frames")),
-                kDetectorMargin));
+                model, key_frame_labels(frames, entry.name, to_blob, agreement),
+                static_cast<std::size_t>(config.get_int("adapt_min_key_frames")), kDetectorMargin));
         }
         if (config.get_string("adapt") == "recalibrate+head")
             host_.info("adapt: detector '" + entry.name + "' recalibrates only (no head learns)");
         start_adapter(entry, model, clean, to_blob, options);
+    }
+
+    // The labels a detector's adaptation is judged by: the teacher's key frames kept now,
+    // but those `name` itself answered (a model is no judge of itself); counted by the
+    // frames with a label box (what recall is measured on).
+    static inference_opencv::TeacherJudge::TakeLabels
+    key_frame_labels(std::shared_ptr<const inference_opencv::TeacherFrames> frames,
+                     std::string name, inference_opencv::OnlineRecalibration::ToBlob to_blob,
+                     inference_opencv::FrameAgreementOptions agreement) {
+        return [frames = std::move(frames), name = std::move(name), to_blob = std::move(to_blob),
+                agreement] {
+            auto kept = std::make_shared<std::vector<inference_opencv::TeacherFrame>>();
+            std::size_t with_boxes = 0;
+            for (auto &f : frames->snapshot()) {
+                if (f.teacher_model == name)
+                    continue;
+                with_boxes += std::any_of(f.boxes.begin(), f.boxes.end(), [&](const auto &b) {
+                    return b.score >= agreement.teacher_min_score;
+                });
+                kept->push_back(std::move(f));
+            }
+            inference_opencv::TeacherJudge::Labels labels;
+            labels.count = with_boxes;
+            labels.noun = "teacher key frames with boxes";
+            labels.agreement = [kept, to_blob, agreement](cv::dnn::Net &net) {
+                auto one = [&to_blob](const cv::Mat &image) { return to_blob({image}); };
+                return inference_opencv::detection_agreement(net, *kept, one, agreement);
+            };
+            return labels;
+        };
+    }
+
+    // A model's input as a blob: images -> NCHW float with its size and normalisation.
+    static inference_opencv::OnlineRecalibration::ToBlob blob_maker(const Input &in) {
+        return [in](const std::vector<cv::Mat> &images) {
+            return cv::dnn::blobFromImages(images, in.scale, cv::Size(in.width, in.height),
+                                           cv::Scalar::all(in.mean), in.swap_rb, false, CV_32F);
+        };
     }
 
     // How much lower (AP@0.5, 0..1) a detector's adaptation may agree with the teacher's

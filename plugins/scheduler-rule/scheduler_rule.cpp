@@ -64,8 +64,10 @@ class SchedulerRule {
     // A bad value leaves the running settings untouched; the recent scores stay.
     int reload(const tierd::Config &config) {
         settings_ = load(config);
-        if (recent_.size() > settings_.share_window)
-            recent_.clear(), next_ = 0;
+        if (recent_.size() > settings_.share_window) { // a smaller window starts over
+            recent_.clear();
+            next_ = 0;
+        }
         return TIERD_OK;
     }
 
