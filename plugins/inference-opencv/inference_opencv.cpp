@@ -811,18 +811,18 @@ class InferenceOpenCV {
     }
 
     // The labels a detector's adaptation is judged by: the teacher's key frames kept now,
-    // but those `name` itself answered (a model is no judge of itself); counted by the
+    // but those `model_name` itself answered (a model is no judge of itself); counted by the
     // frames with a label box (what recall is measured on).
     static inference_opencv::TeacherJudge::TakeLabels
     key_frame_labels(std::shared_ptr<const inference_opencv::TeacherFrames> frames,
-                     std::string name, inference_opencv::OnlineRecalibration::ToBlob to_blob,
+                     std::string model_name, inference_opencv::OnlineRecalibration::ToBlob to_blob,
                      inference_opencv::FrameAgreementOptions agreement) {
-        return [frames = std::move(frames), name = std::move(name), to_blob = std::move(to_blob),
-                agreement] {
+        return [frames = std::move(frames), model_name = std::move(model_name),
+                to_blob = std::move(to_blob), agreement] {
             auto kept = std::make_shared<std::vector<inference_opencv::TeacherFrame>>();
             std::size_t with_boxes = 0;
             for (auto &f : frames->snapshot()) {
-                if (f.teacher_model == name)
+                if (f.teacher_model == model_name)
                     continue;
                 with_boxes += std::any_of(f.boxes.begin(), f.boxes.end(), [&](const auto &b) {
                     return b.score >= agreement.teacher_min_score;
