@@ -17,6 +17,8 @@ pkgs=(cmake ninja-build g++ pkg-config python3 libuv1-dev libmosquitto-dev mosqu
       # the edge's fine-tuning job (tools/adapt: finetune.py, finetune_job.py) and its
       # test adapt.edge_keeps_samples_for_finetuning; the adaptation benchmarks
       python3-torch
+      # tools/compress/nas_search: NSGA-II of the architecture search (issue 19)
+      libpagmo-dev
       # the Debian packages (packaging/build-debs.sh) and their checks
       dpkg-dev debhelper lintian adduser
       # the sanitizer and fuzzing build (scripts/test-sanitizers.sh): clang 14, libFuzzer
