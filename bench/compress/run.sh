@@ -25,7 +25,7 @@
 #   WORK=DIR            work directory [build-compress]; steps whose outputs exist there
 #                       are not run again (delete a file to redo its step)
 #   OUT                 report path without extension [bench/results/compress]
-#   PRUNE_WIDTHS        ["0.5 0.75"]   PRUNE_EPOCHS [4]
+#   PRUNE_WIDTHS        ["0.45 0.5 0.75"]   PRUNE_EPOCHS [4]
 #   DISTILL_STUDENTS    ["cnn-xs lenet-s"]
 #   SUPERNET_EPOCHS [3]  SAMPLES [100]  LATENCY_SAMPLES [40]  PICK [5]  NAS_EPOCHS [2]
 #   POP [64] GENS [200]  NSGA-II population and generations
@@ -39,7 +39,7 @@ top=$(cd "$here/../.." && pwd)
 BUILD=${BUILD:-build}
 WORK=${WORK:-$top/build-compress}
 OUT=${OUT:-$top/bench/results/compress}
-PRUNE_WIDTHS=${PRUNE_WIDTHS:-0.5 0.75}
+PRUNE_WIDTHS=${PRUNE_WIDTHS:-0.45 0.5 0.75}
 PRUNE_EPOCHS=${PRUNE_EPOCHS:-4}
 DISTILL_STUDENTS=${DISTILL_STUDENTS:-cnn-xs lenet-s}
 SUPERNET_EPOCHS=${SUPERNET_EPOCHS:-3}
@@ -79,16 +79,15 @@ json.dump(d, open(path, "w"), indent=1)
 PY
 }
 common=(--out "$WORK/models" --train-images "$TRAIN_IMAGES")
-widths=()
-for w in $PRUNE_WIDTHS; do widths+=(--width "$w"); done
-students=()
-for s in $DISTILL_STUDENTS; do students+=(--student "$s"); done
-first_width=$(echo "$PRUNE_WIDTHS" | awk '{print $NF}')
-last_prune="$WORK/models/resnet-20-p$(awk -v w="$first_width" 'BEGIN{printf "%d", w*100+0.5}').lineage.json"
-step prune "$last_prune" "$py" "$top/tools/compress/compress.py" "${common[@]}" prune "${widths[@]}" --epochs "$PRUNE_EPOCHS"
-last_student=$(echo "$DISTILL_STUDENTS" | awk '{print $NF}')
-step distill "$WORK/models/$last_student-kd.lineage.json" \
-    "$py" "$top/tools/compress/compress.py" "${common[@]}" distill "${students[@]}"
+for w in $PRUNE_WIDTHS; do
+    pct=$(awk -v w="$w" 'BEGIN{printf "%d", w * 100 + 0.5}')
+    step "prune-$pct" "$WORK/models/resnet-20-p$pct.lineage.json" \
+        "$py" "$top/tools/compress/compress.py" "${common[@]}" prune --width "$w" --epochs "$PRUNE_EPOCHS"
+done
+for s in $DISTILL_STUDENTS; do
+    step "distill-$s" "$WORK/models/$s-kd.lineage.json" \
+        "$py" "$top/tools/compress/compress.py" "${common[@]}" distill --student "$s"
+done
 nas=("$py" "$top/tools/compress/nas.py" --work "$WORK/nas" "${common[@]}")
 step supernet "$WORK/nas/supernet.pt" "${nas[@]}" supernet --epochs "$SUPERNET_EPOCHS"
 step sample "$WORK/nas/samples.json" "${nas[@]}" sample --n "$SAMPLES" --export "$LATENCY_SAMPLES"

@@ -98,11 +98,12 @@ class InferenceOpenCV {
                         "fp32, or int8: each model quantized with cv::dnn::Net::quantize on the "
                         "calibration images (served as <name>-int8)"),
         tierd::key_path("calibration", "",
-                        "precision = int8: IDX image file whose first images calibrate the "
-                        "quantization (gzipped or raw)",
+                        "precision = int8, or a manifest entry with precision = \"int8\": IDX "
+                        "image file whose first images calibrate the quantization (gzipped or "
+                        "raw); \"\" = the manifest's dataset_dir training split for such entries",
                         TIERD_CONFIG_MUST_EXIST),
         tierd::key_int("calibration_images", "128", 1, 10000,
-                       "precision = int8: how many calibration images to use"),
+                       "int8 (either way): how many calibration images to use"),
         tierd::key_double("score_threshold", "0.3", 0.0, 1.0,
                           "detectors: boxes scoring below are dropped"),
         tierd::key_double("nms_iou", "0.5", 0.0, 1.0,
@@ -206,16 +207,12 @@ class InferenceOpenCV {
             cv::setNumThreads(static_cast<int>(std::max(1u, cores / callers)));
         }
 
+        calibration_path_ = config.get_string("calibration");
+        calibration_images_ = static_cast<int>(config.get_int("calibration_images"));
         if (config.get_string("precision") == "int8") {
-            const std::string calibration = config.get_string("calibration");
-            if (calibration.empty())
+            if (calibration_path_.empty())
                 throw tierd::Error(TIERD_ECONFIG, "precision = \"int8\" needs a calibration file");
-            try {
-                calibration_ = inference_opencv::read_idx_images(
-                    calibration, static_cast<int>(config.get_int("calibration_images")));
-            } catch (const std::exception &e) {
-                throw tierd::Error(TIERD_EIO, std::string("calibration: ") + e.what());
-            }
+            read_calibration(calibration_path_);
             int8_ = true;
         }
         const std::string manifest = config.get_string("manifest");
@@ -668,6 +665,7 @@ class InferenceOpenCV {
             std::make_unique<std::atomic<std::uint64_t>>(0);
         double top1 = -1.0;
         Input input;
+        bool int8 = false;     // quantized at load (precision = "int8", or the manifest's)
         bool detector = false; // a [[detector]]: infer() returns boxes (detect())
         double map50 = -1.0;
         std::string features; // a detector's feature layer ("" = none offered)
@@ -692,7 +690,7 @@ class InferenceOpenCV {
         HeldBack held_back;
         bool classifiers_prepared = false;
         for (auto &entry : loaded_) {
-            if (int8_) {
+            if (entry.int8) {
                 host_.info("adapt: '" + entry.name +
                            "' keeps its weights (int8 nets do not adapt)");
                 continue;
@@ -1163,6 +1161,30 @@ class InferenceOpenCV {
         return out;
     }
 
+    void read_calibration(const std::string &path) {
+        try {
+            calibration_ = inference_opencv::read_idx_images(path, calibration_images_);
+        } catch (const std::exception &e) {
+            throw tierd::Error(TIERD_EIO, std::string("calibration: ") + e.what());
+        }
+    }
+
+    // A manifest entry with precision = "int8" is quantized at load: its calibration
+    // images are the `calibration` file's, else the manifest's training split.
+    void ensure_calibration(const std::string &model_name) {
+        if (!calibration_.empty())
+            return;
+        std::string path = calibration_path_;
+        if (path.empty() && !dataset_dir_.empty())
+            path = dataset_dir_ + "/train-images-idx3-ubyte.gz";
+        if (path.empty())
+            throw tierd::Error(TIERD_ECONFIG, "model '" + model_name +
+                                                  "' is int8 in the manifest: set calibration "
+                                                  "(an IDX image file), the manifest has no "
+                                                  "dataset_dir");
+        read_calibration(path);
+    }
+
     void load_from_manifest(const std::string &manifest_path, const std::string &wanted,
                             const std::string &backend) {
         inference_opencv::Manifest manifest;
@@ -1218,10 +1240,14 @@ class InferenceOpenCV {
             if (!names.empty() && !named(m.name))
                 continue;
             check_sha(m.name, m.path, m.sha256);
-            load(m.name, m.path, backend, classifier_input());
+            const bool int8_entry = m.precision == "int8";
+            if (int8_entry)
+                ensure_calibration(m.name);
+            load(m.name, m.path, backend, classifier_input(), /*detector=*/false, "",
+                 int8_ || int8_entry);
             loaded_.back().top1 = m.top1;
             // Split sub-models run the float model: an int8 instance serves none.
-            if (!int8_)
+            if (!loaded_.back().int8)
                 for (const auto &c : m.cuts)
                     splits_.push_back(Split{m.name, c, {}, {}, {}});
         }
@@ -1238,7 +1264,8 @@ class InferenceOpenCV {
     }
 
     void load(const std::string &model_name, const std::string &path, const std::string &backend,
-              const Input &in, bool detector = false, const std::string &features = "") {
+              const Input &in, bool detector = false, const std::string &features = "",
+              bool quantize = false) {
         Loaded entry;
         entry.name = model_name;
         entry.path = path;
@@ -1260,7 +1287,7 @@ class InferenceOpenCV {
         if (!features.empty() && net.getLayerId(features) < 0)
             throw tierd::Error(TIERD_EINVAL, "detector '" + model_name + "': its features layer '" +
                                                  features + "' is not in '" + path + "'");
-        if (int8_ && !detector) {
+        if ((int8_ || quantize) && !detector) {
             // One calibration blob for the network's one input (a list of batches throws).
             cv::Mat blob = cv::dnn::blobFromImages(
                 calibration_, settings_.scale, cv::Size(settings_.width, settings_.height),
@@ -1272,7 +1299,11 @@ class InferenceOpenCV {
                 throw tierd::Error(TIERD_ENOTSUP, "OpenCV " CV_VERSION " cannot quantize model '" +
                                                       model_name + "': " + e.what());
             }
-            entry.name = model_name + "-int8";
+            // precision = "int8" for all: served beside nothing, under a derived name; a
+            // manifest int8 entry is named by the manifest.
+            if (int8_)
+                entry.name = model_name + "-int8";
+            entry.int8 = true;
         }
 
         const std::string used = select_backend(net, backend);
@@ -1299,7 +1330,7 @@ class InferenceOpenCV {
         // More nets of a float model load from the same file when callers overlap; the
         // first one proved the file and the backend.
         NetPool::Make make;
-        if (!int8_ || detector)
+        if (!entry.int8)
             make = [this, path, used, in, detector] {
                 auto r = std::make_unique<Replica>();
                 r->net = cv::dnn::readNet(path);
@@ -1411,6 +1442,8 @@ class InferenceOpenCV {
     std::vector<Loaded> loaded_; // in load order; infer() picks by name
     bool int8_ = false;
     std::vector<cv::Mat> calibration_; // int8: the calibration images
+    std::string calibration_path_;     // the `calibration` key
+    int calibration_images_ = 128;
     int default_ = 0;
     std::string backend_ = "cpu";
     std::vector<Split> splits_;

@@ -179,6 +179,13 @@ Manifest parse_manifest(std::string_view text, const std::string &path) {
         entry.path = (dir / *file).string();
         entry.sha256 = *sha;
         entry.top1 = (*t)["top1"].value_or(-1.0);
+        entry.precision = (*t)["precision"].value_or(std::string("fp32"));
+        if (entry.precision != "fp32" && entry.precision != "int8")
+            fail(path, t->get("precision"),
+                 "model '" + entry.name + "': precision: expected \"fp32\" or \"int8\", got \"" +
+                     entry.precision + "\"");
+        entry.parent = (*t)["parent"].value_or(std::string());
+        entry.method = (*t)["method"].value_or(std::string());
         if (const toml::node *cuts_node = t->get("cut")) {
             const toml::array *cuts = cuts_node->as_array();
             if (cuts == nullptr)

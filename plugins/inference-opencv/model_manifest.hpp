@@ -26,6 +26,12 @@ struct ManifestModel {
     std::string sha256; // lowercase hex
     double top1 = -1.0; // accuracy on the test split; -1 when the manifest has none
     std::vector<ManifestCut> cuts;
+    // "int8": the plugin quantizes this entry's (float) file at load with
+    // cv::dnn::Net::quantize, so one agent serves a model in both precisions (tools/compress
+    // writes such entries; OpenCV 4.6 loads no int8 ONNX file). "fp32" otherwise.
+    std::string precision = "fp32";
+    // Lineage, for display (tools/compress): the model it was made from and how; "" = none.
+    std::string parent, method;
 };
 
 // A video object detector (the manifest's [[detector]], written by tools/detect; see

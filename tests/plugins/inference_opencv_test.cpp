@@ -360,17 +360,25 @@ TEST_F(InferenceOpenCV, WithoutAModelInferFailsWithAReason) {
 
 // A manifest like models/manifest.toml naming the test model twice (as "a" and "b", the
 // second with `sha` as its digest), with scale 1/255 and mean 0.
-std::string write_manifest(const fs::path &dir, const std::string &model,
-                           const std::string &sha_b) {
+// The file's sha256 by Python's hashlib (not the plugin's own code); "" on failure.
+std::string python_sha256(const fs::path &dir, const std::string &file) {
     const std::string cmd =
         std::string(TEST_PYTHON) +
         " -c 'import hashlib,sys; "
         "print(hashlib.sha256(open(sys.argv[1],\"rb\").read()).hexdigest())' '" +
-        model + "' > '" + (dir / "sha.txt").string() + "'";
+        file + "' > '" + (dir / "sha.txt").string() + "'";
     if (std::system(cmd.c_str()) != 0)
         return "";
     std::string sha;
     std::ifstream(dir / "sha.txt") >> sha;
+    return sha;
+}
+
+std::string write_manifest(const fs::path &dir, const std::string &model,
+                           const std::string &sha_b) {
+    const std::string sha = python_sha256(dir, model);
+    if (sha.empty())
+        return "";
     const fs::path path = dir / "manifest.toml";
     std::ofstream f(path);
     f << "schema = 1\ninput_shape = [1, 1, 28, 28]\nscale = " << 1.0 / 255.0 << "\nmean = 0.0\n"
@@ -454,6 +462,52 @@ TEST_F(InferenceOpenCV, ZooModelsQuantizeToInt8OrSayWhyNot) {
         EXPECT_GE(agree, 190) << name << ": int8 agrees with fp32 on " << agree << " of 200";
         std::cout << "[ int8     ] " << name << ": agrees with fp32 on " << agree << " of 200\n";
     }
+}
+
+// A manifest entry with precision = "int8" (tools/compress writes them) is the same float
+// file quantized at load, served under its own name beside the float entry, calibrated on
+// the manifest's training split when no calibration file is set; any other precision is a
+// configuration error naming the model and the key.
+TEST_F(InferenceOpenCV, ManifestInt8EntriesQuantizeAtLoadBesideTheirFloatSelves) {
+    const std::string data = "/usr/share/datasets/fashion-mnist";
+    const fs::path model = fs::path(ZOO_MODELS_DIR) / "cnn-xs.onnx";
+    if (!fs::exists(data + "/train-images-idx3-ubyte.gz") || !fs::exists(model))
+        FAIL() << "needs dataset-fashion-mnist (scripts/install-deps.sh) and models/cnn-xs.onnx";
+    fs::copy_file(model, dir_ / "cnn-xs.onnx");
+    const std::string sha = python_sha256(dir_, (dir_ / "cnn-xs.onnx").string());
+    ASSERT_EQ(sha.size(), 64u);
+    auto write = [&](const std::string &precision) {
+        std::ofstream f(dir_ / "manifest.toml");
+        f << "schema = 1\ninput_shape = [1, 1, 28, 28]\nscale = " << 1.0 / 90.0
+          << "\nmean = 73.0\ndataset_dir = \"" << data << "\"\n"
+          << "[[model]]\nname = \"xs\"\nfile = \"cnn-xs.onnx\"\nsha256 = \"" << sha << "\"\n"
+          << "[[model]]\nname = \"xs-q\"\nfile = \"cnn-xs.onnx\"\nsha256 = \"" << sha
+          << "\"\nprecision = \"" << precision << "\"\nparent = \"xs\"\n";
+        return (dir_ / "manifest.toml").string();
+    };
+    Instance inst(d_, {{"manifest", write("int8")}, {"calibration_images", "64"}});
+    ASSERT_EQ(inst.create_rc(), TIERD_OK) << inst.host().last_error;
+    auto images = inference_opencv_test_images(data + "/t10k-images-idx3-ubyte.gz", 100);
+    ASSERT_EQ(images.size(), 100u);
+    int agree = 0;
+    for (const auto &px : images) {
+        TaskImage t(px, kSide, kSide, TIERD_PIXEL_GRAY8);
+        ASSERT_EQ(infer(inst, t.task, "xs"), TIERD_OK) << inst.host().last_error;
+        EXPECT_STREQ(out_.model, "xs");
+        const int a = out_.top_class;
+        ASSERT_EQ(infer(inst, t.task, "xs-q"), TIERD_OK) << inst.host().last_error;
+        EXPECT_STREQ(out_.model, "xs-q");
+        agree += out_.top_class == a ? 1 : 0;
+    }
+    EXPECT_GE(agree, 95) << "int8 agrees with fp32 on " << agree << " of 100";
+    const auto *ops = inst.ops<tierd_inference_ops>();
+    ASSERT_NE(ops->describe, nullptr);
+    EXPECT_NE(std::string(ops->describe(inst.get())).find("xs-q"), std::string::npos);
+
+    Instance bad(d_, {{"manifest", write("int4")}});
+    EXPECT_EQ(bad.create_rc(), TIERD_ECONFIG);
+    EXPECT_NE(bad.host().last_error.find("precision"), std::string::npos) << bad.host().last_error;
+    EXPECT_NE(bad.host().last_error.find("int4"), std::string::npos) << bad.host().last_error;
 }
 
 } // namespace

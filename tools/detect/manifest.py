@@ -30,6 +30,7 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODELS = os.path.join(REPO, "models")
 MARKER = "# ---- [[detector]] tables: tools/detect/manifest.py"
+COMPRESS_MARKER = "# ---- [[model]] tables: tools/compress/ship.py"
 PI3_SLOWDOWN = 28.9
 
 # name -> what the C++ side needs (docs/detectors.md); input is W x H.
@@ -195,9 +196,14 @@ def main():
     path = os.path.join(MODELS, "manifest.toml")
     with open(path) as f:
         text = f.read()
+    # tools/compress/ship.py's [[model]] tables follow the detectors': kept as they are.
+    compressed = ""
+    if COMPRESS_MARKER in text:
+        compressed = "\n" + text[text.index(COMPRESS_MARKER):]
+        text = text[:text.index(COMPRESS_MARKER)]
     if MARKER in text:
         text = text[:text.index(MARKER)]
-    text = text.rstrip("\n") + "\n\n" + HEADER + "\n" + "\n".join(entries)
+    text = text.rstrip("\n") + "\n\n" + HEADER + "\n" + "\n".join(entries).rstrip("\n") + "\n" + compressed
     with open(path, "w") as f:
         f.write(text)
     with open(os.path.join(args.test_dir, "summary.json"), "w") as f:

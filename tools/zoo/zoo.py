@@ -481,12 +481,14 @@ def cmd_manifest(args):
                      f"{meta['torch_top1']}, max logit diff {diff})")
     if total >= 30 * 1000 * 1000:
         sys.exit(f"model files total {total} bytes: over the 30 MB budget")
-    # The video detectors' tables are tools/detect/manifest.py's: kept as they are.
+    # The video detectors' tables (tools/detect/manifest.py) and the compressed variants'
+    # (tools/compress/ship.py) follow the zoo's: kept as they are.
     path = os.path.join(MODELS_DIR, "manifest.toml")
     detectors = ""
     if os.path.exists(path):
         old = open(path).read()
-        at = old.find(DETECTOR_MARKER)
+        found = [i for i in (old.find(DETECTOR_MARKER), old.find(COMPRESS_MARKER)) if i >= 0]
+        at = min(found) if found else -1
         if at >= 0:
             detectors = "\n" + old[at:]
     with open(path, "w") as f:
@@ -496,6 +498,8 @@ def cmd_manifest(args):
 
 # Where tools/detect/manifest.py's [[detector]] tables begin in models/manifest.toml.
 DETECTOR_MARKER = "# ---- [[detector]] tables: tools/detect/manifest.py"
+# Where tools/compress/ship.py's [[model]] tables (compressed variants) begin: kept too.
+COMPRESS_MARKER = "# ---- [[model]] tables: tools/compress/ship.py"
 
 
 def main():
