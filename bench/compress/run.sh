@@ -53,7 +53,7 @@ TRAIN_IMAGES=${TRAIN_IMAGES:-55000}
 TEST_IMAGES=${TEST_IMAGES:-10000}
 TIME_IMAGES=${TIME_IMAGES:-500}
 py=/usr/bin/python3
-bin="$top/$BUILD"
+case $BUILD in /*) bin=$BUILD ;; *) bin="$top/$BUILD" ;; esac
 for tool in compress_eval nas_search; do
     [ -x "$bin/$tool" ] || { echo "run.sh: $bin/$tool missing (ninja -C $BUILD $tool; nas_search needs libpagmo-dev)" >&2; exit 2; }
 done

@@ -39,9 +39,11 @@ def setup(seed):
 
 
 def load_data():
-    """(x_train, y_train, x_val, y_val) as normalised float tensors, zoo's normalisation."""
+    """(x_train, y_train, x_val, y_val) as normalised float tensors, zoo's normalisation.
+    TIERD_COMPRESS_VAL_IMAGES (tests) keeps only the first that many val images."""
     x, y = zoo.load_split("train")
-    return x[:TRAIN_IMAGES], y[:TRAIN_IMAGES], x[TRAIN_IMAGES:], y[TRAIN_IMAGES:]
+    val = int(os.environ.get("TIERD_COMPRESS_VAL_IMAGES", len(x) - TRAIN_IMAGES))
+    return x[:TRAIN_IMAGES], y[:TRAIN_IMAGES], x[TRAIN_IMAGES:TRAIN_IMAGES + val], y[TRAIN_IMAGES:TRAIN_IMAGES + val]
 
 
 def sha256(path):
