@@ -17,7 +17,8 @@
 //   --no-selection, --no-compare  skip the feature selection / classifier comparison
 //
 // Labels (Algorithms 1 and 2):
-//   light = the zoo model with the fewest FLOPs (Algorithm 1: the fastest on the device);
+//   light = the zoo model with the fewest FLOPs (Algorithm 1: the fastest on the device;
+//           ties go to the one right on more training images);
 //   heavy = the model with the most correct answers on the TRAIN images the light model
 //           gets wrong (Algorithm 2);
 //   target = HEAVY (1) when the light model is wrong and the heavy one right, else LIGHT
@@ -171,6 +172,10 @@ std::vector<ZooModel> read_zoo(const std::string &dir) {
     std::vector<ZooModel> zoo;
     for (const auto &node : *models) {
         const auto &t = *node.as_table();
+        // An int8 entry (tools/compress) is another entry's file quantized at load: the same
+        // FLOPs and nearly the same answers, and no outcomes of its own.
+        if (t["precision"].value_or(std::string("fp32")) == "int8")
+            continue;
         ZooModel m;
         m.name = t["name"].value_or(std::string());
         m.flops = t["flops"].value_or(0.0);
@@ -1017,10 +1022,16 @@ int run(const Options &o) {
     const auto t_start = std::chrono::steady_clock::now();
     auto zoo = read_zoo(o.models);
 
-    // Algorithm 1: the light (device) model is the cheapest one.
+    // Algorithm 1: the light (device) model is the cheapest one; among equally cheap ones
+    // (a zoo architecture and its distilled copy) the one right on more training images.
+    auto train_correct = [](const ZooModel &m) {
+        return std::count_if(m.train.begin(), m.train.end(),
+                             [](const Outcome &x) { return x.correct; });
+    };
     std::size_t li = 0;
     for (std::size_t i = 1; i < zoo.size(); ++i)
-        if (zoo[i].flops < zoo[li].flops)
+        if (zoo[i].flops < zoo[li].flops ||
+            (zoo[i].flops == zoo[li].flops && train_correct(zoo[i]) > train_correct(zoo[li])))
             li = i;
     const ZooModel &light = zoo[li];
     // Algorithm 2: the heavy (edge) model is the most accurate on the light model's misses.
