@@ -350,3 +350,50 @@ TEST_F(PolicySemantics, ConstructionNeedsAnOption) {
 }
 
 } // namespace
+
+// Compressed variants (tools/compress, docs/compression.md) are models like any other in
+// the profiles: the choice of model, precision and tier is one decision. Figures as
+// bench/results/compress.md measured them (ms on an emulated Pi 3B+ end, the edge at full
+// speed): ResNet-20 and its pruned half, and the pruned half in int8 (slower here).
+TEST(CompressedVariants, AreOptionsPerTierLikeAnyModel) {
+    const char *profiles_text = R"({
+      "end": {"v":1,"device_id":"pi-1","tier":"end","slowdown":28.9,"runs":20,"models":[
+        {"name":"cnn-xs-kd","top1":0.88,"input_bytes":784,"full_ms":0.6},
+        {"name":"resnet-20","top1":0.9244,"input_bytes":784,"full_ms":42.7},
+        {"name":"resnet-20-p50","top1":0.9201,"input_bytes":784,"full_ms":17.3},
+        {"name":"resnet-20-p50-int8","top1":0.9195,"input_bytes":784,"full_ms":30.1}]},
+      "edge": {"v":1,"device_id":"edge-1","tier":"edge","slowdown":1.0,"runs":20,"models":[
+        {"name":"resnet-20","top1":0.9244,"input_bytes":784,"full_ms":1.5},
+        {"name":"resnet-20-p50","top1":0.9201,"input_bytes":784,"full_ms":0.6}]},
+      "cloud": null})";
+    const ProfileSet profiles = parse_profile_set_text(profiles_text);
+    Settings settings;
+    settings.light_model = "cnn-xs-kd";
+    Policy policy;
+    policy.kind = PolicyKind::constraints;
+    policy.min_accuracy = 0.915;
+    policy.minimise = Objective::energy;
+    Context offline;
+    offline.edge.online = false;
+    auto choose = [&](const Settings &s, const Context &context) {
+        Scheduler scheduler(profiles, s, DevicePower{3.2, 1.0, 0.5}, policy);
+        const Decision d = scheduler.decide(context);
+        EXPECT_TRUE(d.valid);
+        EXPECT_TRUE(d.constraints_met) << d.reason;
+        return scheduler.options()[d.index].name;
+    };
+    // Alone on the end: the pruned variant is accurate enough and costs the least energy.
+    EXPECT_EQ(choose(settings, offline), "end:resnet-20-p50");
+    // Without the variants the same policy must run the full model.
+    Settings zoo_only = settings;
+    zoo_only.models = {"cnn-xs-kd", "resnet-20"};
+    EXPECT_EQ(choose(zoo_only, offline), "end:resnet-20");
+    // With the edge reachable and latency minimised, the fastest option meeting the floor
+    // is the pruned variant on the edge; above its top-1, the full model there.
+    Context online;
+    online.edge = TierLink{true, 20e6, 10, 0};
+    policy.minimise = Objective::latency;
+    EXPECT_EQ(choose(settings, online), "edge:resnet-20-p50");
+    policy.min_accuracy = 0.922;
+    EXPECT_EQ(choose(settings, online), "edge:resnet-20");
+}
