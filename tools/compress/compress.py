@@ -9,7 +9,7 @@ QDQ file.
         resnet_space.py: channels sorted by filter L1 norm, the first round(base * w) kept
         per stage, residual stream and block-inner channels alike), then fine-tuning with
         distillation from ResNet-20 itself. Model name resnet-20-pNN[-NN-NN].
-  compress.py distill --student cnn-xs [--epochs 4]
+  compress.py distill --student cnn-xs [--epochs 16]
         a zoo architecture trained from scratch with distillation from ResNet-20. Model
         name <student>-kd.
 
@@ -85,7 +85,9 @@ def cmd_distill(args, data, teacher):
         if student not in zoo.ZOO:
             raise SystemExit(f"unknown student {student!r}; zoo architectures: {', '.join(zoo.ZOO)}")
         ctor, epochs, lr, _ = zoo.ZOO[student]
-        epochs = args.epochs or 2 * epochs
+        # A student is small and the teacher's soft labels keep teaching long after the
+        # hard labels stop (cnn-xs: 87.1% val after 4 epochs, 88.6% after 16).
+        epochs = args.epochs or max(16, 2 * epochs)
         lr = args.lr or lr
         name = f"{student}-kd"
         tu.setup(SEED)
@@ -114,7 +116,7 @@ def main():
     p.add_argument("--lr", type=float, default=2e-3)
     d = sub.add_parser("distill")
     d.add_argument("--student", action="append", required=True)
-    d.add_argument("--epochs", type=int, default=0, help="default: twice the zoo's epochs")
+    d.add_argument("--epochs", type=int, default=0, help="default: twice the zoo's epochs, at least 16")
     d.add_argument("--lr", type=float, default=0, help="default: the zoo's")
     args = ap.parse_args()
     if not os.path.exists(args.parent):
