@@ -11,7 +11,7 @@ after COMPRESS_MARKER (replaced whole on every run; tools/zoo and tools/detect k
 An int8 entry names the float file with `precision = "int8"`: inference-opencv quantizes
 it at load (OpenCV 4.6 loads no int8 ONNX file; tools/compress/README.md).
 
-  ship.py --work build-compress --report bench/results/compress.json --zoo-eval build/zoo_eval
+  ship.py [--work build-compress] [--report bench/results/compress.json] [--zoo-eval BIN]
 """
 import argparse
 import json
@@ -59,8 +59,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", default=os.path.join(REPO, "build-compress"))
     ap.add_argument("--report", default=os.path.join(REPO, "bench", "results", "compress.json"))
-    ap.add_argument("--zoo-eval", required=True, help="tools/zoo's zoo_eval (writes the outcomes)")
+    ap.add_argument("--zoo-eval", help="tools/zoo's zoo_eval, which writes the outcomes (default: the "
+                    "build tree's tests/zoo/zoo_eval_test, else build-zoo/cmake/zoo_eval)")
     args = ap.parse_args()
+    if not args.zoo_eval:
+        found = [p for p in (os.path.join(REPO, "build", "tests", "zoo", "zoo_eval_test"),
+                             os.path.join(REPO, "build-zoo", "cmake", "zoo_eval")) if os.access(p, os.X_OK)]
+        if not found:
+            raise SystemExit("no zoo_eval: build tierd (ninja -C build) or pass --zoo-eval")
+        args.zoo_eval = found[0]
     report = json.load(open(args.report))
     measure = json.load(open(os.path.join(args.work, "measure.json")))
     by = {(r["model"], r["precision"]): r for r in measure["rows"] if "error" not in r}
