@@ -1241,10 +1241,20 @@ class InferenceOpenCV {
                 continue;
             check_sha(m.name, m.path, m.sha256);
             const bool int8_entry = m.precision == "int8";
-            if (int8_entry)
-                ensure_calibration(m.name);
-            load(m.name, m.path, backend, classifier_input(), /*detector=*/false, "",
-                 int8_ || int8_entry);
+            try {
+                if (int8_entry)
+                    ensure_calibration(m.name);
+                load(m.name, m.path, backend, classifier_input(), /*detector=*/false, "",
+                     int8_ || int8_entry);
+            } catch (const tierd::Error &e) {
+                // Loading "all": an int8 variant without calibration images (a device
+                // without the dataset) or that OpenCV cannot quantize is left out, and the
+                // rest still serve; named in `models`, it is an error.
+                if (!int8_entry || named(m.name))
+                    throw;
+                host_.warning("model '" + m.name + "' (int8) not loaded: " + e.what());
+                continue;
+            }
             loaded_.back().top1 = m.top1;
             // Split sub-models run the float model: an int8 instance serves none.
             if (!loaded_.back().int8)

@@ -504,6 +504,28 @@ TEST_F(InferenceOpenCV, ManifestInt8EntriesQuantizeAtLoadBesideTheirFloatSelves)
     ASSERT_NE(ops->describe, nullptr);
     EXPECT_NE(std::string(ops->describe(inst.get())).find("xs-q"), std::string::npos);
 
+    // Without calibration images an int8 entry is left out when all models load (the float
+    // one still serves), and is an error when named.
+    std::string text;
+    {
+        std::ifstream in(write("int8"));
+        text.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    const std::string from = "dataset_dir = \"" + data + "\"";
+    text.replace(text.find(from), from.size(),
+                 "dataset_dir = \"" + (dir_ / "none").string() + "\"");
+    std::ofstream(dir_ / "manifest.toml") << text;
+    Instance all(d_, {{"manifest", (dir_ / "manifest.toml").string()}});
+    ASSERT_EQ(all.create_rc(), TIERD_OK) << all.host().last_error;
+    const std::vector<uint8_t> px = images.front();
+    TaskImage one(px, kSide, kSide, TIERD_PIXEL_GRAY8);
+    EXPECT_EQ(infer(all, one.task, "xs"), TIERD_OK);
+    EXPECT_EQ(infer(all, one.task, "xs-q"), TIERD_ENOENT);
+    Instance named(d_, {{"manifest", (dir_ / "manifest.toml").string()}, {"models", "xs,xs-q"}});
+    EXPECT_EQ(named.create_rc(), TIERD_EIO) << named.host().last_error;
+    EXPECT_NE(named.host().last_error.find("calibration"), std::string::npos)
+        << named.host().last_error;
+
     Instance bad(d_, {{"manifest", write("int4")}});
     EXPECT_EQ(bad.create_rc(), TIERD_ECONFIG);
     EXPECT_NE(bad.host().last_error.find("precision"), std::string::npos) << bad.host().last_error;
