@@ -115,6 +115,27 @@ def budgets_table(dev_rows):
     return out
 
 
+def grid_budgets(dev_rows, n=12):
+    """The same comparison at n budgets spaced evenly in log(ms) from the fastest searched
+    model to the slowest zoo model: a zoo model's own latency is the one budget where it
+    fits exactly, so the zoo-latency budgets alone favour the zoo."""
+    import math
+    zoo = [r for r in dev_rows if r["group"] == "zoo" and r["precision"] == "fp32"]
+    searched = [r for r in dev_rows if r["group"] == "searched"]
+    if not zoo or not searched:
+        return []
+    lo, hi = min(r["ms"] for r in searched), max(r["ms"] for r in zoo)
+    out = []
+    for i in range(n):
+        # The ends exactly (exp(log(x)) may fall just below the slowest zoo model).
+        b = lo if i == 0 else hi if i == n - 1 else math.exp(math.log(lo) + (math.log(hi) - math.log(lo)) * i / (n - 1))
+        bz, bs = best_within(zoo, b), best_within(searched, b)
+        out.append({"budget_ms": b, "zoo": bz and bz["model"], "zoo_accuracy": bz and bz["accuracy"],
+                    "searched": bs and bs["model"], "searched_accuracy": bs and bs["accuracy"],
+                    "searched_better": bool(bs and (bz is None or bs["accuracy"] > bz["accuracy"]))})
+    return out
+
+
 def targets(dev_rows):
     """Against the base (ResNet-20 fp32): each new model's speed-up, top-1 loss and size."""
     base = next(r for r in dev_rows if r["model"] == BASE)
@@ -220,6 +241,16 @@ def main():
             s = f"{b['searched']} {fmt_pct(b['searched_accuracy'])}" if b["searched"] else "none fits"
             n = f"{b['any_new']} {fmt_pct(b['any_new_accuracy'])}" if b["any_new"] else "none fits"
             md.append(f"| {b['budget_ms']:.3f} | {b['budget_of']} | {b['zoo']} {fmt_pct(b['zoo_accuracy'])} | {s} | {n} |")
+        gb = grid_budgets(dr)
+        doc.setdefault("grid_budgets", {})[dev] = gb
+        gwins = sum(b["searched_better"] for b in gb)
+        md += ["", f"The same at {len(gb)} budgets spaced evenly in log(ms) from the fastest searched model to the "
+                   f"slowest zoo model — searched better at **{gwins} of {len(gb)}**:", "",
+               "| budget (ms) | best zoo | best searched |", "|---|---|---|"]
+        for b in gb:
+            z = f"{b['zoo']} {fmt_pct(b['zoo_accuracy'])}" if b["zoo"] else "none fits"
+            s_ = f"{b['searched']} {fmt_pct(b['searched_accuracy'])}" if b["searched"] else "none fits"
+            md.append(f"| {b['budget_ms']:.3f} | {z} | {'**' + s_ + '**' if b['searched_better'] else s_} |")
         tg = targets(dr)
         doc["targets"][dev] = tg
         md += ["", f"Against the base ({BASE} fp32): target ≥ 2× faster, ≤ 1 point top-1 lost, ≥ 4× smaller.", "",

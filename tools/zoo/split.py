@@ -314,9 +314,11 @@ def drop_run_interiors(model, name, kept):
 
 
 def dir_bytes(path):
-    """Bytes under `path`, the video detectors (det-*.onnx: their own budget) apart."""
+    """Bytes under `path`, the video detectors (det-*.onnx) and the compressed variants
+    (compressed/: tools/compress/ship.py) apart: each has its own budget."""
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path)
-               for f in files if not f.startswith("det-"))
+               for f in files if not f.startswith("det-")
+               and os.path.relpath(d, path).split(os.sep)[0] != "compressed")
 
 
 def main():
