@@ -55,9 +55,13 @@ std::vector<std::vector<uint8_t>> test_images(std::size_t count) {
     return out;
 }
 
-// Column `correct` of a zoo outcome file (test split).
+// Column `correct` of a model's outcome file (test split): the zoo's, or a compressed
+// variant's (models/compressed/outcomes, tools/compress/ship.py).
 std::vector<bool> correct(const std::string &model) {
-    std::istringstream in(read_gz(ZOO_OUTCOMES_DIR "/" + model + "-test.csv.gz"));
+    std::string path = ZOO_OUTCOMES_DIR "/" + model + "-test.csv.gz";
+    if (!fs::exists(path))
+        path = COMPRESSED_OUTCOMES_DIR "/" + model + "-test.csv.gz";
+    std::istringstream in(read_gz(path));
     std::string line;
     std::getline(in, line);
     std::vector<bool> out;
