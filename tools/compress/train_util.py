@@ -5,7 +5,6 @@ Splits: training uses the first 55,000 training images, choices (epochs, the sea
 accuracy samples) are made on the last 5,000 ("val"); the 10,000 test images are only
 ever measured at the end, in C++ (compress_eval), as the zoo's top-1 is.
 """
-import hashlib
 import json
 import math
 import os
@@ -46,12 +45,7 @@ def load_data():
     return x[:TRAIN_IMAGES], y[:TRAIN_IMAGES], x[TRAIN_IMAGES:TRAIN_IMAGES + val], y[TRAIN_IMAGES:TRAIN_IMAGES + val]
 
 
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+sha256 = zoo.sha256  # a file's hex sha256
 
 
 def teacher_logits(teacher_onnx, x, cache_dir):
