@@ -41,11 +41,21 @@ light=${LIGHT:-$light} heavy=${HEAVY:-$heavy}
 
 . "$top/scripts/lib-broker.sh"
 work=$(mktemp -d)
-if [ "${KEEP:-0}" = 1 ]; then
-    trap 'kill ${END_PID:-} ${EDGE_PID:-} 2>/dev/null; wait 2>/dev/null; stop_broker; echo "kept: $work"' EXIT
-else
-    trap 'kill ${END_PID:-} ${EDGE_PID:-} 2>/dev/null; wait 2>/dev/null; stop_broker; rm -rf "$work"' EXIT
-fi
+# Stop the agents and wait for them only: a bare `wait` would also wait for the broker,
+# which is a background job of this shell too and stops only in stop_broker (the script
+# used to hang there after its summary).
+cleanup() {
+    local pids="${END_PID:-} ${EDGE_PID:-}"
+    if [ -n "${pids// /}" ]; then
+        # shellcheck disable=SC2086 # two PIDs, split on purpose
+        kill $pids 2>/dev/null
+        # shellcheck disable=SC2086
+        wait $pids 2>/dev/null
+    fi
+    stop_broker
+    if [ "${KEEP:-0}" = 1 ]; then echo "kept: $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
 # Commands and offload replies are small packets: no Nagle delay on the broker's side.
 BROKER_EXTRA_CONF="set_tcp_nodelay true"
 start_broker "$work"
