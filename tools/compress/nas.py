@@ -203,8 +203,7 @@ def cmd_finetune(args, data, teacher):
                                 "kd_temperature": tu.KD_T, "kd_alpha": tu.KD_ALPHA,
                                 "teacher": meta["parent"], "val_top1_from_supernet": before},
                    "seed": SEED, "params": tu.params_of(model), "val_top1_per_epoch": history,
-                   "train_seconds": round(seconds, 1), "sha256": tu.sha256(onnx),
-                   "also_picked_for": []}
+                   "train_seconds": round(seconds, 1), "sha256": tu.sha256(onnx)}
             tu.write_lineage(os.path.join(args.out, f"{name}.lineage.json"), rec)
             print(f"{name} {rec['arch_name']}: val top-1 {before:.4f} -> {history[-1]:.4f} ({seconds:.0f} s)",
                   flush=True)
