@@ -33,6 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import train_util as tu  # noqa: E402
 import resnet_space as rs  # noqa: E402
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 SEED = 20261207
@@ -86,7 +87,7 @@ def cmd_supernet(args, data, teacher):
     t0 = time.time()
     for ep in range(args.epochs):
         net.train()
-        perm = torch.from_numpy(__import__("numpy").random.RandomState(SEED + ep).permutation(len(xtr)))
+        perm = torch.from_numpy(np.random.RandomState(SEED + ep).permutation(len(xtr)))
         te, total = time.time(), 0.0
         for i in range(0, len(xtr), tu.BATCH):
             idx = perm[i:i + tu.BATCH]
