@@ -10,6 +10,7 @@ peak_rss_mb = peak resident memory of a process that loads the model and runs it
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import sys
@@ -97,43 +98,46 @@ def fmt_pct(x):
     return f"{100 * x:.2f}%"
 
 
-def budgets_table(dev_rows):
-    """At each zoo model's own latency as a budget: the best zoo and the best searched (and
-    any new) model that fit in it."""
+def zoo_and_searched(dev_rows):
     zoo = [r for r in dev_rows if r["group"] == "zoo" and r["precision"] == "fp32"]
-    searched = [r for r in dev_rows if r["group"] == "searched"]
+    return zoo, [r for r in dev_rows if r["group"] == "searched"]
+
+
+def compare_at(dev_rows, budgets):
+    """At each budget (ms): the best zoo model, the best searched one and the best new one
+    (any method) that fit in it, and whether the searched one is the more accurate."""
+    zoo, searched = zoo_and_searched(dev_rows)
     new = [r for r in dev_rows if r["group"] != "zoo"]
     out = []
-    for z in sorted(zoo, key=lambda r: r["ms"]):
-        b = z["ms"]
+    for b in budgets:
         bz, bs, bn = best_within(zoo, b), best_within(searched, b), best_within(new, b)
-        out.append({"budget_ms": b, "budget_of": z["model"], "zoo": bz and bz["model"],
-                    "zoo_accuracy": bz and bz["accuracy"], "searched": bs and bs["model"],
-                    "searched_accuracy": bs and bs["accuracy"], "any_new": bn and bn["model"],
-                    "any_new_accuracy": bn and bn["accuracy"],
-                    "searched_better": bool(bs and bz and bs["accuracy"] > bz["accuracy"])})
+        out.append({"budget_ms": b, "zoo": bz and bz["model"], "zoo_accuracy": bz and bz["accuracy"],
+                    "searched": bs and bs["model"], "searched_accuracy": bs and bs["accuracy"],
+                    "any_new": bn and bn["model"], "any_new_accuracy": bn and bn["accuracy"],
+                    "searched_better": bool(bs and (bz is None or bs["accuracy"] > bz["accuracy"]))})
     return out
+
+
+def budgets_table(dev_rows):
+    """Each zoo model's own latency as a budget."""
+    zoo = sorted(zoo_and_searched(dev_rows)[0], key=lambda r: r["ms"])
+    rows = compare_at(dev_rows, [z["ms"] for z in zoo])
+    for row, z in zip(rows, zoo):
+        row["budget_of"] = z["model"]
+    return rows
 
 
 def grid_budgets(dev_rows, n=12):
-    """The same comparison at n budgets spaced evenly in log(ms) from the fastest searched
-    model to the slowest zoo model: a zoo model's own latency is the one budget where it
-    fits exactly, so the zoo-latency budgets alone favour the zoo."""
-    import math
-    zoo = [r for r in dev_rows if r["group"] == "zoo" and r["precision"] == "fp32"]
-    searched = [r for r in dev_rows if r["group"] == "searched"]
+    """n budgets spaced evenly in log(ms) from the fastest searched model to the slowest zoo
+    model: a zoo model's own latency is the one budget where it fits exactly, so the
+    zoo-latency budgets alone favour the zoo."""
+    zoo, searched = zoo_and_searched(dev_rows)
     if not zoo or not searched:
         return []
     lo, hi = min(r["ms"] for r in searched), max(r["ms"] for r in zoo)
-    out = []
-    for i in range(n):
-        # The ends exactly (exp(log(x)) may fall just below the slowest zoo model).
-        b = lo if i == 0 else hi if i == n - 1 else math.exp(math.log(lo) + (math.log(hi) - math.log(lo)) * i / (n - 1))
-        bz, bs = best_within(zoo, b), best_within(searched, b)
-        out.append({"budget_ms": b, "zoo": bz and bz["model"], "zoo_accuracy": bz and bz["accuracy"],
-                    "searched": bs and bs["model"], "searched_accuracy": bs and bs["accuracy"],
-                    "searched_better": bool(bs and (bz is None or bs["accuracy"] > bz["accuracy"]))})
-    return out
+    # The ends exactly (exp(log(x)) may fall just below the slowest zoo model).
+    inner = [math.exp(math.log(lo) + (math.log(hi) - math.log(lo)) * i / (n - 1)) for i in range(1, n - 1)]
+    return compare_at(dev_rows, [lo] + inner + [hi])
 
 
 def targets(dev_rows):
@@ -277,7 +281,7 @@ def main():
         md += ["", "Not measured: " + "; ".join(f"{r['model']} {r.get('precision', '')}: {r['error']}" for r in errors)]
     if search:
         md += ["", "## The search (nas_search: pagmo2 NSGA-II on fitted models)", "",
-               f"Space `{search.get('space')}`: {len(rs.all_archs()):,} architectures (resolution 20/24/28, "
+               f"Space `{search.get('space')}`: {rs.space_size():,} architectures (resolution 20/24/28, "
                "depth 1–3 and width 0.5/0.75/1 per stage, kernel 3/5 per block). "
                f"Population {search.get('pop')}, {search.get('gens')} generations, seed {search.get('seed')}."]
         if samples:

@@ -221,7 +221,8 @@ class InferenceOpenCV {
                 throw tierd::Error(TIERD_ECONFIG, "set either model or manifest, not both");
             load_from_manifest(manifest, config.get_string("models"), backend);
         } else if (!settings_.model_path.empty()) {
-            load(stem(settings_.model_path), settings_.model_path, backend, classifier_input());
+            load(stem(settings_.model_path), settings_.model_path, backend, classifier_input(),
+                 /*detector=*/false, "", int8_);
         } else {
             host_.warning("no model configured ([plugin.inference-opencv] model and manifest "
                           "are \"\"): infer will fail until one is set");
@@ -1275,7 +1276,7 @@ class InferenceOpenCV {
 
     void load(const std::string &model_name, const std::string &path, const std::string &backend,
               const Input &in, bool detector = false, const std::string &features = "",
-              bool quantize = false) {
+              bool quantize = false) { // quantize: int8 via Net::quantize (classifiers only)
         Loaded entry;
         entry.name = model_name;
         entry.path = path;
@@ -1297,7 +1298,7 @@ class InferenceOpenCV {
         if (!features.empty() && net.getLayerId(features) < 0)
             throw tierd::Error(TIERD_EINVAL, "detector '" + model_name + "': its features layer '" +
                                                  features + "' is not in '" + path + "'");
-        if ((int8_ || quantize) && !detector) {
+        if (quantize && !detector) {
             // One calibration blob for the network's one input (a list of batches throws).
             cv::Mat blob = cv::dnn::blobFromImages(
                 calibration_, settings_.scale, cv::Size(settings_.width, settings_.height),

@@ -26,7 +26,6 @@ Architectures are plain dicts, ``{"res", "depth", "width", "kernel"}``, the JSON
 tools/compress/nas_search reads and writes; `canonical` puts kernels of absent blocks at 3.
 """
 import copy
-import itertools
 import random
 
 import numpy as np
@@ -385,16 +384,11 @@ def count_macs(arch):
     return macs + cin * 10
 
 
-def all_archs():
-    """Every canonical architecture of the space (for counting; the search samples it)."""
-    seen = {}
-    for res, d, w in itertools.product(RESOLUTIONS, itertools.product((1, 2, 3), repeat=3),
-                                       itertools.product(WIDTHS, repeat=3)):
-        for ks in itertools.product(*[itertools.product(KERNELS, repeat=n) for n in d]):
-            a = canonical({"res": res, "depth": list(d), "width": list(w),
-                           "kernel": [list(k) + [3] * (3 - len(k)) for k in ks]})
-            seen[arch_key(a)] = a
-    return list(seen.values())
+def space_size():
+    """Distinct networks in the space: per stage, depth d has 2^d kernel choices (absent
+    blocks' kernels do not count), times the widths and the resolutions."""
+    per_stage = sum(len(KERNELS) ** d for d in range(1, MAX_DEPTH + 1))
+    return len(RESOLUTIONS) * len(WIDTHS) ** 3 * per_stage ** 3
 
 
 def seeded(seed):
