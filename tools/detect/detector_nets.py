@@ -60,20 +60,31 @@ class Head(nn.Module):
 
 
 class DetLight(nn.Module):
-    """End device: 320x176 input, stride 8 output (40x22), ~0.2 GFLOPs."""
+    """End device: 320x176 input, stride 8 output (40x22), ~0.2 GFLOPs.
+
+    `widths` (tools/compress/detector_prune.py's pruned variants) gives the channel count
+    of each of the net's channel groups, keys as in LIGHT_WIDTHS; the default is det-light.
+    "p8" is the stride-8 stream that s8's output and lat16's output add into."""
 
     input_size = (320, 176)
     stride = 8
+    LIGHT_WIDTHS = {"s2": 16, "s4a": 32, "s4b": 32, "s8a": 64, "p8": 64, "s16a": 96,
+                    "s16b": 96, "fuse8": 64, "head": 48}
 
-    def __init__(self):
+    def __init__(self, widths=None):
         super().__init__()
-        self.s2 = conv_bn(3, 16, stride=2)                                 # 160x88
-        self.s4 = nn.Sequential(conv_bn(16, 32, stride=2), conv_bn(32, 32))  # 80x44
-        self.s8 = nn.Sequential(conv_bn(32, 64, stride=2), conv_bn(64, 64))  # 40x22
-        self.s16 = nn.Sequential(conv_bn(64, 96, stride=2), conv_bn(96, 96))  # 20x11
-        self.lat16 = conv_bn(96, 64, k=1)
-        self.fuse8 = conv_bn(64, 64)
-        self.head = Head(64, 48)
+        c = dict(self.LIGHT_WIDTHS, **(widths or {}))
+        self.widths = c
+        self.s2 = conv_bn(3, c["s2"], stride=2)                                       # 160x88
+        self.s4 = nn.Sequential(conv_bn(c["s2"], c["s4a"], stride=2),
+                                conv_bn(c["s4a"], c["s4b"]))                          # 80x44
+        self.s8 = nn.Sequential(conv_bn(c["s4b"], c["s8a"], stride=2),
+                                conv_bn(c["s8a"], c["p8"]))                           # 40x22
+        self.s16 = nn.Sequential(conv_bn(c["p8"], c["s16a"], stride=2),
+                                 conv_bn(c["s16a"], c["s16b"]))                       # 20x11
+        self.lat16 = conv_bn(c["s16b"], c["p8"], k=1)
+        self.fuse8 = conv_bn(c["p8"], c["fuse8"])
+        self.head = Head(c["fuse8"], c["head"])
 
     def forward(self, x):
         c8 = self.s8(self.s4(self.s2(x)))

@@ -2,7 +2,7 @@
 """Export a trained detector to ONNX (opset 13) and check that OpenCV's DNN agrees.
 
   export.py --net det-light --ckpt CKPT.pt --out models/det-light.onnx
-            --video DIR/video.avi [--frames 16] [--json OUT.json]
+            --video DIR/video.avi [--frames 16] [--json OUT.json] [--widths WIDTHS.json]
 
 The recipe is the one OpenCV 4.6 runs (/work/shared/FACTS.md): eval mode, default export
 settings, opset 13, dynamic batch axis. torch 1.13 deduplicates equal constant tensors
@@ -51,9 +51,14 @@ def main():
     ap.add_argument("--video", required=True)
     ap.add_argument("--frames", type=int, default=16)
     ap.add_argument("--json")
+    ap.add_argument("--widths", help="a pruned det-light's widths (tools/compress/detector_prune.py)")
     args = ap.parse_args()
     torch.set_num_threads(2)
-    net = dn.NETS[args.net]()
+    if args.widths:
+        with open(args.widths) as f:
+            net = dn.DetLight(json.load(f))
+    else:
+        net = dn.NETS[args.net]()
     net.load_state_dict(torch.load(args.ckpt))
     net.eval()
     w, h = net.input_size

@@ -65,8 +65,10 @@ def kv(pairs):
     return out
 
 
-def measure(build, name, spec, test_dir, seeds, frames):
-    onnx = os.path.join(MODELS, f"{name}.onnx")
+def measure(build, name, spec, test_dir, seeds, frames, onnx=None):
+    """mAP over the test seeds and ms per frame at 1 and 2 threads of models/<name>.onnx,
+    or of the file `onnx` (tools/compress's variants)."""
+    onnx = onnx or os.path.join(MODELS, f"{name}.onnx")
     size = f"{spec['input'][0]}x{spec['input'][1]}"
     per_seed = []
     ms1 = []

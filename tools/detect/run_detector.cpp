@@ -8,7 +8,8 @@
 //                    [--frames N]
 //
 // Prints one JSON object on stdout: frames, ms per frame (mean and median) for the network
-// (blobFromImage + setInput + forward) and for decoding, detections written, threads.
+// (blobFromImage + setInput + forward) and for decoding, detections written, threads, and
+// the process's peak resident memory (VmHWM: model, video decoding and OpenCV included).
 // The first frame is run once more before timing starts (OpenCV allocates on the first
 // forward). Exit status: 0 done, 1 bad input (unreadable model or video), 2 bad arguments.
 #include "plugins/inference-opencv/detection_decoder.hpp"
@@ -34,6 +35,18 @@ using Clock = std::chrono::steady_clock;
 
 double ms_since(Clock::time_point t) {
     return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+// VmHWM of /proc/self/status in MB, -1 where it cannot be read. The process's own figure:
+// a parent's getrusage would count the parent's memory copied at fork.
+double peak_rss_mb() {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line)) {
+        if (line.rfind("VmHWM:", 0) == 0)
+            return std::stod(line.substr(6)) / 1024.0;
+    }
+    return -1.0;
 }
 
 double median(std::vector<double> v) {
@@ -181,7 +194,8 @@ int main(int argc, char **argv) {
                               {"net_ms_mean", net_sum / n},
                               {"net_ms_p50", median(net_ms)},
                               {"decode_ms_mean", decode_sum / n},
-                              {"ms_per_frame", (net_sum + decode_sum) / n}};
+                              {"ms_per_frame", (net_sum + decode_sum) / n},
+                              {"peak_rss_mb", peak_rss_mb()}};
     std::cout << summary.dump() << std::endl;
     return 0;
 }

@@ -3,11 +3,17 @@
 
   train.py --net det-light|det-heavy --data DIR[,DIR...] --out CKPT.pt --minutes M
            [--batch B] [--lr LR] [--threads T] [--init CKPT.pt]
+           [--widths WIDTHS.json] [--teacher HEATMAPS.npy --kd-weight K]
 
 Training runs for a wall-clock budget (the machine is shared, so a fixed epoch count
 would take an unknown time): AdamW, linear warm-up over the first 3% of the budget, then
 cosine decay to 2% of LR at the end. Augmentation: horizontal flip. Writes CKPT.pt (the
 state dict) every 2 minutes and at the end, plus CKPT.json with what was done.
+
+--widths: a pruned det-light (tools/compress/detector_prune.py). --teacher: distillation,
+a teacher's class heatmaps on the same frames in the same order, on this net's output grid
+(detector_prune.py teacher); the loss gains K x sum((student - teacher)^2) / (number of
+ground-truth peaks), the teacher's map flipped with the image.
 """
 import argparse
 import json
@@ -37,12 +43,21 @@ def main():
     ap.add_argument("--init", help="start from this checkpoint (continue training)")
     ap.add_argument("--photometric", action="store_true",
                     help="random per-image gain 0.75-1.25 and offset +-20 levels")
+    ap.add_argument("--widths", help="JSON of a pruned det-light's channel widths")
+    ap.add_argument("--teacher", help="teacher heatmaps (.npy, N x 10 x H/s x W/s)")
+    ap.add_argument("--kd-weight", type=float, default=1.0)
     args = ap.parse_args()
+    if args.widths and args.net != "det-light":
+        ap.error("--widths is for det-light")
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(SEED)
     rng = np.random.default_rng(SEED)
-    net = dn.NETS[args.net]()
+    if args.widths:
+        with open(args.widths) as f:
+            net = dn.DetLight(json.load(f))
+    else:
+        net = dn.NETS[args.net]()
     if args.init:
         net.load_state_dict(torch.load(args.init))
     in_w, in_h = net.input_size
@@ -59,6 +74,12 @@ def main():
         where += [(k, r) for r in range(arr.shape[0])]
         seeds += meta["seeds"]
     n = len(records)
+    teacher = None
+    if args.teacher:
+        teacher = np.load(args.teacher, mmap_mode="r")
+        grid = (in_h // net.stride, in_w // net.stride)
+        if teacher.shape[0] != n or tuple(teacher.shape[2:]) != grid:
+            ap.error(f"--teacher: {teacher.shape} does not match {n} frames on a {grid} grid")
     print(f"{args.net}: {n} frames {in_w}x{in_h}, "
           f"{sum(p.numel() for p in net.parameters())} params, "
           f"{dn.count_flops(net, in_w, in_h) / 1e9:.3f} GFLOPs", flush=True)
@@ -80,8 +101,10 @@ def main():
             json.dump({"net": args.net, "steps": step, "images_seen": seen,
                        "epochs": seen / n, "train_seconds": round(time.time() - start, 1),
                        "frames": n, "seeds": seeds, "data": args.data, "batch": args.batch,
-                       "lr": args.lr, "threads": args.threads, "init": args.init, "photometric": args.photometric, "final": final,
-                       "loss": smooth}, f)
+                       "lr": args.lr, "threads": args.threads, "init": args.init,
+                       "photometric": args.photometric, "widths": args.widths,
+                       "teacher": args.teacher, "kd_weight": args.kd_weight if teacher is not None else None,
+                       "final": final, "loss": smooth}, f)
 
     while True:
         frac = (time.time() - start) / budget
@@ -109,18 +132,25 @@ def main():
         l_hm, l_box = dn.detection_loss(pred_hm, pred_box, [records[i]["boxes"] for i in idx],
                                         in_w, in_h, net.stride, flips)
         loss = l_hm + dn.BOX_WEIGHT * l_box
+        l_kd = torch.zeros(())
+        if teacher is not None:
+            t = np.stack([teacher[i] for i in idx]).astype(np.float32)
+            t[flips] = t[flips, :, :, ::-1]
+            npos = max(sum(1 for i in idx for b in records[i]["boxes"] if not b[5]), 1)
+            l_kd = ((pred_hm - torch.from_numpy(np.ascontiguousarray(t))) ** 2).sum() / npos
+            loss = loss + args.kd_weight * l_kd
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
         opt.step()
         step += 1
         seen += len(idx)
-        v = (l_hm.item(), l_box.item())
+        v = (l_hm.item(), l_box.item(), l_kd.item())
         smooth = v if smooth is None else tuple(0.98 * a + 0.02 * b for a, b in zip(smooth, v))
         if step % 25 == 0:
             el = time.time() - start
             print(f"step {step} t={el:.0f}s epoch={seen / n:.2f} lr={lr:.2e} "
-                  f"hm={smooth[0]:.3f} giou={smooth[1]:.3f} {seen / el:.1f} img/s", flush=True)
+                  f"hm={smooth[0]:.3f} giou={smooth[1]:.3f} kd={smooth[2]:.3f} {seen / el:.1f} img/s", flush=True)
         if time.time() - last_save > 120:
             save(False)
             last_save = time.time()
