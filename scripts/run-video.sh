@@ -16,6 +16,8 @@
 #   KEY_FRAMES  every (default), trigger, off (light only) or upstream (every frame to the
 #               edge) — scheduler-mo's key_frames (docs/scheduling.md)
 #   K           key_frame_interval (default 10)
+#   LIGHT       the end's detector (default det-light; det-light-p40 is its pruned variant,
+#               models/compressed/detect: docs/compression.md)
 #   OUT         where the annotated PNG frames go (default ./tierd-video-out)
 #   KEEP=1      keep the work directory (configs, logs, results.jsonl)
 set -euo pipefail
@@ -27,6 +29,10 @@ ninja -C "$top/build" tierd inference-opencv scheduler-mo fusion-track source-vi
 py=/usr/bin/python3
 manifest=$top/models/manifest.toml
 frames=${FRAMES:-250} rate=${RATE_HZ:-25} mode=${KEY_FRAMES:-every} k=${K:-10}
+light=${LIGHT:-det-light}
+# The end's detector: its file and input size (and an early error for a LIGHT not in the manifest).
+light_model=$($py -c 'import sys, tomllib; d = tomllib.load(open(sys.argv[1], "rb"))["detector"]; m = next((x for x in d if x["name"] == sys.argv[2]), None); print(m["file"], "%dx%d" % (m["input_shape"][3], m["input_shape"][2])) if m else sys.exit(f"run-video.sh: LIGHT={sys.argv[2]}: no such [[detector]] in {sys.argv[1]}")' "$manifest" "$light")
+read -r light_file light_input <<<"$light_model"
 
 . "$top/scripts/lib-broker.sh"
 work=$(mktemp -d)
@@ -80,7 +86,7 @@ preclassifier = ""
 fusion = "fusion-track"
 [plugin.inference-opencv]
 manifest = "$manifest"
-models = "det-light"
+models = "$light"
 [plugin.scheduler-mo]
 key_frames = "$mode"
 key_frame_interval = $k
@@ -100,7 +106,7 @@ online demo-edge-1
 echo "edge:    demo-edge-1 online, serving det-heavy"
 "$top/build/tierd" --config "$work/end.toml" 2>"$work/end.log" &
 END_PID=$!
-echo "end:     demo-end-1 runs det-light on every frame; key frames: $mode (K = $k), fusion-track"
+echo "end:     demo-end-1 runs $light on every frame; key frames: $mode (K = $k), fusion-track"
 
 cat >"$work/live.py" <<'PY'
 # One live line from the end's status and its results so far.
@@ -145,15 +151,13 @@ kill "$END_PID" "$EDGE_PID" 2>/dev/null || true
 wait "$END_PID" "$EDGE_PID" 2>/dev/null || true # not the broker: it is a child too
 END_PID="" EDGE_PID=""
 
-# det-light alone over the same video (the same model the end ran), for the comparison.
-light_model=$($py -c 'import sys, tomllib; d = tomllib.load(open(sys.argv[1], "rb"))["detector"]; m = next(x for x in d if x["name"] == "det-light"); print(m["file"], "%dx%d" % (m["input_shape"][3], m["input_shape"][2]))' "$manifest")
-read -r light_file light_input <<<"$light_model"
+# The end's detector alone over the same video (the same model the end ran), for the comparison.
 "$top/build/tierd-detect-run" --model "$top/models/$light_file" --input "$light_input" \
     --video "$video" --out "$work/light.jsonl" --score 0.3 >/dev/null
 
-$py - "$work" "$video" "$gt" "$top/build/tierd-eval" "$out_dir" <<'PY'
+$py - "$work" "$video" "$gt" "$top/build/tierd-eval" "$out_dir" "$light" <<'PY'
 import json, statistics, subprocess, sys
-work, video, gt, evaluator, out_dir = sys.argv[1:6]
+work, video, gt, evaluator, out_dir, light_name = sys.argv[1:7]
 rows = [json.loads(l) for l in open(f"{work}/results.jsonl")]
 light = {json.loads(l)["frame"]: json.loads(l)["detections"] for l in open(f"{work}/light.jsonl")}
 n = len(rows)
@@ -173,10 +177,10 @@ if kf["sent"] > 0:
     every = kf["bytes_up"] / kf["sent"]  # a frame as JPEG at [offload] frame_jpeg_quality
     line += f" ({100.0 * up / (every * n):.1f}% of sending every frame as that JPEG, {every / 1000:.1f} kB)"
 print(line)
-print(f"  end: det-light {statistics.mean(infer):.1f} ms/frame; result latency p50 "
+print(f"  end: {light_name} {statistics.mean(infer):.1f} ms/frame; result latency p50 "
       f"{statistics.median(total):.0f} ms, p99 {sorted(total)[int(0.99 * (n - 1))]:.0f} ms")
 if gt:
-    for name, path in (("light-only (det-light alone)", f"{work}/light.jsonl"),
+    for name, path in ((f"light-only ({light_name} alone)", f"{work}/light.jsonl"),
                        ("box fusion (this run)", f"{work}/results.jsonl")):
         m = json.loads(subprocess.run([evaluator, "map", gt, path, "--json"], check=True,
                                       capture_output=True, text=True).stdout)
@@ -208,7 +212,7 @@ for i in range(n):
         x, y, w, h = d["bbox"]
         colour = (0, 200, 0) if d.get("upstream") else (0, 220, 255)
         cv2.rectangle(right, (int(x), int(y)), (int(x + w), int(y + h)), colour, 2)
-    cv2.putText(left, f"frame {i}: det-light alone", (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2)
+    cv2.putText(left, f"frame {i}: {light_name} alone", (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2)
     cv2.putText(right, f"frame {i}: fused (green: from the edge)", (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2)
     out = f"{out_dir}/frame-{i:05d}.png"
     cv2.imwrite(out, cv2.hconcat([left, right]))

@@ -70,7 +70,7 @@ TEST_IMAGES=${TEST_IMAGES:-10000}
 TIME_IMAGES=${TIME_IMAGES:-500}
 CLASSIFY=${CLASSIFY:-1}
 DETECT=${DETECT:-1}
-DETECT_WIDTHS=${DETECT_WIDTHS:-0.45 0.4}
+DETECT_WIDTHS=${DETECT_WIDTHS:-0.45 0.4 1.0}
 DETECT_MINUTES=${DETECT_MINUTES:-35}
 DETECT_LR=${DETECT_LR:-1.5e-3}
 DETECT_KD=${DETECT_KD:-1.0}
@@ -97,7 +97,8 @@ step() { # NAME DONE-FILE COMMAND...: run unless DONE-FILE exists; record its wa
     if [ -e "$done" ]; then echo "== $name: done before ($done)"; return 0; fi
     echo "== $name"
     t0=$(date +%s.%N)
-    "$@" 2>&1 | grep --line-buffered -v -e 'Warning' -e '_C._jit_pass' | tee "$WORK/logs/$name.log"
+    # (grep selects no line from a silent command: its status 1 is not the step's)
+    "$@" 2>&1 | { grep --line-buffered -v -e 'Warning' -e '_C._jit_pass' || [ $? = 1 ]; } | tee "$WORK/logs/$name.log"
     "$py" - "$times" "$name" "$t0" "$(date +%s.%N)" <<'PY'
 import json, sys
 path, name, t0, t1 = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
@@ -176,11 +177,21 @@ detect() {
             prune --parent "$top/models/det-light.onnx" --data "$data" --width "$w" --out "$D/models/$name.pruned.pt"
     done
     # The fine-tunings run side by side, one thread each (two small nets use two cores
-    # better than one net on two threads).
-    step detect-finetune "$D/finetune.done" detect_finetune "$D" "$data" "${names[@]}"
+    # better than one net on two threads); a width added later trains alone.
+    local todo=()
+    for name in "${names[@]}"; do [ -e "$D/models/$name.trained" ] || todo+=("$name"); done
+    if [ ${#todo[@]} -gt 0 ]; then
+        step "detect-finetune-$(IFS=+; echo "${todo[*]}")" "$D/models/${todo[0]}.trained" \
+            detect_finetune "$D" "$data" "${todo[@]}"
+    fi
     local models=(--model "det-light=$top/models/det-light.onnx" --model "det-heavy=$top/models/det-heavy.onnx")
+    local seed
+    for seed in ${DETECT_TEST_SEEDS//,/ }; do  # the test videos (export checks on the first)
+        step "detect-video-$seed" "$D/test/seed$seed/gt.json" "$bin/tierd-videogen" --seed "$seed" \
+            --frames "$DETECT_TEST_FRAMES" --out "$D/test/seed$seed" --quiet
+    done
     for name in "${names[@]}"; do
-        step "detect-export-$name" "$D/models/$name.onnx" "$py" "$top/tools/detect/export.py" --net det-light \
+        step "detect-export-$name" "$D/models/$name.export.json" "$py" "$top/tools/detect/export.py" --net det-light \
             --widths "$D/models/$name.pruned.widths.json" --ckpt "$D/models/$name.pt" \
             --out "$D/models/$name.onnx" --video "$D/test/seed${DETECT_TEST_SEEDS%%,*}/video.avi" \
             --json "$D/models/$name.export.json"
@@ -212,7 +223,7 @@ detect_data() { # OUT SEEDS BACKGROUNDS: make_data.py's frames; "b"/"c" = docs/d
         --seeds "$seeds" --frames "$DETECT_FRAMES" --step 3 "${extra[@]}"
 }
 
-detect_finetune() { # DIR DATA NAME...: every pruned net fine-tuned at once, one thread each
+detect_finetune() { # DIR DATA NAME...: the pruned nets fine-tuned at once, one thread each
     local D=$1 data=$2 pids=() name rc=0
     shift 2
     for name in "$@"; do
@@ -225,7 +236,7 @@ detect_finetune() { # DIR DATA NAME...: every pruned net fine-tuned at once, one
     done
     for p in "${pids[@]}"; do wait "$p" || rc=1; done
     for name in "$@"; do tail -n 2 "$WORK/logs/detect-finetune-$name.log"; done
-    [ $rc = 0 ] && touch "$D/finetune.done"
-    return $rc
+    [ $rc = 0 ] || return $rc
+    for name in "$@"; do touch "$D/models/$name.trained"; done
 }
 main "$@"

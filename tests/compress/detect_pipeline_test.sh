@@ -73,10 +73,13 @@ else:
         fail.append("lineage sha256 differs from the file")
     if rec["parent"] != "det-light.onnx" or rec["settings"]["teacher"] != "det-heavy.onnx" or rec["steps"] != 2:
         fail.append(f"lineage: {rec}")
+    if not rec["export_frames_checked"] or rec["max_heatmap_diff"] > 1e-3:
+        fail.append(f"export: OpenCV against PyTorch on {rec['export_frames_checked']} frames, "
+                    f"max heatmap diff {rec['max_heatmap_diff']}")
     # 45% of every channel group: about 0.45^2 of det-light's parameters
     if not 0.15 < rec["params"] / rec["params_parent"] < 0.25:
         fail.append(f"pruned params {rec['params']} of {rec['params_parent']}")
-for step in ("detect-teacher", "detect-finetune", "detect-measure"):
+for step in ("detect-teacher", "detect-finetune-det-light-p45", "detect-measure"):
     if step not in doc["step_seconds"]:
         fail.append(f"step {step}: no time recorded")
 if not os.path.getsize(os.path.join(work, "compress_detect.png")):

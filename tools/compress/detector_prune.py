@@ -266,7 +266,9 @@ def cmd_lineage(args):
     onnx_path = os.path.join(args.dir, args.name + ".onnx")
     record = {
         "name": args.name, "task": "detection", "parent": os.path.basename(args.parent),
-        "parent_sha256": manifest.sha256(args.parent), "method": "prune-l1+kd",
+        "parent_sha256": manifest.sha256(args.parent),
+        # width 1.0: the parent fine-tuned the same way, unpruned (the control)
+        "method": "prune-l1+kd" if pruned["width"] < 1.0 else "finetune+kd",
         "settings": {"width": pruned["width"], "widths": pruned["widths"],
                      "criterion": "filter L1 norm x BN scale, per channel group",
                      "teacher": os.path.basename(args.teacher),
@@ -281,6 +283,7 @@ def cmd_lineage(args):
         "params_parent": pruned["params_parent"], "params": export["params"],
         "flops_parent": pruned["flops_parent"], "flops": export["flops"],
         "max_heatmap_diff": export["max_heatmap_diff"], "max_box_diff": export["max_box_diff"],
+        "export_frames_checked": export["frames_checked"],
         "bytes": os.path.getsize(onnx_path), "sha256": manifest.sha256(onnx_path),
     }
     with open(os.path.join(args.dir, args.name + ".lineage.json"), "w") as f:
