@@ -78,7 +78,7 @@ def plot(rows, path):
         ax.set_ylabel("mAP@0.5 on the test videos (%)")
         ax.set_title(f"{dev}: {DEVICES[dev]['what']}", fontsize=9)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7, loc="lower right")
+    axes[0].legend(fontsize=7, loc="center right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
