@@ -71,7 +71,8 @@ else:
     f = os.path.join(work, "w", "detect", "models", "det-light-p45.onnx")
     if hashlib.sha256(open(f, "rb").read()).hexdigest() != rec["sha256"]:
         fail.append("lineage sha256 differs from the file")
-    if rec["parent"] != "det-light.onnx" or rec["settings"]["teacher"] != "det-heavy.onnx" or rec["steps"] != 2:
+    if rec["parent"] != "det-light.onnx" or rec["settings"]["teacher"] != "det-heavy.onnx" or rec["steps"] != 2 \
+            or "seed" not in rec:
         fail.append(f"lineage: {rec}")
     if not rec["export_frames_checked"] or rec["max_heatmap_diff"] > 1e-3:
         fail.append(f"export: OpenCV against PyTorch on {rec['export_frames_checked']} frames, "

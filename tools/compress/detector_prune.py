@@ -257,6 +257,7 @@ def cmd_lineage(args):
     (pruning), NAME.json (tools/detect/train.py) and NAME.export.json (export.py)."""
     sys.path.insert(0, os.path.join(HERE, "..", "detect"))
     import manifest
+    import train as train_module  # its SEED: the batch order, flips and photometric draws
 
     def read(suffix):
         with open(os.path.join(args.dir, args.name + suffix)) as f:
@@ -278,7 +279,7 @@ def cmd_lineage(args):
                      "batch": train["batch"], "lr": train["lr"], "schedule": "warm-up 3%, cosine to 2%",
                      "photometric": train["photometric"], "threads": train["threads"],
                      "frames": train["frames"], "seeds": [min(train["seeds"]), max(train["seeds"])]},
-        "steps": train["steps"], "images_seen": train["images_seen"], "epochs": round(train["epochs"], 2),
+        "seed": train_module.SEED, "steps": train["steps"], "images_seen": train["images_seen"], "epochs": round(train["epochs"], 2),
         "train_seconds": train["train_seconds"], "final_loss": train["loss"],
         "params_parent": pruned["params_parent"], "params": export["params"],
         "flops_parent": pruned["flops_parent"], "flops": export["flops"],
