@@ -39,6 +39,7 @@ import torch.nn as nn  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "detect"))
 import detector_nets as dn  # noqa: E402
+import resnet_space as rs  # noqa: E402  (its fit_identity_bns)
 
 # Channel groups of DetLight: group -> ([convs writing it], [convs reading it]); module
 # paths as in the state dict ("s4.0" is conv_bn's Sequential: .0 the conv, .1 the BN).
@@ -107,35 +108,15 @@ def load_parent(path, frames):
                 mods[key].bias.copy_(torch.from_numpy(b))
                 continue
             owner[0].weight.copy_(torch.from_numpy(w))
-            bn = owner[1]
-            bn.running_mean.zero_()
-            bn.running_var.fill_(1.0 - bn.eps)
-            bn.weight.fill_(1.0)
-            bn.bias.copy_(torch.from_numpy(b))
-            bns[bn] = torch.from_numpy(b).double()
-    stats = {}
+            bns[owner[1]] = torch.from_numpy(b)
 
-    def hook(mod, inp, _out):
-        z = inp[0].double()
-        stats.setdefault(mod, []).append((z.mean((0, 2, 3)), (z * z).mean((0, 2, 3)), z.shape[0]))
+    def forward():
+        net.eval()
+        with torch.no_grad():
+            for i in range(0, len(frames), 32):
+                net(to_blob(frames[i:i + 32]))
 
-    handles = [bn.register_forward_hook(hook) for bn in bns]
-    net.eval()
-    with torch.no_grad():
-        for i in range(0, len(frames), 32):
-            net(to_blob(frames[i:i + 32]))
-    for h in handles:
-        h.remove()
-    with torch.no_grad():
-        for bn, bias in bns.items():
-            rows = stats[bn]
-            n = sum(r[2] for r in rows)
-            mean = sum(r[0] * r[2] for r in rows) / n
-            var = (sum(r[1] * r[2] for r in rows) / n - mean * mean).clamp_min(0)
-            bn.running_mean.copy_(mean.float())
-            bn.running_var.copy_(var.float())
-            bn.weight.copy_(torch.sqrt(var + bn.eps).float())
-            bn.bias.copy_((mean + bias).float())
+    rs.fit_identity_bns(bns, forward)
     return net
 
 

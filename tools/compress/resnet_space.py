@@ -212,11 +212,26 @@ def load_parent(path):
 
 
 def calibrate_bn(net, biases, images, arch):
-    """Make every BN an exact identity plus the folded bias, with real statistics.
+    """Make every BN an exact identity plus the folded bias, with real statistics
+    (fit_identity_bns, over `images` through subnet `arch`)."""
+
+    def forward():
+        net.eval()
+        with torch.no_grad():
+            for i in range(0, len(images), 500):
+                net(images[i:i + 500], arch)
+
+    fit_identity_bns(biases, forward)
+
+
+def fit_identity_bns(biases, forward):
+    """Make each BN of `biases` ({bn: the folded conv's bias}) an identity plus that bias,
+    with the real statistics of its input over what `forward()` runs through the net.
 
     First BN(z) = z + b with unit statistics; then one pass records each BN's input mean
     and variance; then running stats = those, weight = sqrt(var + eps), bias = mean + b:
-    eval(BN(z)) = (z - mean) / sqrt(var + eps) * sqrt(var + eps) + mean + b = z + b."""
+    eval(BN(z)) = (z - mean) / sqrt(var + eps) * sqrt(var + eps) + mean + b = z + b.
+    (tools/compress/detector_prune.py reads det-light the same way.)"""
     bns = list(biases)
     with torch.no_grad():
         for bn in bns:
@@ -231,10 +246,7 @@ def calibrate_bn(net, biases, images, arch):
         stats.setdefault(mod, []).append((z.mean((0, 2, 3)), (z * z).mean((0, 2, 3)), z.shape[0]))
 
     handles = [bn.register_forward_hook(hook) for bn in bns]
-    net.eval()
-    with torch.no_grad():
-        for i in range(0, len(images), 500):
-            net(images[i:i + 500], arch)
+    forward()
     for h in handles:
         h.remove()
     with torch.no_grad():
