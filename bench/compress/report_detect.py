@@ -115,7 +115,7 @@ def main():
           "- ms: blobFromImage + forward + decoding per frame. x86-edge: 2 threads, 200 frames of the first seed; "
           f"pi3b-emulated: 1 thread over all test frames × {DEVICES['pi3b-emulated']['scale']} (an emulation "
           "of a Pi 3B+'s speed, not a Pi). Energy: the profile's power above idle × ms (`estimated:<profile>`).",
-          "- peak RSS: a `tierd-detect-run` process over 100 frames (its rusage; video decoding and OpenCV included).",
+          "- peak RSS: a `tierd-detect-run` process over 100 frames at 1 thread (its own VmHWM; video decoding and OpenCV included).",
           "- det-heavy is listed for scale: it is the teacher, its input is 640×352 and it runs on the edge.", ""]
     if steps:
         md += ["## Time (this machine, 2 cores)", "", "| step | seconds |", "|---|---|"] + \
