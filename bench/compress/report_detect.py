@@ -16,7 +16,7 @@ import json
 import os
 import platform
 
-from report import DEVICES, pareto
+from report import DEVICES, pareto, targets, targets_md, write_report
 
 BASE = "det-light"
 
@@ -38,18 +38,6 @@ def build_rows(measure, lineage):
                 "input": r["input"],
             })
     return rows
-
-
-def targets(dev_rows):
-    base = next(r for r in dev_rows if r["model"] == BASE)
-    out = []
-    for r in dev_rows:
-        if r["group"] != "pruned":
-            continue
-        speed, lost, smaller = base["ms"] / r["ms"], 100 * (base["accuracy"] - r["accuracy"]), base["bytes"] / r["bytes"]
-        out.append({"model": r["model"], "speedup": speed, "loss_points": lost, "smaller": smaller,
-                    "meets": speed >= 2 and lost <= 1 and smaller >= 4})
-    return sorted(out, key=lambda t: -t["speedup"])
 
 
 def plot(rows, path):
@@ -130,13 +118,9 @@ def main():
             md.append(f"| {r['model']} | {r['parent']} | {r['method']} | {100 * r['accuracy']:.2f} | "
                       f"{100 * r['map50_95']:.2f} | {r['ms']:.2f} | {1000 * r['energy_j']:.2f} mJ | {r['bytes']:,} | "
                       f"{r['peak_rss_mb']:.1f} | {'**yes**' if r in front else ''} |")
-        tg = targets(dr)
+        tg = targets(dr, BASE, lambda r: r["group"] == "pruned")
         doc["targets"][dev] = tg
-        md += ["", f"Against the base ({BASE}): target ≥ 2× faster, ≤ 1 point mAP@0.5 lost, ≥ 4× smaller.", "",
-               "| model | speed-up | mAP@0.5 lost (points) | smaller | all three |", "|---|---|---|---|---|"]
-        for t in tg:
-            md.append(f"| {t['model']} | {t['speedup']:.2f}× | {t['loss_points']:+.2f} | {t['smaller']:.2f}× | "
-                      f"{'**met**' if t['meets'] else 'no'} |")
+        md += targets_md(tg, BASE, "mAP@0.5")
         control = [r for r in dr if r["group"] == "control"]
         if control:
             c = control[0]
@@ -158,13 +142,7 @@ def main():
                       f"{rec['flops'] / 1e6:.0f} M ({rec['flops_parent'] / 1e6:.0f} M) | {rec['train_seconds']:.0f} s, "
                       f"{rec['settings']['threads']} thread, distilled from {rec['settings']['teacher']} | "
                       f"{rec['images_seen']:,} ({rec['epochs']}) |")
-    md += ["", "![compress_detect](compress_detect.png)", ""]
-    plot(rows, args.out + ".png")
-    with open(args.out + ".json", "w") as f:
-        json.dump(doc, f, indent=1)
-    with open(args.out + ".md", "w") as f:
-        f.write("\n".join(md) + "\n")
-    print(f"wrote {args.out}.md, .json, .png")
+    write_report(args.out, doc, md, lambda path: plot(rows, path))
 
 
 if __name__ == "__main__":
