@@ -143,12 +143,10 @@ def prune(net, width):
         k = max(1, int(round(len(score) * width)))
         keep[group] = np.sort(np.argsort(-score, kind="stable")[:k])
     widths = {g: len(keep[g]) for g in GROUPS if g not in ("head_hm", "head_box")}
-    # DetLight has one width for both heads' hidden layers: the larger of the two counts.
-    widths["head"] = max(len(keep["head_hm"]), len(keep["head_box"]))
-    for g in ("head_hm", "head_box"):
-        if len(keep[g]) < widths["head"]:
-            score = sum(filter_l1(net, w) for w in GROUPS[g][0])
-            keep[g] = np.sort(np.argsort(-score, kind="stable")[:widths["head"]])
+    # DetLight has one width for both heads' hidden layers; both start equal, so both keep
+    # the same count.
+    assert len(keep["head_hm"]) == len(keep["head_box"])
+    widths["head"] = len(keep["head_hm"])
     small = dn.DetLight(widths)
     src = dict(net.named_modules())
     dst = dict(small.named_modules())
