@@ -21,8 +21,9 @@
 #               on), det-heavy's heatmaps on them (the teacher), det-light pruned by filter
 #               L1 norm to DETECT_WIDTHS, each fine-tuned DETECT_MINUTES (1 thread each, in
 #               parallel) with distillation from det-heavy, exported, then det-light,
-#               det-heavy and every output measured through the C++ path: mAP@0.5 on
-#               the test seeds, ms per frame at 1 and 2 threads, peak memory, size
+#               det-heavy and every output measured through the C++ path, fp32 and int8
+#               (DETECT_INT8): mAP@0.5 on the test seeds, ms per frame at 1 and 2
+#               threads, peak memory, size
 #               (tools/compress/detector_prune.py, tools/detect/train.py)
 #   6. report   bench/results/compress.{md,json,png} (bench/compress/report.py) and, for
 #               step 5, bench/results/compress_detect.{md,json,png} (report_detect.py)
@@ -36,17 +37,20 @@
 #   OUT                 report path without extension [bench/results/compress]
 #   PRUNE_WIDTHS        ["0.45 0.5 0.75"]   PRUNE_EPOCHS [4]
 #   DISTILL_STUDENTS    ["cnn-xs lenet-s"]
-#   SUPERNET_EPOCHS [3]  SAMPLES [100]  LATENCY_SAMPLES [40]  PICK [5]  NAS_EPOCHS [2]
+#   SUPERNET_EPOCHS [3]  SAMPLES [100]  LATENCY_SAMPLES [40]  PICK [5]  NAS_EPOCHS [4]
+#   PICK_MAX_REF        picks no slower than this x ResNet-20 (predicted, per device) [1.0]
 #   POP [64] GENS [200]  NSGA-II population and generations
 #   TRAIN_IMAGES        training images [55000] (tests use a few hundred)
 #   TEST_IMAGES         test images measured [10000]   TIME_IMAGES [500]
-#   CLASSIFY            1 runs steps 1-4 [1]   DETECT  1 runs step 5 [1]   DETECT_WIDTHS ["0.45 0.4"]   DETECT_MINUTES [35]
+#   CLASSIFY            1 runs steps 1-4 [1]   DETECT  1 runs step 5 [1]   DETECT_WIDTHS ["0.45 0.4 1.0"]   DETECT_MINUTES [35]
 #   DETECT_LR [1.5e-3]  DETECT_KD (distillation weight) [1.0]
 #   DETECT_TEST_SEEDS ["1,2,3"]  DETECT_TEST_FRAMES [600]  test videos measured
 #   DETECT_DATA         training folders "SEEDS:BACKGROUNDS ..." (BACKGROUNDS "-" = the
 #                       train list; "b", "c" = docs/detectors.md's two extra folders)
 #                       ["1000-1059:- 1060-1079:b 1080-1099:c"]   DETECT_FRAMES [200] per seed
 #   DETECT_MAX_STEPS    stop each fine-tuning after this many steps (tests) [0: no limit]
+#   DETECT_INT8         1 also measures every detector quantized to int8 (cv::dnn::Net::
+#                       quantize, calibrated on 16 frames of training seed 1000) [1]
 # (One function, so that editing the file during a run cannot change the run.)
 main() {
 set -euo pipefail
@@ -62,7 +66,8 @@ SUPERNET_EPOCHS=${SUPERNET_EPOCHS:-3}
 SAMPLES=${SAMPLES:-100}
 LATENCY_SAMPLES=${LATENCY_SAMPLES:-40}
 PICK=${PICK:-5}
-NAS_EPOCHS=${NAS_EPOCHS:-2}
+NAS_EPOCHS=${NAS_EPOCHS:-4}
+PICK_MAX_REF=${PICK_MAX_REF:-1.0}
 POP=${POP:-64}
 GENS=${GENS:-200}
 TRAIN_IMAGES=${TRAIN_IMAGES:-55000}
@@ -79,6 +84,7 @@ DETECT_TEST_FRAMES=${DETECT_TEST_FRAMES:-600}
 DETECT_DATA=${DETECT_DATA:-1000-1059:- 1060-1079:b 1080-1099:c}
 DETECT_FRAMES=${DETECT_FRAMES:-200}
 DETECT_MAX_STEPS=${DETECT_MAX_STEPS:-0}
+DETECT_INT8=${DETECT_INT8:-1}
 py=/usr/bin/python3
 case $BUILD in /*) bin=$BUILD ;; *) bin="$top/$BUILD" ;; esac
 for tool in compress_eval nas_search; do
@@ -127,7 +133,7 @@ step sample "$WORK/nas/samples.json" "${nas[@]}" sample --n "$SAMPLES" --export 
 step latency "$WORK/nas/latency.done" sh -c "\"\$@\" && touch '$WORK/nas/latency.done'" _ \
     "${nas[@]}" latency --compress-eval "$bin/compress_eval"
 step search "$WORK/nas/search.json" "$bin/nas_search" --samples "$WORK/nas/samples.json" \
-    --out "$WORK/nas/search.json" --pop "$POP" --gens "$GENS" --pick "$PICK"
+    --out "$WORK/nas/search.json" --pop "$POP" --gens "$GENS" --pick "$PICK" --pick-max-reference "$PICK_MAX_REF"
 step finetune "$WORK/nas/finetune.done" sh -c "\"\$@\" && touch '$WORK/nas/finetune.done'" _ \
     "${nas[@]}" finetune --search "$WORK/nas/search.json" --epochs "$NAS_EPOCHS"
 
@@ -199,9 +205,11 @@ detect() {
             --parent "$top/models/det-light.onnx" --teacher "$top/models/det-heavy.onnx"
         models+=(--model "$name=$D/models/$name.onnx")
     done
+    local int8=()
+    if [ "$DETECT_INT8" = 1 ]; then int8=(--int8); fi
     step detect-measure "$D/measure.json" "$py" "$top/tools/compress/detector_prune.py" measure \
         --build "$bin" --test-dir "$D/test" --seeds "$DETECT_TEST_SEEDS" --frames "$DETECT_TEST_FRAMES" \
-        "${models[@]}" --out "$D/measure.json"
+        "${models[@]}" --out "$D/measure.json" "${int8[@]}"
 }
 
 detect_data() { # OUT SEEDS BACKGROUNDS: make_data.py's frames; "b"/"c" = docs/detectors.md's folders

@@ -194,6 +194,33 @@ def main():
             check(got == want, f"flagged/{dev}: n_holdout {got} != {want}")
         check_output(doc, fdoc, "flagged")
 
+    # A ceiling on the picks: none predicted slower than ratio x the reference, the fastest
+    # and the most accurate below it picked.
+    for ratio in (0.5, 1.0):
+        cout = os.path.join(work, f"out_ceiling_{ratio}.json")
+        p = run(tool, samples, cout, ["--pick-max-reference", str(ratio)])
+        check(p.returncode == 0, f"ceiling {ratio}: exit {p.returncode}: {p.stderr}")
+        if p.returncode != 0:
+            continue
+        with open(cout) as f:
+            doc = json.load(f)
+        check(doc["pick_max_reference_ratio"] == ratio, f"ceiling {ratio}: ratio not reported")
+        for dev, d in doc["devices"].items():
+            cap = ratio * d["reference"]["pred_ms"]
+            check(abs(d["pick_max_ms"] - cap) <= 1e-9 * cap, f"ceiling {ratio}/{dev}: pick_max_ms")
+            elig = [m for m in d["pareto"] if m["pred_ms"] <= cap]
+            picked = d["picked"]
+            check(all(m["pred_ms"] <= cap for m in picked), f"ceiling {ratio}/{dev}: a pick above the ceiling")
+            check(len(picked) == min(PICK, len(elig)), f"ceiling {ratio}/{dev}: {len(picked)} picks of {len(elig)}")
+            if elig:
+                check(elig[0] in picked and max(elig, key=lambda m: m["pred_acc"]) in picked,
+                      f"ceiling {ratio}/{dev}: fastest/most accurate below the ceiling not picked")
+            if ratio == 0.5:  # the fixture's front reaches past half the reference: a real cut
+                check(any(m["pred_ms"] > cap for m in d["pareto"]), f"ceiling {ratio}/{dev}: cuts nothing")
+    bad_ratio = run(tool, samples, None, ["--pick-max-reference", "-1"])
+    check(bad_ratio.returncode == 2 and "--pick-max-reference" in bad_ratio.stderr,
+          f"--pick-max-reference -1: exit {bad_ratio.returncode}")
+
     # Bad input: exit 2 with a message naming the sample and key.
     bad = copy.deepcopy(sdoc)
     bad["samples"][7]["arch"]["width"][1] = 0.6

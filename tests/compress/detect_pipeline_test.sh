@@ -7,7 +7,8 @@
 # PyTorch, BatchNorms rebuilt: OpenCV's outputs and PyTorch's agree), that the pruned net
 # is the size it should be, that the report has the keys for every (device,
 # detector) with mAP@0.5 as accuracy, and that the lineage names the parent, the teacher
-# and a sha256 that matches the file.
+# and a sha256 that matches the file; each detector's int8 row (cv::dnn::Net::quantize,
+# calibrated on a training video) sits beside its float row with nearly its mAP.
 # Usage: detect_pipeline_test.sh BUILD_DIR
 set -euo pipefail
 build=$1
@@ -80,6 +81,21 @@ else:
     # 45% of every channel group: about 0.45^2 of det-light's parameters
     if not 0.15 < rec["params"] / rec["params_parent"] < 0.25:
         fail.append(f"pruned params {rec['params']} of {rec['params_parent']}")
+# int8 (DETECT_INT8 on by default): each detector quantized at load, its own row, the parent's
+# file, calibrated on a training seed; quantization barely moves mAP (outputs correlate > 0.99)
+by = {(r["device"], r["model"]): r for r in rows}
+calib = doc.get("int8_calibration") or {}
+if calib.get("seed", 0) < 1000:
+    fail.append(f"int8 calibration not on a training seed: {calib}")
+for m in ("det-light", "det-heavy", "det-light-p45"):
+    q, f = by.get(("x86-edge", m + "-int8")), by.get(("x86-edge", m))
+    if q is None:
+        fail.append(f"no int8 row for {m}")
+        continue
+    if q["method"] != "int8:cv-quantize" or q["parent"] != m or q["precision"] != "int8" or q["bytes"] != f["bytes"]:
+        fail.append(f"int8 row of {m}: {q}")
+    if abs(q["accuracy"] - f["accuracy"]) > 0.1:
+        fail.append(f"{m}: int8 mAP@0.5 {q['accuracy']:.3f} far from fp32 {f['accuracy']:.3f}")
 for step in ("detect-teacher", "detect-finetune-det-light-p45", "detect-measure"):
     if step not in doc["step_seconds"]:
         fail.append(f"step {step}: no time recorded")

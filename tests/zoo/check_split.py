@@ -6,7 +6,7 @@ elements is the product of shape, and OpenCV's DNN (through tools/zoo's split_ch
 loads both and runs them: tail(head(x)) equals the full model's logits within 1e-4 (max
 absolute difference) with the same argmax on the first N test images (default 200), and
 the head's output has the recorded per-image shape. Also: models/ stays under 30 MB
-(the video detectors, det-*.onnx, apart: under 8 MB; models/compressed/ apart: under 5 MB).
+(the video detectors, det-*.onnx, apart: under 8 MB; models/compressed/ apart: under 8 MB).
 Exit status: 0 pass, 1 fail (a missing dataset or Python tomllib is a failure:
 scripts/install-deps.sh provides both).
 
@@ -22,7 +22,7 @@ import sys
 
 BUDGET = 30_000_000  # bytes under models/: the classifiers and their split halves
 DETECTOR_BUDGET = 8_000_000  # the video detectors (det-*.onnx, docs/detectors.md) apart
-COMPRESSED_BUDGET = 5_000_000  # models/compressed/ (docs/compression.md) apart
+COMPRESSED_BUDGET = 8_000_000  # models/compressed/ (docs/compression.md) apart
 
 
 def sha256(path):
@@ -127,7 +127,7 @@ def main():
     sizes = {os.path.join(d, f): os.path.getsize(os.path.join(d, f))
              for d, _, files in os.walk(args.models) for f in files}
     compressed_dir = os.path.join(args.models, "compressed") + os.sep
-    # compressed/ holds pruned detectors too (det-light-p45): they count in its budget
+    # compressed/ holds pruned detectors too (det-light-p40): they count in its budget
     detectors = sum(n for p, n in sizes.items()
                     if os.path.basename(p).startswith("det-") and not p.startswith(compressed_dir))
     compressed = sum(n for p, n in sizes.items() if p.startswith(compressed_dir))
@@ -138,7 +138,7 @@ def main():
     if detectors >= DETECTOR_BUDGET:
         failures.append(f"the detectors take {detectors} bytes (budget 8 MB)")
     if compressed >= COMPRESSED_BUDGET:
-        failures.append(f"models/compressed/ holds {compressed} bytes (budget 5 MB: "
+        failures.append(f"models/compressed/ holds {compressed} bytes (budget 8 MB: "
                         "tools/compress/ship.py)")
 
     for f in failures:

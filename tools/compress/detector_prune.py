@@ -27,6 +27,7 @@ input are 4 x 4 blocks of det-light's stride-8 cells on its 320x176 input, exact
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -281,28 +282,55 @@ def cmd_measure(args):
         raise SystemExit("detector_prune.py: test seeds are below 1000 (docs/video.md)")
     os.makedirs(args.test_dir, exist_ok=True)
     import onnx
-    rows = []
+    int8 = []
+    if args.int8:
+        if args.calib_seed < 1000:
+            raise SystemExit("detector_prune.py: --calib-seed must be a training seed (>= 1000): "
+                             "calibrating on a test video would leak it")
+        calib = os.path.join(args.test_dir, f"calib-seed{args.calib_seed}")
+        if not os.path.exists(os.path.join(calib, "video.avi")):
+            subprocess.run([os.path.join(args.build, "tierd-videogen"), "--seed", str(args.calib_seed),
+                            "--frames", str(args.calib_frames), "--out", calib, "--quiet"], check=True)
+        int8 = ["--int8", os.path.join(calib, "video.avi"), "--calib-frames", str(args.calib_frames)]
+    rows, failed = [], []
     for item in args.model:
         name, path = item.split("=", 1)
         dims = onnx.load(path).graph.input[0].type.tensor_type.shape.dim
         spec = {"input": (dims[3].dim_value, dims[2].dim_value)}  # N x 3 x H x W
-        m = manifest.measure(args.build, name, spec, args.test_dir, seeds, args.frames, onnx=path)
-        video = os.path.join(args.test_dir, f"seed{seeds[0]}", "video.avi")
-        # tierd-detect-run's own VmHWM (getrusage here would count this Python process,
-        # which a forked child's high-water mark starts from)
-        rss = manifest.run_json([os.path.join(args.build, "tierd-detect-run"), "--model", path,
-                                 "--input", f"{spec['input'][0]}x{spec['input'][1]}", "--video",
-                                 video, "--out", os.devnull, "--threads", "1", "--frames", "100"])["peak_rss_mb"]
-        rows.append({"model": name, "file": path, "input": spec["input"], "bytes": os.path.getsize(path),
-                     "sha256": manifest.sha256(path), "map50": m["map50"], "map50_95": m["map50_95"],
-                     "per_seed": m["per_seed"], "ms": {"1": m["ms_1"], "2": m["ms_2"]},
-                     "peak_rss_mb": round(rss, 1)})
-        print(f"{name}: mAP@0.5 {m['map50']:.4f}, {m['ms_1']:.2f} / {m['ms_2']:.2f} ms at 1 / 2 "
-              f"threads, {rows[-1]['bytes']:,} bytes, peak RSS {rss:.1f} MB", flush=True)
+        for precision, extra in (("fp32", []), ("int8", int8)):
+            if precision == "int8" and not int8:
+                continue
+            row_name = name if precision == "fp32" else f"{name}-int8"
+            try:
+                m = manifest.measure(args.build, row_name, spec, args.test_dir, seeds, args.frames,
+                                     onnx=path, extra=extra)
+            except subprocess.CalledProcessError as e:
+                if precision == "fp32":
+                    raise
+                # OpenCV 4.6 cannot quantize every graph: a finding, not a failed run
+                failed.append({"model": row_name, "error": str(e)})
+                print(f"{row_name}: not measured ({e})", flush=True)
+                continue
+            video = os.path.join(args.test_dir, f"seed{seeds[0]}", "video.avi")
+            # tierd-detect-run's own VmHWM (getrusage here would count this Python process,
+            # which a forked child's high-water mark starts from)
+            rss = manifest.run_json([os.path.join(args.build, "tierd-detect-run"), "--model", path,
+                                     "--input", f"{spec['input'][0]}x{spec['input'][1]}", "--video",
+                                     video, "--out", os.devnull, "--threads", "1", "--frames", "100",
+                                     *extra])["peak_rss_mb"]
+            rows.append({"model": row_name, "file": path, "input": spec["input"], "precision": precision,
+                         "parent": name if precision == "int8" else None,
+                         "calibration": extra[1:] if extra else None, "bytes": os.path.getsize(path),
+                         "sha256": manifest.sha256(path), "map50": m["map50"], "map50_95": m["map50_95"],
+                         "per_seed": m["per_seed"], "ms": {"1": m["ms_1"], "2": m["ms_2"]},
+                         "peak_rss_mb": round(rss, 1)})
+            print(f"{row_name}: mAP@0.5 {m['map50']:.4f}, {m['ms_1']:.2f} / {m['ms_2']:.2f} ms at 1 / 2 "
+                  f"threads, {rows[-1]['bytes']:,} bytes, peak RSS {rss:.1f} MB", flush=True)
     import platform
     doc = {"seeds": seeds, "frames": args.frames,
            "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
-           "rows": rows}
+           "rows": rows, "int8_failed": failed,
+           "int8_calibration": {"seed": args.calib_seed, "frames": args.calib_frames} if int8 else None}
     with open(args.out + ".tmp", "w") as f:
         json.dump(doc, f, indent=1)
         f.write("\n")
@@ -331,6 +359,11 @@ def main():
     m.add_argument("--seeds", default="1,2,3")
     m.add_argument("--frames", type=int, default=600)
     m.add_argument("--out", required=True)
+    m.add_argument("--int8", action="store_true", help="also each model quantized to int8 "
+                   "(cv::dnn::Net::quantize through tierd-detect-run --int8), a NAME-int8 row")
+    m.add_argument("--calib-seed", type=int, default=1000,
+                   help="tierd-videogen seed of the calibration video (a training seed, >= 1000)")
+    m.add_argument("--calib-frames", type=int, default=16, help="calibration frames")
     li = sub.add_parser("lineage", help="NAME.lineage.json from the steps' records")
     li.add_argument("--name", required=True)
     li.add_argument("--dir", required=True)

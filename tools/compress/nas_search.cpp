@@ -862,36 +862,41 @@ ojson candidate_json(const Candidate &c) {
             {"params", st.params}};
 }
 
-// Fastest, most accurate, then the front members nearest to evenly spaced latency quantiles.
-std::vector<std::size_t> pick_spread(const std::vector<Candidate> &front, std::size_t k) {
-    const std::size_t n = front.size();
-    if (n == 0)
+// Picks along a front sorted by latency: the fastest, the most accurate, and the rest nearest to
+// latencies evenly spaced in log(ms) between the two, so that the picks cover the latency budgets
+// evenly (a dense stretch of the front does not draw most of them). Only members with
+// ms <= max_ms are eligible: a variant slower than the model it replaces is of no use.
+std::vector<std::size_t> pick_spread(const std::vector<Candidate> &front, std::size_t k,
+                                     double max_ms) {
+    std::vector<std::size_t> eligible;
+    for (std::size_t i = 0; i < front.size(); ++i)
+        if (front[i].ms <= max_ms)
+            eligible.push_back(i);
+    if (eligible.empty())
         return {};
-    std::set<std::size_t> chosen{0};
-    std::size_t best = 0;
-    for (std::size_t i = 1; i < n; ++i)
+    std::set<std::size_t> chosen{eligible.front()};
+    std::size_t best = eligible.front();
+    for (std::size_t i : eligible)
         if (front[i].acc > front[best].acc)
             best = i;
     chosen.insert(best);
-    if (k >= n) {
-        for (std::size_t i = 0; i < n; ++i)
-            chosen.insert(i);
-    } else {
-        for (std::size_t q = 1; q + 1 < k && chosen.size() < k; ++q) {
-            const double target =
-                static_cast<double>(q) * static_cast<double>(n - 1) / static_cast<double>(k - 1);
-            std::size_t pickidx = n;
-            double dist = std::numeric_limits<double>::infinity();
-            for (std::size_t i = 0; i < n; ++i) {
-                const double dd = std::abs(static_cast<double>(i) - target);
-                if (!chosen.count(i) && dd < dist) {
-                    dist = dd;
-                    pickidx = i;
-                }
+    if (k >= eligible.size())
+        return eligible;
+    const double lo = std::log(std::max(front[eligible.front()].ms, 1e-12));
+    const double hi = std::log(std::max(front[best].ms, 1e-12));
+    for (std::size_t q = 1; q + 1 < k && chosen.size() < k; ++q) {
+        const double target = lo + (hi - lo) * static_cast<double>(q) / static_cast<double>(k - 1);
+        std::size_t pickidx = front.size();
+        double dist = std::numeric_limits<double>::infinity();
+        for (std::size_t i : eligible) {
+            const double dd = std::abs(std::log(std::max(front[i].ms, 1e-12)) - target);
+            if (!chosen.count(i) && dd < dist) {
+                dist = dd;
+                pickidx = i;
             }
-            if (pickidx < n)
-                chosen.insert(pickidx);
         }
+        if (pickidx < front.size())
+            chosen.insert(pickidx);
     }
     return {chosen.begin(), chosen.end()};
 }
@@ -903,7 +908,7 @@ struct SearchResult {
 };
 
 SearchResult run_search(const NasProblem &udp, unsigned pop_size, unsigned gens, unsigned seed,
-                        std::size_t pick) {
+                        std::size_t pick, double max_ms) {
     pagmo::problem prob{udp};
     pagmo::population pop{prob, pop_size, seed};
     const pagmo::algorithm algo{pagmo::nsga2{gens, 0.95, 10.0, 1.0 / 16.0, 50.0, seed}};
@@ -929,7 +934,7 @@ SearchResult run_search(const NasProblem &udp, unsigned pop_size, unsigned gens,
             return a.acc > b.acc;
         return genes_of(a.arch) < genes_of(b.arch);
     });
-    res.picked = pick_spread(res.pareto, pick);
+    res.picked = pick_spread(res.pareto, pick, max_ms);
     return res;
 }
 
@@ -945,7 +950,7 @@ ojson coefficients_json(const std::vector<double> &w) {
 }
 
 int run(const std::string &samples_path, const std::string &out_path, unsigned seed,
-        unsigned pop_size, unsigned gens, std::size_t pick) {
+        unsigned pop_size, unsigned gens, std::size_t pick, double max_ref) {
     const SamplesFile sf = read_samples(samples_path);
     const std::size_t ns = sf.samples.size();
     const bool flagged = std::any_of(sf.samples.begin(), sf.samples.end(),
@@ -1006,6 +1011,7 @@ int run(const std::string &samples_path, const std::string &out_path, unsigned s
     out["pop"] = pop_size;
     out["gens"] = gens;
     out["pick"] = pick;
+    out["pick_max_reference_ratio"] = max_ref > 0.0 ? ojson(max_ref) : ojson(nullptr);
     out["n_samples"] = ns;
     out["holdout_mode"] = flagged ? "flagged" : "every_4th";
     out["refit_on_all"] = refit;
@@ -1066,7 +1072,10 @@ int run(const std::string &samples_path, const std::string &out_path, unsigned s
         NasProblem udp;
         udp.latency = fin;
         udp.accuracy = acc_final.model;
-        const SearchResult sr = run_search(udp, pop_size, gens, seed, pick);
+        // Picks no slower than max_ref x the reference's predicted latency (0: no ceiling).
+        const double max_ms =
+            max_ref > 0.0 ? max_ref * fin.predict(ref) : std::numeric_limits<double>::infinity();
+        const SearchResult sr = run_search(udp, pop_size, gens, seed, pick, max_ms);
         const double secs =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
@@ -1094,6 +1103,7 @@ int run(const std::string &samples_path, const std::string &out_path, unsigned s
         for (std::size_t i : sr.picked)
             picked.push_back(candidate_json(sr.pareto[i]));
         d["picked"] = picked;
+        d["pick_max_ms"] = std::isfinite(max_ms) ? ojson(max_ms) : ojson(nullptr);
         d["reference"] =
             candidate_json(Candidate{ref, fin.predict(ref), acc_final.model.predict(ref)});
         devices_out[dev] = d;
@@ -1147,6 +1157,7 @@ int main(int argc, char **argv) {
     unsigned pop_size = 64;
     unsigned gens = 200;
     std::size_t pick = 6;
+    double max_ref = 0.0;
     app.add_option("--samples", samples,
                    "samples JSON: {space, devices: {name: profile}, samples: [{arch, acc?, "
                    "ms?: {device: ms}, holdout?}]}")
@@ -1157,8 +1168,12 @@ int main(int argc, char **argv) {
         ->capture_default_str();
     app.add_option("--gens", gens, "NSGA-II generations")->capture_default_str();
     app.add_option("--pick", pick,
-                   "architectures picked along each front (fastest, most accurate, the rest at "
-                   "evenly spaced latency quantiles; >= 2)")
+                   "architectures picked along each front (fastest, most accurate, the rest "
+                   "nearest to latencies evenly spaced in log(ms); >= 2)")
+        ->capture_default_str();
+    app.add_option("--pick-max-reference", max_ref,
+                   "pick only front members predicted no slower than this many times the "
+                   "ResNet-20 reference on the device (0 = no ceiling)")
         ->capture_default_str();
     try {
         app.parse(argc, argv);
@@ -1178,8 +1193,12 @@ int main(int argc, char **argv) {
         std::cerr << "nas_search: --pick " << pick << ": must be >= 2\n";
         return 2;
     }
+    if (!(max_ref >= 0.0) || !std::isfinite(max_ref)) {
+        std::cerr << "nas_search: --pick-max-reference " << max_ref << ": must be >= 0\n";
+        return 2;
+    }
     try {
-        return run(samples, out_path, seed, pop_size, gens, pick);
+        return run(samples, out_path, seed, pop_size, gens, pick, max_ref);
     } catch (const InputError &e) {
         std::cerr << "nas_search: error: " << e.what() << "\n";
         return 2;

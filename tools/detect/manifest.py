@@ -65,9 +65,10 @@ def kv(pairs):
     return out
 
 
-def measure(build, name, spec, test_dir, seeds, frames, onnx=None):
+def measure(build, name, spec, test_dir, seeds, frames, onnx=None, extra=()):
     """mAP over the test seeds and ms per frame at 1 and 2 threads of models/<name>.onnx,
-    or of the file `onnx` (tools/compress's variants)."""
+    or of the file `onnx` (tools/compress's variants); `extra` goes to every
+    tierd-detect-run (e.g. --int8 VIDEO)."""
     onnx = onnx or os.path.join(MODELS, f"{name}.onnx")
     size = f"{spec['input'][0]}x{spec['input'][1]}"
     per_seed = []
@@ -80,7 +81,7 @@ def measure(build, name, spec, test_dir, seeds, frames, onnx=None):
         results = os.path.join(test_dir, f"{name}-seed{seed}.jsonl")
         run = run_json([os.path.join(build, "tierd-detect-run"), "--model", onnx,
                         "--input", size, "--video", os.path.join(d, "video.avi"),
-                        "--out", results, "--threads", "1", "--frames", str(frames)])
+                        "--out", results, "--threads", "1", "--frames", str(frames), *extra])
         ev = run_json([os.path.join(build, "tierd-eval"), "map", os.path.join(d, "gt.json"),
                        results, "--json"])
         per_seed.append({"seed": seed, "frames": run["frames"], "map50": ev["map50"],
@@ -92,7 +93,7 @@ def measure(build, name, spec, test_dir, seeds, frames, onnx=None):
     run2 = run_json([os.path.join(build, "tierd-detect-run"), "--model", onnx, "--input", size,
                      "--video", os.path.join(d, "video.avi"),
                      "--out", os.path.join(test_dir, f"{name}-2threads.jsonl"),
-                     "--threads", "2", "--frames", "200"])
+                     "--threads", "2", "--frames", "200", *extra])
     n = len(per_seed)
     ms_1 = sum(ms1) / n
     return {

@@ -5,13 +5,16 @@
 //
 //   tierd-detect-run --model models/det-light.onnx --input 320x176 --video DIR/video.avi
 //                    --out run.jsonl [--threads 1] [--score 0.05] [--nms 0.5] [--top-k 100]
-//                    [--frames N]
+//                    [--frames N] [--int8 CALIBRATION_VIDEO [--calib-frames 16]]
 //
 // Prints one JSON object on stdout: frames, ms per frame (mean and median) for the network
 // (blobFromImage + setInput + forward) and for decoding, detections written, threads, and
 // the process's peak resident memory (VmHWM: model, video decoding and OpenCV included).
 // The first frame is run once more before timing starts (OpenCV allocates on the first
-// forward). Exit status: 0 done, 1 bad input (unreadable model or video), 2 bad arguments.
+// forward). --int8 runs the network quantized by cv::dnn::Net::quantize (int8 weights and
+// activations, float in and out), calibrated on the first --calib-frames frames of another
+// video (a training video: never the one measured). Exit status: 0 done, 1 bad input
+// (unreadable model or video, a network OpenCV cannot quantize), 2 bad arguments.
 #include "plugins/inference-opencv/detection_decoder.hpp"
 
 #include <CLI/CLI.hpp>
@@ -57,6 +60,16 @@ double median(std::vector<double> v) {
     return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+// The output named `name` of a network: Net::quantize appends a dequantize layer to each of
+// the float net's outputs and names it "dequantize/<name>" (forwarding "<name>" itself
+// returns the int8 values).
+std::string output_name(const cv::dnn::Net &net, const std::string &name) {
+    for (const std::string &out : net.getUnconnectedOutLayersNames())
+        if (out == "dequantize/" + name)
+            return out;
+    return name;
+}
+
 bool parse_size(const std::string &text, cv::Size &out) {
     int w = 0, h = 0;
     char x = 0;
@@ -76,6 +89,8 @@ int main(int argc, char **argv) {
     std::string model_path, input_text, video_path, out_path;
     int threads = 1;
     int max_frames = 0;
+    std::string calib_video;
+    int calib_frames = 16;
     inference_opencv::DecodeOptions options;
     options.score_threshold = 0.05f; // COCO evaluation wants the low-score tail too
     app.add_option("--model", model_path, "detector ONNX file")->required();
@@ -92,6 +107,12 @@ int main(int argc, char **argv) {
         ->check(CLI::Range(1, 10000));
     app.add_option("--frames", max_frames, "stop after this many frames (0 = all)")
         ->check(CLI::Range(0, 1000000000));
+    app.add_option("--int8", calib_video,
+                   "quantize to int8 (cv::dnn::Net::quantize), calibrated on this video's first "
+                   "frames");
+    app.add_option("--calib-frames", calib_frames, "calibration frames for --int8")
+        ->check(CLI::Range(1, 256))
+        ->capture_default_str();
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError &e) {
@@ -118,6 +139,28 @@ int main(int argc, char **argv) {
     }
     net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
     net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
+    if (!calib_video.empty()) {
+        cv::VideoCapture calib(calib_video, cv::CAP_FFMPEG);
+        std::vector<cv::Mat> frames;
+        cv::Mat f;
+        while (static_cast<int>(frames.size()) < calib_frames && calib.read(f) && !f.empty())
+            frames.push_back(f.clone());
+        if (frames.empty()) {
+            std::cerr << "tierd-detect-run: --int8 " << calib_video << ": no frame read\n";
+            return 1;
+        }
+        try {
+            // One blob of all the frames: OpenCV 4.6 takes one calibration blob per input.
+            const std::vector<cv::Mat> calib_blobs{
+                cv::dnn::blobFromImages(frames, 1.0 / 255.0, input)};
+            net = net.quantize(calib_blobs, CV_32F, CV_32F);
+        } catch (const cv::Exception &e) {
+            std::cerr << "tierd-detect-run: " << model_path
+                      << ": OpenCV cannot quantize it: " << e.what() << "\n";
+            return 1;
+        }
+        calib_frames = static_cast<int>(frames.size());
+    }
     cv::VideoCapture video(video_path, cv::CAP_FFMPEG);
     if (!video.isOpened()) {
         std::cerr << "tierd-detect-run: " << video_path << ": cannot be opened as a video\n";
@@ -129,7 +172,7 @@ int main(int argc, char **argv) {
         return 1;
     }
 
-    const std::vector<std::string> outputs = {"heatmap", "box"};
+    const std::vector<std::string> outputs = {output_name(net, "heatmap"), output_name(net, "box")};
     std::vector<double> net_ms, decode_ms;
     std::size_t detections = 0;
     cv::Mat frame, blob;
@@ -185,17 +228,22 @@ int main(int argc, char **argv) {
     for (double v : decode_ms)
         decode_sum += v;
     const double n = std::max<double>(1.0, static_cast<double>(net_ms.size()));
-    nlohmann::json summary = {{"model", model_path},
-                              {"video", video_path},
-                              {"input", {input.width, input.height}},
-                              {"threads", threads},
-                              {"frames", net_ms.size()},
-                              {"detections", detections},
-                              {"net_ms_mean", net_sum / n},
-                              {"net_ms_p50", median(net_ms)},
-                              {"decode_ms_mean", decode_sum / n},
-                              {"ms_per_frame", (net_sum + decode_sum) / n},
-                              {"peak_rss_mb", peak_rss_mb()}};
+    nlohmann::json summary = {
+        {"model", model_path},
+        {"video", video_path},
+        {"input", {input.width, input.height}},
+        {"threads", threads},
+        {"precision", calib_video.empty() ? "fp32" : "int8"},
+        {"calibration", calib_video.empty()
+                            ? nlohmann::json(nullptr)
+                            : nlohmann::json{{"video", calib_video}, {"frames", calib_frames}}},
+        {"frames", net_ms.size()},
+        {"detections", detections},
+        {"net_ms_mean", net_sum / n},
+        {"net_ms_p50", median(net_ms)},
+        {"decode_ms_mean", decode_sum / n},
+        {"ms_per_frame", (net_sum + decode_sum) / n},
+        {"peak_rss_mb", peak_rss_mb()}};
     std::cout << summary.dump() << std::endl;
     return 0;
 }
