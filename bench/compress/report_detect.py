@@ -113,7 +113,8 @@ def main():
              "and activations, float in and out), calibrated on the first "
              f"{measure['int8_calibration']['frames']} frames of training seed {measure['int8_calibration']['seed']}'s "
              "video (never a test video); `tierd-detect-run --int8`. Its bytes are the float file's: OpenCV 4.6 "
-             "loads no int8 ONNX file."] if measure.get("int8_calibration") else []),
+             "loads no int8 ONNX file. Its peak RSS is the calibration's high-water mark (the calibration "
+             "frames run as one batch), not the quantized net's steady state."] if measure.get("int8_calibration") else []),
           *([f"- Not quantizable by OpenCV 4.6: {', '.join(f['model'] for f in measure['int8_failed'])}."]
             if measure.get("int8_failed") else []), ""]
     if steps:

@@ -287,7 +287,7 @@ def cmd_measure(args):
         if args.calib_seed < 1000:
             raise SystemExit("detector_prune.py: --calib-seed must be a training seed (>= 1000): "
                              "calibrating on a test video would leak it")
-        calib = os.path.join(args.test_dir, f"calib-seed{args.calib_seed}")
+        calib = os.path.join(args.test_dir, f"calib-seed{args.calib_seed}-{args.calib_frames}")
         if not os.path.exists(os.path.join(calib, "video.avi")):
             subprocess.run([os.path.join(args.build, "tierd-videogen"), "--seed", str(args.calib_seed),
                             "--frames", str(args.calib_frames), "--out", calib, "--quiet"], check=True)
@@ -320,7 +320,8 @@ def cmd_measure(args):
                                      *extra])["peak_rss_mb"]
             rows.append({"model": row_name, "file": path, "input": spec["input"], "precision": precision,
                          "parent": name if precision == "int8" else None,
-                         "calibration": extra[1:] if extra else None, "bytes": os.path.getsize(path),
+                         "calibration": {"video": extra[1], "frames": args.calib_frames} if extra else None,
+                         "bytes": os.path.getsize(path),
                          "sha256": manifest.sha256(path), "map50": m["map50"], "map50_95": m["map50_95"],
                          "per_seed": m["per_seed"], "ms": {"1": m["ms_1"], "2": m["ms_2"]},
                          "peak_rss_mb": round(rss, 1)})
