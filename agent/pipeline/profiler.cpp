@@ -175,11 +175,17 @@ nlohmann::json profile_models(PluginInstance &inference, const ProfileOptions &o
                                 {"int8_agreement",
                                  static_cast<double>(agree) / static_cast<double>(compared)}});
             }
-        models.push_back({{"name", name},
-                          {"top1", m.value("top1", -1.0)},
-                          {"input_bytes", m.value("input_bytes", 0)},
-                          {"full_ms", median(full) * f},
-                          {"cuts", cuts}});
+        nlohmann::json entry = {{"name", name},
+                                {"top1", m.value("top1", -1.0)},
+                                {"input_bytes", m.value("input_bytes", 0)},
+                                {"full_ms", median(full) * f},
+                                {"cuts", cuts}};
+        // A detector keeps what it is and its accuracy (scheduler-mo: no top-1 for it).
+        if (m.value("kind", "") == "detector") {
+            entry["kind"] = "detector";
+            entry["map50"] = m.value("map50", -1.0);
+        }
+        models.push_back(std::move(entry));
     }
     return {{"v", 1},
             {"device_id", options.device_id},

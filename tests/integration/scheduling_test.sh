@@ -82,7 +82,7 @@ scheduler = "scheduler-mo"
 preclassifier = ""
 [plugin.inference-opencv]
 manifest = "$manifest"
-models = "cnn-xs,resnet-20"
+models = "${END_MODELS:-cnn-xs,resnet-20}"
 $1
 CONF
     "$tierd" --config "$work/end.toml" >"$work/end.log" 2>&1 &
@@ -225,6 +225,38 @@ models = \"resnet-20\""
     END_PID=$!
     wait_online "$end"
     cmd "$end" '{"op":"status"}' | grep -q '"own":true' || fail "the profile was not reloaded"
+    ;;
+detector_profiled)
+    # An end that also serves a video detector profiles it as one ("kind": "detector",
+    # its map50, no top-1); scheduler-mo takes that profile (it used to reject the whole
+    # set over the detector's top1 of -1 and run without profiles) and places images on
+    # the classifiers only: the latency policy sends resnet-20 to the edge as above.
+    make_images 10
+    start_edge resnet-20
+    END_MODELS="cnn-xs,resnet-20,det-light" start_end "[pipeline]
+emulate_slowdown = 300
+[plugin.scheduler-mo]
+policy = \"latency\""
+    profile "$edge"
+    profile "$end"
+    $py - "$work/state/profile.json" <<'PY' || fail "the end's profile: $(head -c 600 "$work/state/profile.json")"
+import json, sys
+models = {m["name"]: m for m in json.load(open(sys.argv[1]))["models"]}
+d = models["det-light"]
+assert d["kind"] == "detector" and 0 < d["map50"] <= 1 and d["full_ms"] > 0, d
+assert "kind" not in models["resnet-20"] and 0 < models["resnet-20"]["top1"] <= 1, models["resnet-20"]
+PY
+    wait_planning
+    send_images 0 6 6 60
+    $py - "$work/results.jsonl" <<'PY' || fail "placements: $(head -3 "$work/results.jsonl")"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert len(rows) == 6, len(rows)
+for r in rows:
+    assert r["ok"] and r["model"] in ("cnn-xs", "resnet-20"), r
+    assert r["reason"].startswith("latency: "), r
+print("placed:", sorted({(r["tier"], r["model"]) for r in rows}))
+PY
     ;;
 *)
     echo "unknown case $case_name" >&2

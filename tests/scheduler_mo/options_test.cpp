@@ -5,6 +5,7 @@
 #include "fixture.hpp"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <stdexcept>
 #include <string>
@@ -148,6 +149,49 @@ TEST(Options, ReferenceScalesComeFromTheMostAccurateEndModel) {
     scales = reference_scales(profiles, only_cloud_model, fixture_power());
     EXPECT_DOUBLE_EQ(scales.latency_ms, 1);
     EXPECT_DOUBLE_EQ(scales.energy_j, 0.001);
+}
+
+// A profile from an agent that also serves a video detector (the profile command writes it
+// with "kind": "detector" and "top1": -1): the set parses, the detector keeps its time and
+// map50 for key-frame scheduling, and it is neither a placement option nor the reference.
+TEST(Options, ADetectorInAProfileIsNotAnOption) {
+    nlohmann::json doc = nlohmann::json::parse(kFixtureProfiles);
+    for (const char *tier : {"end", "edge"})
+        doc[tier]["models"].push_back({{"name", "det-light"},
+                                       {"kind", "detector"},
+                                       {"top1", -1},
+                                       {"map50", 0.25},
+                                       {"input_bytes", 168960},
+                                       {"full_ms", 9.8},
+                                       {"cuts", nlohmann::json::array()}});
+    doc["end"]["models"].back()["full_ms"] = 290.0;
+    const ProfileSet profiles = parse_profile_set(doc);
+    const ModelProfile *det = profiles.end.find_model("det-light");
+    ASSERT_NE(det, nullptr);
+    EXPECT_TRUE(det->detector);
+    EXPECT_DOUBLE_EQ(det->map50, 0.25);
+    EXPECT_DOUBLE_EQ(det->full_ms, 290.0);
+    const ProfileSet plain = parse_profile_set_text(kFixtureProfiles);
+    EXPECT_EQ(names(enumerate_options(profiles, fixture_settings())),
+              names(enumerate_options(plain, fixture_settings())));
+    const Scales with = reference_scales(profiles, fixture_settings(), fixture_power());
+    const Scales without = reference_scales(plain, fixture_settings(), fixture_power());
+    EXPECT_DOUBLE_EQ(with.latency_ms, without.latency_ms);
+    EXPECT_DOUBLE_EQ(with.accuracy, without.accuracy);
+    // Named in `models`, it still offers nothing to place an image on.
+    Settings only_detector;
+    only_detector.models = {"det-light"};
+    EXPECT_TRUE(enumerate_options(profiles, only_detector).empty());
+    // A classifier's top1 stays in [0, 1]; a detector's kind is spelled one of two ways.
+    nlohmann::json bad = doc;
+    bad["end"]["models"].back()["kind"] = "segmenter";
+    EXPECT_THROW(parse_profile_set(bad), ProfileError);
+    bad = doc;
+    bad["end"]["models"].back().erase("kind");
+    EXPECT_THROW(parse_profile_set(bad), ProfileError); // top1 -1 without "detector"
+    bad = doc;
+    bad["end"]["models"].back()["map50"] = 2;
+    EXPECT_THROW(parse_profile_set(bad), ProfileError);
 }
 
 } // namespace

@@ -86,7 +86,8 @@ std::vector<Option> enumerate_options(const ProfileSet &profiles, const Settings
     for (Tier tier : {Tier::end, Tier::edge, Tier::cloud})
         if (const TierProfile *profile = profiles.tier(tier))
             for (const ModelProfile &model : profile->models)
-                if (settings.allows_model(model.name) &&
+                // Options place classifications: a detector in a profile is not one.
+                if (!model.detector && settings.allows_model(model.name) &&
                     std::find(names.begin(), names.end(), model.name) == names.end())
                     names.push_back(model.name);
 

@@ -149,7 +149,8 @@ Scales reference_scales(const ProfileSet &profiles, const Settings &settings,
     Scales scales;
     const ModelProfile *best = nullptr;
     for (const ModelProfile &model : profiles.end.models)
-        if (settings.allows_model(model.name) && (best == nullptr || model.top1 > best->top1))
+        if (!model.detector && settings.allows_model(model.name) &&
+            (best == nullptr || model.top1 > best->top1))
             best = &model;
     if (best == nullptr)
         return scales;

@@ -116,7 +116,19 @@ ModelProfile parse_model(const json &doc, const std::string &where) {
     model.name = text(doc, "name", where);
     // From here on the messages name the model rather than its position.
     std::string at = where + " (model '" + model.name + "')";
-    model.top1 = number(doc, "top1", at, 0, 1, "a number in [0, 1]");
+    if (auto kind = doc.find("kind"); kind != doc.end() && !kind->is_null()) {
+        if (!kind->is_string() || (*kind != "classifier" && *kind != "detector"))
+            fail(at, "key 'kind' must be \"classifier\" or \"detector\", got " + shown(*kind));
+        model.detector = *kind == "detector";
+    }
+    if (model.detector) {
+        // A detector has no top-1 (the profile command writes -1); its accuracy is map50.
+        model.top1 = number(doc, "top1", at, -1, 1, "a number in [-1, 1]");
+        if (auto map = doc.find("map50"); map != doc.end() && !map->is_null())
+            model.map50 = number(doc, "map50", at, -1, 1, "a number in [-1, 1] (-1: unknown)");
+    } else {
+        model.top1 = number(doc, "top1", at, 0, 1, "a number in [0, 1]");
+    }
     model.input_bytes = integer(doc, "input_bytes", at, 1, "an integer >= 1");
     model.full_ms = number(doc, "full_ms", at, 0, kInf, "a number >= 0");
     auto cuts = doc.find("cuts");

@@ -4,7 +4,9 @@
 //   {"v":1,"device_id":"edge-1","tier":"edge","slowdown":1.0,"runs":20,
 //    "models":[{"name":"resnet-20","top1":0.9244,"input_bytes":784,"full_ms":0.71,
 //      "cuts":[{"layer":12,"elements":3136,"head_ms":0.2,"tail_ms":0.5,
-//               "int8_agreement":0.995}]}]}
+//               "int8_agreement":0.995}]},
+//      {"name":"det-light","kind":"detector","top1":-1,"map50":0.25,"input_bytes":168960,
+//       "full_ms":9.8,"cuts":[]}]}
 //
 // A model (or a cut) is available on a tier when it appears in that tier's profile. Times
 // are used as measured: `slowdown` and `runs` describe how they were measured and are kept
@@ -37,6 +39,11 @@ struct CutProfile {
 
 struct ModelProfile {
     std::string name;
+    // A video detector ("kind": "detector"): it has no top-1 ("top1" may be -1) and its
+    // accuracy is "map50" (-1 = unknown). Placement options are for classifications, so
+    // detectors are not options; key-frame scheduling reads their times.
+    bool detector = false;
+    double map50 = -1;
     double top1 = 0;
     std::int64_t input_bytes = 0;
     double full_ms = 0;
