@@ -12,8 +12,11 @@
 // Video (ABI 1.4): for a frame of a stream (context->stream) and key_frames != "off", the
 // key-frame policy (core/key_frames.hpp) decides instead: the light model here, and on key
 // frames the frame also goes up (tierd_decision.key_frame_tier / key_frame_model); it needs
-// no profiles. Tasks without a stream, and hosts whose context or decision lacks the 1.4
-// fields, are placed as before.
+// no profiles. Under key_frames = "off" a stream frame is placed like an image, but among
+// the profiled detectors (det-light here or det-light-p40, det-heavy on the edge: one
+// decision of model and tier, accuracy = the detector's map50) when the profiles list any.
+// Tasks without a stream, and hosts whose context or decision lacks the 1.4 fields, are
+// placed as before.
 //
 // decide() runs on the loop thread. It parses the profiles only when their generation
 // changes (a few hundred microseconds, once per profile update); a decision takes
@@ -169,10 +172,14 @@ class SchedulerMo {
                const tierd_schedule_context &context, tierd_decision &out) {
         out.split_layer = -1;
         refresh(context);
-        if (const tierd_stream_state *stream = stream_of(context, out);
-            stream != nullptr && key_frames_->enabled())
+        const tierd_stream_state *stream = stream_of(context, out);
+        if (stream != nullptr && key_frames_->enabled())
             return decide_frame(task, *stream, context, out);
-        if (!scheduler_) {
+        // A stream frame under key_frames = off is placed like any task, among the
+        // profiled detectors when there are any (a classifier does not answer a frame).
+        Scheduler *scheduler =
+            stream != nullptr && frame_scheduler_ ? frame_scheduler_.get() : scheduler_.get();
+        if (scheduler == nullptr) {
             out.tier = TIERD_TIER_END;
             std::snprintf(out.reason, sizeof out.reason, "%s", why_none_.c_str());
             host_.counter_add("no_profiles", 1);
@@ -186,14 +193,14 @@ class SchedulerMo {
         if (pre != nullptr && pre->light_ok_probability >= 0.0f)
             c.light_ok_probability = pre->light_ok_probability;
         c.battery_fraction = context.battery_fraction;
-        const Decision d = scheduler_->decide(c);
+        const Decision d = scheduler->decide(c);
         if (!d.valid) {
             out.tier = TIERD_TIER_END;
             std::snprintf(out.reason, sizeof out.reason, "mo: no feasible option; %s",
                           d.reason.c_str());
             return TIERD_OK;
         }
-        const Option &o = scheduler_->options()[d.index];
+        const Option &o = scheduler->options()[d.index];
         out.tier = o.tier == Tier::edge    ? TIERD_TIER_EDGE
                    : o.tier == Tier::cloud ? TIERD_TIER_CLOUD
                                            : TIERD_TIER_END;
@@ -385,6 +392,7 @@ class SchedulerMo {
         const bool new_profiles = context.profiles_generation != generation_;
         generation_ = context.profiles_generation;
         scheduler_.reset();
+        frame_scheduler_.reset();
         if (new_profiles) {
             // The key-frame policy reads the tiers' model lists, with or without a power
             // figure; a document that does not parse leaves it without profiles.
@@ -422,6 +430,19 @@ class SchedulerMo {
             why_none_ = std::string("mo: profiles unusable; running here: ") + e.what();
             host_.warning(why_none_);
         }
+        // Stream frames' options, when the profiles list detectors (an agent may serve
+        // only detectors: then there are no image options above, and these still are).
+        if (profiles_) {
+            try {
+                frame_scheduler_ = std::make_unique<Scheduler>(
+                    *profiles_, frame_settings(settings_, *profiles_), power_, policy_);
+                host_.info("profiles generation " + std::to_string(generation_) + ": " +
+                           std::to_string(frame_scheduler_->options().size()) +
+                           " options for stream frames (detectors)");
+            } catch (const std::invalid_argument &) {
+                // no detector in the allowed tiers' profiles: frames are placed as images
+            }
+        }
     }
 
     tierd::Host host_;
@@ -431,8 +452,9 @@ class SchedulerMo {
     double compute_w_ = -1, tx_w_ = 1.0, rx_w_ = 0.5;
     DevicePower power_{-1, 0, 0};
     uint64_t generation_ = ~0ull;
-    std::unique_ptr<Scheduler> scheduler_;
-    std::optional<ProfileSet> profiles_; // the last parsed profiles, for the key frames
+    std::unique_ptr<Scheduler> scheduler_;       // images: the classifiers' options
+    std::unique_ptr<Scheduler> frame_scheduler_; // stream frames: the detectors' options
+    std::optional<ProfileSet> profiles_;         // the last parsed profiles, for the key frames
     std::unique_ptr<KeyFramePolicy> key_frames_;
     std::unique_ptr<KeyFrameBudget> budget_; // trigger mode's share budget, per stream
     std::string why_none_ = "mo: no profiles yet";

@@ -278,6 +278,56 @@ TEST_F(KeyFramesPlugin, KeyFramesOffPlacesStreamFramesAsAnyTask) {
     expect_placed_as_before(frame(inst, 0, -1));
 }
 
+// Profiles that list detectors beside the classifiers (the profile command marks them
+// "kind": "detector" with their map50): under key_frames = off a stream frame chooses among
+// the detectors and their tiers — the pruned light detector here or the heavy one on the
+// edge, one decision — while a task without a stream still chooses among classifiers.
+TEST_F(KeyFramesPlugin, KeyFramesOffChoosesAmongTheDetectorsForStreamFrames) {
+    const char *profiles = R"({
+     "end": {"v":1,"device_id":"n","tier":"end","models":[
+       {"name":"cnn","top1":0.88,"input_bytes":784,"full_ms":1,"cuts":[]},
+       {"name":"det-light","kind":"detector","top1":-1,"map50":0.25,"input_bytes":168960,
+        "full_ms":280,"cuts":[]},
+       {"name":"det-light-p40","kind":"detector","top1":-1,"map50":0.35,"input_bytes":168960,
+        "full_ms":70,"cuts":[]}]},
+     "edge": {"v":1,"device_id":"e","tier":"edge","models":[
+       {"name":"resnet","top1":0.92,"input_bytes":784,"full_ms":1.5,"cuts":[]},
+       {"name":"det-heavy","kind":"detector","top1":-1,"map50":0.34,"input_bytes":675840,
+        "full_ms":32,"cuts":[]}]},
+     "cloud": null})";
+    Instance inst(d_, {{"policy", "latency"}});
+    ASSERT_EQ(inst.create_rc(), TIERD_OK) << inst.host().last_error;
+    context_.profiles_json = profiles;
+    context_.profiles_generation = 1;
+    // Fast link: det-heavy's 675,840 bytes take 5.4 ms at 1 Gbit/s, + 5 ms RTT + 32 ms
+    // there, under det-light-p40's 70 ms here.
+    edge_.bandwidth_bps = 1e9;
+    tierd_decision out = frame(inst, 0, -1);
+    ASSERT_EQ(rc_, TIERD_OK) << inst.host().last_error;
+    EXPECT_EQ(out.tier, TIERD_TIER_EDGE) << out.reason;
+    EXPECT_STREQ(out.model, "det-heavy") << out.reason;
+    // Slow link (10 Mbit/s: 540 ms to send the frame): the pruned detector here.
+    edge_.bandwidth_bps = 10e6;
+    out = frame(inst, 1, -1);
+    EXPECT_EQ(out.tier, TIERD_TIER_END) << out.reason;
+    EXPECT_STREQ(out.model, "det-light-p40") << out.reason;
+    // An image (no stream) chooses among the classifiers.
+    context_.stream = nullptr;
+    task_.stream = nullptr;
+    task_.frame_index = -1;
+    out = decide(inst);
+    EXPECT_STREQ(out.model, "cnn") << out.reason;
+    // `models` naming one detector keeps the frames to it (and the images to the named
+    // classifiers, here none: they run here unplaced).
+    Instance only(d_, {{"policy", "latency"}, {"models", "det-light"}});
+    ASSERT_EQ(only.create_rc(), TIERD_OK) << only.host().last_error;
+    context_.stream = &stream_;
+    task_.stream = "video.avi";
+    out = frame(only, 2, -1);
+    EXPECT_EQ(out.tier, TIERD_TIER_END) << out.reason;
+    EXPECT_STREQ(out.model, "det-light") << out.reason;
+}
+
 TEST_F(KeyFramesPlugin, BadSettingsFailCreateNamingTheKey) {
     {
         Instance inst(d_, {{"key_frames", "sometimes"}});

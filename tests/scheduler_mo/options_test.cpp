@@ -153,8 +153,9 @@ TEST(Options, ReferenceScalesComeFromTheMostAccurateEndModel) {
 
 // A profile from an agent that also serves a video detector (the profile command writes it
 // with "kind": "detector" and "top1": -1): the set parses, the detector keeps its time and
-// map50 for key-frame scheduling, and it is neither a placement option nor the reference.
-TEST(Options, ADetectorInAProfileIsNotAnOption) {
+// map50, and it is neither an image's placement option nor the reference; a stream frame's
+// options are the detectors'.
+TEST(Options, ADetectorInAProfileIsNotAnImageOption) {
     nlohmann::json doc = nlohmann::json::parse(kFixtureProfiles);
     for (const char *tier : {"end", "edge"})
         doc[tier]["models"].push_back({{"name", "det-light"},
@@ -182,6 +183,12 @@ TEST(Options, ADetectorInAProfileIsNotAnOption) {
     Settings only_detector;
     only_detector.models = {"det-light"};
     EXPECT_TRUE(enumerate_options(profiles, only_detector).empty());
+    // A stream frame's options are the detectors', their accuracy the map50.
+    const std::vector<Option> frames =
+        enumerate_options(profiles, frame_settings(fixture_settings(), profiles));
+    EXPECT_EQ(names(frames), (std::vector<std::string>{"end:det-light", "edge:det-light"}));
+    for (const Option &o : frames)
+        EXPECT_DOUBLE_EQ(o.top1, 0.25);
     // A classifier's top1 stays in [0, 1]; a detector's kind is spelled one of two ways.
     nlohmann::json bad = doc;
     bad["end"]["models"].back()["kind"] = "segmenter";

@@ -78,7 +78,28 @@ std::string fixed_name(Tier tier, const std::string &model) {
     return std::string(tier_name(tier)) + ":" + model;
 }
 
+// A classifier's top-1, a detector's mAP@0.5 (0 when its profile does not know it).
+double accuracy_of(const ModelProfile &model) {
+    return model.detector ? std::max(0.0, model.map50) : model.top1;
+}
+
 } // namespace
+
+Settings frame_settings(const Settings &settings, const ProfileSet &profiles) {
+    Settings frames = settings;
+    frames.detectors = true;
+    frames.light_model.clear();
+    frames.models.clear();
+    for (const std::string &name : settings.models)
+        for (Tier tier : {Tier::end, Tier::edge, Tier::cloud})
+            if (const TierProfile *profile = profiles.tier(tier))
+                if (const ModelProfile *model = profile->find_model(name);
+                    model != nullptr && model->detector &&
+                    std::find(frames.models.begin(), frames.models.end(), name) ==
+                        frames.models.end())
+                    frames.models.push_back(name);
+    return frames;
+}
 
 std::vector<Option> enumerate_options(const ProfileSet &profiles, const Settings &settings) {
     // Models in order of first appearance: the end device's list, then the others'.
@@ -86,8 +107,8 @@ std::vector<Option> enumerate_options(const ProfileSet &profiles, const Settings
     for (Tier tier : {Tier::end, Tier::edge, Tier::cloud})
         if (const TierProfile *profile = profiles.tier(tier))
             for (const ModelProfile &model : profile->models)
-                // Options place classifications: a detector in a profile is not one.
-                if (!model.detector && settings.allows_model(model.name) &&
+                // Images choose among classifiers, stream frames among detectors.
+                if (model.detector == settings.detectors && settings.allows_model(model.name) &&
                     std::find(names.begin(), names.end(), model.name) == names.end())
                     names.push_back(model.name);
 
@@ -102,7 +123,7 @@ std::vector<Option> enumerate_options(const ProfileSet &profiles, const Settings
             option.model = name;
             option.light = light;
             option.end_compute_ms = on_end->full_ms;
-            option.top1 = on_end->top1;
+            option.top1 = accuracy_of(*on_end);
             options.push_back(std::move(option));
         }
         for (Tier tier : {Tier::edge, Tier::cloud}) {
@@ -118,7 +139,7 @@ std::vector<Option> enumerate_options(const ProfileSet &profiles, const Settings
             option.remote_compute_ms = remote->full_ms;
             option.upload_bytes = static_cast<double>(remote->input_bytes) + kRequestHeaderBytes;
             option.reply_bytes = settings.reply_bytes;
-            option.top1 = remote->top1;
+            option.top1 = accuracy_of(*remote);
             options.push_back(std::move(option));
         }
         if (on_end == nullptr)

@@ -55,6 +55,10 @@ struct Settings {
     bool wire_i8 = true;
     std::string light_model; // the model light_ok_probability refers to; "" = none
     double reply_bytes = 200;
+    // Not a configuration key: set for the options of a video stream's frames, which choose
+    // among the profiles' detectors (an option's top1 is then the detector's map50)
+    // instead of their classifiers.
+    bool detectors = false;
 
     bool allows(Tier tier) const;
     bool allows_model(std::string_view name) const;
@@ -64,6 +68,10 @@ struct Settings {
 // reply_bytes. Absent keys keep their defaults; other keys are ignored. Throws
 // std::invalid_argument naming the key.
 Settings parse_settings(const ConfigMap &map);
+
+// The settings for a stream's frames: detectors only; `models` keeps the detectors it
+// names (none named: every profiled detector); no light model.
+Settings frame_settings(const Settings &settings, const ProfileSet &profiles);
 
 // The end device's power above idle, in watts.
 struct DevicePower {
