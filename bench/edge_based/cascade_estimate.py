@@ -20,9 +20,9 @@ import gzip
 import os
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# bench/results/edge_based.md (wifi, 2026-12-07): light-end time, heavy-end time, the
+# bench/results/edge_based.md (wifi, 2026-12-07 19:19 UTC): light-end time, heavy-end time, the
 # edge-based row's upload round trip.
-LIGHT_END_MS, HEAVY_END_MS, ROUND_TRIP_MS = 1.49, 68.38, 13.7
+LIGHT_END_MS, HEAVY_END_MS, ROUND_TRIP_MS = 1.49, 64.47, 13.26
 BASE_LIGHT_MS = 0.209  # cnn-xs-kd's emulated forward (compress.md, pi3b-emulated)
 
 
