@@ -100,7 +100,7 @@ def ship_detectors(args):
     work = os.path.join(args.work, "detect")
     measure = {r["model"]: r for r in json.load(open(os.path.join(work, "measure.json")))["rows"]}
     sys.path.insert(0, os.path.join(REPO, "bench", "compress"))
-    from report import pareto
+    from report import PI_SLOWDOWN, pareto
     chosen = {}
     for dev in report["fronts"]:
         # The float rows' front: the plugin serves detectors in fp32 only (the report's
@@ -146,7 +146,7 @@ def ship_detectors(args):
                   f"map50 = {m['map50']:.4f}", f"map50_95 = {m['map50_95']:.4f}",
                   "map50_per_seed = [" + ", ".join(f"{p['map50']:.4f}" for p in m["per_seed"]) + "]",
                   f"ms_per_frame_1thread = {m['ms']['1']:.2f}", f"ms_per_frame_2threads = {m['ms']['2']:.2f}",
-                  f"ms_per_frame_pi3_emulated = {m['ms']['1'] * 28.9:.1f}", f"peak_rss_mb = {m['peak_rss_mb']:.1f}",
+                  f"ms_per_frame_pi3_emulated = {m['ms']['1'] * PI_SLOWDOWN:.1f}", f"peak_rss_mb = {m['peak_rss_mb']:.1f}",
                   f"train_seconds = {rec['train_seconds']:.0f}", f"train_images_seen = {rec['images_seen']}"]
         entries.append("\n".join(lines) + "\n")
     before, models, _ = sections(text)

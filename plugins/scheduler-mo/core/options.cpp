@@ -78,26 +78,26 @@ std::string fixed_name(Tier tier, const std::string &model) {
     return std::string(tier_name(tier)) + ":" + model;
 }
 
-// A classifier's top-1, a detector's mAP@0.5 (0 when its profile does not know it).
-double accuracy_of(const ModelProfile &model) {
-    return model.detector ? std::max(0.0, model.map50) : model.top1;
-}
-
 } // namespace
 
 Settings frame_settings(const Settings &settings, const ProfileSet &profiles) {
+    auto profiled_detector = [&profiles](const std::string &name) {
+        for (Tier tier : {Tier::end, Tier::edge, Tier::cloud}) {
+            const TierProfile *profile = profiles.tier(tier);
+            const ModelProfile *model = profile != nullptr ? profile->find_model(name) : nullptr;
+            if (model != nullptr && model->detector)
+                return true;
+        }
+        return false;
+    };
     Settings frames = settings;
     frames.detectors = true;
     frames.light_model.clear();
     frames.models.clear();
     for (const std::string &name : settings.models)
-        for (Tier tier : {Tier::end, Tier::edge, Tier::cloud})
-            if (const TierProfile *profile = profiles.tier(tier))
-                if (const ModelProfile *model = profile->find_model(name);
-                    model != nullptr && model->detector &&
-                    std::find(frames.models.begin(), frames.models.end(), name) ==
-                        frames.models.end())
-                    frames.models.push_back(name);
+        if (profiled_detector(name) &&
+            std::find(frames.models.begin(), frames.models.end(), name) == frames.models.end())
+            frames.models.push_back(name);
     return frames;
 }
 
@@ -123,7 +123,7 @@ std::vector<Option> enumerate_options(const ProfileSet &profiles, const Settings
             option.model = name;
             option.light = light;
             option.end_compute_ms = on_end->full_ms;
-            option.top1 = accuracy_of(*on_end);
+            option.top1 = on_end->accuracy();
             options.push_back(std::move(option));
         }
         for (Tier tier : {Tier::edge, Tier::cloud}) {
@@ -139,7 +139,7 @@ std::vector<Option> enumerate_options(const ProfileSet &profiles, const Settings
             option.remote_compute_ms = remote->full_ms;
             option.upload_bytes = static_cast<double>(remote->input_bytes) + kRequestHeaderBytes;
             option.reply_bytes = settings.reply_bytes;
-            option.top1 = accuracy_of(*remote);
+            option.top1 = remote->accuracy();
             options.push_back(std::move(option));
         }
         if (on_end == nullptr)

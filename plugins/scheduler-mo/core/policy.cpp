@@ -148,10 +148,9 @@ Scales reference_scales(const ProfileSet &profiles, const Settings &settings,
                         const DevicePower &power) {
     Scales scales;
     const ModelProfile *best = nullptr;
-    auto accuracy = [](const ModelProfile &m) { return m.detector ? m.map50 : m.top1; };
     for (const ModelProfile &model : profiles.end.models)
         if (model.detector == settings.detectors && settings.allows_model(model.name) &&
-            (best == nullptr || accuracy(model) > accuracy(*best)))
+            (best == nullptr || model.accuracy() > best->accuracy()))
             best = &model;
     if (best == nullptr)
         return scales;

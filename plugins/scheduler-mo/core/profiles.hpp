@@ -15,6 +15,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -40,8 +41,8 @@ struct CutProfile {
 struct ModelProfile {
     std::string name;
     // A video detector ("kind": "detector"): it has no top-1 ("top1" may be -1) and its
-    // accuracy is "map50" (-1 = unknown). Placement options are for classifications, so
-    // detectors are not options; key-frame scheduling reads their times.
+    // accuracy is "map50" (-1 = unknown). Images are placed among classifiers, stream frames
+    // (key_frames = off) among detectors; key-frame scheduling reads detectors' times.
     bool detector = false;
     double map50 = -1;
     double top1 = 0;
@@ -50,6 +51,9 @@ struct ModelProfile {
     std::vector<CutProfile> cuts;
 
     const CutProfile *find_cut(int layer) const;
+    // What an option built on it expects to get right: a classifier's top-1, a detector's
+    // mAP@0.5 (0 where its profile does not know it).
+    double accuracy() const { return detector ? std::max(0.0, map50) : top1; }
 };
 
 struct TierProfile {
